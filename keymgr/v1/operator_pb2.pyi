@@ -1,0 +1,147 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class NodeRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NODE_ROLE_UNSPECIFIED: _ClassVar[NodeRole]
+    NODE_ROLE_FOLLOWER: _ClassVar[NodeRole]
+    NODE_ROLE_CANDIDATE: _ClassVar[NodeRole]
+    NODE_ROLE_LEADER: _ClassVar[NodeRole]
+    NODE_ROLE_UNREACHABLE: _ClassVar[NodeRole]
+NODE_ROLE_UNSPECIFIED: NodeRole
+NODE_ROLE_FOLLOWER: NodeRole
+NODE_ROLE_CANDIDATE: NodeRole
+NODE_ROLE_LEADER: NodeRole
+NODE_ROLE_UNREACHABLE: NodeRole
+
+class InitRequest(_message.Message):
+    __slots__ = ("secret_shares", "secret_threshold")
+    SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
+    SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    secret_shares: int
+    secret_threshold: int
+    def __init__(self, secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ...) -> None: ...
+
+class InitResponse(_message.Message):
+    __slots__ = ("unseal_shares", "secret_threshold", "root_admin")
+    UNSEAL_SHARES_FIELD_NUMBER: _ClassVar[int]
+    SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ROOT_ADMIN_FIELD_NUMBER: _ClassVar[int]
+    unseal_shares: _containers.RepeatedScalarFieldContainer[str]
+    secret_threshold: int
+    root_admin: str
+    def __init__(self, unseal_shares: _Optional[_Iterable[str]] = ..., secret_threshold: _Optional[int] = ..., root_admin: _Optional[str] = ...) -> None: ...
+
+class UnsealRequest(_message.Message):
+    __slots__ = ("share", "reset")
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    share: str
+    reset: bool
+    def __init__(self, share: _Optional[str] = ..., reset: _Optional[bool] = ...) -> None: ...
+
+class SealRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SealStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SealStatusResponse(_message.Message):
+    __slots__ = ("node_id", "initialized", "sealed", "seal_type", "threshold", "shares", "progress", "reason")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    INITIALIZED_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    SEAL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    initialized: bool
+    sealed: bool
+    seal_type: str
+    threshold: int
+    shares: int
+    progress: int
+    reason: str
+    def __init__(self, node_id: _Optional[str] = ..., initialized: _Optional[bool] = ..., sealed: _Optional[bool] = ..., seal_type: _Optional[str] = ..., threshold: _Optional[int] = ..., shares: _Optional[int] = ..., progress: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class NodeStatus(_message.Message):
+    __slots__ = ("node_id", "api_address", "raft_address", "zone", "role", "term", "commit_index", "applied_index", "lag", "sealed", "serving", "leader_id", "error", "seal_type")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    API_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LAG_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    SERVING_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    SEAL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    api_address: str
+    raft_address: str
+    zone: str
+    role: NodeRole
+    term: int
+    commit_index: int
+    applied_index: int
+    lag: int
+    sealed: bool
+    serving: bool
+    leader_id: str
+    error: str
+    seal_type: str
+    def __init__(self, node_id: _Optional[str] = ..., api_address: _Optional[str] = ..., raft_address: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., lag: _Optional[int] = ..., sealed: _Optional[bool] = ..., serving: _Optional[bool] = ..., leader_id: _Optional[str] = ..., error: _Optional[str] = ..., seal_type: _Optional[str] = ...) -> None: ...
+
+class LocalStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ClusterStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ClusterStatusResponse(_message.Message):
+    __slots__ = ("nodes", "leader_id")
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeStatus]
+    leader_id: str
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ..., leader_id: _Optional[str] = ...) -> None: ...
+
+class StepDownRequest(_message.Message):
+    __slots__ = ("target_node_id",)
+    TARGET_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    target_node_id: str
+    def __init__(self, target_node_id: _Optional[str] = ...) -> None: ...
+
+class StepDownResponse(_message.Message):
+    __slots__ = ("previous_leader_id",)
+    PREVIOUS_LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    previous_leader_id: str
+    def __init__(self, previous_leader_id: _Optional[str] = ...) -> None: ...
+
+class RotateKeyringRequest(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class RotateKeyringResponse(_message.Message):
+    __slots__ = ("active_term",)
+    ACTIVE_TERM_FIELD_NUMBER: _ClassVar[int]
+    active_term: int
+    def __init__(self, active_term: _Optional[int] = ...) -> None: ...

@@ -24,18 +24,20 @@ ERROR_CODE_FAILED_PRECONDITION: ErrorCode
 ERROR_CODE_CONFLICT: ErrorCode
 
 class InitCluster(_message.Message):
-    __slots__ = ("shamir_wrapped_root_key", "secret_shares", "secret_threshold", "admins", "first_term")
+    __slots__ = ("shamir_wrapped_root_key", "secret_shares", "secret_threshold", "admins", "first_term", "share_digests")
     SHAMIR_WRAPPED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
     SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
     SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     ADMINS_FIELD_NUMBER: _ClassVar[int]
     FIRST_TERM_FIELD_NUMBER: _ClassVar[int]
+    SHARE_DIGESTS_FIELD_NUMBER: _ClassVar[int]
     shamir_wrapped_root_key: bytes
     secret_shares: int
     secret_threshold: int
     admins: _containers.RepeatedScalarFieldContainer[str]
     first_term: KeyringTerm
-    def __init__(self, shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., admins: _Optional[_Iterable[str]] = ..., first_term: _Optional[_Union[KeyringTerm, _Mapping]] = ...) -> None: ...
+    share_digests: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., admins: _Optional[_Iterable[str]] = ..., first_term: _Optional[_Union[KeyringTerm, _Mapping]] = ..., share_digests: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class KeyringTerm(_message.Message):
     __slots__ = ("term", "wrapped_key", "created_at_ms")

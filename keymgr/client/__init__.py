@@ -1,0 +1,40 @@
+"""Python SDK for keymgr: `Client` plus an exception tree that separates retryable
+failures from final ones (see `keymgr.client._exceptions`)."""
+
+from keymgr.client._client import Client, Credentials, DataKey
+from keymgr.client._exceptions import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    FinalError,
+    InvalidArgument,
+    KeymgrError,
+    NotFound,
+    PermissionDenied,
+    RetryableError,
+    ServerError,
+    Timeout,
+    Unauthenticated,
+    Unavailable,
+)
+from keymgr.client._failover import FailoverPolicy
+
+__all__ = [
+    "AlreadyExists",
+    "Client",
+    "Conflict",
+    "Credentials",
+    "DataKey",
+    "FailedPrecondition",
+    "FailoverPolicy",
+    "FinalError",
+    "InvalidArgument",
+    "KeymgrError",
+    "NotFound",
+    "PermissionDenied",
+    "RetryableError",
+    "ServerError",
+    "Timeout",
+    "Unauthenticated",
+    "Unavailable",
+]

@@ -1,0 +1,314 @@
+"""The synchronous keymgr client: several endpoints, failover, request ids."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from keymgr.client._exceptions import KeymgrError, RetryableError, from_rpc_error
+from keymgr.client._failover import FailoverPolicy
+from keymgr.v1 import keys_pb2, keys_pb2_grpc, operator_pb2, operator_pb2_grpc
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Credentials:
+    """mTLS material: the cluster CA and this client's certificate and key (PEM files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca.read_bytes(),
+            private_key=self.key.read_bytes(),
+            certificate_chain=self.cert.read_bytes(),
+        )
+
+
+@dataclass(frozen=True)
+class DataKey:
+    ciphertext_blob: bytes
+    plaintext: bytes
+    key_id: str
+    key_version: int
+
+    def __repr__(self) -> str:  # never print the plaintext key
+        return f"DataKey(key_id={self.key_id!r}, key_version={self.key_version})"
+
+
+class Client:
+    """Talks to a keymgr cluster through any of `endpoints` ("host:port").
+
+    Retryable failures (a sealed or leaderless node, a deadline) move the call to the
+    next endpoint, up to `attempts` tries in all with a short backoff; final errors
+    are raised at once. Example::
+
+        client = Client(["127.0.0.1:7001", "127.0.0.1:7002"], credentials=creds)
+        dk = client.generate_data_key("orders", context={"table": "t1"})
+    """
+
+    def __init__(
+        self, endpoints: Sequence[str], *, credentials: Credentials, timeout: float = 5.0,
+        attempts: int | None = None, backoff: float = 0.1,
+    ) -> None:
+        self._policy = FailoverPolicy(endpoints)
+        self._credentials = credentials.channel_credentials()
+        self._timeout = timeout
+        self._attempts = attempts or max(3, 2 * len(self._policy.endpoints))
+        self._backoff = backoff
+        self._channels: dict[str, grpc.Channel] = {}
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _channel(self, endpoint: str) -> grpc.Channel:
+        channel = self._channels.get(endpoint)
+        if channel is None:
+            channel = grpc.secure_channel(endpoint, self._credentials)
+            self._channels[endpoint] = channel
+        return channel
+
+    def _call(
+        self, service: str, method: str, request: Any, *, request_id: str = "",
+        endpoint: str | None = None,
+    ) -> Any:
+        plan = [endpoint] if endpoint else self._policy.plan(self._attempts)
+        last: KeymgrError | None = None
+        for number, target in enumerate(plan):
+            stub: Any = (
+                keys_pb2_grpc.KeyManagementStub(self._channel(target))
+                if service == "keys"
+                else operator_pb2_grpc.OperatorStub(self._channel(target))
+            )
+            try:
+                response = getattr(stub, method)(request, timeout=self._timeout)
+            except grpc.RpcError as exc:
+                last = from_rpc_error(exc, endpoint=target, request_id=request_id)
+                if not isinstance(last, RetryableError):
+                    raise last from None
+                self._policy.failed(target)
+                if number + 1 < len(plan):
+                    time.sleep(min(self._backoff * (number + 1), 1.0))
+                continue
+            self._policy.succeeded(target)
+            return response
+        assert last is not None
+        raise last
+
+    def _write(self, method: str, build: Callable[[str], Any], request_id: str | None) -> Any:
+        rid = request_id or uuid.uuid4().hex
+        return self._call("keys", method, build(rid), request_id=rid)
+
+    # --- key lifecycle -------------------------------------------------------------
+
+    def create_key(
+        self, name: str, *, purpose: int = keys_pb2.KEY_PURPOSE_ENCRYPT,
+        labels: Mapping[str, str] | None = None, description: str = "",
+        request_id: str | None = None,
+    ) -> keys_pb2.Key:
+        return self._write(
+            "CreateKey",
+            lambda rid: keys_pb2.CreateKeyRequest(
+                name=name, purpose=purpose, labels=labels or {}, description=description,
+                request_id=rid,
+            ),
+            request_id,
+        ).key
+
+    def get_key(self, name_or_id: str) -> keys_pb2.Key:
+        return self._call("keys", "GetKey", keys_pb2.GetKeyRequest(name_or_id=name_or_id)).key
+
+    def list_keys(self, *, page_size: int = 0, page_token: str = "") -> tuple[
+        list[keys_pb2.Key], str
+    ]:
+        response = self._call(
+            "keys", "ListKeys", keys_pb2.ListKeysRequest(page_size=page_size, page_token=page_token)
+        )
+        return list(response.keys), response.next_page_token
+
+    def rotate_key(self, name_or_id: str, *, request_id: str | None = None) -> keys_pb2.Key:
+        return self._write(
+            "RotateKey",
+            lambda rid: keys_pb2.RotateKeyRequest(name_or_id=name_or_id, request_id=rid),
+            request_id,
+        ).key
+
+    def enable_key(self, name_or_id: str, *, request_id: str | None = None) -> keys_pb2.Key:
+        return self._write(
+            "EnableKey",
+            lambda rid: keys_pb2.EnableKeyRequest(name_or_id=name_or_id, request_id=rid),
+            request_id,
+        ).key
+
+    def disable_key(self, name_or_id: str, *, request_id: str | None = None) -> keys_pb2.Key:
+        return self._write(
+            "DisableKey",
+            lambda rid: keys_pb2.DisableKeyRequest(name_or_id=name_or_id, request_id=rid),
+            request_id,
+        ).key
+
+    def schedule_key_deletion(
+        self, name_or_id: str, *, pending_window_seconds: int = 0, request_id: str | None = None
+    ) -> keys_pb2.Key:
+        return self._write(
+            "ScheduleKeyDeletion",
+            lambda rid: keys_pb2.ScheduleKeyDeletionRequest(
+                name_or_id=name_or_id, pending_window_seconds=pending_window_seconds,
+                request_id=rid,
+            ),
+            request_id,
+        ).key
+
+    def cancel_key_deletion(
+        self, name_or_id: str, *, request_id: str | None = None
+    ) -> keys_pb2.Key:
+        return self._write(
+            "CancelKeyDeletion",
+            lambda rid: keys_pb2.CancelKeyDeletionRequest(name_or_id=name_or_id, request_id=rid),
+            request_id,
+        ).key
+
+    # --- cryptography -------------------------------------------------------------
+
+    def generate_data_key(
+        self, key_name: str, *, context: Mapping[str, str] | None = None,
+        number_of_bytes: int = 0, without_plaintext: bool = False, consistent: bool = False,
+        endpoint: str | None = None,
+    ) -> DataKey:
+        response = self._call(
+            "keys", "GenerateDataKey",
+            keys_pb2.GenerateDataKeyRequest(
+                key_name=key_name, encryption_context=context or {},
+                number_of_bytes=number_of_bytes, without_plaintext=without_plaintext,
+                consistency=_consistency(consistent),
+            ),
+            endpoint=endpoint,
+        )
+        return DataKey(
+            response.ciphertext_blob, response.plaintext, response.key_id, response.key_version
+        )
+
+    def encrypt(
+        self, key_name: str, plaintext: bytes, *, context: Mapping[str, str] | None = None,
+        consistent: bool = False, endpoint: str | None = None,
+    ) -> bytes:
+        response = self._call(
+            "keys", "Encrypt",
+            keys_pb2.EncryptRequest(
+                key_name=key_name, plaintext=plaintext, encryption_context=context or {},
+                consistency=_consistency(consistent),
+            ),
+            endpoint=endpoint,
+        )
+        blob: bytes = response.ciphertext_blob
+        return blob
+
+    def decrypt(
+        self, ciphertext_blob: bytes, *, context: Mapping[str, str] | None = None,
+        consistent: bool = False, endpoint: str | None = None,
+    ) -> bytes:
+        response = self._call(
+            "keys", "Decrypt",
+            keys_pb2.DecryptRequest(
+                ciphertext_blob=ciphertext_blob, encryption_context=context or {},
+                consistency=_consistency(consistent),
+            ),
+            endpoint=endpoint,
+        )
+        plaintext: bytes = response.plaintext
+        return plaintext
+
+    def re_encrypt(
+        self, ciphertext_blob: bytes, *, source_context: Mapping[str, str] | None = None,
+        destination_key_name: str = "", destination_context: Mapping[str, str] | None = None,
+        endpoint: str | None = None,
+    ) -> keys_pb2.ReEncryptResponse:
+        keep = destination_context is None
+        return self._call(
+            "keys", "ReEncrypt",
+            keys_pb2.ReEncryptRequest(
+                ciphertext_blob=ciphertext_blob,
+                source_encryption_context=source_context or {},
+                destination_key_name=destination_key_name,
+                destination_encryption_context=destination_context or {},
+                keep_source_context=keep,
+            ),
+            endpoint=endpoint,
+        )
+
+    def generate_random(self, number_of_bytes: int = 32) -> bytes:
+        response = self._call(
+            "keys", "GenerateRandom", keys_pb2.GenerateRandomRequest(number_of_bytes=number_of_bytes)
+        )
+        random: bytes = response.random
+        return random
+
+    # --- operator -----------------------------------------------------------------
+
+    def init(self, *, shares: int = 5, threshold: int = 3, endpoint: str | None = None) -> (
+        operator_pb2.InitResponse
+    ):
+        return self._call(
+            "operator", "Init",
+            operator_pb2.InitRequest(secret_shares=shares, secret_threshold=threshold),
+            endpoint=endpoint,
+        )
+
+    def unseal(self, share: str, *, endpoint: str, reset: bool = False) -> (
+        operator_pb2.SealStatusResponse
+    ):
+        return self._call(
+            "operator", "Unseal", operator_pb2.UnsealRequest(share=share, reset=reset),
+            endpoint=endpoint,
+        )
+
+    def seal(self, *, endpoint: str) -> operator_pb2.SealStatusResponse:
+        return self._call("operator", "Seal", operator_pb2.SealRequest(), endpoint=endpoint)
+
+    def seal_status(self, *, endpoint: str) -> operator_pb2.SealStatusResponse:
+        return self._call(
+            "operator", "SealStatus", operator_pb2.SealStatusRequest(), endpoint=endpoint
+        )
+
+    def cluster_status(self, *, endpoint: str | None = None) -> operator_pb2.ClusterStatusResponse:
+        return self._call(
+            "operator", "ClusterStatus", operator_pb2.ClusterStatusRequest(), endpoint=endpoint
+        )
+
+    def step_down(self, *, target_node_id: str = "", endpoint: str | None = None) -> (
+        operator_pb2.StepDownResponse
+    ):
+        return self._call(
+            "operator", "StepDown", operator_pb2.StepDownRequest(target_node_id=target_node_id),
+            endpoint=endpoint,
+        )
+
+    def rotate_keyring(self, *, request_id: str | None = None) -> int:
+        rid = request_id or uuid.uuid4().hex
+        response = self._call(
+            "operator", "RotateKeyring", operator_pb2.RotateKeyringRequest(request_id=rid),
+            request_id=rid,
+        )
+        term: int = response.active_term
+        return term
+
+
+def _consistency(consistent: bool) -> int:
+    return keys_pb2.CONSISTENCY_LINEARIZABLE if consistent else keys_pb2.CONSISTENCY_DEFAULT

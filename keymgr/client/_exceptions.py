@@ -1,0 +1,113 @@
+"""The client's exception tree: act on the branch, not on the message.
+
+    KeymgrError
+    ├── RetryableError          the call may succeed on another node or later
+    │   ├── Unavailable         sealed node, no leader, lagging node, unreachable
+    │   └── Timeout             deadline exceeded; a write's outcome is unknown
+    └── FinalError              retrying the same call will not help
+        ├── InvalidArgument     names the offending field
+        ├── NotFound
+        ├── AlreadyExists
+        ├── FailedPrecondition  e.g. the key is disabled, cluster not initialized
+        ├── Conflict            lost a race; safe to retry with fresh state
+        ├── PermissionDenied
+        ├── Unauthenticated
+        └── ServerError         internal error on the node
+
+Every exception carries the endpoint that answered and the request id (for writes),
+so a retry after a Timeout can reuse it: the cluster returns the first result again.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class KeymgrError(Exception):
+    def __init__(
+        self, message: str, *, endpoint: str = "", request_id: str = "",
+        code: grpc.StatusCode | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.request_id = request_id
+        self.code = code
+
+
+class RetryableError(KeymgrError):
+    pass
+
+
+class Unavailable(RetryableError):
+    pass
+
+
+class Timeout(RetryableError):
+    pass
+
+
+class FinalError(KeymgrError):
+    pass
+
+
+class InvalidArgument(FinalError):
+    pass
+
+
+class NotFound(FinalError):
+    pass
+
+
+class AlreadyExists(FinalError):
+    pass
+
+
+class FailedPrecondition(FinalError):
+    pass
+
+
+class Conflict(FinalError):
+    pass
+
+
+class PermissionDenied(FinalError):
+    pass
+
+
+class Unauthenticated(FinalError):
+    pass
+
+
+class ServerError(FinalError):
+    pass
+
+
+_BY_CODE: dict[grpc.StatusCode, type[KeymgrError]] = {
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: Timeout,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.ABORTED: Conflict,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.INTERNAL: ServerError,
+    grpc.StatusCode.UNKNOWN: ServerError,
+    grpc.StatusCode.UNIMPLEMENTED: ServerError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Unavailable,
+    grpc.StatusCode.CANCELLED: Unavailable,
+    grpc.StatusCode.DATA_LOSS: ServerError,
+}
+
+
+def from_rpc_error(exc: grpc.RpcError, *, endpoint: str, request_id: str = "") -> KeymgrError:
+    """The most specific client exception for a gRPC error."""
+    code: grpc.StatusCode = exc.code()  # type: ignore[attr-defined]
+    details: str = exc.details() or code.name  # type: ignore[attr-defined]
+    if code == grpc.StatusCode.UNAVAILABLE and "handshake" in details.lower():
+        cls: type[KeymgrError] = Unauthenticated
+    else:
+        cls = _BY_CODE.get(code, ServerError)
+    return cls(f"{endpoint}: {details}", endpoint=endpoint, request_id=request_id, code=code)

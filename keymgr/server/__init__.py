@@ -1,0 +1,1 @@
+"""The node process: wiring, gRPC servicers, authentication, the read-path gate."""

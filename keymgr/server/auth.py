@@ -1,0 +1,44 @@
+"""Who is calling: the principal is read from the mTLS client certificate.
+
+gRPC has already verified the certificate chain against the cluster CA (client
+certificates are required on every port), so here we only name the caller. The
+principal id is the certificate's URI SAN (`spiffe://<domain>/<kind>/<name>`) when it
+has one, else its CN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from keymgr.pki import principal_from_certificate
+from keymgr.server.errors import PermissionDenied, Unauthenticated
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    principal: str  # the id recorded in audit and admin lists
+    kind: str | None  # "admin", "node", "agent", ... from the URI SAN
+
+
+def caller_of(context: grpc.aio.ServicerContext) -> Caller:
+    """The authenticated caller of this RPC, from its verified client certificate."""
+    auth = context.auth_context()
+    pems = auth.get("x509_pem_cert") or []
+    if not pems:
+        raise Unauthenticated("a client certificate issued by the cluster CA is required")
+    principal = principal_from_certificate(pems[0])
+    return Caller(principal=principal.uri or principal.name, kind=principal.kind)
+
+
+def require_admin(caller: Caller, admins: frozenset[str]) -> None:
+    """Operator calls are for the admins recorded at init."""
+    if caller.principal not in admins:
+        raise PermissionDenied(f"principal {caller.principal!r} is not an admin")
+
+
+def require_node_or_admin(caller: Caller, admins: frozenset[str]) -> None:
+    """Status fan-out: nodes ask each other with their node certificates."""
+    if caller.kind != "node" and caller.principal not in admins:
+        raise PermissionDenied(f"principal {caller.principal!r} is neither a node nor an admin")

@@ -1,0 +1,86 @@
+"""What every servicer needs from the node, and the read-path gate.
+
+Crypto calls are served from this node's applied state with no Raft round trip. The
+gate makes that safe: a node that is sealed, has not heard from a leader for longer
+than `serving.max_leader_silence_s`, or has applied too little of what is committed,
+refuses with UNAVAILABLE so that the client moves to another node (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from keymgr.config import NodeConfig
+from keymgr.crypto.barrier import Keyring
+from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable
+from keymgr.server.material import MaterialCache
+from keymgr.server.proposer import Proposer
+from keymgr.server.sealing import SealController
+from keymgr.store.keystore import KeyStore
+from keymgr.store.raft import RaftError, RaftNode, RaftStatus
+from keymgr.v1 import store_pb2
+
+STATUS_TTL_S = 0.05
+
+
+@dataclass
+class NodeContext:
+    config: NodeConfig
+    store: KeyStore
+    raft: RaftNode
+    seal: SealController
+    materials: MaterialCache
+    proposer: Proposer
+    _status: RaftStatus | None = field(default=None, repr=False)
+    _status_at: float = 0.0
+
+    def raft_status(self) -> RaftStatus:
+        """Raft status, cached briefly: it is read on every crypto call."""
+        now = time.monotonic()
+        if self._status is None or now - self._status_at > STATUS_TTL_S:
+            self._status, self._status_at = self.raft.status(), now
+        return self._status
+
+    def admins(self) -> frozenset[str]:
+        init = self.store.init_cluster()
+        return frozenset(init.admins) if init is not None else frozenset()
+
+    def serving_reason(self) -> str:
+        """Why this node refuses crypto calls now, or "" when it serves them."""
+        if not self.store.initialized:
+            return "cluster is not initialized"
+        if self.seal.sealed:
+            return f"node is sealed ({self.seal.reason})" if self.seal.reason else "node is sealed"
+        status = self.raft_status()
+        bound = self.config.serving.max_leader_silence_s
+        if status.seconds_since_leader_contact > bound:
+            return f"no contact with a Raft leader for more than {bound:g}s"
+        lag = max(0, status.commit_index - status.applied_index)
+        if lag > self.config.serving.max_lag_entries:
+            return f"node lags {lag} entries behind the commit index"
+        return ""
+
+    def check_serving(self) -> Keyring:
+        """The keyring, if this node may serve crypto calls; else the reason it may not."""
+        if not self.store.initialized:
+            raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
+        keyring = self.seal.keyring()  # raises Sealed
+        reason = self.serving_reason()
+        if reason:
+            raise Unavailable(f"{reason}; try another node")
+        return keyring
+
+    def find_key(self, field_name: str, name_or_id: str) -> store_pb2.StoredKey:
+        stored = self.store.lookup(name_or_id)
+        if stored is None:
+            raise NotFound(f"{field_name}: no key {name_or_id!r}")
+        return stored
+
+    async def read_barrier(self, timeout_s: float = 5.0) -> None:
+        """Waits until this node has applied everything committed before the call."""
+        try:
+            await asyncio.to_thread(self.raft.read_barrier, timeout_s)
+        except RaftError as exc:
+            raise Unavailable(f"consistent read not possible now: {exc}") from exc

@@ -1,0 +1,106 @@
+"""Domain errors raised by the node and the one table that maps them to gRPC codes.
+
+Servicers translate, they do not decide: every failure a caller can cause is one of
+these classes, and `status_for` is the only place that picks a gRPC code (so a test can
+check that each class is mapped). Messages are one line, name the offending field where
+there is one, and never carry key material.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from keymgr.v1 import store_pb2
+
+
+class NodeError(Exception):
+    """Base of every error the node reports to a caller."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+
+class InvalidArgument(NodeError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+class NotFound(NodeError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(NodeError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPrecondition(NodeError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Conflict(NodeError):
+    """Lost a race with another writer; the caller may retry with fresh state."""
+
+    code = grpc.StatusCode.ABORTED
+
+
+class PermissionDenied(NodeError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class Unauthenticated(NodeError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class Unavailable(NodeError):
+    """This node cannot serve now (sealed, no leader, lagging); another node may."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class Sealed(Unavailable):
+    def __init__(self, reason: str = "") -> None:
+        suffix = f" ({reason})" if reason else ""
+        super().__init__(f"node is sealed{suffix}: unseal it with `keymgr operator unseal`")
+
+
+class DecryptFailed(NodeError):
+    """One opaque answer for every authentication failure of a ciphertext."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self) -> None:
+        super().__init__(
+            "ciphertext_blob: decryption failed (wrong ciphertext, key version or "
+            "encryption_context)"
+        )
+
+
+_COMMAND_ERRORS: dict[int, type[NodeError]] = {
+    store_pb2.ERROR_CODE_INVALID_ARGUMENT: NodeError,  # replaced below: needs a field
+    store_pb2.ERROR_CODE_NOT_FOUND: NotFound,
+    store_pb2.ERROR_CODE_ALREADY_EXISTS: AlreadyExists,
+    store_pb2.ERROR_CODE_FAILED_PRECONDITION: FailedPrecondition,
+    store_pb2.ERROR_CODE_CONFLICT: Conflict,
+}
+
+
+class CommandRejected(NodeError):
+    """The state machine refused a command with INVALID_ARGUMENT."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+def error_from_command(error: store_pb2.CommandError) -> NodeError:
+    """The domain error for a state machine's CommandError."""
+    if error.code == store_pb2.ERROR_CODE_INVALID_ARGUMENT:
+        return CommandRejected(error.message)
+    cls = _COMMAND_ERRORS.get(error.code, NodeError)
+    return cls(error.message)
+
+
+def status_for(error: NodeError) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status code and one-line message for a domain error."""
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return error.code, message

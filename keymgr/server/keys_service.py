@@ -1,0 +1,329 @@
+"""KeyManagement: lifecycle writes go through Raft; crypto calls are served locally.
+
+Every key version's material is made here (the proposer) and barrier-encrypted before
+it is proposed, so the Raft log, journal and snapshots only ever hold ciphertext.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import grpc
+
+from keymgr.crypto import envelope
+from keymgr.crypto.barrier import material_aad
+from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
+from keymgr.server import validation
+from keymgr.server.auth import caller_of
+from keymgr.server.context import NodeContext
+from keymgr.server.proposer import now_ms
+from keymgr.server.errors import (
+    Conflict,
+    DecryptFailed,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from keymgr.server.rpc import rpc
+from keymgr.v1 import keys_pb2, store_pb2
+
+MATERIAL_BYTES = 32
+ROTATE_ATTEMPTS = 5
+ENABLED = keys_pb2.KEY_STATE_ENABLED
+_STATE_WORDS = {
+    keys_pb2.KEY_STATE_DISABLED: "disabled",
+    keys_pb2.KEY_STATE_PENDING_DELETION: "pending deletion",
+    keys_pb2.KEY_STATE_DESTROYED: "destroyed",
+}
+
+
+def _require_enabled(stored: store_pb2.StoredKey) -> None:
+    if stored.key.state != ENABLED:
+        word = _STATE_WORDS.get(stored.key.state, "not enabled")
+        raise FailedPrecondition(f"key {stored.key.name!r} is {word}")
+
+
+def _attempt_id(request_id: str, attempt: int) -> str:
+    """Deterministic ids for internal retries, so a client retry replays them all."""
+    return request_id if attempt == 0 else f"{request_id}/retry-{attempt}"
+
+
+class KeyManagementServicer:
+    def __init__(self, node: NodeContext) -> None:
+        self._node = node
+
+    # --- lifecycle (through Raft) ---------------------------------------------------
+
+    def _command(self, context: grpc.aio.ServicerContext, request_id: str) -> store_pb2.Command:
+        caller = caller_of(context)
+        rid = validation.request_id(request_id) or uuid.uuid4().hex
+        return store_pb2.Command(request_id=rid, principal=caller.principal)
+
+    @rpc
+    async def CreateKey(
+        self, request: keys_pb2.CreateKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.KeyResponse:
+        name = validation.key_name("name", request.name)
+        labels = validation.labels("labels", request.labels)
+        if len(request.description) > 1024:
+            raise InvalidArgument("description", "at most 1024 characters")
+        keyring = self._node.check_serving()
+        command = self._command(context, request.request_id)
+        key_id = uuid.uuid4().hex
+        material = secrets.token_bytes(MATERIAL_BYTES)
+        command.create_key.CopyFrom(
+            store_pb2.CreateKey(
+                key_id=key_id,
+                name=name,
+                purpose=request.purpose,
+                labels=labels,
+                description=request.description,
+                wrapped_material=keyring.encrypt(material, material_aad(key_id, 1)),
+            )
+        )
+        key = await self._node.proposer.submit_for_key(command)
+        return keys_pb2.KeyResponse(key=key)
+
+    @rpc
+    async def GetKey(
+        self, request: keys_pb2.GetKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.KeyResponse:
+        caller_of(context)
+        validation.key_name("name_or_id", request.name_or_id)
+        self._node.check_serving()
+        return keys_pb2.KeyResponse(key=self._node.find_key("name_or_id", request.name_or_id).key)
+
+    @rpc
+    async def ListKeys(
+        self, request: keys_pb2.ListKeysRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ListKeysResponse:
+        caller_of(context)
+        size = validation.byte_count("page_size", request.page_size, default=100, maximum=1000)
+        self._node.check_serving()
+        try:
+            keys, token = self._node.store.list_keys(size, request.page_token)
+        except ValueError as exc:
+            raise InvalidArgument("page_token", "not a token returned by ListKeys") from exc
+        return keys_pb2.ListKeysResponse(keys=keys, next_page_token=token)
+
+    @rpc
+    async def RotateKey(
+        self, request: keys_pb2.RotateKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.KeyResponse:
+        validation.key_name("name_or_id", request.name_or_id)
+        base = self._command(context, request.request_id)
+        for attempt in range(ROTATE_ATTEMPTS):
+            keyring = self._node.check_serving()
+            stored = self._node.find_key("name_or_id", request.name_or_id)
+            version = stored.key.current_version + 1
+            command = store_pb2.Command()
+            command.CopyFrom(base)
+            command.request_id = _attempt_id(base.request_id, attempt)
+            material = secrets.token_bytes(MATERIAL_BYTES)
+            command.rotate_key.CopyFrom(
+                store_pb2.RotateKey(
+                    key_id=stored.key.id,
+                    new_version=version,
+                    wrapped_material=keyring.encrypt(material, material_aad(stored.key.id, version)),
+                )
+            )
+            try:
+                key = await self._node.proposer.submit_for_key(command)
+            except Conflict:
+                continue
+            return keys_pb2.KeyResponse(key=key)
+        raise Conflict("key is being rotated concurrently; retry")
+
+    async def _simple_change(
+        self, context: grpc.aio.ServicerContext, name_or_id: str, request_id: str, op: str,
+        message: object,
+    ) -> keys_pb2.KeyResponse:
+        validation.key_name("name_or_id", name_or_id)
+        self._node.check_serving()
+        command = self._command(context, request_id)
+        getattr(command, op).CopyFrom(message)
+        return keys_pb2.KeyResponse(key=await self._node.proposer.submit_for_key(command))
+
+    @rpc
+    async def EnableKey(
+        self, request: keys_pb2.EnableKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.KeyResponse:
+        key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
+        return await self._simple_change(
+            context, request.name_or_id, request.request_id, "set_key_enabled",
+            store_pb2.SetKeyEnabled(key_id=key_id, enabled=True),
+        )
+
+    @rpc
+    async def DisableKey(
+        self, request: keys_pb2.DisableKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.KeyResponse:
+        key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
+        return await self._simple_change(
+            context, request.name_or_id, request.request_id, "set_key_enabled",
+            store_pb2.SetKeyEnabled(key_id=key_id, enabled=False),
+        )
+
+    @rpc
+    async def ScheduleKeyDeletion(
+        self, request: keys_pb2.ScheduleKeyDeletionRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.KeyResponse:
+        limits = self._node.config.keys
+        window = request.pending_window_seconds or limits.default_deletion_window_s
+        if window < limits.min_deletion_window_s:
+            raise InvalidArgument(
+                "pending_window_seconds",
+                f"at least {limits.min_deletion_window_s} seconds (keys.min_deletion_window_s)",
+            )
+        if window > 10 * 365 * 86400:
+            raise InvalidArgument("pending_window_seconds", "at most 10 years")
+        key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
+        return await self._simple_change(
+            context, request.name_or_id, request.request_id, "schedule_deletion",
+            store_pb2.ScheduleDeletion(key_id=key_id, deletion_time_ms=now_ms() + window * 1000),
+        )
+
+    @rpc
+    async def CancelKeyDeletion(
+        self, request: keys_pb2.CancelKeyDeletionRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.KeyResponse:
+        key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
+        return await self._simple_change(
+            context, request.name_or_id, request.request_id, "cancel_deletion",
+            store_pb2.CancelDeletion(key_id=key_id),
+        )
+
+    # --- crypto (served from this node's applied state) -----------------------------
+
+    async def _consistent(self, consistency: int) -> None:
+        if consistency == keys_pb2.CONSISTENCY_LINEARIZABLE:
+            await self._node.read_barrier()
+
+    def _usable_key(self, field_name: str, name_or_id: str) -> store_pb2.StoredKey:
+        validation.key_name(field_name, name_or_id)
+        stored = self._node.find_key(field_name, name_or_id)
+        _require_enabled(stored)
+        return stored
+
+    def _seal_under_current(
+        self, stored: store_pb2.StoredKey, plaintext: bytes, context: dict[str, str]
+    ) -> tuple[bytes, int]:
+        version = stored.key.current_version
+        material = self._node.materials.material(stored, version)
+        return envelope.seal(material, stored.key.id, version, plaintext, context), version
+
+    @rpc
+    async def GenerateDataKey(
+        self, request: keys_pb2.GenerateDataKeyRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.GenerateDataKeyResponse:
+        caller_of(context)
+        ctx = validation.encryption_context("encryption_context", request.encryption_context)
+        size = validation.byte_count(
+            "number_of_bytes", request.number_of_bytes, default=32, maximum=validation.MAX_RANDOM
+        )
+        self._node.check_serving()
+        await self._consistent(request.consistency)
+        stored = self._usable_key("key_name", request.key_name)
+        data_key = secrets.token_bytes(size)
+        blob, version = self._seal_under_current(stored, data_key, ctx)
+        return keys_pb2.GenerateDataKeyResponse(
+            ciphertext_blob=blob,
+            plaintext=b"" if request.without_plaintext else data_key,
+            key_id=stored.key.id,
+            key_version=version,
+        )
+
+    @rpc
+    async def Encrypt(
+        self, request: keys_pb2.EncryptRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.EncryptResponse:
+        caller_of(context)
+        ctx = validation.encryption_context("encryption_context", request.encryption_context)
+        plaintext = validation.plaintext("plaintext", request.plaintext)
+        self._node.check_serving()
+        await self._consistent(request.consistency)
+        stored = self._usable_key("key_name", request.key_name)
+        blob, version = self._seal_under_current(stored, plaintext, ctx)
+        return keys_pb2.EncryptResponse(
+            ciphertext_blob=blob, key_id=stored.key.id, key_version=version
+        )
+
+    def _open(
+        self, blob: bytes, context: dict[str, str]
+    ) -> tuple[bytes, store_pb2.StoredKey, int]:
+        validation.ciphertext("ciphertext_blob", blob)
+        try:
+            header = envelope.read_unverified_header(blob)
+        except MalformedCiphertext as exc:
+            raise InvalidArgument("ciphertext_blob", str(exc)) from exc
+        stored = self._node.store.lookup(header.key_id)
+        if stored is None:
+            raise NotFound(f"ciphertext_blob: names key {header.key_id}, which does not exist")
+        _require_enabled(stored)
+        if header.key_version not in stored.wrapped_material:
+            raise NotFound(
+                f"ciphertext_blob: key {stored.key.name!r} has no version {header.key_version}"
+            )
+        material = self._node.materials.material(stored, header.key_version)
+        try:
+            plaintext = envelope.open(material, blob, context)
+        except (DecryptionFailed, MalformedCiphertext):
+            raise DecryptFailed() from None
+        return plaintext, stored, header.key_version
+
+    @rpc
+    async def Decrypt(
+        self, request: keys_pb2.DecryptRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.DecryptResponse:
+        caller_of(context)
+        ctx = validation.encryption_context("encryption_context", request.encryption_context)
+        self._node.check_serving()
+        await self._consistent(request.consistency)
+        plaintext, stored, version = self._open(request.ciphertext_blob, ctx)
+        return keys_pb2.DecryptResponse(
+            plaintext=plaintext, key_id=stored.key.id, key_version=version
+        )
+
+    @rpc
+    async def ReEncrypt(
+        self, request: keys_pb2.ReEncryptRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.ReEncryptResponse:
+        caller_of(context)
+        source_ctx = validation.encryption_context(
+            "source_encryption_context", request.source_encryption_context
+        )
+        if request.keep_source_context:
+            dest_ctx = source_ctx
+        else:
+            dest_ctx = validation.encryption_context(
+                "destination_encryption_context", request.destination_encryption_context
+            )
+        self._node.check_serving()
+        await self._consistent(request.consistency)
+        plaintext, source, source_version = self._open(request.ciphertext_blob, source_ctx)
+        if request.destination_key_name:
+            destination = self._usable_key("destination_key_name", request.destination_key_name)
+        else:
+            destination = source
+        blob, version = self._seal_under_current(destination, plaintext, dest_ctx)
+        return keys_pb2.ReEncryptResponse(
+            ciphertext_blob=blob,
+            key_id=destination.key.id,
+            key_version=version,
+            source_key_id=source.key.id,
+            source_key_version=source_version,
+        )
+
+    @rpc
+    async def GenerateRandom(
+        self, request: keys_pb2.GenerateRandomRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.GenerateRandomResponse:
+        caller_of(context)
+        if request.number_of_bytes == 0:
+            raise InvalidArgument("number_of_bytes", "must be between 1 and 1024, got 0")
+        size = validation.byte_count(
+            "number_of_bytes", request.number_of_bytes, default=32, maximum=validation.MAX_RANDOM
+        )
+        self._node.check_serving()
+        return keys_pb2.GenerateRandomResponse(random=secrets.token_bytes(size))

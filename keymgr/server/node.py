@@ -1,0 +1,141 @@
+"""The node process: builds the parts from the config, serves until SIGINT/SIGTERM.
+
+Order matters: the config is validated completely before anything binds; the Raft
+node starts before the gRPC port opens, so a sealed node still takes part in
+consensus; the node seals (drops its root key) on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+
+import grpc
+
+from keymgr.config import NodeConfig
+from keymgr.seal.base import SealedRootKeyStore
+from keymgr.seal.devfile import FileSeal
+from keymgr.server.context import NodeContext
+from keymgr.server.errors import NodeError
+from keymgr.server.keys_service import KeyManagementServicer
+from keymgr.server.material import MaterialCache
+from keymgr.server.operator_service import OperatorServicer
+from keymgr.server.peers import Peers
+from keymgr.server.proposer import Proposer, now_ms
+from keymgr.server.sealing import SealController
+from keymgr.server.tls import server_credentials
+from keymgr.store.keystore import KeyStore
+from keymgr.store.raft import RaftError, RaftNode, RaftSettings
+from keymgr.v1 import keys_pb2_grpc, operator_pb2_grpc, store_pb2
+
+log = logging.getLogger("keymgr.node")
+
+PURGE_INTERVAL_S = 1.0
+
+
+def raft_settings(config: NodeConfig) -> RaftSettings:
+    raft = config.raft
+    return RaftSettings(
+        self_address=raft.listen,
+        peer_addresses=tuple(p.raft for p in config.peers),
+        data_dir=config.node.data_dir / "raft",
+        password=raft.password,
+        election_timeout_min=raft.election_timeout_min_s,
+        election_timeout_max=raft.election_timeout_max_s,
+        append_entries_period=raft.append_entries_period_s,
+        connection_timeout=raft.connection_timeout_s,
+        connection_retry_time=raft.connection_retry_time_s,
+        log_compaction_min_entries=raft.log_compaction_min_entries,
+    )
+
+
+def build_node(config: NodeConfig) -> NodeContext:
+    data_dir = config.node.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    store = KeyStore()
+    raft = RaftNode(raft_settings(config), store)
+    file_seal = FileSeal(config.seal.key_file) if config.seal.key_file is not None else None
+    seal = SealController(
+        store=store, root_store=SealedRootKeyStore(data_dir), file_seal=file_seal
+    )
+    return NodeContext(
+        config=config,
+        store=store,
+        raft=raft,
+        seal=seal,
+        materials=MaterialCache(seal.keyring),
+        proposer=Proposer(raft),
+    )
+
+
+async def purge_expired_keys(node: NodeContext) -> None:
+    """The leader proposes a Tick when a scheduled deletion is due (time enters here)."""
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL_S)
+        if node.raft_status().role != "leader" or not node.store.initialized:
+            continue
+        due = node.store.deletion_due(now_ms())
+        if not due:
+            continue
+        with contextlib.suppress(NodeError, RaftError):
+            await node.proposer.submit(store_pb2.Command(tick=store_pb2.Tick()))
+            log.info("destroyed %d key(s) whose deletion time had passed", due)
+
+
+async def serve(config: NodeConfig) -> None:
+    node = build_node(config)
+    peers = Peers(config)
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", 0)]
+    )
+    keys_pb2_grpc.add_KeyManagementServicer_to_server(KeyManagementServicer(node), server)
+    operator_pb2_grpc.add_OperatorServicer_to_server(OperatorServicer(node, peers), server)
+    tls = config.tls
+    server.add_secure_port(config.api.listen, server_credentials(tls.cert, tls.key, tls.ca))
+    node.raft.start()
+    node.seal.try_auto_unseal()
+    await server.start()
+    log.info(
+        "node %s serving on %s (raft %s, seal %s, %s)",
+        config.node.id, config.api.listen, config.raft.listen, node.seal.seal_type,
+        "sealed" if node.seal.sealed else "unsealed",
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    purger = asyncio.create_task(purge_expired_keys(node))
+    try:
+        await stop.wait()
+    finally:
+        log.info("node %s stopping", config.node.id)
+        purger.cancel()
+        await server.stop(grace=1.0)
+        await peers.close()
+        node.seal.seal("node stopped")
+        node.materials.clear()
+        node.raft.close()
+
+
+def configure_logging(config: NodeConfig) -> None:
+    handler: logging.Handler
+    if config.logging.file is not None:
+        handler = logging.FileHandler(config.logging.file)
+    else:
+        handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s {config.node.id} %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.logging.level.upper())
+
+
+def run(config: NodeConfig) -> None:
+    configure_logging(config)
+    asyncio.run(serve(config))
+

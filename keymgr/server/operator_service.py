@@ -1,0 +1,249 @@
+"""Operator: init, unseal, seal, status, leadership, keyring rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+
+import grpc
+
+from keymgr.crypto.barrier import wrap_term_key
+from keymgr.seal.shamir import new_shamir_init
+from keymgr.server.auth import caller_of, require_admin, require_node_or_admin
+from keymgr.server.context import NodeContext
+from keymgr.server.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from keymgr.server.peers import Peers
+from keymgr.server.proposer import now_ms
+from keymgr.server.rpc import rpc
+from keymgr.store.raft import RaftError
+from keymgr.v1 import operator_pb2, store_pb2
+
+PEER_STATUS_TIMEOUT_S = 1.5
+ROLES = {
+    "leader": operator_pb2.NODE_ROLE_LEADER,
+    "follower": operator_pb2.NODE_ROLE_FOLLOWER,
+    "candidate": operator_pb2.NODE_ROLE_CANDIDATE,
+}
+
+
+class OperatorServicer:
+    def __init__(self, node: NodeContext, peers: Peers) -> None:
+        self._node = node
+        self._peers = peers
+
+    def _seal_status(self) -> operator_pb2.SealStatusResponse:
+        node = self._node
+        init = node.store.init_cluster()
+        return operator_pb2.SealStatusResponse(
+            node_id=node.config.node.id,
+            initialized=init is not None,
+            sealed=node.seal.sealed,
+            seal_type=node.seal.seal_type,
+            threshold=init.secret_threshold if init else 0,
+            shares=init.secret_shares if init else 0,
+            progress=node.seal.progress,
+            reason=node.seal.reason if node.seal.sealed else "",
+        )
+
+    @rpc
+    async def Init(
+        self, request: operator_pb2.InitRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.InitResponse:
+        caller = caller_of(context)
+        shares = request.secret_shares or 5
+        threshold = request.secret_threshold or min(3, shares)
+        if not 1 <= shares <= 16:
+            raise InvalidArgument("secret_shares", f"must be between 1 and 16, got {shares}")
+        if not 1 <= threshold <= shares:
+            raise InvalidArgument(
+                "secret_threshold", f"must be between 1 and secret_shares ({shares})"
+            )
+        if self._node.store.initialized:
+            raise FailedPrecondition("cluster is already initialized")
+        root = bytearray(secrets.token_bytes(32))
+        try:
+            texts, wrapped_root, digests = new_shamir_init(bytes(root), shares, threshold)
+            first_term = store_pb2.KeyringTerm(
+                term=1,
+                wrapped_key=wrap_term_key(bytes(root), 1, secrets.token_bytes(32)),
+                created_at_ms=now_ms(),
+            )
+            command = store_pb2.Command(
+                request_id=uuid.uuid4().hex,
+                principal=caller.principal,
+                init_cluster=store_pb2.InitCluster(
+                    shamir_wrapped_root_key=wrapped_root,
+                    secret_shares=shares,
+                    secret_threshold=threshold,
+                    admins=[caller.principal],
+                    first_term=first_term,
+                    share_digests=digests,
+                ),
+            )
+            try:
+                await self._node.proposer.submit(command)
+            except Exception:
+                root[:] = bytes(len(root))
+                raise
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgument("secret_shares", str(exc)) from exc
+        self._node.seal.install_new_root_key(root)
+        return operator_pb2.InitResponse(
+            unseal_shares=texts, secret_threshold=threshold, root_admin=caller.principal
+        )
+
+    @rpc
+    async def Unseal(
+        self, request: operator_pb2.UnsealRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.SealStatusResponse:
+        caller_of(context)
+        if request.reset:
+            self._node.seal.reset_shares()
+        if request.share:
+            self._node.seal.submit_share(request.share.strip())
+        elif not request.reset:
+            raise InvalidArgument("share", "must not be empty")
+        return self._seal_status()
+
+    @rpc
+    async def Seal(
+        self, request: operator_pb2.SealRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.SealStatusResponse:
+        require_admin(caller_of(context), self._node.admins())
+        self._node.seal.seal()
+        self._node.materials.clear()
+        return self._seal_status()
+
+    @rpc
+    async def SealStatus(
+        self, request: operator_pb2.SealStatusRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.SealStatusResponse:
+        caller_of(context)
+        return self._seal_status()
+
+    def _local_status(self) -> operator_pb2.NodeStatus:
+        node = self._node
+        status = node.raft.status()
+        members = {m.raft: m for m in node.config.members()}
+        leader = members.get(status.leader_address or "")
+        me = node.config
+        reason = node.serving_reason()
+        return operator_pb2.NodeStatus(
+            node_id=me.node.id,
+            api_address=me.api.listen,
+            raft_address=me.raft.listen,
+            zone=me.node.zone,
+            role=ROLES.get(status.role, operator_pb2.NODE_ROLE_UNSPECIFIED),
+            term=status.term,
+            commit_index=status.commit_index,
+            applied_index=status.applied_index,
+            lag=max(0, status.commit_index - status.applied_index),
+            sealed=node.seal.sealed,
+            serving=not reason,
+            leader_id=leader.id if leader else "",
+            error=reason,
+            seal_type=node.seal.seal_type,
+        )
+
+    @rpc
+    async def LocalStatus(
+        self, request: operator_pb2.LocalStatusRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.NodeStatus:
+        require_node_or_admin(caller_of(context), self._node.admins())
+        return self._local_status()
+
+    async def _peer_status(self, member_id: str, api: str, raft: str, zone: str) -> (
+        operator_pb2.NodeStatus
+    ):
+        try:
+            return await self._peers.operator(api).LocalStatus(
+                operator_pb2.LocalStatusRequest(), timeout=PEER_STATUS_TIMEOUT_S
+            )
+        except grpc.RpcError as exc:
+            detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+            return operator_pb2.NodeStatus(
+                node_id=member_id, api_address=api, raft_address=raft, zone=zone,
+                role=operator_pb2.NODE_ROLE_UNREACHABLE, error=f"unreachable: {detail}",
+            )
+
+    @rpc
+    async def ClusterStatus(
+        self, request: operator_pb2.ClusterStatusRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.ClusterStatusResponse:
+        require_admin(caller_of(context), self._node.admins())
+        local = self._local_status()
+        others = await asyncio.gather(
+            *(self._peer_status(p.id, p.api, p.raft, p.zone) for p in self._node.config.peers)
+        )
+        nodes = sorted([local, *others], key=lambda n: n.node_id)
+        leader_commit = max((n.commit_index for n in nodes), default=0)
+        for n in nodes:
+            if n.role != operator_pb2.NODE_ROLE_UNREACHABLE:
+                n.lag = max(0, leader_commit - n.applied_index)
+        return operator_pb2.ClusterStatusResponse(nodes=nodes, leader_id=local.leader_id)
+
+    @rpc
+    async def StepDown(
+        self, request: operator_pb2.StepDownRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.StepDownResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        members = {m.id: m for m in self._node.config.members()}
+        target = None
+        if request.target_node_id:
+            member = members.get(request.target_node_id)
+            if member is None:
+                raise NotFound(f"target_node_id: no member {request.target_node_id!r}")
+            target = member.raft
+        status = self._node.raft.status()
+        by_raft = {m.raft: m for m in members.values()}
+        if status.role != "leader":
+            leader = by_raft.get(status.leader_address or "")
+            if leader is None:
+                raise Unavailable("no Raft leader to step down")
+            # The leader does it; the caller's certificate is not forwarded, so this
+            # node asks with its own after checking the caller is an admin.
+            raise FailedPrecondition(
+                f"this node is not the leader; ask {leader.id} at {leader.api}"
+            )
+        try:
+            await asyncio.to_thread(self._node.raft.transfer_leadership, target)
+        except RaftError as exc:
+            raise Unavailable(f"leadership transfer failed: {exc}") from exc
+        return operator_pb2.StepDownResponse(previous_leader_id=self._node.config.node.id)
+
+    @rpc
+    async def RotateKeyring(
+        self, request: operator_pb2.RotateKeyringRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.RotateKeyringResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        rid = request.request_id or uuid.uuid4().hex
+        for attempt in range(5):
+            self._node.check_serving()
+            root = self._node.seal.root_key()
+            term = self._node.store.active_term + 1
+            command = store_pb2.Command(
+                request_id=rid if attempt == 0 else f"{rid}/retry-{attempt}",
+                principal=caller.principal,
+                rotate_keyring=store_pb2.RotateKeyring(
+                    new_term=store_pb2.KeyringTerm(
+                        term=term,
+                        wrapped_key=wrap_term_key(root, term, secrets.token_bytes(32)),
+                        created_at_ms=now_ms(),
+                    )
+                ),
+            )
+            try:
+                result = await self._node.proposer.submit(command)
+            except Conflict:
+                continue
+            return operator_pb2.RotateKeyringResponse(active_term=result.keyring_term)
+        raise Conflict("keyring is being rotated concurrently; retry")

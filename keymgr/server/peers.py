@@ -1,0 +1,28 @@
+"""gRPC channels from this node to the other members, authenticated by its node cert."""
+
+from __future__ import annotations
+
+import grpc
+
+from keymgr.config import NodeConfig
+from keymgr.server.tls import channel_credentials
+from keymgr.v1 import operator_pb2_grpc
+
+
+class Peers:
+    def __init__(self, config: NodeConfig) -> None:
+        self._config = config
+        self._credentials = channel_credentials(config.tls.cert, config.tls.key, config.tls.ca)
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def operator(self, api_address: str) -> operator_pb2_grpc.OperatorStub:
+        channel = self._channels.get(api_address)
+        if channel is None:
+            channel = grpc.aio.secure_channel(api_address, self._credentials)
+            self._channels[api_address] = channel
+        return operator_pb2_grpc.OperatorStub(channel)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()

@@ -1,0 +1,5 @@
+"""`python -m keymgr` is the `keymgr` command."""
+
+from keymgr.cli.main import main
+
+raise SystemExit(main())

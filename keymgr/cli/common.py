@@ -1,0 +1,109 @@
+"""What every CLI command shares: flags for reaching the cluster, output, errors.
+
+Exit codes, as OpenBao's CLI: 0 success, 1 usage error, 2 the operation failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from keymgr.client import Client, Credentials
+
+EXIT_USAGE = 1
+EXIT_FAILURE = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CliError(Exception):
+    """A one-line failure message for the user; exit code 2 (or 1 for usage)."""
+
+    def __init__(self, message: str, *, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("cluster connection (or KEYMGR_* variables)")
+    group.add_argument(
+        "--address", default=os.environ.get("KEYMGR_ADDR", ""),
+        help="comma-separated node addresses host:port (KEYMGR_ADDR)",
+    )
+    group.add_argument("--ca", default=os.environ.get("KEYMGR_CACERT", ""),
+                       help="cluster CA certificate (KEYMGR_CACERT)")
+    group.add_argument("--cert", default=os.environ.get("KEYMGR_CLIENT_CERT", ""),
+                       help="client certificate (KEYMGR_CLIENT_CERT)")
+    group.add_argument("--key", default=os.environ.get("KEYMGR_CLIENT_KEY", ""),
+                       help="client private key (KEYMGR_CLIENT_KEY)")
+    group.add_argument("--timeout", type=float, default=5.0, help="per-call timeout, seconds")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def endpoints(args: argparse.Namespace) -> list[str]:
+    addresses = [a.strip() for a in args.address.split(",") if a.strip()]
+    if not addresses:
+        raise CliError("--address: no node address given (or set KEYMGR_ADDR)", code=EXIT_USAGE)
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise CliError(f"--address: expected host:port, got {address!r}", code=EXIT_USAGE)
+    return addresses
+
+
+def client_from(args: argparse.Namespace) -> Client:
+    paths = {}
+    for flag in ("ca", "cert", "key"):
+        value = getattr(args, flag)
+        if not value:
+            raise CliError(f"--{flag}: required (or set the KEYMGR_* variable)", code=EXIT_USAGE)
+        path = Path(value)
+        if not path.is_file():
+            raise CliError(f"--{flag}: file not found: {path}", code=EXIT_USAGE)
+        paths[flag] = path
+    return Client(
+        endpoints(args),
+        credentials=Credentials(ca=paths["ca"], cert=paths["cert"], key=paths["key"]),
+        timeout=args.timeout,
+    )
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+def print_json(value: Any, out: TextIO | None = None) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True), file=out or sys.stdout)
+
+
+def print_table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], out: TextIO | None = None
+) -> None:
+    cells = [[str(h) for h in headers], *([str(c) for c in row] for row in rows)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
+              file=out or sys.stdout)
+
+
+def print_fields(pairs: Iterable[tuple[str, object]], out: TextIO | None = None) -> None:
+    print_table(("Key", "Value"), pairs, out)
+
+
+def parse_context(items: Sequence[str] | None, flag: str = "--context") -> dict[str, str]:
+    """`k=v` pairs into an encryption context."""
+    context: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"{flag}: expected key=value, got {item!r}", code=EXIT_USAGE)
+        context[name] = value
+    return context

@@ -1,0 +1,151 @@
+"""`keymgr keys create|get|list|rotate|enable|disable|schedule-deletion|cancel-deletion`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from typing import Any
+
+from keymgr.cli.common import (
+    add_connection_flags,
+    client_from,
+    parse_context,
+    print_fields,
+    print_json,
+    print_table,
+    to_dict,
+)
+from keymgr.v1 import keys_pb2
+
+PURPOSES = {
+    "encrypt": keys_pb2.KEY_PURPOSE_ENCRYPT,
+    "tde": keys_pb2.KEY_PURPOSE_TDE,
+    "volume": keys_pb2.KEY_PURPOSE_VOLUME,
+}
+
+
+def _when(ms: int) -> str:
+    if not ms:
+        return "-"
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def _state(key: keys_pb2.Key) -> str:
+    return keys_pb2.KeyState.Name(key.state).removeprefix("KEY_STATE_").lower()
+
+
+def _purpose(key: keys_pb2.Key) -> str:
+    return keys_pb2.KeyPurpose.Name(key.purpose).removeprefix("KEY_PURPOSE_").lower()
+
+
+def print_key(key: keys_pb2.Key, as_json: bool) -> None:
+    if as_json:
+        print_json(to_dict(key))
+        return
+    print_fields([
+        ("Name", key.name), ("ID", key.id), ("Purpose", _purpose(key)), ("State", _state(key)),
+        ("Current Version", key.current_version), ("Created", _when(key.created_at_ms)),
+        ("Deletion Time", _when(key.deletion_time_ms)),
+        ("Labels", ",".join(f"{k}={v}" for k, v in sorted(key.labels.items())) or "-"),
+        ("Description", key.description or "-"),
+        *((f"Version {v.version}", _when(v.created_at_ms)) for v in key.versions),
+    ])
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("keys", help="manage keys")
+    commands = parser.add_subparsers(dest="keys_command", required=True)
+
+    create = commands.add_parser(
+        "create", help="create a key",
+        description="Example: keymgr keys create orders --purpose encrypt --label team=pay",
+    )
+    create.add_argument("name")
+    create.add_argument("--purpose", choices=sorted(PURPOSES), default="encrypt")
+    create.add_argument("--label", action="append", metavar="K=V", help="repeatable")
+    create.add_argument("--description", default="")
+    create.add_argument("--request-id", default=None, help="idempotency key for retries")
+    add_connection_flags(create)
+    create.set_defaults(func=run_create)
+
+    for name, helptext in (
+        ("get", "show a key"), ("rotate", "add a new key version"),
+        ("enable", "enable a key"), ("disable", "disable a key"),
+        ("cancel-deletion", "cancel a scheduled deletion (the key becomes disabled)"),
+    ):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("name", help="key name or id")
+        add_connection_flags(sub)
+        sub.set_defaults(func=run_simple, action=name)
+
+    schedule = commands.add_parser(
+        "schedule-deletion", help="schedule a key's destruction after a waiting period",
+        description="Example: keymgr keys schedule-deletion orders --days 30",
+    )
+    schedule.add_argument("name")
+    window = schedule.add_mutually_exclusive_group()
+    window.add_argument("--days", type=int, default=0)
+    window.add_argument("--seconds", type=int, default=0)
+    add_connection_flags(schedule)
+    schedule.set_defaults(func=run_schedule)
+
+    listing = commands.add_parser("list", help="list keys")
+    listing.add_argument("--page-size", type=int, default=100)
+    listing.add_argument("--page-token", default="")
+    listing.add_argument("--all", action="store_true", help="follow every page")
+    add_connection_flags(listing)
+    listing.set_defaults(func=run_list)
+
+
+def run_create(args: argparse.Namespace) -> int:
+    labels = parse_context(args.label, "--label")
+    with client_from(args) as client:
+        key = client.create_key(
+            args.name, purpose=PURPOSES[args.purpose], labels=labels,
+            description=args.description, request_id=args.request_id,
+        )
+    print_key(key, args.json)
+    return 0
+
+
+def run_simple(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        method = {
+            "get": client.get_key, "rotate": client.rotate_key, "enable": client.enable_key,
+            "disable": client.disable_key, "cancel-deletion": client.cancel_key_deletion,
+        }[args.action]
+        key = method(args.name)
+    print_key(key, args.json)
+    return 0
+
+
+def run_schedule(args: argparse.Namespace) -> int:
+    seconds = args.seconds or args.days * 86400
+    with client_from(args) as client:
+        key = client.schedule_key_deletion(args.name, pending_window_seconds=seconds)
+    print_key(key, args.json)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    keys: list[keys_pb2.Key] = []
+    token = args.page_token
+    with client_from(args) as client:
+        while True:
+            page, token = client.list_keys(page_size=args.page_size, page_token=token)
+            keys.extend(page)
+            if not args.all or not token:
+                break
+    if args.json:
+        print_json({"keys": [to_dict(k) for k in keys], "next_page_token": token})
+        return 0
+    print_table(
+        ("Name", "ID", "Purpose", "State", "Version", "Created"),
+        [(k.name, k.id, _purpose(k), _state(k), k.current_version, _when(k.created_at_ms))
+         for k in keys],
+    )
+    if token:
+        print(f"\nmore: --page-token {token}")
+    return 0

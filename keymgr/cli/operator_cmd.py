@@ -1,0 +1,183 @@
+"""`keymgr operator init|unseal|seal|status|step-down|rotate`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from keymgr.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    add_connection_flags,
+    client_from,
+    endpoints,
+    print_fields,
+    print_json,
+    print_table,
+    to_dict,
+)
+from keymgr.v1 import operator_pb2
+
+ROLE_WORDS = {
+    operator_pb2.NODE_ROLE_LEADER: "leader",
+    operator_pb2.NODE_ROLE_FOLLOWER: "follower",
+    operator_pb2.NODE_ROLE_CANDIDATE: "candidate",
+    operator_pb2.NODE_ROLE_UNREACHABLE: "unreachable",
+}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("operator", help="initialise, unseal and inspect the cluster")
+    commands = parser.add_subparsers(dest="operator_command", required=True)
+
+    init = commands.add_parser(
+        "init", help="initialise a new cluster",
+        description="Initialise the cluster; prints the unseal shares ONCE.\n\n"
+        "Example: keymgr operator init --shares 5 --threshold 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    init.add_argument("--shares", type=int, default=5, help="number of unseal shares (1-16)")
+    init.add_argument("--threshold", type=int, default=3, help="shares needed to unseal")
+    add_connection_flags(init)
+    init.set_defaults(func=run_init)
+
+    unseal = commands.add_parser(
+        "unseal", help="submit one unseal share to one node",
+        description="Submit a share; prompted for when not given (keeps it out of argv "
+        "and shell history).\n\nExample: keymgr operator unseal --address 127.0.0.1:7002",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    unseal.add_argument("share", nargs="?", help="the share (prompted for if omitted)")
+    unseal.add_argument("--reset", action="store_true", help="discard shares submitted so far")
+    add_connection_flags(unseal)
+    unseal.set_defaults(func=run_unseal)
+
+    seal = commands.add_parser("seal", help="seal one node (drops its root key)")
+    add_connection_flags(seal)
+    seal.set_defaults(func=run_seal)
+
+    status = commands.add_parser("status", help="seal status of one node and the cluster")
+    add_connection_flags(status)
+    status.set_defaults(func=run_status)
+
+    step_down = commands.add_parser("step-down", help="make the leader hand over leadership")
+    step_down.add_argument("--to", default="", help="node id to hand leadership to")
+    add_connection_flags(step_down)
+    step_down.set_defaults(func=run_step_down)
+
+    rotate = commands.add_parser("rotate", help="add a new keyring term (barrier key)")
+    add_connection_flags(rotate)
+    rotate.set_defaults(func=run_rotate)
+
+
+def _single(args: argparse.Namespace) -> str:
+    addresses = endpoints(args)
+    if len(addresses) != 1:
+        raise CliError("--address: this command talks to exactly one node", code=EXIT_USAGE)
+    return addresses[0]
+
+
+def _print_seal(status: operator_pb2.SealStatusResponse, as_json: bool) -> None:
+    if as_json:
+        print_json(to_dict(status))
+        return
+    print_fields([
+        ("Node", status.node_id),
+        ("Seal Type", status.seal_type),
+        ("Initialized", str(status.initialized).lower()),
+        ("Sealed", str(status.sealed).lower()),
+        ("Total Shares", status.shares),
+        ("Threshold", status.threshold),
+        ("Unseal Progress", f"{status.progress}/{status.threshold}"),
+        *([("Reason", status.reason)] if status.reason else []),
+    ])
+
+
+def run_init(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        response = client.init(shares=args.shares, threshold=args.threshold)
+    if args.json:
+        print_json(to_dict(response))
+        return 0
+    for i, share in enumerate(response.unseal_shares, 1):
+        print(f"Unseal Share {i}: {share}")
+    print(f"\nRoot admin: {response.root_admin}")
+    print(
+        f"\nThe cluster is initialised. Give each share to a different operator; any "
+        f"{response.secret_threshold} of them unseal a node. They are not shown again."
+    )
+    return 0
+
+
+def run_unseal(args: argparse.Namespace) -> int:
+    address = _single(args)
+    share = args.share
+    if not share and not args.reset:
+        share = getpass.getpass("Unseal share: ") if sys.stdin.isatty() else sys.stdin.readline()
+        share = share.strip()
+        if not share:
+            raise CliError("share: none given", code=EXIT_USAGE)
+    with client_from(args) as client:
+        status = client.unseal(share or "", endpoint=address, reset=args.reset)
+    _print_seal(status, args.json)
+    return 0
+
+
+def run_seal(args: argparse.Namespace) -> int:
+    address = _single(args)
+    with client_from(args) as client:
+        status = client.seal(endpoint=address)
+    _print_seal(status, args.json)
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    addresses = endpoints(args)
+    with client_from(args) as client:
+        seal = client.seal_status(endpoint=addresses[0])
+        cluster = client.cluster_status(endpoint=addresses[0]) if seal.initialized else None
+    if args.json:
+        print_json({"seal": to_dict(seal), "cluster": to_dict(cluster) if cluster else None})
+        return 0
+    _print_seal(seal, False)
+    if cluster is not None:
+        print()
+        print_table(
+            ("Node", "Zone", "API", "Raft", "Role", "Term", "Commit", "Applied", "Lag",
+             "Seal", "Sealed", "Serving", "Note"),
+            [
+                (n.node_id, n.zone, n.api_address, n.raft_address,
+                 ROLE_WORDS.get(n.role, "?"), n.term, n.commit_index, n.applied_index, n.lag,
+                 n.seal_type, str(n.sealed).lower(), str(n.serving).lower(), n.error)
+                for n in cluster.nodes
+            ],
+        )
+    return 0
+
+
+def run_step_down(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        status = client.cluster_status()
+        leader = next(
+            (n for n in status.nodes if n.role == operator_pb2.NODE_ROLE_LEADER), None
+        )
+        if leader is None:
+            raise CliError("no leader to step down")
+        response = client.step_down(target_node_id=args.to, endpoint=leader.api_address)
+    if args.json:
+        print_json(to_dict(response))
+    else:
+        print(f"{response.previous_leader_id} stepped down")
+    return 0
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        term = client.rotate_keyring()
+    if args.json:
+        print_json({"active_term": term})
+    else:
+        print(f"Keyring rotated: active term {term}")
+    return 0

@@ -1,0 +1,293 @@
+"""A local cluster of node processes on loopback: `keymgr dev up` and the test suite.
+
+Everything a real deployment has is made for real: a CA, node and admin certificates,
+a cluster secret, one YAML config per node, one OS process per node. Processes are
+stopped by the PIDs started here, never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from keymgr import pki
+from keymgr.client import Client, Credentials, KeymgrError
+from keymgr.v1 import operator_pb2
+
+READY_TIMEOUT_S = 30.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """An ephemeral port that is free now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class NodeSpec:
+    id: str
+    zone: str
+    seal: str  # "file" | "shamir"
+    api: str = ""
+    raft: str = ""
+
+
+@dataclass
+class ClusterSpec:
+    nodes: list[NodeSpec]
+    min_deletion_window_s: int = 604800
+    log_compaction_min_entries: int = 5000
+    max_leader_silence_s: float = 3.0
+    extra_raft: dict[str, Any] = field(default_factory=dict)
+
+
+def default_spec(count: int = 3, *, seal: str = "file", ports: Sequence[int] = ()) -> ClusterSpec:
+    """`count` nodes in zones a, b, c...; fixed ports if given (API, then Raft = API+100)."""
+    nodes = []
+    for i in range(count):
+        api_port = ports[i] if ports else free_port()
+        raft_port = api_port + 100 if ports else free_port()
+        nodes.append(
+            NodeSpec(
+                id=f"node{i + 1}", zone=f"zone-{chr(ord('a') + i)}", seal=seal,
+                api=f"127.0.0.1:{api_port}", raft=f"127.0.0.1:{raft_port}",
+            )
+        )
+    return ClusterSpec(nodes=nodes)
+
+
+class LocalCluster:
+    """Node processes under `root`: certs/, secrets/, nodeN.yaml, data/, logs/."""
+
+    def __init__(self, root: Path, spec: ClusterSpec) -> None:
+        self.root = root.resolve()
+        self.spec = spec
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    # --- files ------------------------------------------------------------------
+
+    @property
+    def certs(self) -> Path:
+        return self.root / "certs"
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(
+            ca=self.certs / "ca.pem", cert=self.certs / "admin.pem",
+            key=self.certs / "admin-key.pem",
+        )
+
+    def config_path(self, node_id: str) -> Path:
+        return self.root / f"{node_id}.yaml"
+
+    def log_path(self, node_id: str) -> Path:
+        return self.root / "logs" / f"{node_id}.log"
+
+    def data_dir(self, node_id: str) -> Path:
+        return self.root / "data" / node_id
+
+    def prepare(self) -> None:
+        """Writes PKI, the cluster secret and configs (keeps an existing CA)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        (self.root / "logs").mkdir(exist_ok=True)
+        secrets_dir = self.root / "secrets"
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        if not (self.certs / "ca.pem").exists():
+            pki.create_ca(self.certs)
+        ca = pki.load_ca(self.certs)
+        if not (self.certs / "admin.pem").exists():
+            pki.issue_client_cert(ca, "admin", kind="admin")
+        secret = secrets_dir / "cluster-secret"
+        if not secret.exists():
+            pki.create_cluster_secret(secret)
+        for node in self.spec.nodes:
+            if not (self.certs / f"{node.id}.pem").exists():
+                pki.issue_node_cert(ca, node.id)
+            self.config_path(node.id).write_text(yaml.safe_dump(self._config(node)))
+
+    def _config(self, node: NodeSpec) -> dict[str, Any]:
+        spec = self.spec
+        raft: dict[str, Any] = {
+            "listen": node.raft,
+            "password_file": "secrets/cluster-secret",
+            "log_compaction_min_entries": spec.log_compaction_min_entries,
+            **spec.extra_raft,
+        }
+        seal: dict[str, Any] = {"type": node.seal}
+        if node.seal == "file":
+            seal["key_file"] = f"secrets/{node.id}-seal.key"
+        return {
+            "node": {"id": node.id, "zone": node.zone, "data_dir": f"data/{node.id}"},
+            "api": {"listen": node.api},
+            "tls": {
+                "cert": f"certs/{node.id}.pem",
+                "key": f"certs/{node.id}-key.pem",
+                "ca": "certs/ca.pem",
+            },
+            "raft": raft,
+            "peers": [
+                {"id": p.id, "api": p.api, "raft": p.raft, "zone": p.zone}
+                for p in spec.nodes
+                if p.id != node.id
+            ],
+            "seal": seal,
+            "serving": {"max_leader_silence_s": spec.max_leader_silence_s},
+            "keys": {
+                "min_deletion_window_s": spec.min_deletion_window_s,
+                "default_deletion_window_s": max(2592000, spec.min_deletion_window_s),
+            },
+            "logging": {"level": "info", "file": f"logs/{node.id}.log"},
+        }
+
+    # --- processes ----------------------------------------------------------------
+
+    def node(self, node_id: str) -> NodeSpec:
+        for node in self.spec.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def start(self, node_id: str) -> None:
+        if node_id in self.processes and self.processes[node_id].poll() is None:
+            return
+        log = open(self.log_path(node_id).with_suffix(".stderr"), "ab")  # noqa: SIM115
+        self.processes[node_id] = subprocess.Popen(
+            [sys.executable, "-m", "keymgr", "server", "--config", str(self.config_path(node_id))],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+
+    def start_all(self) -> None:
+        for node in self.spec.nodes:
+            self.start(node.id)
+
+    def stop(self, node_id: str, *, kill: bool = False, timeout: float = 10.0) -> None:
+        """SIGTERM (or SIGKILL) the node's process, by the PID started here."""
+        process = self.processes.pop(node_id, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+    def kill_all(self) -> None:
+        for node_id in list(self.processes):
+            self.stop(node_id, kill=True)
+
+    def close(self) -> None:
+        for node_id in list(self.processes):
+            self.stop(node_id)
+
+    def pid(self, node_id: str) -> int:
+        return self.processes[node_id].pid
+
+    # --- cluster operations ---------------------------------------------------------
+
+    def client(self, node_ids: Sequence[str] | None = None, **kwargs: Any) -> Client:
+        ids = node_ids or [n.id for n in self.spec.nodes]
+        return Client([self.node(i).api for i in ids], credentials=self.credentials, **kwargs)
+
+    def wait_answering(self, node_id: str, timeout: float = READY_TIMEOUT_S) -> (
+        operator_pb2.SealStatusResponse
+    ):
+        """Waits until the node answers SealStatus; fails if its process died."""
+        deadline = time.monotonic() + timeout
+        endpoint = self.node(node_id).api
+        with self.client([node_id], timeout=1.0, attempts=1) as client:
+            while True:
+                process = self.processes.get(node_id)
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(
+                        f"{node_id} exited with {process.returncode}; see {self.log_path(node_id)}"
+                    )
+                try:
+                    return client.seal_status(endpoint=endpoint)
+                except KeymgrError:
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.1)
+
+    def wait_serving(self, node_ids: Sequence[str] | None = None, timeout: float = 30.0) -> None:
+        """Waits until each node reports that it serves crypto calls."""
+        ids = node_ids or [n.id for n in self.spec.nodes]
+        deadline = time.monotonic() + timeout
+        with self.client(attempts=1, timeout=1.0) as client:
+            for node_id in ids:
+                endpoint = self.node(node_id).api
+                while True:
+                    reason = "no answer"
+                    try:
+                        status = client._call(
+                            "operator", "LocalStatus", operator_pb2.LocalStatusRequest(),
+                            endpoint=endpoint,
+                        )
+                        if status.serving:
+                            break
+                        reason = status.error
+                    except KeymgrError as exc:
+                        reason = str(exc)
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{node_id} does not serve: {reason}")
+                    time.sleep(0.1)
+
+    def init(self, *, shares: int = 3, threshold: int = 2) -> list[str]:
+        """Initialises the cluster through the first node; returns the shares."""
+        first = self.spec.nodes[0]
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with self.client([first.id], attempts=1) as client:
+            while True:
+                try:
+                    response = client.init(shares=shares, threshold=threshold)
+                    return list(response.unseal_shares)
+                except KeymgrError as exc:
+                    if time.monotonic() > deadline or "already initialized" in str(exc):
+                        raise
+                    time.sleep(0.2)
+
+    def unseal(self, node_id: str, shares: Sequence[str]) -> operator_pb2.SealStatusResponse:
+        """Submits shares to one node until it is unsealed (waits for the init record)."""
+        endpoint = self.node(node_id).api
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with self.client([node_id], attempts=1) as client:
+            status = client.seal_status(endpoint=endpoint)
+            for share in shares:
+                if not status.sealed:
+                    break
+                while True:
+                    try:
+                        status = client.unseal(share, endpoint=endpoint)
+                        break
+                    except KeymgrError as exc:  # init not replicated here yet
+                        if time.monotonic() > deadline or "not initialized" not in str(exc):
+                            raise
+                        time.sleep(0.1)
+            return status
+
+    def bring_up(self, *, shares: int = 3, threshold: int = 2) -> list[str]:
+        """prepare, start, init, unseal every node, wait until all serve."""
+        self.prepare()
+        self.start_all()
+        for node in self.spec.nodes:
+            self.wait_answering(node.id)
+        init_shares = self.init(shares=shares, threshold=threshold)
+        for node in self.spec.nodes[1:]:
+            self.unseal(node.id, init_shares[:threshold])
+        self.wait_serving()
+        return init_shares

@@ -1,0 +1,103 @@
+"""The `keymgr` command as a user runs it: real subprocesses, one-line errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import yaml
+
+from keymgr.ops.devcluster import LocalCluster
+
+
+def keymgr(*args: str, env: dict[str, str] | None = None, stdin: bytes = b"") -> (
+    subprocess.CompletedProcess[bytes]
+):
+    return subprocess.run(
+        [sys.executable, "-m", "keymgr", *args], input=stdin, capture_output=True,
+        env={**os.environ, **(env or {})}, timeout=60,
+    )
+
+
+def cluster_env(cluster: LocalCluster) -> dict[str, str]:
+    creds = cluster.credentials
+    return {
+        "KEYMGR_ADDR": ",".join(n.api for n in cluster.spec.nodes),
+        "KEYMGR_CACERT": str(creds.ca),
+        "KEYMGR_CLIENT_CERT": str(creds.cert),
+        "KEYMGR_CLIENT_KEY": str(creds.key),
+    }
+
+
+def one_line_error(result: subprocess.CompletedProcess[bytes]) -> str:
+    err = result.stderr.decode()
+    assert result.returncode != 0
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_keys_and_crypto_round_trip(cluster: LocalCluster) -> None:
+    env = cluster_env(cluster)
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    created = keymgr("keys", "create", name, "--label", "team=a", "--json", env=env)
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["name"] == name and key["labels"] == {"team": "a"}
+
+    encrypted = keymgr("encrypt", name, "--context", "x=1", env=env, stdin=b"hello cli")
+    assert encrypted.returncode == 0, encrypted.stderr
+    blob = encrypted.stdout.decode().strip()
+    decrypted = keymgr("decrypt", "--ciphertext", blob, "--context", "x=1", "--raw", env=env)
+    assert decrypted.stdout == b"hello cli"
+
+    datakey = json.loads(keymgr("datakey", name, "--json", env=env).stdout)
+    assert len(base64.b64decode(datakey["plaintext"])) == 32
+
+    listed = keymgr("keys", "list", "--all", env=env)
+    assert name in listed.stdout.decode()
+    status = keymgr("operator", "status", "--address", cluster.spec.nodes[0].api, env=env)
+    assert status.returncode == 0
+    out = status.stdout.decode()
+    assert "leader" in out and "node3" in out
+
+
+def test_cli_errors_are_one_line(cluster: LocalCluster, tmp_path: Path) -> None:
+    env = cluster_env(cluster)
+    assert "NotFound" in one_line_error(keymgr("keys", "get", "nope-nope", env=env))
+    assert "--address" in one_line_error(
+        keymgr("keys", "list", env={**env, "KEYMGR_ADDR": "nonsense"})
+    )
+    assert "--ca" in one_line_error(
+        keymgr("keys", "list", env={**env, "KEYMGR_CACERT": str(tmp_path / "none.pem")})
+    )
+    bad = keymgr("decrypt", "--ciphertext", "%%%", env=env)
+    assert "--ciphertext: not valid base64" in one_line_error(bad)
+    usage = keymgr("keys", "frobnicate")
+    assert usage.returncode == 1 and "Traceback" not in usage.stderr.decode()
+
+
+def _write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_server_rejects_bad_config_before_binding(cluster: LocalCluster, tmp_path: Path) -> None:
+    good = yaml.safe_load(cluster.config_path("node1").read_text())
+    cases = {
+        "malformed": "node: [unclosed",
+        "unknown field": yaml.safe_dump({**good, "nodee": {}}),
+        "missing tls": yaml.safe_dump({**good, "tls": {**good["tls"], "cert": "/nope.pem"}}),
+    }
+    for name, text in cases.items():
+        config = _write_config(cluster.root / f"bad-{name.replace(' ', '-')}.yaml", text)
+        result = keymgr("server", "--config", str(config))
+        err = one_line_error(result)
+        assert config.name in err, (name, err)
+    missing = keymgr("server", "--config", str(tmp_path / "absent.yaml"))
+    assert "absent.yaml" in one_line_error(missing)

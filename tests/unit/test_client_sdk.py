@@ -1,0 +1,80 @@
+"""The client SDK's pure parts: failover order, error mapping, public surface."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+import keymgr.client as sdk
+from keymgr.client._exceptions import _BY_CODE, from_rpc_error
+
+
+class FakeRpcError(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+def test_every_status_code_is_mapped() -> None:
+    unmapped = [c for c in grpc.StatusCode if c != grpc.StatusCode.OK and c not in _BY_CODE]
+    assert unmapped == []
+
+
+@pytest.mark.parametrize(
+    ("code", "cls", "retryable"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, sdk.Unavailable, True),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, sdk.Timeout, True),
+        (grpc.StatusCode.INVALID_ARGUMENT, sdk.InvalidArgument, False),
+        (grpc.StatusCode.NOT_FOUND, sdk.NotFound, False),
+        (grpc.StatusCode.FAILED_PRECONDITION, sdk.FailedPrecondition, False),
+        (grpc.StatusCode.PERMISSION_DENIED, sdk.PermissionDenied, False),
+        (grpc.StatusCode.ABORTED, sdk.Conflict, False),
+        (grpc.StatusCode.INTERNAL, sdk.ServerError, False),
+    ],
+)
+def test_errors_map_to_the_right_branch(
+    code: grpc.StatusCode, cls: type[sdk.KeymgrError], retryable: bool
+) -> None:
+    error = from_rpc_error(FakeRpcError(code, "why"), endpoint="h:1", request_id="r1")
+    assert type(error) is cls
+    assert isinstance(error, sdk.RetryableError) is retryable
+    assert (error.endpoint, error.request_id, error.code) == ("h:1", "r1", code)
+    assert str(error) == "h:1: why"
+
+
+def test_failed_handshake_is_unauthenticated() -> None:
+    error = from_rpc_error(
+        FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Ssl handshake failed"), endpoint="h:1"
+    )
+    assert isinstance(error, sdk.Unauthenticated)
+
+
+def test_failover_prefers_the_last_good_node() -> None:
+    policy = sdk.FailoverPolicy(["a", "b", "c", "a"])
+    assert policy.endpoints == ("a", "b", "c")
+    assert policy.plan(5) == ["a", "b", "c", "a", "b"]
+    policy.failed("a")
+    assert policy.endpoints == ("b", "c", "a")
+    policy.succeeded("c")
+    assert policy.endpoints == ("c", "b", "a")
+    policy.failed("b")  # not the first: order unchanged
+    assert policy.endpoints == ("c", "b", "a")
+    with pytest.raises(ValueError):
+        sdk.FailoverPolicy([])
+
+
+def test_exported_members() -> None:
+    for name in sdk.__all__:
+        assert getattr(sdk, name) is not None
+    assert set(sdk.__all__) == {n for n in dir(sdk) if not n.startswith("_")} - {"annotations"}
+
+
+def test_data_key_repr_hides_plaintext() -> None:
+    data_key = sdk.DataKey(b"ct", b"\x01secret-bytes", "kid", 1)
+    assert "secret" not in repr(data_key) and "\\x01" not in repr(data_key)

@@ -1,0 +1,149 @@
+"""The client-facing, self-describing ciphertext of Encrypt and GenerateDataKey.
+
+Format v1 (all integers big-endian)::
+
+    0x01 ‖ key id (16 bytes) ‖ key version (4 bytes) ‖ nonce (12) ‖ ciphertext ‖ tag (16)
+
+The first 21 bytes are the header. It names the key, so Decrypt needs no key name;
+it is bound into the AAD (header ‖ canonical encryption context), so a blob moved to
+another key or version, or opened with another context, fails authentication.
+
+The header can be read before the key is known (`read_unverified_header`), and is
+then untrusted until `open` has authenticated it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from keymgr.crypto.aead import NONCE_SIZE, TAG_SIZE, Aead, BytesLike
+from keymgr.crypto.errors import MalformedCiphertext
+
+__all__ = [
+    "FORMAT_V1",
+    "HEADER_SIZE",
+    "MIN_SIZE",
+    "EnvelopeHeader",
+    "canonical_context",
+    "key_id_from_bytes",
+    "key_id_to_bytes",
+    "open",
+    "read_unverified_header",
+    "seal",
+]
+
+FORMAT_V1 = 0x01
+_HEADER = struct.Struct(">B16sI")
+HEADER_SIZE = _HEADER.size  # 21
+MIN_SIZE = HEADER_SIZE + NONCE_SIZE + TAG_SIZE
+_MAX_VERSION = 0xFFFFFFFF
+_LENGTH = struct.Struct(">I")
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeHeader:
+    """What a ciphertext says about itself: unauthenticated until `open` succeeds."""
+
+    format_version: int
+    key_id: str
+    key_version: int
+
+
+def key_id_to_bytes(key_id: str) -> bytes:
+    """The 16 raw bytes of a key id (32 lowercase hex characters, as uuid4().hex)."""
+    if not isinstance(key_id, str) or len(key_id) != 32 or not _HEX.issuperset(key_id):
+        raise ValueError("key id must be 32 lowercase hexadecimal characters")
+    return bytes.fromhex(key_id)
+
+
+def key_id_from_bytes(raw: bytes) -> str:
+    """Inverse of `key_id_to_bytes`."""
+    if len(raw) != 16:
+        raise ValueError(f"raw key id must be 16 bytes, got {len(raw)}")
+    return raw.hex()
+
+
+def canonical_context(context: Mapping[str, str]) -> bytes:
+    """The encryption context as bytes that do not depend on map order.
+
+    Entries sorted by key (code point order, which equals UTF-8 byte order); each key
+    and value as a 4-byte big-endian length and its UTF-8 bytes. The empty map is b"".
+    Length prefixes make the encoding injective: no two maps encode alike.
+    """
+    parts: list[bytes] = []
+    for key in sorted(context):
+        value = context[key]
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError("encryption context keys and values must be str")
+        for text in (key, value):
+            try:
+                raw = text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("encryption context holds a string that is not UTF-8") from None
+            parts.append(_LENGTH.pack(len(raw)))
+            parts.append(raw)
+    return b"".join(parts)
+
+
+def _header(key_id: str, key_version: int) -> bytes:
+    if isinstance(key_version, bool) or not isinstance(key_version, int):
+        raise TypeError("key version must be an int")
+    if not 1 <= key_version <= _MAX_VERSION:
+        raise ValueError(f"key version must be between 1 and {_MAX_VERSION}, got {key_version}")
+    return _HEADER.pack(FORMAT_V1, key_id_to_bytes(key_id), key_version)
+
+
+def seal(
+    material: BytesLike,
+    key_id: str,
+    key_version: int,
+    plaintext: BytesLike,
+    context: Mapping[str, str],
+) -> bytes:
+    """Encrypts `plaintext` under one key version's material, binding the context."""
+    return _seal_with_nonce(
+        os.urandom(NONCE_SIZE), material, key_id, key_version, plaintext, context
+    )
+
+
+def _seal_with_nonce(
+    nonce: bytes,
+    material: BytesLike,
+    key_id: str,
+    key_version: int,
+    plaintext: BytesLike,
+    context: Mapping[str, str],
+) -> bytes:
+    """`seal` with a fixed nonce, for known-answer tests only: nonce reuse breaks GCM."""
+    header = _header(key_id, key_version)
+    return Aead(material).encrypt_framed(
+        header, nonce, plaintext, header + canonical_context(context)
+    )
+
+
+def read_unverified_header(blob: BytesLike) -> EnvelopeHeader:
+    """Parses the header to find the key; the result is untrusted until `open` succeeds."""
+    if len(blob) < 1:
+        raise MalformedCiphertext("ciphertext is empty")
+    if blob[0] != FORMAT_V1:
+        raise MalformedCiphertext(f"unknown ciphertext format version {blob[0]}")
+    if len(blob) < MIN_SIZE:
+        raise MalformedCiphertext("ciphertext is truncated")
+    version, raw_id, key_version = _HEADER.unpack_from(blob)
+    return EnvelopeHeader(version, bytes(raw_id).hex(), key_version)
+
+
+def open(material: BytesLike, blob: BytesLike, context: Mapping[str, str]) -> bytes:
+    """Authenticates and decrypts a sealed blob.
+
+    Raises MalformedCiphertext if the blob cannot be parsed, DecryptionFailed if it does
+    not authenticate under `material` and `context` (for any reason).
+    """
+    read_unverified_header(blob)
+    view = memoryview(blob)
+    aad = b"".join((view[:HEADER_SIZE], canonical_context(context)))
+    return Aead(material).decrypt(view[HEADER_SIZE:], aad)

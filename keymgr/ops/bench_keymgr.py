@@ -1,0 +1,99 @@
+"""The keymgr side of `keymgr bench`: async gRPC operations against a local cluster.
+
+One grpc.aio channel per node (HTTP/2 multiplexes the concurrent calls); the admin
+certificate of the cluster directory authenticates.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+
+from keymgr.ops.devcluster import LocalCluster
+from keymgr.v1 import keys_pb2, keys_pb2_grpc, operator_pb2, operator_pb2_grpc
+
+Op = Callable[[int], Awaitable[None]]
+
+
+@dataclass
+class KeymgrTarget:
+    cluster: LocalCluster
+    channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+
+    def stub(self, node_id: str) -> keys_pb2_grpc.KeyManagementStub:
+        channel = self.channels.get(node_id)
+        if channel is None:
+            creds = self.cluster.credentials.channel_credentials()
+            channel = grpc.aio.secure_channel(self.cluster.node(node_id).api, creds)
+            self.channels[node_id] = channel
+        return keys_pb2_grpc.KeyManagementStub(channel)
+
+    async def leader_and_follower(self) -> tuple[str, str]:
+        first = self.cluster.spec.nodes[0].id
+        self.stub(first)
+        status = await operator_pb2_grpc.OperatorStub(self.channels[first]).ClusterStatus(
+            operator_pb2.ClusterStatusRequest(), timeout=5
+        )
+        leader = status.leader_id
+        follower = next(n.node_id for n in status.nodes if n.node_id != leader)
+        return leader, follower
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        self.channels.clear()
+
+
+async def keymgr_scenarios(target: KeymgrTarget) -> dict[str, Op]:
+    """Scenario name -> operation; the same names as the OpenBao side."""
+    leader, follower = await target.leader_and_follower()
+    on_leader, on_follower = target.stub(leader), target.stub(follower)
+    key = await on_leader.CreateKey(keys_pb2.CreateKeyRequest(name="bench-key"), timeout=10)
+    made = await on_leader.GenerateDataKey(
+        keys_pb2.GenerateDataKeyRequest(
+            key_name=key.key.name, consistency=keys_pb2.CONSISTENCY_LINEARIZABLE
+        ),
+        timeout=10,
+    )
+    blob = made.ciphertext_blob
+    # the follower must have applied the key before it can decrypt
+    await on_follower.Decrypt(
+        keys_pb2.DecryptRequest(
+            ciphertext_blob=blob, consistency=keys_pb2.CONSISTENCY_LINEARIZABLE
+        ),
+        timeout=10,
+    )
+    counter = itertools.count()
+    all_nodes = [target.stub(n.id) for n in target.cluster.spec.nodes]
+
+    async def datakey(worker: int) -> None:
+        await on_leader.GenerateDataKey(
+            keys_pb2.GenerateDataKeyRequest(key_name="bench-key"), timeout=10
+        )
+
+    async def datakey_all_nodes(worker: int) -> None:
+        await all_nodes[worker % len(all_nodes)].GenerateDataKey(
+            keys_pb2.GenerateDataKeyRequest(key_name="bench-key"), timeout=10
+        )
+
+    async def decrypt_leader(worker: int) -> None:
+        await on_leader.Decrypt(keys_pb2.DecryptRequest(ciphertext_blob=blob), timeout=10)
+
+    async def decrypt_follower(worker: int) -> None:
+        await on_follower.Decrypt(keys_pb2.DecryptRequest(ciphertext_blob=blob), timeout=10)
+
+    async def create_key(worker: int) -> None:
+        await on_leader.CreateKey(
+            keys_pb2.CreateKeyRequest(name=f"bench-{next(counter)}"), timeout=10
+        )
+
+    return {
+        "datakey": datakey,
+        "datakey-all-nodes": datakey_all_nodes,
+        "decrypt-leader": decrypt_leader,
+        "decrypt-follower": decrypt_follower,
+        "create-key": create_key,
+    }

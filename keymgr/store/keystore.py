@@ -1,0 +1,506 @@
+"""The replicated state machine: every node applies the same commands in the same order.
+
+`KeyStore` is pure and deterministic, like etcd-raft's `RawNode`: time (`time_ms`), key
+ids and barrier-encrypted material all arrive in the command; it reads no clock, draws
+no random numbers, does no I/O and logs nothing. `apply`, `snapshot` and `restore` form
+the `StateMachine` protocol that the Raft adapter drives from its tick thread; `apply`
+never raises, a refused command becomes a `CommandError` result.
+
+Semantics callers rely on:
+
+- Request ids: a command whose non-empty `request_id` is among the last
+  `REQUEST_WINDOW` ids answered gets the first answer again (success or error) and is
+  not applied, even if the command differs: the id, not the content, names the
+  intent, so a retry after a failover can never create a second key. The window is
+  part of the snapshot, so replay and restore answer the same way.
+- Deletion purge: before applying any command other than InitCluster (and after the
+  request-id check), every key pending deletion whose `deletion_time_ms` is at or
+  before the command's `time_ms` is destroyed, as if a Tick had come first. So a key
+  whose deadline passed cannot be re-enabled by a late CancelDeletion, and the outcome
+  depends only on the log. The purge also runs when the command itself is refused.
+- `applied_commands` counts every `apply` call not answered from the request window,
+  refused or not (a per-replica progress counter: equal logs, equal counts). A refused
+  command otherwise changes nothing but the request window (when it carries an id).
+
+Reads happen in other threads while `apply` runs, without locks, by copy-on-write:
+a stored `StoredKey`, `InitCluster` or `KeyringTerm` is never mutated once published;
+a change publishes a modified copy with one dict assignment (atomic in CPython), and
+`restore` swaps all tables in one attribute assignment. Every message a read method
+returns is shared: treat it as read-only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import heapq
+import itertools
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Callable
+
+from keymgr.store import keystore_validation as check
+from keymgr.store.keystore_validation import CommandRefused
+from keymgr.v1 import keys_pb2, store_pb2
+
+REQUEST_WINDOW = 10_000
+
+ENABLED = keys_pb2.KEY_STATE_ENABLED
+DISABLED = keys_pb2.KEY_STATE_DISABLED
+PENDING = keys_pb2.KEY_STATE_PENDING_DELETION
+DESTROYED = keys_pb2.KEY_STATE_DESTROYED
+_TOKEN_PREFIX = "k1\n"
+
+_Handler = Callable[["KeyStore", store_pb2.Command], store_pb2.CommandResult]
+
+
+def _error(code: store_pb2.ErrorCode, message: str) -> bytes:
+    result = store_pb2.CommandResult(error=store_pb2.CommandError(code=code, message=message))
+    return result.SerializeToString(deterministic=True)
+
+
+_UNDECODABLE = _error(check.INVALID_ARGUMENT, "command: not a valid keymgr.v1.Command")
+_OK = store_pb2.CommandResult(ok=True)
+
+
+class _Tables:
+    """Everything readers see, swapped as one object by `restore`."""
+
+    __slots__ = ("init", "keyring", "keys", "names", "pending")
+
+    def __init__(self) -> None:
+        self.init: store_pb2.InitCluster | None = None
+        self.keyring: tuple[store_pb2.KeyringTerm, ...] = ()  # appended in term order
+        self.keys: dict[str, store_pb2.StoredKey] = {}  # by key id, destroyed ones too
+        self.names: dict[str, str] = {}  # name -> id of keys that are not destroyed
+        self.pending: dict[str, int] = {}  # id -> deletion_time_ms of pending keys
+
+
+class KeyStore:
+    """Key records, the keyring and the cluster's init record, as replicated by Raft."""
+
+    def __init__(self) -> None:
+        self._t = _Tables()
+        self._recent: OrderedDict[str, bytes] = OrderedDict()  # request id -> result
+        self._applied = 0
+        self._revision = 0
+        self._deadlines: list[tuple[int, str]] = []  # heap; stale entries skipped
+        self._generation = 0  # changes when the set of key ids changes
+        self._index: tuple[int, list[tuple[str, str]]] = (0, [])
+
+    # --- StateMachine protocol (Raft tick thread) ----------------------------------
+
+    def apply(self, command: bytes) -> bytes:
+        """Applies an encoded Command; returns the encoded CommandResult. Never raises."""
+        try:
+            return self._apply(command)
+        except Exception as exc:  # a bug must not kill the Raft thread
+            return _error(
+                store_pb2.ERROR_CODE_UNSPECIFIED,
+                f"internal error applying a command ({type(exc).__name__})",
+            )
+
+    def snapshot(self) -> bytes:
+        """The whole state, deterministically encoded: equal states give equal bytes."""
+        t = self._t
+        state = store_pb2.StoreState()
+        if t.init is not None:
+            state.init.CopyFrom(t.init)
+        state.keyring.extend(t.keyring)
+        state.active_term = t.keyring[-1].term if t.keyring else 0
+        for key_id, stored in t.keys.copy().items():
+            state.keys[key_id].CopyFrom(stored)
+        for request_id, result in self._recent.items():
+            record = state.recent_requests.add()
+            record.request_id = request_id
+            record.result.ParseFromString(result)
+        state.applied_commands = self._applied
+        return state.SerializeToString(deterministic=True)
+
+    def restore(self, snapshot: bytes) -> None:
+        """Replaces the whole state; ValueError (state unchanged) if `snapshot` is bad."""
+        state = store_pb2.StoreState()
+        try:
+            state.ParseFromString(snapshot)
+        except Exception:
+            raise ValueError("snapshot is not an encoded keymgr.v1.StoreState") from None
+        tables = _tables_from(state)
+        recent: OrderedDict[str, bytes] = OrderedDict()
+        for record in state.recent_requests:
+            if not record.request_id or record.request_id in recent:
+                raise ValueError("snapshot request window has an empty or repeated id")
+            if record.result.WhichOneof("result") is None:
+                raise ValueError("snapshot request window has an empty result")
+            recent[record.request_id] = record.result.SerializeToString(deterministic=True)
+        if len(recent) > REQUEST_WINDOW:
+            raise ValueError(f"snapshot request window exceeds {REQUEST_WINDOW} entries")
+        deadlines = [(due, key_id) for key_id, due in tables.pending.items()]
+        heapq.heapify(deadlines)
+        self._t = tables
+        self._recent = recent
+        self._applied = state.applied_commands
+        self._deadlines = deadlines
+        self._generation += 1
+        self._revision += 1
+
+    # --- read views (any thread; returned messages are read-only) ------------------
+
+    @property
+    def initialized(self) -> bool:
+        return self._t.init is not None
+
+    def init_cluster(self) -> store_pb2.InitCluster | None:
+        return self._t.init
+
+    def keyring_terms(self) -> tuple[store_pb2.KeyringTerm, ...]:
+        return self._t.keyring
+
+    @property
+    def active_term(self) -> int:
+        ring = self._t.keyring
+        return ring[-1].term if ring else 0
+
+    def keyring_state(self) -> tuple[tuple[store_pb2.KeyringTerm, ...], int]:
+        """Terms and active term read together: two separate reads may straddle a rotation."""
+        ring = self._t.keyring
+        return ring, ring[-1].term if ring else 0
+
+    @property
+    def applied_commands(self) -> int:
+        return self._applied
+
+    @property
+    def revision(self) -> int:
+        """Local counter (not replicated) that changes whenever readable state may have."""
+        return self._revision
+
+    def lookup(self, name_or_id: str) -> store_pb2.StoredKey | None:
+        """The key with this id (even destroyed), else the live key with this name."""
+        t = self._t
+        stored = t.keys.get(name_or_id)
+        if stored is not None:
+            return stored
+        key_id = t.names.get(name_or_id)
+        stored = t.keys.get(key_id) if key_id is not None else None
+        if stored is None or stored.key.name != name_or_id or stored.key.state == DESTROYED:
+            return None  # raced with a purge or a restore
+        return stored
+
+    def list_keys(self, page_size: int, page_token: str) -> tuple[list[keys_pb2.Key], str]:
+        """A page of all keys (destroyed ones too) by name then id; "" token = last page.
+
+        Raises ValueError for a page size below 1 or a token this method did not make.
+        Tokens name the last key returned, so paging survives keys created meanwhile.
+        """
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        index = self._sorted_index()
+        start = bisect_right(index, _decode_token(page_token)) if page_token else 0
+        page = index[start : start + page_size]
+        keys = self._t.keys
+        found = [stored.key for _, key_id in page if (stored := keys.get(key_id)) is not None]
+        more = start + page_size < len(index)
+        return found, _encode_token(page[-1]) if more and page else ""
+
+    def deletion_due(self, now_ms: int) -> int:
+        """How many pending keys a Tick at `now_ms` would destroy (for the leader's timer)."""
+        return sum(1 for due in self._t.pending.copy().values() if due <= now_ms)
+
+    # --- apply ---------------------------------------------------------------------
+
+    def _apply(self, raw: bytes) -> bytes:
+        command = store_pb2.Command()
+        try:
+            command.ParseFromString(raw)
+        except Exception:
+            self._applied += 1
+            return _UNDECODABLE
+        request_id = command.request_id
+        if request_id:
+            seen = self._recent.get(request_id)
+            if seen is not None:
+                return seen
+        self._applied += 1
+        try:
+            check.command_envelope(command)
+        except CommandRefused as refused:
+            if len(request_id) > check.MAX_REQUEST_ID:
+                return _error(refused.code, refused.message)  # not worth remembering
+            return self._remember(request_id, _error(refused.code, refused.message))
+        try:
+            result = self._dispatch(command)
+            out = result.SerializeToString(deterministic=True)
+        except CommandRefused as refused:
+            out = _error(refused.code, refused.message)
+        return self._remember(request_id, out)
+
+    def _dispatch(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        op = command.WhichOneof("op")
+        if op is None:
+            raise check.invalid("op", "command carries no operation")
+        if op == "init_cluster":
+            return self._init_cluster(command)
+        if self._t.init is None:
+            raise CommandRefused(check.FAILED_PRECONDITION, "cluster is not initialized")
+        self._purge(command.time_ms)
+        return _HANDLERS[op](self, command)
+
+    def _remember(self, request_id: str, out: bytes) -> bytes:
+        if request_id:
+            recent = self._recent
+            recent[request_id] = out
+            if len(recent) > REQUEST_WINDOW:
+                recent.popitem(last=False)
+        return out
+
+    def _purge(self, now_ms: int) -> None:
+        """Destroys pending keys whose deadline is at or before `now_ms`."""
+        heap = self._deadlines
+        t = self._t
+        while heap and heap[0][0] <= now_ms:
+            due, key_id = heapq.heappop(heap)
+            if t.pending.get(key_id) != due:
+                continue  # cancelled or rescheduled since
+            old = t.keys[key_id]
+            destroyed = store_pb2.StoredKey()  # no wrapped material: it is erased
+            destroyed.key.CopyFrom(old.key)
+            destroyed.key.state = DESTROYED
+            t.keys[key_id] = destroyed
+            del t.pending[key_id]
+            if t.names.get(old.key.name) == key_id:
+                del t.names[old.key.name]
+            self._revision += 1
+        if len(heap) > 2 * len(t.pending) + 1024:  # drop stale entries now and then
+            self._deadlines = [(due, key_id) for key_id, due in t.pending.items()]
+            heapq.heapify(self._deadlines)
+
+    def _publish(self, stored: store_pb2.StoredKey) -> store_pb2.CommandResult:
+        """Installs a new record (never mutated afterwards) and answers with its Key."""
+        self._t.keys[stored.key.id] = stored
+        self._revision += 1
+        return store_pb2.CommandResult(key=stored.key)
+
+    def _existing(self, field: str, key_id: str) -> store_pb2.StoredKey:
+        check.key_id(field, key_id)
+        stored = self._t.keys.get(key_id)
+        if stored is None:
+            raise CommandRefused(check.NOT_FOUND, f"{field}: no key {key_id}")
+        return stored
+
+    def _init_cluster(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        t = self._t
+        if t.init is not None:
+            raise CommandRefused(check.ALREADY_EXISTS, "cluster is already initialized")
+        check.init_cluster(command.init_cluster)
+        init = store_pb2.InitCluster()
+        init.CopyFrom(command.init_cluster)
+        t.keyring = (init.first_term,)
+        t.init = init  # last: `initialized` implies a keyring
+        self._revision += 1
+        return _OK
+
+    def _create_key(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        create = command.create_key
+        key_id = check.key_id("create_key.key_id", create.key_id)
+        name = check.key_name("create_key.name", create.name)
+        purpose = check.purpose("create_key.purpose", create.purpose)
+        check.labels("create_key.labels", create.labels)
+        check.description("create_key.description", create.description)
+        check.wrapped("create_key.wrapped_material", create.wrapped_material)
+        t = self._t
+        if key_id in t.keys:
+            raise CommandRefused(check.ALREADY_EXISTS, f"create_key.key_id: key {key_id} exists")
+        if name in t.names:
+            raise CommandRefused(check.ALREADY_EXISTS, f"a key named {name!r} already exists")
+        stored = store_pb2.StoredKey()
+        key = stored.key
+        key.id = key_id
+        key.name = name
+        key.purpose = purpose
+        key.state = ENABLED
+        key.current_version = 1
+        key.versions.add(version=1, created_at_ms=command.time_ms)
+        key.labels.update(create.labels)
+        key.description = create.description
+        key.created_at_ms = command.time_ms
+        stored.wrapped_material[1] = create.wrapped_material
+        result = self._publish(stored)
+        t.names[name] = key_id  # after the record, so a name always resolves
+        self._generation += 1
+        return result
+
+    def _rotate_key(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        rotate = command.rotate_key
+        check.key_id("rotate_key.key_id", rotate.key_id)
+        if rotate.new_version < 2:
+            raise check.invalid("rotate_key.new_version", "must be at least 2")
+        check.wrapped("rotate_key.wrapped_material", rotate.wrapped_material)
+        old = self._existing("rotate_key.key_id", rotate.key_id)
+        if old.key.state != ENABLED:
+            word = check.STATE_WORDS[old.key.state]
+            raise CommandRefused(
+                check.FAILED_PRECONDITION, f"key {old.key.name!r} is {word}: cannot rotate"
+            )
+        expected = old.key.current_version + 1
+        if rotate.new_version != expected:
+            raise CommandRefused(
+                check.CONFLICT, f"concurrent rotation: expected version {expected}"
+            )
+        stored = _copy(old)
+        stored.key.current_version = expected
+        stored.key.versions.add(version=expected, created_at_ms=command.time_ms)
+        stored.wrapped_material[expected] = rotate.wrapped_material
+        return self._publish(stored)
+
+    def _set_key_enabled(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        change = command.set_key_enabled
+        old = self._existing("set_key_enabled.key_id", change.key_id)
+        if old.key.state not in (ENABLED, DISABLED):
+            word = check.STATE_WORDS[old.key.state]
+            verb = "enable" if change.enabled else "disable"
+            raise CommandRefused(
+                check.FAILED_PRECONDITION, f"key {old.key.name!r} is {word}: cannot {verb}"
+            )
+        wanted = ENABLED if change.enabled else DISABLED
+        if old.key.state == wanted:
+            return store_pb2.CommandResult(key=old.key)  # idempotent, no new revision
+        stored = _copy(old)
+        stored.key.state = wanted
+        return self._publish(stored)
+
+    def _schedule_deletion(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        schedule = command.schedule_deletion
+        check.key_id("schedule_deletion.key_id", schedule.key_id)
+        due = schedule.deletion_time_ms
+        if due <= command.time_ms:
+            raise check.invalid(
+                "schedule_deletion.deletion_time_ms", "must be after the command's time_ms"
+            )
+        old = self._existing("schedule_deletion.key_id", schedule.key_id)
+        if old.key.state not in (ENABLED, DISABLED):
+            word = check.STATE_WORDS[old.key.state]
+            raise CommandRefused(
+                check.FAILED_PRECONDITION, f"key {old.key.name!r} is already {word}"
+            )
+        stored = _copy(old)
+        stored.key.state = PENDING
+        stored.key.deletion_time_ms = due
+        result = self._publish(stored)
+        self._t.pending[old.key.id] = due
+        heapq.heappush(self._deadlines, (due, old.key.id))
+        return result
+
+    def _cancel_deletion(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        old = self._existing("cancel_deletion.key_id", command.cancel_deletion.key_id)
+        if old.key.state != PENDING:
+            word = check.STATE_WORDS[old.key.state]
+            raise CommandRefused(
+                check.FAILED_PRECONDITION, f"key {old.key.name!r} is {word}, not pending deletion"
+            )
+        stored = _copy(old)
+        stored.key.state = DISABLED  # as AWS KMS: re-enabling is a separate, explicit step
+        stored.key.deletion_time_ms = 0
+        del self._t.pending[old.key.id]  # its heap entry goes stale
+        return self._publish(stored)
+
+    def _rotate_keyring(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        rotate = command.rotate_keyring
+        if not rotate.HasField("new_term"):
+            raise check.invalid("rotate_keyring.new_term", "must be set")
+        check.keyring_term("rotate_keyring.new_term", rotate.new_term)
+        t = self._t
+        expected = t.keyring[-1].term + 1
+        if rotate.new_term.term != expected:
+            raise CommandRefused(
+                check.CONFLICT, f"concurrent keyring rotation: expected term {expected}"
+            )
+        term = store_pb2.KeyringTerm()
+        term.CopyFrom(rotate.new_term)
+        t.keyring = (*t.keyring, term)
+        self._revision += 1
+        return store_pb2.CommandResult(keyring_term=term.term)
+
+    def _tick(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return _OK  # the purge already ran in _dispatch
+
+    def _sorted_index(self) -> list[tuple[str, str]]:
+        """(name, id) of every key, sorted; rebuilt only when keys were created/restored."""
+        generation = self._generation
+        cached_generation, index = self._index
+        if cached_generation != generation:
+            keys = self._t.keys.copy()
+            index = sorted((stored.key.name, key_id) for key_id, stored in keys.items())
+            self._index = (generation, index)
+        return index
+
+
+_HANDLERS: dict[str, _Handler] = {
+    "create_key": KeyStore._create_key,
+    "rotate_key": KeyStore._rotate_key,
+    "set_key_enabled": KeyStore._set_key_enabled,
+    "schedule_deletion": KeyStore._schedule_deletion,
+    "cancel_deletion": KeyStore._cancel_deletion,
+    "rotate_keyring": KeyStore._rotate_keyring,
+    "tick": KeyStore._tick,
+}
+
+
+def _copy(stored: store_pb2.StoredKey) -> store_pb2.StoredKey:
+    fresh = store_pb2.StoredKey()
+    fresh.CopyFrom(stored)
+    return fresh
+
+
+def _encode_token(last: tuple[str, str]) -> str:
+    text = f"{_TOKEN_PREFIX}{last[0]}\n{last[1]}".encode()
+    return base64.urlsafe_b64encode(text).decode("ascii").rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[str, str]:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        raise ValueError("page token is not one ListKeys returned") from None
+    prefix, _, rest = text.partition(_TOKEN_PREFIX)
+    name, _, key_id = rest.partition("\n")
+    if prefix or not name or not check.looks_like_key_id(key_id):
+        raise ValueError("page token is not one ListKeys returned")
+    return name, key_id
+
+
+def _tables_from(state: store_pb2.StoreState) -> _Tables:
+    """Validated tables for a decoded snapshot; ValueError if it is inconsistent."""
+    tables = _Tables()
+    if state.HasField("init"):
+        tables.init = store_pb2.InitCluster()
+        tables.init.CopyFrom(state.init)
+    ring = tuple(_copy_term(term) for term in state.keyring)
+    if any(later.term != earlier.term + 1 for earlier, later in itertools.pairwise(ring)):
+        raise ValueError("snapshot keyring terms are not consecutive")
+    if (tables.init is None) != (not ring):
+        raise ValueError("snapshot has a keyring without init, or init without a keyring")
+    if state.active_term != (ring[-1].term if ring else 0):
+        raise ValueError("snapshot active term is not the newest keyring term")
+    if ring and ring[0].term < 1:
+        raise ValueError("snapshot keyring starts below term 1")
+    if tables.init is None and state.keys:
+        raise ValueError("snapshot has keys but no init record")
+    tables.keyring = ring
+    for key_id, record in state.keys.items():
+        check.snapshot_key(key_id, record)
+        stored = store_pb2.StoredKey()
+        stored.CopyFrom(record)
+        tables.keys[key_id] = stored
+        if stored.key.state != DESTROYED:
+            if stored.key.name in tables.names:
+                raise ValueError("snapshot has two live keys with one name")
+            tables.names[stored.key.name] = key_id
+        if stored.key.state == PENDING:
+            tables.pending[key_id] = stored.key.deletion_time_ms
+    return tables
+
+
+def _copy_term(term: store_pb2.KeyringTerm) -> store_pb2.KeyringTerm:
+    fresh = store_pb2.KeyringTerm()
+    fresh.CopyFrom(term)
+    return fresh

@@ -1,0 +1,169 @@
+"""Field checks for state machine commands and snapshots.
+
+The servicers validate requests too, but the state machine cannot trust them: a
+command in the log was written by whichever node led at the time, possibly an older
+or buggy version. Every check here is pure and cheap (it runs in the Raft tick thread).
+Messages name the field and never echo key material or wrapped material.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from keymgr.v1 import keys_pb2, store_pb2
+
+KEY_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+# Same alphabet as the API; fullmatch (not `$`) so that a trailing newline is refused.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-][A-Za-z0-9_.:/-]{0,127}")
+MAX_LABELS = 64
+MAX_LABEL_TEXT = 256
+MAX_DESCRIPTION = 1024
+# Wrapped material is small (a 32-byte key plus framing); the bound keeps a faulty
+# proposer from bloating every replica and snapshot.
+MAX_WRAPPED = 64 * 1024
+# The API allows 128 characters; servicers derive `<id>/retry-N` for internal retries.
+MAX_REQUEST_ID = 256
+MAX_SHARES = 255
+MAX_ADMINS = 64
+MAX_PRINCIPAL = 1024
+
+INVALID_ARGUMENT = store_pb2.ERROR_CODE_INVALID_ARGUMENT
+NOT_FOUND = store_pb2.ERROR_CODE_NOT_FOUND
+ALREADY_EXISTS = store_pb2.ERROR_CODE_ALREADY_EXISTS
+FAILED_PRECONDITION = store_pb2.ERROR_CODE_FAILED_PRECONDITION
+CONFLICT = store_pb2.ERROR_CODE_CONFLICT
+
+STATE_WORDS: Mapping[keys_pb2.KeyState, str] = {
+    keys_pb2.KEY_STATE_ENABLED: "enabled",
+    keys_pb2.KEY_STATE_DISABLED: "disabled",
+    keys_pb2.KEY_STATE_PENDING_DELETION: "pending deletion",
+    keys_pb2.KEY_STATE_DESTROYED: "destroyed",
+}
+
+
+class CommandRefused(Exception):
+    """A command the state machine refuses; becomes a CommandError result, never escapes."""
+
+    def __init__(self, code: store_pb2.ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(field: str, problem: str) -> CommandRefused:
+    return CommandRefused(INVALID_ARGUMENT, f"{field}: {problem}")
+
+
+def looks_like_key_id(value: str) -> bool:
+    return KEY_ID_PATTERN.fullmatch(value) is not None
+
+
+def key_id(field: str, value: str) -> str:
+    if not value:
+        raise invalid(field, "must not be empty")
+    if not looks_like_key_id(value):
+        raise invalid(field, "must be 32 lowercase hex digits")
+    return value
+
+
+def key_name(field: str, value: str) -> str:
+    if not value:
+        raise invalid(field, "must not be empty")
+    if len(value) > 128:
+        raise invalid(field, f"at most 128 characters, got {len(value)}")
+    if NAME_PATTERN.fullmatch(value) is None:
+        raise invalid(
+            field, "may hold only letters, digits and _ . : / - and must not start with /"
+        )
+    # A name shaped like an id would be shadowed by (or shadow) a key id in lookups.
+    if looks_like_key_id(value):
+        raise invalid(field, "must not look like a key id (32 lowercase hex digits)")
+    return value
+
+
+def labels(field: str, value: Mapping[str, str]) -> None:
+    if len(value) > MAX_LABELS:
+        raise invalid(field, f"at most {MAX_LABELS} labels, got {len(value)}")
+    for name, text in value.items():
+        if not name or len(name) > MAX_LABEL_TEXT or len(text) > MAX_LABEL_TEXT:
+            raise invalid(field, f"label keys are 1..{MAX_LABEL_TEXT} chars, values at most "
+                          f"{MAX_LABEL_TEXT}")
+
+
+def description(field: str, value: str) -> None:
+    if len(value) > MAX_DESCRIPTION:
+        raise invalid(field, f"at most {MAX_DESCRIPTION} characters, got {len(value)}")
+
+
+def wrapped(field: str, value: bytes) -> None:
+    if not value:
+        raise invalid(field, "must not be empty")
+    if len(value) > MAX_WRAPPED:
+        raise invalid(field, f"at most {MAX_WRAPPED} bytes, got {len(value)}")
+
+
+def purpose(field: str, value: keys_pb2.KeyPurpose) -> keys_pb2.KeyPurpose:
+    if value == keys_pb2.KEY_PURPOSE_UNSPECIFIED:
+        return keys_pb2.KEY_PURPOSE_ENCRYPT
+    if value not in keys_pb2.KeyPurpose.values():
+        raise invalid(field, f"unknown purpose {value}")
+    return value
+
+
+def request_id(value: str) -> None:
+    if len(value) > MAX_REQUEST_ID:
+        raise invalid("request_id", f"at most {MAX_REQUEST_ID} characters, got {len(value)}")
+
+
+def command_envelope(command: store_pb2.Command) -> None:
+    """Checks the fields every command carries."""
+    request_id(command.request_id)
+    if command.time_ms <= 0:
+        raise invalid("time_ms", "must be a positive unix time in milliseconds")
+    if len(command.principal) > MAX_PRINCIPAL:
+        raise invalid("principal", f"at most {MAX_PRINCIPAL} characters")
+
+
+def keyring_term(field: str, term: store_pb2.KeyringTerm) -> None:
+    if term.term < 1:
+        raise invalid(f"{field}.term", "must be at least 1")
+    wrapped(f"{field}.wrapped_key", term.wrapped_key)
+
+
+def init_cluster(init: store_pb2.InitCluster) -> None:
+    wrapped("init_cluster.shamir_wrapped_root_key", init.shamir_wrapped_root_key)
+    shares, threshold = init.secret_shares, init.secret_threshold
+    if not 1 <= shares <= MAX_SHARES:
+        raise invalid("init_cluster.secret_shares", f"must be 1..{MAX_SHARES}, got {shares}")
+    if not 1 <= threshold <= shares:
+        raise invalid("init_cluster.secret_threshold", f"must be 1..{shares}, got {threshold}")
+    if len(init.share_digests) != shares:
+        raise invalid("init_cluster.share_digests", f"must hold one digest per share ({shares})")
+    if any(not digest or len(digest) > 64 for digest in init.share_digests):
+        raise invalid("init_cluster.share_digests", "digests are 1..64 bytes")
+    if not 1 <= len(init.admins) <= MAX_ADMINS:
+        raise invalid("init_cluster.admins", f"must name 1..{MAX_ADMINS} admins")
+    if any(not admin or len(admin) > MAX_PRINCIPAL for admin in init.admins):
+        raise invalid("init_cluster.admins", f"admins are 1..{MAX_PRINCIPAL} characters")
+    if not init.HasField("first_term"):
+        raise invalid("init_cluster.first_term", "must be set")
+    keyring_term("init_cluster.first_term", init.first_term)
+
+
+def snapshot_key(key_id_: str, stored: store_pb2.StoredKey) -> None:
+    """Checks one stored key of a snapshot; raises ValueError (restore's contract)."""
+    key = stored.key
+    if key.id != key_id_ or not looks_like_key_id(key_id_):
+        raise ValueError("snapshot key record is filed under the wrong id")
+    if key.state not in STATE_WORDS:
+        raise ValueError(f"snapshot key {key_id_} has an unknown state")
+    if key.current_version < 1 or len(key.versions) != key.current_version:
+        raise ValueError(f"snapshot key {key_id_} has inconsistent versions")
+    if key.state == keys_pb2.KEY_STATE_DESTROYED:
+        if stored.wrapped_material:
+            raise ValueError(f"snapshot key {key_id_} is destroyed but holds material")
+    elif key.current_version not in stored.wrapped_material:
+        raise ValueError(f"snapshot key {key_id_} lacks material for its current version")
+    if key.state == keys_pb2.KEY_STATE_PENDING_DELETION and key.deletion_time_ms <= 0:
+        raise ValueError(f"snapshot key {key_id_} is pending deletion without a time")

@@ -74,6 +74,8 @@ def canonical_context(context: Mapping[str, str]) -> bytes:
     and value as a 4-byte big-endian length and its UTF-8 bytes. The empty map is b"".
     Length prefixes make the encoding injective: no two maps encode alike.
     """
+    if not context:
+        return b""
     parts: list[bytes] = []
     for key in sorted(context):
         value = context[key]
@@ -98,13 +100,17 @@ def _header(key_id: str, key_version: int) -> bytes:
 
 
 def seal(
-    material: BytesLike,
+    material: BytesLike | Aead,
     key_id: str,
     key_version: int,
     plaintext: BytesLike,
     context: Mapping[str, str],
 ) -> bytes:
-    """Encrypts `plaintext` under one key version's material, binding the context."""
+    """Encrypts `plaintext` under one key version's material, binding the context.
+
+    `material` is the version's 32-byte key, or an `Aead` made from it (hot paths that
+    keep one per key version skip the key schedule on every call).
+    """
     return _seal_with_nonce(
         os.urandom(NONCE_SIZE), material, key_id, key_version, plaintext, context
     )
@@ -112,7 +118,7 @@ def seal(
 
 def _seal_with_nonce(
     nonce: bytes,
-    material: BytesLike,
+    material: BytesLike | Aead,
     key_id: str,
     key_version: int,
     plaintext: BytesLike,
@@ -120,7 +126,7 @@ def _seal_with_nonce(
 ) -> bytes:
     """`seal` with a fixed nonce, for known-answer tests only: nonce reuse breaks GCM."""
     header = _header(key_id, key_version)
-    return Aead(material).encrypt_framed(
+    return _cipher(material).encrypt_framed(
         header, nonce, plaintext, header + canonical_context(context)
     )
 
@@ -137,13 +143,18 @@ def read_unverified_header(blob: BytesLike) -> EnvelopeHeader:
     return EnvelopeHeader(version, bytes(raw_id).hex(), key_version)
 
 
-def open(material: BytesLike, blob: BytesLike, context: Mapping[str, str]) -> bytes:
+def open(material: BytesLike | Aead, blob: BytesLike, context: Mapping[str, str]) -> bytes:
     """Authenticates and decrypts a sealed blob.
 
-    Raises MalformedCiphertext if the blob cannot be parsed, DecryptionFailed if it does
-    not authenticate under `material` and `context` (for any reason).
+    `material` as for `seal`. Raises MalformedCiphertext if the blob cannot be parsed,
+    DecryptionFailed if it does not authenticate under `material` and `context` (for
+    any reason).
     """
     read_unverified_header(blob)
     view = memoryview(blob)
     aad = b"".join((view[:HEADER_SIZE], canonical_context(context)))
-    return Aead(material).decrypt(view[HEADER_SIZE:], aad)
+    return _cipher(material).decrypt(view[HEADER_SIZE:], aad)
+
+
+def _cipher(material: BytesLike | Aead) -> Aead:
+    return material if isinstance(material, Aead) else Aead(material)

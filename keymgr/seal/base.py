@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -63,7 +64,7 @@ def write_private_file(path: Path, data: bytes) -> None:
 
     A crash leaves either the old file or the new one, never a torn one.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, 0o600)  # in case a stale temp file had wider permissions

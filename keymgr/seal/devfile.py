@@ -35,7 +35,8 @@ def _create_key_file(path: Path) -> None:
         return
     key = bytearray(secrets.token_bytes(KEY_SIZE))
     try:
-        os.write(fd, key)
+        if os.write(fd, key) != KEY_SIZE:
+            raise OSError(f"short write to {path}")
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keymgr.crypto import envelope
+from keymgr.crypto.aead import Aead
 from keymgr.crypto.envelope import HEADER_SIZE, MIN_SIZE, EnvelopeHeader
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
 
@@ -98,6 +99,15 @@ def test_round_trip(plaintext: bytes, context: dict[str, str], key_id: str, vers
     blob = envelope.seal(MATERIAL, key_id, version, plaintext, context)
     assert envelope.read_unverified_header(blob) == EnvelopeHeader(1, key_id, version)
     assert envelope.open(MATERIAL, blob, context) == plaintext
+
+
+def test_accepts_a_reusable_aead() -> None:
+    cipher = Aead(MATERIAL)
+    blob = envelope.seal(cipher, KEY_ID, 2, b"hot path", CONTEXT)
+    assert envelope.open(MATERIAL, blob, CONTEXT) == b"hot path"
+    assert envelope.open(cipher, blob, CONTEXT) == b"hot path"
+    with pytest.raises(DecryptionFailed):
+        envelope.open(Aead(bytes(32)), blob, CONTEXT)
 
 
 def test_seal_uses_fresh_nonces() -> None:

@@ -38,6 +38,9 @@ def _create_key_file(path: Path) -> None:
         if os.write(fd, key) != KEY_SIZE:
             raise OSError(f"short write to {path}")
         os.fsync(fd)
+    except BaseException:
+        path.unlink(missing_ok=True)  # never leave a torn key file behind
+        raise
     finally:
         os.close(fd)
         wipe(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from keymgr.crypto.aead import Aead
 from keymgr.crypto.barrier import Keyring, material_aad
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.server.errors import NodeError, NotFound
@@ -19,10 +20,10 @@ from keymgr.v1 import store_pb2
 class MaterialCache:
     def __init__(self, keyring: Callable[[], Keyring]) -> None:
         self._keyring = keyring
-        self._material: dict[tuple[str, int], bytes] = {}
+        self._material: dict[tuple[str, int], Aead] = {}
 
-    def material(self, stored: store_pb2.StoredKey, version: int) -> bytes:
-        """The plaintext material of `version` of `stored`."""
+    def material(self, stored: store_pb2.StoredKey, version: int) -> Aead:
+        """An AES-GCM object keyed with the material of `version` of `stored`."""
         key_id = stored.key.id
         cached = self._material.get((key_id, version))
         if cached is not None:
@@ -31,13 +32,17 @@ class MaterialCache:
         if not wrapped:
             raise NotFound(f"key {stored.key.name!r} has no version {version}")
         try:
-            plain = self._keyring().decrypt(wrapped, material_aad(key_id, version))
+            plain = self._keyring().decrypt_secret(wrapped, material_aad(key_id, version))
         except DecryptionFailed as exc:
             raise NodeError(
                 f"stored material of key {key_id} version {version} does not authenticate"
             ) from exc
-        self._material[(key_id, version)] = plain
-        return plain
+        try:
+            aead = Aead(plain)
+        finally:
+            plain[:] = bytes(len(plain))
+        self._material[(key_id, version)] = aead
+        return aead
 
     def forget(self, key_id: str) -> None:
         for entry in [k for k in self._material if k[0] == key_id]:

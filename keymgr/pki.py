@@ -1,0 +1,413 @@
+"""A development PKI: a CA, node and client certificates, the Raft cluster secret.
+
+Every gRPC port requires a client certificate from the cluster CA (mTLS), so even a
+laptop cluster needs a CA; `keymgr pki` and the local cluster launcher make one here.
+Production deployments may bring their own CA: nothing else in keymgr depends on this
+module except `principal_from_certificate`, which names the caller of an RPC.
+
+Identities follow SPIFFE's shape: a URI SAN `spiffe://keymgr/<kind>/<name>`, where
+kind is `node` for cluster members and one of `CLIENT_KINDS` for clients.
+
+Keys are EC P-256, signatures ECDSA with SHA-256. Private keys are written 0600 and
+every file atomically (temp file, fsync, rename), so a crash never leaves half a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import functools
+import ipaddress
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = [
+    "CLIENT_KINDS",
+    "DEFAULT_NODE_HOSTS",
+    "SPIFFE_DOMAIN",
+    "CaFiles",
+    "CertFiles",
+    "CertificateAuthority",
+    "Principal",
+    "create_ca",
+    "create_cluster_secret",
+    "issue_client_cert",
+    "issue_node_cert",
+    "load_ca",
+    "principal_from_certificate",
+]
+
+SPIFFE_DOMAIN: Final = "keymgr"
+NODE_KIND: Final = "node"
+CLIENT_KINDS: Final = frozenset({"admin", "operator", "auditor", "agent", "service"})
+DEFAULT_NODE_HOSTS: Final = ("127.0.0.1", "localhost", "::1")
+
+CA_CERT_FILE: Final = "ca.pem"
+CA_KEY_FILE: Final = "ca-key.pem"
+
+# Node ids appear in file names, URIs and Raft membership: same rule as the config.
+_NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+# Client names become file names: no separators, no leading dot.
+_CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+_CLOCK_SKEW = datetime.timedelta(minutes=5)
+_PRINCIPAL_CACHE_SIZE: Final = 512
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CaFiles:
+    """Where `create_ca` wrote the CA certificate and its private key."""
+
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CertFiles:
+    """Where an `issue_*` call wrote a certificate and its private key."""
+
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CertificateAuthority:
+    """A loaded CA; issued files go to `directory` (next to ca.pem) unless told otherwise."""
+
+    certificate: x509.Certificate
+    private_key: ec.EllipticCurvePrivateKey
+    directory: Path
+
+    def __repr__(self) -> str:
+        # The private key object must never end up in a log line.
+        return f"CertificateAuthority(directory={str(self.directory)!r})"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Principal:
+    """Who a certificate names: `kind`/`uri` come from a SPIFFE URI SAN, else both None."""
+
+    name: str
+    kind: str | None
+    uri: str | None
+
+
+# --- files --------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, data: bytes, *, mode: int, replace: bool = True) -> None:
+    """Writes via a temp file in the same directory, so readers see old or new, never half.
+
+    With `replace=False` the final step is a hard link, which fails if `path` exists:
+    an existing file is never clobbered, even by a concurrent writer.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            tmp.unlink()
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Makes the rename durable (POSIX needs the directory entry flushed too)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _spki(public: CertificatePublicKeyTypes) -> bytes:
+    return public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate,
+                key: ec.EllipticCurvePrivateKey, *, replace: bool = True) -> None:
+    # Key first: a certificate on disk without its key is useless but harmless.
+    _write_atomic(key_path, _key_pem(key), mode=0o600, replace=replace)
+    _write_atomic(cert_path, _cert_pem(cert), mode=0o644, replace=replace)
+
+
+# --- certificates -------------------------------------------------------------------
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _check_days(days: int) -> None:
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ValueError(f"days: expected a positive integer, got {days!r}")
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _spiffe_uri(kind: str, name: str) -> str:
+    return f"spiffe://{SPIFFE_DOMAIN}/{kind}/{name}"
+
+
+def create_ca(out_dir: Path, *, common_name: str = "keymgr dev CA", days: int = 3650,
+              force: bool = False) -> CaFiles:
+    """Makes a self-signed CA in `out_dir` (ca.pem, ca-key.pem 0600).
+
+    Raises FileExistsError if either file exists and not `force`: replacing a CA
+    silently would cut every node and client off from the cluster.
+    """
+    _check_days(days)
+    out_dir = Path(out_dir)
+    files = CaFiles(cert=out_dir / CA_CERT_FILE, key=out_dir / CA_KEY_FILE)
+    if not force:
+        for path in (files.cert, files.key):
+            if path.exists():
+                raise FileExistsError(f"{path}: a CA already exists")
+    key = _new_key()
+    name = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "keymgr"),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ])
+    now = _now()
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _CLOCK_SKEW)
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_pair(files.cert, files.key, cert, key, replace=force)
+    return files
+
+
+def load_ca(out_dir: Path) -> CertificateAuthority:
+    """Loads the CA written by `create_ca`; ValueError if the files do not make a CA."""
+    directory = Path(out_dir)
+    cert_path, key_path = directory / CA_CERT_FILE, directory / CA_KEY_FILE
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except ValueError:
+        raise ValueError(f"{cert_path}: not a PEM certificate") from None
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (ValueError, TypeError):
+        raise ValueError(f"{key_path}: not an unencrypted PEM private key") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{key_path}: expected an EC private key")
+    if _spki(key.public_key()) != _spki(cert.public_key()):
+        raise ValueError(f"{key_path}: does not match {cert_path}")
+    return CertificateAuthority(certificate=cert, private_key=key, directory=directory)
+
+
+def _general_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            continue
+        except ValueError:
+            pass
+        labels = host.rstrip(".").split(".")
+        if len(host) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+            raise ValueError(f"hosts: {host!r} is neither an IP address nor a DNS name")
+        names.append(x509.DNSName(host.lower()))
+    return names
+
+
+def _issue(ca: CertificateAuthority, *, common_name: str, sans: list[x509.GeneralName],
+           usages: list[x509.ObjectIdentifier], days: int, cert_path: Path,
+           key_path: Path) -> CertFiles:
+    _check_days(days)
+    key = _new_key()
+    public = key.public_key()
+    now = _now()
+    ca_cert = ca.certificate
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _CLOCK_SKEW)
+        # A leaf never outlives its CA: verifiers would reject it on that day anyway.
+        .not_valid_after(min(now + datetime.timedelta(days=days), ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
+        .sign(ca.private_key, hashes.SHA256())
+    )
+    _write_pair(cert_path, key_path, cert, key)
+    return CertFiles(cert=cert_path, key=key_path)
+
+
+def issue_node_cert(ca: CertificateAuthority, node_id: str, *,
+                    hosts: Sequence[str] = DEFAULT_NODE_HOSTS, days: int = 825,
+                    out_dir: Path | None = None) -> CertFiles:
+    """Issues `<node_id>.pem` / `<node_id>-key.pem`, valid as TLS server and client.
+
+    Nodes also call each other (status fan-out) with this certificate, hence clientAuth.
+    """
+    if not isinstance(node_id, str) or not _NODE_ID.fullmatch(node_id):
+        raise ValueError(f"node_id: expected [a-z0-9][a-z0-9-]{{0,62}}, got {node_id!r}")
+    if isinstance(hosts, str) or not hosts:
+        raise ValueError("hosts: expected at least one IP address or DNS name")
+    sans = [*_general_names(hosts), x509.UniformResourceIdentifier(_spiffe_uri(NODE_KIND, node_id))]
+    directory = Path(out_dir) if out_dir is not None else ca.directory
+    return _issue(
+        ca, common_name=node_id, sans=sans,
+        usages=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        days=days, cert_path=directory / f"{node_id}.pem",
+        key_path=directory / f"{node_id}-key.pem",
+    )
+
+
+def issue_client_cert(ca: CertificateAuthority, name: str, *, kind: str = "admin",
+                      days: int = 365, out_dir: Path | None = None) -> CertFiles:
+    """Issues `<name>.pem` / `<name>-key.pem` for a client of `kind` (see CLIENT_KINDS)."""
+    if not isinstance(name, str) or not _CLIENT_NAME.fullmatch(name):
+        raise ValueError(f"name: expected [A-Za-z0-9][A-Za-z0-9._-]{{0,63}}, got {name!r}")
+    if kind not in CLIENT_KINDS:
+        raise ValueError(f"kind: expected one of {', '.join(sorted(CLIENT_KINDS))}, got {kind!r}")
+    directory = Path(out_dir) if out_dir is not None else ca.directory
+    return _issue(
+        ca, common_name=name, sans=[x509.UniformResourceIdentifier(_spiffe_uri(kind, name))],
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH], days=days,
+        cert_path=directory / f"{name}.pem", key_path=directory / f"{name}-key.pem",
+    )
+
+
+# --- cluster secret -----------------------------------------------------------------
+
+
+def create_cluster_secret(path: Path) -> None:
+    """Writes 32 random bytes, urlsafe base64, to a new 0600 file (the Raft password).
+
+    Raises FileExistsError rather than replace a secret: a node with a new one could no
+    longer talk to the rest of its cluster.
+    """
+    path = Path(path)
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(32))
+    _write_atomic(path, secret + b"\n", mode=0o600, replace=False)
+
+
+# --- who is calling -----------------------------------------------------------------
+
+
+def _principal_from_spiffe(uri: str) -> Principal | None:
+    parts = urlsplit(uri)
+    if parts.scheme != "spiffe" or not parts.netloc or parts.query or parts.fragment:
+        return None
+    segments = parts.path.split("/")
+    if len(segments) != 3 or segments[0] or not segments[1] or not segments[2]:
+        return None
+    return Principal(name=segments[2], kind=segments[1], uri=uri)
+
+
+@functools.lru_cache(maxsize=_PRINCIPAL_CACHE_SIZE)
+def _principal_from_pem(pem: bytes) -> Principal:
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise ValueError("not a PEM certificate") from None
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        uris: list[str] = []
+    else:
+        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    for uri in uris:
+        principal = _principal_from_spiffe(uri)
+        if principal is not None:
+            return principal
+    common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if common_names:
+        value = common_names[0].value
+        name = value if isinstance(value, str) else value.decode("utf-8", "replace")
+        if name:
+            return Principal(name=name, kind=None, uri=None)
+    raise ValueError("certificate has neither a spiffe:// URI SAN nor a common name")
+
+
+def principal_from_certificate(pem: bytes | str) -> Principal:
+    """Names the holder of a (chain-verified) certificate: SPIFFE URI SAN, else CN.
+
+    Runs on every RPC, so results are cached by the PEM bytes (bounded LRU). Raises
+    ValueError if the PEM does not parse or names nobody.
+    """
+    data = pem.encode("ascii", "replace") if isinstance(pem, str) else bytes(pem)
+    return _principal_from_pem(data)

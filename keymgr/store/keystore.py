@@ -31,10 +31,7 @@ returns is shared: treat it as read-only.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import heapq
-import itertools
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
@@ -49,7 +46,6 @@ ENABLED = keys_pb2.KEY_STATE_ENABLED
 DISABLED = keys_pb2.KEY_STATE_DISABLED
 PENDING = keys_pb2.KEY_STATE_PENDING_DELETION
 DESTROYED = keys_pb2.KEY_STATE_DESTROYED
-_TOKEN_PREFIX = "k1\n"
 
 _Handler = Callable[["KeyStore", store_pb2.Command], store_pb2.CommandResult]
 
@@ -125,15 +121,7 @@ class KeyStore:
         except Exception:
             raise ValueError("snapshot is not an encoded keymgr.v1.StoreState") from None
         tables = _tables_from(state)
-        recent: OrderedDict[str, bytes] = OrderedDict()
-        for record in state.recent_requests:
-            if not record.request_id or record.request_id in recent:
-                raise ValueError("snapshot request window has an empty or repeated id")
-            if record.result.WhichOneof("result") is None:
-                raise ValueError("snapshot request window has an empty result")
-            recent[record.request_id] = record.result.SerializeToString(deterministic=True)
-        if len(recent) > REQUEST_WINDOW:
-            raise ValueError(f"snapshot request window exceeds {REQUEST_WINDOW} entries")
+        recent = check.snapshot_requests(state, REQUEST_WINDOW)
         deadlines = [(due, key_id) for key_id, due in tables.pending.items()]
         heapq.heapify(deadlines)
         self._t = tables
@@ -195,12 +183,12 @@ class KeyStore:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         index = self._sorted_index()
-        start = bisect_right(index, _decode_token(page_token)) if page_token else 0
+        start = bisect_right(index, check.decode_page_token(page_token)) if page_token else 0
         page = index[start : start + page_size]
         keys = self._t.keys
         found = [stored.key for _, key_id in page if (stored := keys.get(key_id)) is not None]
         more = start + page_size < len(index)
-        return found, _encode_token(page[-1]) if more and page else ""
+        return found, check.encode_page_token(page[-1]) if more and page else ""
 
     def deletion_due(self, now_ms: int) -> int:
         """How many pending keys a Tick at `now_ms` would destroy (for the leader's timer)."""
@@ -336,11 +324,7 @@ class KeyStore:
             raise check.invalid("rotate_key.new_version", "must be at least 2")
         check.wrapped("rotate_key.wrapped_material", rotate.wrapped_material)
         old = self._existing("rotate_key.key_id", rotate.key_id)
-        if old.key.state != ENABLED:
-            word = check.STATE_WORDS[old.key.state]
-            raise CommandRefused(
-                check.FAILED_PRECONDITION, f"key {old.key.name!r} is {word}: cannot rotate"
-            )
+        check.require_state(old.key, (ENABLED,), "rotate")
         expected = old.key.current_version + 1
         if rotate.new_version != expected:
             raise CommandRefused(
@@ -355,12 +339,8 @@ class KeyStore:
     def _set_key_enabled(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         change = command.set_key_enabled
         old = self._existing("set_key_enabled.key_id", change.key_id)
-        if old.key.state not in (ENABLED, DISABLED):
-            word = check.STATE_WORDS[old.key.state]
-            verb = "enable" if change.enabled else "disable"
-            raise CommandRefused(
-                check.FAILED_PRECONDITION, f"key {old.key.name!r} is {word}: cannot {verb}"
-            )
+        check.require_state(old.key, (ENABLED, DISABLED),
+                            "enable" if change.enabled else "disable")
         wanted = ENABLED if change.enabled else DISABLED
         if old.key.state == wanted:
             return store_pb2.CommandResult(key=old.key)  # idempotent, no new revision
@@ -377,11 +357,7 @@ class KeyStore:
                 "schedule_deletion.deletion_time_ms", "must be after the command's time_ms"
             )
         old = self._existing("schedule_deletion.key_id", schedule.key_id)
-        if old.key.state not in (ENABLED, DISABLED):
-            word = check.STATE_WORDS[old.key.state]
-            raise CommandRefused(
-                check.FAILED_PRECONDITION, f"key {old.key.name!r} is already {word}"
-            )
+        check.require_state(old.key, (ENABLED, DISABLED), "schedule its deletion")
         stored = _copy(old)
         stored.key.state = PENDING
         stored.key.deletion_time_ms = due
@@ -392,11 +368,7 @@ class KeyStore:
 
     def _cancel_deletion(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         old = self._existing("cancel_deletion.key_id", command.cancel_deletion.key_id)
-        if old.key.state != PENDING:
-            word = check.STATE_WORDS[old.key.state]
-            raise CommandRefused(
-                check.FAILED_PRECONDITION, f"key {old.key.name!r} is {word}, not pending deletion"
-            )
+        check.require_state(old.key, (PENDING,), "cancel its deletion")
         stored = _copy(old)
         stored.key.state = DISABLED  # as AWS KMS: re-enabling is a separate, explicit step
         stored.key.deletion_time_ms = 0
@@ -451,41 +423,14 @@ def _copy(stored: store_pb2.StoredKey) -> store_pb2.StoredKey:
     return fresh
 
 
-def _encode_token(last: tuple[str, str]) -> str:
-    text = f"{_TOKEN_PREFIX}{last[0]}\n{last[1]}".encode()
-    return base64.urlsafe_b64encode(text).decode("ascii").rstrip("=")
-
-
-def _decode_token(token: str) -> tuple[str, str]:
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeError, ValueError):
-        raise ValueError("page token is not one ListKeys returned") from None
-    prefix, _, rest = text.partition(_TOKEN_PREFIX)
-    name, _, key_id = rest.partition("\n")
-    if prefix or not name or not check.looks_like_key_id(key_id):
-        raise ValueError("page token is not one ListKeys returned")
-    return name, key_id
-
-
 def _tables_from(state: store_pb2.StoreState) -> _Tables:
     """Validated tables for a decoded snapshot; ValueError if it is inconsistent."""
     tables = _Tables()
     if state.HasField("init"):
         tables.init = store_pb2.InitCluster()
         tables.init.CopyFrom(state.init)
-    ring = tuple(_copy_term(term) for term in state.keyring)
-    if any(later.term != earlier.term + 1 for earlier, later in itertools.pairwise(ring)):
-        raise ValueError("snapshot keyring terms are not consecutive")
-    if (tables.init is None) != (not ring):
-        raise ValueError("snapshot has a keyring without init, or init without a keyring")
-    if state.active_term != (ring[-1].term if ring else 0):
-        raise ValueError("snapshot active term is not the newest keyring term")
-    if ring and ring[0].term < 1:
-        raise ValueError("snapshot keyring starts below term 1")
-    if tables.init is None and state.keys:
-        raise ValueError("snapshot has keys but no init record")
-    tables.keyring = ring
+    check.snapshot_header(state)
+    tables.keyring = tuple(_copy_term(term) for term in state.keyring)
     for key_id, record in state.keys.items():
         check.snapshot_key(key_id, record)
         stored = store_pb2.StoredKey()

@@ -8,7 +8,11 @@ Messages name the field and never echo key material or wrapped material.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import itertools
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from keymgr.v1 import keys_pb2, store_pb2
@@ -27,6 +31,7 @@ MAX_REQUEST_ID = 256
 MAX_SHARES = 255
 MAX_ADMINS = 64
 MAX_PRINCIPAL = 1024
+_TOKEN_PREFIX = "k1\n"
 
 INVALID_ARGUMENT = store_pb2.ERROR_CODE_INVALID_ARGUMENT
 NOT_FOUND = store_pb2.ERROR_CODE_NOT_FOUND
@@ -116,6 +121,14 @@ def request_id(value: str) -> None:
         raise invalid("request_id", f"at most {MAX_REQUEST_ID} characters, got {len(value)}")
 
 
+def require_state(key: keys_pb2.Key, allowed: tuple[int, ...], action: str) -> None:
+    """FAILED_PRECONDITION naming the key's state unless it is one of `allowed`."""
+    if key.state not in allowed:
+        raise CommandRefused(
+            FAILED_PRECONDITION, f"key {key.name!r} is {STATE_WORDS[key.state]}: cannot {action}"
+        )
+
+
 def command_envelope(command: store_pb2.Command) -> None:
     """Checks the fields every command carries."""
     request_id(command.request_id)
@@ -167,3 +180,50 @@ def snapshot_key(key_id_: str, stored: store_pb2.StoredKey) -> None:
         raise ValueError(f"snapshot key {key_id_} lacks material for its current version")
     if key.state == keys_pb2.KEY_STATE_PENDING_DELETION and key.deletion_time_ms <= 0:
         raise ValueError(f"snapshot key {key_id_} is pending deletion without a time")
+
+
+def snapshot_header(state: store_pb2.StoreState) -> None:
+    """Checks init, keyring and active term agree; raises ValueError (restore's contract)."""
+    ring = state.keyring
+    if any(later.term != earlier.term + 1 for earlier, later in itertools.pairwise(ring)):
+        raise ValueError("snapshot keyring terms are not consecutive")
+    if state.HasField("init") != bool(ring):
+        raise ValueError("snapshot has a keyring without init, or init without a keyring")
+    if ring and ring[0].term < 1:
+        raise ValueError("snapshot keyring starts below term 1")
+    if state.active_term != (ring[-1].term if ring else 0):
+        raise ValueError("snapshot active term is not the newest keyring term")
+    if not ring and state.keys:
+        raise ValueError("snapshot has keys but no init record")
+
+
+def snapshot_requests(state: store_pb2.StoreState, limit: int) -> OrderedDict[str, bytes]:
+    """The request window of a snapshot (id -> encoded result, oldest first)."""
+    recent: OrderedDict[str, bytes] = OrderedDict()
+    for record in state.recent_requests:
+        if not record.request_id or record.request_id in recent:
+            raise ValueError("snapshot request window has an empty or repeated id")
+        if record.result.WhichOneof("result") is None:
+            raise ValueError("snapshot request window has an empty result")
+        recent[record.request_id] = record.result.SerializeToString(deterministic=True)
+    if len(recent) > limit:
+        raise ValueError(f"snapshot request window exceeds {limit} entries")
+    return recent
+
+
+def encode_page_token(last: tuple[str, str]) -> str:
+    """Opaque ListKeys token naming the last (name, id) returned."""
+    text = f"{_TOKEN_PREFIX}{last[0]}\n{last[1]}".encode()
+    return base64.urlsafe_b64encode(text).decode("ascii").rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[str, str]:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        raise ValueError("page token is not one ListKeys returned") from None
+    prefix, _, rest = text.partition(_TOKEN_PREFIX)
+    name, _, key_id_ = rest.partition("\n")
+    if prefix or not name or not looks_like_key_id(key_id_):
+        raise ValueError("page token is not one ListKeys returned")
+    return name, key_id_

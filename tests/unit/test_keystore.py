@@ -152,13 +152,13 @@ REFUSALS: list[tuple[str, bytes, int, str]] = [
     ("schedule: missing", encode(schedule_deletion=ScheduleDeletion(
         key_id=kid(9), deletion_time_ms=FAR)), NOT_FOUND, "no key"),
     ("schedule: pending", encode(schedule_deletion=ScheduleDeletion(
-        key_id=kid(3), deletion_time_ms=FAR)), PRECONDITION, "already pending deletion"),
+        key_id=kid(3), deletion_time_ms=FAR)), PRECONDITION, "pending deletion: cannot schedule"),
     ("schedule: destroyed", encode(schedule_deletion=ScheduleDeletion(
-        key_id=kid(4), deletion_time_ms=FAR)), PRECONDITION, "already destroyed"),
+        key_id=kid(4), deletion_time_ms=FAR)), PRECONDITION, "is destroyed: cannot schedule"),
     ("cancel: enabled", encode(cancel_deletion=CancelDeletion(key_id=kid(1))),
-     PRECONDITION, "not pending deletion"),
+     PRECONDITION, "cannot cancel"),
     ("cancel: disabled", encode(cancel_deletion=CancelDeletion(key_id=kid(2))),
-     PRECONDITION, "not pending deletion"),
+     PRECONDITION, "cannot cancel"),
     ("cancel: destroyed", encode(cancel_deletion=CancelDeletion(key_id=kid(4))),
      PRECONDITION, "destroyed"),
     ("cancel: missing", encode(cancel_deletion=CancelDeletion(key_id=kid(9))),

@@ -1,0 +1,654 @@
+"""A node's YAML config, read into typed, validated, immutable objects.
+
+The whole file is checked before the node binds a port or touches its data dir, so a
+typo fails at once with one line that names the file and the field, e.g.
+
+    node.yaml: peers[1].api: expected host:port, got 'x'
+    node.yaml: seal.tipe: unknown field (did you mean 'type'?)
+    node.yaml: tls.cert: file not found: /etc/keymgr/node1.pem
+
+Strict on purpose: unknown keys, wrong types (a YAML bool is not a number), missing
+required fields and out-of-range values are all errors, never silently defaulted.
+Relative paths are relative to the directory of the YAML file. An empty section
+(`logging:` with everything commented out) means "all defaults".
+
+Example (only the required fields; see the dataclasses for the defaults):
+
+    node: {id: node1, data_dir: ./data/node1}
+    api: {listen: 127.0.0.1:7001}
+    tls: {cert: certs/node1.pem, key: certs/node1-key.pem, ca: certs/ca.pem}
+    raft: {listen: 127.0.0.1:7101, password_file: secrets/cluster-secret}
+    seal: {type: file, key_file: secrets/node1-seal.key}
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal, NoReturn, TypeVar, cast
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+__all__ = [
+    "ApiConfig",
+    "ConfigError",
+    "KeysConfig",
+    "LogLevel",
+    "LoggingConfig",
+    "Member",
+    "NodeConfig",
+    "NodeSection",
+    "RaftConfig",
+    "SealConfig",
+    "SealType",
+    "ServingConfig",
+    "TlsConfig",
+    "load_config",
+    "parse_config",
+]
+
+SealType = Literal["shamir", "file"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+SEAL_TYPES: Final[tuple[SealType, ...]] = ("shamir", "file")
+LOG_LEVELS: Final[tuple[LogLevel, ...]] = ("debug", "info", "warning", "error")
+MIN_PASSWORD_CHARS: Final = 16
+MAX_DELETION_WINDOW_S: Final = 10 * 365 * 86400  # the API refuses longer windows too
+_MAX_SECONDS: Final = 3600.0  # no timing knob makes sense beyond an hour
+
+_NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_ZONE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+class ConfigError(Exception):
+    """A bad config: `str()` is one line, `<source>: [<field>: ]<message>`.
+
+    `source` is the file as the user named it; `field` is a dotted path such as
+    `peers[1].api`, or "" when the problem is the file itself.
+    """
+
+    def __init__(self, source: str, message: str, *, field: str = "") -> None:
+        self.source = source
+        self.field = field
+        self.message = " ".join(message.split())  # one line, whatever YAML said
+        super().__init__(self.source, self.field, self.message)
+
+    def __str__(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        return f"{self.source}: {where}{self.message}"
+
+
+# --- the typed config -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeSection:
+    """Who this node is. `data_dir` is created by the server (0700), not by the loader."""
+
+    id: str
+    zone: str = ""
+    data_dir: Path
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApiConfig:
+    """The mTLS gRPC listener (`host:port`; port 0 lets the OS pick)."""
+
+    listen: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TlsConfig:
+    """This node's certificate and key (server and client) and the cluster CA."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RaftConfig:
+    """Consensus transport and timing; `password` is read from `password_file`.
+
+    The password authenticates and encrypts Raft traffic, so it is kept out of repr.
+    """
+
+    listen: str
+    password_file: Path
+    password: str = field(repr=False)
+    election_timeout_min_s: float = 0.15
+    election_timeout_max_s: float = 0.3
+    append_entries_period_s: float = 0.04
+    connection_timeout_s: float = 0.6
+    connection_retry_time_s: float = 0.2
+    log_compaction_min_entries: int = 5000
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Member:
+    """One cluster member's addresses; `NodeConfig.members()` lists self and peers."""
+
+    id: str
+    api: str
+    raft: str
+    zone: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SealConfig:
+    """How this node protects its copy of the root key.
+
+    `key_file` is set exactly when `type == "file"`; the file seal creates it on first use.
+    """
+
+    type: SealType
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServingConfig:
+    """When a follower stops serving crypto calls (fail closed, the client moves on)."""
+
+    max_leader_silence_s: float = 3.0
+    max_lag_entries: int = 1000
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KeysConfig:
+    """Bounds on ScheduleKeyDeletion's waiting period, in seconds."""
+
+    min_deletion_window_s: int = 7 * 86400
+    default_deletion_window_s: int = 30 * 86400
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoggingConfig:
+    """Log level and destination (`file=None` means stderr)."""
+
+    level: LogLevel = "info"
+    file: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeConfig:
+    """A node's whole config, validated; `source` is the file it came from."""
+
+    source: str
+    node: NodeSection
+    api: ApiConfig
+    tls: TlsConfig
+    raft: RaftConfig
+    peers: tuple[Member, ...] = ()
+    seal: SealConfig
+    serving: ServingConfig = ServingConfig()
+    keys: KeysConfig = KeysConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    def self_member(self) -> Member:
+        """This node as a `Member` (its listen addresses as the others see them)."""
+        return Member(id=self.node.id, api=self.api.listen, raft=self.raft.listen,
+                      zone=self.node.zone)
+
+    def members(self) -> tuple[Member, ...]:
+        """Every member of the cluster: this node first, then the peers in config order."""
+        return (self.self_member(), *self.peers)
+
+    def member(self, member_id: str) -> Member | None:
+        """The member with this id, or None."""
+        return next((m for m in self.members() if m.id == member_id), None)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[object, object]:
+    loader.flatten_mapping(node)
+    seen: set[object] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return cast(dict[object, object], loader.construct_mapping(node))
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+
+
+def load_config(path: Path) -> NodeConfig:
+    """Reads and validates the node config at `path`; raises ConfigError."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(source, "is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(source, "not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(source, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        what = exc.problem or exc.context or "syntax error"
+        raise ConfigError(source, f"{where}invalid YAML: {what}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, f"invalid YAML: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, f"expected a mapping at the top level, got {_kind(data)}")
+    base_dir = Path(os.path.abspath(path)).parent
+    return parse_config(data, source, base_dir=base_dir)
+
+
+def parse_config(data: Mapping[str, object], source: str, *,
+                 base_dir: Path | None = None) -> NodeConfig:
+    """Validates an already-parsed config (e.g. one embedded in the dev launcher).
+
+    Relative paths are resolved against `base_dir` (default: the working directory).
+    Files named by the config (TLS, password) must exist: they are read here.
+    """
+    reader = _Reader(source=source, base_dir=base_dir or Path.cwd())
+    return reader.node_config(data)
+
+
+# --- validation ---------------------------------------------------------------------------
+
+_MISSING: Final = object()  # "key absent", as distinct from an explicit null
+T = TypeVar("T")
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, list | tuple):
+        return "list"
+    return type(value).__name__
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _parse_address(text: str, *, allow_port_zero: bool) -> tuple[str, int]:
+    """Splits `host:port` (IPv4, [IPv6] or a DNS name); ValueError says what is wrong."""
+    if text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+        if not sep:
+            raise ValueError("expected host:port")
+        try:
+            host = str(ipaddress.IPv6Address(host))
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError("expected host:port")
+        if ":" in host:
+            raise ValueError("expected host:port (write IPv6 addresses as [addr]:port)")
+        if re.fullmatch(r"[0-9.]+", host):
+            try:
+                host = str(ipaddress.IPv4Address(host))
+            except ValueError:
+                raise ValueError(f"{host!r} is not an IPv4 address") from None
+        elif len(host) > 253 or not all(
+            _DNS_LABEL.fullmatch(label) for label in host.rstrip(".").split(".")
+        ):
+            raise ValueError(f"{host!r} is not a valid host name")
+        host = host.lower()
+    if not re.fullmatch(r"[0-9]{1,5}", port_text) or int(port_text) > 65535:
+        raise ValueError(f"port must be 0..65535, got {port_text!r}")
+    port = int(port_text)
+    if port == 0 and not allow_port_zero:
+        raise ValueError("port must not be 0 (other members must be able to reach it)")
+    return host, port
+
+
+class _Section:
+    """One YAML mapping being read: typed getters that name the field on any error."""
+
+    def __init__(self, reader: _Reader, path: str, value: object, known: tuple[str, ...]
+                 ) -> None:
+        self._reader = reader
+        self.path = path
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            reader.fail(path, f"expected a mapping, got {_kind(value)}")
+        for key in value:
+            if not isinstance(key, str) or key not in known:
+                hint = difflib.get_close_matches(str(key), known, n=1)
+                suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+                reader.fail(self.field(str(key)), f"unknown field{suffix}")
+        self._data: Mapping[str, object] = value
+
+    def field(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, key: str, message: str) -> NoReturn:
+        self._reader.fail(self.field(key), message)
+
+    def raw(self, key: str, *, required: bool) -> object:
+        value = self._data.get(key, _MISSING)
+        if value is _MISSING and required:
+            self.fail(key, "required field missing")
+        return value
+
+    def _typed(self, key: str, default: object, check: Callable[[object], bool], what: str
+               ) -> object:
+        value = self.raw(key, required=default is _MISSING)
+        if value is _MISSING:
+            return default
+        if not check(value):
+            self.fail(key, f"expected {what}, got {_kind(value)}")
+        return value
+
+    def string(self, key: str, *, default: str | object = _MISSING, empty_ok: bool = False
+               ) -> str:
+        value = cast(str, self._typed(key, default, lambda v: isinstance(v, str), "a string"))
+        if not value and not empty_ok:
+            self.fail(key, "must not be empty")
+        return value
+
+    def integer(self, key: str, *, default: int | object = _MISSING, minimum: int,
+                maximum: int | None = None) -> int:
+        value = cast(int, self._typed(
+            key, default, lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "an integer",
+        ))
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+            self.fail(key, f"must be {bound}, got {value}")
+        return value
+
+    def seconds(self, key: str, *, default: float | object = _MISSING) -> float:
+        value = self._typed(
+            key, default, lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+            "a number of seconds",
+        )
+        number = float(cast(float, value))
+        if not math.isfinite(number) or number <= 0 or number > _MAX_SECONDS:
+            self.fail(key, f"must be > 0 and <= {_MAX_SECONDS:g}, got {_show(value)}")
+        return number
+
+    def choice(self, key: str, options: tuple[T, ...], *, default: T | object = _MISSING) -> T:
+        value = self._typed(key, default, lambda v: isinstance(v, str), "a string")
+        if value not in options:
+            listed = ", ".join(str(o) for o in options)
+            self.fail(key, f"expected one of {listed}, got {_show(value)}")
+        return next(option for option in options if option == value)
+
+    def path_(self, key: str) -> Path:
+        return self._reader.resolve(self.string(key))
+
+    def optional_path(self, key: str) -> Path | None:
+        if self._data.get(key) is None:
+            return None
+        return self.path_(key)
+
+    def address(self, key: str, *, allow_port_zero: bool = False) -> str:
+        text = self.string(key)
+        try:
+            _parse_address(text, allow_port_zero=allow_port_zero)
+        except ValueError as exc:
+            reason = str(exc)
+            if reason.startswith("expected host:port"):
+                self.fail(key, f"{reason}, got {_show(text)}")
+            self.fail(key, f"{reason} in {_show(text)}")
+        return text
+
+    def has(self, key: str) -> bool:
+        return key in self._data
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Reader:
+    """Turns the parsed YAML into a NodeConfig, failing on the first bad field."""
+
+    source: str
+    base_dir: Path
+
+    def fail(self, field_path: str, message: str) -> NoReturn:
+        raise ConfigError(self.source, message, field=field_path)
+
+    def resolve(self, text: str) -> Path:
+        path = Path(text)
+        return path if path.is_absolute() else self.base_dir / path
+
+    def section(self, data: _Section, key: str, known: tuple[str, ...], *,
+                required: bool = True) -> _Section:
+        value = data.raw(key, required=False)
+        if value is _MISSING:
+            if required:
+                self.fail(key, "required section missing")
+            value = None
+        return _Section(self, key, value, known)
+
+    def node_config(self, data: Mapping[str, object]) -> NodeConfig:
+        top = _Section(self, "", data, (
+            "node", "api", "tls", "raft", "peers", "seal", "serving", "keys", "logging",
+        ))
+        node = self.node_section(self.section(top, "node", ("id", "zone", "data_dir")))
+        api = ApiConfig(listen=self.section(top, "api", ("listen",)).address(
+            "listen", allow_port_zero=True))
+        tls = self.tls(self.section(top, "tls", ("cert", "key", "ca")))
+        raft = self.raft(self.section(top, "raft", (
+            "listen", "password_file", "election_timeout_min_s", "election_timeout_max_s",
+            "append_entries_period_s", "connection_timeout_s", "connection_retry_time_s",
+            "log_compaction_min_entries",
+        )))
+        peers = self.peers(top.raw("peers", required=False))
+        seal = self.seal(self.section(top, "seal", ("type", "key_file")))
+        serving = self.serving(
+            self.section(top, "serving", ("max_leader_silence_s", "max_lag_entries"),
+                         required=False),
+            raft,
+        )
+        keys = self.keys(self.section(
+            top, "keys", ("min_deletion_window_s", "default_deletion_window_s"), required=False
+        ))
+        logging = self.logging(self.section(top, "logging", ("level", "file"), required=False))
+        config = NodeConfig(
+            source=self.source, node=node, api=api, tls=tls, raft=raft, peers=peers,
+            seal=seal, serving=serving, keys=keys, logging=logging,
+        )
+        self.check_members(config)
+        return config
+
+    def node_section(self, s: _Section) -> NodeSection:
+        node_id = s.string("id")
+        if not _NODE_ID.fullmatch(node_id):
+            s.fail("id", f"expected [a-z0-9][a-z0-9-]{{0,62}}, got {_show(node_id)}")
+        return NodeSection(id=node_id, zone=self.zone(s), data_dir=s.path_("data_dir"))
+
+    def zone(self, s: _Section) -> str:
+        zone = s.string("zone", default="", empty_ok=True)
+        if zone and not _ZONE.fullmatch(zone):
+            s.fail("zone", f"expected letters, digits, '.', '_' or '-', got {_show(zone)}")
+        return zone
+
+    def tls(self, s: _Section) -> TlsConfig:
+        cert, key, ca = (self.existing_file(s, name) for name in ("cert", "key", "ca"))
+        cert_data, key_data, ca_data = (p.read_bytes() for p in (cert, key, ca))
+        # Checked here so that a wrong file fails now with a field name, not later
+        # inside gRPC's TLS handshake with an opaque error.
+        try:
+            certificate = x509.load_pem_x509_certificates(cert_data)[0]
+        except ValueError:
+            s.fail("cert", f"not a PEM certificate: {cert}")
+        try:
+            x509.load_pem_x509_certificates(ca_data)
+        except ValueError:
+            s.fail("ca", f"not a PEM certificate: {ca}")
+        try:
+            private_key = serialization.load_pem_private_key(key_data, password=None)
+        except (ValueError, TypeError):
+            s.fail("key", f"not an unencrypted PEM private key: {key}")
+        spki = serialization.PublicFormat.SubjectPublicKeyInfo
+        der = serialization.Encoding.DER
+        if private_key.public_key().public_bytes(der, spki) != (
+            certificate.public_key().public_bytes(der, spki)
+        ):
+            s.fail("key", f"does not match the certificate in tls.cert: {key}")
+        return TlsConfig(cert=cert, key=key, ca=ca)
+
+    def existing_file(self, s: _Section, key: str) -> Path:
+        path = s.path_(key)
+        if not path.exists():
+            s.fail(key, f"file not found: {path}")
+        if not path.is_file():
+            s.fail(key, f"not a regular file: {path}")
+        if not os.access(path, os.R_OK):
+            s.fail(key, f"not readable: {path}")
+        return path
+
+    def raft(self, s: _Section) -> RaftConfig:
+        listen = s.address("listen")
+        password_file = self.existing_file(s, "password_file")
+        try:
+            password = password_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            s.fail("password_file", f"cannot read as UTF-8 text: {password_file}")
+        if len(password) < MIN_PASSWORD_CHARS:
+            s.fail("password_file", f"the secret must be at least {MIN_PASSWORD_CHARS} "
+                   f"characters (make one with `keymgr pki secret`): {password_file}")
+        d = RaftConfig.__dataclass_fields__  # defaults live in one place: the dataclass
+        min_s = s.seconds("election_timeout_min_s", default=d["election_timeout_min_s"].default)
+        max_s = s.seconds("election_timeout_max_s", default=d["election_timeout_max_s"].default)
+        if max_s <= min_s:
+            s.fail("election_timeout_max_s",
+                   f"must be greater than election_timeout_min_s ({min_s:g}), got {max_s:g}")
+        period = s.seconds("append_entries_period_s",
+                           default=d["append_entries_period_s"].default)
+        if period >= min_s:
+            s.fail("append_entries_period_s", "must be less than election_timeout_min_s "
+                   f"({min_s:g}), or followers start elections, got {period:g}")
+        return RaftConfig(
+            listen=listen,
+            password_file=password_file,
+            password=password,
+            election_timeout_min_s=min_s,
+            election_timeout_max_s=max_s,
+            append_entries_period_s=period,
+            connection_timeout_s=s.seconds(
+                "connection_timeout_s", default=d["connection_timeout_s"].default),
+            connection_retry_time_s=s.seconds(
+                "connection_retry_time_s", default=d["connection_retry_time_s"].default),
+            log_compaction_min_entries=s.integer(
+                "log_compaction_min_entries",
+                default=d["log_compaction_min_entries"].default, minimum=1),
+        )
+
+    def peers(self, value: object) -> tuple[Member, ...]:
+        if value is _MISSING or value is None:
+            return ()
+        if not isinstance(value, list):
+            self.fail("peers", f"expected a list, got {_kind(value)}")
+        members = []
+        for index, item in enumerate(value):
+            s = _Section(self, f"peers[{index}]", item, ("id", "api", "raft", "zone"))
+            if item is None:
+                self.fail(s.path, "expected a mapping, got null")
+            peer_id = s.string("id")
+            if not _NODE_ID.fullmatch(peer_id):
+                s.fail("id", f"expected [a-z0-9][a-z0-9-]{{0,62}}, got {_show(peer_id)}")
+            members.append(Member(id=peer_id, api=s.address("api"), raft=s.address("raft"),
+                                  zone=self.zone(s)))
+        return tuple(members)
+
+    def seal(self, s: _Section) -> SealConfig:
+        seal_type = s.choice("type", SEAL_TYPES)
+        has_key_file = s.raw("key_file", required=False) not in (_MISSING, None)
+        if seal_type == "shamir" and has_key_file:
+            s.fail("key_file", "not allowed with type shamir (only the file seal uses it)")
+        if seal_type == "file" and not has_key_file:
+            s.fail("key_file", "required field missing (type file needs it)")
+        return SealConfig(type=seal_type, key_file=s.optional_path("key_file"))
+
+    def serving(self, s: _Section, raft: RaftConfig) -> ServingConfig:
+        d = ServingConfig.__dataclass_fields__
+        silence = s.seconds("max_leader_silence_s", default=d["max_leader_silence_s"].default)
+        if silence <= raft.append_entries_period_s:
+            s.fail("max_leader_silence_s", "must be greater than raft.append_entries_period_s "
+                   f"({raft.append_entries_period_s:g}), got {silence:g}")
+        return ServingConfig(
+            max_leader_silence_s=silence,
+            max_lag_entries=s.integer(
+                "max_lag_entries", default=d["max_lag_entries"].default, minimum=0),
+        )
+
+    def keys(self, s: _Section) -> KeysConfig:
+        d = KeysConfig.__dataclass_fields__
+        minimum = s.integer("min_deletion_window_s", default=d["min_deletion_window_s"].default,
+                            minimum=1, maximum=MAX_DELETION_WINDOW_S)
+        default = s.integer(
+            "default_deletion_window_s", default=d["default_deletion_window_s"].default,
+            minimum=1, maximum=MAX_DELETION_WINDOW_S,
+        )
+        if default < minimum:
+            s.fail("default_deletion_window_s",
+                   f"must be >= min_deletion_window_s ({minimum}), got {default}")
+        return KeysConfig(min_deletion_window_s=minimum, default_deletion_window_s=default)
+
+    def logging(self, s: _Section) -> LoggingConfig:
+        level = s.choice("level", LOG_LEVELS, default="info")
+        if s.raw("file", required=False) not in (_MISSING, None):
+            s.string("file")  # type check before the path is used
+        log_file = s.optional_path("file")
+        if log_file is not None and not log_file.parent.is_dir():
+            s.fail("file", f"directory not found: {log_file.parent}")
+        return LoggingConfig(level=level, file=log_file)
+
+    def check_members(self, config: NodeConfig) -> None:
+        """Peer ids are distinct and not ours; no two listeners share an address."""
+        seen_ids = {config.node.id: "node.id"}
+        seen_addresses: dict[tuple[str, int], str] = {}
+        own = [("api.listen", config.api.listen), ("raft.listen", config.raft.listen)]
+        for name, address in own:
+            self._claim(seen_addresses, name, address, allow_port_zero=True)
+        for index, peer in enumerate(config.peers):
+            where = f"peers[{index}]"
+            if peer.id in seen_ids:
+                self.fail(f"{where}.id", f"{peer.id!r} is already used by {seen_ids[peer.id]}")
+            seen_ids[peer.id] = f"{where}.id"
+            self._claim(seen_addresses, f"{where}.api", peer.api, allow_port_zero=False)
+            self._claim(seen_addresses, f"{where}.raft", peer.raft, allow_port_zero=False)
+
+    def _claim(self, seen: dict[tuple[str, int], str], name: str, address: str, *,
+               allow_port_zero: bool) -> None:
+        key = _parse_address(address, allow_port_zero=allow_port_zero)
+        if key[1] == 0:
+            return  # an OS-chosen port clashes with nothing
+        if key in seen:
+            self.fail(name, f"{address!r} is already used by {seen[key]}")
+        seen[key] = name

@@ -1,0 +1,352 @@
+"""Node config: a good file loads into typed values; every bad one fails in one line
+that names the file and the field."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from keymgr import pki
+from keymgr.config import (
+    ConfigError,
+    KeysConfig,
+    LoggingConfig,
+    Member,
+    NodeConfig,
+    ServingConfig,
+    load_config,
+    parse_config,
+)
+
+Data = dict[str, Any]
+PASSWORD_FILE = "secrets/cluster-secret"
+
+
+@pytest.fixture(scope="module")
+def cluster_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Certificates and a cluster secret, as `keymgr pki` would make them."""
+    root = tmp_path_factory.mktemp("cluster")
+    pki.create_ca(root / "certs")
+    ca = pki.load_ca(root / "certs")
+    pki.issue_node_cert(ca, "node1")
+    pki.issue_node_cert(ca, "node2")
+    pki.create_cluster_secret(root / PASSWORD_FILE)
+    (root / "secrets" / "short").write_text("too-short\n")
+    (root / "logs").mkdir()
+    return root
+
+
+def good() -> Data:
+    return {
+        "node": {"id": "node1", "zone": "zone-a", "data_dir": "./data/node1"},
+        "api": {"listen": "127.0.0.1:7001"},
+        "tls": {"cert": "certs/node1.pem", "key": "certs/node1-key.pem", "ca": "certs/ca.pem"},
+        "raft": {
+            "listen": "127.0.0.1:7101",
+            "password_file": PASSWORD_FILE,
+            "election_timeout_min_s": 0.5,
+            "election_timeout_max_s": 1,
+            "append_entries_period_s": 0.05,
+            "connection_timeout_s": 2.0,
+            "connection_retry_time_s": 0.5,
+            "log_compaction_min_entries": 100,
+        },
+        "peers": [
+            {"id": "node2", "api": "127.0.0.1:7002", "raft": "127.0.0.1:7102", "zone": "zone-b"},
+            {"id": "node3", "api": "[::1]:7003", "raft": "kms3.internal:7103"},
+        ],
+        "seal": {"type": "file", "key_file": "secrets/node1-seal.key"},
+        "serving": {"max_leader_silence_s": 2, "max_lag_entries": 10},
+        "keys": {"min_deletion_window_s": 60, "default_deletion_window_s": 3600},
+        "logging": {"level": "debug", "file": "logs/node1.log"},
+    }
+
+
+def write(directory: Path, data: object, name: str = "node.yaml") -> Path:
+    path = directory / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_valid_file_loads_into_typed_config(cluster_dir: Path) -> None:
+    path = write(cluster_dir, good())
+    config = load_config(path)
+    assert isinstance(config, NodeConfig)
+    assert config.source == str(path)
+    assert config.node.id == "node1" and config.node.zone == "zone-a"
+    assert config.node.data_dir == cluster_dir / "data" / "node1"
+    assert config.api.listen == "127.0.0.1:7001"
+    assert config.tls.cert == cluster_dir / "certs" / "node1.pem"
+    assert config.tls.ca.is_file()
+    raft = config.raft
+    assert raft.listen == "127.0.0.1:7101"
+    assert raft.password == (cluster_dir / PASSWORD_FILE).read_text().strip()
+    assert isinstance(raft.election_timeout_max_s, float) and raft.election_timeout_max_s == 1.0
+    assert raft.log_compaction_min_entries == 100
+    assert config.peers == (
+        Member(id="node2", api="127.0.0.1:7002", raft="127.0.0.1:7102", zone="zone-b"),
+        Member(id="node3", api="[::1]:7003", raft="kms3.internal:7103", zone=""),
+    )
+    assert config.seal.type == "file"
+    assert config.seal.key_file == cluster_dir / "secrets" / "node1-seal.key"
+    assert config.serving == ServingConfig(max_leader_silence_s=2.0, max_lag_entries=10)
+    assert config.keys == KeysConfig(min_deletion_window_s=60, default_deletion_window_s=3600)
+    assert config.logging == LoggingConfig(level="debug", file=cluster_dir / "logs" / "node1.log")
+    assert [m.id for m in config.members()] == ["node1", "node2", "node3"]
+    assert config.members()[0] == Member(
+        id="node1", api="127.0.0.1:7001", raft="127.0.0.1:7101", zone="zone-a"
+    )
+    assert config.member("node3") == config.peers[1]
+    assert config.member("node9") is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.node.id = "x"  # type: ignore[misc]
+
+
+def test_minimal_file_gets_defaults(cluster_dir: Path) -> None:
+    data = good()
+    for section in ("peers", "serving", "keys"):
+        del data[section]
+    data["logging"] = None  # an empty section: all defaults
+    data["raft"] = {"listen": "127.0.0.1:7101", "password_file": PASSWORD_FILE}
+    data["seal"] = {"type": "shamir"}
+    del data["node"]["zone"]
+    config = load_config(write(cluster_dir, data, "minimal.yaml"))
+    assert config.peers == ()
+    assert config.node.zone == ""
+    assert config.seal.key_file is None
+    assert config.serving == ServingConfig()
+    assert config.keys.min_deletion_window_s == 604800
+    assert config.keys.default_deletion_window_s == 2592000
+    assert config.logging == LoggingConfig(level="info", file=None)
+    assert config.raft.election_timeout_min_s == 0.15
+    assert config.raft.election_timeout_max_s == 0.3
+    assert config.raft.append_entries_period_s == 0.04
+    assert config.raft.log_compaction_min_entries == 5000
+
+
+def test_paths_are_relative_to_the_yaml_file(cluster_dir: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config(write(cluster_dir, good(), "rel.yaml"))
+    assert config.tls.key == cluster_dir / "certs" / "node1-key.pem"
+    data = good()
+    data["tls"] = {k: str(cluster_dir / v) for k, v in data["tls"].items()}
+    data["raft"]["password_file"] = str(cluster_dir / PASSWORD_FILE)
+    data["logging"]["file"] = None
+    config = parse_config(data, "<embedded>")
+    assert config.node.data_dir == tmp_path / "data" / "node1"  # relative to the cwd
+    assert config.tls.ca == cluster_dir / "certs" / "ca.pem"
+
+
+def test_parse_config_with_base_dir(cluster_dir: Path) -> None:
+    config = parse_config(good(), "<dev>", base_dir=cluster_dir)
+    assert config.source == "<dev>"
+    assert config.tls.cert == cluster_dir / "certs" / "node1.pem"
+
+
+def test_password_never_shown(cluster_dir: Path) -> None:
+    config = load_config(write(cluster_dir, good()))
+    secret = config.raft.password
+    assert len(secret) >= 16
+    for text in (repr(config), str(config), repr(config.raft), str(config.raft)):
+        assert secret not in text
+    assert "password_file" in repr(config.raft)
+
+
+# --- bad inputs -------------------------------------------------------------------------
+
+Mutation = Callable[[Data], None]
+
+
+def setting(path: str, value: object) -> Mutation:
+    """Sets a dotted path (`peers.1.api`) in the config; `...` deletes it."""
+
+    def mutate(data: Data) -> None:
+        *parents, last = path.split(".")
+        target: Any = data
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        key: Any = int(last) if isinstance(target, list) else last
+        if value is ...:
+            del target[key]
+        else:
+            target[key] = value
+
+    return mutate
+
+
+BAD: list[tuple[str, Mutation, str]] = [
+    # unknown keys, at every level
+    ("unknown top-level", setting("nodee", {}), "nodee: unknown field (did you mean 'node'?)"),
+    ("unknown in node", setting("node.name", "x"), "node.name: unknown field"),
+    ("unknown in api", setting("api.port", 1), "api.port: unknown field"),
+    ("unknown in tls", setting("tls.crt", "x"), "tls.crt: unknown field"),
+    ("unknown in raft", setting("raft.timeout", 1), "raft.timeout: unknown field"),
+    ("unknown in peer", setting("peers.1.host", "x"), "peers[1].host: unknown field"),
+    ("unknown in seal", setting("seal.tipe", "file"), "seal.tipe: unknown field"),
+    ("unknown in serving", setting("serving.lag", 1), "serving.lag: unknown field"),
+    ("unknown in keys", setting("keys.max", 1), "keys.max: unknown field"),
+    ("unknown in logging", setting("logging.format", "json"), "logging.format: unknown field"),
+    # wrong types
+    ("section not mapping", setting("api", "127.0.0.1:7001"),
+     "api: expected a mapping, got string"),
+    ("id not string", setting("node.id", 7), "node.id: expected a string, got int"),
+    ("peers not list", setting("peers", {"id": "node2"}), "peers: expected a list, got mapping"),
+    ("peer not mapping", setting("peers.0", "node2"), "peers[0]: expected a mapping, got string"),
+    ("float for int", setting("raft.log_compaction_min_entries", 10.5),
+     "raft.log_compaction_min_entries: expected an integer, got float"),
+    ("string for number", setting("raft.connection_timeout_s", "1s"),
+     "raft.connection_timeout_s: expected a number of seconds, got string"),
+    ("bool as int", setting("serving.max_lag_entries", True),
+     "serving.max_lag_entries: expected an integer, got bool"),
+    ("bool as seconds", setting("raft.election_timeout_min_s", False),
+     "raft.election_timeout_min_s: expected a number of seconds, got bool"),
+    ("null scalar", setting("api.listen", None), "api.listen: expected a string, got null"),
+    # missing required
+    ("missing section", setting("tls", ...), "tls: required section missing"),
+    ("missing node.id", setting("node.id", ...), "node.id: required field missing"),
+    ("missing data_dir", setting("node.data_dir", ...), "node.data_dir: required field missing"),
+    ("missing raft.listen", setting("raft.listen", ...), "raft.listen: required field missing"),
+    ("missing password_file", setting("raft.password_file", ...),
+     "raft.password_file: required field missing"),
+    ("missing seal.type", setting("seal.type", ...), "seal.type: required field missing"),
+    ("missing peer raft", setting("peers.0.raft", ...), "peers[0].raft: required field missing"),
+    ("empty data_dir", setting("node.data_dir", ""), "node.data_dir: must not be empty"),
+    # bad addresses
+    ("peer api not host:port", setting("peers.1.api", "x"),
+     "peers[1].api: expected host:port, got 'x'"),
+    ("port out of range", setting("api.listen", "127.0.0.1:70000"), "api.listen: port must be"),
+    ("port not a number", setting("api.listen", "localhost:http"), "api.listen: port must be"),
+    ("raft port 0", setting("raft.listen", "127.0.0.1:0"), "raft.listen: port must not be 0"),
+    ("bare ipv6", setting("raft.listen", "::1:7101"), "raft.listen: expected host:port"),
+    ("bad ipv4", setting("raft.listen", "300.1.1.1:7101"), "raft.listen: '300.1.1.1' is not"),
+    ("bad ipv6", setting("raft.listen", "[zz::1]:7101"), "raft.listen: 'zz::1' is not"),
+    ("bad host name", setting("peers.0.raft", "bad_host!:7102"), "peers[0].raft: 'bad_host!'"),
+    ("no host", setting("api.listen", ":7001"), "api.listen: expected host:port"),
+    # bad ids and values
+    ("bad node id", setting("node.id", "Node_1"), "node.id: expected [a-z0-9]"),
+    ("bad peer id", setting("peers.0.id", "-node2"), "peers[0].id: expected [a-z0-9]"),
+    ("bad zone", setting("node.zone", "zone a"), "node.zone: expected letters"),
+    ("bad seal type", setting("seal.type", "hsm"), "seal.type: expected one of shamir, file"),
+    ("bad log level", setting("logging.level", "verbose"), "logging.level: expected one of"),
+    ("zero timeout", setting("raft.connection_timeout_s", 0),
+     "raft.connection_timeout_s: must be > 0"),
+    ("negative int", setting("serving.max_lag_entries", -1),
+     "serving.max_lag_entries: must be >= 0, got -1"),
+    ("nan seconds", setting("raft.connection_retry_time_s", float("nan")),
+     "raft.connection_retry_time_s: must be > 0"),
+    ("max <= min", setting("raft.election_timeout_max_s", 0.5),
+     "raft.election_timeout_max_s: must be greater than election_timeout_min_s"),
+    ("heartbeat too slow", setting("raft.append_entries_period_s", 0.6),
+     "raft.append_entries_period_s: must be less than election_timeout_min_s"),
+    ("min window 0", setting("keys.min_deletion_window_s", 0),
+     "keys.min_deletion_window_s: must be 1..315360000, got 0"),
+    ("default < min", setting("keys.default_deletion_window_s", 59),
+     "keys.default_deletion_window_s: must be >= min_deletion_window_s (60)"),
+    # seal
+    ("shamir with key_file", setting("seal.type", "shamir"),
+     "seal.key_file: not allowed with type shamir"),
+    ("file without key_file", setting("seal.key_file", ...),
+     "seal.key_file: required field missing"),
+    # files
+    ("missing tls file", setting("tls.cert", "/x/y.pem"), "tls.cert: file not found: /x/y.pem"),
+    ("missing ca", setting("tls.ca", "certs/none.pem"), "tls.ca: file not found: "),
+    ("tls is a dir", setting("tls.ca", "certs"), "tls.ca: not a regular file"),
+    ("key does not match", setting("tls.key", "certs/node2-key.pem"),
+     "tls.key: does not match the certificate"),
+    ("cert not pem", setting("tls.cert", PASSWORD_FILE), "tls.cert: not a PEM certificate"),
+    ("missing password file", setting("raft.password_file", "secrets/none"),
+     "raft.password_file: file not found"),
+    ("short password", setting("raft.password_file", "secrets/short"),
+     "raft.password_file: the secret must be at least 16 characters"),
+    ("log dir missing", setting("logging.file", "nowhere/x.log"),
+     "logging.file: directory not found"),
+    # cross-field
+    ("duplicate peer id", setting("peers.1.id", "node2"),
+     "peers[1].id: 'node2' is already used by peers[0].id"),
+    ("peer id is mine", setting("peers.0.id", "node1"),
+     "peers[0].id: 'node1' is already used by node.id"),
+    ("peer raft is my raft", setting("peers.0.raft", "127.0.0.1:7101"),
+     "peers[0].raft: '127.0.0.1:7101' is already used by raft.listen"),
+    ("api equals raft", setting("raft.listen", "127.0.0.1:7001"),
+     "raft.listen: '127.0.0.1:7001' is already used by api.listen"),
+    ("same ipv6 spelled twice", setting("peers.1.raft", "[0::1]:7003"),
+     "peers[1].raft: '[0::1]:7003' is already used by peers[1].api"),
+    ("same host any case", setting("peers.0.api", "KMS3.internal:7103"),
+     "peers[1].raft: 'kms3.internal:7103' is already used by peers[0].api"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [(m, e) for _, m, e in BAD],
+                         ids=[name for name, _, _ in BAD])
+def test_bad_config_is_one_line_naming_file_and_field(
+    cluster_dir: Path, mutate: Mutation, expected: str
+) -> None:
+    data = copy.deepcopy(good())
+    mutate(data)
+    path = write(cluster_dir, data, "bad.yaml")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: "), message
+    assert f"{path}: {expected}" in message, message
+    assert "\n" not in message
+    assert raised.value.field and message.startswith(f"{path}: {raised.value.field}: ")
+    assert "Traceback" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("node: [unclosed", "line 1: invalid YAML: expected ',' or ']'"),
+        ("node:\n  id: node1\n   zone: x\n", "line 3: invalid YAML: "),
+        ("node: {id: a}\nnode: {id: b}\n", "line 2: invalid YAML: duplicate key 'node'"),
+        ("- node\n- api\n", "expected a mapping at the top level, got list"),
+        ("", "expected a mapping at the top level, got null"),
+        ("just a string", "expected a mapping at the top level, got string"),
+    ],
+)
+def test_bad_yaml_is_one_line(cluster_dir: Path, text: str, expected: str) -> None:
+    path = cluster_dir / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: {expected}"), message
+    assert "\n" not in message
+
+
+def test_nonexistent_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path / "absent.yaml")
+    assert str(raised.value) == f"{tmp_path / 'absent.yaml'}: file not found"
+
+
+def test_config_path_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+
+
+def test_short_password_is_not_echoed(cluster_dir: Path) -> None:
+    data = good()
+    data["raft"]["password_file"] = "secrets/short"
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(cluster_dir, data, "short.yaml"))
+    assert "too-short" not in str(raised.value)
+
+
+def test_error_attributes(cluster_dir: Path) -> None:
+    data = good()
+    data["seal"]["tipe"] = "file"
+    path = write(cluster_dir, data, "attrs.yaml")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    error = raised.value
+    assert (error.source, error.field) == (str(path), "seal.tipe")
+    assert error.message.startswith("unknown field")

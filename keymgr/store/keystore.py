@@ -73,7 +73,11 @@ class _Tables:
 
 
 class KeyStore:
-    """Key records, the keyring and the cluster's init record, as replicated by Raft."""
+    """Key records, the keyring and the cluster's init record, as replicated by Raft.
+
+    `apply`, `snapshot` and `restore` must be called from one thread at a time (the
+    Raft thread); the read views may be called from any thread at any time.
+    """
 
     def __init__(self) -> None:
         self._t = _Tables()
@@ -106,7 +110,7 @@ class KeyStore:
         state.active_term = t.keyring[-1].term if t.keyring else 0
         for key_id, stored in t.keys.copy().items():
             state.keys[key_id].CopyFrom(stored)
-        for request_id, result in self._recent.items():
+        for request_id, result in self._recent.copy().items():
             record = state.recent_requests.add()
             record.request_id = request_id
             record.result.ParseFromString(result)

@@ -64,7 +64,7 @@ class KeyManagementServicer:
     async def CreateKey(
         self, request: keys_pb2.CreateKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.KeyResponse:
-        name = validation.key_name("name", request.name)
+        name = validation.new_key_name("name", request.name)
         labels = validation.labels("labels", request.labels)
         if len(request.description) > 1024:
             raise InvalidArgument("description", "at most 1024 characters")

@@ -14,17 +14,22 @@ from keymgr.crypto.aead import Aead
 from keymgr.crypto.barrier import Keyring, material_aad
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.server.errors import NodeError, NotFound
-from keymgr.v1 import store_pb2
+from keymgr.store.keystore import KeyStore
+from keymgr.v1 import keys_pb2, store_pb2
 
 
 class MaterialCache:
-    def __init__(self, keyring: Callable[[], Keyring]) -> None:
+    def __init__(self, keyring: Callable[[], Keyring], store: KeyStore) -> None:
         self._keyring = keyring
+        self._store = store
+        self._revision = -1
         self._material: dict[tuple[str, int], Aead] = {}
 
     def material(self, stored: store_pb2.StoredKey, version: int) -> Aead:
         """An AES-GCM object keyed with the material of `version` of `stored`."""
         key_id = stored.key.id
+        if self._revision != self._store.revision:
+            self._drop_destroyed()
         cached = self._material.get((key_id, version))
         if cached is not None:
             return cached
@@ -43,6 +48,14 @@ class MaterialCache:
             plain[:] = bytes(len(plain))
         self._material[(key_id, version)] = aead
         return aead
+
+    def _drop_destroyed(self) -> None:
+        """Material of destroyed keys leaves memory as soon as we notice the change."""
+        self._revision = self._store.revision
+        for key_id in {k for k, _ in self._material}:
+            stored = self._store.lookup(key_id)
+            if stored is None or stored.key.state == keys_pb2.KEY_STATE_DESTROYED:
+                self.forget(key_id)
 
     def forget(self, key_id: str) -> None:
         for entry in [k for k in self._material if k[0] == key_id]:

@@ -67,7 +67,7 @@ def build_node(config: NodeConfig) -> NodeContext:
         store=store,
         raft=raft,
         seal=seal,
-        materials=MaterialCache(seal.keyring),
+        materials=MaterialCache(seal.keyring, store),
         proposer=Proposer(raft),
     )
 

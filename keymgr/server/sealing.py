@@ -132,7 +132,7 @@ class SealController:
         root = self._root_key
         if root is None:
             raise Sealed(self.reason)
-        terms = self._store.keyring_terms()
+        terms, active_term = self._store.keyring_state()
         keyring = self._keyring
         if keyring is not None and self._keyring_terms == len(terms):
             return keyring
@@ -143,7 +143,7 @@ class SealController:
             raise Sealed(self.reason) from None
         if not keys:
             raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
-        keyring = Keyring(keys, active_term=self._store.active_term)
+        keyring = Keyring(keys, active_term=active_term)
         self._keyring, self._keyring_terms = keyring, len(terms)
         return keyring
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 from keymgr.server.errors import InvalidArgument
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:-][A-Za-z0-9_.:/-]{0,127}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-][A-Za-z0-9_.:/-]{0,127}")
+KEY_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 MAX_PLAINTEXT = 64 * 1024
 MAX_CIPHERTEXT = MAX_PLAINTEXT + 1024
 MAX_CONTEXT_ENTRIES = 64
@@ -21,10 +22,18 @@ def key_name(field: str, value: str) -> str:
         raise InvalidArgument(field, "must not be empty")
     if len(value) > 128:
         raise InvalidArgument(field, f"at most 128 characters, got {len(value)}")
-    if not NAME_PATTERN.match(value):
+    if not NAME_PATTERN.fullmatch(value):
         raise InvalidArgument(
             field, "may hold only letters, digits and _ . : / - and must not start with /"
         )
+    return value
+
+
+def new_key_name(field: str, value: str) -> str:
+    """A name for a new key: also must not look like a key id (ids and names share lookup)."""
+    key_name(field, value)
+    if KEY_ID_PATTERN.fullmatch(value):
+        raise InvalidArgument(field, "must not be 32 hex digits (that is the shape of a key id)")
     return value
 
 

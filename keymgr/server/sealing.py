@@ -17,6 +17,7 @@ import threading
 
 from keymgr.crypto.barrier import Keyring, unwrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
+from keymgr.crypto.shamir import decode_share
 from keymgr.seal.base import SealedRootKeyStore
 from keymgr.seal.devfile import FileSeal
 from keymgr.seal.shamir import ShareCollector
@@ -80,6 +81,10 @@ class SealController:
         if init is None:
             raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
         if not self.sealed:
+            try:
+                decode_share(share)  # still tell the operator when a share is malformed
+            except InvalidShare as exc:
+                raise InvalidArgument("share", str(exc)) from exc
             return
         with self._lock:
             if self._collector is None:

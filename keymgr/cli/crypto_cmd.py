@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
         "datakey", help="generate a data key under a key",
         description="Example: keymgr datakey orders --context table=t1",
     )
-    datakey.add_argument("key")
+    datakey.add_argument("key_name", metavar="KEY")
     datakey.add_argument("--context", action="append", metavar="K=V")
     datakey.add_argument("--bytes", type=int, default=32)
     datakey.add_argument("--without-plaintext", action="store_true")
@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
         "encrypt", help="encrypt up to 64 KiB under a key",
         description="Example: echo -n secret | keymgr encrypt orders --context a=b",
     )
-    encrypt.add_argument("key")
+    encrypt.add_argument("key_name", metavar="KEY")
     encrypt.add_argument("--plaintext", help="base64; default: raw bytes from stdin")
     encrypt.add_argument("--context", action="append", metavar="K=V")
     add_connection_flags(encrypt)
@@ -81,7 +81,7 @@ def run_datakey(args: argparse.Namespace) -> int:
     context = parse_context(args.context)
     with client_from(args) as client:
         data_key = client.generate_data_key(
-            args.key, context=context, number_of_bytes=args.bytes,
+            args.key_name, context=context, number_of_bytes=args.bytes,
             without_plaintext=args.without_plaintext,
         )
     fields = {
@@ -100,7 +100,7 @@ def run_datakey(args: argparse.Namespace) -> int:
 def run_encrypt(args: argparse.Namespace) -> int:
     plaintext = _read_input(args.plaintext, "--plaintext")
     with client_from(args) as client:
-        blob = client.encrypt(args.key, plaintext, context=parse_context(args.context))
+        blob = client.encrypt(args.key_name, plaintext, context=parse_context(args.context))
     if args.json:
         print_json({"ciphertext": _b64(blob)})
     else:

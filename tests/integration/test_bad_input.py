@@ -66,7 +66,7 @@ CASES: list[tuple[str, type[KeymgrError], str, Callable[..., object]]] = [
     ("window too long", InvalidArgument, "pending_window_seconds",
      lambda c, k, b: c.schedule_key_deletion(k.name, pending_window_seconds=10**10)),
     ("duplicate name", KeymgrError, "already", lambda c, k, b: c.create_key(k.name)),
-    ("cancel not pending", KeymgrError, "", lambda c, k, b: c.cancel_key_deletion(k.name)),
+    ("cancel not pending", KeymgrError, "cannot cancel", lambda c, k, b: c.cancel_key_deletion(k.name)),
     ("unseal garbage", InvalidArgument, "share",
      lambda c, k, b: c.unseal("km1-zz", endpoint=c._policy.endpoints[0])),
 ]

@@ -11,6 +11,11 @@ from keymgr.ops.devcluster import LocalCluster
 
 
 def handshake(cluster: LocalCluster, version: ssl.TLSVersion, with_cert: bool) -> str:
+    """The negotiated version once the server has answered the HTTP/2 preface.
+
+    In TLS 1.3 the server checks the client certificate after the client finished its
+    side of the handshake, so a refusal shows up as an error or a closed connection on
+    the first read."""
     creds = cluster.credentials
     context = ssl.create_default_context(cafile=str(creds.ca))
     context.minimum_version = context.maximum_version = version
@@ -22,7 +27,8 @@ def handshake(cluster: LocalCluster, version: ssl.TLSVersion, with_cert: bool) -
         raw, server_hostname=host
     ) as tls:
         tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")  # completes TLS 1.3 client auth
-        tls.recv(1)
+        if not tls.recv(1):
+            raise ConnectionResetError("server closed the connection")
         return str(tls.version())
 
 

@@ -35,15 +35,25 @@ class CliError(Exception):
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cluster connection (or KEYMGR_* variables)")
     group.add_argument(
-        "--address", default=os.environ.get("KEYMGR_ADDR", ""),
+        "--address",
+        default=os.environ.get("KEYMGR_ADDR", ""),
         help="comma-separated node addresses host:port (KEYMGR_ADDR)",
     )
-    group.add_argument("--ca", default=os.environ.get("KEYMGR_CACERT", ""),
-                       help="cluster CA certificate (KEYMGR_CACERT)")
-    group.add_argument("--cert", default=os.environ.get("KEYMGR_CLIENT_CERT", ""),
-                       help="client certificate (KEYMGR_CLIENT_CERT)")
-    group.add_argument("--key", default=os.environ.get("KEYMGR_CLIENT_KEY", ""),
-                       help="client private key (KEYMGR_CLIENT_KEY)")
+    group.add_argument(
+        "--ca",
+        default=os.environ.get("KEYMGR_CACERT", ""),
+        help="cluster CA certificate (KEYMGR_CACERT)",
+    )
+    group.add_argument(
+        "--cert",
+        default=os.environ.get("KEYMGR_CLIENT_CERT", ""),
+        help="client certificate (KEYMGR_CLIENT_CERT)",
+    )
+    group.add_argument(
+        "--key",
+        default=os.environ.get("KEYMGR_CLIENT_KEY", ""),
+        help="client private key (KEYMGR_CLIENT_KEY)",
+    )
     group.add_argument("--timeout", type=float, default=5.0, help="per-call timeout, seconds")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
@@ -90,8 +100,10 @@ def print_table(
     cells = [[str(h) for h in headers], *([str(c) for c in row] for row in rows)]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
-              file=out or sys.stdout)
+        print(
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
+            file=out or sys.stdout,
+        )
 
 
 def print_fields(pairs: Iterable[tuple[str, object]], out: TextIO | None = None) -> None:

@@ -35,7 +35,8 @@ def _read_input(value: str | None, flag: str) -> bytes:
 
 def register(subparsers: Any) -> None:
     datakey = subparsers.add_parser(
-        "datakey", help="generate a data key under a key",
+        "datakey",
+        help="generate a data key under a key",
         description="Example: keymgr datakey orders --context table=t1",
     )
     datakey.add_argument("key_name", metavar="KEY")
@@ -46,7 +47,8 @@ def register(subparsers: Any) -> None:
     datakey.set_defaults(func=run_datakey)
 
     encrypt = subparsers.add_parser(
-        "encrypt", help="encrypt up to 64 KiB under a key",
+        "encrypt",
+        help="encrypt up to 64 KiB under a key",
         description="Example: echo -n secret | keymgr encrypt orders --context a=b",
     )
     encrypt.add_argument("key_name", metavar="KEY")
@@ -56,7 +58,8 @@ def register(subparsers: Any) -> None:
     encrypt.set_defaults(func=run_encrypt)
 
     decrypt = subparsers.add_parser(
-        "decrypt", help="decrypt a ciphertext (no key name needed)",
+        "decrypt",
+        help="decrypt a ciphertext (no key name needed)",
         description="Example: keymgr decrypt --ciphertext AbC... --context a=b",
     )
     decrypt.add_argument("--ciphertext", help="base64; default: raw bytes from stdin")
@@ -71,8 +74,12 @@ def register(subparsers: Any) -> None:
     reencrypt.add_argument("--ciphertext", help="base64; default: raw bytes from stdin")
     reencrypt.add_argument("--context", action="append", metavar="K=V")
     reencrypt.add_argument("--to-key", default="", help="destination key (default: same key)")
-    reencrypt.add_argument("--to-context", action="append", metavar="K=V",
-                           help="destination context (default: the source context)")
+    reencrypt.add_argument(
+        "--to-context",
+        action="append",
+        metavar="K=V",
+        help="destination context (default: the source context)",
+    )
     add_connection_flags(reencrypt)
     reencrypt.set_defaults(func=run_reencrypt)
 
@@ -81,11 +88,14 @@ def run_datakey(args: argparse.Namespace) -> int:
     context = parse_context(args.context)
     with client_from(args) as client:
         data_key = client.generate_data_key(
-            args.key_name, context=context, number_of_bytes=args.bytes,
+            args.key_name,
+            context=context,
+            number_of_bytes=args.bytes,
             without_plaintext=args.without_plaintext,
         )
     fields = {
-        "key_id": data_key.key_id, "key_version": data_key.key_version,
+        "key_id": data_key.key_id,
+        "key_version": data_key.key_version,
         "ciphertext": _b64(data_key.ciphertext_blob),
     }
     if not args.without_plaintext:
@@ -126,12 +136,16 @@ def run_reencrypt(args: argparse.Namespace) -> int:
     destination = parse_context(args.to_context, "--to-context") if args.to_context else None
     with client_from(args) as client:
         response = client.re_encrypt(
-            blob, source_context=parse_context(args.context),
-            destination_key_name=args.to_key, destination_context=destination,
+            blob,
+            source_context=parse_context(args.context),
+            destination_key_name=args.to_key,
+            destination_context=destination,
         )
     fields = {
-        "ciphertext": _b64(response.ciphertext_blob), "key_id": response.key_id,
-        "key_version": response.key_version, "source_key_id": response.source_key_id,
+        "ciphertext": _b64(response.ciphertext_blob),
+        "key_id": response.key_id,
+        "key_version": response.key_version,
+        "source_key_id": response.source_key_id,
         "source_key_version": response.source_key_version,
     }
     if args.json:

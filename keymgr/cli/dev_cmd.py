@@ -23,13 +23,18 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("dev", help="local development cluster")
     commands = parser.add_subparsers(dest="dev_command", required=True)
     up = commands.add_parser(
-        "up", help="start a local cluster (initialised, unsealed); Ctrl-C stops it",
+        "up",
+        help="start a local cluster (initialised, unsealed); Ctrl-C stops it",
         description="Example: keymgr dev up --dir ./dev-cluster",
     )
     up.add_argument("--dir", default="dev-cluster", help="cluster directory (reused if present)")
     up.add_argument("--nodes", type=int, default=3, help="number of nodes (1-7)")
-    up.add_argument("--base-port", type=int, default=7001,
-                    help="API port of node1; node N uses base+N-1, Raft ports are API+100")
+    up.add_argument(
+        "--base-port",
+        type=int,
+        default=7001,
+        help="API port of node1; node N uses base+N-1, Raft ports are API+100",
+    )
     up.set_defaults(func=run_up)
 
 
@@ -74,8 +79,10 @@ def _print_summary(cluster: LocalCluster) -> None:
     addresses = ",".join(n.api for n in cluster.spec.nodes)
     print("keymgr dev cluster is up (initialised and unsealed)\n")
     for node in cluster.spec.nodes:
-        print(f"  {node.id}  api {node.api}  raft {node.raft}  zone {node.zone}  "
-              f"pid {cluster.pid(node.id)}")
+        print(
+            f"  {node.id}  api {node.api}  raft {node.raft}  zone {node.zone}  "
+            f"pid {cluster.pid(node.id)}"
+        )
     print(f"\nCA certificate:     {creds.ca}")
     print(f"admin certificate:  {creds.cert}")
     print(f"admin key:          {creds.key}")
@@ -83,7 +90,9 @@ def _print_summary(cluster: LocalCluster) -> None:
     print(f"logs:               {cluster.root / 'logs'}")
     print("\nUse it from another shell:")
     print(f"  export KEYMGR_ADDR={addresses}")
-    print(f"  export KEYMGR_CACERT={creds.ca} KEYMGR_CLIENT_CERT={creds.cert} "
-          f"KEYMGR_CLIENT_KEY={creds.key}")
+    print(
+        f"  export KEYMGR_CACERT={creds.ca} KEYMGR_CLIENT_CERT={creds.cert} "
+        f"KEYMGR_CLIENT_KEY={creds.key}"
+    )
     print("  keymgr keys create demo && keymgr datakey demo && keymgr operator status")
     print("\nCtrl-C stops the cluster.", flush=True)

@@ -27,9 +27,7 @@ PURPOSES = {
 def _when(ms: int) -> str:
     if not ms:
         return "-"
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _state(key: keys_pb2.Key) -> str:
@@ -44,14 +42,20 @@ def print_key(key: keys_pb2.Key, as_json: bool) -> None:
     if as_json:
         print_json(to_dict(key))
         return
-    print_fields([
-        ("Name", key.name), ("ID", key.id), ("Purpose", _purpose(key)), ("State", _state(key)),
-        ("Current Version", key.current_version), ("Created", _when(key.created_at_ms)),
-        ("Deletion Time", _when(key.deletion_time_ms)),
-        ("Labels", ",".join(f"{k}={v}" for k, v in sorted(key.labels.items())) or "-"),
-        ("Description", key.description or "-"),
-        *((f"Version {v.version}", _when(v.created_at_ms)) for v in key.versions),
-    ])
+    print_fields(
+        [
+            ("Name", key.name),
+            ("ID", key.id),
+            ("Purpose", _purpose(key)),
+            ("State", _state(key)),
+            ("Current Version", key.current_version),
+            ("Created", _when(key.created_at_ms)),
+            ("Deletion Time", _when(key.deletion_time_ms)),
+            ("Labels", ",".join(f"{k}={v}" for k, v in sorted(key.labels.items())) or "-"),
+            ("Description", key.description or "-"),
+            *((f"Version {v.version}", _when(v.created_at_ms)) for v in key.versions),
+        ]
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -59,7 +63,8 @@ def register(subparsers: Any) -> None:
     commands = parser.add_subparsers(dest="keys_command", required=True)
 
     create = commands.add_parser(
-        "create", help="create a key",
+        "create",
+        help="create a key",
         description="Example: keymgr keys create orders --purpose encrypt --label team=pay",
     )
     create.add_argument("name")
@@ -71,8 +76,10 @@ def register(subparsers: Any) -> None:
     create.set_defaults(func=run_create)
 
     for name, helptext in (
-        ("get", "show a key"), ("rotate", "add a new key version"),
-        ("enable", "enable a key"), ("disable", "disable a key"),
+        ("get", "show a key"),
+        ("rotate", "add a new key version"),
+        ("enable", "enable a key"),
+        ("disable", "disable a key"),
         ("cancel-deletion", "cancel a scheduled deletion (the key becomes disabled)"),
     ):
         sub = commands.add_parser(name, help=helptext)
@@ -81,7 +88,8 @@ def register(subparsers: Any) -> None:
         sub.set_defaults(func=run_simple, action=name)
 
     schedule = commands.add_parser(
-        "schedule-deletion", help="schedule a key's destruction after a waiting period",
+        "schedule-deletion",
+        help="schedule a key's destruction after a waiting period",
         description="Example: keymgr keys schedule-deletion orders --days 30",
     )
     schedule.add_argument("name")
@@ -103,8 +111,11 @@ def run_create(args: argparse.Namespace) -> int:
     labels = parse_context(args.label, "--label")
     with client_from(args) as client:
         key = client.create_key(
-            args.name, purpose=PURPOSES[args.purpose], labels=labels,
-            description=args.description, request_id=args.request_id,
+            args.name,
+            purpose=PURPOSES[args.purpose],
+            labels=labels,
+            description=args.description,
+            request_id=args.request_id,
         )
     print_key(key, args.json)
     return 0
@@ -113,8 +124,11 @@ def run_create(args: argparse.Namespace) -> int:
 def run_simple(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         method = {
-            "get": client.get_key, "rotate": client.rotate_key, "enable": client.enable_key,
-            "disable": client.disable_key, "cancel-deletion": client.cancel_key_deletion,
+            "get": client.get_key,
+            "rotate": client.rotate_key,
+            "enable": client.enable_key,
+            "disable": client.disable_key,
+            "cancel-deletion": client.cancel_key_deletion,
         }[args.action]
         key = method(args.name)
     print_key(key, args.json)
@@ -143,8 +157,10 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     print_table(
         ("Name", "ID", "Purpose", "State", "Version", "Created"),
-        [(k.name, k.id, _purpose(k), _state(k), k.current_version, _when(k.created_at_ms))
-         for k in keys],
+        [
+            (k.name, k.id, _purpose(k), _state(k), k.current_version, _when(k.created_at_ms))
+            for k in keys
+        ],
     )
     if token:
         print(f"\nmore: --page-token {token}")

@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
     commands = parser.add_subparsers(dest="operator_command", required=True)
 
     init = commands.add_parser(
-        "init", help="initialise a new cluster",
+        "init",
+        help="initialise a new cluster",
         description="Initialise the cluster; prints the unseal shares ONCE.\n\n"
         "Example: keymgr operator init --shares 5 --threshold 3",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -44,7 +45,8 @@ def register(subparsers: Any) -> None:
     init.set_defaults(func=run_init)
 
     unseal = commands.add_parser(
-        "unseal", help="submit one unseal share to one node",
+        "unseal",
+        help="submit one unseal share to one node",
         description="Submit a share; prompted for when not given (keeps it out of argv "
         "and shell history).\n\nExample: keymgr operator unseal --address 127.0.0.1:7002",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -83,16 +85,18 @@ def _print_seal(status: operator_pb2.SealStatusResponse, as_json: bool) -> None:
     if as_json:
         print_json(to_dict(status))
         return
-    print_fields([
-        ("Node", status.node_id),
-        ("Seal Type", status.seal_type),
-        ("Initialized", str(status.initialized).lower()),
-        ("Sealed", str(status.sealed).lower()),
-        ("Total Shares", status.shares),
-        ("Threshold", status.threshold),
-        ("Unseal Progress", f"{status.progress}/{status.threshold}"),
-        *([("Reason", status.reason)] if status.reason else []),
-    ])
+    print_fields(
+        [
+            ("Node", status.node_id),
+            ("Seal Type", status.seal_type),
+            ("Initialized", str(status.initialized).lower()),
+            ("Sealed", str(status.sealed).lower()),
+            ("Total Shares", status.shares),
+            ("Threshold", status.threshold),
+            ("Unseal Progress", f"{status.progress}/{status.threshold}"),
+            *([("Reason", status.reason)] if status.reason else []),
+        ]
+    )
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -145,12 +149,37 @@ def run_status(args: argparse.Namespace) -> int:
     if cluster is not None:
         print()
         print_table(
-            ("Node", "Zone", "API", "Raft", "Role", "Term", "Commit", "Applied", "Lag",
-             "Seal", "Sealed", "Serving", "Note"),
+            (
+                "Node",
+                "Zone",
+                "API",
+                "Raft",
+                "Role",
+                "Term",
+                "Commit",
+                "Applied",
+                "Lag",
+                "Seal",
+                "Sealed",
+                "Serving",
+                "Note",
+            ),
             [
-                (n.node_id, n.zone, n.api_address, n.raft_address,
-                 ROLE_WORDS.get(n.role, "?"), n.term, n.commit_index, n.applied_index, n.lag,
-                 n.seal_type, str(n.sealed).lower(), str(n.serving).lower(), n.error)
+                (
+                    n.node_id,
+                    n.zone,
+                    n.api_address,
+                    n.raft_address,
+                    ROLE_WORDS.get(n.role, "?"),
+                    n.term,
+                    n.commit_index,
+                    n.applied_index,
+                    n.lag,
+                    n.seal_type,
+                    str(n.sealed).lower(),
+                    str(n.serving).lower(),
+                    n.error,
+                )
                 for n in cluster.nodes
             ],
         )
@@ -160,9 +189,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_step_down(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         status = client.cluster_status()
-        leader = next(
-            (n for n in status.nodes if n.role == operator_pb2.NODE_ROLE_LEADER), None
-        )
+        leader = next((n for n in status.nodes if n.role == operator_pb2.NODE_ROLE_LEADER), None)
         if leader is None:
             raise CliError("no leader to step down")
         response = client.step_down(target_node_id=args.to, endpoint=leader.api_address)

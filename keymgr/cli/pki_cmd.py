@@ -12,7 +12,8 @@ from keymgr.cli.common import EXIT_USAGE, CliError
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "pki", help="make a dev CA, node and client certificates",
+        "pki",
+        help="make a dev CA, node and client certificates",
         description="Example:\n  keymgr pki init --dir certs\n"
         "  keymgr pki node node1 --dir certs --host 127.0.0.1\n"
         "  keymgr pki client alice --kind admin --dir certs\n"
@@ -33,8 +34,9 @@ def register(subparsers: Any) -> None:
 
     client = commands.add_parser("client", help="issue a client certificate")
     client.add_argument("name")
-    client.add_argument("--kind", default="admin",
-                        choices=["admin", "operator", "auditor", "agent", "service"])
+    client.add_argument(
+        "--kind", default="admin", choices=["admin", "operator", "auditor", "agent", "service"]
+    )
     client.add_argument("--dir", default="certs")
     client.set_defaults(func=run_client)
 
@@ -46,8 +48,9 @@ def register(subparsers: Any) -> None:
 def _ca(directory: str) -> pki.CertificateAuthority:
     path = Path(directory)
     if not (path / "ca.pem").is_file():
-        raise CliError(f"--dir: no CA in {path} (run `keymgr pki init --dir {path}`)",
-                       code=EXIT_USAGE)
+        raise CliError(
+            f"--dir: no CA in {path} (run `keymgr pki init --dir {path}`)", code=EXIT_USAGE
+        )
     return pki.load_ca(path)
 
 

@@ -12,7 +12,8 @@ from keymgr.config import ConfigError, load_config
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "server", help="run a node",
+        "server",
+        help="run a node",
         description="Run one keymgr node. The config is validated completely before "
         "anything binds.\n\nExample: keymgr server --config /etc/keymgr/node.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,

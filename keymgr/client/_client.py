@@ -7,13 +7,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import grpc
 
 from keymgr.client._exceptions import KeymgrError, RetryableError, from_rpc_error
 from keymgr.client._failover import FailoverPolicy
-from keymgr.v1 import keys_pb2, keys_pb2_grpc, operator_pb2, operator_pb2_grpc
+from keymgr.stubs import keys_stub, operator_stub
+from keymgr.v1 import keys_pb2, operator_pb2
 
 T = TypeVar("T")
 
@@ -57,8 +58,13 @@ class Client:
     """
 
     def __init__(
-        self, endpoints: Sequence[str], *, credentials: Credentials, timeout: float = 5.0,
-        attempts: int | None = None, backoff: float = 0.1,
+        self,
+        endpoints: Sequence[str],
+        *,
+        credentials: Credentials,
+        timeout: float = 5.0,
+        attempts: int | None = None,
+        backoff: float = 0.1,
     ) -> None:
         self._policy = FailoverPolicy(endpoints)
         self._credentials = credentials.channel_credentials()
@@ -86,17 +92,19 @@ class Client:
         return channel
 
     def _call(
-        self, service: str, method: str, request: Any, *, request_id: str = "",
+        self,
+        service: str,
+        method: str,
+        request: Any,
+        *,
+        request_id: str = "",
         endpoint: str | None = None,
     ) -> Any:
         plan = [endpoint] if endpoint else self._policy.plan(self._attempts)
         last: KeymgrError | None = None
         for number, target in enumerate(plan):
-            stub: Any = (
-                keys_pb2_grpc.KeyManagementStub(self._channel(target))
-                if service == "keys"
-                else operator_pb2_grpc.OperatorStub(self._channel(target))
-            )
+            channel = self._channel(target)
+            stub = keys_stub(channel) if service == "keys" else operator_stub(channel)
             try:
                 response = getattr(stub, method)(request, timeout=self._timeout)
             except grpc.RpcError as exc:
@@ -112,32 +120,45 @@ class Client:
         assert last is not None
         raise last
 
-    def _write(self, method: str, build: Callable[[str], Any], request_id: str | None) -> Any:
+    def _write(
+        self, method: str, build: Callable[[str], Any], request_id: str | None
+    ) -> keys_pb2.KeyResponse:
         rid = request_id or uuid.uuid4().hex
-        return self._call("keys", method, build(rid), request_id=rid)
+        response: keys_pb2.KeyResponse = self._call("keys", method, build(rid), request_id=rid)
+        return response
 
     # --- key lifecycle -------------------------------------------------------------
 
     def create_key(
-        self, name: str, *, purpose: int = keys_pb2.KEY_PURPOSE_ENCRYPT,
-        labels: Mapping[str, str] | None = None, description: str = "",
+        self,
+        name: str,
+        *,
+        purpose: keys_pb2.KeyPurpose = keys_pb2.KEY_PURPOSE_ENCRYPT,
+        labels: Mapping[str, str] | None = None,
+        description: str = "",
         request_id: str | None = None,
     ) -> keys_pb2.Key:
         return self._write(
             "CreateKey",
             lambda rid: keys_pb2.CreateKeyRequest(
-                name=name, purpose=purpose, labels=labels or {}, description=description,
+                name=name,
+                purpose=purpose,
+                labels=labels or {},
+                description=description,
                 request_id=rid,
             ),
             request_id,
         ).key
 
     def get_key(self, name_or_id: str) -> keys_pb2.Key:
-        return self._call("keys", "GetKey", keys_pb2.GetKeyRequest(name_or_id=name_or_id)).key
+        response: keys_pb2.KeyResponse = self._call(
+            "keys", "GetKey", keys_pb2.GetKeyRequest(name_or_id=name_or_id)
+        )
+        return response.key
 
-    def list_keys(self, *, page_size: int = 0, page_token: str = "") -> tuple[
-        list[keys_pb2.Key], str
-    ]:
+    def list_keys(
+        self, *, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[keys_pb2.Key], str]:
         response = self._call(
             "keys", "ListKeys", keys_pb2.ListKeysRequest(page_size=page_size, page_token=page_token)
         )
@@ -170,7 +191,8 @@ class Client:
         return self._write(
             "ScheduleKeyDeletion",
             lambda rid: keys_pb2.ScheduleKeyDeletionRequest(
-                name_or_id=name_or_id, pending_window_seconds=pending_window_seconds,
+                name_or_id=name_or_id,
+                pending_window_seconds=pending_window_seconds,
                 request_id=rid,
             ),
             request_id,
@@ -188,15 +210,23 @@ class Client:
     # --- cryptography -------------------------------------------------------------
 
     def generate_data_key(
-        self, key_name: str, *, context: Mapping[str, str] | None = None,
-        number_of_bytes: int = 0, without_plaintext: bool = False, consistent: bool = False,
+        self,
+        key_name: str,
+        *,
+        context: Mapping[str, str] | None = None,
+        number_of_bytes: int = 0,
+        without_plaintext: bool = False,
+        consistent: bool = False,
         endpoint: str | None = None,
     ) -> DataKey:
         response = self._call(
-            "keys", "GenerateDataKey",
+            "keys",
+            "GenerateDataKey",
             keys_pb2.GenerateDataKeyRequest(
-                key_name=key_name, encryption_context=context or {},
-                number_of_bytes=number_of_bytes, without_plaintext=without_plaintext,
+                key_name=key_name,
+                encryption_context=context or {},
+                number_of_bytes=number_of_bytes,
+                without_plaintext=without_plaintext,
                 consistency=_consistency(consistent),
             ),
             endpoint=endpoint,
@@ -206,13 +236,21 @@ class Client:
         )
 
     def encrypt(
-        self, key_name: str, plaintext: bytes, *, context: Mapping[str, str] | None = None,
-        consistent: bool = False, endpoint: str | None = None,
+        self,
+        key_name: str,
+        plaintext: bytes,
+        *,
+        context: Mapping[str, str] | None = None,
+        consistent: bool = False,
+        endpoint: str | None = None,
     ) -> bytes:
         response = self._call(
-            "keys", "Encrypt",
+            "keys",
+            "Encrypt",
             keys_pb2.EncryptRequest(
-                key_name=key_name, plaintext=plaintext, encryption_context=context or {},
+                key_name=key_name,
+                plaintext=plaintext,
+                encryption_context=context or {},
                 consistency=_consistency(consistent),
             ),
             endpoint=endpoint,
@@ -221,13 +259,19 @@ class Client:
         return blob
 
     def decrypt(
-        self, ciphertext_blob: bytes, *, context: Mapping[str, str] | None = None,
-        consistent: bool = False, endpoint: str | None = None,
+        self,
+        ciphertext_blob: bytes,
+        *,
+        context: Mapping[str, str] | None = None,
+        consistent: bool = False,
+        endpoint: str | None = None,
     ) -> bytes:
         response = self._call(
-            "keys", "Decrypt",
+            "keys",
+            "Decrypt",
             keys_pb2.DecryptRequest(
-                ciphertext_blob=ciphertext_blob, encryption_context=context or {},
+                ciphertext_blob=ciphertext_blob,
+                encryption_context=context or {},
                 consistency=_consistency(consistent),
             ),
             endpoint=endpoint,
@@ -236,79 +280,114 @@ class Client:
         return plaintext
 
     def re_encrypt(
-        self, ciphertext_blob: bytes, *, source_context: Mapping[str, str] | None = None,
-        destination_key_name: str = "", destination_context: Mapping[str, str] | None = None,
+        self,
+        ciphertext_blob: bytes,
+        *,
+        source_context: Mapping[str, str] | None = None,
+        destination_key_name: str = "",
+        destination_context: Mapping[str, str] | None = None,
         endpoint: str | None = None,
     ) -> keys_pb2.ReEncryptResponse:
         keep = destination_context is None
-        return self._call(
-            "keys", "ReEncrypt",
-            keys_pb2.ReEncryptRequest(
-                ciphertext_blob=ciphertext_blob,
-                source_encryption_context=source_context or {},
-                destination_key_name=destination_key_name,
-                destination_encryption_context=destination_context or {},
-                keep_source_context=keep,
+        return cast(
+            "keys_pb2.ReEncryptResponse",
+            self._call(
+                "keys",
+                "ReEncrypt",
+                keys_pb2.ReEncryptRequest(
+                    ciphertext_blob=ciphertext_blob,
+                    source_encryption_context=source_context or {},
+                    destination_key_name=destination_key_name,
+                    destination_encryption_context=destination_context or {},
+                    keep_source_context=keep,
+                ),
+                endpoint=endpoint,
             ),
-            endpoint=endpoint,
         )
 
     def generate_random(self, number_of_bytes: int = 32) -> bytes:
         response = self._call(
-            "keys", "GenerateRandom", keys_pb2.GenerateRandomRequest(number_of_bytes=number_of_bytes)
+            "keys",
+            "GenerateRandom",
+            keys_pb2.GenerateRandomRequest(number_of_bytes=number_of_bytes),
         )
         random: bytes = response.random
         return random
 
     # --- operator -----------------------------------------------------------------
 
-    def init(self, *, shares: int = 5, threshold: int = 3, endpoint: str | None = None) -> (
-        operator_pb2.InitResponse
-    ):
-        return self._call(
-            "operator", "Init",
-            operator_pb2.InitRequest(secret_shares=shares, secret_threshold=threshold),
-            endpoint=endpoint,
+    def init(
+        self, *, shares: int = 5, threshold: int = 3, endpoint: str | None = None
+    ) -> operator_pb2.InitResponse:
+        return cast(
+            "operator_pb2.InitResponse",
+            self._call(
+                "operator",
+                "Init",
+                operator_pb2.InitRequest(secret_shares=shares, secret_threshold=threshold),
+                endpoint=endpoint,
+            ),
         )
 
-    def unseal(self, share: str, *, endpoint: str, reset: bool = False) -> (
-        operator_pb2.SealStatusResponse
-    ):
-        return self._call(
-            "operator", "Unseal", operator_pb2.UnsealRequest(share=share, reset=reset),
-            endpoint=endpoint,
+    def unseal(
+        self, share: str, *, endpoint: str, reset: bool = False
+    ) -> operator_pb2.SealStatusResponse:
+        return cast(
+            "operator_pb2.SealStatusResponse",
+            self._call(
+                "operator",
+                "Unseal",
+                operator_pb2.UnsealRequest(share=share, reset=reset),
+                endpoint=endpoint,
+            ),
         )
 
     def seal(self, *, endpoint: str) -> operator_pb2.SealStatusResponse:
-        return self._call("operator", "Seal", operator_pb2.SealRequest(), endpoint=endpoint)
+        return cast(
+            "operator_pb2.SealStatusResponse",
+            self._call("operator", "Seal", operator_pb2.SealRequest(), endpoint=endpoint),
+        )
 
     def seal_status(self, *, endpoint: str) -> operator_pb2.SealStatusResponse:
-        return self._call(
-            "operator", "SealStatus", operator_pb2.SealStatusRequest(), endpoint=endpoint
+        return cast(
+            "operator_pb2.SealStatusResponse",
+            self._call(
+                "operator", "SealStatus", operator_pb2.SealStatusRequest(), endpoint=endpoint
+            ),
         )
 
     def cluster_status(self, *, endpoint: str | None = None) -> operator_pb2.ClusterStatusResponse:
-        return self._call(
-            "operator", "ClusterStatus", operator_pb2.ClusterStatusRequest(), endpoint=endpoint
+        return cast(
+            "operator_pb2.ClusterStatusResponse",
+            self._call(
+                "operator", "ClusterStatus", operator_pb2.ClusterStatusRequest(), endpoint=endpoint
+            ),
         )
 
-    def step_down(self, *, target_node_id: str = "", endpoint: str | None = None) -> (
-        operator_pb2.StepDownResponse
-    ):
-        return self._call(
-            "operator", "StepDown", operator_pb2.StepDownRequest(target_node_id=target_node_id),
-            endpoint=endpoint,
+    def step_down(
+        self, *, target_node_id: str = "", endpoint: str | None = None
+    ) -> operator_pb2.StepDownResponse:
+        return cast(
+            "operator_pb2.StepDownResponse",
+            self._call(
+                "operator",
+                "StepDown",
+                operator_pb2.StepDownRequest(target_node_id=target_node_id),
+                endpoint=endpoint,
+            ),
         )
 
     def rotate_keyring(self, *, request_id: str | None = None) -> int:
         rid = request_id or uuid.uuid4().hex
         response = self._call(
-            "operator", "RotateKeyring", operator_pb2.RotateKeyringRequest(request_id=rid),
+            "operator",
+            "RotateKeyring",
+            operator_pb2.RotateKeyringRequest(request_id=rid),
             request_id=rid,
         )
         term: int = response.active_term
         return term
 
 
-def _consistency(consistent: bool) -> int:
+def _consistency(consistent: bool) -> keys_pb2.Consistency:
     return keys_pb2.CONSISTENCY_LINEARIZABLE if consistent else keys_pb2.CONSISTENCY_DEFAULT

@@ -25,7 +25,11 @@ import grpc
 
 class KeymgrError(Exception):
     def __init__(
-        self, message: str, *, endpoint: str = "", request_id: str = "",
+        self,
+        message: str,
+        *,
+        endpoint: str = "",
+        request_id: str = "",
         code: grpc.StatusCode | None = None,
     ) -> None:
         super().__init__(message)
@@ -104,8 +108,8 @@ _BY_CODE: dict[grpc.StatusCode, type[KeymgrError]] = {
 
 def from_rpc_error(exc: grpc.RpcError, *, endpoint: str, request_id: str = "") -> KeymgrError:
     """The most specific client exception for a gRPC error."""
-    code: grpc.StatusCode = exc.code()  # type: ignore[attr-defined]
-    details: str = exc.details() or code.name  # type: ignore[attr-defined]
+    code: grpc.StatusCode = exc.code()
+    details: str = exc.details() or code.name
     if code == grpc.StatusCode.UNAVAILABLE and "handshake" in details.lower():
         cls: type[KeymgrError] = Unauthenticated
     else:

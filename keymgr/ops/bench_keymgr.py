@@ -9,11 +9,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
 from keymgr.ops.devcluster import LocalCluster
-from keymgr.v1 import keys_pb2, keys_pb2_grpc, operator_pb2, operator_pb2_grpc
+from keymgr.stubs import keys_stub, operator_stub
+from keymgr.v1 import keys_pb2, operator_pb2
 
 Op = Callable[[int], Awaitable[None]]
 
@@ -23,18 +25,18 @@ class KeymgrTarget:
     cluster: LocalCluster
     channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
 
-    def stub(self, node_id: str) -> keys_pb2_grpc.KeyManagementStub:
+    def stub(self, node_id: str) -> Any:
         channel = self.channels.get(node_id)
         if channel is None:
             creds = self.cluster.credentials.channel_credentials()
             channel = grpc.aio.secure_channel(self.cluster.node(node_id).api, creds)
             self.channels[node_id] = channel
-        return keys_pb2_grpc.KeyManagementStub(channel)
+        return keys_stub(channel)
 
     async def leader_and_follower(self) -> tuple[str, str]:
         first = self.cluster.spec.nodes[0].id
         self.stub(first)
-        status = await operator_pb2_grpc.OperatorStub(self.channels[first]).ClusterStatus(
+        status = await operator_stub(self.channels[first]).ClusterStatus(
             operator_pb2.ClusterStatusRequest(), timeout=5
         )
         leader = status.leader_id

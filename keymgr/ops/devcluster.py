@@ -61,8 +61,11 @@ def default_spec(count: int = 3, *, seal: str = "file", ports: Sequence[int] = (
         raft_port = api_port + 100 if ports else free_port()
         nodes.append(
             NodeSpec(
-                id=f"node{i + 1}", zone=f"zone-{chr(ord('a') + i)}", seal=seal,
-                api=f"127.0.0.1:{api_port}", raft=f"127.0.0.1:{raft_port}",
+                id=f"node{i + 1}",
+                zone=f"zone-{chr(ord('a') + i)}",
+                seal=seal,
+                api=f"127.0.0.1:{api_port}",
+                raft=f"127.0.0.1:{raft_port}",
             )
         )
     return ClusterSpec(nodes=nodes)
@@ -85,7 +88,8 @@ class LocalCluster:
     @property
     def credentials(self) -> Credentials:
         return Credentials(
-            ca=self.certs / "ca.pem", cert=self.certs / "admin.pem",
+            ca=self.certs / "ca.pem",
+            cert=self.certs / "admin.pem",
             key=self.certs / "admin-key.pem",
         )
 
@@ -166,7 +170,9 @@ class LocalCluster:
         log = open(self.log_path(node_id).with_suffix(".stderr"), "ab")  # noqa: SIM115
         self.processes[node_id] = subprocess.Popen(
             [sys.executable, "-m", "keymgr", "server", "--config", str(self.config_path(node_id))],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
@@ -204,9 +210,9 @@ class LocalCluster:
         ids = node_ids or [n.id for n in self.spec.nodes]
         return Client([self.node(i).api for i in ids], credentials=self.credentials, **kwargs)
 
-    def wait_answering(self, node_id: str, timeout: float = READY_TIMEOUT_S) -> (
-        operator_pb2.SealStatusResponse
-    ):
+    def wait_answering(
+        self, node_id: str, timeout: float = READY_TIMEOUT_S
+    ) -> operator_pb2.SealStatusResponse:
         """Waits until the node answers SealStatus; fails if its process died."""
         deadline = time.monotonic() + timeout
         endpoint = self.node(node_id).api
@@ -235,7 +241,9 @@ class LocalCluster:
                     reason = "no answer"
                     try:
                         status = client._call(
-                            "operator", "LocalStatus", operator_pb2.LocalStatusRequest(),
+                            "operator",
+                            "LocalStatus",
+                            operator_pb2.LocalStatusRequest(),
                             endpoint=endpoint,
                         )
                         if status.serving:

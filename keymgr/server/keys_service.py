@@ -17,7 +17,6 @@ from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
 from keymgr.server import validation
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
-from keymgr.server.proposer import now_ms
 from keymgr.server.errors import (
     Conflict,
     DecryptFailed,
@@ -25,6 +24,7 @@ from keymgr.server.errors import (
     InvalidArgument,
     NotFound,
 )
+from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, store_pb2
 
@@ -125,7 +125,9 @@ class KeyManagementServicer:
                 store_pb2.RotateKey(
                     key_id=stored.key.id,
                     new_version=version,
-                    wrapped_material=keyring.encrypt(material, material_aad(stored.key.id, version)),
+                    wrapped_material=keyring.encrypt(
+                        material, material_aad(stored.key.id, version)
+                    ),
                 )
             )
             try:
@@ -136,7 +138,11 @@ class KeyManagementServicer:
         raise Conflict("key is being rotated concurrently; retry")
 
     async def _simple_change(
-        self, context: grpc.aio.ServicerContext, name_or_id: str, request_id: str, op: str,
+        self,
+        context: grpc.aio.ServicerContext,
+        name_or_id: str,
+        request_id: str,
+        op: str,
         message: object,
     ) -> keys_pb2.KeyResponse:
         validation.key_name("name_or_id", name_or_id)
@@ -151,7 +157,10 @@ class KeyManagementServicer:
     ) -> keys_pb2.KeyResponse:
         key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
         return await self._simple_change(
-            context, request.name_or_id, request.request_id, "set_key_enabled",
+            context,
+            request.name_or_id,
+            request.request_id,
+            "set_key_enabled",
             store_pb2.SetKeyEnabled(key_id=key_id, enabled=True),
         )
 
@@ -161,7 +170,10 @@ class KeyManagementServicer:
     ) -> keys_pb2.KeyResponse:
         key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
         return await self._simple_change(
-            context, request.name_or_id, request.request_id, "set_key_enabled",
+            context,
+            request.name_or_id,
+            request.request_id,
+            "set_key_enabled",
             store_pb2.SetKeyEnabled(key_id=key_id, enabled=False),
         )
 
@@ -180,7 +192,10 @@ class KeyManagementServicer:
             raise InvalidArgument("pending_window_seconds", "at most 10 years")
         key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
         return await self._simple_change(
-            context, request.name_or_id, request.request_id, "schedule_deletion",
+            context,
+            request.name_or_id,
+            request.request_id,
+            "schedule_deletion",
             store_pb2.ScheduleDeletion(key_id=key_id, deletion_time_ms=now_ms() + window * 1000),
         )
 
@@ -190,7 +205,10 @@ class KeyManagementServicer:
     ) -> keys_pb2.KeyResponse:
         key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
         return await self._simple_change(
-            context, request.name_or_id, request.request_id, "cancel_deletion",
+            context,
+            request.name_or_id,
+            request.request_id,
+            "cancel_deletion",
             store_pb2.CancelDeletion(key_id=key_id),
         )
 
@@ -249,9 +267,7 @@ class KeyManagementServicer:
             ciphertext_blob=blob, key_id=stored.key.id, key_version=version
         )
 
-    def _open(
-        self, blob: bytes, context: dict[str, str]
-    ) -> tuple[bytes, store_pb2.StoredKey, int]:
+    def _open(self, blob: bytes, context: dict[str, str]) -> tuple[bytes, store_pb2.StoredKey, int]:
         validation.ciphertext("ciphertext_blob", blob)
         try:
             header = envelope.read_unverified_header(blob)

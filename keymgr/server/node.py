@@ -29,7 +29,8 @@ from keymgr.server.sealing import SealController
 from keymgr.server.tls import server_credentials
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
-from keymgr.v1 import keys_pb2_grpc, operator_pb2_grpc, store_pb2
+from keymgr.stubs import add_servicers
+from keymgr.v1 import store_pb2
 
 log = logging.getLogger("keymgr.node")
 
@@ -59,9 +60,7 @@ def build_node(config: NodeConfig) -> NodeContext:
     store = KeyStore()
     raft = RaftNode(raft_settings(config), store)
     file_seal = FileSeal(config.seal.key_file) if config.seal.key_file is not None else None
-    seal = SealController(
-        store=store, root_store=SealedRootKeyStore(data_dir), file_seal=file_seal
-    )
+    seal = SealController(store=store, root_store=SealedRootKeyStore(data_dir), file_seal=file_seal)
     return NodeContext(
         config=config,
         store=store,
@@ -92,8 +91,7 @@ async def serve(config: NodeConfig) -> None:
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", 0)]
     )
-    keys_pb2_grpc.add_KeyManagementServicer_to_server(KeyManagementServicer(node), server)
-    operator_pb2_grpc.add_OperatorServicer_to_server(OperatorServicer(node, peers), server)
+    add_servicers(server, KeyManagementServicer(node), OperatorServicer(node, peers))
     tls = config.tls
     server.add_secure_port(config.api.listen, server_credentials(tls.cert, tls.key, tls.ca))
     node.raft.start()
@@ -101,7 +99,10 @@ async def serve(config: NodeConfig) -> None:
     await server.start()
     log.info(
         "node %s serving on %s (raft %s, seal %s, %s)",
-        config.node.id, config.api.listen, config.raft.listen, node.seal.seal_type,
+        config.node.id,
+        config.api.listen,
+        config.raft.listen,
+        node.seal.seal_type,
         "sealed" if node.seal.sealed else "unsealed",
     )
     stop = asyncio.Event()
@@ -138,4 +139,3 @@ def configure_logging(config: NodeConfig) -> None:
 def run(config: NodeConfig) -> None:
     configure_logging(config)
     asyncio.run(serve(config))
-

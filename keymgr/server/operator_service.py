@@ -159,18 +159,23 @@ class OperatorServicer:
         require_node_or_admin(caller_of(context), self._node.admins())
         return self._local_status()
 
-    async def _peer_status(self, member_id: str, api: str, raft: str, zone: str) -> (
-        operator_pb2.NodeStatus
-    ):
+    async def _peer_status(
+        self, member_id: str, api: str, raft: str, zone: str
+    ) -> operator_pb2.NodeStatus:
         try:
-            return await self._peers.operator(api).LocalStatus(
+            status: operator_pb2.NodeStatus = await self._peers.operator(api).LocalStatus(
                 operator_pb2.LocalStatusRequest(), timeout=PEER_STATUS_TIMEOUT_S
             )
+            return status
         except grpc.RpcError as exc:
             detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
             return operator_pb2.NodeStatus(
-                node_id=member_id, api_address=api, raft_address=raft, zone=zone,
-                role=operator_pb2.NODE_ROLE_UNREACHABLE, error=f"unreachable: {detail}",
+                node_id=member_id,
+                api_address=api,
+                raft_address=raft,
+                zone=zone,
+                role=operator_pb2.NODE_ROLE_UNREACHABLE,
+                error=f"unreachable: {detail}",
             )
 
     @rpc

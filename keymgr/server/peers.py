@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from keymgr.config import NodeConfig
 from keymgr.server.tls import channel_credentials
-from keymgr.v1 import operator_pb2_grpc
+from keymgr.stubs import operator_stub
 
 
 class Peers:
@@ -15,12 +17,12 @@ class Peers:
         self._credentials = channel_credentials(config.tls.cert, config.tls.key, config.tls.ca)
         self._channels: dict[str, grpc.aio.Channel] = {}
 
-    def operator(self, api_address: str) -> operator_pb2_grpc.OperatorStub:
+    def operator(self, api_address: str) -> Any:
         channel = self._channels.get(api_address)
         if channel is None:
             channel = grpc.aio.secure_channel(api_address, self._credentials)
             self._channels[api_address] = channel
-        return operator_pb2_grpc.OperatorStub(channel)
+        return operator_stub(channel)
 
     async def close(self) -> None:
         for channel in self._channels.values():

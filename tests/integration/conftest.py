@@ -48,9 +48,9 @@ def client(cluster: LocalCluster) -> Iterator[Client]:
 def make_cluster(tmp_path: Path) -> Iterator[MakeCluster]:
     made: list[LocalCluster] = []
 
-    def make(seals: tuple[str, ...] = ("file", "file", "file"), **overrides: object) -> (
-        LocalCluster
-    ):
+    def make(
+        seals: tuple[str, ...] = ("file", "file", "file"), **overrides: object
+    ) -> LocalCluster:
         local = LocalCluster(tmp_path / f"cluster{len(made)}", _spec(seals, **overrides))
         made.append(local)
         return local

@@ -30,6 +30,7 @@ def eventually(check: Callable[[], T], *, timeout: float = 15.0, interval: float
 
 def leader_id(cluster: LocalCluster, via: list[str] | None = None) -> str:
     """The node id of the current leader, as the cluster reports it."""
+
     def ask() -> str:
         with cluster.client(via, timeout=2.0) as client:
             status = client.cluster_status()

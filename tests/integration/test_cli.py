@@ -15,12 +15,15 @@ import yaml
 from keymgr.ops.devcluster import LocalCluster
 
 
-def keymgr(*args: str, env: dict[str, str] | None = None, stdin: bytes = b"") -> (
-    subprocess.CompletedProcess[bytes]
-):
+def keymgr(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "keymgr", *args], input=stdin, capture_output=True,
-        env={**os.environ, **(env or {})}, timeout=60,
+        [sys.executable, "-m", "keymgr", *args],
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
     )
 
 

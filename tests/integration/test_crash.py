@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from keymgr.client import Client, KeymgrError
+from keymgr.client import KeymgrError
 from keymgr.ops.devcluster import LocalCluster
 from tests.integration.conftest import MakeCluster
 

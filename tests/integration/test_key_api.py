@@ -25,7 +25,9 @@ def test_data_key_decrypts_on_every_node(cluster: LocalCluster, client: Client) 
     assert data_key.plaintext not in data_key.ciphertext_blob
     for node in cluster.spec.nodes:
         plain = client.decrypt(
-            data_key.ciphertext_blob, context={"table": "t1"}, consistent=True,
+            data_key.ciphertext_blob,
+            context={"table": "t1"},
+            consistent=True,
             endpoint=node.api,
         )
         assert plain == data_key.plaintext
@@ -69,7 +71,9 @@ def test_reencrypt_to_another_key_and_context(client: Client) -> None:
     second = client.create_key(unique("dst"))
     blob = client.encrypt(first.name, b"moving", context={"a": "1"}, consistent=True)
     moved = client.re_encrypt(
-        blob, source_context={"a": "1"}, destination_key_name=second.name,
+        blob,
+        source_context={"a": "1"},
+        destination_key_name=second.name,
         destination_context={"b": "2"},
     )
     assert moved.key_id == second.id and moved.source_key_id == first.id
@@ -116,9 +120,11 @@ def test_request_id_makes_create_idempotent(client: Client) -> None:
     second = client.create_key(name, request_id=rid)
     assert first.id == second.id
     rotated = client.rotate_key(name, request_id=rid + "r")
-    assert client.rotate_key(name, request_id=rid + "r").current_version == (
-        rotated.current_version
-    ) == 2
+    assert (
+        client.rotate_key(name, request_id=rid + "r").current_version
+        == (rotated.current_version)
+        == 2
+    )
 
 
 def test_list_keys_pages_through_everything(client: Client) -> None:

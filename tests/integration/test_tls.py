@@ -23,9 +23,10 @@ def handshake(cluster: LocalCluster, version: ssl.TLSVersion, with_cert: bool) -
     if with_cert:
         context.load_cert_chain(str(creds.cert), str(creds.key))
     host, port = cluster.spec.nodes[0].api.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=5) as raw, context.wrap_socket(
-        raw, server_hostname=host
-    ) as tls:
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
         tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")  # completes TLS 1.3 client auth
         if not tls.recv(1):
             raise ConnectionResetError("server closed the connection")

@@ -1,0 +1,26 @@
+"""Typed constructors for the generated gRPC stubs and registrations.
+
+grpc_tools does not generate type information for `*_pb2_grpc`; these few functions
+are the one place where that untyped code meets ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from keymgr.v1 import keys_pb2_grpc, operator_pb2_grpc
+
+
+def keys_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
+    return keys_pb2_grpc.KeyManagementStub(channel)  # type: ignore[no-untyped-call]
+
+
+def operator_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
+    return operator_pb2_grpc.OperatorStub(channel)  # type: ignore[no-untyped-call]
+
+
+def add_servicers(server: grpc.aio.Server, keys: object, operator: object) -> None:
+    keys_pb2_grpc.add_KeyManagementServicer_to_server(keys, server)  # type: ignore[no-untyped-call]
+    operator_pb2_grpc.add_OperatorServicer_to_server(operator, server)  # type: ignore[no-untyped-call]

@@ -93,17 +93,21 @@ def _num(value: float | None, digits: int) -> str:
     return f"{value:,.{digits}f}"
 
 
+SIDE_COLUMNS = ("ops/s", "p50 ms", "p99 ms", "CPU ms/op", "err", "load%", "other%")
+
+
 def _cells(result: LoadResult | None) -> list[str]:
     if result is None:
-        return ["-"] * 6
-    load_cpu = 100 * result.client_cpu_s / result.duration_s if result.duration_s else None
+        return ["-"] * len(SIDE_COLUMNS)
+    span = result.duration_s or math.nan
     return [
         _num(result.ops_per_s, 0),
         _num(result.p50_ms, 2),
         _num(result.p99_ms, 2),
         _num(result.cpu_ms_per_op, 3),
         str(result.errors),
-        _num(load_cpu, 0),
+        _num(100 * result.client_cpu_s / span, 0),
+        _num(100 * result.other_cpu_s / span, 0),
     ]
 
 
@@ -111,14 +115,13 @@ def format_report(
     keymgr: Results | None, openbao: Results | None, *, meta: Mapping[str, Any] | None = None
 ) -> str:
     """The report as a plain-text table (a side given as None gets no columns)."""
-    side_cols = ["ops/s", "p50 ms", "p99 ms", "CPU ms/op", "err", "load%"]
-    header = ["scenario", "conc"]
     shown = [(name, res) for name, res in (("keymgr", keymgr), ("OpenBao", openbao)) if res]
-    for name, _ in shown:
-        header += [f"{name} {col}" for col in side_cols]
     both = len(shown) == 2
+    header = ["scenario", "conc"]
+    for _ in shown:
+        header += list(SIDE_COLUMNS)
     if both:
-        header.append("ratio ops/s")
+        header.append("keymgr/OpenBao")
     table = [header]
     for key in _row_keys(keymgr, openbao):
         line = [key[0], str(key[1])]
@@ -136,11 +139,24 @@ def format_report(
         parts += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
         return "  ".join(parts).rstrip()
 
-    out = [render(header), render(["-" * w for w in widths])]
+    # a group line naming each side over its columns
+    group = ""
+    col = widths[0] + 2 + widths[1]
+    for index, (name, _) in enumerate(shown):
+        first = 2 + index * len(SIDE_COLUMNS)
+        span = sum(widths[first : first + len(SIDE_COLUMNS)]) + 2 * len(SIDE_COLUMNS)
+        group += " " * (col - len(group)) + f"  {'-- ' + name + ' ':-<{span - 2}}"
+        col += span
+    out = [group.rstrip(), render(header), render(["-" * w for w in widths])]
     out += [render(row) for row in table[1:]]
     notes = [f"{k}: {v}" for k, v in (meta or {}).items()]
-    notes.append("CPU ms/op = server CPU ms per op (= CPU s per 1,000 ops), all server pids")
-    notes.append("load% = CPU of the load generator itself (100 = one core)")
+    notes += [
+        "CPU ms/op: server CPU ms per op (= CPU s per 1,000 ops), summed over server pids",
+        "load%: CPU of the load generator (100 = one core); other%: the rest of the "
+        "machine during the window (noise from other processes)",
+    ]
+    if both:
+        notes.append("keymgr/OpenBao: ratio of ops/s measured in the same run")
     return "\n".join([*out, "", *notes])
 
 

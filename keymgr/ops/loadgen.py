@@ -18,7 +18,7 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,13 @@ def process_cpu_s(pid: int) -> float:
     # fields[0] is field 3 (state); utime and stime are fields 14 and 15
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / _CLK_TCK
+
+
+def host_busy_cpu_s() -> float:
+    """Non-idle CPU seconds of the whole machine (all cores) since boot."""
+    first = Path("/proc/stat").read_text().splitlines()[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    return (user + nice + system + irq + softirq + steal) / _CLK_TCK
 
 
 def _cpu_of(pids: Sequence[int]) -> dict[int, float]:
@@ -77,9 +84,16 @@ class LoadResult:
     concurrency: int = 0
     duration_s: float = 0.0
     client_cpu_s: float = 0.0
+    host_cpu_s: float = 0.0
+    samples_ops_per_s: list[float] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
     pids_lost: list[int] = field(default_factory=list)
     error_sample: str = ""
+
+    @property
+    def other_cpu_s(self) -> float:
+        """Machine CPU used by neither the server pids nor this process (noise)."""
+        return max(0.0, self.host_cpu_s - self.cpu_s - self.client_cpu_s)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; NaN becomes None."""
@@ -151,11 +165,13 @@ async def run_load(
         await asyncio.sleep(warmup_s)
         cpu_before = _cpu_of(pids)
         client_before = time.process_time()
+        host_before = host_busy_cpu_s()
         window.start = time.perf_counter()
         await asyncio.sleep(duration_s)
         window.end = time.perf_counter()
         cpu_after = _cpu_of(pids)
         client_after = time.process_time()
+        host_after = host_busy_cpu_s()
         window.stop = True
         _done, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
         for task in pending:
@@ -185,7 +201,27 @@ async def run_load(
         concurrency=concurrency,
         duration_s=elapsed,
         client_cpu_s=client_after - client_before,
+        host_cpu_s=host_after - host_before,
+        samples_ops_per_s=[ops / elapsed],
         pids=list(pids),
         pids_lost=lost,
         error_sample=window.error_sample,
+    )
+
+
+def median_of(results: Sequence[LoadResult]) -> LoadResult:
+    """The run with the median ops/s (the lower one for an even count), whole.
+
+    Keeping one real run keeps its latencies and CPU consistent with each other;
+    `samples_ops_per_s` lists every run's ops/s and `errors` sums all runs.
+    """
+    if not results:
+        raise ValueError("no results")
+    ordered = sorted(results, key=lambda r: r.ops_per_s)
+    chosen = ordered[(len(ordered) - 1) // 2]
+    return replace(
+        chosen,
+        errors=sum(r.errors for r in results),
+        samples_ops_per_s=[r.ops_per_s for r in results],
+        error_sample=next((r.error_sample for r in results if r.error_sample), ""),
     )

@@ -38,7 +38,7 @@ from typing import Any
 
 import aiohttp
 
-from keymgr.ops.loadgen import LoadResult, run_load
+from keymgr.ops.loadgen import LoadResult, median_of, run_load
 
 Op = Callable[[int], Awaitable[None]]
 
@@ -535,8 +535,10 @@ async def openbao_scenarios(target: OpenBaoTarget) -> dict[str, Op]:
     """Scenario name -> operation; creates the bench key and a ciphertext first.
 
     Names match the keymgr side: datakey, decrypt-leader, decrypt-follower, create-key.
-    OpenBao standbys forward requests to the active node; decrypt-follower measures
-    that path as it is.
+    Measured here: OpenBao 2.7.2 standbys answer transit decrypt (and datakey) from
+    their own Raft replica, not by forwarding to the active node (the standby's CPU
+    rises, the leader's does not; a key just made is briefly "not found" there), so
+    the setup waits until the follower can decrypt. Writes (create-key) are forwarded.
     """
     leader = target.cluster.leader_address
     follower = target.cluster.follower_address
@@ -586,32 +588,48 @@ async def bench_openbao(
     concurrencies: Sequence[int],
     duration_s: float,
     warmup_s: float = 1.0,
+    repeats: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> dict[tuple[str, int], LoadResult]:
-    """Run every scenario at every concurrency; results keyed by (scenario, concurrency)."""
-    results: dict[tuple[str, int], LoadResult] = {}
+    """Every scenario at every concurrency, `repeats` rounds; the median run of each.
+
+    Rounds go through the whole list before repeating, so slow drift or noise from
+    other processes spreads over all scenarios instead of hitting one.
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    runs: dict[tuple[str, int], list[LoadResult]] = {}
     async with OpenBaoTarget(cluster, pool_size=max(concurrencies)) as target:
         ops = await openbao_scenarios(target)
         unknown = [s for s in scenarios if s not in ops]
         if unknown:
             raise ValueError(f"unknown scenarios: {unknown}; known: {sorted(ops)}")
-        for name in scenarios:
-            for concurrency in concurrencies:
-                result = await run_load(
-                    ops[name],
-                    concurrency=concurrency,
-                    duration_s=duration_s,
-                    warmup_s=warmup_s,
-                    pids=cluster.pids,
-                )
-                results[(name, concurrency)] = result
-                if progress is not None:
-                    progress(
-                        f"openbao {name} c={concurrency}: {result.ops_per_s:.0f} ops/s "
-                        f"p50 {result.p50_ms:.2f} ms p99 {result.p99_ms:.2f} ms "
-                        f"cpu {result.cpu_ms_per_op:.3f} ms/op errors {result.errors}"
+        for round_no in range(1, repeats + 1):
+            for name in scenarios:
+                for concurrency in concurrencies:
+                    result = await run_load(
+                        ops[name],
+                        concurrency=concurrency,
+                        duration_s=duration_s,
+                        warmup_s=warmup_s,
+                        pids=cluster.pids,
                     )
-    return results
+                    runs.setdefault((name, concurrency), []).append(result)
+                    if progress is not None:
+                        span = result.duration_s or 1.0
+                        progress(
+                            f"[{round_no}/{repeats}] openbao {name} c={concurrency}: "
+                            f"{result.ops_per_s:.0f} ops/s p50 {result.p50_ms:.2f} ms "
+                            f"p99 {result.p99_ms:.2f} ms cpu {result.cpu_ms_per_op:.3f} ms/op "
+                            f"errors {result.errors} load {100 * result.client_cpu_s / span:.0f}% "
+                            f"other {100 * result.other_cpu_s / span:.0f}%"
+                        )
+    return {key: median_of(results) for key, results in runs.items()}
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM -> SystemExit, so `finally` blocks stop the servers."""
+    raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -623,6 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each window")
     parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCIES))
     parser.add_argument("--scenario", nargs="+", default=list(SCENARIOS), dest="scenarios")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; the median is kept")
     parser.add_argument("--dev", action="store_true", help="one in-memory -dev node")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     args = parser.parse_args(argv)
@@ -630,6 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     began = time.monotonic()
     with OpenBaoCluster(dev=args.dev) as cluster:
         say(f"{cluster.description} (bootstrap {time.monotonic() - began:.1f} s)")
@@ -644,6 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 concurrencies=args.concurrency,
                 duration_s=args.duration,
                 warmup_s=args.warmup,
+                repeats=args.repeat,
                 progress=say,
             )
         )
@@ -651,6 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "openbao": cluster.description,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "repeats (median kept)": args.repeat,
             "cpus": os.cpu_count(),
         }
     print_report(None, results, meta=meta)

@@ -74,8 +74,9 @@ def test_rows_standard_scenarios_first_then_extras() -> None:
 def test_table_both_sides() -> None:
     text = format_report(KEYMGR, OPENBAO, meta={"cpus": 2})
     lines = text.splitlines()
-    assert "keymgr ops/s" in lines[0] and "OpenBao ops/s" in lines[0]
-    assert "ratio ops/s" in lines[0]
+    assert lines[0].index("-- keymgr") < lines[0].index("-- OpenBao")
+    assert lines[1].split()[:3] == ["scenario", "conc", "ops/s"]
+    assert lines[1].count("ops/s") == 2 and lines[1].endswith("keymgr/OpenBao")
     datakey16 = next(line for line in lines if line.startswith("datakey ") and " 16 " in line)
     assert "8,200" in datakey16 and "4,100" in datakey16 and "2.00x" in datakey16
     assert "0.300" in datakey16  # OpenBao CPU ms/op
@@ -86,12 +87,19 @@ def test_table_both_sides() -> None:
 
 def test_table_one_side_only() -> None:
     text = format_report(None, OPENBAO)
-    header = text.splitlines()[0]
-    assert "OpenBao ops/s" in header
-    assert "keymgr" not in header and "ratio" not in header
+    group, header = text.splitlines()[:2]
+    assert "-- OpenBao" in group and "keymgr" not in group
+    assert header.count("ops/s") == 1 and "keymgr" not in header
     buf = io.StringIO()
     print_report(None, OPENBAO, file=buf)
     assert buf.getvalue().strip() == text.strip()
+
+
+def test_other_cpu_column() -> None:
+    noisy = _result(1000.0)
+    noisy.host_cpu_s = noisy.cpu_s + noisy.client_cpu_s + 4.0  # 4 s in 10 s = 40%
+    line = format_report(None, {("datakey", 16): noisy}).splitlines()[3]
+    assert line.split()[-2:] == ["50", "40"]
 
 
 def test_write_and_load_round_trip(tmp_path: Path) -> None:

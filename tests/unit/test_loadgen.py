@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from keymgr.ops.loadgen import LoadResult, percentile, process_cpu_s, run_load
+from keymgr.ops.loadgen import LoadResult, median_of, percentile, process_cpu_s, run_load
 
 
 def test_sleep_op_throughput_and_latency() -> None:
@@ -82,6 +82,41 @@ def test_cpu_of_own_process_with_busy_op() -> None:
     assert result.cpu_ms_per_1000_ops == pytest.approx(result.cpu_s * 1e6 / result.ops)
     # each op burns ~2 ms of CPU
     assert 1.5 <= result.cpu_ms_per_op <= 4.0
+
+
+def test_median_of_keeps_one_whole_run() -> None:
+    def run(ops_per_s: float, p50: float, errors: int) -> LoadResult:
+        return LoadResult(
+            ops=int(ops_per_s),
+            errors=errors,
+            ops_per_s=ops_per_s,
+            p50_ms=p50,
+            p99_ms=2 * p50,
+            cpu_s=1.0,
+            cpu_ms_per_1000_ops=1.0,
+            samples_ops_per_s=[ops_per_s],
+        )
+
+    med = median_of([run(300, 3.0, 0), run(100, 1.0, 2), run(200, 2.0, 1)])
+    assert (med.ops_per_s, med.p50_ms, med.p99_ms) == (200, 2.0, 4.0)
+    assert med.samples_ops_per_s == [300, 100, 200]
+    assert med.errors == 3
+    assert median_of([run(100, 1.0, 0), run(200, 2.0, 0)]).ops_per_s == 100
+    with pytest.raises(ValueError):
+        median_of([])
+
+
+def test_host_cpu_covers_server_and_client() -> None:
+    async def op(worker: int) -> None:
+        end = time.perf_counter() + 0.001
+        while time.perf_counter() < end:
+            pass
+        await asyncio.sleep(0)
+
+    result = asyncio.run(run_load(op, concurrency=1, duration_s=0.3, warmup_s=0.0))
+    assert result.host_cpu_s >= 0.5 * result.client_cpu_s
+    assert result.other_cpu_s >= 0.0
+    assert len(result.samples_ops_per_s) == 1
 
 
 def test_hanging_op_does_not_hang_the_run(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -153,7 +153,7 @@ def format_report(
     notes += [
         "CPU ms/op: server CPU ms per op (= CPU s per 1,000 ops), summed over server pids",
         "load%: CPU of the load generator (100 = one core); other%: the rest of the "
-        "machine during the window (noise from other processes)",
+        "machine during the window (other processes, kernel softirq)",
     ]
     if both:
         notes.append("keymgr/OpenBao: ratio of ops/s measured in the same run")

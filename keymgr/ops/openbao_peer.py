@@ -68,6 +68,16 @@ def bao_binary() -> str:
     return path
 
 
+@functools.cache
+def _bao_version(binary: str) -> str:
+    """`bao version`, shortened to e.g. v2.7.2."""
+    out = subprocess.run(
+        [binary, "version"], capture_output=True, text=True, timeout=10, check=False
+    )
+    line = out.stdout.strip().splitlines()[0] if out.stdout.strip() else "?"
+    return line.split(" (")[0].removeprefix("OpenBao ")
+
+
 def _free_port(pair: bool = False) -> int:
     """A free loopback port (with `pair`, port + 1 is free too)."""
     for _ in range(50):
@@ -187,7 +197,10 @@ class OpenBaoCluster:
         leader = self.leader_address
         if self.dev:
             return leader
-        return next(a for a in self.addresses if a != leader)
+        for address in self.addresses:
+            if address != leader:
+                return address
+        raise OpenBaoError("a single-node cluster has no follower")
 
     @property
     def description(self) -> str:
@@ -196,12 +209,8 @@ class OpenBaoCluster:
         return f"OpenBao {self.version()} {kind} on 127.0.0.1; {TLS_NOTE}"
 
     def version(self) -> str:
-        """`bao version` output, first line."""
-        out = subprocess.run(
-            [bao_binary(), "version"], capture_output=True, text=True, timeout=10, check=False
-        )
-        line = out.stdout.strip().splitlines()[0] if out.stdout.strip() else "?"
-        return line.split(" (")[0].removeprefix("OpenBao ")
+        """The binary's version, e.g. v2.7.2."""
+        return _bao_version(bao_binary())
 
     # -- lifecycle ---------------------------------------------------------------
 

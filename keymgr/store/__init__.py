@@ -1,0 +1,1 @@
+"""Replicated storage: the pure key store state machine and the Raft adapter."""

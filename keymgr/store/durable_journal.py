@@ -1,0 +1,366 @@
+"""A pysyncobj journal that is durable (fsync, group commit) and safe to load.
+
+pysyncobj's `FileJournal` writes through an mmap and never flushes it, stores term and
+vote with a plain write + rename, and compacts by rewriting the journal in place (a crash
+half-way leaves a prefix of the entries it meant to keep). `DurableJournal` keeps the
+on-disk record format (it reuses the base class for all reading and writing) and adds:
+
+* group commit: `add` only marks the journal dirty; `sync()` makes everything appended
+  since the previous sync durable with one msync + one fsync. The Raft adapter calls it
+  before any message leaves the node and before the leader counts its own log toward the
+  commit index (see `keymgr.store.raft` for the ordering duties).
+* term, vote and commit index in a small JSON file written atomically (temp, fsync,
+  rename, fsync of the directory) instead of pysyncobj's pickle meta file.
+* crash-safe rewrites (`replace_entries`, used by compaction and by safe load): a fresh
+  journal is built beside the live one, fsynced, then renamed over it.
+* `plan_load`: decides which entries to keep when a full dump is loaded, so entries newer
+  than the dump are never discarded (pysyncobj alone drops the whole journal when its
+  first entry does not match the dump).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pysyncobj.journal import FileJournal
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[bytes, int, int]
+"""A pysyncobj log entry: (encoded command, index, term)."""
+
+SyncObserver = Callable[[int, int], None]
+"""Called after each fsync with (highest index, its term) now durable (tests use it)."""
+
+
+class JournalError(Exception):
+    """The data directory cannot be trusted; the node must not start on it."""
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename or file creation in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: str) -> None:
+    """Flush one file's data and metadata to stable storage."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file_durably(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Atomically replace `path`: temp file, fsync, rename, fsync of the directory."""
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def plan_load(journal: Sequence[Entry], prev: Entry, last: Entry) -> list[Entry] | None:
+    """Journal content to keep when a dump ending at `last` (preceded by `prev`) loads.
+
+    pysyncobj requires the journal to start with exactly (prev, last); otherwise it
+    clears it. Returns None when that already holds, else `[prev, last]` followed by
+    every journal entry newer than the dump. Entries at or after a term conflict with
+    the dump are dropped: the dump holds applied (committed) entries, so a conflicting
+    journal suffix is on a branch that never committed. Raises JournalError when the
+    journal starts more than one entry after the dump: the entries in between exist
+    nowhere on this node and dropping the newer ones would lose acknowledged writes.
+    """
+    if len(journal) >= 2 and journal[0] == prev and journal[1] == last:
+        return None
+    last_index = last[1]
+    kept: list[Entry] = [prev, last]
+    if not journal:
+        return kept
+    first = journal[0][1]
+    if first > last_index + 1:
+        raise JournalError(
+            f"journal starts at index {first} but the dump ends at {last_index}: "
+            "entries in between are missing"
+        )
+    for entry in journal:
+        index, term = entry[1], entry[2]
+        if index == prev[1] and term != prev[2]:
+            break
+        if index == last_index and term != last[2]:
+            break
+        if index > last_index:
+            kept.append(entry)
+    return kept
+
+
+class DurableJournal(FileJournal):  # type: ignore[misc]
+    """pysyncobj's file journal with group-commit fsync and durable term/vote."""
+
+    def __init__(self, path: str, *, on_sync: SyncObserver | None = None) -> None:
+        if os.path.exists(f"{path}.meta"):
+            # pysyncobj would unpickle it; we never write one, so someone else did.
+            raise JournalError(f"unexpected pysyncobj pickle meta file {path}.meta")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}.rewrite")  # leftover of a rewrite that crashed
+        self._path = path
+        self._dir = os.path.dirname(os.path.abspath(path))
+        self._state_path = f"{path}.state.json"
+        self._on_sync = on_sync
+        self._closed = False
+        super().__init__(path)
+        self._fd = os.open(path, os.O_RDONLY)
+        self._state = self._load_state()
+        self._state_dirty = False
+        # Whatever the previous process wrote may sit in the page cache only: make it
+        # durable before this node acknowledges any of it.
+        os.fsync(self._fd)
+        fsync_dir(self._dir)
+        self._dirty = False
+        self.synced_index = self._last_index()
+
+    # -- group commit ---------------------------------------------------------------
+
+    @property
+    def dirty(self) -> bool:
+        """True when entries were appended or removed since the last `sync()`."""
+        return self._dirty
+
+    def sync(self) -> bool:
+        """Make every change since the last sync durable (one fsync); False if clean."""
+        if not self._dirty or self._closed:
+            return False
+        self.flush()  # msync of the mapping
+        os.fsync(self._fd)
+        self._dirty = False
+        self.synced_index = self._last_index()
+        if self._on_sync is not None:
+            self._on_sync(self.synced_index, self._last_term())
+        return True
+
+    def add(self, command: Any, idx: int, term: int) -> None:
+        super().add(command, idx, term)
+        self._dirty = True
+
+    def clear(self) -> None:
+        super().clear()
+        self._dirty = True
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:
+        super().deleteEntriesFrom(entryFrom)
+        self._dirty = True
+
+    def deleteEntriesTo(self, entryTo: int) -> None:
+        """Compaction: drop entries covered by the dump, crash-safely.
+
+        pysyncobj renamed the new dump into place just before calling this; fsync the
+        directory first so the dump is durable before the entries it covers disappear.
+        """
+        fsync_dir(self._dir)
+        self.replace_entries([self[i] for i in range(entryTo, len(self))])
+
+    def replace_entries(self, entries: Sequence[Entry]) -> None:
+        """Replace the whole journal atomically: build, fsync, rename, reload."""
+        tmp = f"{self._path}.rewrite"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        fresh = FileJournal(tmp)
+        try:
+            for command, idx, term in entries:
+                fresh.add(command, idx, term)
+        finally:
+            fresh._destroy()
+        fsync_file(tmp)
+        super()._destroy()
+        os.close(self._fd)
+        os.replace(tmp, self._path)
+        fsync_dir(self._dir)
+        FileJournal.__init__(self, self._path)
+        self._fd = os.open(self._path, os.O_RDONLY)
+        self._dirty = False
+        self.synced_index = self._last_index()
+        if self._on_sync is not None:
+            self._on_sync(self.synced_index, self._last_term())
+
+    def entries(self) -> list[Entry]:
+        """A copy of all entries (for load planning and tests)."""
+        return [self[i] for i in range(len(self))]
+
+    def _last_index(self) -> int:
+        return int(self[-1][1]) if len(self) else 0
+
+    def _last_term(self) -> int:
+        return int(self[-1][2]) if len(self) else 0
+
+    # -- term, vote, commit index ---------------------------------------------------
+
+    def _load_state(self) -> dict[str, Any]:
+        try:
+            with open(self._state_path, "rb") as f:
+                raw = json.loads(f.read())
+        except FileNotFoundError:
+            return {"term": 0, "voted_for": None, "commit_index": 1}
+        except ValueError as exc:
+            raise JournalError(f"corrupt raft state file {self._state_path}") from exc
+        term, voted, commit = raw.get("term"), raw.get("voted_for"), raw.get("commit_index")
+        if (
+            not isinstance(term, int)
+            or not isinstance(commit, int)
+            or not (voted is None or isinstance(voted, str))
+        ):
+            raise JournalError(f"malformed raft state file {self._state_path}")
+        return {"term": term, "voted_for": voted, "commit_index": commit}
+
+    def _store_state(self) -> None:
+        data = json.dumps(self._state, sort_keys=True).encode()
+        write_file_durably(self._state_path, data)
+        self._state_dirty = False
+
+    def setCurrentTerm(self, term: int, votedForNodeId: str | None) -> None:
+        """Raft: term and vote must be durable before any message reflecting them."""
+        self._state["term"] = int(term)
+        self._state["voted_for"] = None if votedForNodeId is None else str(votedForNodeId)
+        self._store_state()
+
+    def getCurrentTerm(self) -> int:
+        return int(self._state["term"])
+
+    def getVotedForNodeId(self) -> str | None:
+        voted = self._state["voted_for"]
+        return None if voted is None else str(voted)
+
+    def setRaftCommitIndex(self, raftCommitIndex: int) -> None:
+        if raftCommitIndex != self._state["commit_index"]:
+            self._state["commit_index"] = int(raftCommitIndex)
+            self._state_dirty = True
+
+    def getRaftCommitIndex(self) -> int:
+        return int(self._state["commit_index"])
+
+    def onOneSecondTimer(self) -> None:
+        """Persist the commit index lazily (it is only a restart hint in Raft)."""
+        if self._state_dirty and not self._closed:
+            self.sync()
+            self._store_state()
+
+    def _destroy(self) -> None:
+        if self._closed:
+            return
+        self.sync()
+        if self._state_dirty:
+            self._store_state()
+        self._closed = True
+        super()._destroy()
+        os.close(self._fd)
+
+
+# -- full dump (snapshot) file format -------------------------------------------------
+#
+# pysyncobj pickles its dump by default; we give it a custom serializer instead, so the
+# file holds the state machine's own `snapshot()` bytes plus the Raft metadata pysyncobj
+# needs to resume (the last two applied log entries and the cluster membership):
+#
+#     magic (8 bytes) | header length (u32, big endian) | header (JSON, UTF-8)
+#     | prev entry command | last entry command | snapshot | SHA-256 of all before it
+#
+# The two entry commands are opaque bytes (pysyncobj puts them back into the journal).
+# A dump that fails any check raises DumpError: loading must fail closed.
+
+MAGIC = b"KMRDUMP1"
+_LEN = struct.Struct(">I")
+_DIGEST = 32
+MAX_HEADER = 1 << 20
+
+
+class DumpError(Exception):
+    """The dump file is missing, truncated, corrupt or of an unknown format."""
+
+
+@dataclass(frozen=True)
+class Dump:
+    prev: Entry
+    last: Entry
+    cluster: tuple[str, ...]
+    snapshot: bytes
+
+
+def encode_dump(dump: Dump) -> bytes:
+    """Deterministic encoding (same inputs give the same bytes)."""
+    header = {
+        "version": 1,
+        "prev": [dump.prev[1], dump.prev[2], len(dump.prev[0])],
+        "last": [dump.last[1], dump.last[2], len(dump.last[0])],
+        "cluster": sorted(dump.cluster),
+        "snapshot_len": len(dump.snapshot),
+    }
+    head = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    body = b"".join(
+        (MAGIC, _LEN.pack(len(head)), head, dump.prev[0], dump.last[0], dump.snapshot)
+    )
+    return body + hashlib.sha256(body).digest()
+
+
+def _entry(field: object, name: str) -> tuple[int, int, int]:
+    if (
+        not isinstance(field, list)
+        or len(field) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in field)
+    ):
+        raise DumpError(f"dump header field {name!r} is malformed")
+    return field[0], field[1], field[2]
+
+
+def decode_dump(data: bytes) -> Dump:
+    """Parse and verify a dump; raises DumpError on any inconsistency."""
+    if len(data) < len(MAGIC) + _LEN.size + _DIGEST or not data.startswith(MAGIC):
+        raise DumpError("not a keymgr raft dump (bad magic or too short)")
+    body, digest = data[:-_DIGEST], data[-_DIGEST:]
+    if hashlib.sha256(body).digest() != digest:
+        raise DumpError("dump checksum mismatch")
+    pos = len(MAGIC)
+    (head_len,) = _LEN.unpack_from(body, pos)
+    pos += _LEN.size
+    if head_len > MAX_HEADER or pos + head_len > len(body):
+        raise DumpError("dump header length out of range")
+    try:
+        header = json.loads(body[pos : pos + head_len])
+    except ValueError as exc:
+        raise DumpError("dump header is not JSON") from exc
+    pos += head_len
+    if not isinstance(header, dict) or header.get("version") != 1:
+        raise DumpError("unknown dump version")
+    p_idx, p_term, p_len = _entry(header.get("prev"), "prev")
+    l_idx, l_term, l_len = _entry(header.get("last"), "last")
+    cluster = header.get("cluster")
+    snap_len = header.get("snapshot_len")
+    if not isinstance(cluster, list) or not all(isinstance(a, str) for a in cluster):
+        raise DumpError("dump header field 'cluster' is malformed")
+    if not isinstance(snap_len, int) or snap_len < 0:
+        raise DumpError("dump header field 'snapshot_len' is malformed")
+    if pos + p_len + l_len + snap_len != len(body):
+        raise DumpError("dump body length does not match its header")
+    if l_idx != p_idx + 1 or l_term < p_term:
+        raise DumpError("dump entries are not consecutive")
+    prev = (bytes(body[pos : pos + p_len]), p_idx, p_term)
+    pos += p_len
+    last = (bytes(body[pos : pos + l_len]), l_idx, l_term)
+    pos += l_len
+    return Dump(prev=prev, last=last, cluster=tuple(cluster), snapshot=bytes(body[pos:]))

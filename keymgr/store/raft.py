@@ -1,0 +1,598 @@
+"""Raft adapter: a pysyncobj node, hardened for a key manager.
+
+The state machine is bytes in, bytes out (`StateMachine`). pysyncobj replicates one
+entry point that carries an encoded command; everything else here is about making what
+pysyncobj acknowledges durable and making restarts lossless.
+
+Ordering duties (like etcd-raft's `Ready` contract), enforced by `raft_core`:
+
+1. Entries appended to the journal are fsynced (group commit: one msync + fsync for
+   everything appended since the last one) before any message leaves the node. Hence a
+   follower's AppendEntries acknowledgement always covers durable entries only, a vote
+   grant is sent after the vote is durable, and the leader's entries are durable before
+   followers even receive them.
+2. The leader fsyncs at the start of every tick, before the commit computation in which
+   it counts its own log: an entry is committed only once a majority holds it on disk.
+3. Term and vote are written atomically and durably (temp, fsync, rename, dir fsync)
+   before the message that reflects them (pysyncobj stores them synchronously).
+4. A dump (snapshot) is fsynced before the rename, and the directory is fsynced after it
+   and before the journal entries the dump covers are removed; journal rewrites are
+   atomic (build beside, fsync, rename).
+5. On start, the journal is reconciled with the dump before pysyncobj compares them, so
+   entries newer than the dump are kept (pysyncobj alone would drop the whole journal).
+   A dump that fails its checksum, or a journal with a gap after the dump, stops the
+   node (fail closed) rather than silently losing acknowledged writes.
+
+Threads: pysyncobj runs one tick thread. `StateMachine.apply`, `snapshot`, `restore` and
+every `on_done` callback run in it: keep them fast, never block, never call `propose`
+or `read_barrier` from them (they would wait on the thread they block).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import heapq
+import itertools
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pysyncobj import FAIL_REASON, SyncObjConf
+from pysyncobj import syncobj as _syncobj_module
+from pysyncobj.node import TCPNode
+
+from keymgr.store.durable_journal import (
+    Dump,
+    DumpError,
+    DurableJournal,
+    JournalError,
+    SyncObserver,
+    decode_dump,
+    encode_dump,
+    plan_load,
+)
+from keymgr.store.raft_core import Core
+from keymgr.store.raft_settings import RaftSettings, validate_settings
+
+__all__ = [
+    "NoLeader",
+    "PeerStatus",
+    "ProposalRejected",
+    "ProposalTimeout",
+    "RaftError",
+    "RaftNode",
+    "RaftSettings",
+    "RaftStatus",
+    "StateMachine",
+]
+
+log = logging.getLogger(__name__)
+
+_COMMAND = b"\x01"
+_BARRIER = b"\x02"
+_ROLES = {0: "follower", 1: "candidate", 2: "leader"}
+_CREATE_JOURNAL_LOCK = threading.Lock()
+
+OnDone = Callable[[bytes | None, "RaftError | None"], None]
+
+
+class StateMachine(Protocol):
+    def apply(self, command: bytes) -> bytes: ...
+    def snapshot(self) -> bytes: ...
+    def restore(self, snapshot: bytes) -> None: ...
+
+
+class RaftError(Exception):
+    """Base of Raft failures. `outcome_unknown`: the command may still be applied."""
+
+    outcome_unknown = False
+
+    def __init__(self, reason: str, *, outcome_unknown: bool | None = None) -> None:
+        super().__init__(reason)
+        if outcome_unknown is not None:
+            self.outcome_unknown = outcome_unknown
+
+
+class NoLeader(RaftError):
+    """Retryable: no leader, no quorum, or the leader changed (see outcome_unknown)."""
+
+
+class ProposalTimeout(RaftError):
+    """The outcome is unknown; retry with the same request id."""
+
+    outcome_unknown = True
+
+
+class ProposalRejected(RaftError):
+    """Not applied: queue full, entry discarded by a new leader, request denied."""
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    address: str
+    connected: bool
+    match_index: int | None  # known on the leader only
+
+
+@dataclass(frozen=True)
+class RaftStatus:
+    role: str
+    self_address: str
+    leader_address: str | None
+    term: int
+    commit_index: int
+    applied_index: int
+    has_quorum: bool
+    seconds_since_leader_contact: float
+    peers: dict[str, PeerStatus] = field(default_factory=dict)
+    log_entries: int = 0
+    error: str | None = None  # set once the node stopped itself (fail closed)
+
+
+def _error_for(code: int) -> RaftError:
+    if code in (FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER):
+        return NoLeader("no leader to accept the command", outcome_unknown=False)
+    if code == FAIL_REASON.LEADER_CHANGED:
+        return NoLeader("leader changed before the outcome was known", outcome_unknown=True)
+    if code == FAIL_REASON.UNKNOWN_OUTCOME:
+        return ProposalTimeout("outcome unknown after a leader change")
+    if code == FAIL_REASON.QUEUE_FULL:
+        return ProposalRejected("command queue full")
+    if code == FAIL_REASON.DISCARDED:
+        return ProposalRejected("entry discarded by a new leader")
+    if code == FAIL_REASON.REQUEST_DENIED:
+        return ProposalRejected("request denied")
+    return RaftError(f"unexpected pysyncobj failure code {code}", outcome_unknown=True)
+
+
+@dataclass(eq=False)
+class _Pending:
+    on_done: OnDone
+    done: bool = False
+
+
+class RaftNode:
+    """One Raft member. Create, `start()`, use, `close()` (see module doc for threads)."""
+
+    def __init__(
+        self,
+        settings: RaftSettings,
+        machine: StateMachine,
+        *,
+        on_journal_sync: SyncObserver | None = None,
+    ) -> None:
+        validate_settings(settings)
+        self._settings = settings
+        self._machine = machine
+        self._on_journal_sync = on_journal_sync
+        self._peers = [a for a in settings.peer_addresses if a != settings.self_address]
+        self._lock = threading.Lock()
+        self._core: Core | None = None
+        self._journal: DurableJournal | None = None
+        self._closed = False
+        self._fatal: str | None = None
+        self._tick_thread: threading.Thread | None = None
+        self._deadlines: list[tuple[float, int, _Pending]] = []
+        self._seq = itertools.count()
+        self._pending: set[_Pending] = set()
+        self._tasks: list[Callable[[Core], None]] = []
+        self._status: RaftStatus = self._empty_status()
+        self._last_leader_contact = -math.inf
+        self._peer_response: dict[str, float] = {}
+        self._was_leader = False
+        self._startup_load_pending = False
+        self._first_tick = threading.Event()
+        self._applying_index = 0
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the journal, bind the Raft port and start the tick thread."""
+        s = self._settings
+        if self._core is not None or self._closed:
+            raise RaftError("start() may be called once")
+        s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(s.data_dir, 0o700)
+        journal_path = str(s.data_dir / "raft.journal")
+        dump_path = str(s.data_dir / "raft.dump")
+        self._startup_load_pending = os.path.isfile(dump_path)
+        try:
+            journal = DurableJournal(journal_path, on_sync=self._on_journal_sync)
+        except (JournalError, OSError) as exc:
+            raise RaftError(f"cannot open the Raft journal: {exc}") from exc
+        self._journal = journal
+        conf = SyncObjConf(
+            password=s.password,
+            journalFile=journal_path,
+            fullDumpFile=dump_path,
+            useFork=False,
+            appendEntriesUseBatch=False,
+            raftMinTimeout=s.election_timeout_min,
+            raftMaxTimeout=s.election_timeout_max,
+            appendEntriesPeriod=s.append_entries_period,
+            connectionTimeout=s.connection_timeout,
+            connectionRetryTime=s.connection_retry_time,
+            autoTickPeriod=s.auto_tick_period,
+            logCompactionMinEntries=s.log_compaction_min_entries,
+            logCompactionMinTime=s.log_compaction_min_time,
+            leaderFallbackTimeout=s.connection_timeout,
+            dynamicMembershipChange=True,
+            commandsWaitLeader=True,
+            bindAddress=s.self_address,
+            bindRetryTime=0.2,
+            maxBindRetries=25,
+            serializer=self._write_dump,
+            deserializer=self._read_dump,
+        )
+        # pysyncobj builds its journal with the `createJournal` name it imported; swap
+        # it for the duration of the constructor (which calls it synchronously).
+        with _CREATE_JOURNAL_LOCK:
+            original = _syncobj_module.createJournal
+            _syncobj_module.createJournal = lambda _path=None: journal
+            try:
+                core = Core(s.self_address, list(self._peers), conf, self)
+            finally:
+                _syncobj_module.createJournal = original
+        self._core = core
+        try:
+            core.waitBinded()
+        except Exception as exc:
+            self.close()
+            raise RaftError(f"cannot bind the Raft address {s.self_address}") from exc
+        # The first tick loads the dump: fail start() if that stopped the node.
+        self._first_tick.wait(10.0)
+        if self._fatal is not None:
+            self.close()
+            raise RaftError(f"Raft node stopped during start: {self._fatal}")
+
+    def close(self) -> None:
+        """Stop the tick thread, close the journal, fail pending proposals. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        core = self._core
+        if core is not None:
+            if threading.current_thread() is self._tick_thread:
+                raise RuntimeError("close() must not be called from the Raft tick thread")
+            core.destroy()
+            thread = self._tick_thread
+            deadline = time.monotonic() + 5.0
+            while core.tick_thread_alive() and time.monotonic() < deadline:
+                if thread is not None:
+                    thread.join(0.05)
+                else:
+                    time.sleep(0.01)
+        elif self._journal is not None:
+            self._journal._destroy()
+        self._fail_all(NoLeader("node closed", outcome_unknown=True))
+
+    # -- proposals ------------------------------------------------------------------
+
+    def propose(self, command: bytes, timeout: float) -> bytes:
+        """Replicate and apply `command`; returns the state machine's result.
+
+        Raises NoLeader, ProposalTimeout (outcome unknown: retry with the same request
+        id) or ProposalRejected. Never call from the tick thread.
+        """
+        result = self._wait(_COMMAND + bytes(command), timeout)
+        assert result is not None
+        return result
+
+    def propose_async(
+        self, command: bytes, on_done: OnDone, *, timeout: float | None = None
+    ) -> None:
+        """Like propose, but calls `on_done(result, error)` exactly once.
+
+        `on_done` runs in the tick thread (or in the caller's thread when the command is
+        refused at once): it must be fast and must not block. With `timeout`, on_done
+        gets ProposalTimeout if there is no outcome by then.
+        """
+        self._submit(_COMMAND + bytes(command), on_done, timeout)
+
+    def read_barrier(self, timeout: float) -> None:
+        """Return once this node has applied everything committed before the call.
+
+        Proposes a no-op that the adapter never passes to the state machine and waits
+        until this node applies it.
+        """
+        self._wait(_BARRIER, timeout)
+
+    def _wait(self, payload: bytes, timeout: float) -> bytes | None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if threading.current_thread() is self._tick_thread:
+            raise RuntimeError("blocking Raft calls must not run in the tick thread")
+        event = threading.Event()
+        box: list[tuple[bytes | None, RaftError | None]] = []
+
+        def done(result: bytes | None, error: RaftError | None) -> None:
+            box.append((result, error))
+            event.set()
+
+        pending = self._submit(payload, done, None)
+        if not event.wait(timeout) and self._finish(pending):
+            raise ProposalTimeout(f"no outcome within {timeout:.3f}s")
+        event.wait()
+        result, error = box[0]
+        if error is not None:
+            raise error
+        return result
+
+    def _submit(self, payload: bytes, on_done: OnDone, timeout: float | None) -> _Pending:
+        pending = _Pending(on_done)
+        core = self._core
+        with self._lock:
+            error: RaftError | None = None
+            if self._fatal is not None:
+                error = RaftError(f"node stopped: {self._fatal}")
+            elif core is None or self._closed:
+                error = NoLeader("node not running", outcome_unknown=False)
+            else:
+                self._pending.add(pending)
+                if timeout is not None:
+                    deadline = time.monotonic() + timeout
+                    heapq.heappush(self._deadlines, (deadline, next(self._seq), pending))
+        if error is not None:
+            self._complete(pending, None, error)
+            return pending
+        assert core is not None
+        core._km_apply(payload, callback=lambda res, err: self._on_result(pending, res, err))
+        return pending
+
+    def _on_result(self, pending: _Pending, result: Any, code: int) -> None:
+        if code == FAIL_REASON.SUCCESS:
+            if isinstance(result, bytes):
+                self._complete(pending, result, None)
+            else:
+                self._complete(pending, None, RaftError("state machine failed to apply"))
+        else:
+            self._complete(pending, None, _error_for(code))
+
+    def _finish(self, pending: _Pending) -> bool:
+        with self._lock:
+            if pending.done:
+                return False
+            pending.done = True
+            self._pending.discard(pending)
+            return True
+
+    def _complete(self, pending: _Pending, result: bytes | None, error: RaftError | None) -> None:
+        if not self._finish(pending):
+            return
+        try:
+            pending.on_done(result, error)
+        except Exception:
+            log.exception("Raft on_done callback raised")
+
+    def _fail_all(self, error: RaftError) -> None:
+        with self._lock:
+            pending = list(self._pending)
+        for p in pending:
+            self._complete(p, None, error)
+
+    # -- status and control ---------------------------------------------------------
+
+    @property
+    def applying_index(self) -> int:
+        """Inside `StateMachine.apply`: the Raft log index of the command being applied."""
+        return self._applying_index
+
+    def status(self) -> RaftStatus:
+        """A snapshot of this node's view (refreshed every tick; cheap, any thread)."""
+        status = self._status
+        return dataclasses.replace(
+            status,
+            seconds_since_leader_contact=self._contact_age(status.role),
+            error=self._fatal,
+        )
+
+    def transfer_leadership(self, target: str | None = None) -> None:
+        """Ask the leader to hand over to `target` (or the most caught-up peer).
+
+        Returns once the request is sent; poll `status()` to see the new leader. Raises
+        NoLeader if this node is not the leader, ProposalRejected if the target is not
+        a caught-up peer.
+        """
+        if target is not None and target not in self._peers:
+            raise ProposalRejected(f"{target} is not a peer")
+        done = threading.Event()
+        box: list[int] = []
+
+        def callback(_res: Any, code: int) -> None:
+            box.append(code)
+            done.set()
+
+        self._run_in_tick(lambda core: core.transferLeadership(target, callback))
+        if not done.wait(2.0):
+            raise ProposalTimeout("leadership transfer request not processed")
+        if box[0] != FAIL_REASON.SUCCESS:
+            if box[0] == FAIL_REASON.NOT_LEADER:
+                raise NoLeader("this node is not the leader")
+            raise ProposalRejected("no caught-up peer to transfer leadership to")
+
+    def compact_log(self) -> None:
+        """Take a snapshot and trim the journal at the next tick (tests, operators)."""
+        self._run_in_tick(lambda core: core.forceLogCompaction())
+
+    def _run_in_tick(self, task: Callable[[Core], None]) -> None:
+        with self._lock:
+            if self._core is None or self._closed or self._fatal is not None:
+                raise NoLeader("node not running", outcome_unknown=False)
+            self._tasks.append(task)
+
+    def _contact_age(self, role: str) -> float:
+        now = time.monotonic()
+        if role == "leader":
+            if not self._peers:
+                return 0.0
+            needed = (len(self._peers) + 1) // 2  # peers that, with us, form a majority
+            times = sorted(self._peer_response.values(), reverse=True)
+            return now - times[needed - 1] if len(times) >= needed else math.inf
+        return now - self._last_leader_contact
+
+    def _empty_status(self) -> RaftStatus:
+        peers = {a: PeerStatus(a, False, None) for a in self._peers}
+        return RaftStatus(
+            "follower", self._settings.self_address, None, 0, 0, 0, False, math.inf, peers
+        )
+
+    # -- tick-thread hooks (CoreHooks) ----------------------------------------------
+
+    def apply(self, payload: bytes, index: int) -> bytes | None:
+        self._applying_index = index
+        kind = payload[:1]
+        if kind == _BARRIER:
+            return b""
+        if kind != _COMMAND:
+            self._set_fatal(f"unknown Raft payload kind at index {index}")
+            return None
+        try:
+            result = self._machine.apply(payload[1:])
+        except Exception as exc:
+            self._set_fatal(f"state machine raised {type(exc).__name__} at index {index}")
+            return None
+        if not isinstance(result, bytes):
+            self._set_fatal(f"state machine returned {type(result).__name__} at index {index}")
+            return None
+        return result
+
+    def sync_journal(self) -> None:
+        journal = self._journal
+        if journal is not None and self._fatal is None:
+            journal.sync()
+
+    def may_send(self) -> bool:
+        return self._fatal is None
+
+    def on_message(self, core: Core, node: Any, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        kind = message.get("type")
+        if kind == "append_entries" and core._getLeader() == node:
+            self._last_leader_contact = time.monotonic()
+        elif kind == "next_node_idx" and core._isLeader():
+            self._peer_response[str(node.id)] = time.monotonic()
+
+    def on_tick(self, core: Core) -> None:
+        if self._tick_thread is None:
+            self._tick_thread = threading.current_thread()
+        if self._fatal is not None:
+            core.destroy()
+            self._first_tick.set()
+            return
+        with self._lock:
+            tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            try:
+                task(core)
+            except Exception:
+                log.exception("Raft tick task failed")
+        self._expire_deadlines()
+        self._refresh_status(core)
+        self._first_tick.set()
+
+    def _expire_deadlines(self) -> None:
+        now = time.monotonic()
+        expired: list[_Pending] = []
+        with self._lock:
+            while self._deadlines and self._deadlines[0][0] <= now:
+                expired.append(heapq.heappop(self._deadlines)[2])
+        for pending in expired:
+            self._complete(pending, None, ProposalTimeout("no outcome before the deadline"))
+
+    def _refresh_status(self, core: Core) -> None:
+        raw = core.getStatus()
+        role = _ROLES.get(int(raw["state"]), "follower")
+        leader = raw["leader"]
+        if role == "leader" and not self._was_leader:
+            self._peer_response.clear()
+        self._was_leader = role == "leader"
+        peers: dict[str, PeerStatus] = {}
+        for node in core.otherNodes:
+            address = str(node.id)
+            match = raw.get(f"match_idx_server_{address}") if role == "leader" else None
+            peers[address] = PeerStatus(address, bool(core.isNodeConnected(node)), match)
+        self._status = RaftStatus(
+            role=role,
+            self_address=self._settings.self_address,
+            leader_address=None if leader is None else str(leader.id),
+            term=int(raw["raft_term"]),
+            commit_index=int(raw["commit_idx"]),
+            applied_index=int(raw["last_applied"]),
+            has_quorum=bool(raw["has_quorum"]),
+            seconds_since_leader_contact=math.inf,
+            peers=peers,
+            log_entries=int(raw["log_len"]),
+        )
+
+    def _set_fatal(self, reason: str) -> None:
+        """Stop the node: continuing could diverge or lose acknowledged writes."""
+        log.error("Raft node %s stopping: %s", self._settings.self_address, reason)
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = reason
+        core = self._core
+        if core is not None:
+            core.destroy()  # the tick thread exits at its next iteration
+        self._fail_all(RaftError(f"node stopped: {reason}", outcome_unknown=True))
+
+    # -- dump (snapshot) hooks, called by pysyncobj in the tick thread --------------
+
+    def _write_dump(self, tmp_path: str, data: Any) -> None:
+        last, prev, cluster = data
+        dump = Dump(
+            prev=(bytes(prev[0]), int(prev[1]), int(prev[2])),
+            last=(bytes(last[0]), int(last[1]), int(last[2])),
+            cluster=tuple(str(n.id) for n in cluster),
+            snapshot=bytes(self._machine.snapshot()),
+        )
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(encode_dump(dump))
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)  # pysyncobj renames next; the journal fsyncs the directory
+        finally:
+            os.close(fd)
+
+    def _read_dump(self, path: str) -> tuple[Any, Any, Any]:
+        startup, self._startup_load_pending = self._startup_load_pending, False
+        try:
+            with open(path, "rb") as f:
+                dump = decode_dump(f.read())
+            with contextlib.suppress(OSError):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)  # a snapshot received from the leader was not synced
+                finally:
+                    os.close(fd)
+                fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            journal = self._journal
+            if startup and journal is not None:
+                plan = plan_load(journal.entries(), dump.prev, dump.last)
+                if plan is not None:
+                    log.warning(
+                        "reconciling journal with dump at index %d: keeping %d newer entries",
+                        dump.last[1],
+                        len(plan) - 2,
+                    )
+                    journal.replace_entries(plan)
+            self._machine.restore(dump.snapshot)
+        except (DumpError, JournalError, OSError) as exc:
+            self._set_fatal(f"cannot load the Raft dump: {exc}")
+            raise
+        except Exception as exc:
+            self._set_fatal(f"state machine restore failed: {type(exc).__name__}")
+            raise
+        return dump.last, dump.prev, [TCPNode(a) for a in dump.cluster]

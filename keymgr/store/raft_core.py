@@ -1,0 +1,100 @@
+"""The pysyncobj subclasses behind `RaftNode`: where the durability hooks sit.
+
+`DurableTransport` never sends a message when pysyncobj asks: it queues it (an outbox)
+and the queue is flushed at two points of every tick, each time right after
+`journal.sync()`:
+
+1. at the start of `Core._onTick`: replies produced while handling the previous poll
+   (a follower's AppendEntries acknowledgements, vote grants) wait for the fsync of the
+   entries they acknowledge, and the leader's own entries are durable before the commit
+   computation (which runs next in the tick and counts the leader itself);
+2. in a tick callback just before the poll: the leader's AppendEntries for entries it
+   appended this tick leave only once those entries are durable.
+
+So every message leaving the node describes durable state, and all entries appended
+between two flush points share one fsync (group commit). The transport also reports
+every received message to the adapter, which uses it to time leader contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pysyncobj import SyncObj, replicated
+from pysyncobj.transport import TCPTransport
+
+
+class CoreHooks(Protocol):
+    """What the adapter provides to the tick thread."""
+
+    def apply(self, payload: bytes, index: int) -> bytes | None: ...
+    def sync_journal(self) -> None: ...
+    def on_tick(self, core: Core) -> None: ...
+    def on_message(self, core: Core, node: Any, message: Any) -> None: ...
+    def may_send(self) -> bool: ...
+
+
+class DurableTransport(TCPTransport):  # type: ignore[misc]
+    """TCP transport that sends only after the journal is durable (see module doc)."""
+
+    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:
+        self._outbox: list[tuple[Any, Any]] = []
+        self._core: Core = syncObj
+        super().__init__(syncObj, selfNode, otherNodes)
+        syncObj._km_transport = self
+        # Registered after TCPTransport's own callback, so it runs last, right before
+        # the poll: pysyncobj runs tick callbacks in registration order.
+        syncObj.addOnTickCallback(self._before_poll)
+
+    def send(self, node: Any, message: Any) -> bool:
+        self._outbox.append((node, message))
+        return True
+
+    def flush(self) -> None:
+        """fsync the journal, then send everything queued (in order)."""
+        hooks = self._core._km_hooks
+        hooks.sync_journal()
+        if not self._outbox:
+            return
+        queued, self._outbox = self._outbox, []
+        if not hooks.may_send():
+            return
+        for node, message in queued:
+            super().send(node, message)
+
+    def _before_poll(self) -> None:
+        self._core._km_hooks.on_tick(self._core)
+        self.flush()
+
+    def setOnMessageReceivedCallback(self, callback: Callable[[Any, Any], None] | None) -> None:
+        if callback is None:
+            super().setOnMessageReceivedCallback(None)
+            return
+
+        def observed(node: Any, message: Any) -> None:
+            callback(node, message)
+            self._core._km_hooks.on_message(self._core, node, message)
+
+        super().setOnMessageReceivedCallback(observed)
+
+
+class Core(SyncObj):  # type: ignore[misc]
+    """SyncObj with one replicated entry point; everything else is the adapter's."""
+
+    def __init__(self, self_address: str, peers: list[str], conf: Any, hooks: CoreHooks) -> None:
+        # Set before SyncObj.__init__: it starts the tick thread, which uses them.
+        self._km_hooks = hooks
+        self._km_transport: DurableTransport | None = None
+        super().__init__(self_address, peers, conf, transportClass=DurableTransport)
+
+    @replicated  # type: ignore[untyped-decorator]
+    def _km_apply(self, payload: bytes) -> bytes | None:
+        # pysyncobj increments raftLastApplied after this returns.
+        return self._km_hooks.apply(payload, self.raftLastApplied + 1)
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:
+        transport = self._km_transport
+        if transport is not None:
+            transport.flush()
+        super()._onTick(timeToWait)

@@ -164,10 +164,11 @@ class ServingConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class KeysConfig:
-    """Bounds on ScheduleKeyDeletion's waiting period, in seconds."""
+    """Bounds on ScheduleKeyDeletion's waiting period and on rotation periods, in seconds."""
 
     min_deletion_window_s: int = 7 * 86400
     default_deletion_window_s: int = 30 * 86400
+    min_rotation_period_s: int = 3600
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -475,7 +476,9 @@ class _Reader:
             raft,
         )
         keys = self.keys(self.section(
-            top, "keys", ("min_deletion_window_s", "default_deletion_window_s"), required=False
+            top, "keys",
+            ("min_deletion_window_s", "default_deletion_window_s", "min_rotation_period_s"),
+            required=False,
         ))
         logging = self.logging(self.section(top, "logging", ("level", "file"), required=False))
         config = NodeConfig(
@@ -618,7 +621,14 @@ class _Reader:
         if default < minimum:
             s.fail("default_deletion_window_s",
                    f"must be >= min_deletion_window_s ({minimum}), got {default}")
-        return KeysConfig(min_deletion_window_s=minimum, default_deletion_window_s=default)
+        rotation = s.integer(
+            "min_rotation_period_s", default=d["min_rotation_period_s"].default,
+            minimum=1, maximum=MAX_DELETION_WINDOW_S,
+        )
+        return KeysConfig(
+            min_deletion_window_s=minimum, default_deletion_window_s=default,
+            min_rotation_period_s=rotation,
+        )
 
     def logging(self, s: _Section) -> LoggingConfig:
         level = s.choice("level", LOG_LEVELS, default="info")

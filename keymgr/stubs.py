@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from keymgr.v1 import keys_pb2_grpc, operator_pb2_grpc
+from keymgr.v1 import access_pb2_grpc, keys_pb2_grpc, operator_pb2_grpc
 
 
 def keys_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
@@ -21,6 +21,13 @@ def operator_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
     return operator_pb2_grpc.OperatorStub(channel)  # type: ignore[no-untyped-call]
 
 
-def add_servicers(server: grpc.aio.Server, keys: object, operator: object) -> None:
+def access_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
+    return access_pb2_grpc.AccessStub(channel)  # type: ignore[no-untyped-call]
+
+
+def add_servicers(
+    server: grpc.aio.Server, *, keys: object, operator: object, access: object
+) -> None:
     keys_pb2_grpc.add_KeyManagementServicer_to_server(keys, server)  # type: ignore[no-untyped-call]
     operator_pb2_grpc.add_OperatorServicer_to_server(operator, server)  # type: ignore[no-untyped-call]
+    access_pb2_grpc.add_AccessServicer_to_server(access, server)  # type: ignore[no-untyped-call]

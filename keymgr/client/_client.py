@@ -13,8 +13,8 @@ import grpc
 
 from keymgr.client._exceptions import KeymgrError, RetryableError, from_rpc_error
 from keymgr.client._failover import FailoverPolicy
-from keymgr.stubs import keys_stub, operator_stub
-from keymgr.v1 import keys_pb2, operator_pb2
+from keymgr.stubs import access_stub, keys_stub, operator_stub
+from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, store_pb2
 
 T = TypeVar("T")
 
@@ -104,7 +104,7 @@ class Client:
         last: KeymgrError | None = None
         for number, target in enumerate(plan):
             channel = self._channel(target)
-            stub = keys_stub(channel) if service == "keys" else operator_stub(channel)
+            stub = _STUBS[service](channel)
             try:
                 response = getattr(stub, method)(request, timeout=self._timeout)
             except grpc.RpcError as exc:
@@ -136,6 +136,7 @@ class Client:
         purpose: keys_pb2.KeyPurpose = keys_pb2.KEY_PURPOSE_ENCRYPT,
         labels: Mapping[str, str] | None = None,
         description: str = "",
+        rotation_period_seconds: int = 0,
         request_id: str | None = None,
     ) -> keys_pb2.Key:
         return self._write(
@@ -145,6 +146,7 @@ class Client:
                 purpose=purpose,
                 labels=labels or {},
                 description=description,
+                rotation_period_seconds=rotation_period_seconds,
                 request_id=rid,
             ),
             request_id,
@@ -317,14 +319,23 @@ class Client:
     # --- operator -----------------------------------------------------------------
 
     def init(
-        self, *, shares: int = 5, threshold: int = 3, endpoint: str | None = None
+        self,
+        *,
+        shares: int = 5,
+        threshold: int = 3,
+        approvals_required: int = 0,
+        endpoint: str | None = None,
     ) -> operator_pb2.InitResponse:
         return cast(
             "operator_pb2.InitResponse",
             self._call(
                 "operator",
                 "Init",
-                operator_pb2.InitRequest(secret_shares=shares, secret_threshold=threshold),
+                operator_pb2.InitRequest(
+                    secret_shares=shares,
+                    secret_threshold=threshold,
+                    approvals_required=approvals_required,
+                ),
                 endpoint=endpoint,
             ),
         )
@@ -388,6 +399,108 @@ class Client:
         term: int = response.active_term
         return term
 
+    def set_key_rotation(
+        self,
+        name_or_id: str,
+        *,
+        rotation_period_seconds: int = 0,
+        min_decryption_version: int = 0,
+        request_id: str | None = None,
+    ) -> keys_pb2.Key:
+        return self._write(
+            "SetKeyRotation",
+            lambda rid: keys_pb2.SetKeyRotationRequest(
+                name_or_id=name_or_id,
+                rotation_period_seconds=rotation_period_seconds,
+                min_decryption_version=min_decryption_version,
+                request_id=rid,
+            ),
+            request_id,
+        ).key
+
+    # --- access control and approvals -------------------------------------------------
+
+    def _access(self, method: str, request: Any, endpoint: str | None = None) -> Any:
+        return self._call("access", method, request, endpoint=endpoint)
+
+    def put_policy(
+        self, policy: store_pb2.Policy, *, ttl_seconds: int = 0
+    ) -> store_pb2.PendingOperation:
+        response = self._access(
+            "PutPolicy", access_pb2.PutPolicyRequest(policy=policy, ttl_seconds=ttl_seconds)
+        )
+        return cast("store_pb2.PendingOperation", response.operation)
+
+    def get_policy(self, name: str) -> store_pb2.Policy:
+        return cast(
+            "store_pb2.Policy", self._access("GetPolicy", access_pb2.GetPolicyRequest(name=name))
+        )
+
+    def list_policies(self) -> list[store_pb2.Policy]:
+        return list(self._access("ListPolicies", access_pb2.ListPoliciesRequest()).policies)
+
+    def delete_policy(self, name: str, *, ttl_seconds: int = 0) -> store_pb2.PendingOperation:
+        response = self._access(
+            "DeletePolicy", access_pb2.DeletePolicyRequest(name=name, ttl_seconds=ttl_seconds)
+        )
+        return cast("store_pb2.PendingOperation", response.operation)
+
+    def set_roles(
+        self, principal: str, roles: list[str], *, ttl_seconds: int = 0
+    ) -> store_pb2.PendingOperation:
+        response = self._access(
+            "SetRoles",
+            access_pb2.SetRolesRequest(principal=principal, roles=roles, ttl_seconds=ttl_seconds),
+        )
+        return cast("store_pb2.PendingOperation", response.operation)
+
+    def list_roles(self) -> list[store_pb2.RoleBinding]:
+        return list(self._access("ListRoles", access_pb2.ListRolesRequest()).bindings)
+
+    def set_approval_rule(
+        self, kind: str, required: int, *, ttl_seconds: int = 0
+    ) -> store_pb2.PendingOperation:
+        response = self._access(
+            "SetApprovalRule",
+            access_pb2.SetApprovalRuleRequest(
+                kind=kind, required=required, ttl_seconds=ttl_seconds
+            ),
+        )
+        return cast("store_pb2.PendingOperation", response.operation)
+
+    def destroy_key(self, name_or_id: str, *, ttl_seconds: int = 0) -> store_pb2.PendingOperation:
+        response = self._access(
+            "DestroyKey",
+            access_pb2.DestroyKeyRequest(name_or_id=name_or_id, ttl_seconds=ttl_seconds),
+        )
+        return cast("store_pb2.PendingOperation", response.operation)
+
+    def list_approvals(self, *, include_decided: bool = False) -> access_pb2.ListApprovalsResponse:
+        return cast(
+            "access_pb2.ListApprovalsResponse",
+            self._access(
+                "ListApprovals", access_pb2.ListApprovalsRequest(include_decided=include_decided)
+            ),
+        )
+
+    def approve(self, operation_id: str) -> store_pb2.PendingOperation:
+        response = self._access("Approve", access_pb2.DecideRequest(operation_id=operation_id))
+        return cast("store_pb2.PendingOperation", response.operation)
+
+    def reject(self, operation_id: str) -> store_pb2.PendingOperation:
+        response = self._access("Reject", access_pb2.DecideRequest(operation_id=operation_id))
+        return cast("store_pb2.PendingOperation", response.operation)
+
+    def whoami(self) -> access_pb2.WhoAmIResponse:
+        return cast("access_pb2.WhoAmIResponse", self._access("WhoAmI", access_pb2.WhoAmIRequest()))
+
 
 def _consistency(consistent: bool) -> keys_pb2.Consistency:
     return keys_pb2.CONSISTENCY_LINEARIZABLE if consistent else keys_pb2.CONSISTENCY_DEFAULT
+
+
+_STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
+    "keys": keys_stub,
+    "operator": operator_stub,
+    "access": access_stub,
+}

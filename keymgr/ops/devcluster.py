@@ -48,6 +48,7 @@ class NodeSpec:
 class ClusterSpec:
     nodes: list[NodeSpec]
     min_deletion_window_s: int = 604800
+    min_rotation_period_s: int = 3600
     log_compaction_min_entries: int = 5000
     max_leader_silence_s: float = 3.0
     extra_raft: dict[str, Any] = field(default_factory=dict)
@@ -152,6 +153,7 @@ class LocalCluster:
             "keys": {
                 "min_deletion_window_s": spec.min_deletion_window_s,
                 "default_deletion_window_s": max(2592000, spec.min_deletion_window_s),
+                "min_rotation_period_s": spec.min_rotation_period_s,
             },
             "logging": {"level": "info", "file": f"logs/{node.id}.log"},
         }

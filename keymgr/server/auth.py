@@ -20,6 +20,7 @@ from keymgr.server.errors import PermissionDenied, Unauthenticated
 class Caller:
     principal: str  # the id recorded in audit and admin lists
     kind: str | None  # "admin", "node", "agent", ... from the URI SAN
+    name: str = ""  # the last part of the id: CN, or the name in the URI SAN
 
 
 def caller_of(context: grpc.aio.ServicerContext) -> Caller:
@@ -29,7 +30,9 @@ def caller_of(context: grpc.aio.ServicerContext) -> Caller:
     if not pems:
         raise Unauthenticated("a client certificate issued by the cluster CA is required")
     principal = principal_from_certificate(pems[0])
-    return Caller(principal=principal.uri or principal.name, kind=principal.kind)
+    return Caller(
+        principal=principal.uri or principal.name, kind=principal.kind, name=principal.name
+    )
 
 
 def require_admin(caller: Caller, admins: frozenset[str]) -> None:

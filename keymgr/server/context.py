@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from keymgr.config import NodeConfig
 from keymgr.crypto.barrier import Keyring
+from keymgr.server import authz
+from keymgr.server.auth import Caller
 from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable
 from keymgr.server.material import MaterialCache
 from keymgr.server.proposer import Proposer
@@ -44,8 +47,27 @@ class NodeContext:
         return self._status
 
     def admins(self) -> frozenset[str]:
-        init = self.store.init_cluster()
-        return frozenset(init.admins) if init is not None else frozenset()
+        """Principals that hold the admin role now (from init, then role changes)."""
+        access = self.store.access
+        return frozenset(p for p, roles in access.roles.items() if "admin" in roles)
+
+    def authorize(
+        self,
+        caller: Caller,
+        operation: str,
+        key_name: str,
+        context: Mapping[str, str] | None = None,
+    ) -> None:
+        """Default deny: raises PermissionDenied unless a policy grants the call."""
+        access = self.store.access
+        authz.require(
+            access.policies.values(),
+            access.roles_of(caller.principal),
+            caller,
+            operation,
+            key_name,
+            context,
+        )
 
     def serving_reason(self) -> str:
         """Why this node refuses crypto calls now, or "" when it serves them."""

@@ -14,11 +14,11 @@ import grpc
 from keymgr.crypto import envelope
 from keymgr.crypto.barrier import material_aad
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
-from keymgr.server import validation
-from keymgr.server.auth import caller_of
+from keymgr.server import rotation, validation
+from keymgr.server.auth import Caller, caller_of
+from keymgr.server.authz import NO_KEY, allowed
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import (
-    Conflict,
     DecryptFailed,
     FailedPrecondition,
     InvalidArgument,
@@ -29,7 +29,6 @@ from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, store_pb2
 
 MATERIAL_BYTES = 32
-ROTATE_ATTEMPTS = 5
 ENABLED = keys_pb2.KEY_STATE_ENABLED
 _STATE_WORDS = {
     keys_pb2.KEY_STATE_DISABLED: "disabled",
@@ -44,32 +43,40 @@ def _require_enabled(stored: store_pb2.StoredKey) -> None:
         raise FailedPrecondition(f"key {stored.key.name!r} is {word}")
 
 
-def _attempt_id(request_id: str, attempt: int) -> str:
-    """Deterministic ids for internal retries, so a client retry replays them all."""
-    return request_id if attempt == 0 else f"{request_id}/retry-{attempt}"
-
-
 class KeyManagementServicer:
     def __init__(self, node: NodeContext) -> None:
         self._node = node
 
     # --- lifecycle (through Raft) ---------------------------------------------------
 
-    def _command(self, context: grpc.aio.ServicerContext, request_id: str) -> store_pb2.Command:
-        caller = caller_of(context)
+    def _command(self, caller: Caller, request_id: str) -> store_pb2.Command:
         rid = validation.request_id(request_id) or uuid.uuid4().hex
         return store_pb2.Command(request_id=rid, principal=caller.principal)
+
+    def _managed(
+        self, context: grpc.aio.ServicerContext, name_or_id: str
+    ) -> tuple[Caller, store_pb2.StoredKey]:
+        """The caller and the key it may manage (validated, serving, authorized)."""
+        caller = caller_of(context)
+        validation.key_name("name_or_id", name_or_id)
+        self._node.check_serving()
+        stored = self._node.find_key("name_or_id", name_or_id)
+        self._node.authorize(caller, "manage", stored.key.name)
+        return caller, stored
 
     @rpc
     async def CreateKey(
         self, request: keys_pb2.CreateKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.KeyResponse:
+        caller = caller_of(context)
         name = validation.new_key_name("name", request.name)
         labels = validation.labels("labels", request.labels)
         if len(request.description) > 1024:
             raise InvalidArgument("description", "at most 1024 characters")
+        period = self._rotation_period(request.rotation_period_seconds)
         keyring = self._node.check_serving()
-        command = self._command(context, request.request_id)
+        self._node.authorize(caller, "manage", name)
+        command = self._command(caller, request.request_id)
         key_id = uuid.uuid4().hex
         material = secrets.token_bytes(MATERIAL_BYTES)
         command.create_key.CopyFrom(
@@ -80,6 +87,7 @@ class KeyManagementServicer:
                 labels=labels,
                 description=request.description,
                 wrapped_material=keyring.encrypt(material, material_aad(key_id, 1)),
+                rotation_period_s=period,
             )
         )
         key = await self._node.proposer.submit_for_key(command)
@@ -89,65 +97,45 @@ class KeyManagementServicer:
     async def GetKey(
         self, request: keys_pb2.GetKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.KeyResponse:
-        caller_of(context)
+        caller = caller_of(context)
         validation.key_name("name_or_id", request.name_or_id)
         self._node.check_serving()
-        return keys_pb2.KeyResponse(key=self._node.find_key("name_or_id", request.name_or_id).key)
+        stored = self._node.find_key("name_or_id", request.name_or_id)
+        self._node.authorize(caller, "describe", stored.key.name)
+        return keys_pb2.KeyResponse(key=stored.key)
 
     @rpc
     async def ListKeys(
         self, request: keys_pb2.ListKeysRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.ListKeysResponse:
-        caller_of(context)
+        caller = caller_of(context)
         size = validation.byte_count("page_size", request.page_size, default=100, maximum=1000)
         self._node.check_serving()
         try:
             keys, token = self._node.store.list_keys(size, request.page_token)
         except ValueError as exc:
             raise InvalidArgument("page_token", "not a token returned by ListKeys") from exc
-        return keys_pb2.ListKeysResponse(keys=keys, next_page_token=token)
+        access = self._node.store.access
+        roles = access.roles_of(caller.principal)
+        policies = list(access.policies.values())
+        visible = [k for k in keys if allowed(policies, roles, caller, "describe", k.name)]
+        return keys_pb2.ListKeysResponse(keys=visible, next_page_token=token)
 
     @rpc
     async def RotateKey(
         self, request: keys_pb2.RotateKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.KeyResponse:
-        validation.key_name("name_or_id", request.name_or_id)
-        base = self._command(context, request.request_id)
-        for attempt in range(ROTATE_ATTEMPTS):
-            keyring = self._node.check_serving()
-            stored = self._node.find_key("name_or_id", request.name_or_id)
-            version = stored.key.current_version + 1
-            command = store_pb2.Command()
-            command.CopyFrom(base)
-            command.request_id = _attempt_id(base.request_id, attempt)
-            material = secrets.token_bytes(MATERIAL_BYTES)
-            command.rotate_key.CopyFrom(
-                store_pb2.RotateKey(
-                    key_id=stored.key.id,
-                    new_version=version,
-                    wrapped_material=keyring.encrypt(
-                        material, material_aad(stored.key.id, version)
-                    ),
-                )
-            )
-            try:
-                key = await self._node.proposer.submit_for_key(command)
-            except Conflict:
-                continue
-            return keys_pb2.KeyResponse(key=key)
-        raise Conflict("key is being rotated concurrently; retry")
+        caller, _ = self._managed(context, request.name_or_id)
+        request_id = validation.request_id(request.request_id) or uuid.uuid4().hex
+        key = await rotation.rotate(
+            self._node, request.name_or_id, principal=caller.principal, request_id=request_id
+        )
+        return keys_pb2.KeyResponse(key=key)
 
     async def _simple_change(
-        self,
-        context: grpc.aio.ServicerContext,
-        name_or_id: str,
-        request_id: str,
-        op: str,
-        message: object,
+        self, caller: Caller, request_id: str, op: str, message: object
     ) -> keys_pb2.KeyResponse:
-        validation.key_name("name_or_id", name_or_id)
-        self._node.check_serving()
-        command = self._command(context, request_id)
+        command = self._command(caller, request_id)
         getattr(command, op).CopyFrom(message)
         return keys_pb2.KeyResponse(key=await self._node.proposer.submit_for_key(command))
 
@@ -155,27 +143,17 @@ class KeyManagementServicer:
     async def EnableKey(
         self, request: keys_pb2.EnableKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.KeyResponse:
-        key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
-        return await self._simple_change(
-            context,
-            request.name_or_id,
-            request.request_id,
-            "set_key_enabled",
-            store_pb2.SetKeyEnabled(key_id=key_id, enabled=True),
-        )
+        caller, stored = self._managed(context, request.name_or_id)
+        change = store_pb2.SetKeyEnabled(key_id=stored.key.id, enabled=True)
+        return await self._simple_change(caller, request.request_id, "set_key_enabled", change)
 
     @rpc
     async def DisableKey(
         self, request: keys_pb2.DisableKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.KeyResponse:
-        key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
-        return await self._simple_change(
-            context,
-            request.name_or_id,
-            request.request_id,
-            "set_key_enabled",
-            store_pb2.SetKeyEnabled(key_id=key_id, enabled=False),
-        )
+        caller, stored = self._managed(context, request.name_or_id)
+        change = store_pb2.SetKeyEnabled(key_id=stored.key.id, enabled=False)
+        return await self._simple_change(caller, request.request_id, "set_key_enabled", change)
 
     @rpc
     async def ScheduleKeyDeletion(
@@ -190,27 +168,42 @@ class KeyManagementServicer:
             )
         if window > 10 * 365 * 86400:
             raise InvalidArgument("pending_window_seconds", "at most 10 years")
-        key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
-        return await self._simple_change(
-            context,
-            request.name_or_id,
-            request.request_id,
-            "schedule_deletion",
-            store_pb2.ScheduleDeletion(key_id=key_id, deletion_time_ms=now_ms() + window * 1000),
+        caller, stored = self._managed(context, request.name_or_id)
+        change = store_pb2.ScheduleDeletion(
+            key_id=stored.key.id, deletion_time_ms=now_ms() + window * 1000
         )
+        return await self._simple_change(caller, request.request_id, "schedule_deletion", change)
 
     @rpc
     async def CancelKeyDeletion(
         self, request: keys_pb2.CancelKeyDeletionRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.KeyResponse:
-        key_id = self._node.find_key("name_or_id", request.name_or_id).key.id
-        return await self._simple_change(
-            context,
-            request.name_or_id,
-            request.request_id,
-            "cancel_deletion",
-            store_pb2.CancelDeletion(key_id=key_id),
+        caller, stored = self._managed(context, request.name_or_id)
+        change = store_pb2.CancelDeletion(key_id=stored.key.id)
+        return await self._simple_change(caller, request.request_id, "cancel_deletion", change)
+
+    def _rotation_period(self, seconds: int) -> int:
+        minimum = self._node.config.keys.min_rotation_period_s
+        if seconds and not minimum <= seconds <= 10 * 365 * 86400:
+            raise InvalidArgument(
+                "rotation_period_seconds",
+                f"0 (no automatic rotation) or {minimum}..{10 * 365 * 86400} seconds "
+                "(keys.min_rotation_period_s)",
+            )
+        return seconds
+
+    @rpc
+    async def SetKeyRotation(
+        self, request: keys_pb2.SetKeyRotationRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.KeyResponse:
+        period = self._rotation_period(request.rotation_period_seconds)
+        caller, stored = self._managed(context, request.name_or_id)
+        change = store_pb2.SetRotationPolicy(
+            key_id=stored.key.id,
+            rotation_period_s=period,
+            min_decryption_version=request.min_decryption_version,
         )
+        return await self._simple_change(caller, request.request_id, "set_rotation_policy", change)
 
     # --- crypto (served from this node's applied state) -----------------------------
 
@@ -218,9 +211,17 @@ class KeyManagementServicer:
         if consistency == keys_pb2.CONSISTENCY_LINEARIZABLE:
             await self._node.read_barrier()
 
-    def _usable_key(self, field_name: str, name_or_id: str) -> store_pb2.StoredKey:
+    def _usable_key(
+        self,
+        field_name: str,
+        name_or_id: str,
+        caller: Caller,
+        operation: str,
+        context: dict[str, str],
+    ) -> store_pb2.StoredKey:
         validation.key_name(field_name, name_or_id)
         stored = self._node.find_key(field_name, name_or_id)
+        self._node.authorize(caller, operation, stored.key.name, context)
         _require_enabled(stored)
         return stored
 
@@ -235,14 +236,14 @@ class KeyManagementServicer:
     async def GenerateDataKey(
         self, request: keys_pb2.GenerateDataKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.GenerateDataKeyResponse:
-        caller_of(context)
+        caller = caller_of(context)
         ctx = validation.encryption_context("encryption_context", request.encryption_context)
         size = validation.byte_count(
             "number_of_bytes", request.number_of_bytes, default=32, maximum=validation.MAX_RANDOM
         )
         self._node.check_serving()
         await self._consistent(request.consistency)
-        stored = self._usable_key("key_name", request.key_name)
+        stored = self._usable_key("key_name", request.key_name, caller, "generate-data-key", ctx)
         data_key = secrets.token_bytes(size)
         blob, version = self._seal_under_current(stored, data_key, ctx)
         return keys_pb2.GenerateDataKeyResponse(
@@ -256,18 +257,20 @@ class KeyManagementServicer:
     async def Encrypt(
         self, request: keys_pb2.EncryptRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.EncryptResponse:
-        caller_of(context)
+        caller = caller_of(context)
         ctx = validation.encryption_context("encryption_context", request.encryption_context)
         plaintext = validation.plaintext("plaintext", request.plaintext)
         self._node.check_serving()
         await self._consistent(request.consistency)
-        stored = self._usable_key("key_name", request.key_name)
+        stored = self._usable_key("key_name", request.key_name, caller, "encrypt", ctx)
         blob, version = self._seal_under_current(stored, plaintext, ctx)
         return keys_pb2.EncryptResponse(
             ciphertext_blob=blob, key_id=stored.key.id, key_version=version
         )
 
-    def _open(self, blob: bytes, context: dict[str, str]) -> tuple[bytes, store_pb2.StoredKey, int]:
+    def _open(
+        self, blob: bytes, context: dict[str, str], caller: Caller, operation: str
+    ) -> tuple[bytes, store_pb2.StoredKey, int]:
         validation.ciphertext("ciphertext_blob", blob)
         try:
             header = envelope.read_unverified_header(blob)
@@ -276,7 +279,13 @@ class KeyManagementServicer:
         stored = self._node.store.lookup(header.key_id)
         if stored is None:
             raise NotFound(f"ciphertext_blob: names key {header.key_id}, which does not exist")
+        self._node.authorize(caller, operation, stored.key.name, context)
         _require_enabled(stored)
+        if header.key_version < stored.key.min_decryption_version:
+            raise FailedPrecondition(
+                f"key {stored.key.name!r} no longer decrypts version {header.key_version} "
+                f"(minimum decryption version {stored.key.min_decryption_version})"
+            )
         if header.key_version not in stored.wrapped_material:
             raise NotFound(
                 f"ciphertext_blob: key {stored.key.name!r} has no version {header.key_version}"
@@ -292,11 +301,11 @@ class KeyManagementServicer:
     async def Decrypt(
         self, request: keys_pb2.DecryptRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.DecryptResponse:
-        caller_of(context)
+        caller = caller_of(context)
         ctx = validation.encryption_context("encryption_context", request.encryption_context)
         self._node.check_serving()
         await self._consistent(request.consistency)
-        plaintext, stored, version = self._open(request.ciphertext_blob, ctx)
+        plaintext, stored, version = self._open(request.ciphertext_blob, ctx, caller, "decrypt")
         return keys_pb2.DecryptResponse(
             plaintext=plaintext, key_id=stored.key.id, key_version=version
         )
@@ -305,7 +314,7 @@ class KeyManagementServicer:
     async def ReEncrypt(
         self, request: keys_pb2.ReEncryptRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.ReEncryptResponse:
-        caller_of(context)
+        caller = caller_of(context)
         source_ctx = validation.encryption_context(
             "source_encryption_context", request.source_encryption_context
         )
@@ -317,11 +326,20 @@ class KeyManagementServicer:
             )
         self._node.check_serving()
         await self._consistent(request.consistency)
-        plaintext, source, source_version = self._open(request.ciphertext_blob, source_ctx)
+        plaintext, source, source_version = self._open(
+            request.ciphertext_blob, source_ctx, caller, "re-encrypt"
+        )
         if request.destination_key_name:
-            destination = self._usable_key("destination_key_name", request.destination_key_name)
+            destination = self._usable_key(
+                "destination_key_name",
+                request.destination_key_name,
+                caller,
+                "re-encrypt",
+                dest_ctx,
+            )
         else:
             destination = source
+            self._node.authorize(caller, "re-encrypt", source.key.name, dest_ctx)
         blob, version = self._seal_under_current(destination, plaintext, dest_ctx)
         return keys_pb2.ReEncryptResponse(
             ciphertext_blob=blob,
@@ -335,11 +353,12 @@ class KeyManagementServicer:
     async def GenerateRandom(
         self, request: keys_pb2.GenerateRandomRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.GenerateRandomResponse:
-        caller_of(context)
+        caller = caller_of(context)
         if request.number_of_bytes == 0:
             raise InvalidArgument("number_of_bytes", "must be between 1 and 1024, got 0")
         size = validation.byte_count(
             "number_of_bytes", request.number_of_bytes, default=32, maximum=validation.MAX_RANDOM
         )
         self._node.check_serving()
+        self._node.authorize(caller, "random", NO_KEY)
         return keys_pb2.GenerateRandomResponse(random=secrets.token_bytes(size))

@@ -18,6 +18,7 @@ import grpc
 from keymgr.config import NodeConfig
 from keymgr.seal.base import SealedRootKeyStore
 from keymgr.seal.devfile import FileSeal
+from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError
 from keymgr.server.keys_service import KeyManagementServicer
@@ -25,6 +26,7 @@ from keymgr.server.material import MaterialCache
 from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import Proposer, now_ms
+from keymgr.server.rotation import rotate_due_keys
 from keymgr.server.sealing import SealController
 from keymgr.server.tls import server_credentials
 from keymgr.store.keystore import KeyStore
@@ -34,7 +36,7 @@ from keymgr.v1 import store_pb2
 
 log = logging.getLogger("keymgr.node")
 
-PURGE_INTERVAL_S = 1.0
+SCHEDULE_INTERVAL_S = 1.0
 
 
 def raft_settings(config: NodeConfig) -> RaftSettings:
@@ -71,18 +73,23 @@ def build_node(config: NodeConfig) -> NodeContext:
     )
 
 
-async def purge_expired_keys(node: NodeContext) -> None:
-    """The leader proposes a Tick when a scheduled deletion is due (time enters here)."""
+async def run_schedules(node: NodeContext) -> None:
+    """Leader duties driven by time: destroy keys whose deletion is due, rotate keys
+    whose rotation period has passed. Time enters the state machine only here."""
     while True:
-        await asyncio.sleep(PURGE_INTERVAL_S)
+        await asyncio.sleep(SCHEDULE_INTERVAL_S)
         if node.raft_status().role != "leader" or not node.store.initialized:
             continue
-        due = node.store.deletion_due(now_ms())
-        if not due:
+        if node.seal.sealed:
             continue
-        with contextlib.suppress(NodeError, RaftError):
-            await node.proposer.submit(store_pb2.Command(tick=store_pb2.Tick()))
-            log.info("destroyed %d key(s) whose deletion time had passed", due)
+        due = node.store.deletion_due(now_ms())
+        if due:
+            with contextlib.suppress(NodeError, RaftError):
+                await node.proposer.submit(store_pb2.Command(tick=store_pb2.Tick()))
+                log.info("destroyed %d key(s) whose deletion time had passed", due)
+        rotated = await rotate_due_keys(node)
+        if rotated:
+            log.info("rotated %d key(s) on schedule", rotated)
 
 
 async def serve(config: NodeConfig) -> None:
@@ -91,7 +98,12 @@ async def serve(config: NodeConfig) -> None:
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", 0)]
     )
-    add_servicers(server, KeyManagementServicer(node), OperatorServicer(node, peers))
+    add_servicers(
+        server,
+        keys=KeyManagementServicer(node),
+        operator=OperatorServicer(node, peers),
+        access=AccessServicer(node),
+    )
     tls = config.tls
     server.add_secure_port(config.api.listen, server_credentials(tls.cert, tls.key, tls.ca))
     node.raft.start()
@@ -109,7 +121,7 @@ async def serve(config: NodeConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    purger = asyncio.create_task(purge_expired_keys(node))
+    purger = asyncio.create_task(run_schedules(node))
     try:
         await stop.wait()
     finally:

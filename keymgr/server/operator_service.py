@@ -65,6 +65,13 @@ class OperatorServicer:
             raise InvalidArgument(
                 "secret_threshold", f"must be between 1 and secret_shares ({shares})"
             )
+        approvals = request.approvals_required or 1
+        if approvals > 1:
+            raise InvalidArgument(
+                "approvals_required",
+                "must be 1 at init: there is one admin; raise it with "
+                "`keymgr approvals rule` after adding admins",
+            )
         if self._node.store.initialized:
             raise FailedPrecondition("cluster is already initialized")
         root = bytearray(secrets.token_bytes(32))
@@ -85,6 +92,7 @@ class OperatorServicer:
                     admins=[caller.principal],
                     first_term=first_term,
                     share_digests=digests,
+                    approvals_required=approvals,
                 ),
             )
             try:

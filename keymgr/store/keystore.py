@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from keymgr.store import keystore_validation as check
+from keymgr.store.access import GATED, Access
 from keymgr.store.keystore_validation import CommandRefused
 from keymgr.v1 import keys_pb2, store_pb2
 
@@ -62,7 +63,7 @@ _OK = store_pb2.CommandResult(ok=True)
 class _Tables:
     """Everything readers see, swapped as one object by `restore`."""
 
-    __slots__ = ("init", "keyring", "keys", "names", "pending")
+    __slots__ = ("access", "init", "keyring", "keys", "names", "pending")
 
     def __init__(self) -> None:
         self.init: store_pb2.InitCluster | None = None
@@ -70,6 +71,7 @@ class _Tables:
         self.keys: dict[str, store_pb2.StoredKey] = {}  # by key id, destroyed ones too
         self.names: dict[str, str] = {}  # name -> id of keys that are not destroyed
         self.pending: dict[str, int] = {}  # id -> deletion_time_ms of pending keys
+        self.access = Access()  # policies, roles, approvals
 
 
 class KeyStore:
@@ -87,6 +89,7 @@ class KeyStore:
         self._deadlines: list[tuple[int, str]] = []  # heap; stale entries skipped
         self._generation = 0  # changes when the set of key ids changes
         self._index: tuple[int, list[tuple[str, str]]] = (0, [])
+        self._approved = False  # true while an approved operation's command runs
 
     # --- StateMachine protocol (Raft tick thread) ----------------------------------
 
@@ -115,6 +118,7 @@ class KeyStore:
             record.request_id = request_id
             record.result.ParseFromString(result)
         state.applied_commands = self._applied
+        t.access.save(state)
         return state.SerializeToString(deterministic=True)
 
     def restore(self, snapshot: bytes) -> None:
@@ -156,6 +160,11 @@ class KeyStore:
         """Terms and active term read together: two separate reads may straddle a rotation."""
         ring = self._t.keyring
         return ring, ring[-1].term if ring else 0
+
+    @property
+    def access(self) -> Access:
+        """Policies, role bindings, approval rules and operations (read-only tables)."""
+        return self._t.access
 
     @property
     def applied_commands(self) -> int:
@@ -235,7 +244,26 @@ class KeyStore:
         if self._t.init is None:
             raise CommandRefused(check.FAILED_PRECONDITION, "cluster is not initialized")
         self._purge(command.time_ms)
+        self._t.access.expire(command.time_ms)
+        if op in GATED and not self._approved:
+            raise CommandRefused(
+                check.FAILED_PRECONDITION,
+                f"{op} is a split-key operation: request it for approval (RequestApproval)",
+            )
         return _HANDLERS[op](self, command)
+
+    def _execute_approved(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        """Runs an approved operation's command, inside the apply of the deciding vote."""
+        op = command.WhichOneof("op")
+        if op not in GATED:
+            raise check.invalid("request_approval.command", f"{op} needs no approval")
+        self._approved = True
+        try:
+            result = _HANDLERS[op](self, command)
+        finally:
+            self._approved = False
+        self._revision += 1
+        return result
 
     def _remember(self, request_id: str, out: bytes) -> bytes:
         if request_id:
@@ -287,6 +315,7 @@ class KeyStore:
         init = store_pb2.InitCluster()
         init.CopyFrom(command.init_cluster)
         t.keyring = (init.first_term,)
+        t.access.initialise(init)
         t.init = init  # last: `initialized` implies a keyring
         self._revision += 1
         return _OK
@@ -311,7 +340,9 @@ class KeyStore:
         key.purpose = purpose
         key.state = ENABLED
         key.current_version = 1
-        key.versions.add(version=1, created_at_ms=command.time_ms)
+        key.versions.add(version=1, created_at_ms=command.time_ms, created_by=command.principal)
+        key.created_by = command.principal
+        key.rotation_period_seconds = create.rotation_period_s
         key.labels.update(create.labels)
         key.description = create.description
         key.created_at_ms = command.time_ms
@@ -336,7 +367,9 @@ class KeyStore:
             )
         stored = _copy(old)
         stored.key.current_version = expected
-        stored.key.versions.add(version=expected, created_at_ms=command.time_ms)
+        stored.key.versions.add(
+            version=expected, created_at_ms=command.time_ms, created_by=command.principal
+        )
         stored.wrapped_material[expected] = rotate.wrapped_material
         return self._publish(stored)
 
@@ -399,6 +432,51 @@ class KeyStore:
     def _tick(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         return _OK  # the purge already ran in _dispatch
 
+    def _destroy_key(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        """Ends a pending deletion early (split-key: only from an approved operation)."""
+        old = self._existing("destroy_key.key_id", command.destroy_key.key_id)
+        check.require_state(old.key, (PENDING,), "destroy it now")
+        self._t.pending[old.key.id] = command.time_ms
+        heapq.heappush(self._deadlines, (command.time_ms, old.key.id))
+        self._purge(command.time_ms)
+        return store_pb2.CommandResult(key=self._t.keys[old.key.id].key)
+
+    def _set_rotation_policy(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        change = command.set_rotation_policy
+        old = self._existing("set_rotation_policy.key_id", change.key_id)
+        check.require_state(old.key, (ENABLED, DISABLED), "change its rotation policy")
+        if change.min_decryption_version > old.key.current_version:
+            raise check.invalid(
+                "set_rotation_policy.min_decryption_version",
+                f"must be at most the current version {old.key.current_version}",
+            )
+        stored = _copy(old)
+        stored.key.rotation_period_seconds = change.rotation_period_s
+        stored.key.min_decryption_version = change.min_decryption_version
+        return self._publish(stored)
+
+    def _put_policy(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.put_policy(command)
+
+    def _delete_policy(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.delete_policy(command)
+
+    def _set_roles(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.set_roles(command)
+
+    def _set_approval_rule(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.set_approval_rule(command)
+
+    def _request_approval(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        result = self._t.access.request(command, self._execute_approved)
+        self._revision += 1
+        return result
+
+    def _decide_approval(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        result = self._t.access.decide(command, self._execute_approved)
+        self._revision += 1
+        return result
+
     def _sorted_index(self) -> list[tuple[str, str]]:
         """(name, id) of every key, sorted; rebuilt only when keys were created/restored."""
         generation = self._generation
@@ -418,6 +496,14 @@ _HANDLERS: dict[str, _Handler] = {
     "cancel_deletion": KeyStore._cancel_deletion,
     "rotate_keyring": KeyStore._rotate_keyring,
     "tick": KeyStore._tick,
+    "destroy_key": KeyStore._destroy_key,
+    "set_rotation_policy": KeyStore._set_rotation_policy,
+    "put_policy": KeyStore._put_policy,
+    "delete_policy": KeyStore._delete_policy,
+    "set_roles": KeyStore._set_roles,
+    "set_approval_rule": KeyStore._set_approval_rule,
+    "request_approval": KeyStore._request_approval,
+    "decide_approval": KeyStore._decide_approval,
 }
 
 
@@ -446,6 +532,7 @@ def _tables_from(state: store_pb2.StoreState) -> _Tables:
             tables.names[stored.key.name] = key_id
         if stored.key.state == PENDING:
             tables.pending[key_id] = stored.key.deletion_time_ms
+    tables.access = Access.load(state)
     return tables
 
 

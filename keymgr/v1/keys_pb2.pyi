@@ -39,15 +39,17 @@ CONSISTENCY_DEFAULT: Consistency
 CONSISTENCY_LINEARIZABLE: Consistency
 
 class KeyVersion(_message.Message):
-    __slots__ = ("version", "created_at_ms")
+    __slots__ = ("version", "created_at_ms", "created_by")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     version: int
     created_at_ms: int
-    def __init__(self, version: _Optional[int] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+    created_by: str
+    def __init__(self, version: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., created_by: _Optional[str] = ...) -> None: ...
 
 class Key(_message.Message):
-    __slots__ = ("id", "name", "purpose", "state", "current_version", "versions", "labels", "description", "created_at_ms", "deletion_time_ms")
+    __slots__ = ("id", "name", "purpose", "state", "current_version", "versions", "labels", "description", "created_at_ms", "deletion_time_ms", "rotation_period_seconds", "min_decryption_version", "created_by")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +67,9 @@ class Key(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     DELETION_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    ROTATION_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MIN_DECRYPTION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     purpose: KeyPurpose
@@ -75,7 +80,10 @@ class Key(_message.Message):
     description: str
     created_at_ms: int
     deletion_time_ms: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., state: _Optional[_Union[KeyState, str]] = ..., current_version: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[KeyVersion, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., deletion_time_ms: _Optional[int] = ...) -> None: ...
+    rotation_period_seconds: int
+    min_decryption_version: int
+    created_by: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., state: _Optional[_Union[KeyState, str]] = ..., current_version: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[KeyVersion, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., deletion_time_ms: _Optional[int] = ..., rotation_period_seconds: _Optional[int] = ..., min_decryption_version: _Optional[int] = ..., created_by: _Optional[str] = ...) -> None: ...
 
 class KeyResponse(_message.Message):
     __slots__ = ("key",)
@@ -84,7 +92,7 @@ class KeyResponse(_message.Message):
     def __init__(self, key: _Optional[_Union[Key, _Mapping]] = ...) -> None: ...
 
 class CreateKeyRequest(_message.Message):
-    __slots__ = ("name", "purpose", "labels", "description", "request_id")
+    __slots__ = ("name", "purpose", "labels", "description", "rotation_period_seconds", "request_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -96,13 +104,27 @@ class CreateKeyRequest(_message.Message):
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ROTATION_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     purpose: KeyPurpose
     labels: _containers.ScalarMap[str, str]
     description: str
+    rotation_period_seconds: int
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., rotation_period_seconds: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SetKeyRotationRequest(_message.Message):
+    __slots__ = ("name_or_id", "rotation_period_seconds", "min_decryption_version", "request_id")
+    NAME_OR_ID_FIELD_NUMBER: _ClassVar[int]
+    ROTATION_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MIN_DECRYPTION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name_or_id: str
+    rotation_period_seconds: int
+    min_decryption_version: int
+    request_id: str
+    def __init__(self, name_or_id: _Optional[str] = ..., rotation_period_seconds: _Optional[int] = ..., min_decryption_version: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetKeyRequest(_message.Message):
     __slots__ = ("name_or_id",)

@@ -99,6 +99,11 @@ class KeyManagementStub:
                 request_serializer=keymgr_dot_v1_dot_keys__pb2.GenerateRandomRequest.SerializeToString,
                 response_deserializer=keymgr_dot_v1_dot_keys__pb2.GenerateRandomResponse.FromString,
                 _registered_method=True)
+        self.SetKeyRotation = channel.unary_unary(
+                '/keymgr.v1.KeyManagement/SetKeyRotation',
+                request_serializer=keymgr_dot_v1_dot_keys__pb2.SetKeyRotationRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_keys__pb2.KeyResponse.FromString,
+                _registered_method=True)
 
 
 class KeyManagementServicer:
@@ -182,6 +187,12 @@ class KeyManagementServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetKeyRotation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeyManagementServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -249,6 +260,11 @@ def add_KeyManagementServicer_to_server(servicer, server):
                     servicer.GenerateRandom,
                     request_deserializer=keymgr_dot_v1_dot_keys__pb2.GenerateRandomRequest.FromString,
                     response_serializer=keymgr_dot_v1_dot_keys__pb2.GenerateRandomResponse.SerializeToString,
+            ),
+            'SetKeyRotation': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetKeyRotation,
+                    request_deserializer=keymgr_dot_v1_dot_keys__pb2.SetKeyRotationRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_keys__pb2.KeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -602,6 +618,33 @@ class KeyManagement:
             '/keymgr.v1.KeyManagement/GenerateRandom',
             keymgr_dot_v1_dot_keys__pb2.GenerateRandomRequest.SerializeToString,
             keymgr_dot_v1_dot_keys__pb2.GenerateRandomResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetKeyRotation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.KeyManagement/SetKeyRotation',
+            keymgr_dot_v1_dot_keys__pb2.SetKeyRotationRequest.SerializeToString,
+            keymgr_dot_v1_dot_keys__pb2.KeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

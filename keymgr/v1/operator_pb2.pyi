@@ -21,12 +21,14 @@ NODE_ROLE_LEADER: NodeRole
 NODE_ROLE_UNREACHABLE: NodeRole
 
 class InitRequest(_message.Message):
-    __slots__ = ("secret_shares", "secret_threshold")
+    __slots__ = ("secret_shares", "secret_threshold", "approvals_required")
     SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
     SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     secret_shares: int
     secret_threshold: int
-    def __init__(self, secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ...) -> None: ...
+    approvals_required: int
+    def __init__(self, secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., approvals_required: _Optional[int] = ...) -> None: ...
 
 class InitResponse(_message.Message):
     __slots__ = ("unseal_shares", "secret_threshold", "root_admin")

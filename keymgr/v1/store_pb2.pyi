@@ -8,6 +8,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class OperationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OPERATION_STATE_UNSPECIFIED: _ClassVar[OperationState]
+    OPERATION_STATE_PENDING: _ClassVar[OperationState]
+    OPERATION_STATE_EXECUTED: _ClassVar[OperationState]
+    OPERATION_STATE_REJECTED: _ClassVar[OperationState]
+    OPERATION_STATE_EXPIRED: _ClassVar[OperationState]
+    OPERATION_STATE_FAILED: _ClassVar[OperationState]
+
 class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ERROR_CODE_UNSPECIFIED: _ClassVar[ErrorCode]
@@ -16,6 +25,12 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_ALREADY_EXISTS: _ClassVar[ErrorCode]
     ERROR_CODE_FAILED_PRECONDITION: _ClassVar[ErrorCode]
     ERROR_CODE_CONFLICT: _ClassVar[ErrorCode]
+OPERATION_STATE_UNSPECIFIED: OperationState
+OPERATION_STATE_PENDING: OperationState
+OPERATION_STATE_EXECUTED: OperationState
+OPERATION_STATE_REJECTED: OperationState
+OPERATION_STATE_EXPIRED: OperationState
+OPERATION_STATE_FAILED: OperationState
 ERROR_CODE_UNSPECIFIED: ErrorCode
 ERROR_CODE_INVALID_ARGUMENT: ErrorCode
 ERROR_CODE_NOT_FOUND: ErrorCode
@@ -24,20 +39,22 @@ ERROR_CODE_FAILED_PRECONDITION: ErrorCode
 ERROR_CODE_CONFLICT: ErrorCode
 
 class InitCluster(_message.Message):
-    __slots__ = ("shamir_wrapped_root_key", "secret_shares", "secret_threshold", "admins", "first_term", "share_digests")
+    __slots__ = ("shamir_wrapped_root_key", "secret_shares", "secret_threshold", "admins", "first_term", "share_digests", "approvals_required")
     SHAMIR_WRAPPED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
     SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
     SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     ADMINS_FIELD_NUMBER: _ClassVar[int]
     FIRST_TERM_FIELD_NUMBER: _ClassVar[int]
     SHARE_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     shamir_wrapped_root_key: bytes
     secret_shares: int
     secret_threshold: int
     admins: _containers.RepeatedScalarFieldContainer[str]
     first_term: KeyringTerm
     share_digests: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., admins: _Optional[_Iterable[str]] = ..., first_term: _Optional[_Union[KeyringTerm, _Mapping]] = ..., share_digests: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    approvals_required: int
+    def __init__(self, shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., admins: _Optional[_Iterable[str]] = ..., first_term: _Optional[_Union[KeyringTerm, _Mapping]] = ..., share_digests: _Optional[_Iterable[bytes]] = ..., approvals_required: _Optional[int] = ...) -> None: ...
 
 class KeyringTerm(_message.Message):
     __slots__ = ("term", "wrapped_key", "created_at_ms")
@@ -50,7 +67,7 @@ class KeyringTerm(_message.Message):
     def __init__(self, term: _Optional[int] = ..., wrapped_key: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
 
 class CreateKey(_message.Message):
-    __slots__ = ("key_id", "name", "purpose", "labels", "description", "wrapped_material")
+    __slots__ = ("key_id", "name", "purpose", "labels", "description", "wrapped_material", "rotation_period_s")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -64,13 +81,15 @@ class CreateKey(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     WRAPPED_MATERIAL_FIELD_NUMBER: _ClassVar[int]
+    ROTATION_PERIOD_S_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     name: str
     purpose: _keys_pb2.KeyPurpose
     labels: _containers.ScalarMap[str, str]
     description: str
     wrapped_material: bytes
-    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[_keys_pb2.KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., wrapped_material: _Optional[bytes] = ...) -> None: ...
+    rotation_period_s: int
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[_keys_pb2.KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., wrapped_material: _Optional[bytes] = ..., rotation_period_s: _Optional[int] = ...) -> None: ...
 
 class RotateKey(_message.Message):
     __slots__ = ("key_id", "new_version", "wrapped_material")
@@ -114,8 +133,141 @@ class Tick(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class Policy(_message.Message):
+    __slots__ = ("name", "principals", "roles", "operations", "key_patterns", "required_context", "description")
+    class RequiredContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPALS_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    KEY_PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    principals: _containers.RepeatedScalarFieldContainer[str]
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    operations: _containers.RepeatedScalarFieldContainer[str]
+    key_patterns: _containers.RepeatedScalarFieldContainer[str]
+    required_context: _containers.ScalarMap[str, str]
+    description: str
+    def __init__(self, name: _Optional[str] = ..., principals: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[str]] = ..., operations: _Optional[_Iterable[str]] = ..., key_patterns: _Optional[_Iterable[str]] = ..., required_context: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class RoleBinding(_message.Message):
+    __slots__ = ("principal", "roles")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    principal: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, principal: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ApprovalRule(_message.Message):
+    __slots__ = ("kind", "required")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    required: int
+    def __init__(self, kind: _Optional[str] = ..., required: _Optional[int] = ...) -> None: ...
+
+class PendingOperation(_message.Message):
+    __slots__ = ("id", "kind", "command", "requester", "approvals", "rejections", "created_at_ms", "expires_at_ms", "state", "result", "summary", "required", "decided_at_ms")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    REJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    kind: str
+    command: Command
+    requester: str
+    approvals: _containers.RepeatedScalarFieldContainer[str]
+    rejections: _containers.RepeatedScalarFieldContainer[str]
+    created_at_ms: int
+    expires_at_ms: int
+    state: OperationState
+    result: CommandResult
+    summary: str
+    required: int
+    decided_at_ms: int
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., requester: _Optional[str] = ..., approvals: _Optional[_Iterable[str]] = ..., rejections: _Optional[_Iterable[str]] = ..., created_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., state: _Optional[_Union[OperationState, str]] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ..., summary: _Optional[str] = ..., required: _Optional[int] = ..., decided_at_ms: _Optional[int] = ...) -> None: ...
+
+class PutPolicy(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: Policy
+    def __init__(self, policy: _Optional[_Union[Policy, _Mapping]] = ...) -> None: ...
+
+class DeletePolicy(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class SetRoles(_message.Message):
+    __slots__ = ("binding",)
+    BINDING_FIELD_NUMBER: _ClassVar[int]
+    binding: RoleBinding
+    def __init__(self, binding: _Optional[_Union[RoleBinding, _Mapping]] = ...) -> None: ...
+
+class SetApprovalRule(_message.Message):
+    __slots__ = ("rule",)
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    rule: ApprovalRule
+    def __init__(self, rule: _Optional[_Union[ApprovalRule, _Mapping]] = ...) -> None: ...
+
+class DestroyKey(_message.Message):
+    __slots__ = ("key_id",)
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+
+class RequestApproval(_message.Message):
+    __slots__ = ("operation_id", "kind", "command", "expires_at_ms", "summary")
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    operation_id: str
+    kind: str
+    command: Command
+    expires_at_ms: int
+    summary: str
+    def __init__(self, operation_id: _Optional[str] = ..., kind: _Optional[str] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., expires_at_ms: _Optional[int] = ..., summary: _Optional[str] = ...) -> None: ...
+
+class DecideApproval(_message.Message):
+    __slots__ = ("operation_id", "approve")
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVE_FIELD_NUMBER: _ClassVar[int]
+    operation_id: str
+    approve: bool
+    def __init__(self, operation_id: _Optional[str] = ..., approve: _Optional[bool] = ...) -> None: ...
+
+class SetRotationPolicy(_message.Message):
+    __slots__ = ("key_id", "rotation_period_s", "min_decryption_version")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ROTATION_PERIOD_S_FIELD_NUMBER: _ClassVar[int]
+    MIN_DECRYPTION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    rotation_period_s: int
+    min_decryption_version: int
+    def __init__(self, key_id: _Optional[str] = ..., rotation_period_s: _Optional[int] = ..., min_decryption_version: _Optional[int] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick")
+    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +279,14 @@ class Command(_message.Message):
     CANCEL_DELETION_FIELD_NUMBER: _ClassVar[int]
     ROTATE_KEYRING_FIELD_NUMBER: _ClassVar[int]
     TICK_FIELD_NUMBER: _ClassVar[int]
+    PUT_POLICY_FIELD_NUMBER: _ClassVar[int]
+    DELETE_POLICY_FIELD_NUMBER: _ClassVar[int]
+    SET_ROLES_FIELD_NUMBER: _ClassVar[int]
+    SET_APPROVAL_RULE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    DESTROY_KEY_FIELD_NUMBER: _ClassVar[int]
+    SET_ROTATION_POLICY_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ms: int
     principal: str
@@ -138,7 +298,15 @@ class Command(_message.Message):
     cancel_deletion: CancelDeletion
     rotate_keyring: RotateKeyring
     tick: Tick
-    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ...) -> None: ...
+    put_policy: PutPolicy
+    delete_policy: DeletePolicy
+    set_roles: SetRoles
+    set_approval_rule: SetApprovalRule
+    request_approval: RequestApproval
+    decide_approval: DecideApproval
+    destroy_key: DestroyKey
+    set_rotation_policy: SetRotationPolicy
+    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ...) -> None: ...
 
 class CommandError(_message.Message):
     __slots__ = ("code", "message")
@@ -149,16 +317,18 @@ class CommandError(_message.Message):
     def __init__(self, code: _Optional[_Union[ErrorCode, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class CommandResult(_message.Message):
-    __slots__ = ("key", "keyring_term", "error", "ok")
+    __slots__ = ("key", "keyring_term", "error", "ok", "operation")
     KEY_FIELD_NUMBER: _ClassVar[int]
     KEYRING_TERM_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
     key: _keys_pb2.Key
     keyring_term: int
     error: CommandError
     ok: bool
-    def __init__(self, key: _Optional[_Union[_keys_pb2.Key, _Mapping]] = ..., keyring_term: _Optional[int] = ..., error: _Optional[_Union[CommandError, _Mapping]] = ..., ok: _Optional[bool] = ...) -> None: ...
+    operation: PendingOperation
+    def __init__(self, key: _Optional[_Union[_keys_pb2.Key, _Mapping]] = ..., keyring_term: _Optional[int] = ..., error: _Optional[_Union[CommandError, _Mapping]] = ..., ok: _Optional[bool] = ..., operation: _Optional[_Union[PendingOperation, _Mapping]] = ...) -> None: ...
 
 class StoredKey(_message.Message):
     __slots__ = ("key", "wrapped_material")
@@ -184,7 +354,7 @@ class RequestRecord(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
 
 class StoreState(_message.Message):
-    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands")
+    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations")
     class KeysEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -198,10 +368,18 @@ class StoreState(_message.Message):
     KEYS_FIELD_NUMBER: _ClassVar[int]
     RECENT_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     APPLIED_COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
+    ROLE_BINDINGS_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_RULES_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
     init: InitCluster
     keyring: _containers.RepeatedCompositeFieldContainer[KeyringTerm]
     active_term: int
     keys: _containers.MessageMap[str, StoredKey]
     recent_requests: _containers.RepeatedCompositeFieldContainer[RequestRecord]
     applied_commands: int
-    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ...) -> None: ...
+    policies: _containers.RepeatedCompositeFieldContainer[Policy]
+    role_bindings: _containers.RepeatedCompositeFieldContainer[RoleBinding]
+    approval_rules: _containers.RepeatedCompositeFieldContainer[ApprovalRule]
+    operations: _containers.RepeatedCompositeFieldContainer[PendingOperation]
+    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ...) -> None: ...

@@ -23,6 +23,7 @@ def _spec(seals: tuple[str, ...] = ("file", "file", "file"), **overrides: object
     for node, seal in zip(spec.nodes, seals, strict=True):
         node.seal = seal
     spec.min_deletion_window_s = 1
+    spec.min_rotation_period_s = 1
     for name, value in overrides.items():
         setattr(spec, name, value)
     return spec

@@ -1,0 +1,212 @@
+"""Access: policies, roles and the M-of-N approval flow.
+
+Every change is a split-key operation: the servicer wraps it in a RequestApproval; the
+state machine runs it when enough distinct admins approved (the requester counts as
+one), so with one required approval it runs at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+
+from keymgr.server.auth import Caller, caller_of, require_admin
+from keymgr.server.context import NodeContext
+from keymgr.server.errors import CommandRejected, InvalidArgument, NotFound
+from keymgr.server.proposer import now_ms
+from keymgr.server.rpc import rpc
+from keymgr.store.access import GATED, KINDS, check_policy
+from keymgr.store.keystore_validation import CommandRefused
+from keymgr.v1 import access_pb2, store_pb2
+
+DEFAULT_TTL_S = 24 * 3600
+MAX_TTL_S = 30 * 86400
+
+
+class AccessServicer:
+    def __init__(self, node: NodeContext) -> None:
+        self._node = node
+
+    def _admin(self, context: grpc.aio.ServicerContext) -> Caller:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        return caller
+
+    async def _request(
+        self, caller: Caller, op: str, message: object, ttl_s: int, summary: str
+    ) -> access_pb2.ApprovalResponse:
+        if ttl_s > MAX_TTL_S:
+            raise InvalidArgument("ttl_seconds", f"at most {MAX_TTL_S}")
+        inner = store_pb2.Command()
+        getattr(inner, op).CopyFrom(message)
+        operation_id = uuid.uuid4().hex[:16]
+        command = store_pb2.Command(
+            request_id=f"approval-{operation_id}",
+            principal=caller.principal,
+            request_approval=store_pb2.RequestApproval(
+                operation_id=operation_id,
+                kind=GATED[op],
+                command=inner,
+                expires_at_ms=now_ms() + (ttl_s or DEFAULT_TTL_S) * 1000,
+                summary=summary,
+            ),
+        )
+        result = await self._node.proposer.submit(command)
+        return access_pb2.ApprovalResponse(operation=result.operation)
+
+    @rpc
+    async def PutPolicy(
+        self, request: access_pb2.PutPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ApprovalResponse:
+        caller = self._admin(context)
+        policy = request.policy
+        try:
+            check_policy(policy)
+        except CommandRefused as refused:
+            raise CommandRejected(refused.message) from None
+        summary = (
+            f"put policy {policy.name!r}: {','.join(policy.operations)} on "
+            f"{','.join(policy.key_patterns)} for {','.join([*policy.principals, *policy.roles])}"
+        )
+        return await self._request(
+            caller, "put_policy", store_pb2.PutPolicy(policy=policy), request.ttl_seconds, summary
+        )
+
+    @rpc
+    async def GetPolicy(
+        self, request: access_pb2.GetPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> store_pb2.Policy:
+        self._admin(context)
+        policy = self._node.store.access.policies.get(request.name)
+        if policy is None:
+            raise NotFound(f"name: no policy {request.name!r}")
+        return policy
+
+    @rpc
+    async def ListPolicies(
+        self, request: access_pb2.ListPoliciesRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ListPoliciesResponse:
+        self._admin(context)
+        policies = self._node.store.access.policies
+        return access_pb2.ListPoliciesResponse(policies=[policies[n] for n in sorted(policies)])
+
+    @rpc
+    async def DeletePolicy(
+        self, request: access_pb2.DeletePolicyRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ApprovalResponse:
+        caller = self._admin(context)
+        if request.name not in self._node.store.access.policies:
+            raise NotFound(f"name: no policy {request.name!r}")
+        return await self._request(
+            caller,
+            "delete_policy",
+            store_pb2.DeletePolicy(name=request.name),
+            request.ttl_seconds,
+            f"delete policy {request.name!r}",
+        )
+
+    @rpc
+    async def SetRoles(
+        self, request: access_pb2.SetRolesRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ApprovalResponse:
+        caller = self._admin(context)
+        if not request.principal:
+            raise InvalidArgument("principal", "must not be empty")
+        binding = store_pb2.RoleBinding(principal=request.principal, roles=request.roles)
+        return await self._request(
+            caller,
+            "set_roles",
+            store_pb2.SetRoles(binding=binding),
+            request.ttl_seconds,
+            f"set roles of {request.principal!r} to {sorted(request.roles)}",
+        )
+
+    @rpc
+    async def ListRoles(
+        self, request: access_pb2.ListRolesRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ListRolesResponse:
+        self._admin(context)
+        roles = self._node.store.access.roles
+        return access_pb2.ListRolesResponse(
+            bindings=[store_pb2.RoleBinding(principal=p, roles=roles[p]) for p in sorted(roles)]
+        )
+
+    @rpc
+    async def SetApprovalRule(
+        self, request: access_pb2.SetApprovalRuleRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ApprovalResponse:
+        caller = self._admin(context)
+        if request.kind not in KINDS:
+            raise InvalidArgument("kind", f"one of {sorted(KINDS)}")
+        rule = store_pb2.ApprovalRule(kind=request.kind, required=request.required)
+        return await self._request(
+            caller,
+            "set_approval_rule",
+            store_pb2.SetApprovalRule(rule=rule),
+            request.ttl_seconds,
+            f"require {request.required} approvals for {request.kind}",
+        )
+
+    @rpc
+    async def DestroyKey(
+        self, request: access_pb2.DestroyKeyRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ApprovalResponse:
+        caller = self._admin(context)
+        stored = self._node.find_key("name_or_id", request.name_or_id)
+        return await self._request(
+            caller,
+            "destroy_key",
+            store_pb2.DestroyKey(key_id=stored.key.id),
+            request.ttl_seconds,
+            f"destroy key {stored.key.name!r} ({stored.key.id}) now",
+        )
+
+    @rpc
+    async def ListApprovals(
+        self, request: access_pb2.ListApprovalsRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ListApprovalsResponse:
+        self._admin(context)
+        access = self._node.store.access
+        operations = [
+            op
+            for op in access.operations.values()
+            if request.include_decided or op.state == store_pb2.OPERATION_STATE_PENDING
+        ]
+        rules = [store_pb2.ApprovalRule(kind=k, required=access.required(k)) for k in sorted(KINDS)]
+        return access_pb2.ListApprovalsResponse(operations=operations, rules=rules)
+
+    async def _decide(
+        self, context: grpc.aio.ServicerContext, operation_id: str, approve: bool
+    ) -> access_pb2.ApprovalResponse:
+        caller = self._admin(context)
+        if operation_id not in self._node.store.access.operations:
+            raise NotFound(f"operation_id: no operation {operation_id!r}")
+        command = store_pb2.Command(
+            request_id=f"decide-{operation_id}-{uuid.uuid4().hex[:8]}",
+            principal=caller.principal,
+            decide_approval=store_pb2.DecideApproval(operation_id=operation_id, approve=approve),
+        )
+        result = await self._node.proposer.submit(command)
+        return access_pb2.ApprovalResponse(operation=result.operation)
+
+    @rpc
+    async def Approve(
+        self, request: access_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ApprovalResponse:
+        return await self._decide(context, request.operation_id, True)
+
+    @rpc
+    async def Reject(
+        self, request: access_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ApprovalResponse:
+        return await self._decide(context, request.operation_id, False)
+
+    @rpc
+    async def WhoAmI(
+        self, request: access_pb2.WhoAmIRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.WhoAmIResponse:
+        caller = caller_of(context)
+        return access_pb2.WhoAmIResponse(
+            principal=caller.principal, roles=self._node.store.access.roles_of(caller.principal)
+        )

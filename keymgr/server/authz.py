@@ -1,0 +1,76 @@
+"""Default-deny authorization against the replicated policies.
+
+A call is allowed when at least one policy names the caller (its principal id, or one
+of its roles) and grants the operation on the key's name, and every
+`required_context` entry of that policy is satisfied by the request's encryption
+context. `${principal.name}` in a required value stands for the caller's own name, so
+"volume_id: ${principal.name}" lets an agent unwrap only its own volume's keys.
+Everything else is denied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from fnmatch import fnmatchcase
+
+from keymgr.server.auth import Caller
+from keymgr.server.errors import PermissionDenied
+from keymgr.v1 import store_pb2
+
+NO_KEY = ""  # operations that name no key (GenerateRandom) match only pattern "*"
+
+
+def _subject_matches(policy: store_pb2.Policy, caller: Caller, roles: Iterable[str]) -> bool:
+    if caller.principal in policy.principals:
+        return True
+    return any(role in policy.roles for role in roles)
+
+
+def _key_matches(policy: store_pb2.Policy, key_name: str) -> bool:
+    if key_name == NO_KEY:
+        return "*" in policy.key_patterns
+    return any(fnmatchcase(key_name, pattern) for pattern in policy.key_patterns)
+
+
+def _context_matches(policy: store_pb2.Policy, caller: Caller, context: Mapping[str, str]) -> bool:
+    for name, wanted in policy.required_context.items():
+        pattern = wanted.replace("${principal.name}", caller.name)
+        value = context.get(name)
+        if value is None or not fnmatchcase(value, pattern):
+            return False
+    return True
+
+
+def allowed(
+    policies: Iterable[store_pb2.Policy],
+    roles: Iterable[str],
+    caller: Caller,
+    operation: str,
+    key_name: str,
+    context: Mapping[str, str] | None = None,
+) -> bool:
+    role_list = tuple(roles)
+    for policy in policies:
+        if operation not in policy.operations and "*" not in policy.operations:
+            continue
+        if not _subject_matches(policy, caller, role_list):
+            continue
+        if not _key_matches(policy, key_name):
+            continue
+        if not _context_matches(policy, caller, context or {}):
+            continue
+        return True
+    return False
+
+
+def require(
+    policies: Iterable[store_pb2.Policy],
+    roles: Iterable[str],
+    caller: Caller,
+    operation: str,
+    key_name: str,
+    context: Mapping[str, str] | None = None,
+) -> None:
+    if not allowed(policies, roles, caller, operation, key_name, context):
+        target = f"key {key_name!r}" if key_name else "this cluster"
+        raise PermissionDenied(f"principal {caller.principal!r} may not {operation} on {target}")

@@ -1,0 +1,276 @@
+"""Replicated access state: policies, role bindings, approval rules, pending operations.
+
+Part of the pure state machine (`KeyStore` delegates to it): no clock, no I/O. Split-key
+operations (policy changes, role changes, approval-rule changes, destroying a key now)
+cannot be proposed directly: they arrive wrapped in a RequestApproval, wait in
+`operations`, and run inside `apply` when `required` distinct admins have approved:
+so they run exactly once, on every replica, in log order. The requester counts as one
+approval; an admin approving twice counts once; an expired request never runs.
+
+Reads from other threads are safe by copy-on-write: every table is a dict that is
+replaced, never mutated, when it changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+from keymgr.store.keystore_validation import (
+    ALREADY_EXISTS,
+    FAILED_PRECONDITION,
+    NOT_FOUND,
+    CommandRefused,
+    invalid,
+)
+from keymgr.v1 import store_pb2
+
+ADMIN = "admin"
+ROLES = frozenset({"admin", "operator", "auditor", "agent", "service"})
+OPERATIONS = frozenset(
+    {
+        "*",
+        "encrypt",
+        "decrypt",
+        "generate-data-key",
+        "re-encrypt",
+        "describe",
+        "manage",
+        "random",
+        "volume",
+        "tde",
+    }
+)
+# command op -> approval kind: these ops run only through an approved RequestApproval
+GATED = {
+    "put_policy": "put-policy",
+    "delete_policy": "delete-policy",
+    "set_roles": "set-roles",
+    "set_approval_rule": "set-approval-rule",
+    "destroy_key": "destroy-key",
+}
+KINDS = frozenset(GATED.values())
+DECIDED_KEPT = 1000
+NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+PENDING = store_pb2.OPERATION_STATE_PENDING
+
+M = TypeVar("M", store_pb2.Policy, store_pb2.PendingOperation)
+Execute = Callable[[store_pb2.Command], store_pb2.CommandResult]
+
+
+class Access:
+    """The access tables; `KeyStore` calls the `apply_*` methods from its handlers."""
+
+    def __init__(self) -> None:
+        self.policies: dict[str, store_pb2.Policy] = {}
+        self.roles: dict[str, tuple[str, ...]] = {}
+        self.rules: dict[str, int] = {}
+        self.operations: dict[str, store_pb2.PendingOperation] = {}
+
+    # --- reads ----------------------------------------------------------------------
+
+    def roles_of(self, principal: str) -> tuple[str, ...]:
+        return self.roles.get(principal, ())
+
+    def is_admin(self, principal: str) -> bool:
+        return ADMIN in self.roles.get(principal, ())
+
+    def required(self, kind: str) -> int:
+        return max(1, self.rules.get(kind, 1))
+
+    # --- init / snapshot --------------------------------------------------------------
+
+    def initialise(self, init: store_pb2.InitCluster) -> None:
+        """Init makes the first admins and the default policy that lets admins use keys."""
+        self.roles = {admin: (ADMIN,) for admin in init.admins}
+        self.rules = {kind: max(1, init.approvals_required) for kind in sorted(KINDS)}
+        default = store_pb2.Policy(
+            name="admins",
+            roles=[ADMIN],
+            operations=["*"],
+            key_patterns=["*"],
+            description="made at init: admins may use and manage every key",
+        )
+        self.policies = {default.name: default}
+
+    def save(self, state: store_pb2.StoreState) -> None:
+        state.policies.extend(self.policies[name] for name in sorted(self.policies))
+        for principal in sorted(self.roles):
+            state.role_bindings.add(principal=principal, roles=self.roles[principal])
+        for kind in sorted(self.rules):
+            state.approval_rules.add(kind=kind, required=self.rules[kind])
+        state.operations.extend(self.operations.values())
+
+    @classmethod
+    def load(cls, state: store_pb2.StoreState) -> Access:
+        access = cls()
+        access.policies = {p.name: _copy(p) for p in state.policies}
+        access.roles = {b.principal: tuple(b.roles) for b in state.role_bindings}
+        access.rules = {r.kind: r.required for r in state.approval_rules}
+        access.operations = {op.id: _copy(op) for op in state.operations}
+        if len(access.operations) != len(state.operations):
+            raise ValueError("snapshot repeats an operation id")
+        return access
+
+    # --- gated operations (run only from an approved request) ---------------------------
+
+    def put_policy(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        policy = command.put_policy.policy
+        check_policy(policy)
+        self.policies = {**self.policies, policy.name: _copy(policy)}
+        return store_pb2.CommandResult(ok=True)
+
+    def delete_policy(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        name = command.delete_policy.name
+        if name not in self.policies:
+            raise CommandRefused(NOT_FOUND, f"delete_policy.name: no policy {name!r}")
+        self.policies = {k: v for k, v in self.policies.items() if k != name}
+        return store_pb2.CommandResult(ok=True)
+
+    def set_roles(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        binding = command.set_roles.binding
+        if not binding.principal:
+            raise invalid("set_roles.binding.principal", "must not be empty")
+        unknown = set(binding.roles) - ROLES
+        if unknown:
+            raise invalid("set_roles.binding.roles", f"unknown role(s) {sorted(unknown)}")
+        roles = tuple(sorted(set(binding.roles)))
+        admins = [p for p, r in self.roles.items() if ADMIN in r and p != binding.principal]
+        if ADMIN not in roles and not admins:
+            raise CommandRefused(FAILED_PRECONDITION, "the last admin cannot lose the admin role")
+        table = {k: v for k, v in self.roles.items() if k != binding.principal}
+        if roles:
+            table[binding.principal] = roles
+        self.roles = table
+        return store_pb2.CommandResult(ok=True)
+
+    def set_approval_rule(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        rule = command.set_approval_rule.rule
+        if rule.kind not in KINDS:
+            raise invalid("set_approval_rule.rule.kind", f"unknown kind {rule.kind!r}")
+        admins = sum(1 for r in self.roles.values() if ADMIN in r)
+        if not 1 <= rule.required <= max(1, admins):
+            raise invalid("set_approval_rule.rule.required", f"must be 1..{admins} (the admins)")
+        self.rules = {**self.rules, rule.kind: rule.required}
+        return store_pb2.CommandResult(ok=True)
+
+    # --- the approval flow --------------------------------------------------------------
+
+    def request(self, command: store_pb2.Command, execute: Execute) -> store_pb2.CommandResult:
+        request = command.request_approval
+        requester = command.principal
+        if not self.is_admin(requester):
+            raise CommandRefused(FAILED_PRECONDITION, f"{requester!r} is not an admin")
+        op = request.command.WhichOneof("op")
+        if op is None or GATED.get(op) != request.kind:
+            raise invalid("request_approval.kind", f"does not match the command ({op})")
+        if not request.operation_id or len(request.operation_id) > 64:
+            raise invalid("request_approval.operation_id", "must be 1..64 characters")
+        if request.operation_id in self.operations:
+            raise CommandRefused(ALREADY_EXISTS, "operation id exists")
+        if request.expires_at_ms <= command.time_ms:
+            raise invalid("request_approval.expires_at_ms", "must be after the command time")
+        pending = store_pb2.PendingOperation(
+            id=request.operation_id,
+            kind=request.kind,
+            command=request.command,
+            requester=requester,
+            approvals=[requester],
+            created_at_ms=command.time_ms,
+            expires_at_ms=request.expires_at_ms,
+            state=PENDING,
+            summary=request.summary[:512],
+            required=self.required(request.kind),
+        )
+        return self._maybe_run(pending, command.time_ms, execute)
+
+    def decide(self, command: store_pb2.Command, execute: Execute) -> store_pb2.CommandResult:
+        decision = command.decide_approval
+        admin = command.principal
+        if not self.is_admin(admin):
+            raise CommandRefused(FAILED_PRECONDITION, f"{admin!r} is not an admin")
+        old = self.operations.get(decision.operation_id)
+        if old is None:
+            raise CommandRefused(NOT_FOUND, f"no operation {decision.operation_id!r}")
+        if old.state != PENDING:
+            state = store_pb2.OperationState.Name(old.state).removeprefix("OPERATION_STATE_")
+            raise CommandRefused(FAILED_PRECONDITION, f"operation is {state.lower()}")
+        pending = _copy(old)
+        if not decision.approve:
+            if admin not in pending.rejections:
+                pending.rejections.append(admin)
+            pending.state = store_pb2.OPERATION_STATE_REJECTED
+            pending.decided_at_ms = command.time_ms
+            self._store(pending)
+            return store_pb2.CommandResult(operation=pending)
+        if admin not in pending.approvals:
+            pending.approvals.append(admin)
+        return self._maybe_run(pending, command.time_ms, execute)
+
+    def expire(self, now_ms: int) -> None:
+        """Pending operations whose time ran out can never run."""
+        due = [
+            op
+            for op in self.operations.values()
+            if op.state == PENDING and op.expires_at_ms <= now_ms
+        ]
+        for old in due:
+            expired = _copy(old)
+            expired.state = store_pb2.OPERATION_STATE_EXPIRED
+            expired.decided_at_ms = now_ms
+            self._store(expired)
+
+    def _maybe_run(
+        self, pending: store_pb2.PendingOperation, now_ms: int, execute: Execute
+    ) -> store_pb2.CommandResult:
+        admins = [p for p in pending.approvals if self.is_admin(p)]
+        if len(admins) >= pending.required:
+            inner = store_pb2.Command()
+            inner.CopyFrom(pending.command)
+            inner.time_ms, inner.principal, inner.request_id = now_ms, pending.requester, ""
+            try:
+                result = execute(inner)
+                pending.state = store_pb2.OPERATION_STATE_EXECUTED
+            except CommandRefused as refused:
+                result = store_pb2.CommandResult(
+                    error=store_pb2.CommandError(code=refused.code, message=refused.message)
+                )
+                pending.state = store_pb2.OPERATION_STATE_FAILED
+            pending.result.CopyFrom(result)
+            pending.decided_at_ms = now_ms
+        self._store(pending)
+        return store_pb2.CommandResult(operation=pending)
+
+    def _store(self, op: store_pb2.PendingOperation) -> None:
+        table = dict(self.operations)
+        table[op.id] = op
+        decided = [k for k, v in table.items() if v.state != PENDING]
+        for stale in decided[: max(0, len(decided) - DECIDED_KEPT)]:
+            del table[stale]
+        self.operations = table
+
+
+def check_policy(policy: store_pb2.Policy) -> None:
+    if not NAME.fullmatch(policy.name):
+        raise invalid("policy.name", "1..128 of letters, digits and _ . : -")
+    if not policy.principals and not policy.roles:
+        raise invalid("policy", "names no principal and no role")
+    unknown_roles = set(policy.roles) - ROLES
+    if unknown_roles:
+        raise invalid("policy.roles", f"unknown role(s) {sorted(unknown_roles)}")
+    if not policy.operations:
+        raise invalid("policy.operations", "must not be empty")
+    unknown_ops = set(policy.operations) - OPERATIONS
+    if unknown_ops:
+        raise invalid("policy.operations", f"unknown operation(s) {sorted(unknown_ops)}")
+    if not policy.key_patterns:
+        raise invalid("policy.key_patterns", "must not be empty (use '*' for every key)")
+    if len(policy.key_patterns) > 64 or len(policy.required_context) > 16:
+        raise invalid("policy", "at most 64 key patterns and 16 required context entries")
+
+
+def _copy(message: M) -> M:
+    fresh = type(message)()
+    fresh.CopyFrom(message)
+    return fresh

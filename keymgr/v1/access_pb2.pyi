@@ -1,0 +1,116 @@
+from keymgr.v1 import store_pb2 as _store_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ApprovalResponse(_message.Message):
+    __slots__ = ("operation",)
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    operation: _store_pb2.PendingOperation
+    def __init__(self, operation: _Optional[_Union[_store_pb2.PendingOperation, _Mapping]] = ...) -> None: ...
+
+class PutPolicyRequest(_message.Message):
+    __slots__ = ("policy", "ttl_seconds")
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    policy: _store_pb2.Policy
+    ttl_seconds: int
+    def __init__(self, policy: _Optional[_Union[_store_pb2.Policy, _Mapping]] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListPoliciesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPoliciesResponse(_message.Message):
+    __slots__ = ("policies",)
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
+    policies: _containers.RepeatedCompositeFieldContainer[_store_pb2.Policy]
+    def __init__(self, policies: _Optional[_Iterable[_Union[_store_pb2.Policy, _Mapping]]] = ...) -> None: ...
+
+class DeletePolicyRequest(_message.Message):
+    __slots__ = ("name", "ttl_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    ttl_seconds: int
+    def __init__(self, name: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class SetRolesRequest(_message.Message):
+    __slots__ = ("principal", "roles", "ttl_seconds")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    principal: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    ttl_seconds: int
+    def __init__(self, principal: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class ListRolesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListRolesResponse(_message.Message):
+    __slots__ = ("bindings",)
+    BINDINGS_FIELD_NUMBER: _ClassVar[int]
+    bindings: _containers.RepeatedCompositeFieldContainer[_store_pb2.RoleBinding]
+    def __init__(self, bindings: _Optional[_Iterable[_Union[_store_pb2.RoleBinding, _Mapping]]] = ...) -> None: ...
+
+class SetApprovalRuleRequest(_message.Message):
+    __slots__ = ("kind", "required", "ttl_seconds")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    required: int
+    ttl_seconds: int
+    def __init__(self, kind: _Optional[str] = ..., required: _Optional[int] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class DestroyKeyRequest(_message.Message):
+    __slots__ = ("name_or_id", "ttl_seconds")
+    NAME_OR_ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name_or_id: str
+    ttl_seconds: int
+    def __init__(self, name_or_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class ListApprovalsRequest(_message.Message):
+    __slots__ = ("include_decided",)
+    INCLUDE_DECIDED_FIELD_NUMBER: _ClassVar[int]
+    include_decided: bool
+    def __init__(self, include_decided: _Optional[bool] = ...) -> None: ...
+
+class ListApprovalsResponse(_message.Message):
+    __slots__ = ("operations", "rules")
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    operations: _containers.RepeatedCompositeFieldContainer[_store_pb2.PendingOperation]
+    rules: _containers.RepeatedCompositeFieldContainer[_store_pb2.ApprovalRule]
+    def __init__(self, operations: _Optional[_Iterable[_Union[_store_pb2.PendingOperation, _Mapping]]] = ..., rules: _Optional[_Iterable[_Union[_store_pb2.ApprovalRule, _Mapping]]] = ...) -> None: ...
+
+class DecideRequest(_message.Message):
+    __slots__ = ("operation_id",)
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    operation_id: str
+    def __init__(self, operation_id: _Optional[str] = ...) -> None: ...
+
+class WhoAmIRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WhoAmIResponse(_message.Message):
+    __slots__ = ("principal", "roles")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    principal: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, principal: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...

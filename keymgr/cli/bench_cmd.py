@@ -1,0 +1,93 @@
+"""`keymgr bench`: throughput and latency of keymgr against OpenBao, same run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from keymgr.cli.common import EXIT_USAGE, CliError
+
+DEFAULT_SCENARIOS = "datakey,decrypt-leader,decrypt-follower,create-key"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmark a local cluster against OpenBao (not a test)",
+        description="Starts a fresh local 3-node keymgr cluster, runs each scenario at "
+        "each concurrency for --duration seconds, then does the same against a 3-node "
+        "OpenBao 2.7.2 cluster, and prints both with ratios.\n\n"
+        "Example: keymgr bench --duration 10 --json bench-results/bench.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per window")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--concurrency", default="16,64", help="comma-separated")
+    parser.add_argument(
+        "--scenario",
+        default=DEFAULT_SCENARIOS + ",datakey-all-nodes",
+        help="comma-separated scenario names",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; the median is kept")
+    parser.add_argument("--no-openbao", action="store_true", help="measure keymgr only")
+    parser.add_argument("--json", default="", help="write the JSON report here")
+    parser.set_defaults(func=run)
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CliError(f"{flag}: expected comma-separated integers", code=EXIT_USAGE) from None
+    if not values or any(v < 1 or v > 1024 for v in values):
+        raise CliError(f"{flag}: values must be 1..1024", code=EXIT_USAGE)
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    from keymgr.ops.bench import bench_keymgr
+    from keymgr.ops.bench_report import print_report, write_report
+
+    concurrencies = _ints(args.concurrency, "--concurrency")
+    scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
+    if args.duration <= 0 or args.repeat < 1:
+        raise CliError("--duration must be > 0 and --repeat >= 1", code=EXIT_USAGE)
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    ours = asyncio.run(
+        bench_keymgr(
+            scenarios=scenarios,
+            concurrencies=concurrencies,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            repeats=args.repeat,
+            progress=progress,
+        )
+    )
+    theirs = None
+    meta: dict[str, Any] = {"duration_s": args.duration, "repeats": args.repeat}
+    if not args.no_openbao:
+        from keymgr.ops.openbao_peer import OpenBaoCluster, bench_openbao
+
+        peer_scenarios = [s for s in scenarios if s != "datakey-all-nodes"]
+        with OpenBaoCluster() as cluster:
+            meta["openbao"] = cluster.description
+            theirs = asyncio.run(
+                bench_openbao(
+                    cluster,
+                    scenarios=peer_scenarios,
+                    concurrencies=concurrencies,
+                    duration_s=args.duration,
+                    warmup_s=args.warmup,
+                    repeats=args.repeat,
+                    progress=progress,
+                )
+            )
+    print_report(ours, theirs, meta=meta)
+    if args.json:
+        write_report(args.json, ours, theirs, meta=meta)
+    return 0

@@ -1,0 +1,360 @@
+"""Raft adapter durability with real processes (toy nodes) over TCP on 127.0.0.1.
+
+Every process is started by a fixture and killed by its PID in the finalizer.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import random
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TOY = Path(__file__).with_name("raft_toy_node.py")
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "toy-cluster-secret-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def call(port: int, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """One JSON-line request to a toy node's control port."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(json.dumps(request).encode() + b"\n")
+        with s.makefile("rb") as f:
+            line = f.readline()
+    if not line:
+        raise ConnectionError("toy node closed the connection")
+    reply: dict[str, Any] = json.loads(line)
+    return reply
+
+
+class ToyCluster:
+    """N toy nodes with fixed Raft ports and data dirs, restartable after kill -9."""
+
+    def __init__(self, root: Path, size: int = 3, compact_entries: int = 5000) -> None:
+        self.root = root
+        self.addresses = [f"127.0.0.1:{free_port()}" for _ in range(size)]
+        self.compact_entries = compact_entries
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
+        self.ctl: list[int] = [0] * size
+        self.fsync_logs: list[Path] | None = None
+
+    def data_dir(self, i: int) -> Path:
+        return self.root / f"node{i}"
+
+    def start(self, i: int) -> None:
+        assert self.procs[i] is None
+        peers = ",".join(a for a in self.addresses if a != self.addresses[i])
+        env = dict(os.environ, KEYMGR_TOY_PASSWORD=PASSWORD, PYTHONPATH=str(REPO))
+        if self.fsync_logs is not None:
+            env["KEYMGR_TOY_FSYNC_LOG"] = str(self.fsync_logs[i])
+        with open(self.root / f"node{i}.log", "ab") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, str(TOY), "--self", self.addresses[i], "--peers", peers,
+                 "--data-dir", str(self.data_dir(i)),
+                 "--compact-entries", str(self.compact_entries)],
+                stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=env,
+            )  # fmt: skip
+        self.procs[i] = proc
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 20.0)
+        line = proc.stdout.readline().decode() if ready else ""
+        if not line.startswith("READY "):
+            self.kill(i)
+            raise RuntimeError(f"toy node {i} did not start: {line!r}")
+        self.ctl[i] = int(line.split()[1])
+
+    def start_all(self) -> None:
+        for i in range(len(self.addresses)):
+            self.start(i)
+
+    def kill(self, i: int) -> None:
+        proc = self.procs[i]
+        if proc is None:
+            return
+        self.procs[i] = None
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def kill_all(self, order: list[int] | None = None) -> None:
+        for i in order or list(range(len(self.addresses))):
+            self.kill(i)
+
+    def alive(self) -> list[int]:
+        return [i for i, p in enumerate(self.procs) if p is not None]
+
+    def call(self, i: int, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+        return call(self.ctl[i], request, timeout)
+
+    def wait_leader(self, timeout: float = 15.0, among: list[int] | None = None) -> int:
+        nodes = among if among is not None else self.alive()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i in nodes:
+                try:
+                    st = self.call(i, {"op": "status"}, timeout=2.0)
+                except OSError:
+                    continue
+                if st["role"] == "leader" and st["quorum"]:
+                    return i
+            time.sleep(0.02)
+        raise TimeoutError("no leader elected")
+
+    def barrier(self, i: int, timeout: float = 15.0) -> None:
+        """read_barrier on node i, retried through elections (bounded)."""
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            last = self.call(i, {"op": "barrier", "timeout": 2.0})
+            if last["ok"]:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"read barrier on node {i} never succeeded: {last}")
+
+    def close(self) -> None:
+        self.kill_all()
+
+
+@pytest.fixture
+def make_toy_cluster(tmp_path: Path) -> Iterator[Callable[..., ToyCluster]]:
+    made: list[ToyCluster] = []
+
+    def make(**kwargs: Any) -> ToyCluster:
+        root = tmp_path / f"toy{len(made)}"
+        root.mkdir()
+        cluster = ToyCluster(root, **kwargs)
+        made.append(cluster)
+        return cluster
+
+    try:
+        yield make
+    finally:
+        for cluster in made:
+            cluster.close()
+
+
+def put(cluster: ToyCluster, i: int, key: str, value: str, timeout: float = 3.0) -> Any:
+    """A put through node i; returns the result dict, or None if not acknowledged."""
+    try:
+        reply = cluster.call(i, {"op": "put", "k": key, "v": value, "timeout": timeout})
+    except (OSError, ValueError):
+        return None
+    return reply["result"] if reply["ok"] else None
+
+
+# -- fsync before acknowledgement -----------------------------------------------------
+
+
+def test_every_acknowledged_entry_was_fsynced_on_a_majority_first(
+    make_toy_cluster: Callable[..., ToyCluster],
+) -> None:
+    cluster = make_toy_cluster()
+    cluster.fsync_logs = [cluster.root / f"fsync{i}.log" for i in range(3)]
+    cluster.start_all()
+    leader = cluster.wait_leader()
+    acks: list[tuple[int, float]] = []
+    lock = threading.Lock()
+    latencies: list[float] = []
+
+    for n in range(100):  # sequential through the leader: latency figure
+        t0 = time.monotonic()
+        result = put(cluster, leader, f"seq{n}", "v")
+        t_ack = time.monotonic()
+        if result is not None:
+            latencies.append(t_ack - t0)
+            acks.append((result["idx"], t_ack))
+
+    def writer(tid: int) -> None:
+        rng = random.Random(tid)
+        for n in range(50):
+            result = put(cluster, rng.randrange(3), f"w{tid}-{n}", "v")
+            t_ack = time.monotonic()
+            if result is not None:
+                with lock:
+                    acks.append((result["idx"], t_ack))
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    cluster.kill_all()
+
+    durable: list[tuple[list[float], list[int]]] = []  # per node: times, max index so far
+    for log in cluster.fsync_logs:
+        times: list[float] = []
+        best: list[int] = []
+        for line in log.read_text().splitlines():
+            t, index, _term = line.split()
+            times.append(float(t))
+            best.append(max(int(index), best[-1] if best else 0))
+        durable.append((times, best))
+
+    assert len(acks) >= 250, f"too few acknowledged writes: {len(acks)}"
+    for index, t_ack in acks:
+        synced = 0
+        for times, best in durable:
+            k = bisect.bisect_right(times, t_ack)
+            if k and best[k - 1] >= index:
+                synced += 1
+        assert synced >= 2, f"entry {index} acknowledged before a majority fsynced it"
+    latencies.sort()
+    print(
+        f"\npropose via leader (incl. control RPC): p50 {latencies[len(latencies) // 2] * 1e3:.2f} ms,"
+        f" p99 {latencies[int(len(latencies) * 0.99)] * 1e3:.2f} ms; {len(acks)} acks checked"
+    )
+
+
+# -- whole-cluster crash --------------------------------------------------------------
+
+
+def test_whole_cluster_kill9_loses_no_acknowledged_write(
+    make_toy_cluster: Callable[..., ToyCluster],
+) -> None:
+    rounds = int(os.environ.get("KEYMGR_CRASH_ROUNDS", "20"))
+    seed = int(os.environ.get("KEYMGR_CRASH_SEED", str(random.randrange(1 << 30))))
+    print(f"\nwhole-cluster crash: seed {seed} (KEYMGR_CRASH_SEED to replay), {rounds} rounds")
+    rng = random.Random(seed)
+    cluster = make_toy_cluster(compact_entries=40)  # compaction several times a round
+    cluster.start_all()
+    acked: dict[str, str] = {}
+    acked_lock = threading.Lock()
+    started = time.monotonic()
+
+    for rnd in range(rounds):
+        cluster.wait_leader()
+        stop = threading.Event()
+
+        def writer(tid: int, rnd: int = rnd, stop: threading.Event = stop) -> None:
+            wrng = random.Random(seed * 1000 + rnd * 10 + tid)
+            n = 0
+            while not stop.is_set():
+                key, value = f"r{rnd}-t{tid}-{n}", f"v{wrng.random()}"
+                n += 1
+                if put(cluster, wrng.randrange(3), key, value, timeout=2.0) is not None:
+                    with acked_lock:
+                        acked[key] = value
+
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(rng.uniform(0.3, 1.0))
+        order = [0, 1, 2]
+        rng.shuffle(order)
+        with acked_lock:  # no ack is recorded while the nodes die
+            cluster.kill_all(order)
+        stop.set()
+        for t in threads:
+            t.join(10)
+            assert not t.is_alive()
+        cluster.start_all()
+        cluster.wait_leader()
+        digests = set()
+        for i in range(3):
+            cluster.barrier(i)
+            state = cluster.call(i, {"op": "state"})
+            items = state["items"]
+            missing = [k for k, v in acked.items() if items.get(k) != v]
+            assert not missing, f"round {rnd}: node {i} lost {len(missing)} acked writes"
+            digests.add(state["digest"])
+        assert len(digests) == 1, f"round {rnd}: states differ after the restart"
+
+    elapsed = time.monotonic() - started
+    for i in range(3):
+        assert (cluster.data_dir(i) / "raft.dump").is_file(), "compaction never happened"
+    reconciled = sum(
+        (cluster.root / f"node{i}.log").read_text().count("reconciling journal") for i in range(3)
+    )
+    print(
+        f"{rounds} rounds passed in {elapsed:.1f}s ({elapsed / rounds:.2f}s/round), "
+        f"{len(acked)} acknowledged writes all present; journal reconciled on load "
+        f"{reconciled} times"
+    )
+
+
+# -- leader failure -------------------------------------------------------------------
+
+
+def test_leader_kill9_new_leader_then_old_leader_catches_up(
+    make_toy_cluster: Callable[..., ToyCluster],
+) -> None:
+    cluster = make_toy_cluster(compact_entries=30)
+    cluster.start_all()
+    old = cluster.wait_leader()
+    acked = {f"before{n}": str(n) for n in range(60)}
+    for key, value in acked.items():
+        assert put(cluster, old, key, value) is not None
+    killed_at = time.monotonic()
+    cluster.kill(old)
+    survivors = cluster.alive()
+    new = cluster.wait_leader(timeout=10.0, among=survivors)
+    failover = time.monotonic() - killed_at
+    assert new != old
+    for n in range(60):
+        key = f"after{n}"
+        assert put(cluster, survivors[n % 2], key, key) is not None
+        acked[key] = key
+    cluster.start(old)
+    cluster.barrier(old)
+    states = [cluster.call(i, {"op": "state"}) for i in range(3)]
+    for state in states:
+        assert all(state["items"].get(k) == v for k, v in acked.items())
+    assert len({s["digest"] for s in states}) == 1
+    print(f"\nleader kill -9: new leader after {failover:.2f}s; old leader caught up")
+
+
+# -- read barrier and leader contact --------------------------------------------------
+
+
+def test_read_barrier_and_leader_contact(make_toy_cluster: Callable[..., ToyCluster]) -> None:
+    cluster = make_toy_cluster()
+    cluster.start_all()
+    leader = cluster.wait_leader()
+    follower = next(i for i in range(3) if i != leader)
+    for n in range(20):
+        assert put(cluster, leader, f"k{n}", "v") is not None
+        cluster.barrier(follower)
+        # A barrier returns only once the follower applied everything committed before it.
+        assert cluster.call(follower, {"op": "state"})["items"].get(f"k{n}") == "v"
+
+    st = cluster.call(follower, {"op": "status"})
+    assert st["contact"] is not None and st["contact"] < 0.5
+    assert cluster.call(leader, {"op": "status"})["contact"] < 0.5
+
+    for i in range(3):
+        if i != follower:
+            cluster.kill(i)
+    deadline = time.monotonic() + 5.0
+    contact = 0.0
+    while time.monotonic() < deadline:
+        contact = cluster.call(follower, {"op": "status"})["contact"]
+        if contact > 1.5:
+            break
+        time.sleep(0.1)
+    assert contact > 1.5, "seconds_since_leader_contact did not grow without a leader"
+    later = cluster.call(follower, {"op": "status"})["contact"]
+    assert later >= contact
+    t0 = time.monotonic()
+    reply = cluster.call(follower, {"op": "barrier", "timeout": 1.0})
+    assert not reply["ok"] and reply["error"] in ("NoLeader", "ProposalTimeout")
+    assert time.monotonic() - t0 < 3.0

@@ -57,7 +57,7 @@ from keymgr.store.durable_journal import (
     encode_dump,
     plan_load,
 )
-from keymgr.store.raft_core import Core
+from keymgr.store.raft_core import Core, rewrite_append_entries
 from keymgr.store.raft_settings import RaftSettings, validate_settings
 
 __all__ = [
@@ -186,6 +186,8 @@ class RaftNode:
         self._last_leader_contact = -math.inf
         self._peer_response: dict[str, float] = {}
         self._was_leader = False
+        self._verified = (-1, 0)  # (term, index): our log matches that term's leader to index
+        self._expect_success: tuple[int, int] | None = None
         self._startup_load_pending = False
         self._first_tick = threading.Event()
         self._applying_index = 0
@@ -471,12 +473,46 @@ class RaftNode:
     def may_send(self) -> bool:
         return self._fatal is None
 
+    def before_message(self, core: Core, node: Any, message: Any) -> Any:
+        self._expect_success = None
+        journal = self._journal
+        if (
+            not isinstance(message, dict)
+            or message.get("type") != "append_entries"
+            or journal is None
+            or message.get("term", -1) < core.raftCurrentTerm
+            or "prevLogIdx" not in message
+            or "transmission" in message
+        ):
+            return message
+        first = journal[0][1] if len(journal) else 1
+        last_index = journal[-1][1] if len(journal) else 0
+
+        def term_at(index: int) -> int | None:
+            pos = index - first
+            return int(journal[pos][2]) if 0 <= pos < len(journal) else None
+
+        rewritten = rewrite_append_entries(message, term_at, last_index, self._verified)
+        if rewritten is not None:
+            message = rewritten
+        if term_at(int(message["prevLogIdx"])) == message["prevLogTerm"]:
+            entries = message.get("entries", [])
+            covered = entries[-1][1] if entries else int(message["prevLogIdx"])
+            self._expect_success = (int(message["term"]), int(covered))
+        return message
+
     def on_message(self, core: Core, node: Any, message: Any) -> None:
         if not isinstance(message, dict):
             return
         kind = message.get("type")
         if kind == "append_entries" and core._getLeader() == node:
             self._last_leader_contact = time.monotonic()
+            if self._expect_success is not None:
+                term, covered = self._expect_success
+                if self._verified[0] != term:
+                    self._verified = (term, covered)
+                else:
+                    self._verified = (term, max(self._verified[1], covered))
         elif kind == "next_node_idx" and core._isLeader():
             self._peer_response[str(node.id)] = time.monotonic()
 

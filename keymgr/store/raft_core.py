@@ -13,7 +13,9 @@ and the queue is flushed at two points of every tick, each time right after
 
 So every message leaving the node describes durable state, and all entries appended
 between two flush points share one fsync (group commit). The transport also reports
-every received message to the adapter, which uses it to time leader contact.
+every received message to the adapter, which uses it to time leader contact, and lets
+the adapter rewrite overlapping AppendEntries so pysyncobj never truncates entries that
+do not conflict (`rewrite_append_entries`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class CoreHooks(Protocol):
     def sync_journal(self) -> None: ...
     def on_tick(self, core: Core) -> None: ...
     def on_message(self, core: Core, node: Any, message: Any) -> None: ...
+    def before_message(self, core: Core, node: Any, message: Any) -> Any: ...
     def may_send(self) -> bool: ...
 
 
@@ -73,6 +76,7 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
             return
 
         def observed(node: Any, message: Any) -> None:
+            message = self._core._km_hooks.before_message(self._core, node, message)
             callback(node, message)
             self._core._km_hooks.on_message(self._core, node, message)
 
@@ -98,3 +102,40 @@ class Core(SyncObj):  # type: ignore[misc]
         if transport is not None:
             transport.flush()
         super()._onTick(timeToWait)
+
+
+def rewrite_append_entries(
+    message: dict[str, Any],
+    term_at: Callable[[int], int | None],
+    last_index: int,
+    verified: tuple[int, int],
+) -> dict[str, Any] | None:
+    """Stop pysyncobj from truncating log entries that do not conflict.
+
+    pysyncobj deletes every entry after `prevLogIdx` before appending, even entries that
+    match the leader's (it happens when AppendEntries messages overlap, which is frequent
+    without batching). A follower could so drop entries it already acknowledged, and the
+    leader would still count it for them. Raft truncates only at a conflict; this returns
+    an equivalent message that makes pysyncobj do that (prevLogIdx moved to our last
+    matching entry), or None to leave the message alone. `verified` is (term, index):
+    entries up to index are known to match the leader of that term.
+    """
+    if "transmission" in message or "prevLogIdx" not in message:
+        return None
+    prev = int(message["prevLogIdx"])
+    if prev >= last_index or term_at(prev) != message["prevLogTerm"]:
+        return None  # nothing after prev, or pysyncobj rejects the message anyway
+    entries = list(message.get("entries", []))
+    for _command, index, term in entries:
+        if index <= last_index and term_at(index) != term:
+            return None  # a real conflict: pysyncobj's truncation is the Raft rule
+    covered = entries[-1][1] if entries else prev
+    if covered < last_index and not (
+        verified[0] == message["term"] and verified[1] >= last_index
+    ):
+        return None  # our tail is unverified and was never acknowledged to this leader
+    rewritten = dict(message)
+    rewritten["prevLogIdx"] = last_index
+    rewritten["prevLogTerm"] = term_at(last_index)
+    rewritten["entries"] = [e for e in entries if e[1] > last_index]
+    return rewritten

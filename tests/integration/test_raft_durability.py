@@ -219,10 +219,10 @@ def test_every_acknowledged_entry_was_fsynced_on_a_majority_first(
                 synced += 1
         assert synced >= 2, f"entry {index} acknowledged before a majority fsynced it"
     latencies.sort()
-    print(
-        f"\npropose via leader (incl. control RPC): p50 {latencies[len(latencies) // 2] * 1e3:.2f} ms,"
-        f" p99 {latencies[int(len(latencies) * 0.99)] * 1e3:.2f} ms; {len(acks)} acks checked"
-    )
+    p50 = latencies[len(latencies) // 2] * 1e3
+    p99 = latencies[int(len(latencies) * 0.99)] * 1e3
+    print(f"\npropose via leader (incl. control RPC): p50 {p50:.2f} ms, p99 {p99:.2f} ms;")
+    print(f"{len(acks)} acknowledgements checked against the fsync logs")
 
 
 # -- whole-cluster crash --------------------------------------------------------------

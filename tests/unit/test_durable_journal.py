@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from keymgr.store.durable_journal import (
     encode_dump,
     plan_load,
 )
+from keymgr.store.raft_core import rewrite_append_entries
 
 
 def entry(idx: int, term: int = 1) -> dj.Entry:
@@ -260,3 +261,45 @@ def test_dump_truncated_or_corrupt_is_rejected(cut: int) -> None:
     flipped[len(blob) // 2] ^= 1
     with pytest.raises(DumpError, match="checksum"):
         decode_dump(bytes(flipped))
+
+
+# -- overlapping AppendEntries never truncate matching entries ------------------------
+
+
+def ae(prev: int, prev_term: int, entries: list[dj.Entry], term: int = 3) -> dict[str, object]:
+    return {
+        "type": "append_entries",
+        "term": term,
+        "commit_index": 1,
+        "prevLogIdx": prev,
+        "prevLogTerm": prev_term,
+        "entries": entries,
+    }
+
+
+def terms(log: dict[int, int]) -> Callable[[int], int | None]:
+    return log.get
+
+
+def test_overlapping_append_entries_keep_matching_tail() -> None:
+    log = {i: 3 for i in range(1, 11)}
+    # Leader resends 6..8 while we already hold 1..10 from it (verified to 10).
+    msg = ae(5, 3, [entry(i, 3) for i in range(6, 9)])
+    out = rewrite_append_entries(msg, terms(log), 10, (3, 10))
+    assert out is not None
+    assert out["prevLogIdx"] == 10 and out["prevLogTerm"] == 3 and out["entries"] == []
+    # Resend that also brings new entries: only the new ones are appended.
+    msg = ae(5, 3, [entry(i, 3) for i in range(6, 13)])
+    out = rewrite_append_entries(msg, terms(log), 10, (-1, 0))
+    assert out is not None
+    assert out["prevLogIdx"] == 10 and [e[1] for e in out["entries"]] == [11, 12]
+
+
+def test_conflicts_and_unverified_tails_are_left_to_pysyncobj() -> None:
+    log = {i: 3 for i in range(1, 11)}
+    conflict = ae(5, 3, [entry(6, 4)], term=4)
+    assert rewrite_append_entries(conflict, terms(log), 10, (3, 10)) is None
+    # A tail we never acknowledged to this leader's term may be truncated (Raft allows it).
+    assert rewrite_append_entries(ae(5, 3, [entry(6, 3)], term=4), terms(log), 10, (3, 10)) is None
+    assert rewrite_append_entries(ae(10, 3, []), terms(log), 10, (3, 10)) is None
+    assert rewrite_append_entries(ae(5, 2, []), terms(log), 10, (3, 10)) is None

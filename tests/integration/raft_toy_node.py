@@ -4,7 +4,9 @@ Run: python raft_toy_node.py --self 127.0.0.1:P --peers A,B --data-dir D
 The cluster secret comes from KEYMGR_TOY_PASSWORD. The process serves JSON lines on a
 control port on 127.0.0.1 (chosen by the OS) and prints "READY <port>" once started.
 With KEYMGR_TOY_FSYNC_LOG=path, every journal fsync appends "<monotonic> <index> <term>"
-to that file (written before the messages the fsync guards are sent).
+to that file (written before the messages the fsync guards are sent);
+KEYMGR_TOY_FSYNC_DELAY=seconds makes each fsync on a follower that much slower (a slow
+disk), so an acknowledgement sent before its fsync completes shows in the timestamps.
 """
 
 from __future__ import annotations
@@ -126,8 +128,11 @@ def main() -> None:
     on_sync = None
     if sync_log_path:
         sync_log = open(sync_log_path, "a", buffering=1)  # noqa: SIM115 (lives as long as the process)
+        delay = float(os.environ.get("KEYMGR_TOY_FSYNC_DELAY", "0"))
 
         def on_sync(index: int, term: int) -> None:
+            if delay and machine.node is not None and machine.node.status().role != "leader":
+                time.sleep(delay)
             sync_log.write(f"{time.monotonic():.6f} {index} {term}\n")
 
     machine = ToyMachine()

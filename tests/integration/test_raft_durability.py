@@ -55,6 +55,7 @@ class ToyCluster:
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
         self.ctl: list[int] = [0] * size
         self.fsync_logs: list[Path] | None = None
+        self.fsync_delay = 0.0
 
     def data_dir(self, i: int) -> Path:
         return self.root / f"node{i}"
@@ -65,6 +66,7 @@ class ToyCluster:
         env = dict(os.environ, KEYMGR_TOY_PASSWORD=PASSWORD, PYTHONPATH=str(REPO))
         if self.fsync_logs is not None:
             env["KEYMGR_TOY_FSYNC_LOG"] = str(self.fsync_logs[i])
+            env["KEYMGR_TOY_FSYNC_DELAY"] = str(self.fsync_delay)
         with open(self.root / f"node{i}.log", "ab") as stderr:
             proc = subprocess.Popen(
                 [sys.executable, str(TOY), "--self", self.addresses[i], "--peers", peers,
@@ -170,6 +172,9 @@ def test_every_acknowledged_entry_was_fsynced_on_a_majority_first(
 ) -> None:
     cluster = make_toy_cluster()
     cluster.fsync_logs = [cluster.root / f"fsync{i}.log" for i in range(3)]
+    # Slow follower disks (10 ms per fsync) make "acknowledged before durable" visible in
+    # the timestamps: with replies not held back until the fsync, this test fails.
+    cluster.fsync_delay = 0.01
     cluster.start_all()
     leader = cluster.wait_leader()
     acks: list[tuple[int, float]] = []

@@ -210,19 +210,19 @@ def test_every_acknowledged_entry_was_fsynced_on_a_majority_first(
         times: list[float] = []
         best: list[int] = []
         for line in log.read_text().splitlines():
-            t, index, _term = line.split()
-            times.append(float(t))
-            best.append(max(int(index), best[-1] if best else 0))
+            at, synced_index, _term = line.split()
+            times.append(float(at))
+            best.append(max(int(synced_index), best[-1] if best else 0))
         durable.append((times, best))
 
     assert len(acks) >= 250, f"too few acknowledged writes: {len(acks)}"
-    for index, t_ack in acks:
+    for acked_index, t_ack in acks:
         synced = 0
         for times, best in durable:
             k = bisect.bisect_right(times, t_ack)
-            if k and best[k - 1] >= index:
+            if k and best[k - 1] >= acked_index:
                 synced += 1
-        assert synced >= 2, f"entry {index} acknowledged before a majority fsynced it"
+        assert synced >= 2, f"entry {acked_index} acknowledged before a majority fsynced it"
     latencies.sort()
     p50 = latencies[len(latencies) // 2] * 1e3
     p99 = latencies[int(len(latencies) * 0.99)] * 1e3

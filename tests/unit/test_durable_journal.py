@@ -40,7 +40,7 @@ def fsyncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         calls.append(fd)
         real(fd)
 
-    monkeypatch.setattr(dj.os, "fsync", counting)
+    monkeypatch.setattr(os, "fsync", counting)
     yield calls
 
 

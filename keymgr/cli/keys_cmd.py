@@ -71,6 +71,13 @@ def register(subparsers: Any) -> None:
     create.add_argument("--purpose", choices=sorted(PURPOSES), default="encrypt")
     create.add_argument("--label", action="append", metavar="K=V", help="repeatable")
     create.add_argument("--description", default="")
+    create.add_argument(
+        "--rotation-period",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="rotate automatically every SECONDS (0 = never)",
+    )
     create.add_argument("--request-id", default=None, help="idempotency key for retries")
     add_connection_flags(create)
     create.set_defaults(func=run_create)
@@ -99,6 +106,26 @@ def register(subparsers: Any) -> None:
     add_connection_flags(schedule)
     schedule.set_defaults(func=run_schedule)
 
+    history = commands.add_parser(
+        "history", help="every version of a key: when and by whom it was made"
+    )
+    history.add_argument("name", help="key name or id")
+    add_connection_flags(history)
+    history.set_defaults(func=run_history)
+
+    rotation = commands.add_parser(
+        "set-rotation",
+        help="automatic rotation period and minimum decryption version",
+        description="Example: keymgr keys set-rotation orders --period 7776000",
+    )
+    rotation.add_argument("name")
+    rotation.add_argument(
+        "--period", type=int, default=0, metavar="SECONDS", help="0 = no automatic rotation"
+    )
+    rotation.add_argument("--min-decryption-version", type=int, default=0)
+    add_connection_flags(rotation)
+    rotation.set_defaults(func=run_set_rotation)
+
     listing = commands.add_parser("list", help="list keys")
     listing.add_argument("--page-size", type=int, default=100)
     listing.add_argument("--page-token", default="")
@@ -115,6 +142,7 @@ def run_create(args: argparse.Namespace) -> int:
             purpose=PURPOSES[args.purpose],
             labels=labels,
             description=args.description,
+            rotation_period_seconds=args.rotation_period,
             request_id=args.request_id,
         )
     print_key(key, args.json)
@@ -164,4 +192,33 @@ def run_list(args: argparse.Namespace) -> int:
     )
     if token:
         print(f"\nmore: --page-token {token}")
+    return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        key = client.get_key(args.name)
+    if args.json:
+        print_json({"key": key.name, "id": key.id, "versions": [to_dict(v) for v in key.versions]})
+        return 0
+    print(
+        f"{key.name} ({key.id}): current version {key.current_version}, rotation period "
+        f"{key.rotation_period_seconds or '-'} s, min decryption version "
+        f"{key.min_decryption_version or 1}\n"
+    )
+    print_table(
+        ("Version", "Created", "Created by"),
+        [(v.version, _when(v.created_at_ms), v.created_by or "-") for v in key.versions],
+    )
+    return 0
+
+
+def run_set_rotation(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        key = client.set_key_rotation(
+            args.name,
+            rotation_period_seconds=args.period,
+            min_decryption_version=args.min_decryption_version,
+        )
+    print_key(key, args.json)
     return 0

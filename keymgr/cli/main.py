@@ -10,12 +10,14 @@ from typing import NoReturn
 
 from keymgr import __version__
 from keymgr.cli import (
+    access_cmd,
     bench_cmd,
     crypto_cmd,
     dev_cmd,
     keys_cmd,
     operator_cmd,
     pki_cmd,
+    report_cmd,
     server_cmd,
 )
 from keymgr.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError
@@ -34,7 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="keymgr", description="keymgr: a replicated key manager")
     parser.add_argument("--version", action="version", version=f"keymgr {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (server_cmd, dev_cmd, pki_cmd, operator_cmd, keys_cmd, crypto_cmd, bench_cmd):
+    for module in (
+        server_cmd,
+        dev_cmd,
+        pki_cmd,
+        operator_cmd,
+        keys_cmd,
+        crypto_cmd,
+        access_cmd,
+        report_cmd,
+        bench_cmd,
+    ):
         module.register(subparsers)
     return parser
 

@@ -104,3 +104,30 @@ def test_server_rejects_bad_config_before_binding(cluster: LocalCluster, tmp_pat
         assert config.name in err, (name, err)
     missing = keymgr("server", "--config", str(tmp_path / "absent.yaml"))
     assert "absent.yaml" in one_line_error(missing)
+
+
+def test_access_and_rotation_reports(cluster: LocalCluster) -> None:
+    env = cluster_env(cluster)
+    name = f"rep-{uuid.uuid4().hex[:6]}"
+    put = keymgr(
+        "policy", "put", f"p-{name}", "--role", "agent", "--op", "decrypt", "--pattern", f"{name}*",
+        "--context", "volume_id=${principal.name}", "--json", env=env,
+    )
+    assert put.returncode == 0, put.stderr
+    assert json.loads(put.stdout)["state"] == "OPERATION_STATE_EXECUTED"
+    listed = keymgr("policy", "list", env=env).stdout.decode()
+    assert f"p-{name}" in listed and "volume_id=${principal.name}" in listed
+    assert "approvals needed" in keymgr("approvals", "list", env=env).stdout.decode().lower()
+    assert "spiffe://keymgr/admin/admin" in keymgr("whoami", env=env).stdout.decode()
+
+    assert keymgr("keys", "create", name, env=env).returncode == 0
+    assert keymgr("keys", "rotate", name, env=env).returncode == 0
+    history = keymgr("keys", "history", name, "--json", env=env)
+    versions = json.loads(history.stdout)["versions"]
+    assert [v["version"] for v in versions] == [1, 2]
+    assert all(v["created_by"] == "spiffe://keymgr/admin/admin" for v in versions)
+    report = keymgr("report", "rotation", "--json", env=env)
+    rows = {r["name"]: r for r in json.loads(report.stdout)["keys"]}
+    assert len(rows[name]["versions"]) == 2 and rows[name]["overdue"] is False
+    bad = keymgr("policy", "put", "x", "--op", "frob", "--pattern", "*", "--role", "agent", env=env)
+    assert "unknown operation" in one_line_error(bad)

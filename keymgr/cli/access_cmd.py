@@ -1,0 +1,276 @@
+"""`keymgr policy|roles|approvals|whoami`: access control and split-key approvals."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from typing import Any
+
+from keymgr.cli.common import (
+    add_connection_flags,
+    client_from,
+    parse_context,
+    print_fields,
+    print_json,
+    print_table,
+    to_dict,
+)
+from keymgr.v1 import store_pb2
+
+
+def _when(ms: int) -> str:
+    if not ms:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _state(op: store_pb2.PendingOperation) -> str:
+    return store_pb2.OperationState.Name(op.state).removeprefix("OPERATION_STATE_").lower()
+
+
+def print_operation(op: store_pb2.PendingOperation, as_json: bool) -> None:
+    if as_json:
+        print_json(to_dict(op))
+        return
+    print_fields(
+        [
+            ("Operation", op.id),
+            ("Kind", op.kind),
+            ("State", _state(op)),
+            ("Summary", op.summary),
+            ("Requester", op.requester),
+            ("Approvals", f"{len(op.approvals)}/{op.required}: {', '.join(op.approvals)}"),
+            ("Expires", _when(op.expires_at_ms)),
+            *([("Result", op.result.error.message)] if op.result.HasField("error") else []),
+        ]
+    )
+    if _state(op) == "pending":
+        print(f"\nAnother admin approves with: keymgr approvals approve {op.id}")
+
+
+def register(subparsers: Any) -> None:
+    policy = subparsers.add_parser(
+        "policy", help="default-deny access policies (changes need approvals)"
+    )
+    commands = policy.add_subparsers(dest="policy_command", required=True)
+    put = commands.add_parser(
+        "put",
+        help="create or replace a policy",
+        description="Example: keymgr policy put agents --role agent --op generate-data-key "
+        "--op decrypt --pattern 'volumes' --context 'volume_id=${principal.name}'",
+    )
+    put.add_argument("name")
+    put.add_argument("--principal", action="append", default=[], help="principal id")
+    put.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        choices=["admin", "operator", "auditor", "agent", "service"],
+    )
+    put.add_argument(
+        "--op",
+        action="append",
+        default=[],
+        required=True,
+        help="encrypt, decrypt, generate-data-key, re-encrypt, describe, manage, "
+        "random, volume, tde or *",
+    )
+    put.add_argument(
+        "--pattern",
+        action="append",
+        default=[],
+        required=True,
+        help="key name pattern (fnmatch), repeatable",
+    )
+    put.add_argument(
+        "--context",
+        action="append",
+        metavar="K=V",
+        help="required encryption context entry (glob value)",
+    )
+    put.add_argument("--description", default="")
+    put.add_argument("--ttl", type=int, default=0, help="seconds to wait for approvals")
+    add_connection_flags(put)
+    put.set_defaults(func=run_policy_put)
+    for name, helptext in (("get", "show a policy"), ("delete", "delete a policy")):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("name")
+        add_connection_flags(sub)
+        sub.set_defaults(func=run_policy_get if name == "get" else run_policy_delete)
+    listing = commands.add_parser("list", help="list policies")
+    add_connection_flags(listing)
+    listing.set_defaults(func=run_policy_list)
+
+    roles = subparsers.add_parser("roles", help="role bindings (changes need approvals)")
+    role_commands = roles.add_subparsers(dest="roles_command", required=True)
+    set_roles = role_commands.add_parser(
+        "set",
+        help="replace a principal's roles",
+        description="Example: keymgr roles set spiffe://keymgr/agent/vm1 agent",
+    )
+    set_roles.add_argument("principal")
+    set_roles.add_argument("roles", nargs="*")
+    add_connection_flags(set_roles)
+    set_roles.set_defaults(func=run_roles_set)
+    list_roles = role_commands.add_parser("list", help="list role bindings")
+    add_connection_flags(list_roles)
+    list_roles.set_defaults(func=run_roles_list)
+
+    approvals = subparsers.add_parser("approvals", help="M-of-N approvals of split-key operations")
+    approval_commands = approvals.add_subparsers(dest="approvals_command", required=True)
+    list_ops = approval_commands.add_parser("list", help="pending operations and rules")
+    list_ops.add_argument("--all", action="store_true", help="include decided operations")
+    add_connection_flags(list_ops)
+    list_ops.set_defaults(func=run_approvals_list)
+    for name in ("approve", "reject"):
+        sub = approval_commands.add_parser(name, help=f"{name} a pending operation")
+        sub.add_argument("operation_id")
+        add_connection_flags(sub)
+        sub.set_defaults(func=run_decide, approve=name == "approve")
+    rule = approval_commands.add_parser("rule", help="approvals needed for an operation kind")
+    rule.add_argument(
+        "kind",
+        choices=["put-policy", "delete-policy", "set-roles", "set-approval-rule", "destroy-key"],
+    )
+    rule.add_argument("required", type=int)
+    add_connection_flags(rule)
+    rule.set_defaults(func=run_rule)
+    destroy = approval_commands.add_parser(
+        "destroy-key", help="destroy a key pending deletion now (needs approvals)"
+    )
+    destroy.add_argument("name")
+    add_connection_flags(destroy)
+    destroy.set_defaults(func=run_destroy)
+
+    whoami = subparsers.add_parser("whoami", help="the principal of your certificate, its roles")
+    add_connection_flags(whoami)
+    whoami.set_defaults(func=run_whoami)
+
+
+def run_policy_put(args: argparse.Namespace) -> int:
+    policy = store_pb2.Policy(
+        name=args.name,
+        principals=args.principal,
+        roles=args.role,
+        operations=args.op,
+        key_patterns=args.pattern,
+        required_context=parse_context(args.context),
+        description=args.description,
+    )
+    with client_from(args) as client:
+        print_operation(client.put_policy(policy, ttl_seconds=args.ttl), args.json)
+    return 0
+
+
+def run_policy_get(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        policy = client.get_policy(args.name)
+    if args.json:
+        print_json(to_dict(policy))
+    else:
+        _print_policies([policy])
+    return 0
+
+
+def _print_policies(policies: list[store_pb2.Policy]) -> None:
+    print_table(
+        ("Name", "Subjects", "Operations", "Keys", "Required context"),
+        [
+            (
+                p.name,
+                ",".join([*p.principals, *(f"role:{r}" for r in p.roles)]),
+                ",".join(p.operations),
+                ",".join(p.key_patterns),
+                ",".join(f"{k}={v}" for k, v in sorted(p.required_context.items())) or "-",
+            )
+            for p in policies
+        ],
+    )
+
+
+def run_policy_list(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        policies = client.list_policies()
+    if args.json:
+        print_json([to_dict(p) for p in policies])
+    else:
+        _print_policies(policies)
+    return 0
+
+
+def run_policy_delete(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        print_operation(client.delete_policy(args.name), args.json)
+    return 0
+
+
+def run_roles_set(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        print_operation(client.set_roles(args.principal, list(args.roles)), args.json)
+    return 0
+
+
+def run_roles_list(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        bindings = client.list_roles()
+    if args.json:
+        print_json([to_dict(b) for b in bindings])
+    else:
+        print_table(("Principal", "Roles"), [(b.principal, ",".join(b.roles)) for b in bindings])
+    return 0
+
+
+def run_approvals_list(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        response = client.list_approvals(include_decided=args.all)
+    if args.json:
+        print_json(to_dict(response))
+        return 0
+    print_table(
+        ("Operation", "Kind", "State", "Approvals", "Requester", "Expires", "Summary"),
+        [
+            (
+                op.id,
+                op.kind,
+                _state(op),
+                f"{len(op.approvals)}/{op.required}",
+                op.requester,
+                _when(op.expires_at_ms),
+                op.summary,
+            )
+            for op in response.operations
+        ],
+    )
+    print()
+    print_table(("Kind", "Approvals needed"), [(r.kind, r.required) for r in response.rules])
+    return 0
+
+
+def run_decide(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        op = client.approve(args.operation_id) if args.approve else client.reject(args.operation_id)
+    print_operation(op, args.json)
+    return 0
+
+
+def run_rule(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        print_operation(client.set_approval_rule(args.kind, args.required), args.json)
+    return 0
+
+
+def run_destroy(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        print_operation(client.destroy_key(args.name), args.json)
+    return 0
+
+
+def run_whoami(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        me = client.whoami()
+    if args.json:
+        print_json(to_dict(me))
+    else:
+        print_fields([("Principal", me.principal), ("Roles", ",".join(me.roles) or "-")])
+    return 0

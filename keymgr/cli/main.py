@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from keymgr import __version__
-from keymgr.cli import crypto_cmd, dev_cmd, keys_cmd, operator_cmd, pki_cmd, server_cmd
+from keymgr.cli import audit_cmd, crypto_cmd, dev_cmd, keys_cmd, operator_cmd, pki_cmd, server_cmd
 from keymgr.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError
 from keymgr.client import KeymgrError
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="keymgr", description="keymgr: a replicated key manager")
     parser.add_argument("--version", action="version", version=f"keymgr {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (server_cmd, dev_cmd, pki_cmd, operator_cmd, keys_cmd, crypto_cmd):
+    for module in (server_cmd, dev_cmd, pki_cmd, operator_cmd, keys_cmd, crypto_cmd, audit_cmd):
         module.register(subparsers)
     try:
         from keymgr.cli import bench_cmd

@@ -40,8 +40,8 @@ def last_lines(path: Path, count: int) -> tuple[list[bytes], bool]:
     """
     try:
         fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return [], True
+    except (FileNotFoundError, NotADirectoryError):
+        return [], True  # nothing to resume; writing will fail (and say why) if it must
     try:
         size = os.fstat(fd).st_size
         if size == 0 or count <= 0:

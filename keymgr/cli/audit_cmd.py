@@ -163,8 +163,11 @@ def _follow(path: Path, table: _Table | None) -> None:
                 continue
             mine = os.fstat(handle.fileno())
             if current.st_ino != mine.st_ino or current.st_size < handle.tell():
-                handle.close()  # rotated (the rest of the old file was read above)
-                handle = open(path, "rb")  # noqa: SIM115
+                rest = handle.read()  # lines written just before the rotation
+                for raw in (pending + rest).split(b"\n")[:-1]:
+                    _emit(raw, table)
+                handle.close()
+                handle = open(path, "rb")  # noqa: SIM115 (closed below or on rotation)
                 pending = b""
                 continue
             time.sleep(FOLLOW_POLL_S)

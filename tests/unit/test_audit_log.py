@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import threading
@@ -62,7 +63,7 @@ def test_lines_are_chained_canonical_json(tmp_path: Path) -> None:
     lines = records(path)
     assert [r["seq"] for r in lines] == list(range(1, 201))
     assert lines[0]["prev"] == GENESIS
-    for before, after in zip(lines, lines[1:], strict=False):
+    for before, after in itertools.pairwise(lines):
         assert after["prev"] == before["hash"]
     for raw, record in zip(raw_lines, lines, strict=True):
         assert canonical(record) == raw  # the line is itself canonical JSON
@@ -142,10 +143,10 @@ def test_rotation_keeps_the_chain_across_files(tmp_path: Path) -> None:
     assert all(f.stat().st_size <= 4096 for f in files)
     chained = [r for f in files for r in records(f)]
     assert [r["seq"] for r in chained] == list(range(chained[0]["seq"], 61))  # type: ignore[arg-type]
-    for before, after in zip(chained, chained[1:], strict=False):
+    for before, after in itertools.pairwise(chained):
         assert after["prev"] == before["hash"]
     # the first line of each newer file continues from the last line of the older one
-    for older, newer in zip(files, files[1:], strict=False):
+    for older, newer in itertools.pairwise(files):
         assert records(newer)[0]["prev"] == records(older)[-1]["hash"]
     report = verify(reversed(files))  # any order: rotated names are sorted
     assert report.ok and report.last_seq == 60

@@ -52,7 +52,7 @@ def udp_collector() -> socket.socket:
 
 def test_udp_message_is_rfc5424_and_carries_the_line(udp_collector: socket.socket,
                                                      tmp_path: Path) -> None:
-    address = "127.0.0.1:%d" % udp_collector.getsockname()[1]
+    address = f"127.0.0.1:{udp_collector.getsockname()[1]}"
     path = tmp_path / "audit.log"
     log = AuditLog([SyslogSink(address, facility="authpriv"), FileSink(path)], "node1",
                    lambda: b"k" * 32)
@@ -180,7 +180,7 @@ def test_optional_collector_down_does_not_refuse(tmp_path: Path) -> None:
 
 
 def test_file_failure_sends_nothing_to_syslog(udp_collector: socket.socket) -> None:
-    address = "127.0.0.1:%d" % udp_collector.getsockname()[1]
+    address = f"127.0.0.1:{udp_collector.getsockname()[1]}"
     log = AuditLog([SyslogSink(address), FileSink(Path("/dev/full"))], "node1", lambda: None)
     with pytest.raises(AuditUnavailable):
         log.log(event())

@@ -107,17 +107,18 @@ def parse_line(raw: bytes) -> dict[str, object]:
     return record
 
 
-_time_cache: list[object] = [-1, ""]
+_time_cache: tuple[int, str] = (-1, "")
 
 
 def rfc3339_ms(epoch: float) -> str:
     """`2025-01-31T12:00:00.123Z` (UTC, milliseconds)."""
-    ms_total = int(epoch * 1000)
-    seconds, ms = divmod(ms_total, 1000)
-    if _time_cache[0] != seconds:  # strftime is the slow part; one call per second
-        _time_cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        _time_cache[0] = seconds
-    return f"{_time_cache[1]}.{ms:03d}Z"
+    global _time_cache
+    seconds, ms = divmod(int(epoch * 1000), 1000)
+    cached_seconds, text = _time_cache  # one tuple: read and replaced atomically
+    if cached_seconds != seconds:  # strftime is the slow part; one call per second
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _time_cache = (seconds, text)
+    return f"{text}.{ms:03d}Z"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

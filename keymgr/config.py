@@ -39,6 +39,9 @@ from cryptography.hazmat.primitives import serialization
 
 __all__ = [
     "ApiConfig",
+    "AuditConfig",
+    "AuditFileConfig",
+    "AuditSyslogConfig",
     "ConfigError",
     "KeysConfig",
     "LogLevel",
@@ -60,6 +63,12 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 
 SEAL_TYPES: Final[tuple[SealType, ...]] = ("shamir", "file")
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = ("debug", "info", "warning", "error")
+SyslogProtocol = Literal["udp", "tcp"]
+SYSLOG_PROTOCOLS: Final[tuple[SyslogProtocol, ...]] = ("udp", "tcp")
+SYSLOG_FACILITIES: Final[tuple[str, ...]] = (
+    "auth", "authpriv", "daemon", "security", "user", *(f"local{i}" for i in range(8)),
+)
+MIN_AUDIT_FILE_BYTES: Final = 64 * 1024  # smaller would rotate every few lines
 MIN_PASSWORD_CHARS: Final = 16
 MAX_DELETION_WINDOW_S: Final = 10 * 365 * 86400  # the API refuses longer windows too
 _MAX_SECONDS: Final = 3600.0  # no timing knob makes sense beyond an hour
@@ -180,6 +189,38 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AuditFileConfig:
+    """The audit file and its rotation (`<path>.1` .. `<path>.<keep>`).
+
+    `path` defaults to `<data_dir>/audit/audit.log`; `fsync` makes every line durable
+    before the request is answered, at a cost in throughput.
+    """
+
+    path: Path
+    max_bytes: int = 100 * 1024 * 1024
+    keep: int = 10
+    fsync: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditSyslogConfig:
+    """An RFC 5424 syslog copy for a SIEM. `required`: refuse requests it cannot take."""
+
+    address: str
+    protocol: SyslogProtocol = "udp"
+    facility: str = "authpriv"
+    required: bool = True
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditConfig:
+    """Audit sinks. With neither set, the file sink writes `<data_dir>/audit/audit.log`."""
+
+    file: AuditFileConfig | None = None
+    syslog: AuditSyslogConfig | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class NodeConfig:
     """A node's whole config, validated; `source` is the file it came from."""
 
@@ -193,6 +234,7 @@ class NodeConfig:
     serving: ServingConfig = ServingConfig()
     keys: KeysConfig = KeysConfig()
     logging: LoggingConfig = LoggingConfig()
+    audit: AuditConfig = AuditConfig()
 
     def self_member(self) -> Member:
         """This node as a `Member` (its listen addresses as the others see them)."""
@@ -392,6 +434,10 @@ class _Section:
             self.fail(key, f"must be {bound}, got {value}")
         return value
 
+    def boolean(self, key: str, *, default: bool | object = _MISSING) -> bool:
+        return cast(bool, self._typed(key, default, lambda v: isinstance(v, bool),
+                                      "true or false"))
+
     def seconds(self, key: str, *, default: float | object = _MISSING) -> float:
         value = self._typed(
             key, default, lambda v: isinstance(v, int | float) and not isinstance(v, bool),
@@ -458,6 +504,7 @@ class _Reader:
     def node_config(self, data: Mapping[str, object]) -> NodeConfig:
         top = _Section(self, "", data, (
             "node", "api", "tls", "raft", "peers", "seal", "serving", "keys", "logging",
+            "audit",
         ))
         node = self.node_section(self.section(top, "node", ("id", "zone", "data_dir")))
         api = ApiConfig(listen=self.section(top, "api", ("listen",)).address(
@@ -481,9 +528,11 @@ class _Reader:
             required=False,
         ))
         logging = self.logging(self.section(top, "logging", ("level", "file"), required=False))
+        audit = self.audit(self.section(top, "audit", ("file", "syslog"), required=False),
+                           node)
         config = NodeConfig(
             source=self.source, node=node, api=api, tls=tls, raft=raft, peers=peers,
-            seal=seal, serving=serving, keys=keys, logging=logging,
+            seal=seal, serving=serving, keys=keys, logging=logging, audit=audit,
         )
         self.check_members(config)
         return config
@@ -638,6 +687,41 @@ class _Reader:
         if log_file is not None and not log_file.parent.is_dir():
             s.fail("file", f"directory not found: {log_file.parent}")
         return LoggingConfig(level=level, file=log_file)
+
+    def audit(self, s: _Section, node: NodeSection) -> AuditConfig:
+        default_path = node.data_dir / "audit" / "audit.log"
+        syslog = None
+        if s.raw("syslog", required=False) not in (_MISSING, None):
+            syslog = self.audit_syslog(_Section(self, s.field("syslog"), s.raw(
+                "syslog", required=True), ("address", "protocol", "facility", "required")))
+        file_value = s.raw("file", required=False)
+        if file_value is _MISSING and syslog is not None:
+            return AuditConfig(file=None, syslog=syslog)  # a SIEM only, by choice
+        f = _Section(self, s.field("file"), None if file_value is _MISSING else file_value,
+                     ("path", "max_bytes", "keep", "fsync"))
+        d = AuditFileConfig.__dataclass_fields__
+        path = default_path if f.raw("path", required=False) is _MISSING else f.path_("path")
+        if path.is_dir():
+            f.fail("path", f"is a directory, not a file: {path}")
+        return AuditConfig(
+            file=AuditFileConfig(
+                path=path,
+                max_bytes=f.integer("max_bytes", default=d["max_bytes"].default,
+                                    minimum=MIN_AUDIT_FILE_BYTES),
+                keep=f.integer("keep", default=d["keep"].default, minimum=1, maximum=1000),
+                fsync=f.boolean("fsync", default=d["fsync"].default),
+            ),
+            syslog=syslog,
+        )
+
+    def audit_syslog(self, s: _Section) -> AuditSyslogConfig:
+        d = AuditSyslogConfig.__dataclass_fields__
+        return AuditSyslogConfig(
+            address=s.address("address"),
+            protocol=s.choice("protocol", SYSLOG_PROTOCOLS, default=d["protocol"].default),
+            facility=s.choice("facility", SYSLOG_FACILITIES, default=d["facility"].default),
+            required=s.boolean("required", default=d["required"].default),
+        )
 
     def check_members(self, config: NodeConfig) -> None:
         """Peer ids are distinct and not ours; no two listeners share an address."""

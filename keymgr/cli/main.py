@@ -11,6 +11,7 @@ from typing import NoReturn
 from keymgr import __version__
 from keymgr.cli import (
     access_cmd,
+    audit_cmd,
     bench_cmd,
     crypto_cmd,
     dev_cmd,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         crypto_cmd,
         access_cmd,
         report_cmd,
+        audit_cmd,
         bench_cmd,
     ):
         module.register(subparsers)

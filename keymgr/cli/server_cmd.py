@@ -27,7 +27,11 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(Path(args.config))
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    from keymgr.audit import AuditError
     from keymgr.server.node import run as run_node
 
-    run_node(config)
+    try:
+        run_node(config)
+    except AuditError as exc:
+        raise CliError(f"audit: {exc}") from None
     return 0

@@ -52,6 +52,7 @@ class ClusterSpec:
     log_compaction_min_entries: int = 5000
     max_leader_silence_s: float = 3.0
     extra_raft: dict[str, Any] = field(default_factory=dict)
+    audit_files: dict[str, str] = field(default_factory=dict)  # node id -> audit log path
 
 
 def default_spec(count: int = 3, *, seal: str = "file", ports: Sequence[int] = ()) -> ClusterSpec:
@@ -156,6 +157,11 @@ class LocalCluster:
                 "min_rotation_period_s": spec.min_rotation_period_s,
             },
             "logging": {"level": "info", "file": f"logs/{node.id}.log"},
+            **(
+                {"audit": {"file": {"path": spec.audit_files[node.id]}}}
+                if node.id in spec.audit_files
+                else {}
+            ),
         }
 
     # --- processes ----------------------------------------------------------------

@@ -13,9 +13,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from keymgr.audit import AuditLog
 from keymgr.config import NodeConfig
 from keymgr.crypto.barrier import Keyring
 from keymgr.server import authz
+from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller
 from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable
 from keymgr.server.material import MaterialCache
@@ -36,6 +38,7 @@ class NodeContext:
     seal: SealController
     materials: MaterialCache
     proposer: Proposer
+    audit: AuditLog
     _status: RaftStatus | None = field(default=None, repr=False)
     _status_at: float = 0.0
 
@@ -73,6 +76,8 @@ class NodeContext:
         """Why this node refuses crypto calls now, or "" when it serves them."""
         if not self.store.initialized:
             return "cluster is not initialized"
+        if not self.audit.healthy:
+            return "audit log unavailable (fail closed)"
         if self.seal.sealed:
             return f"node is sealed ({self.seal.reason})" if self.seal.reason else "node is sealed"
         status = self.raft_status()
@@ -98,6 +103,7 @@ class NodeContext:
         stored = self.store.lookup(name_or_id)
         if stored is None:
             raise NotFound(f"{field_name}: no key {name_or_id!r}")
+        note_key(stored.key.id)
         return stored
 
     async def read_barrier(self, timeout_s: float = 5.0) -> None:

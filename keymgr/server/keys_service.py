@@ -15,6 +15,7 @@ from keymgr.crypto import envelope
 from keymgr.crypto.barrier import material_aad
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
 from keymgr.server import rotation, validation
+from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.authz import NO_KEY, allowed
 from keymgr.server.context import NodeContext
@@ -229,6 +230,7 @@ class KeyManagementServicer:
         self, stored: store_pb2.StoredKey, plaintext: bytes, context: dict[str, str]
     ) -> tuple[bytes, int]:
         version = stored.key.current_version
+        note_key(stored.key.id, version)
         material = self._node.materials.material(stored, version)
         return envelope.seal(material, stored.key.id, version, plaintext, context), version
 
@@ -286,6 +288,7 @@ class KeyManagementServicer:
                 f"key {stored.key.name!r} no longer decrypts version {header.key_version} "
                 f"(minimum decryption version {stored.key.min_decryption_version})"
             )
+        note_key(stored.key.id, header.key_version)
         if header.key_version not in stored.wrapped_material:
             raise NotFound(
                 f"ciphertext_blob: key {stored.key.name!r} has no version {header.key_version}"

@@ -15,6 +15,7 @@ import signal
 
 import grpc
 
+from keymgr.audit import build_audit_log
 from keymgr.config import NodeConfig
 from keymgr.seal.base import SealedRootKeyStore
 from keymgr.seal.devfile import FileSeal
@@ -63,7 +64,9 @@ def build_node(config: NodeConfig) -> NodeContext:
     raft = RaftNode(raft_settings(config), store)
     file_seal = FileSeal(config.seal.key_file) if config.seal.key_file is not None else None
     seal = SealController(store=store, root_store=SealedRootKeyStore(data_dir), file_seal=file_seal)
+    audit = build_audit_log(config, seal.audit_key)
     return NodeContext(
+        audit=audit,
         config=config,
         store=store,
         raft=raft,
@@ -132,6 +135,7 @@ async def serve(config: NodeConfig) -> None:
         node.seal.seal("node stopped")
         node.materials.clear()
         node.raft.close()
+        node.audit.close()
 
 
 def configure_logging(config: NodeConfig) -> None:

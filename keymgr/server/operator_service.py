@@ -158,6 +158,8 @@ class OperatorServicer:
             leader_id=leader.id if leader else "",
             error=reason,
             seal_type=node.seal.seal_type,
+            audit_healthy=node.audit.healthy,
+            audit_failures=node.audit.failures,
         )
 
     @rpc

@@ -1,49 +1,110 @@
-"""The one wrapper every servicer method goes through: domain errors become statuses.
+"""The one wrapper every servicer method goes through: audit, then status.
 
-Anything unexpected becomes INTERNAL with a reference id; the traceback goes to the
-node's log only, never to the caller.
+Every request, allowed, denied or failed, writes one audit line before its answer
+leaves (fail closed: if the line cannot be written, the caller gets UNAVAILABLE and no
+key material). Domain errors become gRPC statuses through one table; anything
+unexpected becomes INTERNAL with a reference id, its traceback only in the node log.
+Servicers name the key a call touched in `audit_target`, a context variable, so the
+wrapper can put key id and version in the line without seeing the key.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
+from keymgr.audit import AuditEvent, AuditUnavailable
+from keymgr.server.audit_target import AuditTarget, audit_target
+from keymgr.server.auth import caller_of
+from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError, status_for
 
 log = logging.getLogger(__name__)
 
-S = TypeVar("S")
+
+class HasNode(Protocol):
+    _node: NodeContext
+
+
+S = TypeVar("S", bound=HasNode)
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 Handler = Callable[[S, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 
 
+def _principal(context: grpc.aio.ServicerContext) -> str:
+    try:
+        return caller_of(context).principal
+    except NodeError:
+        return ""
+
+
+def _context_of(request: Any) -> dict[str, str]:
+    """Encryption context(s) of a request; values are HMAC'd by the audit log."""
+    context: dict[str, str] = {}
+    for field, prefix in (
+        ("encryption_context", ""),
+        ("source_encryption_context", "source."),
+        ("destination_encryption_context", "destination."),
+    ):
+        values = getattr(request, field, None)
+        if values:
+            context.update({prefix + k: v for k, v in values.items()})
+    return context
+
+
 def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
+    name = method.__name__
+
     @functools.wraps(method)
     async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        node = self._node
+        started = time.perf_counter()
+        target = AuditTarget()
+        token = audit_target.set(target)
+        code, detail, response = grpc.StatusCode.OK, "", None
         try:
-            return await method(self, request, context)
+            response = await method(self, request, context)
         except NodeError as exc:
-            code, message = status_for(exc)
-            await context.abort(code, message)
+            code, detail = status_for(exc)
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
         except Exception:
             ref = uuid.uuid4().hex[:12]
-            log.exception("internal error in %s (ref=%s)", method.__name__, ref)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (ref={ref})")
-        raise AssertionError("unreachable")  # abort() always raises
+            log.exception("internal error in %s (ref=%s)", name, ref)
+            code, detail = grpc.StatusCode.INTERNAL, f"internal error (ref={ref})"
+        finally:
+            audit_target.reset(token)
+        try:
+            node.audit.log(
+                AuditEvent(
+                    principal=_principal(context),
+                    operation=name,
+                    result=code.name,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    key_id=target.key_id,
+                    key_version=target.key_version,
+                    request_id=getattr(request, "request_id", None) or None,
+                    context=_context_of(request),
+                    detail=detail,
+                )
+            )
+        except AuditUnavailable:
+            log.error("audit log unavailable: refused %s (fail closed)", name)
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "audit log unavailable: request refused (fail closed); try another node",
+            )
+        if code != grpc.StatusCode.OK:
+            await context.abort(code, detail)
+        assert response is not None
+        return response
 
     return wrapper
-
-
-def any_request(value: Any) -> Any:
-    """Marks generated-code types, which mypy cannot see, at the boundary."""
-    return value

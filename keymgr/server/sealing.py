@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from keymgr.audit import derive_audit_key
 from keymgr.crypto.barrier import Keyring, unwrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.crypto.shamir import decode_share
@@ -36,6 +37,7 @@ class SealController:
         self._file_seal = file_seal
         self._lock = threading.Lock()
         self._root_key: bytearray | None = None
+        self._audit_key: bytes | None = None
         self._keyring: Keyring | None = None
         self._keyring_terms = -1
         self._collector: ShareCollector | None = None
@@ -122,6 +124,7 @@ class SealController:
             if self._root_key is not None:
                 self._root_key[:] = bytes(len(self._root_key))
             self._root_key = None
+            self._audit_key = None
             self._keyring = None
             self._keyring_terms = -1
             self.reason = reason
@@ -152,9 +155,14 @@ class SealController:
         self._keyring, self._keyring_terms = keyring, len(terms)
         return keyring
 
+    def audit_key(self) -> bytes | None:
+        """The audit HMAC key (derived from the root key), or None while sealed."""
+        return self._audit_key
+
     def _install(self, root: bytearray) -> None:
         with self._lock:
             self._root_key = root
+            self._audit_key = derive_audit_key(root)
             self._keyring = None
             self._keyring_terms = -1
             self.reason = ""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 from typing import Any
 
 from keymgr.cli.common import (
     add_connection_flags,
     client_from,
+    format_time_ms,
     parse_context,
     print_fields,
     print_json,
@@ -16,13 +16,6 @@ from keymgr.cli.common import (
     to_dict,
 )
 from keymgr.v1 import store_pb2
-
-
-def _when(ms: int) -> str:
-    if not ms:
-        return "-"
-    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _state(op: store_pb2.PendingOperation) -> str:
@@ -41,7 +34,7 @@ def print_operation(op: store_pb2.PendingOperation, as_json: bool) -> None:
             ("Summary", op.summary),
             ("Requester", op.requester),
             ("Approvals", f"{len(op.approvals)}/{op.required}: {', '.join(op.approvals)}"),
-            ("Expires", _when(op.expires_at_ms)),
+            ("Expires", format_time_ms(op.expires_at_ms)),
             *([("Result", op.result.error.message)] if op.result.HasField("error") else []),
         ]
     )
@@ -236,7 +229,7 @@ def run_approvals_list(args: argparse.Namespace) -> int:
                 _state(op),
                 f"{len(op.approvals)}/{op.required}",
                 op.requester,
-                _when(op.expires_at_ms),
+                format_time_ms(op.expires_at_ms),
                 op.summary,
             )
             for op in response.operations

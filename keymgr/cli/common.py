@@ -6,6 +6,7 @@ Exit codes, as OpenBao's CLI: 0 success, 1 usage error, 2 the operation failed.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -119,3 +120,11 @@ def parse_context(items: Sequence[str] | None, flag: str = "--context") -> dict[
             raise CliError(f"{flag}: expected key=value, got {item!r}", code=EXIT_USAGE)
         context[name] = value
     return context
+
+
+def format_time_ms(ms: int) -> str:
+    """Unix milliseconds as RFC 3339 UTC seconds, "-" for unset."""
+    if not ms:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

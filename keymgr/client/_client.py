@@ -491,6 +491,28 @@ class Client:
         response = self._access("Reject", access_pb2.DecideRequest(operation_id=operation_id))
         return cast("store_pb2.PendingOperation", response.operation)
 
+    def request_export(
+        self, name_or_id: str, *, version: int = 0, ttl_seconds: int = 0
+    ) -> store_pb2.PendingOperation:
+        response = self._access(
+            "RequestExport",
+            access_pb2.RequestExportRequest(
+                name_or_id=name_or_id, version=version, ttl_seconds=ttl_seconds
+            ),
+        )
+        return cast("store_pb2.PendingOperation", response.operation)
+
+    def export_key(self, grant_id: str, wrapping_public_key: bytes) -> access_pb2.ExportKeyResponse:
+        return cast(
+            "access_pb2.ExportKeyResponse",
+            self._access(
+                "ExportKey",
+                access_pb2.ExportKeyRequest(
+                    grant_id=grant_id, wrapping_public_key=wrapping_public_key
+                ),
+            ),
+        )
+
     def whoami(self) -> access_pb2.WhoAmIResponse:
         return cast("access_pb2.WhoAmIResponse", self._access("WhoAmI", access_pb2.WhoAmIRequest()))
 

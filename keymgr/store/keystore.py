@@ -467,6 +467,18 @@ class KeyStore:
     def _set_approval_rule(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         return self._t.access.set_approval_rule(command)
 
+    def _grant_export(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        grant = command.grant_export.grant
+        stored = self._existing("grant_export.grant.key_id", grant.key_id)
+        if grant.version not in stored.wrapped_material:
+            raise CommandRefused(check.NOT_FOUND, f"key has no version {grant.version}")
+        return self._t.access.grant_export(command)
+
+    def _use_export_grant(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        result = self._t.access.use_export_grant(command)
+        self._revision += 1
+        return result
+
     def _request_approval(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         result = self._t.access.request(command, self._execute_approved)
         self._revision += 1
@@ -504,6 +516,8 @@ _HANDLERS: dict[str, _Handler] = {
     "set_approval_rule": KeyStore._set_approval_rule,
     "request_approval": KeyStore._request_approval,
     "decide_approval": KeyStore._decide_approval,
+    "grant_export": KeyStore._grant_export,
+    "use_export_grant": KeyStore._use_export_grant,
 }
 
 

@@ -33,6 +33,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the median is kept")
     parser.add_argument("--no-openbao", action="store_true", help="measure keymgr only")
     parser.add_argument("--json", default="", help="write the JSON report here")
+    parser.add_argument(
+        "--audit-sink-cost",
+        action="store_true",
+        help="also run datakey with every node auditing to /dev/null, to show what "
+        "writing the audit file costs",
+    )
     parser.set_defaults(func=run)
 
 
@@ -87,6 +93,20 @@ def run(args: argparse.Namespace) -> int:
                     progress=progress,
                 )
             )
+    if args.audit_sink_cost:
+        null_audit = asyncio.run(
+            bench_keymgr(
+                scenarios=["datakey"],
+                concurrencies=concurrencies,
+                duration_s=args.duration,
+                warmup_s=args.warmup,
+                repeats=args.repeat,
+                progress=progress,
+                audit_to="/dev/null",
+            )
+        )
+        for (name, concurrency), result in null_audit.items():
+            ours[(f"{name}-audit-devnull", concurrency)] = result
     print_report(ours, theirs, meta=meta)
     if args.json:
         write_report(args.json, ours, theirs, meta=meta)

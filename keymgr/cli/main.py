@@ -20,6 +20,7 @@ from keymgr.cli import (
     pki_cmd,
     report_cmd,
     server_cmd,
+    volume_cmd,
 )
 from keymgr.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError
 from keymgr.client import KeymgrError
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         report_cmd,
         audit_cmd,
         bench_cmd,
+        volume_cmd,
     ):
         module.register(subparsers)
     return parser

@@ -20,6 +20,7 @@ from keymgr.cli import (
     pki_cmd,
     report_cmd,
     server_cmd,
+    tde_cmd,
     volume_cmd,
 )
 from keymgr.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         audit_cmd,
         bench_cmd,
         volume_cmd,
+        tde_cmd,
     ):
         module.register(subparsers)
     return parser

@@ -16,6 +16,7 @@ from keymgr.cli import (
     crypto_cmd,
     dev_cmd,
     keys_cmd,
+    kms_cmd,
     operator_cmd,
     pki_cmd,
     report_cmd,
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         bench_cmd,
         volume_cmd,
         tde_cmd,
+        kms_cmd,
     ):
         module.register(subparsers)
     return parser

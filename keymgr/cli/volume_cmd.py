@@ -10,6 +10,7 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ def _report(args: argparse.Namespace, device: Path, token: VolumeToken, what: st
     return 0
 
 
-def _guard(run: Any) -> Any:
+def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """cryptsetup and agent failures become one-line CLI errors."""
 
     def wrapped(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -338,4 +337,3 @@ def check_gateway_http(cluster: LocalCluster, port: int, token: str, wrong: str)
     assert get("/v1/keymgr/data/1", None)[0] == 403
     assert get("/v1/keymgr/data/1", "not-a-token")[0] == 403
     assert get("/v1/keymgr/data/1", wrong)[0] == 403  # policy names shop-db only
-    time.sleep(0)

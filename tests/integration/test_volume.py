@@ -8,7 +8,6 @@ started process's argv or environment, nor in any file."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 
 from keymgr.agents.cryptsetup import Cryptsetup
 from keymgr.agents.volume import read_tokens
-from keymgr.client import PermissionDenied
+from keymgr.client import FailedPrecondition, InvalidArgument, PermissionDenied
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.v1 import keys_pb2, store_pb2
 from tests.integration.clients_support import (
@@ -34,6 +33,7 @@ from tests.integration.clients_support import (
     wait_for,
 )
 from tests.integration.conftest import MakeCluster
+from tests.integration.test_access import client_for
 
 CS = Cryptsetup(fast_kdf=True)
 HOST = "host-1"
@@ -211,8 +211,6 @@ def systemd_fetch(path: Path, volume_name: str) -> bytes:
 
 def test_volume_service_checks_context_and_purpose(cluster: LocalCluster) -> None:
     """The gRPC API directly: context binding, field errors, wrong purpose."""
-    from keymgr.client import FailedPrecondition, InvalidArgument
-
     with cluster.client() as admin:
         admin.create_key("vol-api", purpose=keys_pb2.KEY_PURPOSE_VOLUME)
         admin.create_key("tde-not-volume", purpose=keys_pb2.KEY_PURPOSE_TDE)
@@ -237,9 +235,20 @@ def test_volume_service_checks_context_and_purpose(cluster: LocalCluster) -> Non
         assert admin.unwrap_volume_key("v1", again.wrapped_key, host_id="h1").volume_key == (
             made.volume_key
         )
-    with pytest.raises(PermissionDenied):
-        from tests.integration.test_access import client_for
-
-        with client_for(cluster, "vol-stranger", "agent") as stranger:
-            stranger.unwrap_volume_key("v1", made.wrapped_key, host_id="h1")
-    os.sync()
+    audited = [
+        json.loads(line)
+        for node in cluster.spec.nodes
+        for line in (cluster.data_dir(node.id) / "audit" / "audit.log").read_text().splitlines()
+    ]
+    volume_lines = [r for r in audited if r["operation"].endswith("VolumeKey")]
+    assert {"CreateVolumeKey", "UnwrapVolumeKey", "RewrapVolumeKey"} <= {
+        r["operation"] for r in volume_lines
+    }
+    for record in volume_lines:
+        if record["result"] == "OK":
+            assert {"volume_id", "host_id"} <= set(record["context"]) and record["key_id"]
+            assert "v1" not in record["context"].values()  # values are HMAC'd
+    with client_for(cluster, "vol-stranger", "agent") as stranger, pytest.raises(
+        PermissionDenied
+    ):
+        stranger.unwrap_volume_key("v1", made.wrapped_key, host_id="h1")

@@ -33,7 +33,10 @@ class CliError(Exception):
         self.code = code
 
 
-def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+def add_connection_flags(
+    parser: argparse.ArgumentParser, *, client_key_flag: str = "--key"
+) -> None:
+    """`client_key_flag`: commands whose `--key` names a managed key use `--client-key`."""
     group = parser.add_argument_group("cluster connection (or KEYMGR_* variables)")
     group.add_argument(
         "--address",
@@ -51,7 +54,8 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
         help="client certificate (KEYMGR_CLIENT_CERT)",
     )
     group.add_argument(
-        "--key",
+        client_key_flag,
+        dest="key",
         default=os.environ.get("KEYMGR_CLIENT_KEY", ""),
         help="client private key (KEYMGR_CLIENT_KEY)",
     )
@@ -70,12 +74,18 @@ def endpoints(args: argparse.Namespace) -> list[str]:
     return addresses
 
 
+_FLAG_NAMES = {"key": "key (or --client-key)"}
+
+
 def client_from(args: argparse.Namespace) -> Client:
     paths = {}
     for flag in ("ca", "cert", "key"):
         value = getattr(args, flag)
         if not value:
-            raise CliError(f"--{flag}: required (or set the KEYMGR_* variable)", code=EXIT_USAGE)
+            raise CliError(
+                f"--{_FLAG_NAMES.get(flag, flag)}: required (or set the KEYMGR_* variable)",
+                code=EXIT_USAGE,
+            )
         path = Path(value)
         if not path.is_file():
             raise CliError(f"--{flag}: file not found: {path}", code=EXIT_USAGE)

@@ -16,10 +16,13 @@ from keymgr.cli import (
     crypto_cmd,
     dev_cmd,
     keys_cmd,
+    kms_cmd,
     operator_cmd,
     pki_cmd,
     report_cmd,
     server_cmd,
+    tde_cmd,
+    volume_cmd,
 )
 from keymgr.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError
 from keymgr.client import KeymgrError
@@ -48,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         report_cmd,
         audit_cmd,
         bench_cmd,
+        volume_cmd,
+        tde_cmd,
+        kms_cmd,
     ):
         module.register(subparsers)
     return parser

@@ -13,8 +13,8 @@ import grpc
 
 from keymgr.client._exceptions import KeymgrError, RetryableError, from_rpc_error
 from keymgr.client._failover import FailoverPolicy
-from keymgr.stubs import access_stub, keys_stub, operator_stub
-from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, store_pb2
+from keymgr.stubs import access_stub, keys_stub, operator_stub, tde_stub, volume_stub
+from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, store_pb2, tde_pb2, volume_pb2
 
 T = TypeVar("T")
 
@@ -44,6 +44,31 @@ class DataKey:
 
     def __repr__(self) -> str:  # never print the plaintext key
         return f"DataKey(key_id={self.key_id!r}, key_version={self.key_version})"
+
+
+@dataclass(frozen=True)
+class VolumeKey:
+    """A volume key and its wrap (`volume_key` is empty when only a rewrap was asked)."""
+
+    volume_key: bytes
+    wrapped_key: bytes
+    key_id: str
+    key_version: int
+
+    def __repr__(self) -> str:  # never print the volume key
+        return f"VolumeKey(key_id={self.key_id!r}, key_version={self.key_version})"
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    master_key: bytes
+    key_id: str
+    key_name: str
+    version: int
+    current_version: int
+
+    def __repr__(self) -> str:  # never print the master key
+        return f"MasterKey(key_name={self.key_name!r}, version={self.version})"
 
 
 class Client:
@@ -316,6 +341,80 @@ class Client:
         random: bytes = response.random
         return random
 
+    # --- volume keys ----------------------------------------------------------------
+
+    def create_volume_key(
+        self, volume_id: str, key_name: str, *, host_id: str = "", endpoint: str | None = None
+    ) -> VolumeKey:
+        response = self._call(
+            "volume",
+            "CreateVolumeKey",
+            volume_pb2.CreateVolumeKeyRequest(
+                volume_id=volume_id, key_name=key_name, host_id=host_id
+            ),
+            endpoint=endpoint,
+        )
+        return VolumeKey(
+            response.volume_key, response.wrapped_key, response.key_id, response.key_version
+        )
+
+    def unwrap_volume_key(
+        self, volume_id: str, wrapped_key: bytes, *, host_id: str = "", endpoint: str | None = None
+    ) -> VolumeKey:
+        response = self._call(
+            "volume",
+            "UnwrapVolumeKey",
+            volume_pb2.UnwrapVolumeKeyRequest(
+                volume_id=volume_id, host_id=host_id, wrapped_key=wrapped_key
+            ),
+            endpoint=endpoint,
+        )
+        return VolumeKey(response.volume_key, wrapped_key, response.key_id, response.key_version)
+
+    def rewrap_volume_key(
+        self, volume_id: str, wrapped_key: bytes, *, host_id: str = "", endpoint: str | None = None
+    ) -> VolumeKey:
+        response = self._call(
+            "volume",
+            "RewrapVolumeKey",
+            volume_pb2.RewrapVolumeKeyRequest(
+                volume_id=volume_id, host_id=host_id, wrapped_key=wrapped_key
+            ),
+            endpoint=endpoint,
+        )
+        return VolumeKey(b"", response.wrapped_key, response.key_id, response.key_version)
+
+    # --- database TDE ---------------------------------------------------------------
+
+    def get_master_key(
+        self, db_id: str, key_id: str, *, version: int = 0, endpoint: str | None = None
+    ) -> MasterKey:
+        response = self._call(
+            "tde",
+            "GetMasterKey",
+            tde_pb2.GetMasterKeyRequest(db_id=db_id, key_id=key_id, version=version),
+            endpoint=endpoint,
+        )
+        return MasterKey(
+            response.master_key,
+            response.key_id,
+            response.key_name,
+            response.version,
+            response.current_version,
+        )
+
+    def rotate_master_key(self, key_id: str, *, request_id: str | None = None) -> int:
+        """Rotates a TDE key; returns its new current version."""
+        rid = request_id or uuid.uuid4().hex
+        response = self._call(
+            "tde",
+            "RotateMasterKey",
+            tde_pb2.RotateMasterKeyRequest(key_id=key_id, request_id=rid),
+            request_id=rid,
+        )
+        version: int = response.version
+        return version
+
     # --- operator -----------------------------------------------------------------
 
     def init(
@@ -525,4 +624,6 @@ _STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
     "keys": keys_stub,
     "operator": operator_stub,
     "access": access_stub,
+    "volume": volume_stub,
+    "tde": tde_stub,
 }

@@ -29,7 +29,9 @@ from keymgr.server.peers import Peers
 from keymgr.server.proposer import Proposer, now_ms
 from keymgr.server.rotation import rotate_due_keys
 from keymgr.server.sealing import SealController
+from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.tls import server_credentials
+from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
 from keymgr.stubs import add_servicers
@@ -106,6 +108,8 @@ async def serve(config: NodeConfig) -> None:
         keys=KeyManagementServicer(node),
         operator=OperatorServicer(node, peers),
         access=AccessServicer(node),
+        volume=VolumeKeysServicer(node),
+        tde=TdeKeysServicer(node),
     )
     tls = config.tls
     server.add_secure_port(config.api.listen, server_credentials(tls.cert, tls.key, tls.ca))

@@ -92,7 +92,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                     key_id=target.key_id,
                     key_version=target.key_version,
                     request_id=getattr(request, "request_id", None) or None,
-                    context=_context_of(request),
+                    context={**target.context, **_context_of(request)},
                     detail=detail,
                 )
             )

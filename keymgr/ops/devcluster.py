@@ -42,6 +42,7 @@ class NodeSpec:
     seal: str  # "file" | "shamir"
     api: str = ""
     raft: str = ""
+    metrics: str = ""  # Prometheus listener; "" = a free loopback port is picked
 
 
 @dataclass
@@ -120,6 +121,8 @@ class LocalCluster:
         if not secret.exists():
             pki.create_cluster_secret(secret)
         for node in self.spec.nodes:
+            if not node.metrics:
+                node.metrics = f"127.0.0.1:{free_port()}"
             if not (self.certs / f"{node.id}.pem").exists():
                 pki.issue_node_cert(ca, node.id)
             self.config_path(node.id).write_text(yaml.safe_dump(self._config(node)))
@@ -157,6 +160,7 @@ class LocalCluster:
                 "min_rotation_period_s": spec.min_rotation_period_s,
             },
             "logging": {"level": "info", "file": f"logs/{node.id}.log"},
+            "metrics": {"listen": node.metrics},
             **(
                 {"audit": {"file": {"path": spec.audit_files[node.id]}}}
                 if node.id in spec.audit_files

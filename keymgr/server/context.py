@@ -21,6 +21,7 @@ from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller
 from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable
 from keymgr.server.material import MaterialCache
+from keymgr.server.metrics import NodeMetrics
 from keymgr.server.proposer import Proposer
 from keymgr.server.sealing import SealController
 from keymgr.store.keystore import KeyStore
@@ -39,6 +40,7 @@ class NodeContext:
     materials: MaterialCache
     proposer: Proposer
     audit: AuditLog
+    metrics: NodeMetrics | None = None
     _status: RaftStatus | None = field(default=None, repr=False)
     _status_at: float = 0.0
 

@@ -203,6 +203,13 @@ class KeyStore:
         more = start + page_size < len(index)
         return found, check.encode_page_token(page[-1]) if more and page else ""
 
+    def key_states(self) -> list[str]:
+        """One lower-case state name per key (metrics), e.g. "enabled", "destroyed"."""
+        return [
+            keys_pb2.KeyState.Name(stored.key.state).removeprefix("KEY_STATE_").lower()
+            for stored in self._t.keys.copy().values()
+        ]
+
     def deletion_due(self, now_ms: int) -> int:
         """How many pending keys a Tick at `now_ms` would destroy (for the leader's timer)."""
         return sum(1 for due in self._t.pending.copy().values() if due <= now_ms)

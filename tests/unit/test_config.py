@@ -192,7 +192,8 @@ BAD: list[tuple[str, Mutation, str]] = [
     ("unknown in seal", setting("seal.tipe", "file"), "seal.tipe: unknown field"),
     ("unknown in serving", setting("serving.lag", 1), "serving.lag: unknown field"),
     ("unknown in keys", setting("keys.max", 1), "keys.max: unknown field"),
-    ("unknown in logging", setting("logging.format", "json"), "logging.format: unknown field"),
+    ("unknown in logging", setting("logging.fmt", "json"),
+     "logging.fmt: unknown field (did you mean 'format'?)"),
     # wrong types
     ("section not mapping", setting("api", "127.0.0.1:7001"),
      "api: expected a mapping, got string"),

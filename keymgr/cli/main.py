@@ -15,6 +15,7 @@ from keymgr.cli import (
     bench_cmd,
     crypto_cmd,
     dev_cmd,
+    drill_cmd,
     keys_cmd,
     operator_cmd,
     pki_cmd,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         report_cmd,
         audit_cmd,
         bench_cmd,
+        drill_cmd,
     ):
         module.register(subparsers)
     return parser

@@ -31,7 +31,7 @@ def test_leader_loss_three_rounds(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(rounds) == 3
     for r in rounds:
         assert r["acked_missing"] == 0 and r["samples_failed"] == 0
-        assert r["writes_acked"] and r["new_leader"] and len(r["victims"]) == 1
+        assert r["writes_acked"] and r["new_leader"] and r["victims"]
     assert report["keys_cleaned"]
 
 

@@ -13,6 +13,7 @@ from keymgr.cli import (
     access_cmd,
     audit_cmd,
     bench_cmd,
+    config_cmd,
     crypto_cmd,
     dev_cmd,
     drill_cmd,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         audit_cmd,
         bench_cmd,
         drill_cmd,
+        config_cmd,
     ):
         module.register(subparsers)
     return parser

@@ -192,6 +192,12 @@ BAD: list[tuple[str, Mutation, str]] = [
     ("unknown in seal", setting("seal.tipe", "file"), "seal.tipe: unknown field"),
     ("unknown in serving", setting("serving.lag", 1), "serving.lag: unknown field"),
     ("unknown in keys", setting("keys.max", 1), "keys.max: unknown field"),
+    ("public metrics", setting("metrics", {"listen": "8.8.8.8:9101"}),
+     "metrics.listen: must be a loopback or private address (plain HTTP), got 8.8.8.8"),
+    ("metrics host name", setting("metrics", {"listen": "example.com:9101"}),
+     "metrics.listen: expected a literal loopback or private IP, got 'example.com'"),
+    ("bad log format", setting("logging.format", "xml"),
+     "logging.format: expected one of text, json, got 'xml'"),
     ("unknown in logging", setting("logging.fmt", "json"),
      "logging.fmt: unknown field (did you mean 'format'?)"),
     # wrong types

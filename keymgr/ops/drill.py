@@ -266,6 +266,9 @@ class Drill:
         survivors = [i for i in ids if i not in victims]
         if self.kind == "full-restart":
             down = time.monotonic()
+            for client in self._status_clients.values():
+                client.close()  # fresh channels: no reconnect backoff in the measurement
+            self._status_clients.clear()
             cluster.start_all()
             result.downtime_s = round(time.monotonic() - fault_at, 3)
             fault_at = down

@@ -44,9 +44,11 @@ __all__ = [
     "AuditSyslogConfig",
     "ConfigError",
     "KeysConfig",
+    "LogFormat",
     "LogLevel",
     "LoggingConfig",
     "Member",
+    "MetricsConfig",
     "NodeConfig",
     "NodeSection",
     "RaftConfig",
@@ -60,6 +62,8 @@ __all__ = [
 
 SealType = Literal["shamir", "file"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("text", "json")
 
 SEAL_TYPES: Final[tuple[SealType, ...]] = ("shamir", "file")
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = ("debug", "info", "warning", "error")
@@ -113,6 +117,17 @@ class ApiConfig:
     """The mTLS gRPC listener (`host:port`; port 0 lets the OS pick)."""
 
     listen: str
+    reflection: bool = False  # gRPC server reflection; off: it maps the API for anyone
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MetricsConfig:
+    """Prometheus endpoint (plain HTTP): bind it to loopback or a private address only.
+
+    `listen=None` (the default) serves no metrics.
+    """
+
+    listen: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -182,10 +197,11 @@ class KeysConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LoggingConfig:
-    """Log level and destination (`file=None` means stderr)."""
+    """Log level, destination (`file=None` means stderr) and format (json for shippers)."""
 
     level: LogLevel = "info"
     file: Path | None = None
+    format: LogFormat = "text"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -235,6 +251,7 @@ class NodeConfig:
     keys: KeysConfig = KeysConfig()
     logging: LoggingConfig = LoggingConfig()
     audit: AuditConfig = AuditConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def self_member(self) -> Member:
         """This node as a `Member` (its listen addresses as the others see them)."""
@@ -504,11 +521,14 @@ class _Reader:
     def node_config(self, data: Mapping[str, object]) -> NodeConfig:
         top = _Section(self, "", data, (
             "node", "api", "tls", "raft", "peers", "seal", "serving", "keys", "logging",
-            "audit",
+            "audit", "metrics",
         ))
         node = self.node_section(self.section(top, "node", ("id", "zone", "data_dir")))
-        api = ApiConfig(listen=self.section(top, "api", ("listen",)).address(
-            "listen", allow_port_zero=True))
+        api_section = self.section(top, "api", ("listen", "reflection"))
+        api = ApiConfig(
+            listen=api_section.address("listen", allow_port_zero=True),
+            reflection=api_section.boolean("reflection", default=False),
+        )
         tls = self.tls(self.section(top, "tls", ("cert", "key", "ca")))
         raft = self.raft(self.section(top, "raft", (
             "listen", "password_file", "election_timeout_min_s", "election_timeout_max_s",
@@ -527,12 +547,15 @@ class _Reader:
             ("min_deletion_window_s", "default_deletion_window_s", "min_rotation_period_s"),
             required=False,
         ))
-        logging = self.logging(self.section(top, "logging", ("level", "file"), required=False))
+        logging = self.logging(
+            self.section(top, "logging", ("level", "file", "format"), required=False))
+        metrics = self.metrics(self.section(top, "metrics", ("listen",), required=False))
         audit = self.audit(self.section(top, "audit", ("file", "syslog"), required=False),
                            node)
         config = NodeConfig(
             source=self.source, node=node, api=api, tls=tls, raft=raft, peers=peers,
             seal=seal, serving=serving, keys=keys, logging=logging, audit=audit,
+            metrics=metrics,
         )
         self.check_members(config)
         return config
@@ -686,7 +709,22 @@ class _Reader:
         log_file = s.optional_path("file")
         if log_file is not None and not log_file.parent.is_dir():
             s.fail("file", f"directory not found: {log_file.parent}")
-        return LoggingConfig(level=level, file=log_file)
+        return LoggingConfig(level=level, file=log_file,
+                             format=s.choice("format", LOG_FORMATS, default="text"))
+
+    def metrics(self, s: _Section) -> MetricsConfig:
+        """Metrics are plain HTTP: refuse a public address rather than expose them."""
+        if s.raw("listen", required=False) in (_MISSING, None):
+            return MetricsConfig()
+        listen = s.address("listen", allow_port_zero=True)
+        host = _parse_address(listen, allow_port_zero=True)[0]
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            s.fail("listen", f"expected a literal loopback or private IP, got {_show(host)}")
+        if not (ip.is_loopback or ip.is_private) or ip.is_unspecified:
+            s.fail("listen", f"must be a loopback or private address (plain HTTP), got {host}")
+        return MetricsConfig(listen=listen)
 
     def audit(self, s: _Section, node: NodeSection) -> AuditConfig:
         default_path = node.data_dir / "audit" / "audit.log"

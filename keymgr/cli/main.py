@@ -13,8 +13,10 @@ from keymgr.cli import (
     access_cmd,
     audit_cmd,
     bench_cmd,
+    config_cmd,
     crypto_cmd,
     dev_cmd,
+    drill_cmd,
     keys_cmd,
     kms_cmd,
     operator_cmd,
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         volume_cmd,
         tde_cmd,
         kms_cmd,
+        drill_cmd,
+        config_cmd,
     ):
         module.register(subparsers)
     return parser

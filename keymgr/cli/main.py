@@ -13,6 +13,7 @@ from keymgr.cli import (
     access_cmd,
     audit_cmd,
     bench_cmd,
+    config_cmd,
     crypto_cmd,
     dev_cmd,
     keys_cmd,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in (
         server_cmd,
+        config_cmd,
         dev_cmd,
         pki_cmd,
         operator_cmd,

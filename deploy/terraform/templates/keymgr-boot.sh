@@ -20,7 +20,15 @@ log() { echo "keymgr-boot: $*" | systemd-cat -t keymgr-boot -p info 2>/dev/null 
 # --- the service user, keymgr itself, the data disk ----------------------------------------
 id keymgr >/dev/null 2>&1 || useradd --system --home-dir /var/lib/keymgr --shell /usr/sbin/nologin keymgr
 if [ ! -x /opt/keymgr/bin/keymgr ]; then
-  python3 -m venv /opt/keymgr
+  if ! python3 -m venv /opt/keymgr; then  # Ubuntu ships venv's pip separately
+    rm -rf /opt/keymgr
+    if command -v apt-get >/dev/null; then
+      apt-get update -qq && apt-get install -y -qq python3-venv
+    else
+      dnf install -y -q python3-pip
+    fi
+    python3 -m venv /opt/keymgr
+  fi
   /opt/keymgr/bin/pip install --quiet "${env[KEYMGR_PACKAGE]}"
 fi
 

@@ -15,6 +15,7 @@ locals {
   account = data.aws_caller_identity.current.account_id
   ami_id  = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
   tags    = merge(var.tags, { "keymgr:cluster" = var.name })
+  region  = substr(var.zones[0], 0, length(var.zones[0]) - 1)
 }
 
 # --- one customer-managed key for disks and secrets ---------------------------------------

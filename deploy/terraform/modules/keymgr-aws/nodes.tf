@@ -1,56 +1,26 @@
-# Placement and rendered boot files. Only variables and templates are used here (no
-# resources), so the offline tests evaluate this file with Terraform itself.
+# Placement and rendered boot files (see ../keymgr-nodes). Only variables go in, so the
+# offline tests evaluate this call with Terraform itself.
+
+module "nodes" {
+  source         = "../keymgr-nodes"
+  cloud          = "aws"
+  name           = var.name
+  node_count     = var.node_count
+  zones          = var.zones
+  dns_domain     = var.dns_domain
+  api_port       = var.api_port
+  raft_port      = var.raft_port
+  log_level      = var.log_level
+  keymgr_package = var.keymgr_package
+  secret_scope   = substr(var.zones[0], 0, length(var.zones[0]) - 1)
+  data_disk      = "/dev/sdf"
+}
 
 locals {
-  templates = "${path.module}/../../templates"
-  region    = substr(var.zones[0], 0, length(var.zones[0]) - 1)
-
-  # Round-robin over >= 3 zones: no zone ever holds a Raft majority.
-  nodes = [for i in range(var.node_count) : {
-    id   = "node${i + 1}"
-    zone = var.zones[i % length(var.zones)]
-    fqdn = "node${i + 1}.${var.dns_domain}"
-  }]
-  node_ids = [for n in local.nodes : n.id]
-
-  shared_secrets = {
-    ca      = "${var.name}-ca"
-    cluster = "${var.name}-cluster-secret"
-  }
-  node_secrets = { for n in local.nodes : n.id => {
-    config   = "${var.name}-${n.id}-config"
-    tls_cert = "${var.name}-${n.id}-tls-cert"
-    tls_key  = "${var.name}-${n.id}-tls-key"
-  } }
-
-  node_yaml = { for n in local.nodes : n.id => templatefile("${local.templates}/node.yaml.tftpl", {
-    node_id   = n.id
-    zone      = n.zone
-    fqdn      = n.fqdn
-    api_port  = var.api_port
-    raft_port = var.raft_port
-    log_level = var.log_level
-    peers_json = jsonencode([for p in local.nodes : {
-      id   = p.id
-      api  = "${p.fqdn}:${var.api_port}"
-      raft = "${p.fqdn}:${var.raft_port}"
-      zone = p.zone
-    } if p.id != n.id])
-  }) }
-
-  user_data = { for n in local.nodes : n.id => templatefile("${local.templates}/cloud-init.yaml.tftpl", {
-    cloud            = "aws"
-    node_id          = n.id
-    fqdn             = n.fqdn
-    secret_scope     = local.region
-    secret_config    = local.node_secrets[n.id].config
-    secret_tls_cert  = local.node_secrets[n.id].tls_cert
-    secret_tls_key   = local.node_secrets[n.id].tls_key
-    secret_ca        = local.shared_secrets.ca
-    secret_cluster   = local.shared_secrets.cluster
-    data_disk        = "/dev/sdf"
-    keymgr_package   = var.keymgr_package
-    boot_script_b64  = base64encode(file("${local.templates}/keymgr-boot.sh"))
-    service_unit_b64 = base64encode(file("${local.templates}/keymgr.service"))
-  }) }
+  nodes          = module.nodes.nodes
+  node_ids       = [for n in module.nodes.nodes : n.id]
+  shared_secrets = module.nodes.shared_secrets
+  node_secrets   = module.nodes.node_secrets
+  node_yaml      = module.nodes.node_yaml
+  user_data      = module.nodes.user_data
 }

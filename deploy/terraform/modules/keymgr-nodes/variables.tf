@@ -51,16 +51,31 @@ variable "dns_domain" {
 variable "api_port" {
   description = "gRPC API port."
   type        = number
+
+  validation {
+    condition     = var.api_port >= 1024 && var.api_port <= 65535 && floor(var.api_port) == var.api_port
+    error_message = "api_port must be an integer in 1024..65535."
+  }
 }
 
 variable "raft_port" {
   description = "Raft port."
   type        = number
+
+  validation {
+    condition     = var.raft_port >= 1024 && var.raft_port <= 65535 && floor(var.raft_port) == var.raft_port && var.raft_port != var.api_port
+    error_message = "raft_port must be an integer in 1024..65535, different from api_port."
+  }
 }
 
 variable "log_level" {
   description = "keymgr log level."
   type        = string
+
+  validation {
+    condition     = contains(["debug", "info", "warning", "error"], var.log_level)
+    error_message = "log_level must be one of debug, info, warning, error."
+  }
 }
 
 variable "keymgr_package" {

@@ -46,9 +46,15 @@ def test_module_layout(name: str) -> None:
     assert str(terraform["required_version"]).startswith(">=")
     for provider in terraform.get("required_providers", [{}])[0].values():
         assert provider["version"], f"{name}: provider without a version constraint"
+    readme = (directory / "README.md").read_text()
     for block in hcl.load_dir(directory).get("output", []):
         for output, body in block.items():
             assert body.get("description"), f"{name}: output {output} has no description"
+    if name != "keymgr-nodes":  # the cloud modules' READMEs list every input and output
+        module = hcl.load_dir(directory)
+        outputs = [o for block in module.get("output", []) for o in block]
+        for item in [*hcl.variables(module), *outputs]:
+            assert f"`{item}`" in readme, f"{name}/README.md does not mention {item}"
 
 
 def test_examples_use_the_modules_and_no_public_cidr() -> None:

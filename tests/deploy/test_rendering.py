@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import collections
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,11 @@ def example_arguments(example: Path) -> dict[str, Any]:
 def evaluations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Evaluation]:
     """Each example's arguments, evaluated once by Terraform."""
     scratch = tmp_path_factory.mktemp("terraform")
-    return {example.name: evaluate(example.name.split("-")[0], example_arguments(example),
-                                   scratch / example.name)
-            for example in EXAMPLES}
+    with ThreadPoolExecutor(max_workers=2) as pool:  # each is a Terraform child process
+        futures = {example.name: pool.submit(evaluate, example.name.split("-")[0],
+                                             example_arguments(example), scratch / example.name)
+                   for example in EXAMPLES}
+        return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.mark.parametrize("example", [e.name for e in EXAMPLES])

@@ -718,7 +718,7 @@ class _Reader:
                      ("path", "max_bytes", "keep", "fsync"))
         d = AuditFileConfig.__dataclass_fields__
         path = default_path if f.raw("path", required=False) is _MISSING else f.path_("path")
-        if path.is_dir():
+        if self.check_files and path.is_dir():
             f.fail("path", f"is a directory, not a file: {path}")
         return AuditConfig(
             file=AuditFileConfig(

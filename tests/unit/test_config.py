@@ -398,12 +398,11 @@ def test_file_errors_are_skipped(tmp_path: Path) -> None:
         load_config(write(tmp_path, data, "skipped.yaml"), check_files=False)
 
 
-def test_no_files_skips_the_audit_path_check(tmp_path: Path) -> None:
-    (tmp_path / "logs").mkdir()
+def test_no_files_skips_the_audit_path_check(cluster_dir: Path) -> None:
     data = good()
-    data["audit"] = {"file": {"path": "logs"}}
-    path = write(tmp_path, data)
+    data["audit"] = {"file": {"path": "logs"}}  # a directory in cluster_dir
+    path = write(cluster_dir, data, "audit-dir.yaml")
     with pytest.raises(ConfigError, match=r"audit\.file\.path: is a directory"):
         load_config(path)
     config = load_config(path, check_files=False)
-    assert config.audit.file is not None and config.audit.file.path == tmp_path / "logs"
+    assert config.audit.file is not None and config.audit.file.path == cluster_dir / "logs"

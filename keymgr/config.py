@@ -292,8 +292,12 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
-def load_config(path: Path) -> NodeConfig:
-    """Reads and validates the node config at `path`; raises ConfigError."""
+def load_config(path: Path, *, check_files: bool = True) -> NodeConfig:
+    """Reads and validates the node config at `path`; raises ConfigError.
+
+    `check_files=False` is for configs rendered before their files exist (a cloud
+    image gets its TLS material and secret at boot): see `parse_config`.
+    """
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -317,17 +321,20 @@ def load_config(path: Path) -> NodeConfig:
     if not isinstance(data, Mapping):
         raise ConfigError(source, f"expected a mapping at the top level, got {_kind(data)}")
     base_dir = Path(os.path.abspath(path)).parent
-    return parse_config(data, source, base_dir=base_dir)
+    return parse_config(data, source, base_dir=base_dir, check_files=check_files)
 
 
 def parse_config(data: Mapping[str, object], source: str, *,
-                 base_dir: Path | None = None) -> NodeConfig:
+                 base_dir: Path | None = None, check_files: bool = True) -> NodeConfig:
     """Validates an already-parsed config (e.g. one embedded in the dev launcher).
 
     Relative paths are resolved against `base_dir` (default: the working directory).
-    Files named by the config (TLS, password) must exist: they are read here.
+    Files named by the config (TLS, password, the log file's directory) must exist:
+    they are read here. With `check_files=False` they are not touched and
+    `raft.password` is "": such a config is for `keymgr config check --no-files`
+    only, never for running a node.
     """
-    reader = _Reader(source=source, base_dir=base_dir or Path.cwd())
+    reader = _Reader(source=source, base_dir=base_dir or Path.cwd(), check_files=check_files)
     return reader.node_config(data)
 
 
@@ -501,6 +508,7 @@ class _Reader:
 
     source: str
     base_dir: Path
+    check_files: bool = True
 
     def fail(self, field_path: str, message: str) -> NoReturn:
         raise ConfigError(self.source, message, field=field_path)
@@ -573,6 +581,8 @@ class _Reader:
         return zone
 
     def tls(self, s: _Section) -> TlsConfig:
+        if not self.check_files:
+            return TlsConfig(cert=s.path_("cert"), key=s.path_("key"), ca=s.path_("ca"))
         cert, key, ca = (self.existing_file(s, name) for name in ("cert", "key", "ca"))
         cert_data, key_data, ca_data = (p.read_bytes() for p in (cert, key, ca))
         # Checked here so that a wrong file fails now with a field name, not later
@@ -609,14 +619,7 @@ class _Reader:
 
     def raft(self, s: _Section) -> RaftConfig:
         listen = s.address("listen")
-        password_file = self.existing_file(s, "password_file")
-        try:
-            password = password_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            s.fail("password_file", f"cannot read as UTF-8 text: {password_file}")
-        if len(password) < MIN_PASSWORD_CHARS:
-            s.fail("password_file", f"the secret must be at least {MIN_PASSWORD_CHARS} "
-                   f"characters (make one with `keymgr pki secret`): {password_file}")
+        password_file, password = self.password(s)
         d = RaftConfig.__dataclass_fields__  # defaults live in one place: the dataclass
         min_s = s.seconds("election_timeout_min_s", default=d["election_timeout_min_s"].default)
         max_s = s.seconds("election_timeout_max_s", default=d["election_timeout_max_s"].default)
@@ -643,6 +646,20 @@ class _Reader:
                 "log_compaction_min_entries",
                 default=d["log_compaction_min_entries"].default, minimum=1),
         )
+
+    def password(self, s: _Section) -> tuple[Path, str]:
+        """The cluster secret's file and its content ("" when files are not checked)."""
+        if not self.check_files:
+            return s.path_("password_file"), ""
+        password_file = self.existing_file(s, "password_file")
+        try:
+            password = password_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            s.fail("password_file", f"cannot read as UTF-8 text: {password_file}")
+        if len(password) < MIN_PASSWORD_CHARS:
+            s.fail("password_file", f"the secret must be at least {MIN_PASSWORD_CHARS} "
+                   f"characters (make one with `keymgr pki secret`): {password_file}")
+        return password_file, password
 
     def peers(self, value: object) -> tuple[Member, ...]:
         if value is _MISSING or value is None:
@@ -707,7 +724,7 @@ class _Reader:
         if s.raw("file", required=False) not in (_MISSING, None):
             s.string("file")  # type check before the path is used
         log_file = s.optional_path("file")
-        if log_file is not None and not log_file.parent.is_dir():
+        if log_file is not None and self.check_files and not log_file.parent.is_dir():
             s.fail("file", f"directory not found: {log_file.parent}")
         return LoggingConfig(level=level, file=log_file,
                              format=s.choice("format", LOG_FORMATS, default="text"))
@@ -739,7 +756,7 @@ class _Reader:
                      ("path", "max_bytes", "keep", "fsync"))
         d = AuditFileConfig.__dataclass_fields__
         path = default_path if f.raw("path", required=False) is _MISSING else f.path_("path")
-        if path.is_dir():
+        if self.check_files and path.is_dir():
             f.fail("path", f"is a directory, not a file: {path}")
         return AuditConfig(
             file=AuditFileConfig(

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in (
         server_cmd,
+        config_cmd,
         dev_cmd,
         pki_cmd,
         operator_cmd,
@@ -57,7 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
         tde_cmd,
         kms_cmd,
         drill_cmd,
-        config_cmd,
     ):
         module.register(subparsers)
     return parser

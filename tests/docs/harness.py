@@ -39,7 +39,9 @@ _FENCE = re.compile(r"^(\s*)```(\S*)\s*(.*)$")
 _DIRECTIVE = re.compile(r"^<!--\s*ci:\s*(.*?)\s*-->\s*$")
 _SHARE = re.compile(r"^Unseal Share (\d+): (\S+)$", re.MULTILINE)
 # `keymgr` in command position: line start, after | ; & ( then do if !, or VAR=value
-_INVOCATION = re.compile(r"(?:^|[|;&(]|\bthen|\bdo|\bif|!|\w=\S*)\s*keymgr((?:\s+[^\s|;&)<>]+)*)")
+_INVOCATION = re.compile(
+    r"(?:^|[|;&(]|\bthen|\bdo|\bif|!|\w=\S*\s)\s*keymgr(?=\s|$)((?:\s+[^\s|;&)<>]+)*)"
+)
 _DROP_ENV = {"_", "SHLVL", "PWD", "OLDPWD"}
 
 

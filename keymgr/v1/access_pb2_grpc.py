@@ -111,85 +111,99 @@ class AccessServicer:
     """Missing associated documentation comment in .proto file."""
 
     def PutPolicy(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Creates or replaces a policy (split-key: needs the put-policy approvals).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetPolicy(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One policy by name (admins).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListPolicies(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every policy (admins).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeletePolicy(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Removes a policy (split-key).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetRoles(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Replaces a principal's roles (split-key); the last admin cannot lose admin.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListRoles(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every role binding (admins).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetApprovalRule(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """How many distinct admins an operation kind needs (split-key).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DestroyKey(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Destroys a key pending deletion now, ending its window early (split-key).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListApprovals(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Pending (and optionally decided) operations, and the rules.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Approve(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Adds the caller's approval; the operation runs when the rule's quorum is reached.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Reject(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Rejects a pending operation: it will never run.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WhoAmI(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The caller's principal and roles, as the cluster sees them.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RequestExport(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Asks for a grant to export one key version (split-key: kind export-key).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExportKey(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Uses an approved grant once: the material, RSA-OAEP-wrapped to the caller's key.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

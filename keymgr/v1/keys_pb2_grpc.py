@@ -110,85 +110,99 @@ class KeyManagementServicer:
     """Missing associated documentation comment in .proto file."""
 
     def CreateKey(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Makes a key (version 1). Through Raft; needs "manage" on the name.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetKey(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Metadata of a key by name or id; needs "describe". Never returns material.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListKeys(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Keys the caller may describe, by name; paged.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RotateKey(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Adds a version; new data is encrypted under it, old versions still decrypt.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EnableKey(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Allows crypto calls with the key again (not from pending deletion).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DisableKey(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Refuses crypto calls with the key until it is enabled.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ScheduleKeyDeletion(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The key is destroyed when the waiting period ends; unusable meanwhile.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelKeyDeletion(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Ends a pending deletion; the key stays disabled.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GenerateDataKey(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A fresh data key, and the same key encrypted under the named key (served locally).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Encrypt(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Encrypts up to 64 KiB under the key's current version, context bound as AAD.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Decrypt(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Decrypts a ciphertext made by Encrypt/GenerateDataKey; the key comes from its header.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReEncrypt(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Decrypts and encrypts again, under the current version or another key, in one call.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GenerateRandom(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Random bytes from the node's CSPRNG.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetKeyRotation(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Automatic rotation period and the minimum version that still decrypts.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

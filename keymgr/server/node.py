@@ -17,8 +17,9 @@ import grpc
 
 from keymgr.audit import build_audit_log
 from keymgr.config import NodeConfig
-from keymgr.seal.base import SealedRootKeyStore
+from keymgr.seal.base import Seal, SealedRootKeyStore
 from keymgr.seal.devfile import FileSeal
+from keymgr.seal.pkcs11 import PinSource, Pkcs11Seal
 from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError
@@ -28,7 +29,7 @@ from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import Proposer, now_ms
 from keymgr.server.rotation import rotate_due_keys
-from keymgr.server.sealing import SealController
+from keymgr.server.sealing import RetryPolicy, SealController
 from keymgr.server.tls import server_credentials
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
@@ -62,18 +63,46 @@ def build_node(config: NodeConfig) -> NodeContext:
     os.chmod(data_dir, 0o700)
     store = KeyStore()
     raft = RaftNode(raft_settings(config), store)
-    file_seal = FileSeal(config.seal.key_file) if config.seal.key_file is not None else None
-    seal = SealController(store=store, root_store=SealedRootKeyStore(data_dir), file_seal=file_seal)
+    auto_seal, retry = build_seal(config)
+    seal = SealController(
+        store=store, root_store=SealedRootKeyStore(data_dir), auto_seal=auto_seal, retry=retry
+    )
     audit = build_audit_log(config, seal.audit_key)
+    materials = MaterialCache(seal.keyring, store)
+    seal.on_seal(materials.clear)
     return NodeContext(
         audit=audit,
         config=config,
         store=store,
         raft=raft,
         seal=seal,
-        materials=MaterialCache(seal.keyring, store),
+        materials=materials,
         proposer=Proposer(raft),
     )
+
+
+def build_seal(config: NodeConfig) -> tuple[Seal | None, RetryPolicy]:
+    """This node's own seal (None for Shamir: operators unseal it) and its retry policy.
+
+    Nothing here touches the HSM: a missing module or token must not stop the node
+    from starting and following Raft; the seal controller reports and retries.
+    """
+    seal = config.seal
+    if seal.type == "file" and seal.key_file is not None:
+        return FileSeal(seal.key_file), RetryPolicy()
+    if seal.type == "pkcs11" and seal.pkcs11 is not None:
+        p = seal.pkcs11
+        hsm = Pkcs11Seal(
+            module=p.module,
+            token_label=p.token_label,
+            key_label=p.key_label,
+            pin=PinSource(env=p.pin_env, file=p.pin_file),
+            create_key=p.create_key,
+            module_env=dict(p.module_env),
+            timeout_s=p.timeout_s,
+        )
+        return hsm, RetryPolicy(p.retry_min_s, p.retry_max_s, p.health_interval_s)
+    return None, RetryPolicy()
 
 
 async def run_schedules(node: NodeContext) -> None:
@@ -110,7 +139,8 @@ async def serve(config: NodeConfig) -> None:
     tls = config.tls
     server.add_secure_port(config.api.listen, server_credentials(tls.cert, tls.key, tls.ca))
     node.raft.start()
-    node.seal.try_auto_unseal()
+    await asyncio.to_thread(node.seal.try_auto_unseal)  # bounded by the seal's timeout
+    node.seal.start_monitor()
     await server.start()
     log.info(
         "node %s serving on %s (raft %s, seal %s, %s)",
@@ -132,6 +162,7 @@ async def serve(config: NodeConfig) -> None:
         purger.cancel()
         await server.stop(grace=1.0)
         await peers.close()
+        node.seal.stop_monitor()
         node.seal.seal("node stopped")
         node.materials.clear()
         node.raft.close()

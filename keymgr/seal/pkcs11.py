@@ -256,7 +256,14 @@ class _Owner:
             return cached
         session = self.session(token_label, pin)
         try:
-            key = session.get_key(label=key_label, object_class=ObjectClass.SECRET_KEY)
+            try:
+                key = session.get_key(label=key_label, object_class=ObjectClass.SECRET_KEY)
+            except pkcs11.NoSuchKey:
+                # SoftHSM, like HSMs with a cache, sees objects restored behind its back
+                # only after re-initializing: look once more before giving up.
+                self.reset()
+                session = self.session(token_label, pin)
+                key = session.get_key(label=key_label, object_class=ObjectClass.SECRET_KEY)
         except pkcs11.NoSuchKey:
             if not create:
                 raise HsmUnavailable(

@@ -3,14 +3,19 @@ heal without a restart, and proofs that the HSM key and the root key stay hidden
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-from keymgr.client import Client
+import pytest
+
+from keymgr.client import Client, Unavailable
 from keymgr.ops.devcluster import LocalCluster
+from keymgr.ops.softhsm import SOFTHSM_MODULE, SoftHsm
 from keymgr.v1 import operator_pb2
 from tests.integration.conftest import MakeCluster
 from tests.integration.helpers import eventually, node_status
-from tests.integration.hsm import hsm_cluster
+from tests.integration.hsm import KEY_LABEL, PIN, hsm_cluster, pin_file, token_label
 
 
 def seal_states(cluster: LocalCluster) -> dict[str, tuple[str, bool]]:
@@ -72,3 +77,102 @@ def wait_sealed_with(client: Client, api: str, text: str) -> operator_pb2.SealSt
 
 def wait_unsealed(client: Client, api: str) -> None:
     eventually(lambda: node_status(client, api).serving, timeout=20.0)
+
+
+# --- HSM faults: the node stays or becomes sealed, says why, follows Raft, heals ------
+
+
+def fault_cluster(
+    make_cluster: MakeCluster, root: Path, **kwargs: object
+) -> tuple[LocalCluster, SoftHsm, tuple[bytes, bytes]]:
+    """node1, node2 file seals; node3 on its HSM. Returns an encrypted sample."""
+    cluster, hsms = hsm_cluster(make_cluster, root, ("file", "file", "pkcs11"), **kwargs)
+    cluster.bring_up()
+    with cluster.client() as client:
+        key = client.create_key("before-fault")
+        blob = client.encrypt(key.name, b"kept through the fault", consistent=True)
+    return cluster, hsms["node3"], (blob, b"kept through the fault")
+
+
+def check_follows_raft_then_heals(
+    cluster: LocalCluster, reason: str, fix: Callable[[], None], sample: tuple[bytes, bytes]
+) -> None:
+    api = cluster.node("node3").api
+    with cluster.client(["node3"], attempts=1, timeout=3.0) as client:
+        status = wait_sealed_with(client, api, reason)
+        assert status.seal_type == "pkcs11"
+        local = node_status(client, api)
+        assert not local.serving and reason in local.error
+        with pytest.raises(Unavailable, match="sealed"):
+            client.decrypt(sample[0], endpoint=api)
+        applied = local.applied_index
+        with cluster.client(["node1", "node2"]) as others:
+            others.create_key("during-fault")
+        eventually(lambda: node_status(client, api).applied_index > applied)
+        fix()  # no restart: the node retries with backoff
+        wait_unsealed(client, api)
+        assert client.decrypt(sample[0], endpoint=api) == sample[1]
+        assert client.get_key("during-fault").name == "during-fault"
+    log = cluster.log_path("node3").read_text()
+    assert reason in log and "unsealed by the pkcs11 seal" in log
+    assert PIN not in log
+
+
+def test_hsm_module_missing_at_start(make_cluster: MakeCluster, tmp_path: Path) -> None:
+    link = tmp_path / "hsm-lib" / "libvendor-pkcs11.so"
+    link.parent.mkdir()
+    link.symlink_to(SOFTHSM_MODULE)
+    cluster, _, sample = fault_cluster(make_cluster, tmp_path, module=link)
+    cluster.stop("node3", kill=True)
+    link.unlink()
+    cluster.start("node3")
+    check_follows_raft_then_heals(
+        cluster, "cannot load PKCS#11 module", lambda: link.symlink_to(SOFTHSM_MODULE), sample
+    )
+
+
+def test_hsm_wrong_pin(make_cluster: MakeCluster, tmp_path: Path) -> None:
+    cluster, _, sample = fault_cluster(make_cluster, tmp_path)
+    cluster.stop("node3", kill=True)
+    pin_file(tmp_path, "node3", "0000")
+    cluster.start("node3")
+    check_follows_raft_then_heals(
+        cluster, "rejected the PIN", lambda: pin_file(tmp_path, "node3"), sample
+    )
+
+
+def test_hsm_key_missing(make_cluster: MakeCluster, tmp_path: Path) -> None:
+    cluster, hsm, sample = fault_cluster(make_cluster, tmp_path)
+    cluster.stop("node3", kill=True)
+    token_dir = hsm.token_dir(token_label("node3"))
+    objects = [p for p in token_dir.iterdir() if p.name not in {"token.object", "token.lock",
+                                                               "generation"}]
+    assert objects  # the key's object file (and its lock)
+    vault = tmp_path / "key-backup"
+    vault.mkdir()
+    for path in objects:  # the key is deleted (its backup kept aside)
+        shutil.move(path, vault / path.name)
+    cluster.start("node3")
+
+    def restore() -> None:
+        for path in vault.iterdir():
+            shutil.move(path, token_dir / path.name)
+
+    check_follows_raft_then_heals(cluster, f"key '{KEY_LABEL}' not found", restore, sample)
+    keys = hsm.pkcs11_tool("--list-objects", "--type", "secrkey", pin=PIN,
+                           token=token_label("node3"))
+    assert keys.stdout.count("Secret Key Object") == 1  # no second key was made
+
+
+def test_hsm_token_removed_while_running(make_cluster: MakeCluster, tmp_path: Path) -> None:
+    cluster, hsm, sample = fault_cluster(make_cluster, tmp_path)
+    api = cluster.node("node3").api
+    with cluster.client(["node3"]) as client:
+        wait_unsealed(client, api)
+        assert client.decrypt(sample[0], endpoint=api) == sample[1]
+    token_dir = hsm.token_dir(token_label("node3"))
+    away = tmp_path / "token-away"
+    shutil.move(token_dir, away)  # the token is pulled out
+    check_follows_raft_then_heals(
+        cluster, "pkcs11 seal unavailable", lambda: shutil.move(away, token_dir), sample
+    )

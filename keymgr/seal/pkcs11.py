@@ -278,6 +278,11 @@ class _Owner:
                     Attribute.EXTRACTABLE: False,
                     Attribute.ENCRYPT: True,
                     Attribute.DECRYPT: True,
+                    Attribute.WRAP: False,  # least privilege: it only seals the root key
+                    Attribute.UNWRAP: False,
+                    Attribute.SIGN: False,
+                    Attribute.VERIFY: False,
+                    Attribute.DERIVE: False,
                 },
             )
         except pkcs11.MultipleObjectsReturned:

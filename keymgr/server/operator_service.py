@@ -10,6 +10,7 @@ import grpc
 
 from keymgr.crypto.barrier import wrap_term_key
 from keymgr.seal.shamir import new_shamir_init
+from keymgr.server import join
 from keymgr.server.auth import caller_of, require_admin, require_node_or_admin
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import (
@@ -262,3 +263,25 @@ class OperatorServicer:
                 continue
             return operator_pb2.RotateKeyringResponse(active_term=result.keyring_term)
         raise Conflict("keyring is being rotated concurrently; retry")
+
+    @rpc
+    async def CreateJoinToken(
+        self, request: operator_pb2.CreateJoinTokenRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.CreateJoinTokenResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        return await join.create_join_token(self._node, caller, request)
+
+    @rpc
+    async def Join(
+        self, request: operator_pb2.JoinRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.JoinResponse:
+        require_admin(caller_of(context), self._node.admins())
+        peer_id = await join.join(self._node, self._peers, request.token)
+        return operator_pb2.JoinResponse(peer_id=peer_id, status=self._seal_status())
+
+    @rpc
+    async def ExchangeRootKey(
+        self, request: operator_pb2.ExchangeRootKeyRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.ExchangeRootKeyResponse:
+        return await join.exchange_root_key(self._node, caller_of(context), request)

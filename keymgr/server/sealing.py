@@ -235,6 +235,15 @@ class SealController:
         self._install(root)
         self._persist()
 
+    def install_verified_root_key(self, root: bytearray) -> None:
+        """A root key from a peer (secure join): installed only if it opens the keyring."""
+        terms, _ = self._store.keyring_state()
+        if not terms:
+            raise DecryptionFailed("no keyring replicated here yet to check the root key")
+        unwrap_term_key(bytes(root), terms[0].term, terms[0].wrapped_key)  # DecryptionFailed
+        self._install(root)
+        self._persist()
+
     def seal(self, reason: str = "sealed by an operator") -> None:
         """Drops the root key; only a seal failure (monitor) re-arms auto-unseal."""
         self._auto_pending = False

@@ -49,13 +49,16 @@ GATED = {
     "set_roles": "set-roles",
     "set_approval_rule": "set-approval-rule",
     "destroy_key": "destroy-key",
+    "authorize_join": "authorize-join",
 }
 KINDS = frozenset(GATED.values())
 DECIDED_KEPT = 1000
+JOINS_KEPT = 1000
+NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 PENDING = store_pb2.OPERATION_STATE_PENDING
 
-M = TypeVar("M", store_pb2.Policy, store_pb2.PendingOperation)
+M = TypeVar("M", store_pb2.Policy, store_pb2.PendingOperation, store_pb2.JoinAuthorization)
 Execute = Callable[[store_pb2.Command], store_pb2.CommandResult]
 
 
@@ -67,6 +70,7 @@ class Access:
         self.roles: dict[str, tuple[str, ...]] = {}
         self.rules: dict[str, int] = {}
         self.operations: dict[str, store_pb2.PendingOperation] = {}
+        self.joins: dict[str, store_pb2.JoinAuthorization] = {}  # by token id
 
     # --- reads ----------------------------------------------------------------------
 
@@ -101,6 +105,7 @@ class Access:
         for kind in sorted(self.rules):
             state.approval_rules.add(kind=kind, required=self.rules[kind])
         state.operations.extend(self.operations.values())
+        state.joins.extend(self.joins.values())
 
     @classmethod
     def load(cls, state: store_pb2.StoreState) -> Access:
@@ -111,6 +116,9 @@ class Access:
         access.operations = {op.id: _copy(op) for op in state.operations}
         if len(access.operations) != len(state.operations):
             raise ValueError("snapshot repeats an operation id")
+        access.joins = {j.token.token_id: _copy(j) for j in state.joins}
+        if len(access.joins) != len(state.joins):
+            raise ValueError("snapshot repeats a join token id")
         return access
 
     # --- gated operations (run only from an approved request) ---------------------------
@@ -153,6 +161,40 @@ class Access:
         if not 1 <= rule.required <= max(1, admins):
             raise invalid("set_approval_rule.rule.required", f"must be 1..{admins} (the admins)")
         self.rules = {**self.rules, rule.kind: rule.required}
+        return store_pb2.CommandResult(ok=True)
+
+    def authorize_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        token = command.authorize_join
+        if not NAME.fullmatch(token.token_id):
+            raise invalid("authorize_join.token_id", "1..128 of letters, digits and _ . : -")
+        if not NODE_ID.fullmatch(token.node_id):
+            raise invalid("authorize_join.node_id", "not a node id")
+        if len(token.secret_digest) != 32:
+            raise invalid("authorize_join.secret_digest", "must be 32 bytes (SHA-256)")
+        if token.expires_at_ms <= command.time_ms:
+            raise invalid("authorize_join.expires_at_ms", "must be after the command time")
+        if token.token_id in self.joins:
+            raise CommandRefused(ALREADY_EXISTS, "join token id exists")
+        table = dict(self.joins)
+        table[token.token_id] = store_pb2.JoinAuthorization(token=token)
+        for stale in list(table)[: max(0, len(table) - JOINS_KEPT)]:
+            del table[stale]
+        self.joins = table
+        return store_pb2.CommandResult(ok=True)
+
+    def consume_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        """Uses a join token up; refused if unknown, for another node, used or expired."""
+        use = command.consume_join
+        old = self.joins.get(use.token_id)
+        if old is None or old.token.node_id != use.node_id:
+            raise CommandRefused(NOT_FOUND, "no approved join token for this node")
+        if old.used:
+            raise CommandRefused(FAILED_PRECONDITION, "join token was already used")
+        if old.token.expires_at_ms <= command.time_ms:
+            raise CommandRefused(FAILED_PRECONDITION, "join token has expired")
+        used = _copy(old)
+        used.used, used.used_at_ms = True, command.time_ms
+        self.joins = {**self.joins, use.token_id: used}
         return store_pb2.CommandResult(ok=True)
 
     # --- the approval flow --------------------------------------------------------------

@@ -467,6 +467,12 @@ class KeyStore:
     def _set_approval_rule(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         return self._t.access.set_approval_rule(command)
 
+    def _authorize_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.authorize_join(command)
+
+    def _consume_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.consume_join(command)
+
     def _request_approval(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         result = self._t.access.request(command, self._execute_approved)
         self._revision += 1
@@ -489,6 +495,8 @@ class KeyStore:
 
 
 _HANDLERS: dict[str, _Handler] = {
+    "authorize_join": KeyStore._authorize_join,
+    "consume_join": KeyStore._consume_join,
     "create_key": KeyStore._create_key,
     "rotate_key": KeyStore._rotate_key,
     "set_key_enabled": KeyStore._set_key_enabled,

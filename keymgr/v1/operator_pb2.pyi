@@ -151,3 +151,53 @@ class RotateKeyringResponse(_message.Message):
     ACTIVE_TERM_FIELD_NUMBER: _ClassVar[int]
     active_term: int
     def __init__(self, active_term: _Optional[int] = ...) -> None: ...
+
+class CreateJoinTokenRequest(_message.Message):
+    __slots__ = ("node_id", "ttl_seconds")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    ttl_seconds: int
+    def __init__(self, node_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class CreateJoinTokenResponse(_message.Message):
+    __slots__ = ("token", "operation_id", "operation_state")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_STATE_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    operation_id: str
+    operation_state: str
+    def __init__(self, token: _Optional[str] = ..., operation_id: _Optional[str] = ..., operation_state: _Optional[str] = ...) -> None: ...
+
+class JoinRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class JoinResponse(_message.Message):
+    __slots__ = ("peer_id", "status")
+    PEER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    peer_id: str
+    status: SealStatusResponse
+    def __init__(self, peer_id: _Optional[str] = ..., status: _Optional[_Union[SealStatusResponse, _Mapping]] = ...) -> None: ...
+
+class ExchangeRootKeyRequest(_message.Message):
+    __slots__ = ("token", "joiner_public_key")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    JOINER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    joiner_public_key: bytes
+    def __init__(self, token: _Optional[str] = ..., joiner_public_key: _Optional[bytes] = ...) -> None: ...
+
+class ExchangeRootKeyResponse(_message.Message):
+    __slots__ = ("peer_id", "peer_public_key", "sealed_root_key")
+    PEER_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SEALED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
+    peer_id: str
+    peer_public_key: bytes
+    sealed_root_key: bytes
+    def __init__(self, peer_id: _Optional[str] = ..., peer_public_key: _Optional[bytes] = ..., sealed_root_key: _Optional[bytes] = ...) -> None: ...

@@ -385,6 +385,26 @@ class Client:
                        endpoint=endpoint),
         )
 
+    def request_seal_migration(
+        self, node_id: str, to_type: str, *, ttl_seconds: int = 0
+    ) -> operator_pb2.RequestSealMigrationResponse:
+        """Asks the admins to approve moving `node_id`'s seal to `to_type`."""
+        return cast(
+            "operator_pb2.RequestSealMigrationResponse",
+            self._call("operator", "RequestSealMigration",
+                       operator_pb2.RequestSealMigrationRequest(
+                           node_id=node_id, to_type=to_type, ttl_seconds=ttl_seconds)),
+        )
+
+    def migrate_seal(self, migration_id: str, *, endpoint: str) -> operator_pb2.SealStatusResponse:
+        """Tells the node at `endpoint` to re-seal its root key per its edited config."""
+        return cast(
+            "operator_pb2.SealStatusResponse",
+            self._call("operator", "MigrateSeal",
+                       operator_pb2.MigrateSealRequest(migration_id=migration_id),
+                       endpoint=endpoint),
+        )
+
     def cluster_status(self, *, endpoint: str | None = None) -> operator_pb2.ClusterStatusResponse:
         return cast(
             "operator_pb2.ClusterStatusResponse",

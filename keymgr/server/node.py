@@ -17,9 +17,7 @@ import grpc
 
 from keymgr.audit import build_audit_log
 from keymgr.config import NodeConfig
-from keymgr.seal.base import Seal, SealedRootKeyStore
-from keymgr.seal.devfile import FileSeal
-from keymgr.seal.pkcs11 import PinSource, Pkcs11Seal
+from keymgr.seal.base import SealedRootKeyStore
 from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError
@@ -29,7 +27,7 @@ from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import Proposer, now_ms
 from keymgr.server.rotation import rotate_due_keys
-from keymgr.server.sealing import RetryPolicy, SealController
+from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.tls import server_credentials
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
@@ -79,30 +77,6 @@ def build_node(config: NodeConfig) -> NodeContext:
         materials=materials,
         proposer=Proposer(raft),
     )
-
-
-def build_seal(config: NodeConfig) -> tuple[Seal | None, RetryPolicy]:
-    """This node's own seal (None for Shamir: operators unseal it) and its retry policy.
-
-    Nothing here touches the HSM: a missing module or token must not stop the node
-    from starting and following Raft; the seal controller reports and retries.
-    """
-    seal = config.seal
-    if seal.type == "file" and seal.key_file is not None:
-        return FileSeal(seal.key_file), RetryPolicy()
-    if seal.type == "pkcs11" and seal.pkcs11 is not None:
-        p = seal.pkcs11
-        hsm = Pkcs11Seal(
-            module=p.module,
-            token_label=p.token_label,
-            key_label=p.key_label,
-            pin=PinSource(env=p.pin_env, file=p.pin_file),
-            create_key=p.create_key,
-            module_env=dict(p.module_env),
-            timeout_s=p.timeout_s,
-        )
-        return hsm, RetryPolicy(p.retry_min_s, p.retry_max_s, p.health_interval_s)
-    return None, RetryPolicy()
 
 
 async def run_schedules(node: NodeContext) -> None:

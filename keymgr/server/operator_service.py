@@ -10,7 +10,7 @@ import grpc
 
 from keymgr.crypto.barrier import wrap_term_key
 from keymgr.seal.shamir import new_shamir_init
-from keymgr.server import join
+from keymgr.server import join, migration
 from keymgr.server.auth import caller_of, require_admin, require_node_or_admin
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import (
@@ -285,3 +285,21 @@ class OperatorServicer:
         self, request: operator_pb2.ExchangeRootKeyRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.ExchangeRootKeyResponse:
         return await join.exchange_root_key(self._node, caller_of(context), request)
+
+    @rpc
+    async def RequestSealMigration(
+        self, request: operator_pb2.RequestSealMigrationRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> operator_pb2.RequestSealMigrationResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        return await migration.request_migration(self._node, caller, request)
+
+    @rpc
+    async def MigrateSeal(
+        self, request: operator_pb2.MigrateSealRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.SealStatusResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        await migration.migrate(self._node, caller, request.migration_id)
+        return self._seal_status()

@@ -25,11 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from keymgr.audit import derive_audit_key
+from keymgr.config import NodeConfig
 from keymgr.crypto.barrier import Keyring, unwrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.crypto.shamir import decode_share
 from keymgr.seal.base import Seal, SealedRootKeyStore
-from keymgr.seal.pkcs11 import HsmUnavailable
+from keymgr.seal.devfile import FileSeal
+from keymgr.seal.pkcs11 import HsmUnavailable, PinSource, Pkcs11Seal
 from keymgr.seal.shamir import ShareCollector
 from keymgr.server.errors import FailedPrecondition, InvalidArgument, Sealed
 from keymgr.store.keystore import KeyStore
@@ -44,6 +46,30 @@ class RetryPolicy:
     retry_min_s: float = 0.5
     retry_max_s: float = 30.0
     health_interval_s: float = 5.0
+
+
+def build_seal(config: NodeConfig) -> tuple[Seal | None, RetryPolicy]:
+    """This node's own seal (None for Shamir: operators unseal it) and its retry policy.
+
+    Nothing here touches the HSM: a missing module or token must not stop the node
+    from starting and following Raft; the seal controller reports and retries.
+    """
+    seal = config.seal
+    if seal.type == "file" and seal.key_file is not None:
+        return FileSeal(seal.key_file), RetryPolicy()
+    if seal.type == "pkcs11" and seal.pkcs11 is not None:
+        p = seal.pkcs11
+        hsm = Pkcs11Seal(
+            module=p.module,
+            token_label=p.token_label,
+            key_label=p.key_label,
+            pin=PinSource(env=p.pin_env, file=p.pin_file),
+            create_key=p.create_key,
+            module_env=dict(p.module_env),
+            timeout_s=p.timeout_s,
+        )
+        return hsm, RetryPolicy(p.retry_min_s, p.retry_max_s, p.health_interval_s)
+    return None, RetryPolicy()
 
 
 class SealController:
@@ -172,7 +198,8 @@ class SealController:
     def _monitor_step(self) -> float | None:
         """One round; returns how long to wait, or None to back off (failure)."""
         seal = self._auto_seal
-        assert seal is not None
+        if seal is None:  # migrated to Shamir: nothing to retry or check
+            return self._retry.health_interval_s
         if self.sealed:
             if not self._auto_pending:
                 return self._retry.health_interval_s
@@ -243,6 +270,40 @@ class SealController:
         unwrap_term_key(bytes(root), terms[0].term, terms[0].wrapped_key)  # DecryptionFailed
         self._install(root)
         self._persist()
+
+    def prepare_migration(self, new_seal: Seal | None) -> bytes | None:
+        """The root key wrapped by `new_seal`, checked to unwrap (None for Shamir).
+
+        Runs before the migration is recorded, so an unusable HSM costs no approval.
+        """
+        root = self._root_key
+        if root is None:
+            raise FailedPrecondition("node is sealed: unseal it before migrating its seal")
+        if new_seal is None:
+            return None
+        try:
+            wrapped = new_seal.wrap_root_key(bytes(root))
+            if new_seal.unwrap_root_key(wrapped) != bytes(root):
+                raise FailedPrecondition("the new seal does not give the root key back")
+        except HsmUnavailable as exc:
+            raise FailedPrecondition(f"new {new_seal.seal_type} seal unavailable: {exc}") from exc
+        except DecryptionFailed as exc:
+            raise FailedPrecondition("the new seal does not give the root key back") from exc
+        return wrapped
+
+    def commit_migration(
+        self, new_seal: Seal | None, wrapped: bytes | None, retry: RetryPolicy
+    ) -> None:
+        """Stores the new blob (or none, for Shamir) and switches seals; stays unsealed."""
+        if new_seal is not None and wrapped is not None:
+            self._root_store.save(new_seal.seal_type, wrapped)
+        else:
+            self._root_store.clear()
+        old = self.seal_type
+        self._auto_seal, self._retry = new_seal, retry
+        self._persist_pending, self._auto_pending, self.seal_error = False, False, ""
+        self.start_monitor()
+        log.info("seal migrated from %s to %s", old, self.seal_type)
 
     def seal(self, reason: str = "sealed by an operator") -> None:
         """Drops the root key; only a seal failure (monitor) re-arms auto-unseal."""

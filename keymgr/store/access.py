@@ -50,15 +50,20 @@ GATED = {
     "set_approval_rule": "set-approval-rule",
     "destroy_key": "destroy-key",
     "authorize_join": "authorize-join",
+    "authorize_seal_migration": "migrate-seal",
 }
 KINDS = frozenset(GATED.values())
 DECIDED_KEPT = 1000
 JOINS_KEPT = 1000
 NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+SEAL_TYPES = frozenset({"shamir", "file", "pkcs11"})
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 PENDING = store_pb2.OPERATION_STATE_PENDING
 
-M = TypeVar("M", store_pb2.Policy, store_pb2.PendingOperation, store_pb2.JoinAuthorization)
+M = TypeVar(
+    "M", store_pb2.Policy, store_pb2.PendingOperation, store_pb2.JoinAuthorization,
+    store_pb2.SealMigration,
+)
 Execute = Callable[[store_pb2.Command], store_pb2.CommandResult]
 
 
@@ -71,6 +76,7 @@ class Access:
         self.rules: dict[str, int] = {}
         self.operations: dict[str, store_pb2.PendingOperation] = {}
         self.joins: dict[str, store_pb2.JoinAuthorization] = {}  # by token id
+        self.seal_migrations: dict[str, store_pb2.SealMigration] = {}  # by migration id
 
     # --- reads ----------------------------------------------------------------------
 
@@ -106,6 +112,7 @@ class Access:
             state.approval_rules.add(kind=kind, required=self.rules[kind])
         state.operations.extend(self.operations.values())
         state.joins.extend(self.joins.values())
+        state.seal_migrations.extend(self.seal_migrations.values())
 
     @classmethod
     def load(cls, state: store_pb2.StoreState) -> Access:
@@ -119,6 +126,11 @@ class Access:
         access.joins = {j.token.token_id: _copy(j) for j in state.joins}
         if len(access.joins) != len(state.joins):
             raise ValueError("snapshot repeats a join token id")
+        access.seal_migrations = {
+            m.authorization.migration_id: _copy(m) for m in state.seal_migrations
+        }
+        if len(access.seal_migrations) != len(state.seal_migrations):
+            raise ValueError("snapshot repeats a seal migration id")
         return access
 
     # --- gated operations (run only from an approved request) ---------------------------
@@ -195,6 +207,41 @@ class Access:
         used = _copy(old)
         used.used, used.used_at_ms = True, command.time_ms
         self.joins = {**self.joins, use.token_id: used}
+        return store_pb2.CommandResult(ok=True)
+
+    def authorize_seal_migration(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        auth = command.authorize_seal_migration
+        if not NAME.fullmatch(auth.migration_id):
+            raise invalid("authorize_seal_migration.migration_id", "1..128 of letters, digits "
+                          "and _ . : -")
+        if not NODE_ID.fullmatch(auth.node_id):
+            raise invalid("authorize_seal_migration.node_id", "not a node id")
+        if auth.to_type not in SEAL_TYPES:
+            raise invalid("authorize_seal_migration.to_type", f"one of {sorted(SEAL_TYPES)}")
+        if auth.expires_at_ms <= command.time_ms:
+            raise invalid("authorize_seal_migration.expires_at_ms",
+                          "must be after the command time")
+        if auth.migration_id in self.seal_migrations:
+            raise CommandRefused(ALREADY_EXISTS, "seal migration id exists")
+        table = dict(self.seal_migrations)
+        table[auth.migration_id] = store_pb2.SealMigration(authorization=auth)
+        for stale in list(table)[: max(0, len(table) - JOINS_KEPT)]:
+            del table[stale]
+        self.seal_migrations = table
+        return store_pb2.CommandResult(ok=True)
+
+    def consume_seal_migration(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        use = command.consume_seal_migration
+        old = self.seal_migrations.get(use.migration_id)
+        if old is None or old.authorization.node_id != use.node_id:
+            raise CommandRefused(NOT_FOUND, "no approved seal migration for this node")
+        if old.used:
+            raise CommandRefused(FAILED_PRECONDITION, "seal migration was already done")
+        if old.authorization.expires_at_ms <= command.time_ms:
+            raise CommandRefused(FAILED_PRECONDITION, "seal migration approval has expired")
+        used = _copy(old)
+        used.used, used.used_at_ms = True, command.time_ms
+        self.seal_migrations = {**self.seal_migrations, use.migration_id: used}
         return store_pb2.CommandResult(ok=True)
 
     # --- the approval flow --------------------------------------------------------------

@@ -201,3 +201,27 @@ class ExchangeRootKeyResponse(_message.Message):
     peer_public_key: bytes
     sealed_root_key: bytes
     def __init__(self, peer_id: _Optional[str] = ..., peer_public_key: _Optional[bytes] = ..., sealed_root_key: _Optional[bytes] = ...) -> None: ...
+
+class RequestSealMigrationRequest(_message.Message):
+    __slots__ = ("node_id", "to_type", "ttl_seconds")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    to_type: str
+    ttl_seconds: int
+    def __init__(self, node_id: _Optional[str] = ..., to_type: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class RequestSealMigrationResponse(_message.Message):
+    __slots__ = ("migration_id", "operation_state")
+    MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_STATE_FIELD_NUMBER: _ClassVar[int]
+    migration_id: str
+    operation_state: str
+    def __init__(self, migration_id: _Optional[str] = ..., operation_state: _Optional[str] = ...) -> None: ...
+
+class MigrateSealRequest(_message.Message):
+    __slots__ = ("migration_id",)
+    MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    migration_id: str
+    def __init__(self, migration_id: _Optional[str] = ...) -> None: ...

@@ -133,6 +133,7 @@ def _print_seal(status: operator_pb2.SealStatusResponse, as_json: bool) -> None:
             ("Threshold", status.threshold),
             ("Unseal Progress", f"{status.progress}/{status.threshold}"),
             *([("Reason", status.reason)] if status.reason else []),
+            *([("Seal Error", status.seal_error)] if status.seal_error else []),
         ]
     )
 

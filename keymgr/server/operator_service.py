@@ -51,6 +51,7 @@ class OperatorServicer:
             shares=init.secret_shares if init else 0,
             progress=node.seal.progress,
             reason=node.seal.reason if node.seal.sealed else "",
+            seal_error=node.seal.seal_error,
         )
 
     @rpc
@@ -161,6 +162,7 @@ class OperatorServicer:
             seal_type=node.seal.seal_type,
             audit_healthy=node.audit.healthy,
             audit_failures=node.audit.failures,
+            seal_error=node.seal.seal_error,
         )
 
     @rpc

@@ -91,6 +91,7 @@ class SealController:
         self._keyring: Keyring | None = None
         self._keyring_terms = -1
         self._collector: ShareCollector | None = None
+        self._epoch = 0  # bumped by seal(): an auto-unseal begun before it must not land
         self._listeners: list[Callable[[], None]] = []
         self._auto_pending = auto_seal is not None  # retry auto-unseal in the background
         self._persist_pending = False
@@ -124,6 +125,7 @@ class SealController:
         seal = self._auto_seal
         if seal is None or not self.sealed:
             return False
+        epoch = self._epoch
         try:
             stored = self._root_store.load()
         except ValueError as exc:
@@ -151,7 +153,8 @@ class SealController:
                 retry=True,
             )
             return False
-        self._install(root)
+        if not self._install(root, epoch=epoch):
+            return False  # an operator sealed the node meanwhile: stay sealed
         self.seal_error = ""
         log.info("unsealed by the %s seal", seal.seal_type)
         return True
@@ -309,6 +312,7 @@ class SealController:
         """Drops the root key; only a seal failure (monitor) re-arms auto-unseal."""
         self._auto_pending = False
         with self._lock:
+            self._epoch += 1
             if self._root_key is not None:
                 self._root_key[:] = bytes(len(self._root_key))
             self._root_key = None
@@ -349,13 +353,18 @@ class SealController:
         """The audit HMAC key (derived from the root key), or None while sealed."""
         return self._audit_key
 
-    def _install(self, root: bytearray) -> None:
+    def _install(self, root: bytearray, *, epoch: int | None = None) -> bool:
+        """Installs the root key, unless `epoch` is given and a seal() came since."""
         with self._lock:
+            if epoch is not None and epoch != self._epoch:
+                root[:] = bytes(len(root))
+                return False
             self._root_key = root
             self._audit_key = derive_audit_key(root)
             self._keyring = None
             self._keyring_terms = -1
             self.reason = ""
+        return True
 
     def _persist(self) -> bool:
         """Stores the root key wrapped by this node's seal; retried by the monitor."""

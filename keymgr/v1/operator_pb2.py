@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18keymgr/v1/operator.proto\x12\tkeymgr.v1\"Z\n\x0bInitRequest\x12\x15\n\rsecret_shares\x18\x01 \x01(\r\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x1a\n\x12\x61pprovals_required\x18\x03 \x01(\r\"S\n\x0cInitResponse\x12\x15\n\runseal_shares\x18\x01 \x03(\t\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x12\n\nroot_admin\x18\x03 \x01(\t\"-\n\rUnsealRequest\x12\r\n\x05share\x18\x01 \x01(\t\x12\r\n\x05reset\x18\x02 \x01(\x08\"\r\n\x0bSealRequest\"\x13\n\x11SealStatusRequest\"\xa2\x01\n\x12SealStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0binitialized\x18\x02 \x01(\x08\x12\x0e\n\x06sealed\x18\x03 \x01(\x08\x12\x11\n\tseal_type\x18\x04 \x01(\t\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x0e\n\x06shares\x18\x06 \x01(\r\x12\x10\n\x08progress\x18\x07 \x01(\r\x12\x0e\n\x06reason\x18\x08 \x01(\t\"\xc6\x02\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0c\n\x04zone\x18\x04 \x01(\t\x12!\n\x04role\x18\x05 \x01(\x0e\x32\x13.keymgr.v1.NodeRole\x12\x0c\n\x04term\x18\x06 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x07 \x01(\x04\x12\x15\n\rapplied_index\x18\x08 \x01(\x04\x12\x0b\n\x03lag\x18\t \x01(\x04\x12\x0e\n\x06sealed\x18\n \x01(\x08\x12\x0f\n\x07serving\x18\x0b \x01(\x08\x12\x11\n\tleader_id\x18\x0c \x01(\t\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x11\n\tseal_type\x18\x0e \x01(\t\x12\x15\n\raudit_healthy\x18\x0f \x01(\x08\x12\x16\n\x0e\x61udit_failures\x18\x10 \x01(\x04\"\x14\n\x12LocalStatusRequest\"\x16\n\x14\x43lusterStatusRequest\"P\n\x15\x43lusterStatusResponse\x12$\n\x05nodes\x18\x01 \x03(\x0b\x32\x15.keymgr.v1.NodeStatus\x12\x11\n\tleader_id\x18\x02 \x01(\t\")\n\x0fStepDownRequest\x12\x16\n\x0etarget_node_id\x18\x01 \x01(\t\".\n\x10StepDownResponse\x12\x1a\n\x12previous_leader_id\x18\x01 \x01(\t\"*\n\x14RotateKeyringRequest\x12\x12\n\nrequest_id\x18\x0f \x01(\t\",\n\x15RotateKeyringResponse\x12\x13\n\x0b\x61\x63tive_term\x18\x01 \x01(\r\">\n\x16\x43reateJoinTokenRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\"W\n\x17\x43reateJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0coperation_id\x18\x02 \x01(\t\x12\x17\n\x0foperation_state\x18\x03 \x01(\t\"\x1c\n\x0bJoinRequest\x12\r\n\x05token\x18\x01 \x01(\t\"N\n\x0cJoinResponse\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12-\n\x06status\x18\x02 \x01(\x0b\x32\x1d.keymgr.v1.SealStatusResponse\"B\n\x16\x45xchangeRootKeyRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x19\n\x11joiner_public_key\x18\x02 \x01(\x0c\"\\\n\x17\x45xchangeRootKeyResponse\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x17\n\x0fpeer_public_key\x18\x02 \x01(\x0c\x12\x17\n\x0fsealed_root_key\x18\x03 \x01(\x0c\"T\n\x1bRequestSealMigrationRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07to_type\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\r\"M\n\x1cRequestSealMigrationResponse\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\x12\x17\n\x0foperation_state\x18\x02 \x01(\t\"*\n\x12MigrateSealRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t*\x87\x01\n\x08NodeRole\x12\x19\n\x15NODE_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12NODE_ROLE_FOLLOWER\x10\x01\x12\x17\n\x13NODE_ROLE_CANDIDATE\x10\x02\x12\x14\n\x10NODE_ROLE_LEADER\x10\x03\x12\x19\n\x15NODE_ROLE_UNREACHABLE\x10\x04\x32\xe5\x07\n\x08Operator\x12\x37\n\x04Init\x12\x16.keymgr.v1.InitRequest\x1a\x17.keymgr.v1.InitResponse\x12\x41\n\x06Unseal\x12\x18.keymgr.v1.UnsealRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12=\n\x04Seal\x12\x16.keymgr.v1.SealRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12I\n\nSealStatus\x12\x1c.keymgr.v1.SealStatusRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12\x43\n\x0bLocalStatus\x12\x1d.keymgr.v1.LocalStatusRequest\x1a\x15.keymgr.v1.NodeStatus\x12R\n\rClusterStatus\x12\x1f.keymgr.v1.ClusterStatusRequest\x1a .keymgr.v1.ClusterStatusResponse\x12\x43\n\x08StepDown\x12\x1a.keymgr.v1.StepDownRequest\x1a\x1b.keymgr.v1.StepDownResponse\x12R\n\rRotateKeyring\x12\x1f.keymgr.v1.RotateKeyringRequest\x1a .keymgr.v1.RotateKeyringResponse\x12X\n\x0f\x43reateJoinToken\x12!.keymgr.v1.CreateJoinTokenRequest\x1a\".keymgr.v1.CreateJoinTokenResponse\x12\x37\n\x04Join\x12\x16.keymgr.v1.JoinRequest\x1a\x17.keymgr.v1.JoinResponse\x12X\n\x0f\x45xchangeRootKey\x12!.keymgr.v1.ExchangeRootKeyRequest\x1a\".keymgr.v1.ExchangeRootKeyResponse\x12g\n\x14RequestSealMigration\x12&.keymgr.v1.RequestSealMigrationRequest\x1a\'.keymgr.v1.RequestSealMigrationResponse\x12K\n\x0bMigrateSeal\x12\x1d.keymgr.v1.MigrateSealRequest\x1a\x1d.keymgr.v1.SealStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18keymgr/v1/operator.proto\x12\tkeymgr.v1\"Z\n\x0bInitRequest\x12\x15\n\rsecret_shares\x18\x01 \x01(\r\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x1a\n\x12\x61pprovals_required\x18\x03 \x01(\r\"S\n\x0cInitResponse\x12\x15\n\runseal_shares\x18\x01 \x03(\t\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x12\n\nroot_admin\x18\x03 \x01(\t\"-\n\rUnsealRequest\x12\r\n\x05share\x18\x01 \x01(\t\x12\r\n\x05reset\x18\x02 \x01(\x08\"\r\n\x0bSealRequest\"\x13\n\x11SealStatusRequest\"\xb6\x01\n\x12SealStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0binitialized\x18\x02 \x01(\x08\x12\x0e\n\x06sealed\x18\x03 \x01(\x08\x12\x11\n\tseal_type\x18\x04 \x01(\t\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x0e\n\x06shares\x18\x06 \x01(\r\x12\x10\n\x08progress\x18\x07 \x01(\r\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x12\n\nseal_error\x18\t \x01(\t\"\xda\x02\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0c\n\x04zone\x18\x04 \x01(\t\x12!\n\x04role\x18\x05 \x01(\x0e\x32\x13.keymgr.v1.NodeRole\x12\x0c\n\x04term\x18\x06 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x07 \x01(\x04\x12\x15\n\rapplied_index\x18\x08 \x01(\x04\x12\x0b\n\x03lag\x18\t \x01(\x04\x12\x0e\n\x06sealed\x18\n \x01(\x08\x12\x0f\n\x07serving\x18\x0b \x01(\x08\x12\x11\n\tleader_id\x18\x0c \x01(\t\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x11\n\tseal_type\x18\x0e \x01(\t\x12\x15\n\raudit_healthy\x18\x0f \x01(\x08\x12\x16\n\x0e\x61udit_failures\x18\x10 \x01(\x04\x12\x12\n\nseal_error\x18\x11 \x01(\t\"\x14\n\x12LocalStatusRequest\"\x16\n\x14\x43lusterStatusRequest\"P\n\x15\x43lusterStatusResponse\x12$\n\x05nodes\x18\x01 \x03(\x0b\x32\x15.keymgr.v1.NodeStatus\x12\x11\n\tleader_id\x18\x02 \x01(\t\")\n\x0fStepDownRequest\x12\x16\n\x0etarget_node_id\x18\x01 \x01(\t\".\n\x10StepDownResponse\x12\x1a\n\x12previous_leader_id\x18\x01 \x01(\t\"*\n\x14RotateKeyringRequest\x12\x12\n\nrequest_id\x18\x0f \x01(\t\",\n\x15RotateKeyringResponse\x12\x13\n\x0b\x61\x63tive_term\x18\x01 \x01(\r\">\n\x16\x43reateJoinTokenRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\"W\n\x17\x43reateJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0coperation_id\x18\x02 \x01(\t\x12\x17\n\x0foperation_state\x18\x03 \x01(\t\"\x1c\n\x0bJoinRequest\x12\r\n\x05token\x18\x01 \x01(\t\"N\n\x0cJoinResponse\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12-\n\x06status\x18\x02 \x01(\x0b\x32\x1d.keymgr.v1.SealStatusResponse\"B\n\x16\x45xchangeRootKeyRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x19\n\x11joiner_public_key\x18\x02 \x01(\x0c\"\\\n\x17\x45xchangeRootKeyResponse\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x17\n\x0fpeer_public_key\x18\x02 \x01(\x0c\x12\x17\n\x0fsealed_root_key\x18\x03 \x01(\x0c\"T\n\x1bRequestSealMigrationRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07to_type\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\r\"M\n\x1cRequestSealMigrationResponse\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\x12\x17\n\x0foperation_state\x18\x02 \x01(\t\"*\n\x12MigrateSealRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t*\x87\x01\n\x08NodeRole\x12\x19\n\x15NODE_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12NODE_ROLE_FOLLOWER\x10\x01\x12\x17\n\x13NODE_ROLE_CANDIDATE\x10\x02\x12\x14\n\x10NODE_ROLE_LEADER\x10\x03\x12\x19\n\x15NODE_ROLE_UNREACHABLE\x10\x04\x32\xe5\x07\n\x08Operator\x12\x37\n\x04Init\x12\x16.keymgr.v1.InitRequest\x1a\x17.keymgr.v1.InitResponse\x12\x41\n\x06Unseal\x12\x18.keymgr.v1.UnsealRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12=\n\x04Seal\x12\x16.keymgr.v1.SealRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12I\n\nSealStatus\x12\x1c.keymgr.v1.SealStatusRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12\x43\n\x0bLocalStatus\x12\x1d.keymgr.v1.LocalStatusRequest\x1a\x15.keymgr.v1.NodeStatus\x12R\n\rClusterStatus\x12\x1f.keymgr.v1.ClusterStatusRequest\x1a .keymgr.v1.ClusterStatusResponse\x12\x43\n\x08StepDown\x12\x1a.keymgr.v1.StepDownRequest\x1a\x1b.keymgr.v1.StepDownResponse\x12R\n\rRotateKeyring\x12\x1f.keymgr.v1.RotateKeyringRequest\x1a .keymgr.v1.RotateKeyringResponse\x12X\n\x0f\x43reateJoinToken\x12!.keymgr.v1.CreateJoinTokenRequest\x1a\".keymgr.v1.CreateJoinTokenResponse\x12\x37\n\x04Join\x12\x16.keymgr.v1.JoinRequest\x1a\x17.keymgr.v1.JoinResponse\x12X\n\x0f\x45xchangeRootKey\x12!.keymgr.v1.ExchangeRootKeyRequest\x1a\".keymgr.v1.ExchangeRootKeyResponse\x12g\n\x14RequestSealMigration\x12&.keymgr.v1.RequestSealMigrationRequest\x1a\'.keymgr.v1.RequestSealMigrationResponse\x12K\n\x0bMigrateSeal\x12\x1d.keymgr.v1.MigrateSealRequest\x1a\x1d.keymgr.v1.SealStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'keymgr.v1.operator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NODEROLE']._serialized_start=1737
-  _globals['_NODEROLE']._serialized_end=1872
+  _globals['_NODEROLE']._serialized_start=1777
+  _globals['_NODEROLE']._serialized_end=1912
   _globals['_INITREQUEST']._serialized_start=39
   _globals['_INITREQUEST']._serialized_end=129
   _globals['_INITRESPONSE']._serialized_start=131
@@ -44,41 +44,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEALSTATUSREQUEST']._serialized_start=278
   _globals['_SEALSTATUSREQUEST']._serialized_end=297
   _globals['_SEALSTATUSRESPONSE']._serialized_start=300
-  _globals['_SEALSTATUSRESPONSE']._serialized_end=462
-  _globals['_NODESTATUS']._serialized_start=465
-  _globals['_NODESTATUS']._serialized_end=791
-  _globals['_LOCALSTATUSREQUEST']._serialized_start=793
-  _globals['_LOCALSTATUSREQUEST']._serialized_end=813
-  _globals['_CLUSTERSTATUSREQUEST']._serialized_start=815
-  _globals['_CLUSTERSTATUSREQUEST']._serialized_end=837
-  _globals['_CLUSTERSTATUSRESPONSE']._serialized_start=839
-  _globals['_CLUSTERSTATUSRESPONSE']._serialized_end=919
-  _globals['_STEPDOWNREQUEST']._serialized_start=921
-  _globals['_STEPDOWNREQUEST']._serialized_end=962
-  _globals['_STEPDOWNRESPONSE']._serialized_start=964
-  _globals['_STEPDOWNRESPONSE']._serialized_end=1010
-  _globals['_ROTATEKEYRINGREQUEST']._serialized_start=1012
-  _globals['_ROTATEKEYRINGREQUEST']._serialized_end=1054
-  _globals['_ROTATEKEYRINGRESPONSE']._serialized_start=1056
-  _globals['_ROTATEKEYRINGRESPONSE']._serialized_end=1100
-  _globals['_CREATEJOINTOKENREQUEST']._serialized_start=1102
-  _globals['_CREATEJOINTOKENREQUEST']._serialized_end=1164
-  _globals['_CREATEJOINTOKENRESPONSE']._serialized_start=1166
-  _globals['_CREATEJOINTOKENRESPONSE']._serialized_end=1253
-  _globals['_JOINREQUEST']._serialized_start=1255
-  _globals['_JOINREQUEST']._serialized_end=1283
-  _globals['_JOINRESPONSE']._serialized_start=1285
-  _globals['_JOINRESPONSE']._serialized_end=1363
-  _globals['_EXCHANGEROOTKEYREQUEST']._serialized_start=1365
-  _globals['_EXCHANGEROOTKEYREQUEST']._serialized_end=1431
-  _globals['_EXCHANGEROOTKEYRESPONSE']._serialized_start=1433
-  _globals['_EXCHANGEROOTKEYRESPONSE']._serialized_end=1525
-  _globals['_REQUESTSEALMIGRATIONREQUEST']._serialized_start=1527
-  _globals['_REQUESTSEALMIGRATIONREQUEST']._serialized_end=1611
-  _globals['_REQUESTSEALMIGRATIONRESPONSE']._serialized_start=1613
-  _globals['_REQUESTSEALMIGRATIONRESPONSE']._serialized_end=1690
-  _globals['_MIGRATESEALREQUEST']._serialized_start=1692
-  _globals['_MIGRATESEALREQUEST']._serialized_end=1734
-  _globals['_OPERATOR']._serialized_start=1875
-  _globals['_OPERATOR']._serialized_end=2872
+  _globals['_SEALSTATUSRESPONSE']._serialized_end=482
+  _globals['_NODESTATUS']._serialized_start=485
+  _globals['_NODESTATUS']._serialized_end=831
+  _globals['_LOCALSTATUSREQUEST']._serialized_start=833
+  _globals['_LOCALSTATUSREQUEST']._serialized_end=853
+  _globals['_CLUSTERSTATUSREQUEST']._serialized_start=855
+  _globals['_CLUSTERSTATUSREQUEST']._serialized_end=877
+  _globals['_CLUSTERSTATUSRESPONSE']._serialized_start=879
+  _globals['_CLUSTERSTATUSRESPONSE']._serialized_end=959
+  _globals['_STEPDOWNREQUEST']._serialized_start=961
+  _globals['_STEPDOWNREQUEST']._serialized_end=1002
+  _globals['_STEPDOWNRESPONSE']._serialized_start=1004
+  _globals['_STEPDOWNRESPONSE']._serialized_end=1050
+  _globals['_ROTATEKEYRINGREQUEST']._serialized_start=1052
+  _globals['_ROTATEKEYRINGREQUEST']._serialized_end=1094
+  _globals['_ROTATEKEYRINGRESPONSE']._serialized_start=1096
+  _globals['_ROTATEKEYRINGRESPONSE']._serialized_end=1140
+  _globals['_CREATEJOINTOKENREQUEST']._serialized_start=1142
+  _globals['_CREATEJOINTOKENREQUEST']._serialized_end=1204
+  _globals['_CREATEJOINTOKENRESPONSE']._serialized_start=1206
+  _globals['_CREATEJOINTOKENRESPONSE']._serialized_end=1293
+  _globals['_JOINREQUEST']._serialized_start=1295
+  _globals['_JOINREQUEST']._serialized_end=1323
+  _globals['_JOINRESPONSE']._serialized_start=1325
+  _globals['_JOINRESPONSE']._serialized_end=1403
+  _globals['_EXCHANGEROOTKEYREQUEST']._serialized_start=1405
+  _globals['_EXCHANGEROOTKEYREQUEST']._serialized_end=1471
+  _globals['_EXCHANGEROOTKEYRESPONSE']._serialized_start=1473
+  _globals['_EXCHANGEROOTKEYRESPONSE']._serialized_end=1565
+  _globals['_REQUESTSEALMIGRATIONREQUEST']._serialized_start=1567
+  _globals['_REQUESTSEALMIGRATIONREQUEST']._serialized_end=1651
+  _globals['_REQUESTSEALMIGRATIONRESPONSE']._serialized_start=1653
+  _globals['_REQUESTSEALMIGRATIONRESPONSE']._serialized_end=1730
+  _globals['_MIGRATESEALREQUEST']._serialized_start=1732
+  _globals['_MIGRATESEALREQUEST']._serialized_end=1774
+  _globals['_OPERATOR']._serialized_start=1915
+  _globals['_OPERATOR']._serialized_end=2912
 # @@protoc_insertion_point(module_scope)

@@ -57,7 +57,7 @@ class SealStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class SealStatusResponse(_message.Message):
-    __slots__ = ("node_id", "initialized", "sealed", "seal_type", "threshold", "shares", "progress", "reason")
+    __slots__ = ("node_id", "initialized", "sealed", "seal_type", "threshold", "shares", "progress", "reason", "seal_error")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     INITIALIZED_FIELD_NUMBER: _ClassVar[int]
     SEALED_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class SealStatusResponse(_message.Message):
     SHARES_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    SEAL_ERROR_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     initialized: bool
     sealed: bool
@@ -74,10 +75,11 @@ class SealStatusResponse(_message.Message):
     shares: int
     progress: int
     reason: str
-    def __init__(self, node_id: _Optional[str] = ..., initialized: _Optional[bool] = ..., sealed: _Optional[bool] = ..., seal_type: _Optional[str] = ..., threshold: _Optional[int] = ..., shares: _Optional[int] = ..., progress: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    seal_error: str
+    def __init__(self, node_id: _Optional[str] = ..., initialized: _Optional[bool] = ..., sealed: _Optional[bool] = ..., seal_type: _Optional[str] = ..., threshold: _Optional[int] = ..., shares: _Optional[int] = ..., progress: _Optional[int] = ..., reason: _Optional[str] = ..., seal_error: _Optional[str] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("node_id", "api_address", "raft_address", "zone", "role", "term", "commit_index", "applied_index", "lag", "sealed", "serving", "leader_id", "error", "seal_type", "audit_healthy", "audit_failures")
+    __slots__ = ("node_id", "api_address", "raft_address", "zone", "role", "term", "commit_index", "applied_index", "lag", "sealed", "serving", "leader_id", "error", "seal_type", "audit_healthy", "audit_failures", "seal_error")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     API_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +96,7 @@ class NodeStatus(_message.Message):
     SEAL_TYPE_FIELD_NUMBER: _ClassVar[int]
     AUDIT_HEALTHY_FIELD_NUMBER: _ClassVar[int]
     AUDIT_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    SEAL_ERROR_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     api_address: str
     raft_address: str
@@ -110,7 +113,8 @@ class NodeStatus(_message.Message):
     seal_type: str
     audit_healthy: bool
     audit_failures: int
-    def __init__(self, node_id: _Optional[str] = ..., api_address: _Optional[str] = ..., raft_address: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., lag: _Optional[int] = ..., sealed: _Optional[bool] = ..., serving: _Optional[bool] = ..., leader_id: _Optional[str] = ..., error: _Optional[str] = ..., seal_type: _Optional[str] = ..., audit_healthy: _Optional[bool] = ..., audit_failures: _Optional[int] = ...) -> None: ...
+    seal_error: str
+    def __init__(self, node_id: _Optional[str] = ..., api_address: _Optional[str] = ..., raft_address: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., lag: _Optional[int] = ..., sealed: _Optional[bool] = ..., serving: _Optional[bool] = ..., leader_id: _Optional[str] = ..., error: _Optional[str] = ..., seal_type: _Optional[str] = ..., audit_healthy: _Optional[bool] = ..., audit_failures: _Optional[int] = ..., seal_error: _Optional[str] = ...) -> None: ...
 
 class LocalStatusRequest(_message.Message):
     __slots__ = ()

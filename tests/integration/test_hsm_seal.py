@@ -108,7 +108,7 @@ def check_follows_raft_then_heals(
         status = wait_sealed_with(client, api, reason)
         assert status.seal_type == "pkcs11"
         local = node_status(client, api)
-        assert not local.serving and reason in local.error
+        assert not local.serving and reason in local.error and reason in local.seal_error
         with pytest.raises(Unavailable, match="sealed"):
             client.decrypt(sample[0], endpoint=api)
         applied = local.applied_index
@@ -119,6 +119,7 @@ def check_follows_raft_then_heals(
         wait_unsealed(client, api)
         assert client.decrypt(sample[0], endpoint=api) == sample[1]
         assert client.get_key("during-fault").name == "during-fault"
+        assert node_status(client, api).seal_error == ""
     log = cluster.log_path("node3").read_text()
     assert reason in log and "unsealed by the pkcs11 seal" in log
     assert PIN not in log

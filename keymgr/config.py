@@ -46,9 +46,11 @@ __all__ = [
     "AuditSyslogConfig",
     "ConfigError",
     "KeysConfig",
+    "LogFormat",
     "LogLevel",
     "LoggingConfig",
     "Member",
+    "MetricsConfig",
     "NodeConfig",
     "NodeSection",
     "Pkcs11Config",
@@ -63,6 +65,8 @@ __all__ = [
 
 SealType = Literal["shamir", "file", "pkcs11"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("text", "json")
 
 SEAL_TYPES: Final[tuple[SealType, ...]] = ("shamir", "file", "pkcs11")
 _PKCS11_FIELDS: Final = (
@@ -121,6 +125,17 @@ class ApiConfig:
     """The mTLS gRPC listener (`host:port`; port 0 lets the OS pick)."""
 
     listen: str
+    reflection: bool = False  # gRPC server reflection; off: it maps the API for anyone
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MetricsConfig:
+    """Prometheus endpoint (plain HTTP): bind it to loopback or a private address only.
+
+    `listen=None` (the default) serves no metrics.
+    """
+
+    listen: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -215,10 +230,11 @@ class KeysConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LoggingConfig:
-    """Log level and destination (`file=None` means stderr)."""
+    """Log level, destination (`file=None` means stderr) and format (json for shippers)."""
 
     level: LogLevel = "info"
     file: Path | None = None
+    format: LogFormat = "text"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -268,6 +284,7 @@ class NodeConfig:
     keys: KeysConfig = KeysConfig()
     logging: LoggingConfig = LoggingConfig()
     audit: AuditConfig = AuditConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def self_member(self) -> Member:
         """This node as a `Member` (its listen addresses as the others see them)."""
@@ -308,8 +325,12 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
-def load_config(path: Path) -> NodeConfig:
-    """Reads and validates the node config at `path`; raises ConfigError."""
+def load_config(path: Path, *, check_files: bool = True) -> NodeConfig:
+    """Reads and validates the node config at `path`; raises ConfigError.
+
+    `check_files=False` is for configs rendered before their files exist (a cloud
+    image gets its TLS material and secret at boot): see `parse_config`.
+    """
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -333,17 +354,20 @@ def load_config(path: Path) -> NodeConfig:
     if not isinstance(data, Mapping):
         raise ConfigError(source, f"expected a mapping at the top level, got {_kind(data)}")
     base_dir = Path(os.path.abspath(path)).parent
-    return parse_config(data, source, base_dir=base_dir)
+    return parse_config(data, source, base_dir=base_dir, check_files=check_files)
 
 
 def parse_config(data: Mapping[str, object], source: str, *,
-                 base_dir: Path | None = None) -> NodeConfig:
+                 base_dir: Path | None = None, check_files: bool = True) -> NodeConfig:
     """Validates an already-parsed config (e.g. one embedded in the dev launcher).
 
     Relative paths are resolved against `base_dir` (default: the working directory).
-    Files named by the config (TLS, password) must exist: they are read here.
+    Files named by the config (TLS, password, the log file's directory) must exist:
+    they are read here. With `check_files=False` they are not touched and
+    `raft.password` is "": such a config is for `keymgr config check --no-files`
+    only, never for running a node.
     """
-    reader = _Reader(source=source, base_dir=base_dir or Path.cwd())
+    reader = _Reader(source=source, base_dir=base_dir or Path.cwd(), check_files=check_files)
     return reader.node_config(data)
 
 
@@ -517,6 +541,7 @@ class _Reader:
 
     source: str
     base_dir: Path
+    check_files: bool = True
 
     def fail(self, field_path: str, message: str) -> NoReturn:
         raise ConfigError(self.source, message, field=field_path)
@@ -537,11 +562,14 @@ class _Reader:
     def node_config(self, data: Mapping[str, object]) -> NodeConfig:
         top = _Section(self, "", data, (
             "node", "api", "tls", "raft", "peers", "seal", "serving", "keys", "logging",
-            "audit",
+            "audit", "metrics",
         ))
         node = self.node_section(self.section(top, "node", ("id", "zone", "data_dir")))
-        api = ApiConfig(listen=self.section(top, "api", ("listen",)).address(
-            "listen", allow_port_zero=True))
+        api_section = self.section(top, "api", ("listen", "reflection"))
+        api = ApiConfig(
+            listen=api_section.address("listen", allow_port_zero=True),
+            reflection=api_section.boolean("reflection", default=False),
+        )
         tls = self.tls(self.section(top, "tls", ("cert", "key", "ca")))
         raft = self.raft(self.section(top, "raft", (
             "listen", "password_file", "election_timeout_min_s", "election_timeout_max_s",
@@ -560,12 +588,15 @@ class _Reader:
             ("min_deletion_window_s", "default_deletion_window_s", "min_rotation_period_s"),
             required=False,
         ))
-        logging = self.logging(self.section(top, "logging", ("level", "file"), required=False))
+        logging = self.logging(
+            self.section(top, "logging", ("level", "file", "format"), required=False))
+        metrics = self.metrics(self.section(top, "metrics", ("listen",), required=False))
         audit = self.audit(self.section(top, "audit", ("file", "syslog"), required=False),
                            node)
         config = NodeConfig(
             source=self.source, node=node, api=api, tls=tls, raft=raft, peers=peers,
             seal=seal, serving=serving, keys=keys, logging=logging, audit=audit,
+            metrics=metrics,
         )
         self.check_members(config)
         return config
@@ -583,6 +614,8 @@ class _Reader:
         return zone
 
     def tls(self, s: _Section) -> TlsConfig:
+        if not self.check_files:
+            return TlsConfig(cert=s.path_("cert"), key=s.path_("key"), ca=s.path_("ca"))
         cert, key, ca = (self.existing_file(s, name) for name in ("cert", "key", "ca"))
         cert_data, key_data, ca_data = (p.read_bytes() for p in (cert, key, ca))
         # Checked here so that a wrong file fails now with a field name, not later
@@ -619,14 +652,7 @@ class _Reader:
 
     def raft(self, s: _Section) -> RaftConfig:
         listen = s.address("listen")
-        password_file = self.existing_file(s, "password_file")
-        try:
-            password = password_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            s.fail("password_file", f"cannot read as UTF-8 text: {password_file}")
-        if len(password) < MIN_PASSWORD_CHARS:
-            s.fail("password_file", f"the secret must be at least {MIN_PASSWORD_CHARS} "
-                   f"characters (make one with `keymgr pki secret`): {password_file}")
+        password_file, password = self.password(s)
         d = RaftConfig.__dataclass_fields__  # defaults live in one place: the dataclass
         min_s = s.seconds("election_timeout_min_s", default=d["election_timeout_min_s"].default)
         max_s = s.seconds("election_timeout_max_s", default=d["election_timeout_max_s"].default)
@@ -653,6 +679,20 @@ class _Reader:
                 "log_compaction_min_entries",
                 default=d["log_compaction_min_entries"].default, minimum=1),
         )
+
+    def password(self, s: _Section) -> tuple[Path, str]:
+        """The cluster secret's file and its content ("" when files are not checked)."""
+        if not self.check_files:
+            return s.path_("password_file"), ""
+        password_file = self.existing_file(s, "password_file")
+        try:
+            password = password_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            s.fail("password_file", f"cannot read as UTF-8 text: {password_file}")
+        if len(password) < MIN_PASSWORD_CHARS:
+            s.fail("password_file", f"the secret must be at least {MIN_PASSWORD_CHARS} "
+                   f"characters (make one with `keymgr pki secret`): {password_file}")
+        return password_file, password
 
     def peers(self, value: object) -> tuple[Member, ...]:
         if value is _MISSING or value is None:
@@ -702,7 +742,7 @@ class _Reader:
         if pin_env is not None and not _ENV_NAME.fullmatch(pin_env):
             s.fail("pin_env", f"not an environment variable name: {_show(pin_env)}")
         pin_file = s.path_("pin_file") if has_file else None
-        if pin_file is not None:
+        if pin_file is not None and self.check_files:
             problem = check_pin_file_mode(pin_file)
             if problem:
                 s.fail("pin_file", problem)
@@ -774,9 +814,24 @@ class _Reader:
         if s.raw("file", required=False) not in (_MISSING, None):
             s.string("file")  # type check before the path is used
         log_file = s.optional_path("file")
-        if log_file is not None and not log_file.parent.is_dir():
+        if log_file is not None and self.check_files and not log_file.parent.is_dir():
             s.fail("file", f"directory not found: {log_file.parent}")
-        return LoggingConfig(level=level, file=log_file)
+        return LoggingConfig(level=level, file=log_file,
+                             format=s.choice("format", LOG_FORMATS, default="text"))
+
+    def metrics(self, s: _Section) -> MetricsConfig:
+        """Metrics are plain HTTP: refuse a public address rather than expose them."""
+        if s.raw("listen", required=False) in (_MISSING, None):
+            return MetricsConfig()
+        listen = s.address("listen", allow_port_zero=True)
+        host = _parse_address(listen, allow_port_zero=True)[0]
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            s.fail("listen", f"expected a literal loopback or private IP, got {_show(host)}")
+        if not (ip.is_loopback or ip.is_private) or ip.is_unspecified:
+            s.fail("listen", f"must be a loopback or private address (plain HTTP), got {host}")
+        return MetricsConfig(listen=listen)
 
     def audit(self, s: _Section, node: NodeSection) -> AuditConfig:
         default_path = node.data_dir / "audit" / "audit.log"
@@ -791,7 +846,7 @@ class _Reader:
                      ("path", "max_bytes", "keep", "fsync"))
         d = AuditFileConfig.__dataclass_fields__
         path = default_path if f.raw("path", required=False) is _MISSING else f.path_("path")
-        if path.is_dir():
+        if self.check_files and path.is_dir():
             f.fail("path", f"is a directory, not a file: {path}")
         return AuditConfig(
             file=AuditFileConfig(

@@ -351,6 +351,23 @@ def issue_client_cert(ca: CertificateAuthority, name: str, *, kind: str = "admin
     )
 
 
+def issue_server_cert(ca: CertificateAuthority, name: str, *,
+                      hosts: Sequence[str] = DEFAULT_NODE_HOSTS, days: int = 825,
+                      out_dir: Path | None = None) -> CertFiles:
+    """Issues `<name>.pem` / `<name>-key.pem`, a TLS server certificate only (no
+    principal URI): for HTTPS endpoints such as the TDE gateway."""
+    if not isinstance(name, str) or not _CLIENT_NAME.fullmatch(name):
+        raise ValueError(f"name: expected [A-Za-z0-9][A-Za-z0-9._-]{{0,63}}, got {name!r}")
+    if isinstance(hosts, str) or not hosts:
+        raise ValueError("hosts: expected at least one IP address or DNS name")
+    directory = Path(out_dir) if out_dir is not None else ca.directory
+    return _issue(
+        ca, common_name=name, sans=_general_names(hosts),
+        usages=[ExtendedKeyUsageOID.SERVER_AUTH], days=days,
+        cert_path=directory / f"{name}.pem", key_path=directory / f"{name}-key.pem",
+    )
+
+
 # --- cluster secret -----------------------------------------------------------------
 
 

@@ -10,7 +10,13 @@ from typing import Any
 
 import grpc
 
-from keymgr.v1 import access_pb2_grpc, keys_pb2_grpc, operator_pb2_grpc
+from keymgr.v1 import (
+    access_pb2_grpc,
+    keys_pb2_grpc,
+    operator_pb2_grpc,
+    tde_pb2_grpc,
+    volume_pb2_grpc,
+)
 
 
 def keys_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
@@ -25,9 +31,25 @@ def access_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
     return access_pb2_grpc.AccessStub(channel)  # type: ignore[no-untyped-call]
 
 
+def volume_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
+    return volume_pb2_grpc.VolumeKeysStub(channel)  # type: ignore[no-untyped-call]
+
+
+def tde_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
+    return tde_pb2_grpc.TdeKeysStub(channel)  # type: ignore[no-untyped-call]
+
+
 def add_servicers(
-    server: grpc.aio.Server, *, keys: object, operator: object, access: object
+    server: grpc.aio.Server,
+    *,
+    keys: object,
+    operator: object,
+    access: object,
+    volume: object,
+    tde: object,
 ) -> None:
     keys_pb2_grpc.add_KeyManagementServicer_to_server(keys, server)  # type: ignore[no-untyped-call]
     operator_pb2_grpc.add_OperatorServicer_to_server(operator, server)  # type: ignore[no-untyped-call]
     access_pb2_grpc.add_AccessServicer_to_server(access, server)  # type: ignore[no-untyped-call]
+    volume_pb2_grpc.add_VolumeKeysServicer_to_server(volume, server)  # type: ignore[no-untyped-call]
+    tde_pb2_grpc.add_TdeKeysServicer_to_server(tde, server)  # type: ignore[no-untyped-call]

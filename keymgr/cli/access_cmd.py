@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import datetime
+import os
+from pathlib import Path
 from typing import Any
 
 from keymgr.cli.common import (
+    EXIT_USAGE,
+    CliError,
     add_connection_flags,
     client_from,
+    format_time_ms,
     parse_context,
     print_fields,
     print_json,
@@ -16,13 +20,6 @@ from keymgr.cli.common import (
     to_dict,
 )
 from keymgr.v1 import store_pb2
-
-
-def _when(ms: int) -> str:
-    if not ms:
-        return "-"
-    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _state(op: store_pb2.PendingOperation) -> str:
@@ -41,7 +38,7 @@ def print_operation(op: store_pb2.PendingOperation, as_json: bool) -> None:
             ("Summary", op.summary),
             ("Requester", op.requester),
             ("Approvals", f"{len(op.approvals)}/{op.required}: {', '.join(op.approvals)}"),
-            ("Expires", _when(op.expires_at_ms)),
+            ("Expires", format_time_ms(op.expires_at_ms)),
             *([("Result", op.result.error.message)] if op.result.HasField("error") else []),
         ]
     )
@@ -131,7 +128,14 @@ def register(subparsers: Any) -> None:
     rule = approval_commands.add_parser("rule", help="approvals needed for an operation kind")
     rule.add_argument(
         "kind",
-        choices=["put-policy", "delete-policy", "set-roles", "set-approval-rule", "destroy-key"],
+        choices=[
+            "put-policy",
+            "delete-policy",
+            "set-roles",
+            "set-approval-rule",
+            "destroy-key",
+            "export-key",
+        ],
     )
     rule.add_argument("required", type=int)
     add_connection_flags(rule)
@@ -142,6 +146,27 @@ def register(subparsers: Any) -> None:
     destroy.add_argument("name")
     add_connection_flags(destroy)
     destroy.set_defaults(func=run_destroy)
+
+    export = subparsers.add_parser(
+        "export",
+        help="export one key version (needs approvals; once; RSA-OAEP wrapped)",
+        description="Example:\n  keymgr export request orders --version 2\n"
+        "  (another admin: keymgr approvals approve ID)\n"
+        "  keymgr export fetch ID --public-key me.pub.pem --out orders-v2.bin",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export_commands = export.add_subparsers(dest="export_command", required=True)
+    request = export_commands.add_parser("request", help="ask for an export grant")
+    request.add_argument("name")
+    request.add_argument("--version", type=int, default=0, help="0 = current version")
+    add_connection_flags(request)
+    request.set_defaults(func=run_export_request)
+    fetch = export_commands.add_parser("fetch", help="fetch an approved export, once")
+    fetch.add_argument("grant_id")
+    fetch.add_argument("--public-key", required=True, help="PEM RSA public key (>= 3072)")
+    fetch.add_argument("--out", required=True, help="file for the wrapped key (0600)")
+    add_connection_flags(fetch)
+    fetch.set_defaults(func=run_export_fetch)
 
     whoami = subparsers.add_parser("whoami", help="the principal of your certificate, its roles")
     add_connection_flags(whoami)
@@ -236,7 +261,7 @@ def run_approvals_list(args: argparse.Namespace) -> int:
                 _state(op),
                 f"{len(op.approvals)}/{op.required}",
                 op.requester,
-                _when(op.expires_at_ms),
+                format_time_ms(op.expires_at_ms),
                 op.summary,
             )
             for op in response.operations
@@ -263,6 +288,28 @@ def run_rule(args: argparse.Namespace) -> int:
 def run_destroy(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         print_operation(client.destroy_key(args.name), args.json)
+    return 0
+
+
+def run_export_request(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        print_operation(client.request_export(args.name, version=args.version), args.json)
+    return 0
+
+
+def run_export_fetch(args: argparse.Namespace) -> int:
+    public_key = Path(args.public_key)
+    if not public_key.is_file():
+        raise CliError(f"--public-key: file not found: {public_key}", code=EXIT_USAGE)
+    with client_from(args) as client:
+        exported = client.export_key(args.grant_id, public_key.read_bytes())
+    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(exported.wrapped_key)
+    print(
+        f"key {exported.key_id} version {exported.version} written to {args.out} "
+        f"({exported.algorithm})"
+    )
     return 0
 
 

@@ -43,8 +43,9 @@ def register(subparsers: Any) -> None:
 
     tail = commands.add_parser("tail", help="show the last lines as a table")
     tail.add_argument("file", metavar="FILE")
-    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N",
-                      help="how many lines (default 10)")
+    tail.add_argument(
+        "-n", "--lines", type=int, default=10, metavar="N", help="how many lines (default 10)"
+    )
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     tail.add_argument("--json", action="store_true", help="print the raw JSON lines")
     tail.set_defaults(func=run_tail)
@@ -65,30 +66,33 @@ def _existing(paths: Sequence[str]) -> list[Path]:
 def run_verify(args: argparse.Namespace) -> int:
     report = verify(_existing(args.files))
     if args.json:
-        print_json({
-            "ok": report.ok,
-            "files": [str(p) for p in report.files],
-            "lines": report.lines,
-            "first_seq": report.first_seq,
-            "last_seq": report.last_seq,
-            "last_hash": report.last_hash,
-            "notes": list(report.notes),
-            "problems": [
-                {"file": str(p.path), "line": p.line, "kind": p.kind, "message": p.message}
-                for p in report.problems
-            ],
-        })
+        print_json(
+            {
+                "ok": report.ok,
+                "files": [str(p) for p in report.files],
+                "lines": report.lines,
+                "first_seq": report.first_seq,
+                "last_seq": report.last_seq,
+                "last_hash": report.last_hash,
+                "notes": list(report.notes),
+                "problems": [
+                    {"file": str(p.path), "line": p.line, "kind": p.kind, "message": p.message}
+                    for p in report.problems
+                ],
+            }
+        )
         return 0 if report.ok else EXIT_FAILURE
     for problem in report.problems:
         print(problem)
     if not report.ok:
-        print(f"keymgr: {len(report.problems)} problem(s) in {report.lines} lines",
-              file=sys.stderr)
+        print(f"keymgr: {len(report.problems)} problem(s) in {report.lines} lines", file=sys.stderr)
         return EXIT_FAILURE
     files = len(report.files)
     span = f"seq {report.first_seq}..{report.last_seq}" if report.lines else "empty"
-    print(f"{report.lines} lines, chain intact ({span} in {files} file"
-          f"{'s' if files > 1 else ''}; last hash {report.last_hash or '-'})")
+    print(
+        f"{report.lines} lines, chain intact ({span} in {files} file"
+        f"{'s' if files > 1 else ''}; last hash {report.last_hash or '-'})"
+    )
     for note in report.notes:
         print(f"note: {note}")
     return 0
@@ -104,16 +108,21 @@ def _cells(raw: bytes) -> list[str]:
         key += f" v{record['key_version']}"
     latency = record["latency_ms"]
     assert isinstance(latency, int | float)
-    return [str(record["time"]), str(record["principal"] or "-"), str(record["operation"]),
-            key, str(record["result"]), f"{latency:.1f} ms"]
+    return [
+        str(record["time"]),
+        str(record["principal"] or "-"),
+        str(record["operation"]),
+        key,
+        str(record["result"]),
+        f"{latency:.1f} ms",
+    ]
 
 
 class _Table:
     """Columns sized by the first batch; later rows (--follow) pad to the same widths."""
 
     def __init__(self, rows: list[list[str]]) -> None:
-        self.widths = [max(len(r[i]) for r in [list(HEADERS), *rows])
-                       for i in range(len(HEADERS))]
+        self.widths = [max(len(r[i]) for r in [list(HEADERS), *rows]) for i in range(len(HEADERS))]
 
     def print(self, row: Sequence[str]) -> None:
         cells = (c.ljust(w) for c, w in zip(row, self.widths, strict=True))

@@ -6,6 +6,7 @@ Exit codes, as OpenBao's CLI: 0 success, 1 usage error, 2 the operation failed.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -32,7 +33,10 @@ class CliError(Exception):
         self.code = code
 
 
-def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+def add_connection_flags(
+    parser: argparse.ArgumentParser, *, client_key_flag: str = "--key"
+) -> None:
+    """`client_key_flag`: commands whose `--key` names a managed key use `--client-key`."""
     group = parser.add_argument_group("cluster connection (or KEYMGR_* variables)")
     group.add_argument(
         "--address",
@@ -50,7 +54,8 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
         help="client certificate (KEYMGR_CLIENT_CERT)",
     )
     group.add_argument(
-        "--key",
+        client_key_flag,
+        dest="key",
         default=os.environ.get("KEYMGR_CLIENT_KEY", ""),
         help="client private key (KEYMGR_CLIENT_KEY)",
     )
@@ -69,12 +74,18 @@ def endpoints(args: argparse.Namespace) -> list[str]:
     return addresses
 
 
+_FLAG_NAMES = {"key": "key (or --client-key)"}
+
+
 def client_from(args: argparse.Namespace) -> Client:
     paths = {}
     for flag in ("ca", "cert", "key"):
         value = getattr(args, flag)
         if not value:
-            raise CliError(f"--{flag}: required (or set the KEYMGR_* variable)", code=EXIT_USAGE)
+            raise CliError(
+                f"--{_FLAG_NAMES.get(flag, flag)}: required (or set the KEYMGR_* variable)",
+                code=EXIT_USAGE,
+            )
         path = Path(value)
         if not path.is_file():
             raise CliError(f"--{flag}: file not found: {path}", code=EXIT_USAGE)
@@ -119,3 +130,11 @@ def parse_context(items: Sequence[str] | None, flag: str = "--context") -> dict[
             raise CliError(f"{flag}: expected key=value, got {item!r}", code=EXIT_USAGE)
         context[name] = value
     return context
+
+
+def format_time_ms(ms: int) -> str:
+    """Unix milliseconds as RFC 3339 UTC seconds, "-" for unset."""
+    if not ms:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

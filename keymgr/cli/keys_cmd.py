@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 from typing import Any
 
 from keymgr.cli.common import (
     add_connection_flags,
     client_from,
+    format_time_ms,
     parse_context,
     print_fields,
     print_json,
@@ -22,12 +22,6 @@ PURPOSES = {
     "tde": keys_pb2.KEY_PURPOSE_TDE,
     "volume": keys_pb2.KEY_PURPOSE_VOLUME,
 }
-
-
-def _when(ms: int) -> str:
-    if not ms:
-        return "-"
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _state(key: keys_pb2.Key) -> str:
@@ -49,11 +43,11 @@ def print_key(key: keys_pb2.Key, as_json: bool) -> None:
             ("Purpose", _purpose(key)),
             ("State", _state(key)),
             ("Current Version", key.current_version),
-            ("Created", _when(key.created_at_ms)),
-            ("Deletion Time", _when(key.deletion_time_ms)),
+            ("Created", format_time_ms(key.created_at_ms)),
+            ("Deletion Time", format_time_ms(key.deletion_time_ms)),
             ("Labels", ",".join(f"{k}={v}" for k, v in sorted(key.labels.items())) or "-"),
             ("Description", key.description or "-"),
-            *((f"Version {v.version}", _when(v.created_at_ms)) for v in key.versions),
+            *((f"Version {v.version}", format_time_ms(v.created_at_ms)) for v in key.versions),
         ]
     )
 
@@ -186,7 +180,14 @@ def run_list(args: argparse.Namespace) -> int:
     print_table(
         ("Name", "ID", "Purpose", "State", "Version", "Created"),
         [
-            (k.name, k.id, _purpose(k), _state(k), k.current_version, _when(k.created_at_ms))
+            (
+                k.name,
+                k.id,
+                _purpose(k),
+                _state(k),
+                k.current_version,
+                format_time_ms(k.created_at_ms),
+            )
             for k in keys
         ],
     )
@@ -208,7 +209,7 @@ def run_history(args: argparse.Namespace) -> int:
     )
     print_table(
         ("Version", "Created", "Created by"),
-        [(v.version, _when(v.created_at_ms), v.created_by or "-") for v in key.versions],
+        [(v.version, format_time_ms(v.created_at_ms), v.created_by or "-") for v in key.versions],
     )
     return 0
 

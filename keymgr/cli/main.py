@@ -13,13 +13,18 @@ from keymgr.cli import (
     access_cmd,
     audit_cmd,
     bench_cmd,
+    config_cmd,
     crypto_cmd,
     dev_cmd,
+    drill_cmd,
     keys_cmd,
+    kms_cmd,
     operator_cmd,
     pki_cmd,
     report_cmd,
     server_cmd,
+    tde_cmd,
+    volume_cmd,
 )
 from keymgr.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError
 from keymgr.client import KeymgrError
@@ -39,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in (
         server_cmd,
+        config_cmd,
         dev_cmd,
         pki_cmd,
         operator_cmd,
@@ -48,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         report_cmd,
         audit_cmd,
         bench_cmd,
+        volume_cmd,
+        tde_cmd,
+        kms_cmd,
+        drill_cmd,
     ):
         module.register(subparsers)
     return parser

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
+from pathlib import Path
 from typing import Any
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from keymgr.cli.common import (
     EXIT_USAGE,
@@ -72,6 +76,60 @@ def register(subparsers: Any) -> None:
     rotate = commands.add_parser("rotate", help="add a new keyring term (barrier key)")
     add_connection_flags(rotate)
     rotate.set_defaults(func=run_rotate)
+
+    snapshot = commands.add_parser("snapshot", help="back up and restore the cluster state")
+    snap = snapshot.add_subparsers(dest="snapshot_command", required=True)
+    save = snap.add_parser(
+        "save",
+        help="write a consistent, MAC'd snapshot of the replicated state (admin)",
+        description="Example: keymgr operator snapshot save backup.kms",
+    )
+    save.add_argument("file", help="where to write the snapshot (must not exist)")
+    add_connection_flags(save)
+    save.set_defaults(func=run_snapshot_save)
+    restore = snap.add_parser(
+        "restore",
+        help="restore a snapshot onto a fresh (uninitialised) cluster",
+        description="Needs the original cluster's unseal shares (threshold of them), one "
+        "per line in --shares-file or prompted for. The node restored to is unsealed; "
+        "unseal the others with the same shares.\n\n"
+        "Example: keymgr operator snapshot restore backup.kms --shares-file shares.txt "
+        "--address 127.0.0.1:8001",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    restore.add_argument("file", help="the snapshot file")
+    restore.add_argument("--shares-file", default="", help="file with unseal shares, one a line")
+    add_connection_flags(restore)
+    restore.set_defaults(func=run_snapshot_restore)
+
+    raft = commands.add_parser("raft", help="Raft membership: list, add, remove, transfer")
+    rc = raft.add_subparsers(dest="raft_command", required=True)
+    lp = rc.add_parser("list-peers", help="members, zones, leader, placement warnings")
+    add_connection_flags(lp)
+    lp.set_defaults(func=run_list_peers)
+    ap = rc.add_parser(
+        "add-peer",
+        help="add a voter (start it afterwards with every member in its peers)",
+        description="One change at a time. Example: keymgr operator raft add-peer node4 "
+        "--api 127.0.0.1:7004 --raft 127.0.0.1:7104 --zone zone-d",
+    )
+    ap.add_argument("id", help="the new node's id")
+    ap.add_argument("--api", required=True, help="its API address host:port")
+    ap.add_argument("--raft", required=True, help="its Raft address host:port")
+    ap.add_argument("--zone", default="", help="its zone label")
+    add_connection_flags(ap)
+    ap.set_defaults(func=run_add_peer)
+    rp = rc.add_parser(
+        "remove-peer",
+        help="remove a voter (admin; transfer leadership first to remove the leader)",
+    )
+    rp.add_argument("id", help="the node id to remove")
+    add_connection_flags(rp)
+    rp.set_defaults(func=run_remove_peer)
+    tl = rc.add_parser("transfer-leader", help="hand leadership to another voter")
+    tl.add_argument("--to", default="", help="node id (default: the most caught-up)")
+    add_connection_flags(tl)
+    tl.set_defaults(func=run_step_down)
 
     token = commands.add_parser(
         "join-token",
@@ -185,6 +243,10 @@ def run_status(args: argparse.Namespace) -> int:
         print_json({"seal": to_dict(seal), "cluster": to_dict(cluster) if cluster else None})
         return 0
     _print_seal(seal, False)
+    if cluster is not None and cluster.warnings:
+        print()
+        for warning in cluster.warnings:
+            print(f"WARNING: {warning}")
     if cluster is not None:
         print()
         print_table(
@@ -246,6 +308,120 @@ def run_rotate(args: argparse.Namespace) -> int:
         print_json({"active_term": term})
     else:
         print(f"Keyring rotated: active term {term}")
+    return 0
+
+
+def _progress(label: str) -> Progress:
+    return Progress(
+        TextColumn(label), BarColumn(), DownloadColumn(), transient=False,
+        console=None, disable=not sys.stderr.isatty(),
+    )
+
+
+def run_snapshot_save(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if path.exists():
+        raise CliError(f"file: {path} exists; refusing to overwrite it", code=EXIT_USAGE)
+    with _progress("downloading snapshot") as progress, client_from(args) as client:
+        task = progress.add_task("save", total=None)
+
+        def show(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        data, meta = client.save_snapshot(on_progress=show)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    summary = {"file": str(path), "bytes": len(data), "keys": meta.keys,
+               "applied_index": meta.applied_index}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"Snapshot saved: {path} ({len(data)} bytes, {meta.keys} keys, "
+              f"Raft index {meta.applied_index})")
+    return 0
+
+
+def _read_shares(args: argparse.Namespace) -> list[str]:
+    if args.shares_file:
+        return [line.strip() for line in Path(args.shares_file).read_text().splitlines()
+                if line.strip()]
+    if not sys.stdin.isatty():
+        return [line.strip() for line in sys.stdin if line.strip()]
+    shares: list[str] = []
+    while True:
+        share = getpass.getpass(f"Unseal share {len(shares) + 1} (empty to finish): ").strip()
+        if not share:
+            return shares
+        shares.append(share)
+
+
+def run_snapshot_restore(args: argparse.Namespace) -> int:
+    address = _single(args)
+    data = Path(args.file).read_bytes()
+    shares = _read_shares(args)
+    if not shares:
+        raise CliError("shares: none given (the backed-up cluster's unseal shares)",
+                       code=EXIT_USAGE)
+    with _progress("uploading snapshot") as progress, client_from(args) as client:
+        task = progress.add_task("restore", total=len(data))
+        response = client.restore_snapshot(
+            data, shares, endpoint=address,
+            on_progress=lambda done, total: progress.update(task, completed=done),
+        )
+    if args.json:
+        print_json(to_dict(response))
+    else:
+        print(f"Restored {response.keys} keys (source Raft index "
+              f"{response.source_applied_index}); {address} is unsealed. Unseal the other "
+              "nodes with the same shares.")
+    return 0
+
+
+def _print_peers(peers: operator_pb2.PeersResponse, as_json: bool) -> None:
+    if as_json:
+        print_json(to_dict(peers))
+        return
+    print_table(
+        ("Node", "Zone", "API", "Raft", "Leader", "Connected", "Match"),
+        [
+            (p.id, p.zone, p.api_address, p.raft_address, str(p.leader).lower(),
+             str(p.connected).lower(), p.match_index)
+            for p in peers.peers
+        ],
+    )
+    for warning in peers.warnings:
+        print(f"WARNING: {warning}")
+
+
+def _leader_endpoint(client: Any) -> str:
+    peers = client.list_peers()
+    leader = next((p for p in peers.peers if p.leader), None)
+    if leader is None or not leader.api_address:
+        raise CliError("no leader known: membership cannot change now")
+    return str(leader.api_address)
+
+
+def run_list_peers(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        _print_peers(client.list_peers(), args.json)
+    return 0
+
+
+def run_add_peer(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        peers = client.add_peer(args.id, api=args.api, raft=args.raft, zone=args.zone,
+                                endpoint=_leader_endpoint(client))
+    _print_peers(peers, args.json)
+    return 0
+
+
+def run_remove_peer(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        peers = client.remove_peer(args.id, endpoint=_leader_endpoint(client))
+    _print_peers(peers, args.json)
     return 0
 
 

@@ -32,6 +32,14 @@ def register(subparsers: Any) -> None:
     node.add_argument("--host", action="append", help="IP or DNS name (repeatable)")
     node.set_defaults(func=run_node)
 
+    server = commands.add_parser(
+        "server", help="issue a TLS server certificate (e.g. for the TDE gateway)"
+    )
+    server.add_argument("name")
+    server.add_argument("--dir", default="certs")
+    server.add_argument("--host", action="append", help="IP or DNS name (repeatable)")
+    server.set_defaults(func=run_server)
+
     client = commands.add_parser("client", help="issue a client certificate")
     client.add_argument("name")
     client.add_argument(
@@ -66,6 +74,13 @@ def run_init(args: argparse.Namespace) -> int:
 def run_node(args: argparse.Namespace) -> int:
     hosts = args.host or ["127.0.0.1", "localhost", "::1"]
     files = pki.issue_node_cert(_ca(args.dir), args.node_id, hosts=hosts)
+    print(f"certificate: {files.cert}\nkey: {files.key}")
+    return 0
+
+
+def run_server(args: argparse.Namespace) -> int:
+    hosts = args.host or ["127.0.0.1", "localhost", "::1"]
+    files = pki.issue_server_cert(_ca(args.dir), args.name, hosts=hosts)
     print(f"certificate: {files.cert}\nkey: {files.key}")
     return 0
 

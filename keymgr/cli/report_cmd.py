@@ -6,8 +6,13 @@ import argparse
 import time
 from typing import Any
 
-from keymgr.cli.common import add_connection_flags, client_from, print_json, print_table
-from keymgr.cli.keys_cmd import _when
+from keymgr.cli.common import (
+    add_connection_flags,
+    client_from,
+    format_time_ms,
+    print_json,
+    print_table,
+)
 from keymgr.v1 import keys_pb2
 
 GRACE_S = 60  # the leader checks every second; a minute late is late
@@ -67,10 +72,10 @@ def run_rotation(args: argparse.Namespace) -> int:
                     r["name"],
                     r["state"].removeprefix("KEY_STATE_").lower(),
                     len(r["versions"]),
-                    _when(r["last_rotation_ms"]),
+                    format_time_ms(r["last_rotation_ms"]),
                     r["versions"][-1]["created_by"] or "-",
                     r["rotation_period_s"] or "-",
-                    _when(r["next_rotation_ms"]),
+                    format_time_ms(r["next_rotation_ms"]),
                     "YES" if r["overdue"] else "no",
                 )
                 for r in rows

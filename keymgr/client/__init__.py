@@ -1,7 +1,7 @@
 """Python SDK for keymgr: `Client` plus an exception tree that separates retryable
 failures from final ones (see `keymgr.client._exceptions`)."""
 
-from keymgr.client._client import Client, Credentials, DataKey
+from keymgr.client._client import Client, Credentials, DataKey, MasterKey, VolumeKey
 from keymgr.client._exceptions import (
     AlreadyExists,
     Conflict,
@@ -30,6 +30,7 @@ __all__ = [
     "FinalError",
     "InvalidArgument",
     "KeymgrError",
+    "MasterKey",
     "NotFound",
     "PermissionDenied",
     "RetryableError",
@@ -37,4 +38,5 @@ __all__ = [
     "Timeout",
     "Unauthenticated",
     "Unavailable",
+    "VolumeKey",
 ]

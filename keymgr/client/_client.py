@@ -13,8 +13,8 @@ import grpc
 
 from keymgr.client._exceptions import KeymgrError, RetryableError, from_rpc_error
 from keymgr.client._failover import FailoverPolicy
-from keymgr.stubs import access_stub, keys_stub, operator_stub
-from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, store_pb2
+from keymgr.stubs import access_stub, keys_stub, operator_stub, tde_stub, volume_stub
+from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, store_pb2, tde_pb2, volume_pb2
 
 T = TypeVar("T")
 
@@ -44,6 +44,31 @@ class DataKey:
 
     def __repr__(self) -> str:  # never print the plaintext key
         return f"DataKey(key_id={self.key_id!r}, key_version={self.key_version})"
+
+
+@dataclass(frozen=True)
+class VolumeKey:
+    """A volume key and its wrap (`volume_key` is empty when only a rewrap was asked)."""
+
+    volume_key: bytes
+    wrapped_key: bytes
+    key_id: str
+    key_version: int
+
+    def __repr__(self) -> str:  # never print the volume key
+        return f"VolumeKey(key_id={self.key_id!r}, key_version={self.key_version})"
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    master_key: bytes
+    key_id: str
+    key_name: str
+    version: int
+    current_version: int
+
+    def __repr__(self) -> str:  # never print the master key
+        return f"MasterKey(key_name={self.key_name!r}, version={self.version})"
 
 
 class Client:
@@ -316,6 +341,80 @@ class Client:
         random: bytes = response.random
         return random
 
+    # --- volume keys ----------------------------------------------------------------
+
+    def create_volume_key(
+        self, volume_id: str, key_name: str, *, host_id: str = "", endpoint: str | None = None
+    ) -> VolumeKey:
+        response = self._call(
+            "volume",
+            "CreateVolumeKey",
+            volume_pb2.CreateVolumeKeyRequest(
+                volume_id=volume_id, key_name=key_name, host_id=host_id
+            ),
+            endpoint=endpoint,
+        )
+        return VolumeKey(
+            response.volume_key, response.wrapped_key, response.key_id, response.key_version
+        )
+
+    def unwrap_volume_key(
+        self, volume_id: str, wrapped_key: bytes, *, host_id: str = "", endpoint: str | None = None
+    ) -> VolumeKey:
+        response = self._call(
+            "volume",
+            "UnwrapVolumeKey",
+            volume_pb2.UnwrapVolumeKeyRequest(
+                volume_id=volume_id, host_id=host_id, wrapped_key=wrapped_key
+            ),
+            endpoint=endpoint,
+        )
+        return VolumeKey(response.volume_key, wrapped_key, response.key_id, response.key_version)
+
+    def rewrap_volume_key(
+        self, volume_id: str, wrapped_key: bytes, *, host_id: str = "", endpoint: str | None = None
+    ) -> VolumeKey:
+        response = self._call(
+            "volume",
+            "RewrapVolumeKey",
+            volume_pb2.RewrapVolumeKeyRequest(
+                volume_id=volume_id, host_id=host_id, wrapped_key=wrapped_key
+            ),
+            endpoint=endpoint,
+        )
+        return VolumeKey(b"", response.wrapped_key, response.key_id, response.key_version)
+
+    # --- database TDE ---------------------------------------------------------------
+
+    def get_master_key(
+        self, db_id: str, key_id: str, *, version: int = 0, endpoint: str | None = None
+    ) -> MasterKey:
+        response = self._call(
+            "tde",
+            "GetMasterKey",
+            tde_pb2.GetMasterKeyRequest(db_id=db_id, key_id=key_id, version=version),
+            endpoint=endpoint,
+        )
+        return MasterKey(
+            response.master_key,
+            response.key_id,
+            response.key_name,
+            response.version,
+            response.current_version,
+        )
+
+    def rotate_master_key(self, key_id: str, *, request_id: str | None = None) -> int:
+        """Rotates a TDE key; returns its new current version."""
+        rid = request_id or uuid.uuid4().hex
+        response = self._call(
+            "tde",
+            "RotateMasterKey",
+            tde_pb2.RotateMasterKeyRequest(key_id=key_id, request_id=rid),
+            request_id=rid,
+        )
+        version: int = response.version
+        return version
+
     # --- operator -----------------------------------------------------------------
 
     def init(
@@ -437,6 +536,90 @@ class Client:
         term: int = response.active_term
         return term
 
+    # --- backup, restore, membership ------------------------------------------------
+
+    def save_snapshot(
+        self, *, on_progress: Callable[[int, int], None] | None = None, endpoint: str | None = None
+    ) -> tuple[bytes, operator_pb2.SnapshotChunk]:
+        """The cluster's snapshot file, fetched in chunks from one node; returns
+        (file bytes, first chunk's metadata). `on_progress(done, total)` per chunk."""
+        first = self._call("operator", "SaveSnapshot", operator_pb2.SaveSnapshotRequest(),
+                           endpoint=endpoint)
+        target = endpoint or self._policy.endpoints[0]  # the same node holds the snapshot
+        data = bytearray(first.data)
+        if on_progress:
+            on_progress(len(data), first.total_size)
+        while len(data) < first.total_size:
+            chunk = self._call(
+                "operator", "SaveSnapshot",
+                operator_pb2.SaveSnapshotRequest(snapshot_id=first.snapshot_id, offset=len(data)),
+                endpoint=target,
+            )
+            if not chunk.data:
+                raise KeymgrError("snapshot download stalled", endpoint=target)
+            data.extend(chunk.data)
+            if on_progress:
+                on_progress(len(data), first.total_size)
+        return bytes(data), first
+
+    def restore_snapshot(
+        self,
+        data: bytes,
+        shares: Sequence[str],
+        *,
+        endpoint: str,
+        chunk_bytes: int = 256 * 1024,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> operator_pb2.RestoreSnapshotResponse:
+        """Uploads a snapshot file to one node of a fresh cluster and restores it."""
+        upload_id = uuid.uuid4().hex
+        offset = 0
+        while True:
+            piece = data[offset : offset + chunk_bytes]
+            final = offset + len(piece) >= len(data)
+            response = self._call(
+                "operator", "RestoreSnapshot",
+                operator_pb2.RestoreSnapshotRequest(
+                    upload_id=upload_id, offset=offset, data=piece, final=final,
+                    shares=list(shares) if final else [],
+                ),
+                endpoint=endpoint,
+            )
+            offset += len(piece)
+            if on_progress:
+                on_progress(offset, len(data))
+            if final:
+                return cast("operator_pb2.RestoreSnapshotResponse", response)
+
+    def list_peers(self, *, endpoint: str | None = None) -> operator_pb2.PeersResponse:
+        return cast(
+            "operator_pb2.PeersResponse",
+            self._call("operator", "ListPeers", operator_pb2.ListPeersRequest(),
+                       endpoint=endpoint),
+        )
+
+    def add_peer(
+        self, node_id: str, *, api: str, raft: str, zone: str = "", endpoint: str | None = None
+    ) -> operator_pb2.PeersResponse:
+        return cast(
+            "operator_pb2.PeersResponse",
+            self._call(
+                "operator", "AddPeer",
+                operator_pb2.AddPeerRequest(
+                    id=node_id, api_address=api, raft_address=raft, zone=zone
+                ),
+                endpoint=endpoint,
+            ),
+        )
+
+    def remove_peer(self, node_id: str, *, endpoint: str | None = None
+                    ) -> operator_pb2.PeersResponse:
+        return cast(
+            "operator_pb2.PeersResponse",
+            self._call("operator", "RemovePeer", operator_pb2.RemovePeerRequest(id=node_id),
+                       endpoint=endpoint),
+        )
+
     def set_key_rotation(
         self,
         name_or_id: str,
@@ -529,6 +712,28 @@ class Client:
         response = self._access("Reject", access_pb2.DecideRequest(operation_id=operation_id))
         return cast("store_pb2.PendingOperation", response.operation)
 
+    def request_export(
+        self, name_or_id: str, *, version: int = 0, ttl_seconds: int = 0
+    ) -> store_pb2.PendingOperation:
+        response = self._access(
+            "RequestExport",
+            access_pb2.RequestExportRequest(
+                name_or_id=name_or_id, version=version, ttl_seconds=ttl_seconds
+            ),
+        )
+        return cast("store_pb2.PendingOperation", response.operation)
+
+    def export_key(self, grant_id: str, wrapping_public_key: bytes) -> access_pb2.ExportKeyResponse:
+        return cast(
+            "access_pb2.ExportKeyResponse",
+            self._access(
+                "ExportKey",
+                access_pb2.ExportKeyRequest(
+                    grant_id=grant_id, wrapping_public_key=wrapping_public_key
+                ),
+            ),
+        )
+
     def whoami(self) -> access_pb2.WhoAmIResponse:
         return cast("access_pb2.WhoAmIResponse", self._access("WhoAmI", access_pb2.WhoAmIRequest()))
 
@@ -541,4 +746,6 @@ _STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
     "keys": keys_stub,
     "operator": operator_stub,
     "access": access_stub,
+    "volume": volume_stub,
+    "tde": tde_stub,
 }

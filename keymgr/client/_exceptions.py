@@ -106,11 +106,22 @@ _BY_CODE: dict[grpc.StatusCode, type[KeymgrError]] = {
 }
 
 
+# A handshake cut short because the node died or restarted is retryable, not a
+# certificate problem (seen in leader-loss drills: "Handshake read failed (recvmsg:
+# Connection reset by peer)").
+_TRANSPORT_LOSS = ("recvmsg", "connection reset", "connection refused", "socket closed", "eof")
+
+
 def from_rpc_error(exc: grpc.RpcError, *, endpoint: str, request_id: str = "") -> KeymgrError:
     """The most specific client exception for a gRPC error."""
     code: grpc.StatusCode = exc.code()
     details: str = exc.details() or code.name
-    if code == grpc.StatusCode.UNAVAILABLE and "handshake" in details.lower():
+    lower = details.lower()
+    if (
+        code == grpc.StatusCode.UNAVAILABLE
+        and "handshake" in lower
+        and not any(sign in lower for sign in _TRANSPORT_LOSS)
+    ):
         cls: type[KeymgrError] = Unauthenticated
     else:
         cls = _BY_CODE.get(code, ServerError)

@@ -28,10 +28,14 @@ async def bench_keymgr(
     repeats: int = 1,
     work_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    audit_to: str | None = None,
 ) -> Results:
     """Every scenario at every concurrency against a fresh local cluster."""
     with tempfile.TemporaryDirectory(prefix="keymgr-bench-", dir=work_dir) as root:
-        cluster = LocalCluster(Path(root), default_spec(3))
+        spec = default_spec(3)
+        if audit_to is not None:  # e.g. /dev/null: the audit line is built, not stored
+            spec.audit_files = {n.id: audit_to for n in spec.nodes}
+        cluster = LocalCluster(Path(root), spec)
         try:
             cluster.bring_up()
             pids = [cluster.pid(n.id) for n in cluster.spec.nodes]

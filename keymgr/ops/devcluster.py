@@ -42,6 +42,7 @@ class NodeSpec:
     seal: str  # "file" | "shamir" | "pkcs11"
     api: str = ""
     raft: str = ""
+    metrics: str = ""  # Prometheus listener; "" = a free loopback port is picked
     seal_options: dict[str, Any] = field(default_factory=dict)  # merged into `seal:`
 
 
@@ -81,6 +82,43 @@ class LocalCluster:
         self.root = root.resolve()
         self.spec = spec
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.foreign: dict[str, int] = {}  # node id -> PID started by another process
+
+    @classmethod
+    def attach(cls, root: Path) -> LocalCluster:
+        """A cluster directory made by `keymgr dev up`: specs from the node configs,
+        PIDs from run/<id>.pid (checked against /proc so a reused PID is never hit)."""
+        root = root.resolve()
+        nodes = []
+        for path in sorted(root.glob("node*.yaml")):
+            data = yaml.safe_load(path.read_text())
+            nodes.append(
+                NodeSpec(
+                    id=data["node"]["id"],
+                    zone=data["node"].get("zone", ""),
+                    seal=data["seal"]["type"],
+                    api=data["api"]["listen"],
+                    raft=data["raft"]["listen"],
+                    metrics=(data.get("metrics") or {}).get("listen") or "",
+                )
+            )
+        if not nodes:
+            raise FileNotFoundError(f"no node*.yaml in {root}")
+        cluster = cls(root, ClusterSpec(nodes=nodes))
+        for node in nodes:
+            pid = cluster._running_pid(node.id)
+            if pid is not None:
+                cluster.foreign[node.id] = pid
+        return cluster
+
+    def _running_pid(self, node_id: str) -> int | None:
+        pid_file = self.root / "run" / f"{node_id}.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if str(self.config_path(node_id)).encode() in cmdline else None
 
     # --- files ------------------------------------------------------------------
 
@@ -121,6 +159,8 @@ class LocalCluster:
         if not secret.exists():
             pki.create_cluster_secret(secret)
         for node in self.spec.nodes:
+            if not node.metrics:
+                node.metrics = f"127.0.0.1:{free_port()}"
             if not (self.certs / f"{node.id}.pem").exists():
                 pki.issue_node_cert(ca, node.id)
             self.config_path(node.id).write_text(yaml.safe_dump(self._config(node)))
@@ -159,6 +199,7 @@ class LocalCluster:
                 "min_rotation_period_s": spec.min_rotation_period_s,
             },
             "logging": {"level": "info", "file": f"logs/{node.id}.log"},
+            "metrics": {"listen": node.metrics},
             **(
                 {"audit": {"file": {"path": spec.audit_files[node.id]}}}
                 if node.id in spec.audit_files
@@ -186,13 +227,21 @@ class LocalCluster:
             start_new_session=True,
         )
         log.close()
+        self.foreign.pop(node_id, None)
+        run = self.root / "run"
+        run.mkdir(exist_ok=True)
+        (run / f"{node_id}.pid").write_text(f"{self.processes[node_id].pid}\n")
 
     def start_all(self) -> None:
         for node in self.spec.nodes:
             self.start(node.id)
 
     def stop(self, node_id: str, *, kill: bool = False, timeout: float = 10.0) -> None:
-        """SIGTERM (or SIGKILL) the node's process, by the PID started here."""
+        """SIGTERM (or SIGKILL) the node's process, by the PID started here (or recorded
+        in run/<id>.pid by the process that started it)."""
+        if node_id not in self.processes and node_id in self.foreign:
+            self._stop_foreign(node_id, kill=kill, timeout=timeout)
+            return
         process = self.processes.pop(node_id, None)
         if process is None or process.poll() is not None:
             return
@@ -202,6 +251,26 @@ class LocalCluster:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout)
+
+    def _stop_foreign(self, node_id: str, *, kill: bool, timeout: float) -> None:
+        pid = self.foreign.pop(node_id)
+        if self._running_pid(node_id) != pid:
+            return
+        os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            try:
+                if Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z"):
+                    return  # dead; its parent reaps it
+            except (OSError, IndexError):
+                return
+            time.sleep(0.01)
+
+    def alive(self, node_id: str) -> bool:
+        process = self.processes.get(node_id)
+        if process is not None:
+            return process.poll() is None
+        return node_id in self.foreign and self._running_pid(node_id) is not None
 
     def kill_all(self) -> None:
         for node_id in list(self.processes):

@@ -10,10 +10,19 @@ from __future__ import annotations
 import uuid
 
 import grpc
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from keymgr.crypto.barrier import material_aad
+from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of, require_admin
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import CommandRejected, InvalidArgument, NotFound
+from keymgr.server.errors import (
+    CommandRejected,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
 from keymgr.store.access import GATED, KINDS, check_policy
@@ -22,6 +31,17 @@ from keymgr.v1 import access_pb2, store_pb2
 
 DEFAULT_TTL_S = 24 * 3600
 MAX_TTL_S = 30 * 86400
+
+
+def wrapping_key(pem: bytes) -> rsa.RSAPublicKey:
+    """The grantee's RSA public key (>= 3072 bits) that exported material is sealed to."""
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError):
+        raise InvalidArgument("wrapping_public_key", "not a PEM public key") from None
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 3072:
+        raise InvalidArgument("wrapping_public_key", "must be an RSA key of at least 3072 bits")
+    return key
 
 
 class AccessServicer:
@@ -34,13 +54,22 @@ class AccessServicer:
         return caller
 
     async def _request(
-        self, caller: Caller, op: str, message: object, ttl_s: int, summary: str
+        self,
+        caller: Caller,
+        op: str,
+        message: object,
+        ttl_s: int,
+        summary: str,
+        *,
+        set_grant_id: bool = False,
     ) -> access_pb2.ApprovalResponse:
         if ttl_s > MAX_TTL_S:
             raise InvalidArgument("ttl_seconds", f"at most {MAX_TTL_S}")
         inner = store_pb2.Command()
         getattr(inner, op).CopyFrom(message)
         operation_id = uuid.uuid4().hex[:16]
+        if set_grant_id:
+            inner.grant_export.grant.id = operation_id
         command = store_pb2.Command(
             request_id=f"approval-{operation_id}",
             principal=caller.principal,
@@ -201,6 +230,72 @@ class AccessServicer:
         self, request: access_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> access_pb2.ApprovalResponse:
         return await self._decide(context, request.operation_id, False)
+
+    @rpc
+    async def RequestExport(
+        self, request: access_pb2.RequestExportRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ApprovalResponse:
+        caller = self._admin(context)
+        stored = self._node.find_key("name_or_id", request.name_or_id)
+        version = request.version or stored.key.current_version
+        if version not in stored.wrapped_material:
+            raise NotFound(f"version: key {stored.key.name!r} has no version {version}")
+        ttl_s = request.ttl_seconds or DEFAULT_TTL_S
+        if ttl_s > MAX_TTL_S:
+            raise InvalidArgument("ttl_seconds", f"at most {MAX_TTL_S}")
+        grant = store_pb2.ExportGrant(
+            key_id=stored.key.id,
+            version=version,
+            grantee=caller.principal,
+            expires_at_ms=now_ms() + 2 * ttl_s * 1000,
+        )
+        return await self._request(
+            caller,
+            "grant_export",
+            store_pb2.GrantExport(grant=grant),
+            ttl_s,
+            f"export key {stored.key.name!r} version {version} to {caller.principal}",
+            set_grant_id=True,
+        )
+
+    @rpc
+    async def ExportKey(
+        self, request: access_pb2.ExportKeyRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ExportKeyResponse:
+        caller = self._admin(context)
+        public_key = wrapping_key(request.wrapping_public_key)
+        grant = self._node.store.access.grants.get(request.grant_id)
+        if grant is None or grant.grantee != caller.principal:
+            raise NotFound("grant_id: no export grant with this id for this principal")
+        keyring = self._node.check_serving()
+        stored = self._node.find_key("grant_id", grant.key_id)
+        note_key(stored.key.id, grant.version)
+        wrapped = stored.wrapped_material.get(grant.version)
+        if not wrapped:
+            raise FailedPrecondition(f"key version {grant.version} no longer exists")
+        await self._node.proposer.submit(  # exactly once, cluster-wide, before any bytes leave
+            store_pb2.Command(
+                request_id=f"export-{grant.id}-{uuid.uuid4().hex[:8]}",
+                principal=caller.principal,
+                use_export_grant=store_pb2.UseExportGrant(grant_id=grant.id),
+            )
+        )
+        material = keyring.decrypt_secret(wrapped, material_aad(stored.key.id, grant.version))
+        try:
+            sealed = public_key.encrypt(
+                bytes(material),
+                padding.OAEP(
+                    mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+                ),
+            )
+        finally:
+            material[:] = bytes(len(material))
+        return access_pb2.ExportKeyResponse(
+            key_id=stored.key.id,
+            version=grant.version,
+            wrapped_key=sealed,
+            algorithm="RSAES_OAEP_SHA_256",
+        )
 
     @rpc
     async def WhoAmI(

@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from keymgr.audit import AuditLog
-from keymgr.config import NodeConfig
+from keymgr.config import Member, NodeConfig
 from keymgr.crypto.barrier import Keyring
 from keymgr.server import authz
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller
 from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable
 from keymgr.server.material import MaterialCache
+from keymgr.server.metrics import NodeMetrics
 from keymgr.server.proposer import Proposer
 from keymgr.server.sealing import SealController
 from keymgr.store.keystore import KeyStore
@@ -39,6 +40,7 @@ class NodeContext:
     materials: MaterialCache
     proposer: Proposer
     audit: AuditLog
+    metrics: NodeMetrics | None = None
     _status: RaftStatus | None = field(default=None, repr=False)
     _status_at: float = 0.0
 
@@ -48,6 +50,23 @@ class NodeContext:
         if self._status is None or now - self._status_at > STATUS_TTL_S:
             self._status, self._status_at = self.raft.status(), now
         return self._status
+
+    def members(self) -> list[Member]:
+        """Every Raft voter, this node first: the Raft layer says who is a member;
+        addresses and zones come from the replicated registry, else from the config."""
+        status = self.raft_status()
+        registry = {m.raft: m for m in self.store.members().values()}
+        configured = {m.raft: m for m in self.config.members()}
+        out = [self.config.self_member()]
+        for raft in sorted(status.peers):
+            known = registry.get(raft)
+            if known is not None:
+                out.append(Member(id=known.id, api=known.api, raft=raft, zone=known.zone))
+            elif raft in configured:
+                out.append(configured[raft])
+            else:
+                out.append(Member(id=raft, api="", raft=raft, zone=""))
+        return out
 
     def admins(self) -> frozenset[str]:
         """Principals that hold the admin role now (from init, then role changes)."""
@@ -112,3 +131,22 @@ class NodeContext:
             await asyncio.to_thread(self.raft.read_barrier, timeout_s)
         except RaftError as exc:
             raise Unavailable(f"consistent read not possible now: {exc}") from exc
+
+
+def zone_warnings(members: list[Member]) -> list[str]:
+    """Placement problems: voters sharing a zone; a zone whose loss breaks quorum."""
+    warnings: list[str] = []
+    by_zone: dict[str, list[str]] = {}
+    for m in members:
+        by_zone.setdefault(m.zone or "<no zone>", []).append(m.id)
+    for zone, ids in sorted(by_zone.items()):
+        if len(ids) > 1:
+            warnings.append(f"voters {', '.join(sorted(ids))} share zone {zone}")
+    quorum = len(members) // 2 + 1
+    for zone, ids in sorted(by_zone.items()):
+        if len(members) - len(ids) < quorum:
+            warnings.append(
+                f"losing zone {zone} ({len(ids)} of {len(members)} voters) loses quorum: "
+                "the cluster cannot survive it"
+            )
+    return warnings

@@ -70,9 +70,9 @@ class DecryptFailed(NodeError):
 
     code = grpc.StatusCode.INVALID_ARGUMENT
 
-    def __init__(self) -> None:
+    def __init__(self, field: str = "ciphertext_blob") -> None:
         super().__init__(
-            "ciphertext_blob: decryption failed (wrong ciphertext, key version or "
+            f"{field}: decryption failed (wrong ciphertext, key version or "
             "encryption_context)"
         )
 

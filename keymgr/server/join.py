@@ -7,11 +7,11 @@
 2. An admin gives the token to the joining node (`Join`). The joiner makes an ephemeral
    X25519 key pair and asks its peers in turn (`ExchangeRootKey`), over mTLS with its
    node certificate.
-3. The peer checks: the caller's certificate is a node certificate of a member of this
-   cluster (its config) other than itself; the token is authorized for exactly that
-   node, unused and unexpired; the peer is unsealed. It marks the token used through
-   Raft (single use, on every node), then seals the root key to the joiner's key
-   (`keymgr.crypto.join`). Refusals are PERMISSION_DENIED and audited like every RPC.
+3. The peer checks: the caller's certificate is a node certificate of a current Raft
+   voter (membership from Raft and the replicated member registry) other than itself;
+   the token is authorized for exactly that node, unused and unexpired; the peer is
+   unsealed. It marks the token used through Raft (single use, on every node), then
+   seals the root key to the joiner's key (`keymgr.crypto.join`). Refusals are PERMISSION_DENIED and audited like every RPC.
 4. The joiner opens the answer (bound to both node ids, the token id and both public
    keys), checks that the root key decrypts the cluster keyring, installs it and seals
    it with its own seal (an HSM, a key file) for the next restart.
@@ -29,6 +29,7 @@ import uuid
 
 import grpc
 
+from keymgr.config import Member
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.crypto.join import PUBLIC_KEY_SIZE, JoinKeyPair, seal_root_key
 from keymgr.server.auth import Caller
@@ -54,6 +55,11 @@ EXCHANGE_TIMEOUT_S = 5.0
 _TOKEN = re.compile(r"kmj1-([0-9a-f]{16})-([0-9a-f]{64})")
 
 
+def _member(node: NodeContext, node_id: str) -> Member | None:
+    """The Raft voter `node_id` (membership from Raft and the replicated registry)."""
+    return next((m for m in node.members() if m.id == node_id), None)
+
+
 def parse_token(text: str) -> tuple[str, bytes]:
     """(token id, secret); InvalidArgument naming the field for a malformed token."""
     match = _TOKEN.fullmatch(text.strip())
@@ -66,7 +72,7 @@ async def create_join_token(
     node: NodeContext, caller: Caller, request: operator_pb2.CreateJoinTokenRequest
 ) -> operator_pb2.CreateJoinTokenResponse:
     """Makes a token and requests its approval; the secret never enters the state."""
-    member = node.config.member(request.node_id)
+    member = _member(node, request.node_id)
     if member is None:
         raise InvalidArgument("node_id", f"{request.node_id!r} is not a member of this cluster")
     ttl = request.ttl_seconds or DEFAULT_TTL_S
@@ -102,7 +108,7 @@ async def exchange_root_key(
     me = node.config.node.id
     if caller.kind != "node":
         raise PermissionDenied("only a node certificate may fetch the root key")
-    joiner = node.config.member(caller.name)
+    joiner = _member(node, caller.name)
     if joiner is None or joiner.id == me:
         raise PermissionDenied(
             f"certificate {caller.principal!r} is not another member of this cluster"
@@ -152,7 +158,9 @@ async def join(node: NodeContext, peers: Peers, token: str) -> str:
     token_id, _ = parse_token(token)
     me = node.config.node.id
     problems: list[str] = []
-    for member in node.config.peers:
+    for member in node.members()[1:]:
+        if not member.api:
+            continue  # a voter whose address this node does not know yet
         pair = JoinKeyPair()
         try:
             answer = await peers.operator(member.api).ExchangeRootKey(

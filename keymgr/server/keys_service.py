@@ -38,10 +38,48 @@ _STATE_WORDS = {
 }
 
 
-def _require_enabled(stored: store_pb2.StoredKey) -> None:
+def require_enabled(stored: store_pb2.StoredKey) -> None:
     if stored.key.state != ENABLED:
         word = _STATE_WORDS.get(stored.key.state, "not enabled")
         raise FailedPrecondition(f"key {stored.key.name!r} is {word}")
+
+
+def open_envelope(
+    node: NodeContext,
+    blob: bytes,
+    context: dict[str, str],
+    caller: Caller,
+    operation: str,
+    field: str = "ciphertext_blob",
+) -> tuple[bytes, store_pb2.StoredKey, int]:
+    """Authorizes and opens a self-describing ciphertext: (plaintext, key, version).
+
+    Shared by Decrypt/ReEncrypt and the volume service (whose blobs are wrapped keys).
+    """
+    validation.ciphertext(field, blob)
+    try:
+        header = envelope.read_unverified_header(blob)
+    except MalformedCiphertext as exc:
+        raise InvalidArgument(field, str(exc)) from exc
+    stored = node.store.lookup(header.key_id)
+    if stored is None:
+        raise NotFound(f"{field}: names key {header.key_id}, which does not exist")
+    node.authorize(caller, operation, stored.key.name, context)
+    require_enabled(stored)
+    if header.key_version < stored.key.min_decryption_version:
+        raise FailedPrecondition(
+            f"key {stored.key.name!r} no longer decrypts version {header.key_version} "
+            f"(minimum decryption version {stored.key.min_decryption_version})"
+        )
+    note_key(stored.key.id, header.key_version)
+    if header.key_version not in stored.wrapped_material:
+        raise NotFound(f"{field}: key {stored.key.name!r} has no version {header.key_version}")
+    material = node.materials.material(stored, header.key_version)
+    try:
+        plaintext = envelope.open(material, blob, context)
+    except (DecryptionFailed, MalformedCiphertext):
+        raise DecryptFailed(field) from None
+    return plaintext, stored, header.key_version
 
 
 class KeyManagementServicer:
@@ -223,7 +261,7 @@ class KeyManagementServicer:
         validation.key_name(field_name, name_or_id)
         stored = self._node.find_key(field_name, name_or_id)
         self._node.authorize(caller, operation, stored.key.name, context)
-        _require_enabled(stored)
+        require_enabled(stored)
         return stored
 
     def _seal_under_current(
@@ -273,32 +311,7 @@ class KeyManagementServicer:
     def _open(
         self, blob: bytes, context: dict[str, str], caller: Caller, operation: str
     ) -> tuple[bytes, store_pb2.StoredKey, int]:
-        validation.ciphertext("ciphertext_blob", blob)
-        try:
-            header = envelope.read_unverified_header(blob)
-        except MalformedCiphertext as exc:
-            raise InvalidArgument("ciphertext_blob", str(exc)) from exc
-        stored = self._node.store.lookup(header.key_id)
-        if stored is None:
-            raise NotFound(f"ciphertext_blob: names key {header.key_id}, which does not exist")
-        self._node.authorize(caller, operation, stored.key.name, context)
-        _require_enabled(stored)
-        if header.key_version < stored.key.min_decryption_version:
-            raise FailedPrecondition(
-                f"key {stored.key.name!r} no longer decrypts version {header.key_version} "
-                f"(minimum decryption version {stored.key.min_decryption_version})"
-            )
-        note_key(stored.key.id, header.key_version)
-        if header.key_version not in stored.wrapped_material:
-            raise NotFound(
-                f"ciphertext_blob: key {stored.key.name!r} has no version {header.key_version}"
-            )
-        material = self._node.materials.material(stored, header.key_version)
-        try:
-            plaintext = envelope.open(material, blob, context)
-        except (DecryptionFailed, MalformedCiphertext):
-            raise DecryptFailed() from None
-        return plaintext, stored, header.key_version
+        return open_envelope(self._node, blob, context, caller, operation)
 
     @rpc
     async def Decrypt(

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from keymgr.crypto.aead import Aead
 from keymgr.crypto.barrier import Keyring, material_aad
 from keymgr.crypto.errors import DecryptionFailed
@@ -24,6 +27,7 @@ class MaterialCache:
         self._store = store
         self._revision = -1
         self._material: dict[tuple[str, int], Aead] = {}
+        self._derived: dict[tuple[str, int, bytes], bytes] = {}
 
     def material(self, stored: store_pb2.StoredKey, version: int) -> Aead:
         """An AES-GCM object keyed with the material of `version` of `stored`."""
@@ -49,10 +53,40 @@ class MaterialCache:
         self._material[(key_id, version)] = aead
         return aead
 
+    def derive(self, stored: store_pb2.StoredKey, version: int, info: bytes) -> bytes:
+        """HKDF-SHA256(material of `version`, info) -> 32 bytes.
+
+        For callers that need a key outside the cluster (TDE master keys): the managed
+        key's own material never leaves, and each `info` gets an independent key.
+        """
+        key_id = stored.key.id
+        if self._revision != self._store.revision:
+            self._drop_destroyed()
+        cached = self._derived.get((key_id, version, info))
+        if cached is not None:
+            return cached
+        wrapped = stored.wrapped_material.get(version)
+        if not wrapped:
+            raise NotFound(f"key {stored.key.name!r} has no version {version}")
+        try:
+            plain = self._keyring().decrypt_secret(wrapped, material_aad(key_id, version))
+        except DecryptionFailed as exc:
+            raise NodeError(
+                f"stored material of key {key_id} version {version} does not authenticate"
+            ) from exc
+        try:
+            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
+                plain
+            )
+        finally:
+            plain[:] = bytes(len(plain))
+        self._derived[(key_id, version, info)] = derived
+        return derived
+
     def _drop_destroyed(self) -> None:
         """Material of destroyed keys leaves memory as soon as we notice the change."""
         self._revision = self._store.revision
-        for key_id in {k for k, _ in self._material}:
+        for key_id in {k[0] for k in self._material} | {k[0] for k in self._derived}:
             stored = self._store.lookup(key_id)
             if stored is None or stored.key.state == keys_pb2.KEY_STATE_DESTROYED:
                 self.forget(key_id)
@@ -60,6 +94,9 @@ class MaterialCache:
     def forget(self, key_id: str) -> None:
         for entry in [k for k in self._material if k[0] == key_id]:
             del self._material[entry]
+        for derived in [k for k in self._derived if k[0] == key_id]:
+            del self._derived[derived]
 
     def clear(self) -> None:
         self._material.clear()
+        self._derived.clear()

@@ -33,7 +33,7 @@ MAX_TTL_S = 7 * 86400
 async def request_migration(
     node: NodeContext, caller: Caller, request: operator_pb2.RequestSealMigrationRequest
 ) -> operator_pb2.RequestSealMigrationResponse:
-    member = node.config.member(request.node_id)
+    member = next((m for m in node.members() if m.id == request.node_id), None)
     if member is None:
         raise InvalidArgument("node_id", f"{request.node_id!r} is not a member of this cluster")
     if request.to_type not in SEAL_TYPES:

@@ -14,6 +14,7 @@ import os
 import signal
 
 import grpc
+from grpc_health.v1 import health, health_pb2_grpc
 
 from keymgr.audit import build_audit_log
 from keymgr.config import NodeConfig
@@ -22,13 +23,17 @@ from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError
 from keymgr.server.keys_service import KeyManagementServicer
+from keymgr.server.logs import JsonFormatter, RequestIdFilter, text_formatter
 from keymgr.server.material import MaterialCache
+from keymgr.server.metrics import NodeMetrics, run_observers
 from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import Proposer, now_ms
 from keymgr.server.rotation import rotate_due_keys
 from keymgr.server.sealing import SealController, build_seal
+from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.tls import server_credentials
+from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
 from keymgr.stubs import add_servicers
@@ -76,6 +81,7 @@ def build_node(config: NodeConfig) -> NodeContext:
         seal=seal,
         materials=materials,
         proposer=Proposer(raft),
+        metrics=NodeMetrics(config.node.id) if config.metrics.listen else None,
     )
 
 
@@ -109,12 +115,24 @@ async def serve(config: NodeConfig) -> None:
         keys=KeyManagementServicer(node),
         operator=OperatorServicer(node, peers),
         access=AccessServicer(node),
+        volume=VolumeKeysServicer(node),
+        tde=TdeKeysServicer(node),
     )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if config.api.reflection:
+        from grpc_reflection.v1alpha import reflection
+
+        names = ("keymgr.v1.KeyManagement", "keymgr.v1.Operator", "keymgr.v1.Access")
+        reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
     tls = config.tls
     server.add_secure_port(config.api.listen, server_credentials(tls.cert, tls.key, tls.ca))
     node.raft.start()
     await asyncio.to_thread(node.seal.try_auto_unseal)  # bounded by the seal's timeout
     node.seal.start_monitor()
+    metrics_server = None
+    if node.metrics is not None and config.metrics.listen:
+        metrics_server = node.metrics.serve(config.metrics.listen)
     await server.start()
     log.info(
         "node %s serving on %s (raft %s, seal %s, %s)",
@@ -129,11 +147,16 @@ async def serve(config: NodeConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     purger = asyncio.create_task(run_schedules(node))
+    observer = asyncio.create_task(run_observers(node, health_servicer))
     try:
         await stop.wait()
     finally:
         log.info("node %s stopping", config.node.id)
         purger.cancel()
+        observer.cancel()
+        await health_servicer.enter_graceful_shutdown()
+        if metrics_server is not None:
+            metrics_server.shutdown()
         await server.stop(grace=1.0)
         await peers.close()
         node.seal.stop_monitor()
@@ -149,9 +172,11 @@ def configure_logging(config: NodeConfig) -> None:
         handler = logging.FileHandler(config.logging.file)
     else:
         handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter(f"%(asctime)s {config.node.id} %(levelname)s %(name)s: %(message)s")
-    )
+    handler.addFilter(RequestIdFilter())
+    if config.logging.format == "json":
+        handler.setFormatter(JsonFormatter(config.node.id))
+    else:
+        handler.setFormatter(text_formatter(config.node.id))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.logging.level.upper())

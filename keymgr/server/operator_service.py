@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 import uuid
 
 import grpc
 
 from keymgr.crypto.barrier import wrap_term_key
-from keymgr.seal.shamir import new_shamir_init
+from keymgr.crypto.errors import DecryptionFailed, InvalidShare
+from keymgr.seal.shamir import ShareCollector, new_shamir_init
 from keymgr.server import join, migration
 from keymgr.server.auth import caller_of, require_admin, require_node_or_admin
-from keymgr.server.context import NodeContext
+from keymgr.server.context import NodeContext, zone_warnings
 from keymgr.server.errors import (
+    AlreadyExists,
     Conflict,
     FailedPrecondition,
     InvalidArgument,
@@ -23,10 +26,15 @@ from keymgr.server.errors import (
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
-from keymgr.store.raft import RaftError
+from keymgr.store import snapshot_file
+from keymgr.store.raft import ProposalRejected, RaftError
 from keymgr.v1 import operator_pb2, store_pb2
 
 PEER_STATUS_TIMEOUT_S = 1.5
+CHUNK_BYTES = 256 * 1024
+SNAPSHOT_TTL_S = 300.0
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+MEMBERSHIP_TIMEOUT_S = 10.0
 ROLES = {
     "leader": operator_pb2.NODE_ROLE_LEADER,
     "follower": operator_pb2.NODE_ROLE_FOLLOWER,
@@ -38,6 +46,8 @@ class OperatorServicer:
     def __init__(self, node: NodeContext, peers: Peers) -> None:
         self._node = node
         self._peers = peers
+        self._snapshots: dict[str, tuple[float, bytes, int, int]] = {}  # id -> (t, file, idx, keys)
+        self._uploads: dict[str, tuple[float, bytearray]] = {}
 
     def _seal_status(self) -> operator_pb2.SealStatusResponse:
         node = self._node
@@ -141,7 +151,7 @@ class OperatorServicer:
     def _local_status(self) -> operator_pb2.NodeStatus:
         node = self._node
         status = node.raft.status()
-        members = {m.raft: m for m in node.config.members()}
+        members = {m.raft: m for m in node.members()}
         leader = members.get(status.leader_address or "")
         me = node.config
         reason = node.serving_reason()
@@ -197,15 +207,18 @@ class OperatorServicer:
     ) -> operator_pb2.ClusterStatusResponse:
         require_admin(caller_of(context), self._node.admins())
         local = self._local_status()
+        members = self._node.members()
         others = await asyncio.gather(
-            *(self._peer_status(p.id, p.api, p.raft, p.zone) for p in self._node.config.peers)
+            *(self._peer_status(p.id, p.api, p.raft, p.zone) for p in members[1:])
         )
         nodes = sorted([local, *others], key=lambda n: n.node_id)
         leader_commit = max((n.commit_index for n in nodes), default=0)
         for n in nodes:
             if n.role != operator_pb2.NODE_ROLE_UNREACHABLE:
                 n.lag = max(0, leader_commit - n.applied_index)
-        return operator_pb2.ClusterStatusResponse(nodes=nodes, leader_id=local.leader_id)
+        return operator_pb2.ClusterStatusResponse(
+            nodes=nodes, leader_id=local.leader_id, warnings=zone_warnings(members)
+        )
 
     @rpc
     async def StepDown(
@@ -213,7 +226,7 @@ class OperatorServicer:
     ) -> operator_pb2.StepDownResponse:
         caller = caller_of(context)
         require_admin(caller, self._node.admins())
-        members = {m.id: m for m in self._node.config.members()}
+        members = {m.id: m for m in self._node.members()}
         target = None
         if request.target_node_id:
             member = members.get(request.target_node_id)
@@ -265,6 +278,240 @@ class OperatorServicer:
                 continue
             return operator_pb2.RotateKeyringResponse(active_term=result.keyring_term)
         raise Conflict("keyring is being rotated concurrently; retry")
+
+    # -- backup and DR restore -------------------------------------------------------
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for sid in [k for k, v in self._snapshots.items() if now - v[0] > SNAPSHOT_TTL_S]:
+            del self._snapshots[sid]
+        for uid in [k for k, v in self._uploads.items() if now - v[0] > SNAPSHOT_TTL_S]:
+            del self._uploads[uid]
+
+    async def _take_snapshot(self) -> tuple[bytes, int, int]:
+        """A consistent cut: read barrier, then the state read in the Raft thread."""
+        node = self._node
+        root = node.seal.root_key()
+        await node.read_barrier()
+
+        def cut(core: object) -> tuple[bytes, int]:
+            return node.store.snapshot(), int(core.raftLastApplied)  # type: ignore[attr-defined]
+
+        try:
+            state, applied = await asyncio.to_thread(node.raft.call_in_tick, cut, 10.0)
+        except RaftError as exc:
+            raise Unavailable(f"cannot take a snapshot now: {exc}") from exc
+        keys = len(node.store.key_states())
+        data = snapshot_file.encode(
+            state, root, node=node.config.node.id, applied_index=applied, keys=keys,
+            created_ms=now_ms(),
+        )
+        return data, applied, keys
+
+    @rpc
+    async def SaveSnapshot(
+        self, request: operator_pb2.SaveSnapshotRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.SnapshotChunk:
+        require_admin(caller_of(context), self._node.admins())
+        self._node.check_serving()
+        self._expire()
+        sid = request.snapshot_id
+        if not sid:
+            if request.offset:
+                raise InvalidArgument("offset", "must be 0 when no snapshot_id is given")
+            data, applied, keys = await self._take_snapshot()
+            sid = uuid.uuid4().hex
+            self._snapshots[sid] = (time.monotonic(), data, applied, keys)
+        entry = self._snapshots.get(sid)
+        if entry is None:
+            raise NotFound(f"snapshot_id: no snapshot {sid!r} (expired?); start again")
+        _, data, applied, keys = entry
+        if request.offset > len(data):
+            raise InvalidArgument("offset", f"beyond the end ({len(data)} bytes)")
+        chunk = data[request.offset : request.offset + CHUNK_BYTES]
+        if request.offset + len(chunk) >= len(data):
+            self._snapshots.pop(sid, None)
+        return operator_pb2.SnapshotChunk(
+            snapshot_id=sid, offset=request.offset, total_size=len(data), data=chunk,
+            applied_index=applied, keys=keys,
+        )
+
+    @rpc
+    async def RestoreSnapshot(
+        self, request: operator_pb2.RestoreSnapshotRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.RestoreSnapshotResponse:
+        caller = caller_of(context)  # no admins yet: the unseal shares are the authority
+        node = self._node
+        if node.store.initialized:
+            raise FailedPrecondition(
+                "cluster is already initialized: restore needs a fresh, uninitialised cluster"
+            )
+        if not request.upload_id:
+            raise InvalidArgument("upload_id", "must not be empty")
+        self._expire()
+        _, buffer = self._uploads.setdefault(request.upload_id, (time.monotonic(), bytearray()))
+        if request.offset != len(buffer):
+            raise InvalidArgument("offset", f"expected {len(buffer)}, got {request.offset}")
+        if len(buffer) + len(request.data) > MAX_UPLOAD_BYTES:
+            self._uploads.pop(request.upload_id, None)
+            raise InvalidArgument("data", f"snapshot larger than {MAX_UPLOAD_BYTES} bytes")
+        buffer.extend(request.data)
+        if not request.final:
+            return operator_pb2.RestoreSnapshotResponse(received=len(buffer))
+        self._uploads.pop(request.upload_id, None)
+        try:
+            parsed = snapshot_file.parse(bytes(buffer))
+        except snapshot_file.SnapshotFileError as exc:
+            raise InvalidArgument("file", str(exc)) from exc
+        state = store_pb2.StoreState()
+        try:
+            state.ParseFromString(parsed.state)
+        except Exception:
+            raise InvalidArgument("file", "snapshot state does not decode") from None
+        if not state.HasField("init"):
+            raise InvalidArgument("file", "snapshot has no init record")
+        root = self._root_from_shares(state.init, list(request.shares))
+        try:
+            snapshot_file.verify(parsed, root)
+        except snapshot_file.SnapshotFileError as exc:
+            root[:] = bytes(len(root))
+            raise InvalidArgument("file", str(exc)) from exc
+        command = store_pb2.Command(
+            request_id=uuid.uuid4().hex,
+            principal=caller.principal,
+            restore_state=store_pb2.RestoreState(state=parsed.state),
+        )
+        try:
+            await node.proposer.submit(command)
+        except Exception:
+            root[:] = bytes(len(root))
+            raise
+        node.seal.install_new_root_key(root)
+        node.materials.clear()
+        header = parsed.header
+        applied = header.get("applied_index")
+        return operator_pb2.RestoreSnapshotResponse(
+            received=len(buffer),
+            restored=True,
+            keys=len(state.keys),
+            source_applied_index=applied if isinstance(applied, int) else 0,
+        )
+
+    @staticmethod
+    def _root_from_shares(init: store_pb2.InitCluster, shares: list[str]) -> bytearray:
+        try:
+            collector = ShareCollector(init)
+        except ValueError as exc:
+            raise InvalidArgument("file", f"snapshot init record: {exc}") from exc
+        try:
+            for share in shares:
+                collector.submit(share.strip())
+                if collector.complete:
+                    return collector.take_root_key()
+        except InvalidShare as exc:
+            collector.reset()
+            raise InvalidArgument("shares", str(exc)) from exc
+        except DecryptionFailed as exc:
+            raise InvalidArgument("shares", "the shares do not open this snapshot") from exc
+        collector.reset()
+        raise InvalidArgument(
+            "shares", f"need {collector.threshold} distinct unseal shares of the backed-up cluster"
+        )
+
+    # -- membership ------------------------------------------------------------------
+
+    def _peers_response(self) -> operator_pb2.PeersResponse:
+        node = self._node
+        status = node.raft.status()
+        peers = []
+        for m in node.members():
+            peer_status = status.peers.get(m.raft)
+            is_self = m.raft == status.self_address
+            peers.append(
+                operator_pb2.Peer(
+                    id=m.id,
+                    api_address=m.api,
+                    raft_address=m.raft,
+                    zone=m.zone,
+                    leader=status.leader_address == m.raft,
+                    connected=is_self or bool(peer_status and peer_status.connected),
+                    match_index=(peer_status.match_index or 0) if peer_status else 0,
+                )
+            )
+        return operator_pb2.PeersResponse(peers=peers, warnings=zone_warnings(node.members()))
+
+    def _require_leader(self) -> None:
+        status = self._node.raft.status()
+        if status.role == "leader":
+            return
+        by_raft = {m.raft: m for m in self._node.members()}
+        leader = by_raft.get(status.leader_address or "")
+        if leader is None:
+            raise Unavailable("no Raft leader: membership cannot change now")
+        raise FailedPrecondition(f"this node is not the leader; ask {leader.id} at {leader.api}")
+
+    @rpc
+    async def ListPeers(
+        self, request: operator_pb2.ListPeersRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.PeersResponse:
+        require_admin(caller_of(context), self._node.admins())
+        return self._peers_response()
+
+    @rpc
+    async def AddPeer(
+        self, request: operator_pb2.AddPeerRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.PeersResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        for name in ("id", "api_address", "raft_address"):
+            if not getattr(request, name):
+                raise InvalidArgument(name, "must not be empty")
+        if any(m.id == request.id for m in self._node.members()):
+            raise AlreadyExists(f"id: a member {request.id!r} exists")
+        self._require_leader()
+        member = store_pb2.Member(
+            id=request.id, api=request.api_address, raft=request.raft_address, zone=request.zone
+        )
+        # Record the addresses first (so every node can reach it), then change Raft.
+        await self._node.proposer.submit(
+            store_pb2.Command(
+                request_id=uuid.uuid4().hex,
+                principal=caller.principal,
+                set_member=store_pb2.SetMember(member=member),
+            )
+        )
+        await self._change("add", request.raft_address)
+        return self._peers_response()
+
+    @rpc
+    async def RemovePeer(
+        self, request: operator_pb2.RemovePeerRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.PeersResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        target = next((m for m in self._node.members() if m.id == request.id), None)
+        if target is None:
+            raise NotFound(f"id: no member {request.id!r}")
+        self._require_leader()
+        await self._change("rem", target.raft)
+        await self._node.proposer.submit(
+            store_pb2.Command(
+                request_id=uuid.uuid4().hex,
+                principal=caller.principal,
+                set_member=store_pb2.SetMember(member=store_pb2.Member(id=target.id), remove=True),
+            )
+        )
+        return self._peers_response()
+
+    async def _change(self, kind: str, raft_address: str) -> None:
+        raft = self._node.raft
+        change = raft.add_member if kind == "add" else raft.remove_member
+        try:
+            await asyncio.to_thread(change, raft_address, MEMBERSHIP_TIMEOUT_S)
+        except ProposalRejected as exc:
+            raise FailedPrecondition(str(exc)) from exc
+        except RaftError as exc:
+            raise Unavailable(f"membership change failed: {exc}") from exc
 
     @rpc
     async def CreateJoinToken(

@@ -24,6 +24,7 @@ from keymgr.server.audit_target import AuditTarget, audit_target
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError, status_for
+from keymgr.server.logs import request_id as current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         started = time.perf_counter()
         target = AuditTarget()
         token = audit_target.set(target)
+        rid = getattr(request, "request_id", None) or uuid.uuid4().hex
+        rid_token = current_request_id.set(rid)
         code, detail, response = grpc.StatusCode.OK, "", None
         try:
             response = await method(self, request, context)
@@ -82,26 +85,32 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
             code, detail = grpc.StatusCode.INTERNAL, f"internal error (ref={ref})"
         finally:
             audit_target.reset(token)
+        elapsed = time.perf_counter() - started
+        if node.metrics is not None:
+            node.metrics.observe_request(name, code.name, elapsed)
+        log.debug("%s -> %s in %.1f ms", name, code.name, elapsed * 1000)
         try:
             node.audit.log(
                 AuditEvent(
                     principal=_principal(context),
                     operation=name,
                     result=code.name,
-                    latency_ms=(time.perf_counter() - started) * 1000,
+                    latency_ms=elapsed * 1000,
                     key_id=target.key_id,
                     key_version=target.key_version,
                     request_id=getattr(request, "request_id", None) or None,
-                    context=_context_of(request),
+                    context={**target.context, **_context_of(request)},
                     detail=detail,
                 )
             )
         except AuditUnavailable:
             log.error("audit log unavailable: refused %s (fail closed)", name)
+            current_request_id.reset(rid_token)
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE,
                 "audit log unavailable: request refused (fail closed); try another node",
             )
+        current_request_id.reset(rid_token)
         if code != grpc.StatusCode.OK:
             await context.abort(code, detail)
         assert response is not None

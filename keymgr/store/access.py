@@ -49,6 +49,7 @@ GATED = {
     "set_roles": "set-roles",
     "set_approval_rule": "set-approval-rule",
     "destroy_key": "destroy-key",
+    "grant_export": "export-key",
     "authorize_join": "authorize-join",
     "authorize_seal_migration": "migrate-seal",
 }
@@ -61,8 +62,8 @@ NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 PENDING = store_pb2.OPERATION_STATE_PENDING
 
 M = TypeVar(
-    "M", store_pb2.Policy, store_pb2.PendingOperation, store_pb2.JoinAuthorization,
-    store_pb2.SealMigration,
+    "M", store_pb2.Policy, store_pb2.PendingOperation, store_pb2.ExportGrant,
+    store_pb2.JoinAuthorization, store_pb2.SealMigration,
 )
 Execute = Callable[[store_pb2.Command], store_pb2.CommandResult]
 
@@ -75,6 +76,7 @@ class Access:
         self.roles: dict[str, tuple[str, ...]] = {}
         self.rules: dict[str, int] = {}
         self.operations: dict[str, store_pb2.PendingOperation] = {}
+        self.grants: dict[str, store_pb2.ExportGrant] = {}
         self.joins: dict[str, store_pb2.JoinAuthorization] = {}  # by token id
         self.seal_migrations: dict[str, store_pb2.SealMigration] = {}  # by migration id
 
@@ -111,6 +113,7 @@ class Access:
         for kind in sorted(self.rules):
             state.approval_rules.add(kind=kind, required=self.rules[kind])
         state.operations.extend(self.operations.values())
+        state.export_grants.extend(self.grants.values())
         state.joins.extend(self.joins.values())
         state.seal_migrations.extend(self.seal_migrations.values())
 
@@ -123,6 +126,7 @@ class Access:
         access.operations = {op.id: _copy(op) for op in state.operations}
         if len(access.operations) != len(state.operations):
             raise ValueError("snapshot repeats an operation id")
+        access.grants = {g.id: _copy(g) for g in state.export_grants}
         access.joins = {j.token.token_id: _copy(j) for j in state.joins}
         if len(access.joins) != len(state.joins):
             raise ValueError("snapshot repeats a join token id")
@@ -173,6 +177,33 @@ class Access:
         if not 1 <= rule.required <= max(1, admins):
             raise invalid("set_approval_rule.rule.required", f"must be 1..{admins} (the admins)")
         self.rules = {**self.rules, rule.kind: rule.required}
+        return store_pb2.CommandResult(ok=True)
+
+    def grant_export(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        grant = command.grant_export.grant
+        if not grant.id or not grant.key_id or grant.version < 1 or not grant.grantee:
+            raise invalid("grant_export.grant", "needs id, key_id, version and grantee")
+        if grant.id in self.grants:
+            raise CommandRefused(ALREADY_EXISTS, "grant id exists")
+        table = dict(self.grants)
+        table[grant.id] = _copy(grant)
+        for stale in [k for k, g in table.items() if g.used][: max(0, len(table) - DECIDED_KEPT)]:
+            del table[stale]
+        self.grants = table
+        return store_pb2.CommandResult(ok=True)
+
+    def use_export_grant(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        """Marks a grant used: an export happens once, whichever node serves it."""
+        grant = self.grants.get(command.use_export_grant.grant_id)
+        if grant is None or grant.grantee != command.principal:
+            raise CommandRefused(NOT_FOUND, "no export grant with this id for this principal")
+        if grant.used:
+            raise CommandRefused(FAILED_PRECONDITION, "export grant was already used")
+        if grant.expires_at_ms <= command.time_ms:
+            raise CommandRefused(FAILED_PRECONDITION, "export grant has expired")
+        used = _copy(grant)
+        used.used = True
+        self.grants = {**self.grants, used.id: used}
         return store_pb2.CommandResult(ok=True)
 
     def authorize_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:

@@ -63,7 +63,7 @@ _OK = store_pb2.CommandResult(ok=True)
 class _Tables:
     """Everything readers see, swapped as one object by `restore`."""
 
-    __slots__ = ("access", "init", "keyring", "keys", "names", "pending")
+    __slots__ = ("access", "init", "keyring", "keys", "members", "names", "pending")
 
     def __init__(self) -> None:
         self.init: store_pb2.InitCluster | None = None
@@ -72,6 +72,7 @@ class _Tables:
         self.names: dict[str, str] = {}  # name -> id of keys that are not destroyed
         self.pending: dict[str, int] = {}  # id -> deletion_time_ms of pending keys
         self.access = Access()  # policies, roles, approvals
+        self.members: dict[str, store_pb2.Member] = {}  # by id; runtime membership
 
 
 class KeyStore:
@@ -119,6 +120,7 @@ class KeyStore:
             record.result.ParseFromString(result)
         state.applied_commands = self._applied
         t.access.save(state)
+        state.members.extend(t.members[m] for m in sorted(t.members))
         return state.SerializeToString(deterministic=True)
 
     def restore(self, snapshot: bytes) -> None:
@@ -203,6 +205,17 @@ class KeyStore:
         more = start + page_size < len(index)
         return found, check.encode_page_token(page[-1]) if more and page else ""
 
+    def key_states(self) -> list[str]:
+        """One lower-case state name per key (metrics), e.g. "enabled", "destroyed"."""
+        return [
+            keys_pb2.KeyState.Name(stored.key.state).removeprefix("KEY_STATE_").lower()
+            for stored in self._t.keys.copy().values()
+        ]
+
+    def members(self) -> dict[str, store_pb2.Member]:
+        """Members recorded by runtime membership changes, by id (read-only)."""
+        return dict(self._t.members)
+
     def deletion_due(self, now_ms: int) -> int:
         """How many pending keys a Tick at `now_ms` would destroy (for the leader's timer)."""
         return sum(1 for due in self._t.pending.copy().values() if due <= now_ms)
@@ -241,6 +254,8 @@ class KeyStore:
             raise check.invalid("op", "command carries no operation")
         if op == "init_cluster":
             return self._init_cluster(command)
+        if op == "restore_state":
+            return self._restore_state(command)
         if self._t.init is None:
             raise CommandRefused(check.FAILED_PRECONDITION, "cluster is not initialized")
         self._purge(command.time_ms)
@@ -317,6 +332,35 @@ class KeyStore:
         t.keyring = (init.first_term,)
         t.access.initialise(init)
         t.init = init  # last: `initialized` implies a keyring
+        self._revision += 1
+        return _OK
+
+    def _restore_state(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        """DR restore: only onto an uninitialised cluster (never over live keys)."""
+        if self._t.init is not None:
+            raise CommandRefused(
+                check.FAILED_PRECONDITION, "cluster is already initialized: restore needs a "
+                "fresh cluster"
+            )
+        try:
+            self.restore(command.restore_state.state)
+        except ValueError as exc:
+            raise check.invalid("restore_state.state", str(exc)) from None
+        if self._t.init is None:
+            raise check.invalid("restore_state.state", "snapshot has no init record")
+        self._t.members = {}  # the source cluster's addresses mean nothing here
+        return _OK
+
+    def _set_member(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        member = command.set_member.member
+        if not member.id:
+            raise check.invalid("set_member.member.id", "must not be empty")
+        if command.set_member.remove:
+            self._t.members.pop(member.id, None)
+        else:
+            copy = store_pb2.Member()
+            copy.CopyFrom(member)
+            self._t.members[member.id] = copy
         self._revision += 1
         return _OK
 
@@ -467,6 +511,18 @@ class KeyStore:
     def _set_approval_rule(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         return self._t.access.set_approval_rule(command)
 
+    def _grant_export(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        grant = command.grant_export.grant
+        stored = self._existing("grant_export.grant.key_id", grant.key_id)
+        if grant.version not in stored.wrapped_material:
+            raise CommandRefused(check.NOT_FOUND, f"key has no version {grant.version}")
+        return self._t.access.grant_export(command)
+
+    def _use_export_grant(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        result = self._t.access.use_export_grant(command)
+        self._revision += 1
+        return result
+
     def _authorize_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         return self._t.access.authorize_join(command)
 
@@ -520,6 +576,9 @@ _HANDLERS: dict[str, _Handler] = {
     "set_approval_rule": KeyStore._set_approval_rule,
     "request_approval": KeyStore._request_approval,
     "decide_approval": KeyStore._decide_approval,
+    "grant_export": KeyStore._grant_export,
+    "use_export_grant": KeyStore._use_export_grant,
+    "set_member": KeyStore._set_member,
 }
 
 
@@ -549,6 +608,10 @@ def _tables_from(state: store_pb2.StoreState) -> _Tables:
         if stored.key.state == PENDING:
             tables.pending[key_id] = stored.key.deletion_time_ms
     tables.access = Access.load(state)
+    for member in state.members:
+        copy = store_pb2.Member()
+        copy.CopyFrom(member)
+        tables.members[member.id] = copy
     return tables
 
 

@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import heapq
 import itertools
+import json
 import logging
 import math
 import os
@@ -41,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj import syncobj as _syncobj_module
@@ -58,7 +59,7 @@ from keymgr.store.durable_journal import (
     plan_load,
 )
 from keymgr.store.raft_core import Core, rewrite_append_entries
-from keymgr.store.raft_settings import RaftSettings, validate_settings
+from keymgr.store.raft_settings import RaftSettings, check_address, validate_settings
 
 __all__ = [
     "NoLeader",
@@ -80,6 +81,8 @@ _ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 _CREATE_JOURNAL_LOCK = threading.Lock()
 
 OnDone = Callable[[bytes | None, "RaftError | None"], None]
+T = TypeVar("T")
+MEMBERS_FILE = "members.json"
 
 
 class StateMachine(Protocol):
@@ -191,6 +194,7 @@ class RaftNode:
         self._startup_load_pending = False
         self._first_tick = threading.Event()
         self._applying_index = 0
+        self._persisted_peers: tuple[str, ...] | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -201,6 +205,7 @@ class RaftNode:
             raise RaftError("start() may be called once")
         s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(s.data_dir, 0o700)
+        self._load_members()
         journal_path = str(s.data_dir / "raft.journal")
         dump_path = str(s.data_dir / "raft.dump")
         self._startup_load_pending = os.path.isfile(dump_path)
@@ -419,6 +424,101 @@ class RaftNode:
                 raise NoLeader("this node is not the leader")
             raise ProposalRejected("no caught-up peer to transfer leadership to")
 
+    def call_in_tick(self, fn: Callable[[Core], T], timeout: float) -> T:
+        """Runs `fn` in the tick thread (atomic with respect to applies); returns its value."""
+        done = threading.Event()
+        box: list[tuple[T | None, BaseException | None]] = []
+
+        def task(core: Core) -> None:
+            try:
+                box.append((fn(core), None))
+            except BaseException as exc:
+                box.append((None, exc))
+            done.set()
+
+        self._run_in_tick(task)
+        if not done.wait(timeout):
+            raise ProposalTimeout("the Raft thread did not run the task in time")
+        value, error = box[0]
+        if error is not None:
+            raise error
+        return value  # type: ignore[return-value]
+
+    def add_member(self, address: str, timeout: float) -> None:
+        """Adds a voter (leader only; one change at a time). Returns once committed."""
+        check_address(address, "address")
+        if address == self._settings.self_address or address in self._peers:
+            raise ProposalRejected(f"{address} is already a member")
+        self._change_membership("add", address, timeout)
+
+    def remove_member(self, address: str, timeout: float) -> None:
+        """Removes a voter (leader only, not itself; one change at a time)."""
+        if address == self._settings.self_address:
+            raise ProposalRejected(
+                "the leader cannot remove itself: transfer leadership first"
+            )
+        if address not in self._peers:
+            raise ProposalRejected(f"{address} is not a member")
+        self._change_membership("rem", address, timeout)
+
+    def _change_membership(self, kind: str, address: str, timeout: float) -> None:
+        if self.status().role != "leader":
+            raise NoLeader("this node is not the leader", outcome_unknown=False)
+        done = threading.Event()
+        box: list[int] = []
+
+        def callback(_res: Any, code: int) -> None:
+            box.append(code)
+            done.set()
+
+        def task(core: Core) -> None:
+            if kind == "add":
+                core.addNodeToCluster(address, callback)
+            else:
+                core.removeNodeFromCluster(address, callback)
+
+        self._run_in_tick(task)
+        if not done.wait(timeout):
+            raise ProposalTimeout("membership change not committed in time; check list-peers")
+        code = box[0]
+        if code == FAIL_REASON.REQUEST_DENIED:
+            raise ProposalRejected(
+                "another membership change is pending (one at a time): retry when it has "
+                "committed"
+            )
+        if code != FAIL_REASON.SUCCESS:
+            raise _error_for(code)
+
+    def _load_members(self) -> None:
+        """Peers as last seen (runtime changes survive restarts; config is the seed)."""
+        path = self._settings.data_dir / MEMBERS_FILE
+        try:
+            peers = json.loads(path.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            raise RaftError(f"cannot read {path}: {exc}") from exc
+        if not isinstance(peers, list) or not all(isinstance(p, str) for p in peers):
+            raise RaftError(f"{path}: expected a list of 'host:port'")
+        self._peers = [p for p in peers if p != self._settings.self_address]
+        self._persisted_peers = tuple(sorted(self._peers))
+
+    def _save_members(self, peers: tuple[str, ...]) -> None:
+        path = self._settings.data_dir / MEMBERS_FILE
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps(list(peers)).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dir_fd = os.open(self._settings.data_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
     def compact_log(self) -> None:
         """Take a snapshot and trim the journal at the next tick (tests, operators)."""
         self._run_in_tick(lambda core: core.forceLogCompaction())
@@ -550,6 +650,14 @@ class RaftNode:
         if role == "leader" and not self._was_leader:
             self._peer_response.clear()
         self._was_leader = role == "leader"
+        members = tuple(sorted(str(n.id) for n in core.otherNodes))
+        if members != self._persisted_peers:
+            try:
+                self._save_members(members)
+                self._persisted_peers = members
+            except OSError:
+                log.exception("cannot persist the Raft membership")
+            self._peers = list(members)
         peers: dict[str, PeerStatus] = {}
         for node in core.otherNodes:
             address = str(node.id)

@@ -103,6 +103,36 @@ class DecideRequest(_message.Message):
     operation_id: str
     def __init__(self, operation_id: _Optional[str] = ...) -> None: ...
 
+class RequestExportRequest(_message.Message):
+    __slots__ = ("name_or_id", "version", "ttl_seconds")
+    NAME_OR_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name_or_id: str
+    version: int
+    ttl_seconds: int
+    def __init__(self, name_or_id: _Optional[str] = ..., version: _Optional[int] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class ExportKeyRequest(_message.Message):
+    __slots__ = ("grant_id", "wrapping_public_key")
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    WRAPPING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    wrapping_public_key: bytes
+    def __init__(self, grant_id: _Optional[str] = ..., wrapping_public_key: _Optional[bytes] = ...) -> None: ...
+
+class ExportKeyResponse(_message.Message):
+    __slots__ = ("key_id", "version", "wrapped_key", "algorithm")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WRAPPED_KEY_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    version: int
+    wrapped_key: bytes
+    algorithm: str
+    def __init__(self, key_id: _Optional[str] = ..., version: _Optional[int] = ..., wrapped_key: _Optional[bytes] = ..., algorithm: _Optional[str] = ...) -> None: ...
+
 class WhoAmIRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

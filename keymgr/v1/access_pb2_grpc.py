@@ -95,6 +95,16 @@ class AccessStub:
                 request_serializer=keymgr_dot_v1_dot_access__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=keymgr_dot_v1_dot_access__pb2.WhoAmIResponse.FromString,
                 _registered_method=True)
+        self.RequestExport = channel.unary_unary(
+                '/keymgr.v1.Access/RequestExport',
+                request_serializer=keymgr_dot_v1_dot_access__pb2.RequestExportRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_access__pb2.ApprovalResponse.FromString,
+                _registered_method=True)
+        self.ExportKey = channel.unary_unary(
+                '/keymgr.v1.Access/ExportKey',
+                request_serializer=keymgr_dot_v1_dot_access__pb2.ExportKeyRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_access__pb2.ExportKeyResponse.FromString,
+                _registered_method=True)
 
 
 class AccessServicer:
@@ -172,6 +182,18 @@ class AccessServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestExport(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccessServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -234,6 +256,16 @@ def add_AccessServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=keymgr_dot_v1_dot_access__pb2.WhoAmIRequest.FromString,
                     response_serializer=keymgr_dot_v1_dot_access__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'RequestExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestExport,
+                    request_deserializer=keymgr_dot_v1_dot_access__pb2.RequestExportRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_access__pb2.ApprovalResponse.SerializeToString,
+            ),
+            'ExportKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportKey,
+                    request_deserializer=keymgr_dot_v1_dot_access__pb2.ExportKeyRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_access__pb2.ExportKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -560,6 +592,60 @@ class Access:
             '/keymgr.v1.Access/WhoAmI',
             keymgr_dot_v1_dot_access__pb2.WhoAmIRequest.SerializeToString,
             keymgr_dot_v1_dot_access__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Access/RequestExport',
+            keymgr_dot_v1_dot_access__pb2.RequestExportRequest.SerializeToString,
+            keymgr_dot_v1_dot_access__pb2.ApprovalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Access/ExportKey',
+            keymgr_dot_v1_dot_access__pb2.ExportKeyRequest.SerializeToString,
+            keymgr_dot_v1_dot_access__pb2.ExportKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,31 @@ class OperatorStub:
                 request_serializer=keymgr_dot_v1_dot_operator__pb2.RotateKeyringRequest.SerializeToString,
                 response_deserializer=keymgr_dot_v1_dot_operator__pb2.RotateKeyringResponse.FromString,
                 _registered_method=True)
+        self.SaveSnapshot = channel.unary_unary(
+                '/keymgr.v1.Operator/SaveSnapshot',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.SaveSnapshotRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.SnapshotChunk.FromString,
+                _registered_method=True)
+        self.RestoreSnapshot = channel.unary_unary(
+                '/keymgr.v1.Operator/RestoreSnapshot',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.RestoreSnapshotRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.RestoreSnapshotResponse.FromString,
+                _registered_method=True)
+        self.ListPeers = channel.unary_unary(
+                '/keymgr.v1.Operator/ListPeers',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.ListPeersRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.PeersResponse.FromString,
+                _registered_method=True)
+        self.AddPeer = channel.unary_unary(
+                '/keymgr.v1.Operator/AddPeer',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.AddPeerRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.PeersResponse.FromString,
+                _registered_method=True)
+        self.RemovePeer = channel.unary_unary(
+                '/keymgr.v1.Operator/RemovePeer',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.RemovePeerRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.PeersResponse.FromString,
+                _registered_method=True)
         self.CreateJoinToken = channel.unary_unary(
                 '/keymgr.v1.Operator/CreateJoinToken',
                 request_serializer=keymgr_dot_v1_dot_operator__pb2.CreateJoinTokenRequest.SerializeToString,
@@ -153,6 +178,36 @@ class OperatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SaveSnapshot(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreSnapshot(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPeers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddPeer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePeer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateJoinToken(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -225,6 +280,31 @@ def add_OperatorServicer_to_server(servicer, server):
                     servicer.RotateKeyring,
                     request_deserializer=keymgr_dot_v1_dot_operator__pb2.RotateKeyringRequest.FromString,
                     response_serializer=keymgr_dot_v1_dot_operator__pb2.RotateKeyringResponse.SerializeToString,
+            ),
+            'SaveSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveSnapshot,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.SaveSnapshotRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.SnapshotChunk.SerializeToString,
+            ),
+            'RestoreSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreSnapshot,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.RestoreSnapshotRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.RestoreSnapshotResponse.SerializeToString,
+            ),
+            'ListPeers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPeers,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.ListPeersRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.PeersResponse.SerializeToString,
+            ),
+            'AddPeer': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddPeer,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.AddPeerRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.PeersResponse.SerializeToString,
+            ),
+            'RemovePeer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePeer,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.RemovePeerRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.PeersResponse.SerializeToString,
             ),
             'CreateJoinToken': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateJoinToken,
@@ -468,6 +548,141 @@ class Operator:
             '/keymgr.v1.Operator/RotateKeyring',
             keymgr_dot_v1_dot_operator__pb2.RotateKeyringRequest.SerializeToString,
             keymgr_dot_v1_dot_operator__pb2.RotateKeyringResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/SaveSnapshot',
+            keymgr_dot_v1_dot_operator__pb2.SaveSnapshotRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.SnapshotChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/RestoreSnapshot',
+            keymgr_dot_v1_dot_operator__pb2.RestoreSnapshotRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.RestoreSnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPeers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/ListPeers',
+            keymgr_dot_v1_dot_operator__pb2.ListPeersRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.PeersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddPeer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/AddPeer',
+            keymgr_dot_v1_dot_operator__pb2.AddPeerRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.PeersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePeer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/RemovePeer',
+            keymgr_dot_v1_dot_operator__pb2.RemovePeerRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.PeersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -316,6 +316,34 @@ class DecideApproval(_message.Message):
     approve: bool
     def __init__(self, operation_id: _Optional[str] = ..., approve: _Optional[bool] = ...) -> None: ...
 
+class ExportGrant(_message.Message):
+    __slots__ = ("id", "key_id", "version", "grantee", "expires_at_ms", "used")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    GRANTEE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    key_id: str
+    version: int
+    grantee: str
+    expires_at_ms: int
+    used: bool
+    def __init__(self, id: _Optional[str] = ..., key_id: _Optional[str] = ..., version: _Optional[int] = ..., grantee: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., used: _Optional[bool] = ...) -> None: ...
+
+class GrantExport(_message.Message):
+    __slots__ = ("grant",)
+    GRANT_FIELD_NUMBER: _ClassVar[int]
+    grant: ExportGrant
+    def __init__(self, grant: _Optional[_Union[ExportGrant, _Mapping]] = ...) -> None: ...
+
+class UseExportGrant(_message.Message):
+    __slots__ = ("grant_id",)
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    def __init__(self, grant_id: _Optional[str] = ...) -> None: ...
+
 class SetRotationPolicy(_message.Message):
     __slots__ = ("key_id", "rotation_period_s", "min_decryption_version")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -326,8 +354,34 @@ class SetRotationPolicy(_message.Message):
     min_decryption_version: int
     def __init__(self, key_id: _Optional[str] = ..., rotation_period_s: _Optional[int] = ..., min_decryption_version: _Optional[int] = ...) -> None: ...
 
+class RestoreState(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: bytes
+    def __init__(self, state: _Optional[bytes] = ...) -> None: ...
+
+class Member(_message.Message):
+    __slots__ = ("id", "api", "raft", "zone")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    API_FIELD_NUMBER: _ClassVar[int]
+    RAFT_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    api: str
+    raft: str
+    zone: str
+    def __init__(self, id: _Optional[str] = ..., api: _Optional[str] = ..., raft: _Optional[str] = ..., zone: _Optional[str] = ...) -> None: ...
+
+class SetMember(_message.Message):
+    __slots__ = ("member", "remove")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_FIELD_NUMBER: _ClassVar[int]
+    member: Member
+    remove: bool
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., remove: _Optional[bool] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration")
+    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -347,6 +401,10 @@ class Command(_message.Message):
     DECIDE_APPROVAL_FIELD_NUMBER: _ClassVar[int]
     DESTROY_KEY_FIELD_NUMBER: _ClassVar[int]
     SET_ROTATION_POLICY_FIELD_NUMBER: _ClassVar[int]
+    GRANT_EXPORT_FIELD_NUMBER: _ClassVar[int]
+    USE_EXPORT_GRANT_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_STATE_FIELD_NUMBER: _ClassVar[int]
+    SET_MEMBER_FIELD_NUMBER: _ClassVar[int]
     AUTHORIZE_JOIN_FIELD_NUMBER: _ClassVar[int]
     CONSUME_JOIN_FIELD_NUMBER: _ClassVar[int]
     AUTHORIZE_SEAL_MIGRATION_FIELD_NUMBER: _ClassVar[int]
@@ -370,11 +428,15 @@ class Command(_message.Message):
     decide_approval: DecideApproval
     destroy_key: DestroyKey
     set_rotation_policy: SetRotationPolicy
+    grant_export: GrantExport
+    use_export_grant: UseExportGrant
+    restore_state: RestoreState
+    set_member: SetMember
     authorize_join: AuthorizeJoin
     consume_join: ConsumeJoin
     authorize_seal_migration: AuthorizeSealMigration
     consume_seal_migration: ConsumeSealMigration
-    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ...) -> None: ...
 
 class CommandError(_message.Message):
     __slots__ = ("code", "message")
@@ -422,7 +484,7 @@ class RequestRecord(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
 
 class StoreState(_message.Message):
-    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations", "joins", "seal_migrations")
+    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations", "export_grants", "members", "joins", "seal_migrations")
     class KeysEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -440,6 +502,8 @@ class StoreState(_message.Message):
     ROLE_BINDINGS_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_RULES_FIELD_NUMBER: _ClassVar[int]
     OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_GRANTS_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
     JOINS_FIELD_NUMBER: _ClassVar[int]
     SEAL_MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
     init: InitCluster
@@ -452,6 +516,8 @@ class StoreState(_message.Message):
     role_bindings: _containers.RepeatedCompositeFieldContainer[RoleBinding]
     approval_rules: _containers.RepeatedCompositeFieldContainer[ApprovalRule]
     operations: _containers.RepeatedCompositeFieldContainer[PendingOperation]
+    export_grants: _containers.RepeatedCompositeFieldContainer[ExportGrant]
+    members: _containers.RepeatedCompositeFieldContainer[Member]
     joins: _containers.RepeatedCompositeFieldContainer[JoinAuthorization]
     seal_migrations: _containers.RepeatedCompositeFieldContainer[SealMigration]
-    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ..., joins: _Optional[_Iterable[_Union[JoinAuthorization, _Mapping]]] = ..., seal_migrations: _Optional[_Iterable[_Union[SealMigration, _Mapping]]] = ...) -> None: ...
+    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ..., export_grants: _Optional[_Iterable[_Union[ExportGrant, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., joins: _Optional[_Iterable[_Union[JoinAuthorization, _Mapping]]] = ..., seal_migrations: _Optional[_Iterable[_Union[SealMigration, _Mapping]]] = ...) -> None: ...

@@ -247,3 +247,45 @@ def test_min_decryption_version(cluster: LocalCluster, admin: Client, tmp_path: 
         admin.decrypt(old, consistent=True)
     new = admin.encrypt(key.name, b"v2", consistent=True)
     assert admin.decrypt(new) == b"v2"
+
+
+def test_export_needs_approvals_and_happens_once(make_cluster: MakeCluster) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from keymgr.client import NotFound
+    from keymgr.crypto import envelope
+
+    cluster = make_cluster()
+    cluster.bring_up()
+    alice, bob, carol = _three_admins(cluster)
+    with alice, bob, carol:
+        assert alice.set_approval_rule("export-key", 2).state == PENDING  # rule change: 2 of 3
+        pending_rule = next(
+            op for op in alice.list_approvals().operations if op.kind == "set-approval-rule"
+        )
+        assert bob.approve(pending_rule.id).state == EXECUTED
+        key = alice.create_key("exportable")
+        blob = alice.encrypt(key.name, b"escrowed", context={"c": "1"}, consistent=True)
+        private = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+        public_pem = private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        grant = alice.request_export(key.name)
+        assert grant.state == PENDING
+        with pytest.raises(NotFound):  # not approved yet: no grant exists
+            alice.export_key(grant.id, public_pem)
+        assert carol.approve(grant.id).state == EXECUTED
+        with pytest.raises(NotFound):  # the grant is alice's, not bob's
+            bob.export_key(grant.id, public_pem)
+        exported = alice.export_key(grant.id, public_pem)
+        material = private.decrypt(
+            exported.wrapped_key,
+            padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None),
+        )
+        assert (exported.key_id, exported.version) == (key.id, 1)
+        assert envelope.open(material, blob, {"c": "1"}) == b"escrowed"
+        with pytest.raises(FailedPrecondition, match="already used"):
+            alice.export_key(grant.id, public_pem)
+        with pytest.raises(InvalidArgument, match="wrapping_public_key"):
+            alice.export_key(grant.id, b"not a key")

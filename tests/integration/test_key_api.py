@@ -40,7 +40,10 @@ def test_every_node_makes_data_keys_the_others_decrypt(
     for maker in cluster.spec.nodes:
         made = client.generate_data_key(key.name, consistent=True, endpoint=maker.api)
         for reader in cluster.spec.nodes:
-            assert client.decrypt(made.ciphertext_blob, endpoint=reader.api) == made.plaintext
+            assert (
+                client.decrypt(made.ciphertext_blob, consistent=True, endpoint=reader.api)
+                == made.plaintext
+            )
 
 
 def test_without_plaintext_and_sizes(client: Client) -> None:

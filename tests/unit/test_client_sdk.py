@@ -78,3 +78,24 @@ def test_exported_members() -> None:
 def test_data_key_repr_hides_plaintext() -> None:
     data_key = sdk.DataKey(b"ct", b"\x01secret-bytes", "kid", 1)
     assert "secret" not in repr(data_key) and "\\x01" not in repr(data_key)
+
+
+def test_handshake_cut_by_a_dying_node_is_retryable() -> None:
+    import grpc
+
+    from keymgr.client._exceptions import RetryableError, Unauthenticated, from_rpc_error
+
+    class _Err(grpc.RpcError):
+        def __init__(self, details: str) -> None:
+            self._details = details
+
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.UNAVAILABLE
+
+        def details(self) -> str:
+            return self._details
+
+    reset = "Handshake read failed (recvmsg:Connection reset by peer)"
+    assert isinstance(from_rpc_error(_Err(reset), endpoint="x"), RetryableError)
+    bad_cert = "Ssl handshake failed: SSL_ERROR_SSL: CERTIFICATE_VERIFY_FAILED"
+    assert isinstance(from_rpc_error(_Err(bad_cert), endpoint="x"), Unauthenticated)

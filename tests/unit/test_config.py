@@ -192,7 +192,14 @@ BAD: list[tuple[str, Mutation, str]] = [
     ("unknown in seal", setting("seal.tipe", "file"), "seal.tipe: unknown field"),
     ("unknown in serving", setting("serving.lag", 1), "serving.lag: unknown field"),
     ("unknown in keys", setting("keys.max", 1), "keys.max: unknown field"),
-    ("unknown in logging", setting("logging.format", "json"), "logging.format: unknown field"),
+    ("public metrics", setting("metrics", {"listen": "8.8.8.8:9101"}),
+     "metrics.listen: must be a loopback or private address (plain HTTP), got 8.8.8.8"),
+    ("metrics host name", setting("metrics", {"listen": "example.com:9101"}),
+     "metrics.listen: expected a literal loopback or private IP, got 'example.com'"),
+    ("bad log format", setting("logging.format", "xml"),
+     "logging.format: expected one of text, json, got 'xml'"),
+    ("unknown in logging", setting("logging.fmt", "json"),
+     "logging.fmt: unknown field (did you mean 'format'?)"),
     # wrong types
     ("section not mapping", setting("api", "127.0.0.1:7001"),
      "api: expected a mapping, got string"),
@@ -350,6 +357,62 @@ def test_error_attributes(cluster_dir: Path) -> None:
     error = raised.value
     assert (error.source, error.field) == (str(path), "seal.tipe")
     assert error.message.startswith("unknown field")
+
+
+# --- check_files=False: configs rendered before their files are delivered ------------------
+
+FILE_ERRORS = {  # the cases of BAD that only the file checks catch
+    "missing tls file", "missing ca", "tls is a dir", "key does not match", "cert not pem",
+    "missing password file", "short password", "log dir missing",
+}
+
+
+def test_no_files_skips_only_the_file_checks(tmp_path: Path) -> None:
+    """In an empty directory nothing the config names exists, and it still passes."""
+    path = write(tmp_path, good())
+    with pytest.raises(ConfigError, match=r"tls\.cert: file not found"):
+        load_config(path)
+    config = load_config(path, check_files=False)
+    assert config.tls.cert == tmp_path / "certs/node1.pem"
+    assert config.raft.password_file == tmp_path / PASSWORD_FILE
+    assert config.raft.password == ""  # never read: such a config is not runnable
+    assert not (tmp_path / "data").exists()
+    assert parse_config(good(), "inline", base_dir=tmp_path, check_files=False) == (
+        dataclasses.replace(config, source="inline"))
+
+
+@pytest.mark.parametrize(("mutate", "expected"),
+                         [(m, e) for name, m, e in BAD if name not in FILE_ERRORS],
+                         ids=[name for name, _, _ in BAD if name not in FILE_ERRORS])
+def test_no_files_still_checks_everything_else(
+    tmp_path: Path, mutate: Mutation, expected: str
+) -> None:
+    data = copy.deepcopy(good())
+    mutate(data)
+    path = write(tmp_path, data, "bad.yaml")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, check_files=False)
+    assert f"{path}: {expected}" in str(raised.value)
+
+
+def test_file_errors_are_skipped(tmp_path: Path) -> None:
+    """Each file-only problem passes without the file checks (and fails with them above)."""
+    cases = [(name, mutate) for name, mutate, _ in BAD if name in FILE_ERRORS]
+    assert len(cases) == len(FILE_ERRORS)
+    for _, mutate in cases:
+        data = copy.deepcopy(good())
+        mutate(data)
+        load_config(write(tmp_path, data, "skipped.yaml"), check_files=False)
+
+
+def test_no_files_skips_the_audit_path_check(cluster_dir: Path) -> None:
+    data = good()
+    data["audit"] = {"file": {"path": "logs"}}  # a directory in cluster_dir
+    path = write(cluster_dir, data, "audit-dir.yaml")
+    with pytest.raises(ConfigError, match=r"audit\.file\.path: is a directory"):
+        load_config(path)
+    config = load_config(path, check_files=False)
+    assert config.audit.file is not None and config.audit.file.path == cluster_dir / "logs"
 
 
 # --- pkcs11 seal ---------------------------------------------------------------------

@@ -1,0 +1,26 @@
+# Placement and rendered boot files (see ../keymgr-nodes). Only variables go in, so the
+# offline tests evaluate this call with Terraform itself.
+
+module "nodes" {
+  source         = "../keymgr-nodes"
+  cloud          = "aws"
+  name           = var.name
+  node_count     = var.node_count
+  zones          = var.zones
+  dns_domain     = var.dns_domain
+  api_port       = var.api_port
+  raft_port      = var.raft_port
+  log_level      = var.log_level
+  keymgr_package = var.keymgr_package
+  secret_scope   = substr(var.zones[0], 0, length(var.zones[0]) - 1)
+  data_disk      = "/dev/sdf"
+}
+
+locals {
+  nodes          = module.nodes.nodes
+  node_ids       = [for n in module.nodes.nodes : n.id]
+  shared_secrets = module.nodes.shared_secrets
+  node_secrets   = module.nodes.node_secrets
+  node_yaml      = module.nodes.node_yaml
+  user_data      = module.nodes.user_data
+}

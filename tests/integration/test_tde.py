@@ -1,0 +1,339 @@
+"""Database TDE: the TdeKeys API, and a real MariaDB whose unmodified
+hashicorp_key_management plugin gets its keys from the gateway over TLS.
+
+Shown: an ENCRYPTED=YES table's .ibd holds no plaintext (an unencrypted control table
+does); MariaDB restarts and reads its rows; a rotation in keymgr moves the tablespace
+to the new key version; with the gateway's node killed, MariaDB still starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from keymgr import pki
+from keymgr.agents.tde_gateway import hash_token
+from keymgr.client import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from keymgr.ops.devcluster import LocalCluster, free_port
+from keymgr.v1 import keys_pb2, store_pb2
+from tests.integration.clients_support import (
+    PLUGIN,
+    Processes,
+    agent_cert,
+    keymgr,
+    require_tools,
+    wait_for,
+)
+from tests.integration.conftest import MakeCluster
+
+GATEWAY = "spiffe://keymgr/service/tde-gateway"
+MARKER = b"PLAINTEXT-MARKER-7f3a"
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    running = Processes()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def test_master_key_api(cluster: LocalCluster) -> None:
+    with cluster.client() as admin:
+        admin.create_key("tde-api", purpose=keys_pb2.KEY_PURPOSE_TDE)
+        admin.create_key("not-tde")
+        first = admin.get_master_key("db-a", "tde-api")
+        assert len(first.master_key) == 32 and first.version == 1
+        assert "master_key" not in repr(first)
+        other_db = admin.get_master_key("db-b", "tde-api")
+        assert other_db.master_key != first.master_key  # bound to the database
+        assert admin.rotate_master_key("tde-api") == 2
+        latest = admin.get_master_key("db-a", "tde-api", version=0)
+        assert latest.version == 2 and latest.master_key != first.master_key
+        again = admin.get_master_key("db-a", "tde-api", version=1)
+        assert again.master_key == first.master_key
+        with pytest.raises(NotFound, match="version"):
+            admin.get_master_key("db-a", "tde-api", version=9)
+        with pytest.raises(InvalidArgument, match="db_id"):
+            admin.get_master_key("", "tde-api")
+        with pytest.raises(FailedPrecondition, match="not a TDE key"):
+            admin.get_master_key("db-a", "not-tde")
+    from tests.integration.test_access import client_for
+
+    with client_for(cluster, "db-stranger", "service") as stranger:
+        with pytest.raises(PermissionDenied):
+            stranger.get_master_key("db-a", "tde-api")
+        with pytest.raises(PermissionDenied):
+            stranger.rotate_master_key("tde-api")
+
+
+class MariaDB:
+    """A throwaway mariadbd: its own datadir, socket and port; stopped by PID."""
+
+    def __init__(self, root: Path, options: list[str], processes: Processes) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.datadir = root / "data"
+        self.socket = root / "mysql.sock"
+        self.port = free_port()
+        self.cnf = root / "my.cnf"
+        self.processes = processes
+        self.process: subprocess.Popen[bytes] | None = None
+        lines = [
+            "[mariadbd]",
+            "user=root",
+            f"datadir={self.datadir}",
+            f"socket={self.socket}",
+            f"port={self.port}",
+            "bind-address=127.0.0.1",
+            f"log-error={root / 'err.log'}",
+            f"pid-file={root / 'mariadb.pid'}",
+            "innodb-buffer-pool-size=32M",
+            "innodb-log-file-size=16M",
+            "skip-name-resolve",
+            *options,
+        ]
+        fd = os.open(self.cnf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # holds the token
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def install(self) -> None:
+        subprocess.run(
+            [
+                "mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+                "--auth-root-authentication-method=normal", "--skip-test-db",
+                "--skip-name-resolve",
+            ],
+            check=True, capture_output=True, timeout=120,
+        )
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.process = self.processes.start(
+            ["mariadbd", f"--defaults-file={self.cnf}"], self.root / "stdout.log"
+        )
+
+        def ready() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mariadbd exited: {self.error_log()[-2000:]}")
+            return self.query("SELECT 1") == [["1"]]
+
+        try:
+            wait_for(ready, timeout=timeout, what="mariadbd ready", interval=0.2)
+        except AssertionError:
+            raise AssertionError(f"mariadbd not ready: {self.error_log()[-3000:]}") from None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(60)
+            self.process = None
+
+    def error_log(self) -> str:
+        path = self.root / "err.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def query(self, sql: str) -> list[list[str]]:
+        result = subprocess.run(
+            ["mariadb", "--no-defaults", "-uroot", f"--socket={self.socket}", "-N", "-B",
+             "-e", sql],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr.strip())
+        return [line.split("\t") for line in result.stdout.splitlines()]
+
+
+def audit_lines(cluster: LocalCluster, node_id: str) -> list[dict]:
+    path = cluster.data_dir(node_id) / "audit" / "audit.log"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def fetches(cluster: LocalCluster, node_id: str) -> list[dict]:
+    return [
+        r for r in audit_lines(cluster, node_id)
+        if r["operation"] == "GetMasterKey" and r["principal"] == GATEWAY and r["result"] == "OK"
+    ]
+
+
+def test_mariadb_tde_through_the_gateway(
+    make_cluster: MakeCluster, tmp_path: Path, processes: Processes
+) -> None:
+    require_tools()
+    cluster = make_cluster()
+    cluster.bring_up()
+    with cluster.client() as admin:
+        admin.create_key("mariadb-1", purpose=keys_pb2.KEY_PURPOSE_TDE)
+        admin.create_key("mariadb-2", purpose=keys_pb2.KEY_PURPOSE_TDE)
+        operation = admin.put_policy(
+            store_pb2.Policy(
+                name="gateway-shop-db",
+                principals=[GATEWAY],
+                operations=["tde"],
+                key_patterns=["mariadb-*"],
+                required_context={"db_id": "shop-db"},
+            )
+        )
+        assert operation.state == store_pb2.OPERATION_STATE_EXECUTED
+        admin.create_key("barrier")
+        for node in cluster.spec.nodes:  # read barrier: the policy is applied everywhere
+            admin.generate_data_key("barrier", consistent=True, endpoint=node.api)
+
+    # gateway: a server certificate from the cluster CA, a client certificate, a token
+    ca = pki.load_ca(cluster.certs)
+    pki.issue_server_cert(ca, "tde-gateway-tls", hosts=["127.0.0.1"])
+    cert, key = agent_cert(cluster, "tde-gateway", "service")
+    token, wrong_db_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    port = free_port()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "listen": f"127.0.0.1:{port}",
+                "tls": {
+                    "cert": str(cluster.certs / "tde-gateway-tls.pem"),
+                    "key": str(cluster.certs / "tde-gateway-tls-key.pem"),
+                },
+                "mount": "keymgr",
+                "cluster": {
+                    "addresses": [n.api for n in cluster.spec.nodes],  # node1 first
+                    "ca": str(cluster.credentials.ca),
+                    "cert": str(cert),
+                    "key": str(key),
+                },
+                "tokens": [
+                    {"sha256": hash_token(token), "db_id": "shop-db"},
+                    {"sha256": hash_token(wrong_db_token), "db_id": "other-db"},
+                ],
+                "failover_deadline_s": 20,
+            }
+        )
+    )
+    processes.start(
+        [*keymgr_argv(), "tde-gateway", "--config", str(config)], tmp_path / "gateway.log"
+    )
+    wait_for(lambda: port_open(port), timeout=20, what="gateway listening")
+    check_gateway_http(cluster, port, token, wrong_db_token)
+
+    db = MariaDB(
+        tmp_path / "mariadb",
+        [
+            f"plugin-load-add={PLUGIN.name}",
+            f"hashicorp-key-management-vault-url=https://127.0.0.1:{port}/v1/keymgr",
+            f"hashicorp-key-management-token={token}",
+            f"hashicorp-key-management-vault-ca={cluster.credentials.ca}",
+            "hashicorp-key-management-timeout=30",
+            "hashicorp-key-management-max-retries=3",
+            "hashicorp-key-management-caching-enabled=ON",
+            "hashicorp-key-management-cache-timeout=0",
+            "hashicorp-key-management-cache-version-timeout=0",
+            "innodb-encryption-threads=1",
+            "innodb-encryption-rotate-key-age=1",
+        ],
+        processes,
+    )
+    db.install()
+    db.start()
+    db.query("CREATE DATABASE shop")
+    db.query(
+        "CREATE TABLE shop.secret (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB "
+        "ENCRYPTED=YES ENCRYPTION_KEY_ID=2"
+    )
+    db.query(
+        "CREATE TABLE shop.control (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB "
+        "ENCRYPTED=NO"
+    )
+    values = ",".join(f"({i}, '{MARKER.decode()}-{i}')" for i in range(200))
+    db.query(f"INSERT INTO shop.secret VALUES {values}")
+    db.query(f"INSERT INTO shop.control VALUES {values}")
+    db.query("FLUSH TABLES shop.secret, shop.control FOR EXPORT; UNLOCK TABLES")
+    assert MARKER in (db.datadir / "shop" / "control.ibd").read_bytes()  # the check works
+    assert MARKER not in (db.datadir / "shop" / "secret.ibd").read_bytes()
+    assert version_of(db) == 1
+
+    # restart: MariaDB fetches the key again and reads its rows
+    db.stop()
+    db.start()
+    assert db.query("SELECT COUNT(*), MAX(v) FROM shop.secret") == [
+        ["200", f"{MARKER.decode()}-99"]
+    ]
+
+    # rotate in keymgr: MariaDB re-encrypts the tablespace with version 2
+    result = keymgr(
+        "tde-rotate", "mariadb-2", "--address", cluster.node("node2").api,
+        "--ca", str(cluster.credentials.ca), "--cert", str(cluster.credentials.cert),
+        "--key", str(cluster.credentials.key), "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["version"] == 2
+    wait_for(lambda: version_of(db) == 2, timeout=60, what="tablespace at key version 2")
+
+    # the gateway used node1; kill it and restart MariaDB: it still starts (failover)
+    assert fetches(cluster, "node1"), "the gateway did not fetch through node1"
+    assert all("db_id" in r["context"] for r in fetches(cluster, "node1"))
+    before = sum(len(fetches(cluster, n)) for n in ("node2", "node3"))
+    cluster.stop("node1", kill=True)
+    db.stop()
+    db.start(timeout=90)
+    assert db.query("SELECT COUNT(*) FROM shop.secret") == [["200"]]
+    assert version_of(db) == 2
+    assert sum(len(fetches(cluster, n)) for n in ("node2", "node3")) > before
+
+
+def version_of(db: MariaDB) -> int:
+    rows = db.query(
+        "SELECT CURRENT_KEY_VERSION FROM information_schema.INNODB_TABLESPACES_ENCRYPTION "
+        "WHERE NAME = 'shop/secret'"
+    )
+    return int(rows[0][0]) if rows else 0
+
+
+def keymgr_argv() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "keymgr"]
+
+
+def port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def check_gateway_http(cluster: LocalCluster, port: int, token: str, wrong: str) -> None:
+    """The HTTP contract itself, over TLS verified with the cluster CA."""
+    import http.client
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(cluster.credentials.ca))
+
+    def get(path: str, tok: str | None) -> tuple[int, dict]:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+        try:
+            conn.request("GET", path, headers={"X-Vault-Token": tok} if tok else {})
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"{}")
+        finally:
+            conn.close()
+
+    assert get("/v1/sys/mounts/keymgr/tune", token) == (200, {"options": {"version": "2"},
+                                                              "type": "kv"})
+    status, body = get("/v1/keymgr/data/1", token)
+    assert status == 200 and body["data"]["metadata"]["version"] == 1
+    assert len(body["data"]["data"]["data"]) == 64
+    assert get("/v1/keymgr/data/1?version=1", token)[1] == body
+    assert get("/v1/keymgr/data/1?version=7", token)[0] == 404
+    assert get("/v1/keymgr/data/99", token)[0] == 404  # no key mariadb-99
+    assert get("/v1/keymgr/data/1", None)[0] == 403
+    assert get("/v1/keymgr/data/1", "not-a-token")[0] == 403
+    assert get("/v1/keymgr/data/1", wrong)[0] == 403  # policy names shop-db only

@@ -11,7 +11,8 @@
    voter (membership from Raft and the replicated member registry) other than itself;
    the token is authorized for exactly that node, unused and unexpired; the peer is
    unsealed. It marks the token used through Raft (single use, on every node), then
-   seals the root key to the joiner's key (`keymgr.crypto.join`). Refusals are PERMISSION_DENIED and audited like every RPC.
+   seals the root key to the joiner's key (`keymgr.crypto.join`). Refusals are
+   PERMISSION_DENIED and audited like every RPC.
 4. The joiner opens the answer (bound to both node ids, the token id and both public
    keys), checks that the root key decrypts the cluster keyring, installs it and seals
    it with its own seal (an HSM, a key file) for the next restart.

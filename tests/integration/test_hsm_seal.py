@@ -82,7 +82,12 @@ def wait_sealed_with(client: Client, api: str, text: str) -> operator_pb2.SealSt
 
 
 def wait_unsealed(client: Client, api: str) -> None:
-    eventually(lambda: node_status(client, api).serving, timeout=20.0)
+    def serving() -> bool:
+        status = node_status(client, api)
+        assert status.serving, f"not serving: {status.error}"  # says why on timeout
+        return True
+
+    eventually(serving, timeout=30.0)
 
 
 # --- HSM faults: the node stays or becomes sealed, says why, follows Raft, heals ------

@@ -117,6 +117,7 @@ async def exchange_root_key(
     token_id, secret = parse_token(request.token)
     if len(request.joiner_public_key) != PUBLIC_KEY_SIZE:
         raise InvalidArgument("joiner_public_key", f"must be {PUBLIC_KEY_SIZE} bytes")
+    await node.read_barrier()  # see an approval committed through another node
     authorized = node.store.access.joins.get(token_id)
     if (
         authorized is None

@@ -65,6 +65,7 @@ async def request_migration(
 
 async def migrate(node: NodeContext, caller: Caller, migration_id: str) -> None:
     me = node.config.node.id
+    await node.read_barrier()  # see an approval committed through another node
     auth = node.store.access.seal_migrations.get(migration_id)
     if auth is None or auth.authorization.node_id != me:
         raise NotFound(f"migration_id: no approved seal migration {migration_id!r} for {me}")

@@ -37,6 +37,8 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from keymgr.seal.pkcs11 import check_pin_file_mode
+
 __all__ = [
     "ApiConfig",
     "AuditConfig",
@@ -51,6 +53,7 @@ __all__ = [
     "MetricsConfig",
     "NodeConfig",
     "NodeSection",
+    "Pkcs11Config",
     "RaftConfig",
     "SealConfig",
     "SealType",
@@ -60,12 +63,17 @@ __all__ = [
     "parse_config",
 ]
 
-SealType = Literal["shamir", "file"]
+SealType = Literal["shamir", "file", "pkcs11"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("text", "json")
 
-SEAL_TYPES: Final[tuple[SealType, ...]] = ("shamir", "file")
+SEAL_TYPES: Final[tuple[SealType, ...]] = ("shamir", "file", "pkcs11")
+_PKCS11_FIELDS: Final = (
+    "module", "token_label", "key_label", "pin_env", "pin_file", "create_key", "module_env",
+    "timeout_s", "health_interval_s", "retry_min_s", "retry_max_s",
+)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = ("debug", "info", "warning", "error")
 SyslogProtocol = Literal["udp", "tcp"]
 SYSLOG_PROTOCOLS: Final[tuple[SyslogProtocol, ...]] = ("udp", "tcp")
@@ -172,10 +180,35 @@ class SealConfig:
     """How this node protects its copy of the root key.
 
     `key_file` is set exactly when `type == "file"`; the file seal creates it on first use.
+    `pkcs11` is set exactly when `type == "pkcs11"`.
     """
 
     type: SealType
     key_file: Path | None = None
+    pkcs11: Pkcs11Config | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pkcs11Config:
+    """An HSM seal. The PIN comes from `pin_env` or `pin_file` (0600/0400), never the YAML.
+
+    `module` may be missing at start (the node stays sealed and retries), so it is only
+    checked to be absolute. `module_env` is set before the module loads (e.g.
+    SOFTHSM2_CONF). `health_interval_s`: how often an unsealed node checks its HSM;
+    `retry_min_s`..`retry_max_s`: backoff while the HSM is unavailable.
+    """
+
+    module: Path
+    token_label: str
+    key_label: str
+    pin_env: str | None = None
+    pin_file: Path | None = None
+    create_key: bool = True
+    module_env: tuple[tuple[str, str], ...] = ()
+    timeout_s: float = 10.0
+    health_interval_s: float = 5.0
+    retry_min_s: float = 0.5
+    retry_max_s: float = 30.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -544,7 +577,7 @@ class _Reader:
             "log_compaction_min_entries",
         )))
         peers = self.peers(top.raw("peers", required=False))
-        seal = self.seal(self.section(top, "seal", ("type", "key_file")))
+        seal = self.seal(self.section(top, "seal", ("type", "key_file", "pin", *_PKCS11_FIELDS)))
         serving = self.serving(
             self.section(top, "serving", ("max_leader_silence_s", "max_lag_entries"),
                          required=False),
@@ -680,12 +713,69 @@ class _Reader:
 
     def seal(self, s: _Section) -> SealConfig:
         seal_type = s.choice("type", SEAL_TYPES)
+        if s.has("pin"):
+            s.fail("pin", "never put the PIN in the config: use pin_file (mode 0600) or pin_env")
+        if seal_type != "pkcs11":
+            for name in _PKCS11_FIELDS:
+                if s.has(name):
+                    s.fail(name, f"not allowed with type {seal_type} (only pkcs11 uses it)")
+        if seal_type == "pkcs11":
+            if s.has("key_file"):
+                s.fail("key_file", "not allowed with type pkcs11 (only the file seal uses it)")
+            return SealConfig(type=seal_type, pkcs11=self.pkcs11(s))
         has_key_file = s.raw("key_file", required=False) not in (_MISSING, None)
         if seal_type == "shamir" and has_key_file:
             s.fail("key_file", "not allowed with type shamir (only the file seal uses it)")
         if seal_type == "file" and not has_key_file:
             s.fail("key_file", "required field missing (type file needs it)")
         return SealConfig(type=seal_type, key_file=s.optional_path("key_file"))
+
+    def pkcs11(self, s: _Section) -> Pkcs11Config:
+        module = s.string("module")
+        if not os.path.isabs(module):
+            s.fail("module", f"must be an absolute path, got {_show(module)}")
+        has_env, has_file = s.has("pin_env"), s.has("pin_file")
+        if has_env == has_file:
+            s.fail("pin_file" if has_file else "pin_env",
+                   "set exactly one of pin_env and pin_file")
+        pin_env = s.string("pin_env") if has_env else None
+        if pin_env is not None and not _ENV_NAME.fullmatch(pin_env):
+            s.fail("pin_env", f"not an environment variable name: {_show(pin_env)}")
+        pin_file = s.path_("pin_file") if has_file else None
+        if pin_file is not None and self.check_files:
+            problem = check_pin_file_mode(pin_file)
+            if problem:
+                s.fail("pin_file", problem)
+        env_value = s.raw("module_env", required=False)
+        module_env: list[tuple[str, str]] = []
+        if env_value not in (_MISSING, None):
+            if not isinstance(env_value, Mapping):
+                s.fail("module_env", f"expected a mapping, got {_kind(env_value)}")
+            for name, value in env_value.items():
+                if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+                    s.fail(f"module_env.{name}", "not an environment variable name")
+                if not isinstance(value, str):
+                    s.fail(f"module_env.{name}", f"expected a string, got {_kind(value)}")
+                module_env.append((name, value))
+        d = Pkcs11Config.__dataclass_fields__
+        retry_min = s.seconds("retry_min_s", default=d["retry_min_s"].default)
+        retry_max = s.seconds("retry_max_s", default=d["retry_max_s"].default)
+        if retry_max < retry_min:
+            s.fail("retry_max_s", f"must be >= retry_min_s ({retry_min:g}), got {retry_max:g}")
+        return Pkcs11Config(
+            module=Path(module),
+            token_label=s.string("token_label"),
+            key_label=s.string("key_label"),
+            pin_env=pin_env,
+            pin_file=pin_file,
+            create_key=s.boolean("create_key", default=d["create_key"].default),
+            module_env=tuple(sorted(module_env)),
+            timeout_s=s.seconds("timeout_s", default=d["timeout_s"].default),
+            health_interval_s=s.seconds(
+                "health_interval_s", default=d["health_interval_s"].default),
+            retry_min_s=retry_min,
+            retry_max_s=retry_max,
+        )
 
     def serving(self, s: _Section, raft: RaftConfig) -> ServingConfig:
         d = ServingConfig.__dataclass_fields__

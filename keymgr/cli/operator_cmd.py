@@ -1,4 +1,4 @@
-"""`keymgr operator init|unseal|seal|status|step-down|rotate`."""
+"""`keymgr operator init|unseal|seal|status|step-down|rotate|join-token|join|migrate-seal`."""
 
 from __future__ import annotations
 
@@ -131,6 +131,44 @@ def register(subparsers: Any) -> None:
     add_connection_flags(tl)
     tl.set_defaults(func=run_step_down)
 
+    token = commands.add_parser(
+        "join-token",
+        help="make a one-use join token for a member (needs approval: authorize-join)",
+        description="Prints the token ONCE; it works after its approval request is "
+        "executed.\n\nExample: keymgr operator join-token node3 --ttl 600",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    token.add_argument("node_id", help="the member that may join with it")
+    token.add_argument("--ttl", type=int, default=0, help="seconds it stays valid (1 h)")
+    add_connection_flags(token)
+    token.set_defaults(func=run_join_token)
+
+    join = commands.add_parser(
+        "join",
+        help="make one sealed node fetch the root key from a peer (secure join)",
+        description="The token is prompted for when not given.\n\n"
+        "Example: keymgr operator join --address 127.0.0.1:7003",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    join.add_argument("token", nargs="?", help="the join token (prompted for if omitted)")
+    add_connection_flags(join)
+    join.set_defaults(func=run_join)
+
+    migrate = commands.add_parser(
+        "migrate-seal",
+        help="request (needs approval: migrate-seal) or run a node's seal migration",
+        description="Request: keymgr operator migrate-seal --node node3 --to pkcs11\n"
+        "Run (after approval and after editing the node's seal config):\n"
+        "  keymgr operator migrate-seal --run MIGRATION_ID --address 127.0.0.1:7003",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    migrate.add_argument("--node", default="", help="the node whose seal moves")
+    migrate.add_argument("--to", default="", choices=["", "shamir", "file", "pkcs11"])
+    migrate.add_argument("--run", default="", metavar="MIGRATION_ID",
+                         help="run an approved migration on the node at --address")
+    add_connection_flags(migrate)
+    migrate.set_defaults(func=run_migrate_seal)
+
 
 def _single(args: argparse.Namespace) -> str:
     addresses = endpoints(args)
@@ -153,6 +191,7 @@ def _print_seal(status: operator_pb2.SealStatusResponse, as_json: bool) -> None:
             ("Threshold", status.threshold),
             ("Unseal Progress", f"{status.progress}/{status.threshold}"),
             *([("Reason", status.reason)] if status.reason else []),
+            *([("Seal Error", status.seal_error)] if status.seal_error else []),
         ]
     )
 
@@ -383,4 +422,50 @@ def run_remove_peer(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         peers = client.remove_peer(args.id, endpoint=_leader_endpoint(client))
     _print_peers(peers, args.json)
+    return 0
+
+
+def run_join_token(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        response = client.create_join_token(args.node_id, ttl_seconds=args.ttl)
+    if args.json:
+        print_json(to_dict(response))
+        return 0
+    print(f"Join token: {response.token}")
+    print(f"Approval: operation {response.operation_id} is {response.operation_state}; the "
+          "token works once it is executed. It is not shown again.")
+    return 0
+
+
+def run_join(args: argparse.Namespace) -> int:
+    address = _single(args)
+    token = args.token
+    if not token:
+        token = getpass.getpass("Join token: ") if sys.stdin.isatty() else sys.stdin.readline()
+        token = token.strip()
+        if not token:
+            raise CliError("token: none given", code=EXIT_USAGE)
+    with client_from(args) as client:
+        response = client.join(token, endpoint=address)
+    if not args.json:
+        print(f"Root key received from {response.peer_id}")
+    _print_seal(response.status, args.json)
+    return 0
+
+
+def run_migrate_seal(args: argparse.Namespace) -> int:
+    if args.run:
+        address = _single(args)
+        with client_from(args) as client:
+            status = client.migrate_seal(args.run, endpoint=address)
+        _print_seal(status, args.json)
+        return 0
+    if not args.node or not args.to:
+        raise CliError("--node and --to are required to request a migration", code=EXIT_USAGE)
+    with client_from(args) as client:
+        response = client.request_seal_migration(args.node, args.to)
+    if args.json:
+        print_json(to_dict(response))
+    else:
+        print(f"Migration {response.migration_id} is {response.operation_state}")
     return 0

@@ -466,6 +466,44 @@ class Client:
             ),
         )
 
+    def create_join_token(
+        self, node_id: str, *, ttl_seconds: int = 0
+    ) -> operator_pb2.CreateJoinTokenResponse:
+        """A one-use token for `node_id` to fetch the root key (after its approval)."""
+        return cast(
+            "operator_pb2.CreateJoinTokenResponse",
+            self._call("operator", "CreateJoinToken", operator_pb2.CreateJoinTokenRequest(
+                node_id=node_id, ttl_seconds=ttl_seconds)),
+        )
+
+    def join(self, token: str, *, endpoint: str) -> operator_pb2.JoinResponse:
+        """Tells the node at `endpoint` to fetch the root key from a peer with `token`."""
+        return cast(
+            "operator_pb2.JoinResponse",
+            self._call("operator", "Join", operator_pb2.JoinRequest(token=token),
+                       endpoint=endpoint),
+        )
+
+    def request_seal_migration(
+        self, node_id: str, to_type: str, *, ttl_seconds: int = 0
+    ) -> operator_pb2.RequestSealMigrationResponse:
+        """Asks the admins to approve moving `node_id`'s seal to `to_type`."""
+        return cast(
+            "operator_pb2.RequestSealMigrationResponse",
+            self._call("operator", "RequestSealMigration",
+                       operator_pb2.RequestSealMigrationRequest(
+                           node_id=node_id, to_type=to_type, ttl_seconds=ttl_seconds)),
+        )
+
+    def migrate_seal(self, migration_id: str, *, endpoint: str) -> operator_pb2.SealStatusResponse:
+        """Tells the node at `endpoint` to re-seal its root key per its edited config."""
+        return cast(
+            "operator_pb2.SealStatusResponse",
+            self._call("operator", "MigrateSeal",
+                       operator_pb2.MigrateSealRequest(migration_id=migration_id),
+                       endpoint=endpoint),
+        )
+
     def cluster_status(self, *, endpoint: str | None = None) -> operator_pb2.ClusterStatusResponse:
         return cast(
             "operator_pb2.ClusterStatusResponse",

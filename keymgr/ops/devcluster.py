@@ -39,10 +39,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 class NodeSpec:
     id: str
     zone: str
-    seal: str  # "file" | "shamir"
+    seal: str  # "file" | "shamir" | "pkcs11"
     api: str = ""
     raft: str = ""
     metrics: str = ""  # Prometheus listener; "" = a free loopback port is picked
+    seal_options: dict[str, Any] = field(default_factory=dict)  # merged into `seal:`
 
 
 @dataclass
@@ -175,6 +176,7 @@ class LocalCluster:
         seal: dict[str, Any] = {"type": node.seal}
         if node.seal == "file":
             seal["key_file"] = f"secrets/{node.id}-seal.key"
+        seal.update(node.seal_options)
         return {
             "node": {"id": node.id, "zone": node.zone, "data_dir": f"data/{node.id}"},
             "api": {"listen": node.api},

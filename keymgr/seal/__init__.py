@@ -5,7 +5,7 @@ node's data dir and unwraps it on restart. Kinds:
 
 - `shamir`: operators' shares; nothing is stored, the node waits for shares.
 - `file` (`devfile.FileSeal`): a key in a local file. DEVELOPMENT ONLY.
-- `pkcs11`: an HSM key (later).
+- `pkcs11` (`pkcs11.Pkcs11Seal`): a non-extractable AES key in an HSM.
 """
 
 from keymgr.seal.base import Seal, SealedRootKeyStore

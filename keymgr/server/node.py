@@ -19,7 +19,6 @@ from grpc_health.v1 import health, health_pb2_grpc
 from keymgr.audit import build_audit_log
 from keymgr.config import NodeConfig
 from keymgr.seal.base import SealedRootKeyStore
-from keymgr.seal.devfile import FileSeal
 from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError
@@ -31,7 +30,7 @@ from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import Proposer, now_ms
 from keymgr.server.rotation import rotate_due_keys
-from keymgr.server.sealing import SealController
+from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
@@ -67,16 +66,20 @@ def build_node(config: NodeConfig) -> NodeContext:
     os.chmod(data_dir, 0o700)
     store = KeyStore()
     raft = RaftNode(raft_settings(config), store)
-    file_seal = FileSeal(config.seal.key_file) if config.seal.key_file is not None else None
-    seal = SealController(store=store, root_store=SealedRootKeyStore(data_dir), file_seal=file_seal)
+    auto_seal, retry = build_seal(config)
+    seal = SealController(
+        store=store, root_store=SealedRootKeyStore(data_dir), auto_seal=auto_seal, retry=retry
+    )
     audit = build_audit_log(config, seal.audit_key)
+    materials = MaterialCache(seal.keyring, store)
+    seal.on_seal(materials.clear)
     return NodeContext(
         audit=audit,
         config=config,
         store=store,
         raft=raft,
         seal=seal,
-        materials=MaterialCache(seal.keyring, store),
+        materials=materials,
         proposer=Proposer(raft),
         metrics=NodeMetrics(config.node.id) if config.metrics.listen else None,
     )
@@ -125,7 +128,8 @@ async def serve(config: NodeConfig) -> None:
     tls = config.tls
     server.add_secure_port(config.api.listen, server_credentials(tls.cert, tls.key, tls.ca))
     node.raft.start()
-    node.seal.try_auto_unseal()
+    await asyncio.to_thread(node.seal.try_auto_unseal)  # bounded by the seal's timeout
+    node.seal.start_monitor()
     metrics_server = None
     if node.metrics is not None and config.metrics.listen:
         metrics_server = node.metrics.serve(config.metrics.listen)
@@ -155,6 +159,7 @@ async def serve(config: NodeConfig) -> None:
             metrics_server.shutdown()
         await server.stop(grace=1.0)
         await peers.close()
+        node.seal.stop_monitor()
         node.seal.seal("node stopped")
         node.materials.clear()
         node.raft.close()

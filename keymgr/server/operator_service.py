@@ -12,6 +12,7 @@ import grpc
 from keymgr.crypto.barrier import wrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.seal.shamir import ShareCollector, new_shamir_init
+from keymgr.server import join, migration
 from keymgr.server.auth import caller_of, require_admin, require_node_or_admin
 from keymgr.server.context import NodeContext, zone_warnings
 from keymgr.server.errors import (
@@ -60,6 +61,7 @@ class OperatorServicer:
             shares=init.secret_shares if init else 0,
             progress=node.seal.progress,
             reason=node.seal.reason if node.seal.sealed else "",
+            seal_error=node.seal.seal_error,
         )
 
     @rpc
@@ -170,6 +172,7 @@ class OperatorServicer:
             seal_type=node.seal.seal_type,
             audit_healthy=node.audit.healthy,
             audit_failures=node.audit.failures,
+            seal_error=node.seal.seal_error,
         )
 
     @rpc
@@ -509,3 +512,43 @@ class OperatorServicer:
             raise FailedPrecondition(str(exc)) from exc
         except RaftError as exc:
             raise Unavailable(f"membership change failed: {exc}") from exc
+
+    @rpc
+    async def CreateJoinToken(
+        self, request: operator_pb2.CreateJoinTokenRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.CreateJoinTokenResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        return await join.create_join_token(self._node, caller, request)
+
+    @rpc
+    async def Join(
+        self, request: operator_pb2.JoinRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.JoinResponse:
+        require_admin(caller_of(context), self._node.admins())
+        peer_id = await join.join(self._node, self._peers, request.token)
+        return operator_pb2.JoinResponse(peer_id=peer_id, status=self._seal_status())
+
+    @rpc
+    async def ExchangeRootKey(
+        self, request: operator_pb2.ExchangeRootKeyRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.ExchangeRootKeyResponse:
+        return await join.exchange_root_key(self._node, caller_of(context), request)
+
+    @rpc
+    async def RequestSealMigration(
+        self, request: operator_pb2.RequestSealMigrationRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> operator_pb2.RequestSealMigrationResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        return await migration.request_migration(self._node, caller, request)
+
+    @rpc
+    async def MigrateSeal(
+        self, request: operator_pb2.MigrateSealRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.SealStatusResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        await migration.migrate(self._node, caller, request.migration_id)
+        return self._seal_status()

@@ -4,23 +4,34 @@ A node is sealed until it holds the cluster's root key. It gets it
 - at init, on the node that ran Init (it made the key);
 - from operators' Shamir shares: any node can be unsealed this way, because the root
   key wrapped by the Shamir unseal key is part of the replicated init record;
-- from its own seal (the dev `file` seal): after the first unseal the node stores the
-  root key wrapped by its seal in its data dir and unseals itself on restart.
+- from its own seal (`pkcs11` HSM or the dev `file` seal): after the first unseal the
+  node stores the root key wrapped by its seal in its data dir and unseals itself on
+  restart.
 The keyring is decrypted from the replicated state with the root key and rebuilt
 whenever a new term is replicated.
+
+An HSM can go away and come back. A monitor thread (never the Raft thread, never the
+event loop) retries auto-unseal with exponential backoff while the seal is unavailable,
+retries storing the wrapped root key if that failed, and checks the HSM of an unsealed
+node every `health_interval_s`: if the token or key is gone the node seals itself
+(stops serving, keeps following Raft) and unseals again once the HSM is back.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from keymgr.audit import derive_audit_key
+from keymgr.config import NodeConfig
 from keymgr.crypto.barrier import Keyring, unwrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.crypto.shamir import decode_share
-from keymgr.seal.base import SealedRootKeyStore
+from keymgr.seal.base import Seal, SealedRootKeyStore
 from keymgr.seal.devfile import FileSeal
+from keymgr.seal.pkcs11 import HsmUnavailable, PinSource, Pkcs11Seal
 from keymgr.seal.shamir import ShareCollector
 from keymgr.server.errors import FailedPrecondition, InvalidArgument, Sealed
 from keymgr.store.keystore import KeyStore
@@ -28,24 +39,71 @@ from keymgr.store.keystore import KeyStore
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for auto-unseal retries and how often an unsealed node checks its seal."""
+
+    retry_min_s: float = 0.5
+    retry_max_s: float = 30.0
+    health_interval_s: float = 5.0
+
+
+def build_seal(config: NodeConfig) -> tuple[Seal | None, RetryPolicy]:
+    """This node's own seal (None for Shamir: operators unseal it) and its retry policy.
+
+    Nothing here touches the HSM: a missing module or token must not stop the node
+    from starting and following Raft; the seal controller reports and retries.
+    """
+    seal = config.seal
+    if seal.type == "file" and seal.key_file is not None:
+        return FileSeal(seal.key_file), RetryPolicy()
+    if seal.type == "pkcs11" and seal.pkcs11 is not None:
+        p = seal.pkcs11
+        hsm = Pkcs11Seal(
+            module=p.module,
+            token_label=p.token_label,
+            key_label=p.key_label,
+            pin=PinSource(env=p.pin_env, file=p.pin_file),
+            create_key=p.create_key,
+            module_env=dict(p.module_env),
+            timeout_s=p.timeout_s,
+        )
+        return hsm, RetryPolicy(p.retry_min_s, p.retry_max_s, p.health_interval_s)
+    return None, RetryPolicy()
+
+
 class SealController:
     def __init__(
-        self, *, store: KeyStore, root_store: SealedRootKeyStore, file_seal: FileSeal | None
+        self,
+        *,
+        store: KeyStore,
+        root_store: SealedRootKeyStore,
+        auto_seal: Seal | None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._store = store
         self._root_store = root_store
-        self._file_seal = file_seal
+        self._auto_seal = auto_seal
+        self._retry = retry or RetryPolicy()
         self._lock = threading.Lock()
         self._root_key: bytearray | None = None
         self._audit_key: bytes | None = None
         self._keyring: Keyring | None = None
         self._keyring_terms = -1
         self._collector: ShareCollector | None = None
+        self._epoch = 0  # bumped by seal(): an auto-unseal begun before it must not land
+        self._listeners: list[Callable[[], None]] = []
+        self._auto_pending = auto_seal is not None  # retry auto-unseal in the background
+        self._persist_pending = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
         self.reason = "waiting for unseal shares"
+        self.seal_error = ""  # the last problem with this node's own seal, "" if none
 
     @property
     def seal_type(self) -> str:
-        return "file" if self._file_seal is not None else "shamir"
+        return self._auto_seal.seal_type if self._auto_seal is not None else "shamir"
 
     @property
     def sealed(self) -> bool:
@@ -55,27 +113,115 @@ class SealController:
     def progress(self) -> int:
         return self._collector.progress if self._collector else 0
 
+    def on_seal(self, listener: Callable[[], None]) -> None:
+        """Registers a callback run whenever the node seals (e.g. drop cached material)."""
+        self._listeners.append(listener)
+
     def try_auto_unseal(self) -> bool:
-        """Unseals from this node's own seal, if it has one and a wrapped root key."""
-        if self._file_seal is None or not self.sealed:
+        """Unseals from this node's own seal, if it has one and a wrapped root key.
+
+        Runs HSM calls on the caller's thread only through the seal's owner (bounded).
+        """
+        seal = self._auto_seal
+        if seal is None or not self.sealed:
             return False
-        stored = self._root_store.load()
+        epoch = self._epoch
+        try:
+            stored = self._root_store.load()
+        except ValueError as exc:
+            self._auto_failed(str(exc), retry=False)
+            return False
         if stored is None:
             self.reason = "no root key sealed for this node yet: unseal once with shares"
+            self._auto_pending = False
             return False
         seal_type, wrapped = stored
-        if seal_type != self._file_seal.seal_type:
-            self.reason = f"stored root key is sealed by {seal_type!r}, node uses 'file'"
+        if seal_type != seal.seal_type:
+            self._auto_failed(
+                f"stored root key is sealed by {seal_type!r}, node uses {seal.seal_type!r}",
+                retry=False,
+            )
             return False
         try:
-            root = bytearray(self._file_seal.unwrap_root_key(wrapped))
-        except DecryptionFailed:
-            self.reason = "file seal could not unwrap the stored root key (wrong seal key?)"
-            log.error("auto-unseal failed: %s", self.reason)
+            root = bytearray(seal.unwrap_root_key(wrapped))
+        except HsmUnavailable as exc:
+            self._auto_failed(f"{seal.seal_type} seal unavailable: {exc}", retry=True)
             return False
-        self._install(root)
-        log.info("unsealed by the file seal")
+        except DecryptionFailed:
+            self._auto_failed(
+                f"{seal.seal_type} seal could not unwrap the stored root key (wrong seal key?)",
+                retry=True,
+            )
+            return False
+        if not self._install(root, epoch=epoch):
+            return False  # an operator sealed the node meanwhile: stay sealed
+        self.seal_error = ""
+        log.info("unsealed by the %s seal", seal.seal_type)
         return True
+
+    def _auto_failed(self, reason: str, *, retry: bool) -> None:
+        changed = reason != self.seal_error
+        self.reason = self.seal_error = reason
+        self._auto_pending = retry
+        if changed:  # one line per new problem, not one per retry
+            log.error("auto-unseal failed: %s%s", reason, "; retrying with backoff" if retry
+                      else "")
+
+    # --- the monitor thread --------------------------------------------------------
+
+    def start_monitor(self) -> None:
+        """Starts the retry/health thread (only for nodes with their own seal)."""
+        if self._auto_seal is None or self._monitor is not None:
+            return
+        self._monitor = threading.Thread(target=self._run_monitor, name="seal-monitor",
+                                         daemon=True)
+        self._monitor.start()
+
+    def stop_monitor(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout)
+
+    def _run_monitor(self) -> None:
+        delay = self._retry.retry_min_s
+        while not self._stop.is_set():
+            try:
+                wait = self._monitor_step()
+            except Exception:  # the monitor must outlive any surprise
+                log.exception("seal monitor step failed")
+                wait = self._retry.retry_max_s
+            if wait is None:
+                wait, delay = delay, min(delay * 2, self._retry.retry_max_s)
+            else:
+                delay = self._retry.retry_min_s
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _monitor_step(self) -> float | None:
+        """One round; returns how long to wait, or None to back off (failure)."""
+        seal = self._auto_seal
+        if seal is None:  # migrated to Shamir: nothing to retry or check
+            return self._retry.health_interval_s
+        if self.sealed:
+            if not self._auto_pending:
+                return self._retry.health_interval_s
+            return self._retry.health_interval_s if self.try_auto_unseal() else None
+        if self._persist_pending:
+            return self._retry.health_interval_s if self._persist() else None
+        check = getattr(seal, "check", None)
+        if check is None:
+            return self._retry.health_interval_s
+        try:
+            check()
+        except HsmUnavailable as exc:
+            reason = f"{seal.seal_type} seal unavailable: {exc}"
+            log.error("sealing this node: %s", reason)
+            self.seal(reason)
+            self._auto_failed(reason, retry=True)
+            return None
+        self.seal_error = ""
+        return self._retry.health_interval_s
 
     def submit_share(self, share: str) -> None:
         """Adds an operator's share; unseals when the threshold is reached."""
@@ -105,7 +251,7 @@ class SealController:
             root = self._collector.take_root_key()
             self._collector = None
         self._install(root)
-        self._persist_for_auto_unseal()
+        self._persist()
         log.info("unsealed by operator shares")
 
     def reset_shares(self) -> None:
@@ -117,10 +263,56 @@ class SealController:
     def install_new_root_key(self, root: bytearray) -> None:
         """After this node ran Init: it made the root key, so it starts unsealed."""
         self._install(root)
-        self._persist_for_auto_unseal()
+        self._persist()
+
+    def install_verified_root_key(self, root: bytearray) -> None:
+        """A root key from a peer (secure join): installed only if it opens the keyring."""
+        terms, _ = self._store.keyring_state()
+        if not terms:
+            raise DecryptionFailed("no keyring replicated here yet to check the root key")
+        unwrap_term_key(bytes(root), terms[0].term, terms[0].wrapped_key)  # DecryptionFailed
+        self._install(root)
+        self._persist()
+
+    def prepare_migration(self, new_seal: Seal | None) -> bytes | None:
+        """The root key wrapped by `new_seal`, checked to unwrap (None for Shamir).
+
+        Runs before the migration is recorded, so an unusable HSM costs no approval.
+        """
+        root = self._root_key
+        if root is None:
+            raise FailedPrecondition("node is sealed: unseal it before migrating its seal")
+        if new_seal is None:
+            return None
+        try:
+            wrapped = new_seal.wrap_root_key(bytes(root))
+            if new_seal.unwrap_root_key(wrapped) != bytes(root):
+                raise FailedPrecondition("the new seal does not give the root key back")
+        except HsmUnavailable as exc:
+            raise FailedPrecondition(f"new {new_seal.seal_type} seal unavailable: {exc}") from exc
+        except DecryptionFailed as exc:
+            raise FailedPrecondition("the new seal does not give the root key back") from exc
+        return wrapped
+
+    def commit_migration(
+        self, new_seal: Seal | None, wrapped: bytes | None, retry: RetryPolicy
+    ) -> None:
+        """Stores the new blob (or none, for Shamir) and switches seals; stays unsealed."""
+        if new_seal is not None and wrapped is not None:
+            self._root_store.save(new_seal.seal_type, wrapped)
+        else:
+            self._root_store.clear()
+        old = self.seal_type
+        self._auto_seal, self._retry = new_seal, retry
+        self._persist_pending, self._auto_pending, self.seal_error = False, False, ""
+        self.start_monitor()
+        log.info("seal migrated from %s to %s", old, self.seal_type)
 
     def seal(self, reason: str = "sealed by an operator") -> None:
+        """Drops the root key; only a seal failure (monitor) re-arms auto-unseal."""
+        self._auto_pending = False
         with self._lock:
+            self._epoch += 1
             if self._root_key is not None:
                 self._root_key[:] = bytes(len(self._root_key))
             self._root_key = None
@@ -128,6 +320,8 @@ class SealController:
             self._keyring = None
             self._keyring_terms = -1
             self.reason = reason
+        for listener in self._listeners:
+            listener()
 
     def root_key(self) -> bytes:
         root = self._root_key
@@ -159,16 +353,33 @@ class SealController:
         """The audit HMAC key (derived from the root key), or None while sealed."""
         return self._audit_key
 
-    def _install(self, root: bytearray) -> None:
+    def _install(self, root: bytearray, *, epoch: int | None = None) -> bool:
+        """Installs the root key, unless `epoch` is given and a seal() came since."""
         with self._lock:
+            if epoch is not None and epoch != self._epoch:
+                root[:] = bytes(len(root))
+                return False
             self._root_key = root
             self._audit_key = derive_audit_key(root)
             self._keyring = None
             self._keyring_terms = -1
             self.reason = ""
+        return True
 
-    def _persist_for_auto_unseal(self) -> None:
-        if self._file_seal is None or self._root_key is None:
-            return
-        wrapped = self._file_seal.wrap_root_key(bytes(self._root_key))
-        self._root_store.save(self._file_seal.seal_type, wrapped)
+    def _persist(self) -> bool:
+        """Stores the root key wrapped by this node's seal; retried by the monitor."""
+        seal, root = self._auto_seal, self._root_key
+        if seal is None or root is None:
+            return True
+        try:
+            wrapped = seal.wrap_root_key(bytes(root))
+            self._root_store.save(seal.seal_type, wrapped)
+        except (HsmUnavailable, OSError) as exc:
+            self._persist_pending = True
+            self.seal_error = f"could not store the root key sealed by {seal.seal_type}: {exc}"
+            log.error("%s; retrying with backoff", self.seal_error)
+            self._wake.set()
+            return False
+        self._persist_pending = False
+        self.seal_error = ""
+        return True

@@ -50,13 +50,21 @@ GATED = {
     "set_approval_rule": "set-approval-rule",
     "destroy_key": "destroy-key",
     "grant_export": "export-key",
+    "authorize_join": "authorize-join",
+    "authorize_seal_migration": "migrate-seal",
 }
 KINDS = frozenset(GATED.values())
 DECIDED_KEPT = 1000
+JOINS_KEPT = 1000
+NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+SEAL_TYPES = frozenset({"shamir", "file", "pkcs11"})
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 PENDING = store_pb2.OPERATION_STATE_PENDING
 
-M = TypeVar("M", store_pb2.Policy, store_pb2.PendingOperation, store_pb2.ExportGrant)
+M = TypeVar(
+    "M", store_pb2.Policy, store_pb2.PendingOperation, store_pb2.ExportGrant,
+    store_pb2.JoinAuthorization, store_pb2.SealMigration,
+)
 Execute = Callable[[store_pb2.Command], store_pb2.CommandResult]
 
 
@@ -69,6 +77,8 @@ class Access:
         self.rules: dict[str, int] = {}
         self.operations: dict[str, store_pb2.PendingOperation] = {}
         self.grants: dict[str, store_pb2.ExportGrant] = {}
+        self.joins: dict[str, store_pb2.JoinAuthorization] = {}  # by token id
+        self.seal_migrations: dict[str, store_pb2.SealMigration] = {}  # by migration id
 
     # --- reads ----------------------------------------------------------------------
 
@@ -104,6 +114,8 @@ class Access:
             state.approval_rules.add(kind=kind, required=self.rules[kind])
         state.operations.extend(self.operations.values())
         state.export_grants.extend(self.grants.values())
+        state.joins.extend(self.joins.values())
+        state.seal_migrations.extend(self.seal_migrations.values())
 
     @classmethod
     def load(cls, state: store_pb2.StoreState) -> Access:
@@ -115,6 +127,14 @@ class Access:
         if len(access.operations) != len(state.operations):
             raise ValueError("snapshot repeats an operation id")
         access.grants = {g.id: _copy(g) for g in state.export_grants}
+        access.joins = {j.token.token_id: _copy(j) for j in state.joins}
+        if len(access.joins) != len(state.joins):
+            raise ValueError("snapshot repeats a join token id")
+        access.seal_migrations = {
+            m.authorization.migration_id: _copy(m) for m in state.seal_migrations
+        }
+        if len(access.seal_migrations) != len(state.seal_migrations):
+            raise ValueError("snapshot repeats a seal migration id")
         return access
 
     # --- gated operations (run only from an approved request) ---------------------------
@@ -184,6 +204,75 @@ class Access:
         used = _copy(grant)
         used.used = True
         self.grants = {**self.grants, used.id: used}
+        return store_pb2.CommandResult(ok=True)
+
+    def authorize_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        token = command.authorize_join
+        if not NAME.fullmatch(token.token_id):
+            raise invalid("authorize_join.token_id", "1..128 of letters, digits and _ . : -")
+        if not NODE_ID.fullmatch(token.node_id):
+            raise invalid("authorize_join.node_id", "not a node id")
+        if len(token.secret_digest) != 32:
+            raise invalid("authorize_join.secret_digest", "must be 32 bytes (SHA-256)")
+        if token.expires_at_ms <= command.time_ms:
+            raise invalid("authorize_join.expires_at_ms", "must be after the command time")
+        if token.token_id in self.joins:
+            raise CommandRefused(ALREADY_EXISTS, "join token id exists")
+        table = dict(self.joins)
+        table[token.token_id] = store_pb2.JoinAuthorization(token=token)
+        for stale in list(table)[: max(0, len(table) - JOINS_KEPT)]:
+            del table[stale]
+        self.joins = table
+        return store_pb2.CommandResult(ok=True)
+
+    def consume_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        """Uses a join token up; refused if unknown, for another node, used or expired."""
+        use = command.consume_join
+        old = self.joins.get(use.token_id)
+        if old is None or old.token.node_id != use.node_id:
+            raise CommandRefused(NOT_FOUND, "no approved join token for this node")
+        if old.used:
+            raise CommandRefused(FAILED_PRECONDITION, "join token was already used")
+        if old.token.expires_at_ms <= command.time_ms:
+            raise CommandRefused(FAILED_PRECONDITION, "join token has expired")
+        used = _copy(old)
+        used.used, used.used_at_ms = True, command.time_ms
+        self.joins = {**self.joins, use.token_id: used}
+        return store_pb2.CommandResult(ok=True)
+
+    def authorize_seal_migration(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        auth = command.authorize_seal_migration
+        if not NAME.fullmatch(auth.migration_id):
+            raise invalid("authorize_seal_migration.migration_id", "1..128 of letters, digits "
+                          "and _ . : -")
+        if not NODE_ID.fullmatch(auth.node_id):
+            raise invalid("authorize_seal_migration.node_id", "not a node id")
+        if auth.to_type not in SEAL_TYPES:
+            raise invalid("authorize_seal_migration.to_type", f"one of {sorted(SEAL_TYPES)}")
+        if auth.expires_at_ms <= command.time_ms:
+            raise invalid("authorize_seal_migration.expires_at_ms",
+                          "must be after the command time")
+        if auth.migration_id in self.seal_migrations:
+            raise CommandRefused(ALREADY_EXISTS, "seal migration id exists")
+        table = dict(self.seal_migrations)
+        table[auth.migration_id] = store_pb2.SealMigration(authorization=auth)
+        for stale in list(table)[: max(0, len(table) - JOINS_KEPT)]:
+            del table[stale]
+        self.seal_migrations = table
+        return store_pb2.CommandResult(ok=True)
+
+    def consume_seal_migration(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        use = command.consume_seal_migration
+        old = self.seal_migrations.get(use.migration_id)
+        if old is None or old.authorization.node_id != use.node_id:
+            raise CommandRefused(NOT_FOUND, "no approved seal migration for this node")
+        if old.used:
+            raise CommandRefused(FAILED_PRECONDITION, "seal migration was already done")
+        if old.authorization.expires_at_ms <= command.time_ms:
+            raise CommandRefused(FAILED_PRECONDITION, "seal migration approval has expired")
+        used = _copy(old)
+        used.used, used.used_at_ms = True, command.time_ms
+        self.seal_migrations = {**self.seal_migrations, use.migration_id: used}
         return store_pb2.CommandResult(ok=True)
 
     # --- the approval flow --------------------------------------------------------------

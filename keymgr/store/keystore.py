@@ -523,6 +523,18 @@ class KeyStore:
         self._revision += 1
         return result
 
+    def _authorize_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.authorize_join(command)
+
+    def _consume_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.consume_join(command)
+
+    def _authorize_seal_migration(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.authorize_seal_migration(command)
+
+    def _consume_seal_migration(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.consume_seal_migration(command)
+
     def _request_approval(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         result = self._t.access.request(command, self._execute_approved)
         self._revision += 1
@@ -545,6 +557,10 @@ class KeyStore:
 
 
 _HANDLERS: dict[str, _Handler] = {
+    "authorize_join": KeyStore._authorize_join,
+    "consume_join": KeyStore._consume_join,
+    "authorize_seal_migration": KeyStore._authorize_seal_migration,
+    "consume_seal_migration": KeyStore._consume_seal_migration,
     "create_key": KeyStore._create_key,
     "rotate_key": KeyStore._rotate_key,
     "set_key_enabled": KeyStore._set_key_enabled,

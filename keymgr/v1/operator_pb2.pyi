@@ -57,7 +57,7 @@ class SealStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class SealStatusResponse(_message.Message):
-    __slots__ = ("node_id", "initialized", "sealed", "seal_type", "threshold", "shares", "progress", "reason")
+    __slots__ = ("node_id", "initialized", "sealed", "seal_type", "threshold", "shares", "progress", "reason", "seal_error")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     INITIALIZED_FIELD_NUMBER: _ClassVar[int]
     SEALED_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class SealStatusResponse(_message.Message):
     SHARES_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    SEAL_ERROR_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     initialized: bool
     sealed: bool
@@ -74,10 +75,11 @@ class SealStatusResponse(_message.Message):
     shares: int
     progress: int
     reason: str
-    def __init__(self, node_id: _Optional[str] = ..., initialized: _Optional[bool] = ..., sealed: _Optional[bool] = ..., seal_type: _Optional[str] = ..., threshold: _Optional[int] = ..., shares: _Optional[int] = ..., progress: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    seal_error: str
+    def __init__(self, node_id: _Optional[str] = ..., initialized: _Optional[bool] = ..., sealed: _Optional[bool] = ..., seal_type: _Optional[str] = ..., threshold: _Optional[int] = ..., shares: _Optional[int] = ..., progress: _Optional[int] = ..., reason: _Optional[str] = ..., seal_error: _Optional[str] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("node_id", "api_address", "raft_address", "zone", "role", "term", "commit_index", "applied_index", "lag", "sealed", "serving", "leader_id", "error", "seal_type", "audit_healthy", "audit_failures")
+    __slots__ = ("node_id", "api_address", "raft_address", "zone", "role", "term", "commit_index", "applied_index", "lag", "sealed", "serving", "leader_id", "error", "seal_type", "audit_healthy", "audit_failures", "seal_error")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     API_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +96,7 @@ class NodeStatus(_message.Message):
     SEAL_TYPE_FIELD_NUMBER: _ClassVar[int]
     AUDIT_HEALTHY_FIELD_NUMBER: _ClassVar[int]
     AUDIT_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    SEAL_ERROR_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     api_address: str
     raft_address: str
@@ -110,7 +113,8 @@ class NodeStatus(_message.Message):
     seal_type: str
     audit_healthy: bool
     audit_failures: int
-    def __init__(self, node_id: _Optional[str] = ..., api_address: _Optional[str] = ..., raft_address: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., lag: _Optional[int] = ..., sealed: _Optional[bool] = ..., serving: _Optional[bool] = ..., leader_id: _Optional[str] = ..., error: _Optional[str] = ..., seal_type: _Optional[str] = ..., audit_healthy: _Optional[bool] = ..., audit_failures: _Optional[int] = ...) -> None: ...
+    seal_error: str
+    def __init__(self, node_id: _Optional[str] = ..., api_address: _Optional[str] = ..., raft_address: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., lag: _Optional[int] = ..., sealed: _Optional[bool] = ..., serving: _Optional[bool] = ..., leader_id: _Optional[str] = ..., error: _Optional[str] = ..., seal_type: _Optional[str] = ..., audit_healthy: _Optional[bool] = ..., audit_failures: _Optional[int] = ..., seal_error: _Optional[str] = ...) -> None: ...
 
 class LocalStatusRequest(_message.Message):
     __slots__ = ()
@@ -251,3 +255,77 @@ class RemovePeerRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class CreateJoinTokenRequest(_message.Message):
+    __slots__ = ("node_id", "ttl_seconds")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    ttl_seconds: int
+    def __init__(self, node_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class CreateJoinTokenResponse(_message.Message):
+    __slots__ = ("token", "operation_id", "operation_state")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_STATE_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    operation_id: str
+    operation_state: str
+    def __init__(self, token: _Optional[str] = ..., operation_id: _Optional[str] = ..., operation_state: _Optional[str] = ...) -> None: ...
+
+class JoinRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class JoinResponse(_message.Message):
+    __slots__ = ("peer_id", "status")
+    PEER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    peer_id: str
+    status: SealStatusResponse
+    def __init__(self, peer_id: _Optional[str] = ..., status: _Optional[_Union[SealStatusResponse, _Mapping]] = ...) -> None: ...
+
+class ExchangeRootKeyRequest(_message.Message):
+    __slots__ = ("token", "joiner_public_key")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    JOINER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    joiner_public_key: bytes
+    def __init__(self, token: _Optional[str] = ..., joiner_public_key: _Optional[bytes] = ...) -> None: ...
+
+class ExchangeRootKeyResponse(_message.Message):
+    __slots__ = ("peer_id", "peer_public_key", "sealed_root_key")
+    PEER_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SEALED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
+    peer_id: str
+    peer_public_key: bytes
+    sealed_root_key: bytes
+    def __init__(self, peer_id: _Optional[str] = ..., peer_public_key: _Optional[bytes] = ..., sealed_root_key: _Optional[bytes] = ...) -> None: ...
+
+class RequestSealMigrationRequest(_message.Message):
+    __slots__ = ("node_id", "to_type", "ttl_seconds")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    to_type: str
+    ttl_seconds: int
+    def __init__(self, node_id: _Optional[str] = ..., to_type: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class RequestSealMigrationResponse(_message.Message):
+    __slots__ = ("migration_id", "operation_state")
+    MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_STATE_FIELD_NUMBER: _ClassVar[int]
+    migration_id: str
+    operation_state: str
+    def __init__(self, migration_id: _Optional[str] = ..., operation_state: _Optional[str] = ...) -> None: ...
+
+class MigrateSealRequest(_message.Message):
+    __slots__ = ("migration_id",)
+    MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    migration_id: str
+    def __init__(self, migration_id: _Optional[str] = ...) -> None: ...

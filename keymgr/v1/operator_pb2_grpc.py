@@ -99,6 +99,31 @@ class OperatorStub:
                 request_serializer=keymgr_dot_v1_dot_operator__pb2.RemovePeerRequest.SerializeToString,
                 response_deserializer=keymgr_dot_v1_dot_operator__pb2.PeersResponse.FromString,
                 _registered_method=True)
+        self.CreateJoinToken = channel.unary_unary(
+                '/keymgr.v1.Operator/CreateJoinToken',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.CreateJoinTokenRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.CreateJoinTokenResponse.FromString,
+                _registered_method=True)
+        self.Join = channel.unary_unary(
+                '/keymgr.v1.Operator/Join',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.JoinRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.JoinResponse.FromString,
+                _registered_method=True)
+        self.ExchangeRootKey = channel.unary_unary(
+                '/keymgr.v1.Operator/ExchangeRootKey',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.ExchangeRootKeyRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.ExchangeRootKeyResponse.FromString,
+                _registered_method=True)
+        self.RequestSealMigration = channel.unary_unary(
+                '/keymgr.v1.Operator/RequestSealMigration',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.RequestSealMigrationRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.RequestSealMigrationResponse.FromString,
+                _registered_method=True)
+        self.MigrateSeal = channel.unary_unary(
+                '/keymgr.v1.Operator/MigrateSeal',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.MigrateSealRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.SealStatusResponse.FromString,
+                _registered_method=True)
 
 
 class OperatorServicer:
@@ -183,6 +208,36 @@ class OperatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateJoinToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Join(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExchangeRootKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestSealMigration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MigrateSeal(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -250,6 +305,31 @@ def add_OperatorServicer_to_server(servicer, server):
                     servicer.RemovePeer,
                     request_deserializer=keymgr_dot_v1_dot_operator__pb2.RemovePeerRequest.FromString,
                     response_serializer=keymgr_dot_v1_dot_operator__pb2.PeersResponse.SerializeToString,
+            ),
+            'CreateJoinToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateJoinToken,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.CreateJoinTokenRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.CreateJoinTokenResponse.SerializeToString,
+            ),
+            'Join': grpc.unary_unary_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.JoinRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.JoinResponse.SerializeToString,
+            ),
+            'ExchangeRootKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExchangeRootKey,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.ExchangeRootKeyRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.ExchangeRootKeyResponse.SerializeToString,
+            ),
+            'RequestSealMigration': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestSealMigration,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.RequestSealMigrationRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.RequestSealMigrationResponse.SerializeToString,
+            ),
+            'MigrateSeal': grpc.unary_unary_rpc_method_handler(
+                    servicer.MigrateSeal,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.MigrateSealRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.SealStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -603,6 +683,141 @@ class Operator:
             '/keymgr.v1.Operator/RemovePeer',
             keymgr_dot_v1_dot_operator__pb2.RemovePeerRequest.SerializeToString,
             keymgr_dot_v1_dot_operator__pb2.PeersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateJoinToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/CreateJoinToken',
+            keymgr_dot_v1_dot_operator__pb2.CreateJoinTokenRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.CreateJoinTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/Join',
+            keymgr_dot_v1_dot_operator__pb2.JoinRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.JoinResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExchangeRootKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/ExchangeRootKey',
+            keymgr_dot_v1_dot_operator__pb2.ExchangeRootKeyRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.ExchangeRootKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestSealMigration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/RequestSealMigration',
+            keymgr_dot_v1_dot_operator__pb2.RequestSealMigrationRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.RequestSealMigrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateSeal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/MigrateSeal',
+            keymgr_dot_v1_dot_operator__pb2.MigrateSealRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.SealStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

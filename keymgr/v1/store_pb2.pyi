@@ -234,6 +234,66 @@ class DestroyKey(_message.Message):
     key_id: str
     def __init__(self, key_id: _Optional[str] = ...) -> None: ...
 
+class AuthorizeJoin(_message.Message):
+    __slots__ = ("token_id", "node_id", "secret_digest", "expires_at_ms")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SECRET_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    node_id: str
+    secret_digest: bytes
+    expires_at_ms: int
+    def __init__(self, token_id: _Optional[str] = ..., node_id: _Optional[str] = ..., secret_digest: _Optional[bytes] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+
+class ConsumeJoin(_message.Message):
+    __slots__ = ("token_id", "node_id")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    node_id: str
+    def __init__(self, token_id: _Optional[str] = ..., node_id: _Optional[str] = ...) -> None: ...
+
+class JoinAuthorization(_message.Message):
+    __slots__ = ("token", "used", "used_at_ms")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    USED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    token: AuthorizeJoin
+    used: bool
+    used_at_ms: int
+    def __init__(self, token: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., used: _Optional[bool] = ..., used_at_ms: _Optional[int] = ...) -> None: ...
+
+class AuthorizeSealMigration(_message.Message):
+    __slots__ = ("migration_id", "node_id", "to_type", "expires_at_ms")
+    MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    migration_id: str
+    node_id: str
+    to_type: str
+    expires_at_ms: int
+    def __init__(self, migration_id: _Optional[str] = ..., node_id: _Optional[str] = ..., to_type: _Optional[str] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+
+class ConsumeSealMigration(_message.Message):
+    __slots__ = ("migration_id", "node_id")
+    MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    migration_id: str
+    node_id: str
+    def __init__(self, migration_id: _Optional[str] = ..., node_id: _Optional[str] = ...) -> None: ...
+
+class SealMigration(_message.Message):
+    __slots__ = ("authorization", "used", "used_at_ms")
+    AUTHORIZATION_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    USED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    authorization: AuthorizeSealMigration
+    used: bool
+    used_at_ms: int
+    def __init__(self, authorization: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., used: _Optional[bool] = ..., used_at_ms: _Optional[int] = ...) -> None: ...
+
 class RequestApproval(_message.Message):
     __slots__ = ("operation_id", "kind", "command", "expires_at_ms", "summary")
     OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -321,7 +381,7 @@ class SetMember(_message.Message):
     def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., remove: _Optional[bool] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member")
+    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -345,6 +405,10 @@ class Command(_message.Message):
     USE_EXPORT_GRANT_FIELD_NUMBER: _ClassVar[int]
     RESTORE_STATE_FIELD_NUMBER: _ClassVar[int]
     SET_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZE_JOIN_FIELD_NUMBER: _ClassVar[int]
+    CONSUME_JOIN_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZE_SEAL_MIGRATION_FIELD_NUMBER: _ClassVar[int]
+    CONSUME_SEAL_MIGRATION_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ms: int
     principal: str
@@ -368,7 +432,11 @@ class Command(_message.Message):
     use_export_grant: UseExportGrant
     restore_state: RestoreState
     set_member: SetMember
-    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ...) -> None: ...
+    authorize_join: AuthorizeJoin
+    consume_join: ConsumeJoin
+    authorize_seal_migration: AuthorizeSealMigration
+    consume_seal_migration: ConsumeSealMigration
+    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ...) -> None: ...
 
 class CommandError(_message.Message):
     __slots__ = ("code", "message")
@@ -416,7 +484,7 @@ class RequestRecord(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
 
 class StoreState(_message.Message):
-    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations", "export_grants", "members")
+    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations", "export_grants", "members", "joins", "seal_migrations")
     class KeysEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -436,6 +504,8 @@ class StoreState(_message.Message):
     OPERATIONS_FIELD_NUMBER: _ClassVar[int]
     EXPORT_GRANTS_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    JOINS_FIELD_NUMBER: _ClassVar[int]
+    SEAL_MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
     init: InitCluster
     keyring: _containers.RepeatedCompositeFieldContainer[KeyringTerm]
     active_term: int
@@ -448,4 +518,6 @@ class StoreState(_message.Message):
     operations: _containers.RepeatedCompositeFieldContainer[PendingOperation]
     export_grants: _containers.RepeatedCompositeFieldContainer[ExportGrant]
     members: _containers.RepeatedCompositeFieldContainer[Member]
-    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ..., export_grants: _Optional[_Iterable[_Union[ExportGrant, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ...) -> None: ...
+    joins: _containers.RepeatedCompositeFieldContainer[JoinAuthorization]
+    seal_migrations: _containers.RepeatedCompositeFieldContainer[SealMigration]
+    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ..., export_grants: _Optional[_Iterable[_Union[ExportGrant, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., joins: _Optional[_Iterable[_Union[JoinAuthorization, _Mapping]]] = ..., seal_migrations: _Optional[_Iterable[_Union[SealMigration, _Mapping]]] = ...) -> None: ...

@@ -413,3 +413,77 @@ def test_no_files_skips_the_audit_path_check(cluster_dir: Path) -> None:
         load_config(path)
     config = load_config(path, check_files=False)
     assert config.audit.file is not None and config.audit.file.path == cluster_dir / "logs"
+
+
+# --- pkcs11 seal ---------------------------------------------------------------------
+
+
+def _pkcs11_data(cluster_dir: Path, **seal: object) -> Data:
+    pin = cluster_dir / "secrets" / "hsm-pin"
+    if not pin.exists():
+        pin.write_text("1234\n")
+    pin.chmod(0o600)
+    data = good()
+    data["seal"] = {
+        "type": "pkcs11", "module": "/usr/lib/softhsm/libsofthsm2.so", "token_label": "node1",
+        "key_label": "keymgr-root", "pin_file": "secrets/hsm-pin", **seal,
+    }
+    return data
+
+
+def test_pkcs11_seal_loads(cluster_dir: Path) -> None:
+    data = _pkcs11_data(cluster_dir, module_env={"SOFTHSM2_CONF": "/x/softhsm2.conf"},
+                        create_key=False, retry_max_s=10, health_interval_s=1)
+    config = load_config(write(cluster_dir, data, "hsm.yaml"))
+    p = config.seal.pkcs11
+    assert config.seal.type == "pkcs11" and p is not None and config.seal.key_file is None
+    assert p.module == Path("/usr/lib/softhsm/libsofthsm2.so")
+    assert (p.token_label, p.key_label, p.create_key) == ("node1", "keymgr-root", False)
+    assert p.pin_file == cluster_dir / "secrets" / "hsm-pin" and p.pin_env is None
+    assert p.module_env == (("SOFTHSM2_CONF", "/x/softhsm2.conf"),)
+    assert (p.retry_min_s, p.retry_max_s, p.health_interval_s) == (0.5, 10.0, 1.0)
+    assert "1234" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("seal", "field", "message"),
+    [
+        ({"pin": "1234"}, "seal.pin", "never put the PIN in the config"),
+        ({"pin_env": "HSM_PIN"}, "seal.pin_file", "set exactly one of pin_env and pin_file"),
+        ({"pin_file": None, "pin_env": "1X"}, "seal.pin_env", "not an environment variable"),
+        ({"module": "libsofthsm2.so"}, "seal.module", "must be an absolute path"),
+        ({"token_label": ""}, "seal.token_label", "must not be empty"),
+        ({"key_label": 3}, "seal.key_label", "expected a string, got int"),
+        ({"key_file": "x"}, "seal.key_file", "not allowed with type pkcs11"),
+        ({"module_env": ["A"]}, "seal.module_env", "expected a mapping"),
+        ({"retry_min_s": 5, "retry_max_s": 1}, "seal.retry_max_s", "must be >= retry_min_s"),
+        ({"create_key": "yes"}, "seal.create_key", "expected true or false"),
+    ],
+)
+def test_pkcs11_seal_errors(cluster_dir: Path, seal: dict[str, object], field: str,
+                            message: str) -> None:
+    data = _pkcs11_data(cluster_dir, **seal)
+    if data["seal"].get("pin_file") is None:
+        data["seal"].pop("pin_file")
+    path = write(cluster_dir, data, "bad-hsm.yaml")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert raised.value.field == field and message in str(raised.value)
+    assert "1234" not in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_pkcs11_pin_file_must_be_private(cluster_dir: Path) -> None:
+    data = _pkcs11_data(cluster_dir)
+    (cluster_dir / "secrets" / "hsm-pin").chmod(0o644)
+    try:
+        with pytest.raises(ConfigError, match=r"seal\.pin_file: .* must have mode 0600 or 0400"):
+            load_config(write(cluster_dir, data, "hsm-mode.yaml"))
+    finally:
+        (cluster_dir / "secrets" / "hsm-pin").chmod(0o600)
+
+
+def test_pkcs11_fields_need_type_pkcs11(cluster_dir: Path) -> None:
+    data = good()
+    data["seal"]["token_label"] = "x"
+    with pytest.raises(ConfigError, match=r"seal\.token_label: not allowed with type file"):
+        load_config(write(cluster_dir, data, "file-hsm.yaml"))

@@ -17,17 +17,20 @@ from hypothesis import strategies as st
 from keymgr.crypto import shamir as sss
 from keymgr.crypto.barrier import unwrap_root_key, wrap_root_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
+from keymgr.ops.softhsm import SOFTHSM_MODULE
 from keymgr.seal import Seal, SealedRootKeyStore
 from keymgr.seal import shamir as shamir_seal
 from keymgr.seal.devfile import FileSeal
+from keymgr.seal.pkcs11 import PinSource, Pkcs11Seal
 from keymgr.seal.shamir import ShareCollector, new_shamir_init
 from keymgr.v1 import store_pb2
+from tests.unit.softhsm_process import PIN, process_softhsm
 
 ROOT = bytes(range(32))
 
 # --- contract: every Seal implementation ------------------------------------------
-# Each factory makes a fresh, independent seal in a directory. A PKCS#11 seal (SoftHSM)
-# joins this list when it exists.
+# Each factory makes a fresh, independent seal in a directory. The PKCS#11 seal gets a
+# new SoftHSM token each time, in the one SoftHSM this test process can load.
 SealFactory = Callable[[Path], Seal]
 
 
@@ -35,7 +38,20 @@ def _file_seal(directory: Path) -> Seal:
     return FileSeal(directory / "seal.key")
 
 
-SEAL_FACTORIES: dict[str, SealFactory] = {"file": _file_seal}
+def _pkcs11_seal(directory: Path) -> Seal:
+    hsm = process_softhsm()
+    label = f"t-{os.urandom(4).hex()}"
+    hsm.init_token(label, PIN)
+    pin_file = directory / "pin"
+    pin_file.write_text(PIN)
+    pin_file.chmod(0o600)
+    return Pkcs11Seal(
+        module=SOFTHSM_MODULE, token_label=label, key_label="kek",
+        pin=PinSource(file=pin_file), module_env=hsm.env,
+    )
+
+
+SEAL_FACTORIES: dict[str, SealFactory] = {"file": _file_seal, "pkcs11": _pkcs11_seal}
 
 
 @pytest.fixture(params=sorted(SEAL_FACTORIES))
@@ -87,6 +103,9 @@ def test_contract_truncated_blob_fails(seal: Seal) -> None:
 
 
 def test_contract_wrong_seal_fails(seal: Seal, other_seal: Seal) -> None:
+    # other_seal has made its key (an HSM seal whose key is missing reports the HSM
+    # as unavailable instead, so that the node retries: see the pkcs11 tests)
+    other_seal.unwrap_root_key(other_seal.wrap_root_key(ROOT))
     with pytest.raises(DecryptionFailed):
         other_seal.unwrap_root_key(seal.wrap_root_key(ROOT))
 

@@ -44,6 +44,39 @@ def wrapping_key(pem: bytes) -> rsa.RSAPublicKey:
     return key
 
 
+async def request_approval(
+    node: NodeContext,
+    caller: Caller,
+    op: str,
+    message: object,
+    *,
+    ttl_s: int,
+    summary: str,
+    set_grant_id: bool = False,
+) -> store_pb2.PendingOperation:
+    """Proposes a split-key operation; it has run already if one approval is enough."""
+    if ttl_s > MAX_TTL_S:
+        raise InvalidArgument("ttl_seconds", f"at most {MAX_TTL_S}")
+    inner = store_pb2.Command()
+    getattr(inner, op).CopyFrom(message)
+    operation_id = uuid.uuid4().hex[:16]
+    if set_grant_id:
+        inner.grant_export.grant.id = operation_id
+    command = store_pb2.Command(
+        request_id=f"approval-{operation_id}",
+        principal=caller.principal,
+        request_approval=store_pb2.RequestApproval(
+            operation_id=operation_id,
+            kind=GATED[op],
+            command=inner,
+            expires_at_ms=now_ms() + (ttl_s or DEFAULT_TTL_S) * 1000,
+            summary=summary,
+        ),
+    )
+    result = await node.proposer.submit(command)
+    return result.operation
+
+
 class AccessServicer:
     def __init__(self, node: NodeContext) -> None:
         self._node = node
@@ -63,26 +96,16 @@ class AccessServicer:
         *,
         set_grant_id: bool = False,
     ) -> access_pb2.ApprovalResponse:
-        if ttl_s > MAX_TTL_S:
-            raise InvalidArgument("ttl_seconds", f"at most {MAX_TTL_S}")
-        inner = store_pb2.Command()
-        getattr(inner, op).CopyFrom(message)
-        operation_id = uuid.uuid4().hex[:16]
-        if set_grant_id:
-            inner.grant_export.grant.id = operation_id
-        command = store_pb2.Command(
-            request_id=f"approval-{operation_id}",
-            principal=caller.principal,
-            request_approval=store_pb2.RequestApproval(
-                operation_id=operation_id,
-                kind=GATED[op],
-                command=inner,
-                expires_at_ms=now_ms() + (ttl_s or DEFAULT_TTL_S) * 1000,
-                summary=summary,
-            ),
+        operation = await request_approval(
+            self._node,
+            caller,
+            op,
+            message,
+            ttl_s=ttl_s,
+            summary=summary,
+            set_grant_id=set_grant_id,
         )
-        result = await self._node.proposer.submit(command)
-        return access_pb2.ApprovalResponse(operation=result.operation)
+        return access_pb2.ApprovalResponse(operation=operation)
 
     @rpc
     async def PutPolicy(

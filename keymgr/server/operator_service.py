@@ -13,7 +13,8 @@ from keymgr.crypto.barrier import wrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.seal.shamir import ShareCollector, new_shamir_init
 from keymgr.server import join, migration
-from keymgr.server.auth import caller_of, require_admin, require_node_or_admin
+from keymgr.server.access_service import request_approval
+from keymgr.server.auth import Caller, caller_of, require_admin, require_node_or_admin
 from keymgr.server.context import NodeContext, zone_warnings
 from keymgr.server.errors import (
     AlreadyExists,
@@ -30,6 +31,7 @@ from keymgr.store import snapshot_file
 from keymgr.store.raft import ProposalRejected, RaftError
 from keymgr.v1 import operator_pb2, store_pb2
 
+REMOVAL_TTL_S = 24 * 3600
 PEER_STATUS_TIMEOUT_S = 1.5
 CHUNK_BYTES = 256 * 1024
 SNAPSHOT_TTL_S = 300.0
@@ -303,7 +305,11 @@ class OperatorServicer:
             raise Unavailable(f"cannot take a snapshot now: {exc}") from exc
         keys = len(node.store.key_states())
         data = snapshot_file.encode(
-            state, root, node=node.config.node.id, applied_index=applied, keys=keys,
+            state,
+            root,
+            node=node.config.node.id,
+            applied_index=applied,
+            keys=keys,
             created_ms=now_ms(),
         )
         return data, applied, keys
@@ -332,8 +338,12 @@ class OperatorServicer:
         if request.offset + len(chunk) >= len(data):
             self._snapshots.pop(sid, None)
         return operator_pb2.SnapshotChunk(
-            snapshot_id=sid, offset=request.offset, total_size=len(data), data=chunk,
-            applied_index=applied, keys=keys,
+            snapshot_id=sid,
+            offset=request.offset,
+            total_size=len(data),
+            data=chunk,
+            applied_index=applied,
+            keys=keys,
         )
 
     @rpc
@@ -493,6 +503,7 @@ class OperatorServicer:
         if target is None:
             raise NotFound(f"id: no member {request.id!r}")
         self._require_leader()
+        await self._authorized_removal(caller, target.id)
         await self._change("rem", target.raft)
         await self._node.proposer.submit(
             store_pb2.Command(
@@ -502,6 +513,39 @@ class OperatorServicer:
             )
         )
         return self._peers_response()
+
+    async def _authorized_removal(self, caller: Caller, member_id: str) -> None:
+        """Removing a voter is split-key: use an approved removal, or ask for one.
+
+        With one approval required the request runs at once and is used here; otherwise
+        the caller is told the operation id and runs remove-peer again once approved.
+        """
+        access = self._node.store.access
+        approved = access.removals.get(member_id)
+        if approved is None or approved.used or approved.expires_at_ms <= now_ms():
+            operation = await request_approval(
+                self._node,
+                caller,
+                "authorize_removal",
+                store_pb2.AuthorizeRemoval(
+                    member_id=member_id, expires_at_ms=now_ms() + REMOVAL_TTL_S * 1000
+                ),
+                ttl_s=REMOVAL_TTL_S,
+                summary=f"remove node {member_id} from the cluster",
+            )
+            if operation.state != store_pb2.OPERATION_STATE_EXECUTED:
+                raise FailedPrecondition(
+                    f"removing {member_id} needs {operation.required} admin approvals: "
+                    f"operation {operation.id} ({len(operation.approvals)} so far); run "
+                    "remove-peer again once it is approved"
+                )
+        await self._node.proposer.submit(
+            store_pb2.Command(
+                request_id=uuid.uuid4().hex,
+                principal=caller.principal,
+                consume_removal=store_pb2.ConsumeRemoval(member_id=member_id),
+            )
+        )
 
     async def _change(self, kind: str, raft_address: str) -> None:
         raft = self._node.raft
@@ -537,7 +581,8 @@ class OperatorServicer:
 
     @rpc
     async def RequestSealMigration(
-        self, request: operator_pb2.RequestSealMigrationRequest,
+        self,
+        request: operator_pb2.RequestSealMigrationRequest,
         context: grpc.aio.ServicerContext,
     ) -> operator_pb2.RequestSealMigrationResponse:
         caller = caller_of(context)

@@ -52,6 +52,7 @@ GATED = {
     "grant_export": "export-key",
     "authorize_join": "authorize-join",
     "authorize_seal_migration": "migrate-seal",
+    "authorize_removal": "remove-node",
 }
 KINDS = frozenset(GATED.values())
 DECIDED_KEPT = 1000
@@ -62,8 +63,13 @@ NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 PENDING = store_pb2.OPERATION_STATE_PENDING
 
 M = TypeVar(
-    "M", store_pb2.Policy, store_pb2.PendingOperation, store_pb2.ExportGrant,
-    store_pb2.JoinAuthorization, store_pb2.SealMigration,
+    "M",
+    store_pb2.Policy,
+    store_pb2.PendingOperation,
+    store_pb2.ExportGrant,
+    store_pb2.JoinAuthorization,
+    store_pb2.SealMigration,
+    store_pb2.AuthorizeRemoval,
 )
 Execute = Callable[[store_pb2.Command], store_pb2.CommandResult]
 
@@ -79,6 +85,7 @@ class Access:
         self.grants: dict[str, store_pb2.ExportGrant] = {}
         self.joins: dict[str, store_pb2.JoinAuthorization] = {}  # by token id
         self.seal_migrations: dict[str, store_pb2.SealMigration] = {}  # by migration id
+        self.removals: dict[str, store_pb2.AuthorizeRemoval] = {}  # by member id
 
     # --- reads ----------------------------------------------------------------------
 
@@ -116,6 +123,7 @@ class Access:
         state.export_grants.extend(self.grants.values())
         state.joins.extend(self.joins.values())
         state.seal_migrations.extend(self.seal_migrations.values())
+        state.removals.extend(self.removals[k] for k in sorted(self.removals))
 
     @classmethod
     def load(cls, state: store_pb2.StoreState) -> Access:
@@ -135,6 +143,7 @@ class Access:
         }
         if len(access.seal_migrations) != len(state.seal_migrations):
             raise ValueError("snapshot repeats a seal migration id")
+        access.removals = {r.member_id: _copy(r) for r in state.removals}
         return access
 
     # --- gated operations (run only from an approved request) ---------------------------
@@ -243,15 +252,17 @@ class Access:
     def authorize_seal_migration(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         auth = command.authorize_seal_migration
         if not NAME.fullmatch(auth.migration_id):
-            raise invalid("authorize_seal_migration.migration_id", "1..128 of letters, digits "
-                          "and _ . : -")
+            raise invalid(
+                "authorize_seal_migration.migration_id", "1..128 of letters, digits and _ . : -"
+            )
         if not NODE_ID.fullmatch(auth.node_id):
             raise invalid("authorize_seal_migration.node_id", "not a node id")
         if auth.to_type not in SEAL_TYPES:
             raise invalid("authorize_seal_migration.to_type", f"one of {sorted(SEAL_TYPES)}")
         if auth.expires_at_ms <= command.time_ms:
-            raise invalid("authorize_seal_migration.expires_at_ms",
-                          "must be after the command time")
+            raise invalid(
+                "authorize_seal_migration.expires_at_ms", "must be after the command time"
+            )
         if auth.migration_id in self.seal_migrations:
             raise CommandRefused(ALREADY_EXISTS, "seal migration id exists")
         table = dict(self.seal_migrations)
@@ -273,6 +284,29 @@ class Access:
         used = _copy(old)
         used.used, used.used_at_ms = True, command.time_ms
         self.seal_migrations = {**self.seal_migrations, use.migration_id: used}
+        return store_pb2.CommandResult(ok=True)
+
+    def authorize_removal(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        auth = command.authorize_removal
+        if not NODE_ID.fullmatch(auth.member_id):
+            raise invalid("authorize_removal.member_id", "not a node id")
+        if auth.expires_at_ms <= command.time_ms:
+            raise invalid("authorize_removal.expires_at_ms", "must be after the command time")
+        fresh = _copy(auth)
+        fresh.used = False
+        self.removals = {**self.removals, auth.member_id: fresh}  # a newer one replaces
+        return store_pb2.CommandResult(ok=True)
+
+    def consume_removal(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        """Uses an approved removal once: the leader then changes the Raft membership."""
+        old = self.removals.get(command.consume_removal.member_id)
+        if old is None or old.used:
+            raise CommandRefused(NOT_FOUND, "no approved, unused removal of this member")
+        if old.expires_at_ms <= command.time_ms:
+            raise CommandRefused(FAILED_PRECONDITION, "the approved removal has expired")
+        used = _copy(old)
+        used.used = True
+        self.removals = {**self.removals, used.member_id: used}
         return store_pb2.CommandResult(ok=True)
 
     # --- the approval flow --------------------------------------------------------------

@@ -535,6 +535,12 @@ class KeyStore:
     def _consume_seal_migration(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         return self._t.access.consume_seal_migration(command)
 
+    def _authorize_removal(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.authorize_removal(command)
+
+    def _consume_removal(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._t.access.consume_removal(command)
+
     def _request_approval(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         result = self._t.access.request(command, self._execute_approved)
         self._revision += 1
@@ -561,6 +567,8 @@ _HANDLERS: dict[str, _Handler] = {
     "consume_join": KeyStore._consume_join,
     "authorize_seal_migration": KeyStore._authorize_seal_migration,
     "consume_seal_migration": KeyStore._consume_seal_migration,
+    "authorize_removal": KeyStore._authorize_removal,
+    "consume_removal": KeyStore._consume_removal,
     "create_key": KeyStore._create_key,
     "rotate_key": KeyStore._rotate_key,
     "set_key_enabled": KeyStore._set_key_enabled,

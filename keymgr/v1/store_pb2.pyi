@@ -344,6 +344,24 @@ class UseExportGrant(_message.Message):
     grant_id: str
     def __init__(self, grant_id: _Optional[str] = ...) -> None: ...
 
+class AuthorizeRemoval(_message.Message):
+    __slots__ = ("member_id", "expires_at_ms", "used", "operation_id")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    expires_at_ms: int
+    used: bool
+    operation_id: str
+    def __init__(self, member_id: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., used: _Optional[bool] = ..., operation_id: _Optional[str] = ...) -> None: ...
+
+class ConsumeRemoval(_message.Message):
+    __slots__ = ("member_id",)
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    def __init__(self, member_id: _Optional[str] = ...) -> None: ...
+
 class SetRotationPolicy(_message.Message):
     __slots__ = ("key_id", "rotation_period_s", "min_decryption_version")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -381,7 +399,7 @@ class SetMember(_message.Message):
     def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., remove: _Optional[bool] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration")
+    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration", "authorize_removal", "consume_removal")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -409,6 +427,8 @@ class Command(_message.Message):
     CONSUME_JOIN_FIELD_NUMBER: _ClassVar[int]
     AUTHORIZE_SEAL_MIGRATION_FIELD_NUMBER: _ClassVar[int]
     CONSUME_SEAL_MIGRATION_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZE_REMOVAL_FIELD_NUMBER: _ClassVar[int]
+    CONSUME_REMOVAL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ms: int
     principal: str
@@ -436,7 +456,9 @@ class Command(_message.Message):
     consume_join: ConsumeJoin
     authorize_seal_migration: AuthorizeSealMigration
     consume_seal_migration: ConsumeSealMigration
-    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ...) -> None: ...
+    authorize_removal: AuthorizeRemoval
+    consume_removal: ConsumeRemoval
+    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ..., authorize_removal: _Optional[_Union[AuthorizeRemoval, _Mapping]] = ..., consume_removal: _Optional[_Union[ConsumeRemoval, _Mapping]] = ...) -> None: ...
 
 class CommandError(_message.Message):
     __slots__ = ("code", "message")
@@ -484,7 +506,7 @@ class RequestRecord(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
 
 class StoreState(_message.Message):
-    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations", "export_grants", "members", "joins", "seal_migrations")
+    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations", "export_grants", "members", "joins", "seal_migrations", "removals")
     class KeysEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -506,6 +528,7 @@ class StoreState(_message.Message):
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     JOINS_FIELD_NUMBER: _ClassVar[int]
     SEAL_MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
+    REMOVALS_FIELD_NUMBER: _ClassVar[int]
     init: InitCluster
     keyring: _containers.RepeatedCompositeFieldContainer[KeyringTerm]
     active_term: int
@@ -520,4 +543,5 @@ class StoreState(_message.Message):
     members: _containers.RepeatedCompositeFieldContainer[Member]
     joins: _containers.RepeatedCompositeFieldContainer[JoinAuthorization]
     seal_migrations: _containers.RepeatedCompositeFieldContainer[SealMigration]
-    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ..., export_grants: _Optional[_Iterable[_Union[ExportGrant, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., joins: _Optional[_Iterable[_Union[JoinAuthorization, _Mapping]]] = ..., seal_migrations: _Optional[_Iterable[_Union[SealMigration, _Mapping]]] = ...) -> None: ...
+    removals: _containers.RepeatedCompositeFieldContainer[AuthorizeRemoval]
+    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ..., export_grants: _Optional[_Iterable[_Union[ExportGrant, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., joins: _Optional[_Iterable[_Union[JoinAuthorization, _Mapping]]] = ..., seal_migrations: _Optional[_Iterable[_Union[SealMigration, _Mapping]]] = ..., removals: _Optional[_Iterable[_Union[AuthorizeRemoval, _Mapping]]] = ...) -> None: ...

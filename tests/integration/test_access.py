@@ -289,3 +289,24 @@ def test_export_needs_approvals_and_happens_once(make_cluster: MakeCluster) -> N
             alice.export_key(grant.id, public_pem)
         with pytest.raises(InvalidArgument, match="wrapping_public_key"):
             alice.export_key(grant.id, b"not a key")
+
+
+def test_removing_a_node_needs_approvals(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster()
+    cluster.bring_up()
+    alice, bob, carol = _three_admins(cluster)
+    with alice, bob, carol:
+        rule = alice.set_approval_rule("remove-node", 2)
+        assert bob.approve(rule.id).state == EXECUTED
+        leader = cluster.node(leader_id(cluster)).api
+        victim = next(n.id for n in cluster.spec.nodes if n.api != leader)
+        with pytest.raises(FailedPrecondition, match="needs 2 admin approvals") as asked:
+            alice.remove_peer(victim, endpoint=leader)
+        assert victim in {p.id for p in alice.list_peers(endpoint=leader).peers}  # not yet
+        operation_id = str(asked.value).split("operation ")[1].split()[0]
+        assert carol.approve(operation_id).state == EXECUTED
+        peers = alice.remove_peer(victim, endpoint=leader)
+        assert victim not in {p.id for p in peers.peers}
+        with pytest.raises(KeymgrError, match="no member"):  # gone, and the approval used
+            alice.remove_peer(victim, endpoint=leader)
+        assert alice.list_approvals(include_decided=True).operations

@@ -3,6 +3,7 @@ heal without a restart, and proofs that the HSM key and the root key stay hidden
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -249,14 +250,14 @@ def test_hsm_key_cannot_be_read_and_root_key_is_in_no_file(
 def test_sixteen_clients_decrypt_through_an_hsm_node(
     make_cluster: MakeCluster, tmp_path: Path
 ) -> None:
-    """16 threads decrypt through node1 (pkcs11 seal) for 20 s (the issue asks for 60 s;
-    20 s keeps the suite fast) while its seal monitor checks the HSM every 0.5 s.
+    """16 threads decrypt through node1 (pkcs11 seal) for 60 s while its seal monitor
+    checks the HSM every 0.5 s (KEYMGR_HSM_HAMMER_S shortens it when iterating).
 
     The read gate's leader-silence bound is raised to 15 s: on a shared 2-core machine
     16 busy client threads can starve the node's Raft thread of the GIL for over 3 s,
     and the gate then (rightly) fails closed; that is Raft liveness, not the seal.
     """
-    duration_s = 20.0
+    duration_s = float(os.environ.get("KEYMGR_HSM_HAMMER_S", "60"))
     cluster, _ = hsm_cluster(make_cluster, tmp_path, max_leader_silence_s=15.0)
     cluster.bring_up()
     api = cluster.node("node1").api

@@ -53,8 +53,9 @@ class NodeContext:
 
     def members(self) -> list[Member]:
         """Every Raft voter, this node first: the Raft layer says who is a member;
-        addresses and zones come from the replicated registry, else from the config."""
-        status = self.raft_status()
+        addresses and zones come from the replicated registry, else from the config.
+        Reads fresh Raft status (not the read gate's cache): it follows membership changes."""
+        status = self.raft.status()
         registry = {m.raft: m for m in self.store.members().values()}
         configured = {m.raft: m for m in self.config.members()}
         out = [self.config.self_member()]

@@ -78,6 +78,11 @@ _FLAG_NAMES = {"key": "key (or --client-key)"}
 
 
 def client_from(args: argparse.Namespace) -> Client:
+    return Client(endpoints(args), credentials=credentials_from(args), timeout=args.timeout)
+
+
+def credentials_from(args: argparse.Namespace) -> Credentials:
+    """The mTLS files named by --ca/--cert/--key (or KEYMGR_*), each checked to exist."""
     paths = {}
     for flag in ("ca", "cert", "key"):
         value = getattr(args, flag)
@@ -90,11 +95,7 @@ def client_from(args: argparse.Namespace) -> Client:
         if not path.is_file():
             raise CliError(f"--{flag}: file not found: {path}", code=EXIT_USAGE)
         paths[flag] = path
-    return Client(
-        endpoints(args),
-        credentials=Credentials(ca=paths["ca"], cert=paths["cert"], key=paths["key"]),
-        timeout=args.timeout,
-    )
+    return Credentials(ca=paths["ca"], cert=paths["cert"], key=paths["key"])
 
 
 def to_dict(message: Message) -> dict[str, Any]:

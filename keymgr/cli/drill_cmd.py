@@ -11,9 +11,18 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from keymgr.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, print_json
+from keymgr.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    CliError,
+    add_connection_flags,
+    credentials_from,
+    endpoints,
+    print_json,
+)
 from keymgr.ops.devcluster import ClusterSpec, LocalCluster, default_spec
 from keymgr.ops.drill import KINDS, TABLE_HEADERS, Drill, DrillReport, Kind, table_rows
+from keymgr.ops.drill_remote import RemoteCluster
 
 SHARES_FILE = "unseal-shares.txt"
 
@@ -33,7 +42,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dir", default="", help="reuse this `keymgr dev up` cluster directory")
     parser.add_argument("--nodes", type=int, default=0, help="nodes of the drill's own cluster")
     parser.add_argument("--keep", action="store_true", help="keep the drill's own cluster dir")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--remote",
+        action="store_true",
+        help="drill a running cluster through its API (--address/--ca/--cert/--key or "
+        "KEYMGR_*): the fault is the leader stepping down; leader-loss only",
+    )
+    add_connection_flags(parser)  # also --json
     parser.set_defaults(func=run_drill)
 
 
@@ -53,6 +68,8 @@ def run_drill(args: argparse.Namespace) -> int:
     if args.nodes and not 3 <= args.nodes <= 7:
         raise CliError("--nodes: must be between 3 and 7", code=EXIT_USAGE)
     console = Console(stderr=True)
+    if args.remote:
+        return _run_remote(args, console)
     own = not args.dir
     tmp: Path | None = None
     if own:
@@ -86,6 +103,31 @@ def run_drill(args: argparse.Namespace) -> int:
             cluster.close()
             if tmp is not None and not args.keep:
                 shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        _print_report(report)
+    return 0 if report.passed else EXIT_FAILURE
+
+
+def _run_remote(args: argparse.Namespace, console: Console) -> int:
+    if args.kind != "leader-loss":
+        raise CliError("--remote: only leader-loss can be drilled remotely", code=EXIT_USAGE)
+    if args.dir or args.nodes:
+        raise CliError("--remote: --dir and --nodes are for local clusters", code=EXIT_USAGE)
+    cluster = RemoteCluster(endpoints(args), credentials_from(args))
+    console.print(
+        f"drilling {len(cluster.spec.nodes)} remote nodes: "
+        + ", ".join(f"{n.id} ({n.api})" for n in cluster.spec.nodes)
+    )
+    with console.status("drill leader-loss (remote): starting") as status:
+
+        def progress(message: str) -> None:
+            if message.startswith("round ") and (" pass:" in message or " FAIL:" in message):
+                console.print(message)
+            status.update(f"drill leader-loss (remote): {message}")
+
+        report = Drill(cluster, "leader-loss", progress=progress).execute(args.rounds)
     if args.json:
         print_json(report.to_json())
     else:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from keymgr.client import Client, KeymgrError
 from keymgr.client import InvalidArgument as ClientInvalidArgument
 from keymgr.ops.devcluster import LocalCluster
+from keymgr.ops.drill_remote import RemoteCluster
 from keymgr.v1 import keys_pb2, operator_pb2
 
 Kind = Literal["leader-loss", "zone-loss", "full-restart"]
@@ -35,6 +36,7 @@ WRITERS = 3
 READERS = 2
 SAMPLES = 6
 Progress = Callable[[str], None]
+Target = LocalCluster | RemoteCluster  # local processes, or remote nodes via the API
 
 
 @dataclass
@@ -81,7 +83,7 @@ class _Load:
     """Writer and reader threads; records acknowledgements, errors and timings."""
 
     def __init__(
-        self, cluster: LocalCluster, run: str, samples: list[tuple[bytes, bytes]]
+        self, cluster: Target, run: str, samples: list[tuple[bytes, bytes]]
     ) -> None:
         self._cluster = cluster
         self._run = run
@@ -170,7 +172,7 @@ class Drill:
 
     def __init__(
         self,
-        cluster: LocalCluster,
+        cluster: Target,
         kind: Kind,
         *,
         shares: list[str] | None = None,

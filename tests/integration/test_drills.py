@@ -8,6 +8,7 @@ import json
 import pytest
 
 from keymgr.cli.main import main
+from tests.integration.conftest import MakeCluster
 
 
 def _drill(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
@@ -50,3 +51,39 @@ def test_full_restart(capsys: pytest.CaptureFixture[str]) -> None:
     (r,) = _rounds(report)
     assert r["victims"] == ["node1", "node2", "node3"]
     assert r["acked_missing"] == 0 and r["samples_failed"] == 0
+
+
+@pytest.mark.slow
+def test_remote_leader_loss_through_the_api(
+    capsys: pytest.CaptureFixture[str], make_cluster: MakeCluster
+) -> None:
+    """A running cluster drilled only through its API: the leader steps down."""
+    cluster = make_cluster()
+    cluster.bring_up()
+    creds = cluster.credentials
+    before = {n.id: cluster.pid(n.id) for n in cluster.spec.nodes}
+    report = _drill(
+        capsys,
+        "leader-loss",
+        "--rounds",
+        "2",
+        "--remote",
+        "--address",
+        ",".join(n.api for n in cluster.spec.nodes),
+        "--ca",
+        str(creds.ca),
+        "--cert",
+        str(creds.cert),
+        "--key",
+        str(creds.key),
+    )
+    rounds = _rounds(report)
+    assert len(rounds) == 2
+    for r in rounds:
+        assert r["acked_missing"] == 0 and r["samples_failed"] == 0
+        assert r["new_leader"] and r["new_leader"] not in r["victims"]  # type: ignore[operator]
+    # nothing was killed: the same processes still serve
+    assert {n.id: cluster.pid(n.id) for n in cluster.spec.nodes} == before
+    assert all(cluster.alive(n.id) for n in cluster.spec.nodes)
+    code = main(["drill", "zone-loss", "--remote", "--address", cluster.spec.nodes[0].api])
+    assert code == 1  # usage: only leader-loss remotely

@@ -15,14 +15,11 @@ every file atomically (temp file, fsync, rename), so a crash never leaves half a
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import functools
 import ipaddress
-import os
 import re
 import secrets
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from keymgr.durable_files import replace_file
 
 __all__ = [
     "CLIENT_KINDS",
@@ -111,44 +110,9 @@ class Principal:
 
 
 def _write_atomic(path: Path, data: bytes, *, mode: int, replace: bool = True) -> None:
-    """Writes via a temp file in the same directory, so readers see old or new, never half.
-
-    With `replace=False` the final step is a hard link, which fails if `path` exists:
-    an existing file is never clobbered, even by a concurrent writer.
-    """
+    """Readers see the old file or the new one; `replace=False` never clobbers one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), mode)
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-            tmp.unlink()
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Makes the rename durable (POSIX needs the directory entry flushed too)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    replace_file(path, data, mode=mode, exclusive=not replace, ignore_dir_fsync_errors=True)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 from keymgr.audit.errors import AuditCorrupt, SinkError
 from keymgr.audit.files import count_lines, last_lines, rotated
 from keymgr.audit.record import ChainPoint, line_hash, parse_line
+from keymgr.durable_files import fsync_dir
 
 __all__ = ["FACILITIES", "FileSink", "SyslogSink", "format_rfc5424"]
 
@@ -145,15 +146,7 @@ class FileSink:
         os.replace(self.path, rotated(self.path, 1))
         self._open()
         if self.fsync:
-            _fsync_dir(self.path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            fsync_dir(self.path.parent)
 
 
 def _split_address(address: str) -> tuple[str, int]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+from keymgr.durable_files import fsync_dir, replace_file
 
 __all__ = ["FILE_NAME", "Seal", "SealedRootKeyStore"]
 
@@ -45,44 +45,9 @@ class Seal(Protocol):
         ...
 
 
-def fsync_dir(directory: Path) -> None:
-    """Makes a rename or unlink in `directory` durable (a no-op where unsupported)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_private_file(path: Path, data: bytes) -> None:
-    """Atomically replaces `path` with `data`: temp file 0600, fsync, rename, fsync dir.
-
-    A crash leaves either the old file or the new one, never a torn one.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # in case a stale temp file had wider permissions
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    """Atomically replaces `path` with `data` (0600): a crash leaves old or new, never torn."""
+    replace_file(path, data, mode=0o600, ignore_dir_fsync_errors=True)
 
 
 class SealedRootKeyStore:
@@ -143,4 +108,4 @@ class SealedRootKeyStore:
             self.path.unlink()
         except FileNotFoundError:
             return
-        fsync_dir(self._dir)
+        fsync_dir(self._dir, ignore_errors=True)

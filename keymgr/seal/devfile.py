@@ -19,7 +19,7 @@ from pathlib import Path
 
 from keymgr.crypto.aead import KEY_SIZE, Aead, BytesLike, check_key, wipe
 from keymgr.crypto.errors import DecryptionFailed
-from keymgr.seal.base import fsync_dir
+from keymgr.durable_files import fsync_dir
 
 __all__ = ["FILE_SEAL_AAD", "SEAL_TYPE", "FileSeal"]
 
@@ -44,7 +44,7 @@ def _create_key_file(path: Path) -> None:
     finally:
         os.close(fd)
         wipe(key)
-    fsync_dir(path.parent)
+    fsync_dir(path.parent, ignore_errors=True)
 
 
 def _read_key_file(path: Path) -> bytearray:

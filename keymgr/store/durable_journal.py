@@ -32,6 +32,8 @@ from typing import Any
 
 from pysyncobj.journal import FileJournal
 
+from keymgr.durable_files import fsync_dir, replace_file
+
 log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, int, int]
@@ -45,15 +47,6 @@ class JournalError(Exception):
     """The data directory cannot be trusted; the node must not start on it."""
 
 
-def fsync_dir(path: str) -> None:
-    """Make a rename or file creation in `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fsync_file(path: str) -> None:
     """Flush one file's data and metadata to stable storage."""
     fd = os.open(path, os.O_RDONLY)
@@ -61,21 +54,6 @@ def fsync_file(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def write_file_durably(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Atomically replace `path`: temp file, fsync, rename, fsync of the directory."""
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
 def plan_load(journal: Sequence[Entry], prev: Entry, last: Entry) -> list[Entry] | None:
@@ -231,7 +209,7 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
 
     def _store_state(self) -> None:
         data = json.dumps(self._state, sort_keys=True).encode()
-        write_file_durably(self._state_path, data)
+        replace_file(self._state_path, data)
         self._state_dirty = False
 
     def setCurrentTerm(self, term: int, votedForNodeId: str | None) -> None:

@@ -48,6 +48,7 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj import syncobj as _syncobj_module
 from pysyncobj.node import TCPNode
 
+from keymgr.durable_files import replace_file, write_all
 from keymgr.store.durable_journal import (
     Dump,
     DumpError,
@@ -504,20 +505,7 @@ class RaftNode:
         self._persisted_peers = tuple(sorted(self._peers))
 
     def _save_members(self, peers: tuple[str, ...]) -> None:
-        path = self._settings.data_dir / MEMBERS_FILE
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, json.dumps(list(peers)).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(self._settings.data_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_file(self._settings.data_dir / MEMBERS_FILE, json.dumps(list(peers)).encode())
 
     def compact_log(self) -> None:
         """Take a snapshot and trim the journal at the next tick (tests, operators)."""
@@ -699,9 +687,7 @@ class RaftNode:
         )
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            view = memoryview(encode_dump(dump))
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, encode_dump(dump))
             os.fsync(fd)  # pysyncobj renames next; the journal fsyncs the directory
         finally:
             os.close(fd)

@@ -458,6 +458,15 @@ class Client:
             self._call("operator", "Seal", operator_pb2.SealRequest(), endpoint=endpoint),
         )
 
+    def local_status(self, *, endpoint: str | None = None) -> operator_pb2.NodeStatus:
+        """One node's own view (role, term, indexes, sealed, serving and why not)."""
+        return cast(
+            "operator_pb2.NodeStatus",
+            self._call(
+                "operator", "LocalStatus", operator_pb2.LocalStatusRequest(), endpoint=endpoint
+            ),
+        )
+
     def seal_status(self, *, endpoint: str) -> operator_pb2.SealStatusResponse:
         return cast(
             "operator_pb2.SealStatusResponse",

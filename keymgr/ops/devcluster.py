@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,24 @@ def default_spec(count: int = 3, *, seal: str = "file", ports: Sequence[int] = (
             )
         )
     return ClusterSpec(nodes=nodes)
+
+
+def wait_until_serving(client: Client, endpoints: Mapping[str, str], timeout: float) -> None:
+    """Waits until every node (id -> API address) says it serves crypto calls."""
+    deadline = time.monotonic() + timeout
+    for node_id, endpoint in endpoints.items():
+        while True:
+            reason = "no answer"
+            try:
+                status = client.local_status(endpoint=endpoint)
+                if status.serving:
+                    break
+                reason = status.error
+            except KeymgrError as exc:
+                reason = str(exc)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{node_id} does not serve: {reason}")
+            time.sleep(0.1)
 
 
 class LocalCluster:
@@ -312,27 +330,8 @@ class LocalCluster:
     def wait_serving(self, node_ids: Sequence[str] | None = None, timeout: float = 30.0) -> None:
         """Waits until each node reports that it serves crypto calls."""
         ids = node_ids or [n.id for n in self.spec.nodes]
-        deadline = time.monotonic() + timeout
         with self.client(attempts=1, timeout=1.0) as client:
-            for node_id in ids:
-                endpoint = self.node(node_id).api
-                while True:
-                    reason = "no answer"
-                    try:
-                        status = client._call(
-                            "operator",
-                            "LocalStatus",
-                            operator_pb2.LocalStatusRequest(),
-                            endpoint=endpoint,
-                        )
-                        if status.serving:
-                            break
-                        reason = status.error
-                    except KeymgrError as exc:
-                        reason = str(exc)
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{node_id} does not serve: {reason}")
-                    time.sleep(0.1)
+            wait_until_serving(client, {i: self.node(i).api for i in ids}, timeout)
 
     def init(self, *, shares: int = 3, threshold: int = 2) -> list[str]:
         """Initialises the cluster through the first node; returns the shares."""

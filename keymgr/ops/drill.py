@@ -193,10 +193,7 @@ class Drill:
             client = self.cluster.client([node_id], timeout=0.3, attempts=1)
             self._status_clients[node_id] = client
         try:
-            status: operator_pb2.NodeStatus = client._call(
-                "operator", "LocalStatus", operator_pb2.LocalStatusRequest()
-            )
-            return status
+            return client.local_status()
         except KeymgrError:
             return None
 

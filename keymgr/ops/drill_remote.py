@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keymgr.client import Client, Credentials, KeymgrError
+from keymgr.ops.devcluster import wait_until_serving
 from keymgr.v1 import operator_pb2
 
 STEP_DOWN_RETRY_S = 15.0
@@ -81,10 +82,7 @@ class RemoteCluster:
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             try:
-                status = client._call(
-                    "operator", "LocalStatus", operator_pb2.LocalStatusRequest(),
-                    endpoint=endpoint,
-                )
+                status = client.local_status(endpoint=endpoint)
                 if status.role != operator_pb2.NODE_ROLE_LEADER and status.leader_id:
                     return True
             except KeymgrError:
@@ -116,23 +114,5 @@ class RemoteCluster:
 
     def wait_serving(self, node_ids: Sequence[str] | None = None, timeout: float = 30.0) -> None:
         ids = node_ids or [n.id for n in self.spec.nodes]
-        deadline = time.monotonic() + timeout
         with self.client(timeout=1.0, attempts=1) as client:
-            for node_id in ids:
-                while True:
-                    reason = "no answer"
-                    try:
-                        status = client._call(
-                            "operator",
-                            "LocalStatus",
-                            operator_pb2.LocalStatusRequest(),
-                            endpoint=self.node(node_id).api,
-                        )
-                        if status.serving:
-                            break
-                        reason = status.error
-                    except KeymgrError as exc:
-                        reason = str(exc)
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{node_id} does not serve: {reason}")
-                    time.sleep(0.1)
+            wait_until_serving(client, {i: self.node(i).api for i in ids}, timeout)

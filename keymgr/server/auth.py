@@ -8,6 +8,7 @@ has one, else its CN.
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass
 
 import grpc
@@ -23,8 +24,24 @@ class Caller:
     name: str = ""  # the last part of the id: CN, or the name in the URI SAN
 
 
+# Each RPC runs in its own asyncio task, so a context variable holds one RPC's caller:
+# the handler and the audit wrapper both ask, the certificate is read once.
+_current: contextvars.ContextVar[tuple[int, Caller] | None] = contextvars.ContextVar(
+    "keymgr_caller", default=None
+)
+
+
 def caller_of(context: grpc.aio.ServicerContext) -> Caller:
     """The authenticated caller of this RPC, from its verified client certificate."""
+    cached = _current.get()
+    if cached is not None and cached[0] == id(context):
+        return cached[1]
+    caller = _read_caller(context)
+    _current.set((id(context), caller))
+    return caller
+
+
+def _read_caller(context: grpc.aio.ServicerContext) -> Caller:
     auth = context.auth_context()
     pems = auth.get("x509_pem_cert") or []
     if not pems:

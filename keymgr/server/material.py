@@ -8,7 +8,8 @@ memory is freed, which is as far as the language lets us go.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -19,6 +20,10 @@ from keymgr.crypto.errors import DecryptionFailed
 from keymgr.server.errors import NodeError, NotFound
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import keys_pb2, store_pb2
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+T = TypeVar("T")
 
 
 class MaterialCache:
@@ -31,27 +36,11 @@ class MaterialCache:
 
     def material(self, stored: store_pb2.StoredKey, version: int) -> Aead:
         """An AES-GCM object keyed with the material of `version` of `stored`."""
-        key_id = stored.key.id
-        if self._revision != self._store.revision:
-            self._drop_destroyed()
-        cached = self._material.get((key_id, version))
-        if cached is not None:
-            return cached
-        wrapped = stored.wrapped_material.get(version)
-        if not wrapped:
-            raise NotFound(f"key {stored.key.name!r} has no version {version}")
-        try:
-            plain = self._keyring().decrypt_secret(wrapped, material_aad(key_id, version))
-        except DecryptionFailed as exc:
-            raise NodeError(
-                f"stored material of key {key_id} version {version} does not authenticate"
-            ) from exc
-        try:
-            aead = Aead(plain)
-        finally:
-            plain[:] = bytes(len(plain))
-        self._material[(key_id, version)] = aead
-        return aead
+        key = (stored.key.id, version)
+        cached = self._cached(self._material, key)
+        if cached is None:
+            cached = self._material[key] = self._with_plaintext(stored, version, Aead)
+        return cached
 
     def derive(self, stored: store_pb2.StoredKey, version: int, info: bytes) -> bytes:
         """HKDF-SHA256(material of `version`, info) -> 32 bytes.
@@ -59,12 +48,23 @@ class MaterialCache:
         For callers that need a key outside the cluster (TDE master keys): the managed
         key's own material never leaves, and each `info` gets an independent key.
         """
-        key_id = stored.key.id
+        key = (stored.key.id, version, info)
+        cached = self._cached(self._derived, key)
+        if cached is None:
+            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
+            cached = self._derived[key] = self._with_plaintext(stored, version, hkdf.derive)
+        return cached
+
+    def _cached(self, table: dict[K, V], key: K) -> V | None:
         if self._revision != self._store.revision:
             self._drop_destroyed()
-        cached = self._derived.get((key_id, version, info))
-        if cached is not None:
-            return cached
+        return table.get(key)
+
+    def _with_plaintext(
+        self, stored: store_pb2.StoredKey, version: int, use: Callable[[bytearray], T]
+    ) -> T:
+        """Decrypts one version's material, hands it to `use`, wipes it."""
+        key_id = stored.key.id
         wrapped = stored.wrapped_material.get(version)
         if not wrapped:
             raise NotFound(f"key {stored.key.name!r} has no version {version}")
@@ -75,13 +75,9 @@ class MaterialCache:
                 f"stored material of key {key_id} version {version} does not authenticate"
             ) from exc
         try:
-            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
-                plain
-            )
+            return use(plain)
         finally:
             plain[:] = bytes(len(plain))
-        self._derived[(key_id, version, info)] = derived
-        return derived
 
     def _drop_destroyed(self) -> None:
         """Material of destroyed keys leaves memory as soon as we notice the change."""

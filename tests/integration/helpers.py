@@ -41,7 +41,4 @@ def leader_id(cluster: LocalCluster, via: list[str] | None = None) -> str:
 
 
 def node_status(client: Client, endpoint: str) -> operator_pb2.NodeStatus:
-    status: operator_pb2.NodeStatus = client._call(
-        "operator", "LocalStatus", operator_pb2.LocalStatusRequest(), endpoint=endpoint
-    )
-    return status
+    return client.local_status(endpoint=endpoint)

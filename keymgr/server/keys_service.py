@@ -110,8 +110,7 @@ class KeyManagementServicer:
         caller = caller_of(context)
         name = validation.new_key_name("name", request.name)
         labels = validation.labels("labels", request.labels)
-        if len(request.description) > 1024:
-            raise InvalidArgument("description", "at most 1024 characters")
+        validation.description("description", request.description)
         period = self._rotation_period(request.rotation_period_seconds)
         keyring = self._node.check_serving()
         self._node.authorize(caller, "manage", name)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from keymgr.server.errors import InvalidArgument
+from keymgr.server.errors import CommandRejected, InvalidArgument
+from keymgr.store import keystore_validation as store_check
+from keymgr.store.keystore_validation import CommandRefused
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-][A-Za-z0-9_.:/-]{0,127}")
-KEY_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 MAX_PLAINTEXT = 64 * 1024
 MAX_CIPHERTEXT = MAX_PLAINTEXT + 1024
 MAX_CONTEXT_ENTRIES = 64
@@ -17,23 +16,30 @@ MAX_RANDOM = 1024
 MAX_REQUEST_ID = 128
 
 
+def _store_rule(rule: Callable[[], object]) -> None:
+    """Applies one of the state machine's own field rules (one definition of what is
+    valid), turning its refusal into INVALID_ARGUMENT before anything is proposed."""
+    try:
+        rule()
+    except CommandRefused as refused:
+        raise CommandRejected(refused.message) from None
+
+
 def key_name(field: str, value: str) -> str:
-    if not value:
-        raise InvalidArgument(field, "must not be empty")
-    if len(value) > 128:
-        raise InvalidArgument(field, f"at most 128 characters, got {len(value)}")
-    if not NAME_PATTERN.fullmatch(value):
-        raise InvalidArgument(
-            field, "may hold only letters, digits and _ . : / - and must not start with /"
-        )
+    """A key name or id, as lookups accept."""
+    if not store_check.looks_like_key_id(value):
+        _store_rule(lambda: store_check.key_name(field, value))
     return value
 
 
 def new_key_name(field: str, value: str) -> str:
     """A name for a new key: also must not look like a key id (ids and names share lookup)."""
-    key_name(field, value)
-    if KEY_ID_PATTERN.fullmatch(value):
-        raise InvalidArgument(field, "must not be 32 hex digits (that is the shape of a key id)")
+    _store_rule(lambda: store_check.key_name(field, value))
+    return value
+
+
+def description(field: str, value: str) -> str:
+    _store_rule(lambda: store_check.description(field, value))
     return value
 
 
@@ -77,9 +83,5 @@ def request_id(value: str) -> str:
 
 
 def labels(field: str, value: Mapping[str, str]) -> dict[str, str]:
-    if len(value) > 64:
-        raise InvalidArgument(field, "at most 64 labels")
-    for name, text in value.items():
-        if not name or len(name) > 256 or len(text) > 256:
-            raise InvalidArgument(field, "label keys are 1..256 chars, values at most 256")
+    _store_rule(lambda: store_check.labels(field, value))
     return dict(value)

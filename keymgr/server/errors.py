@@ -77,8 +77,15 @@ class DecryptFailed(NodeError):
         )
 
 
+class CommandRejected(NodeError):
+    """The state machine refused a command with INVALID_ARGUMENT (its message names
+    the field already, so it is not re-prefixed as InvalidArgument would)."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
 _COMMAND_ERRORS: dict[int, type[NodeError]] = {
-    store_pb2.ERROR_CODE_INVALID_ARGUMENT: NodeError,  # replaced below: needs a field
+    store_pb2.ERROR_CODE_INVALID_ARGUMENT: CommandRejected,
     store_pb2.ERROR_CODE_NOT_FOUND: NotFound,
     store_pb2.ERROR_CODE_ALREADY_EXISTS: AlreadyExists,
     store_pb2.ERROR_CODE_FAILED_PRECONDITION: FailedPrecondition,
@@ -86,18 +93,9 @@ _COMMAND_ERRORS: dict[int, type[NodeError]] = {
 }
 
 
-class CommandRejected(NodeError):
-    """The state machine refused a command with INVALID_ARGUMENT."""
-
-    code = grpc.StatusCode.INVALID_ARGUMENT
-
-
 def error_from_command(error: store_pb2.CommandError) -> NodeError:
-    """The domain error for a state machine's CommandError."""
-    if error.code == store_pb2.ERROR_CODE_INVALID_ARGUMENT:
-        return CommandRejected(error.message)
-    cls = _COMMAND_ERRORS.get(error.code, NodeError)
-    return cls(error.message)
+    """The domain error for a state machine's CommandError (INTERNAL if unknown)."""
+    return _COMMAND_ERRORS.get(error.code, NodeError)(error.message)
 
 
 def status_for(error: NodeError) -> tuple[grpc.StatusCode, str]:

@@ -26,6 +26,7 @@ from keymgr.server.errors import (
 )
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import now_ms
+from keymgr.server.rotation import attempt_id
 from keymgr.server.rpc import rpc
 from keymgr.store import snapshot_file
 from keymgr.store.raft import ProposalRejected, RaftError
@@ -264,7 +265,7 @@ class OperatorServicer:
             root = self._node.seal.root_key()
             term = self._node.store.active_term + 1
             command = store_pb2.Command(
-                request_id=rid if attempt == 0 else f"{rid}/retry-{attempt}",
+                request_id=attempt_id(rid, attempt),
                 principal=caller.principal,
                 rotate_keyring=store_pb2.RotateKeyring(
                     new_term=store_pb2.KeyringTerm(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,17 +21,10 @@ import yaml
 
 from keymgr import pki
 from keymgr.client import Client, Credentials, KeymgrError
+from keymgr.ops.ports import free_port
 from keymgr.v1 import operator_pb2
 
 READY_TIMEOUT_S = 30.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """An ephemeral port that is free now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

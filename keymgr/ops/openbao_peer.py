@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from typing import Any
 import aiohttp
 
 from keymgr.ops.loadgen import LoadResult, median_of, run_load
+from keymgr.ops.ports import free_port
 
 Op = Callable[[int], Awaitable[None]]
 
@@ -76,23 +76,6 @@ def _bao_version(binary: str) -> str:
     )
     line = out.stdout.strip().splitlines()[0] if out.stdout.strip() else "?"
     return line.split(" (")[0].removeprefix("OpenBao ")
-
-
-def _free_port(pair: bool = False) -> int:
-    """A free loopback port (with `pair`, port + 1 is free too)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if not pair:
-            return port
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise OpenBaoError("no free pair of loopback ports after 50 tries")
 
 
 def _http(
@@ -330,7 +313,7 @@ class OpenBaoCluster:
 
     def _start_dev(self, deadline: float) -> None:
         assert self.base_dir is not None
-        port = _free_port(pair=True)  # dev mode puts its cluster port on port + 1
+        port = free_port(pair=True)  # dev mode puts its cluster port on port + 1
         self.root_token = secrets.token_hex(16)
         node = _Node("dev", f"http://127.0.0.1:{port}", self.base_dir / "dev.log")
         self._nodes.append(node)
@@ -351,7 +334,7 @@ class OpenBaoCluster:
             node_id = f"bao{i}"
             data_dir = self.base_dir / node_id
             data_dir.mkdir(parents=True, exist_ok=True)
-            api_port, cluster_port = _free_port(), _free_port()
+            api_port, cluster_port = free_port(), free_port()
             config = self.base_dir / f"{node_id}.hcl"
             config.write_text(
                 _node_config(

@@ -82,7 +82,11 @@ class NodeMetrics:
         return server
 
     def sample(self, node: NodeContext) -> None:
-        """Reads the node's state into the gauges (cheap; runs on the event loop)."""
+        """Reads the node's state into the gauges (cheap; runs on the event loop).
+        Seal and audit first: they never depend on Raft answering."""
+        self.sealed.set(1 if node.seal.sealed else 0)
+        self.audit_healthy.set(1 if node.audit.healthy else 0)
+        self.audit_failures.set(node.audit.failures)
         status = node.raft.status()
         self.raft_term.set(status.term)
         self.raft_commit.set(status.commit_index)
@@ -100,10 +104,7 @@ class NodeMetrics:
             if self._leader is not None:
                 self.leader_changes.inc()
             self._leader = status.leader_address
-        self.sealed.set(1 if node.seal.sealed else 0)
         self.serving.set(0 if node.serving_reason() else 1)
-        self.audit_healthy.set(1 if node.audit.healthy else 0)
-        self.audit_failures.set(node.audit.failures)
         states = Tally(node.store.key_states())
         for state in self._key_states | set(states):
             self.keys.labels(state).set(states.get(state, 0))

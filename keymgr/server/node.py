@@ -80,7 +80,7 @@ def build_node(config: NodeConfig) -> NodeContext:
         raft=raft,
         seal=seal,
         materials=materials,
-        proposer=Proposer(raft),
+        proposer=Proposer(raft, recorded_result=store.recorded_result),
         metrics=NodeMetrics(config.node.id) if config.metrics.listen else None,
     )
 

@@ -2,17 +2,25 @@
 
 The Raft adapter calls back in its tick thread; we hop back to the event loop with
 `call_soon_threadsafe`, so no servicer ever blocks on consensus. Raft failures are
-retryable (UNAVAILABLE); a command the state machine refused is final.
+retryable (UNAVAILABLE); a command the state machine refused is final. When Raft
+cannot tell whether a command committed (the leader changed under it), we watch the
+local state machine for its request id before giving up: a write that did commit is
+then reported as done, which matters for Init, whose shares exist only in this reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from keymgr.server.errors import Unavailable, error_from_command
 from keymgr.store.raft import NoLeader, ProposalTimeout, RaftError, RaftNode
 from keymgr.v1 import keys_pb2, store_pb2
+
+OUTCOME_POLL_S = 0.05
+
+RecordedResult = Callable[[str], bytes | None]
 
 
 def now_ms() -> int:
@@ -21,8 +29,15 @@ def now_ms() -> int:
 
 
 class Proposer:
-    def __init__(self, raft: RaftNode, *, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        raft: RaftNode,
+        *,
+        recorded_result: RecordedResult | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
         self._raft = raft
+        self._recorded_result = recorded_result
         self._timeout_s = timeout_s
 
     async def submit(self, command: store_pb2.Command) -> store_pb2.CommandResult:
@@ -44,20 +59,38 @@ class Proposer:
             loop.call_soon_threadsafe(settle)
 
         self._raft.propose_async(command.SerializeToString(), on_done)
+        raw: bytes | None
         try:
             raw = await asyncio.wait_for(future, self._timeout_s)
-        except (TimeoutError, ProposalTimeout) as exc:
+        except (TimeoutError, ProposalTimeout):
+            raw = await self._settled(command.request_id, wait_s=0.0)
+        except RaftError as exc:
+            raw = None
+            if exc.outcome_unknown:
+                raw = await self._settled(command.request_id, wait_s=self._timeout_s)
+            if raw is None:
+                if isinstance(exc, NoLeader):
+                    raise Unavailable(f"no Raft leader: {exc}") from exc
+                raise Unavailable(f"write not accepted: {exc}") from exc
+        if raw is None:
             raise Unavailable(
                 "write timed out with an unknown outcome: retry with the same request_id"
-            ) from exc
-        except NoLeader as exc:
-            raise Unavailable(f"no Raft leader: {exc}") from exc
-        except RaftError as exc:
-            raise Unavailable(f"write not accepted: {exc}") from exc
+            )
         result = store_pb2.CommandResult.FromString(raw)
         if result.WhichOneof("result") == "error":
             raise error_from_command(result.error)
         return result
+
+    async def _settled(self, request_id: str, *, wait_s: float) -> bytes | None:
+        """Waits up to `wait_s` for this node to apply `request_id`; None if it did not."""
+        if self._recorded_result is None or not request_id:
+            return None
+        deadline = time.monotonic() + wait_s
+        while True:
+            raw = self._recorded_result(request_id)
+            if raw is not None or time.monotonic() >= deadline:
+                return raw
+            await asyncio.sleep(OUTCOME_POLL_S)
 
     async def submit_for_key(self, command: store_pb2.Command) -> keys_pb2.Key:
         result = await self.submit(command)

@@ -143,6 +143,11 @@ class KeyStore:
 
     # --- read views (any thread; returned messages are read-only) ------------------
 
+    def recorded_result(self, request_id: str) -> bytes | None:
+        """The result applied for `request_id`, if it is still in the window: how a
+        proposer learns the fate of a write whose Raft outcome was unknown."""
+        return self._recent.get(request_id) if request_id else None
+
     @property
     def initialized(self) -> bool:
         return self._t.init is not None

@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keymgr.ops.devcluster import LocalCluster, NodeSpec, default_spec, free_port
+from keymgr.ops.devcluster import LocalCluster, NodeSpec, default_spec
+from keymgr.ops.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK_TIMEOUT_S = 120.0

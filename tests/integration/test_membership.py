@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 
 from keymgr.client import Client, KeymgrError
-from keymgr.ops.devcluster import LocalCluster, NodeSpec, free_port
+from keymgr.ops.devcluster import LocalCluster, NodeSpec
+from keymgr.ops.ports import free_port
 from tests.integration.conftest import MakeCluster
 from tests.integration.helpers import eventually, leader_id
 

@@ -54,9 +54,19 @@ def test_metrics_scraped_and_health_follows_seal(make_cluster: MakeCluster) -> N
 
     text = eventually(scraped, timeout=10)
     assert 'keymgr_request_duration_seconds_bucket{code="OK",le=' in text
-    assert _sample(_scrape(cluster, node_id), "keymgr_raft_term") >= 1
-    assert _sample(_scrape(cluster, node_id), "keymgr_sealed") == 0
-    assert _sample(_scrape(cluster, node_id), "keymgr_audit_healthy") == 1
+
+    def gauges_show_a_serving_node() -> bool:
+        # gauges are sampled every OBSERVE_INTERVAL_S, so a scrape may trail by one tick
+        text = _scrape(cluster, node_id)
+        return (
+            _sample(text, "keymgr_raft_term") >= 1
+            and _sample(text, "keymgr_sealed") == 0
+            and _sample(text, "keymgr_audit_healthy") == 1
+        )
+
+    eventually(gauges_show_a_serving_node, timeout=5)
+    with cluster.client([node_id]) as client:
+        assert not client.seal_status(endpoint=cluster.node(node_id).api).sealed
 
     serving = health_pb2.HealthCheckResponse.SERVING
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -65,7 +75,7 @@ def test_metrics_scraped_and_health_follows_seal(make_cluster: MakeCluster) -> N
         client.seal(endpoint=cluster.node(node_id).api)
     eventually(lambda: _health(cluster, node_id) == not_serving, timeout=10)
     assert _health(cluster, node_id, "keymgr.v1.KeyManagement") == not_serving
-    assert _sample(_scrape(cluster, node_id), "keymgr_sealed") == 1
+    eventually(lambda: _sample(_scrape(cluster, node_id), "keymgr_sealed") == 1, timeout=5)
     cluster.unseal(node_id, shares[:2])
     eventually(lambda: _health(cluster, node_id) == serving, timeout=10)
 

@@ -22,15 +22,11 @@ from typing import Any
 
 import pytest
 
+from keymgr.ops.ports import free_port
+
 TOY = Path(__file__).with_name("raft_toy_node.py")
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "toy-cluster-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def call(port: int, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:

@@ -21,7 +21,8 @@ import yaml
 from keymgr import pki
 from keymgr.agents.tde_gateway import hash_token
 from keymgr.client import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from keymgr.ops.devcluster import LocalCluster, free_port
+from keymgr.ops.devcluster import LocalCluster
+from keymgr.ops.ports import free_port
 from keymgr.v1 import keys_pb2, store_pb2
 from tests.integration.clients_support import (
     PLUGIN,

@@ -14,6 +14,7 @@ import pytest
 
 from keymgr.audit import AuditEvent, AuditLog, AuditUnavailable, FileSink, SyslogSink
 from keymgr.audit.sinks import format_rfc5424
+from keymgr.ops.ports import free_port
 
 # RFC 5424 section 6: HEADER SP STRUCTURED-DATA [SP MSG]
 RFC5424 = re.compile(
@@ -143,13 +144,6 @@ def test_tcp_frames_are_octet_counted() -> None:
         record = json.loads(fields["msg"])
         assert record["seq"] == seq and record["context"] == {"app": "<sealed>"}
     collector.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_collector_down_fails_closed_then_recovers(tmp_path: Path) -> None:

@@ -19,11 +19,8 @@ from keymgr.cli.common import (
     print_table,
     to_dict,
 )
+from keymgr.store.access import state_word
 from keymgr.v1 import store_pb2
-
-
-def _state(op: store_pb2.PendingOperation) -> str:
-    return store_pb2.OperationState.Name(op.state).removeprefix("OPERATION_STATE_").lower()
 
 
 def print_operation(op: store_pb2.PendingOperation, as_json: bool) -> None:
@@ -34,7 +31,7 @@ def print_operation(op: store_pb2.PendingOperation, as_json: bool) -> None:
         [
             ("Operation", op.id),
             ("Kind", op.kind),
-            ("State", _state(op)),
+            ("State", state_word(op.state)),
             ("Summary", op.summary),
             ("Requester", op.requester),
             ("Approvals", f"{len(op.approvals)}/{op.required}: {', '.join(op.approvals)}"),
@@ -42,7 +39,7 @@ def print_operation(op: store_pb2.PendingOperation, as_json: bool) -> None:
             *([("Result", op.result.error.message)] if op.result.HasField("error") else []),
         ]
     )
-    if _state(op) == "pending":
+    if state_word(op.state) == "pending":
         print(f"\nAnother admin approves with: keymgr approvals approve {op.id}")
 
 
@@ -258,7 +255,7 @@ def run_approvals_list(args: argparse.Namespace) -> int:
             (
                 op.id,
                 op.kind,
-                _state(op),
+                state_word(op.state),
                 f"{len(op.approvals)}/{op.required}",
                 op.requester,
                 format_time_ms(op.expires_at_ms),

@@ -33,6 +33,17 @@ class CliError(Exception):
         self.code = code
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type for counts and durations: a clear usage error, not a protobuf one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {0xFFFFFFFF}, got {value}")
+    return value
+
+
 def add_connection_flags(
     parser: argparse.ArgumentParser, *, client_key_flag: str = "--key"
 ) -> None:

@@ -1,4 +1,5 @@
-"""`keymgr operator init|unseal|seal|status|step-down|rotate|join-token|join|migrate-seal`."""
+"""`keymgr operator init|unseal|seal|status|step-down|rotate|rotate-root|join-token|join|
+migrate-seal|snapshot|raft`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from keymgr.cli.common import (
     add_connection_flags,
     client_from,
     endpoints,
+    non_negative_int,
     print_fields,
     print_json,
     print_table,
@@ -43,8 +45,12 @@ def register(subparsers: Any) -> None:
         "Example: keymgr operator init --shares 5 --threshold 3",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    init.add_argument("--shares", type=int, default=5, help="number of unseal shares (1-16)")
-    init.add_argument("--threshold", type=int, default=3, help="shares needed to unseal")
+    init.add_argument(
+        "--shares", type=non_negative_int, default=5, help="number of unseal shares (1-16)"
+    )
+    init.add_argument(
+        "--threshold", type=non_negative_int, default=3, help="shares needed to unseal"
+    )
     add_connection_flags(init)
     init.set_defaults(func=run_init)
 
@@ -76,6 +82,29 @@ def register(subparsers: Any) -> None:
     rotate = commands.add_parser("rotate", help="add a new keyring term (barrier key)")
     add_connection_flags(rotate)
     rotate.set_defaults(func=run_rotate)
+
+    rotate_root = commands.add_parser(
+        "rotate-root",
+        help="new root key and new unseal shares (split-key: needs admin approvals)",
+        description="Requests a new root key and re-keys the unseal shares. Prints the NEW "
+        "shares ONCE, to you: they unseal nodes only after the operation has run (at "
+        "once when one approval is enough, else when `keymgr approvals approve ID` "
+        "reaches the quorum); from then on the old shares open nothing. Unsealed nodes, "
+        "and nodes with their own seal, follow without operators.\n\n"
+        "Example: keymgr operator rotate-root --shares 5 --threshold 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rotate_root.add_argument(
+        "--shares", type=non_negative_int, default=0, help="new number of shares (default: same)"
+    )
+    rotate_root.add_argument(
+        "--threshold", type=non_negative_int, default=0, help="new threshold (default: same)"
+    )
+    rotate_root.add_argument(
+        "--ttl", type=non_negative_int, default=0, help="seconds to wait for approvals (24 h)"
+    )
+    add_connection_flags(rotate_root)
+    rotate_root.set_defaults(func=run_rotate_root)
 
     snapshot = commands.add_parser("snapshot", help="back up and restore the cluster state")
     snap = snapshot.add_subparsers(dest="snapshot_command", required=True)
@@ -192,6 +221,7 @@ def _print_seal(status: operator_pb2.SealStatusResponse, as_json: bool) -> None:
             ("Unseal Progress", f"{status.progress}/{status.threshold}"),
             *([("Reason", status.reason)] if status.reason else []),
             *([("Seal Error", status.seal_error)] if status.seal_error else []),
+            ("Root Key Generation", status.root_generation),
         ]
     )
 
@@ -308,6 +338,32 @@ def run_rotate(args: argparse.Namespace) -> int:
         print_json({"active_term": term})
     else:
         print(f"Keyring rotated: active term {term}")
+    return 0
+
+
+def run_rotate_root(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        response = client.rotate_root(
+            shares=args.shares, threshold=args.threshold, ttl_seconds=args.ttl
+        )
+    if args.json:
+        print_json(to_dict(response))
+        return 0
+    for i, share in enumerate(response.unseal_shares, 1):
+        print(f"Unseal Share {i}: {share}")
+    print(f"\nOperation: {response.operation_id} ({response.operation_state})")
+    if response.operation_state == "executed":
+        print(
+            f"\nThe root key is rotated (generation {response.root_generation}). Give each "
+            f"share to a different operator; any {response.secret_threshold} of them unseal "
+            "a node. The old shares no longer do. These are not shown again."
+        )
+    else:
+        print(
+            f"\nWaiting for {response.approvals_required} admin approvals "
+            f"(`keymgr approvals approve {response.operation_id}`). Until it runs, the old "
+            "shares stay valid and these open nothing. They are not shown again."
+        )
     return 0
 
 

@@ -11,7 +11,12 @@ from typing import Any, TypeVar, cast
 
 import grpc
 
-from keymgr.client._exceptions import KeymgrError, RetryableError, from_rpc_error
+from keymgr.client._exceptions import (
+    KeymgrError,
+    RetryableError,
+    from_rpc_error,
+    may_have_been_applied,
+)
 from keymgr.client._failover import FailoverPolicy
 from keymgr.stubs import access_stub, keys_stub, operator_stub, tde_stub, volume_stub
 from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, store_pb2, tde_pb2, volume_pb2
@@ -124,7 +129,10 @@ class Client:
         *,
         request_id: str = "",
         endpoint: str | None = None,
+        at_most_once: bool = False,
     ) -> Any:
+        """One RPC with failover. `at_most_once`: never send it again once it may have
+        run (for calls whose reply cannot be had twice: Init's and RotateRoot's shares)."""
         plan = [endpoint] if endpoint else self._policy.plan(self._attempts)
         last: KeymgrError | None = None
         for number, target in enumerate(plan):
@@ -135,6 +143,8 @@ class Client:
             except grpc.RpcError as exc:
                 last = from_rpc_error(exc, endpoint=target, request_id=request_id)
                 if not isinstance(last, RetryableError):
+                    raise last from None
+                if at_most_once and may_have_been_applied(last):
                     raise last from None
                 self._policy.failed(target)
                 if number + 1 < len(plan):
@@ -436,6 +446,7 @@ class Client:
                     approvals_required=approvals_required,
                 ),
                 endpoint=endpoint,
+                at_most_once=True,
             ),
         )
 
@@ -544,6 +555,23 @@ class Client:
         )
         term: int = response.active_term
         return term
+
+    def rotate_root(
+        self, *, shares: int = 0, threshold: int = 0, ttl_seconds: int = 0
+    ) -> operator_pb2.RotateRootResponse:
+        """Requests a new root key and new unseal shares (split-key). The reply holds the
+        new shares once; it is not retried once the request may have run."""
+        return cast(
+            "operator_pb2.RotateRootResponse",
+            self._call(
+                "operator",
+                "RotateRoot",
+                operator_pb2.RotateRootRequest(
+                    secret_shares=shares, secret_threshold=threshold, ttl_seconds=ttl_seconds
+                ),
+                at_most_once=True,
+            ),
+        )
 
     # --- backup, restore, membership ------------------------------------------------
 

@@ -46,6 +46,12 @@ class Unavailable(RetryableError):
     pass
 
 
+class OutcomeUnknown(Unavailable):
+    """The write may or may not have been applied (the leader changed under it). An
+    idempotent write is retried with the same request id; Init and RotateRoot are not
+    (their shares exist only in the lost reply): check status before running them again."""
+
+
 class Timeout(RetryableError):
     pass
 
@@ -109,6 +115,7 @@ _BY_CODE: dict[grpc.StatusCode, type[KeymgrError]] = {
 # A handshake cut short because the node died or restarted is retryable, not a
 # certificate problem (seen in leader-loss drills: "Handshake read failed (recvmsg:
 # Connection reset by peer)").
+OUTCOME_UNKNOWN_MARK = "outcome unknown"  # the server's words for an ambiguous write
 _TRANSPORT_LOSS = ("recvmsg", "connection reset", "connection refused", "socket closed", "eof")
 
 
@@ -123,6 +130,18 @@ def from_rpc_error(exc: grpc.RpcError, *, endpoint: str, request_id: str = "") -
         and not any(sign in lower for sign in _TRANSPORT_LOSS)
     ):
         cls: type[KeymgrError] = Unauthenticated
+    elif code == grpc.StatusCode.UNAVAILABLE and OUTCOME_UNKNOWN_MARK in lower:
+        cls = OutcomeUnknown
     else:
         cls = _BY_CODE.get(code, ServerError)
     return cls(f"{endpoint}: {details}", endpoint=endpoint, request_id=request_id, code=code)
+
+
+def may_have_been_applied(error: KeymgrError) -> bool:
+    """True if the request may have reached a server and run: an unknown write outcome,
+    a timeout, or a connection lost mid-call (a refused connection never sent it)."""
+    if isinstance(error, (OutcomeUnknown, Timeout)):
+        return True
+    text = str(error).lower()
+    lost = (sign for sign in _TRANSPORT_LOSS if sign != "connection refused")
+    return isinstance(error, Unavailable) and any(sign in text for sign in lost)

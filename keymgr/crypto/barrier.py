@@ -14,7 +14,8 @@ AAD = the 5-byte header ‖ the caller's AAD. Callers bind what the bytes are fo
 
 Layering: the root key wraps each term key (`wrap_term_key`, replicated in
 `KeyringTerm.wrapped_key`); a node's seal, or the Shamir unseal key, wraps the root
-key (`wrap_root_key`).
+key (`wrap_root_key`). When the root key is rotated, the new one is also wrapped by
+the one before it (`root_successor_aad`), so nodes holding the old key follow.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "ROOT_KEY_AAD",
     "Keyring",
     "material_aad",
+    "root_successor_aad",
     "term_key_aad",
     "unwrap_root_key",
     "unwrap_term_key",
@@ -180,6 +182,14 @@ def term_key_aad(term: int) -> bytes:
     """AAD binding a wrapped term key to its term, so terms cannot be swapped."""
     _check_term(term)
     return f"keymgr/keyring/term/{term}".encode()
+
+
+def root_successor_aad(generation: int) -> bytes:
+    """AAD for the root key of `generation` wrapped by the one before it: a link of one
+    rotation cannot be replayed as another's."""
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 1:
+        raise ValueError("root generation of a successor must be an int >= 1")
+    return f"keymgr/root-key/successor/{generation}".encode()
 
 
 def wrap_term_key(root_key: BytesLike, term: int, term_key: BytesLike) -> bytes:

@@ -12,11 +12,11 @@ import base64
 import binascii
 import json
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from keymgr.durable_files import fsync_dir, replace_file
 
-__all__ = ["FILE_NAME", "Seal", "SealedRootKeyStore"]
+__all__ = ["FILE_NAME", "Seal", "SealedRootKeyStore", "StoredRoot"]
 
 FILE_NAME = "sealed-root-key.json"
 _FORMAT = 1
@@ -50,6 +50,12 @@ def write_private_file(path: Path, data: bytes) -> None:
     replace_file(path, data, mode=0o600, ignore_dir_fsync_errors=True)
 
 
+class StoredRoot(NamedTuple):
+    seal_type: str
+    wrapped: bytes
+    generation: int  # the root key's rotation count, so a node knows which one it holds
+
+
 class SealedRootKeyStore:
     """This node's root key as wrapped by its seal: `data_dir/sealed-root-key.json`."""
 
@@ -60,8 +66,8 @@ class SealedRootKeyStore:
     def __repr__(self) -> str:
         return f"SealedRootKeyStore({str(self.path)!r})"
 
-    def load(self) -> tuple[str, bytes] | None:
-        """(seal_type, wrapped) or None if nothing is stored; ValueError if corrupt."""
+    def load(self) -> StoredRoot | None:
+        """The stored blob, or None if nothing is stored; ValueError if corrupt."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -86,9 +92,12 @@ class SealedRootKeyStore:
             raise ValueError(f"{self.path}: field 'wrapped' is not valid base64") from None
         if not wrapped:
             raise ValueError(f"{self.path}: field 'wrapped' is empty")
-        return seal_type, wrapped
+        generation = doc.get("root_generation", 0)
+        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+            raise ValueError(f"{self.path}: field 'root_generation' must be an int >= 0")
+        return StoredRoot(seal_type, wrapped, generation)
 
-    def save(self, seal_type: str, wrapped: bytes) -> None:
+    def save(self, seal_type: str, wrapped: bytes, *, generation: int = 0) -> None:
         """Durably replaces the stored blob (the caller wraps; never pass a plain key)."""
         if not isinstance(seal_type, str) or not seal_type:
             raise ValueError("seal_type must be a non-empty string")
@@ -98,6 +107,7 @@ class SealedRootKeyStore:
             "seal_type": seal_type,
             "format": _FORMAT,
             "wrapped": base64.b64encode(wrapped).decode("ascii"),
+            "root_generation": generation,
         }
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_private_file(self.path, (json.dumps(doc, sort_keys=True) + "\n").encode())

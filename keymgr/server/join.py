@@ -44,7 +44,7 @@ from keymgr.server.errors import (
 )
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import now_ms
-from keymgr.store.access import GATED
+from keymgr.store.access import GATED, state_word
 from keymgr.v1 import operator_pb2, store_pb2
 
 log = logging.getLogger(__name__)
@@ -95,10 +95,9 @@ async def create_join_token(
         ),
     )
     result = await node.proposer.submit(command)
-    state = store_pb2.OperationState.Name(result.operation.state)
     return operator_pb2.CreateJoinTokenResponse(
         token=f"{TOKEN_PREFIX}-{token_id}-{secret.hex()}", operation_id=operation_id,
-        operation_state=state.removeprefix("OPERATION_STATE_").lower(),
+        operation_state=state_word(result.operation.state),
     )
 
 

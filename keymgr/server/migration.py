@@ -23,7 +23,7 @@ from keymgr.server.context import NodeContext
 from keymgr.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from keymgr.server.proposer import now_ms
 from keymgr.server.sealing import build_seal
-from keymgr.store.access import GATED, SEAL_TYPES
+from keymgr.store.access import GATED, SEAL_TYPES, state_word
 from keymgr.v1 import operator_pb2, store_pb2
 
 DEFAULT_TTL_S = 3600
@@ -56,10 +56,9 @@ async def request_migration(
             summary=f"migrate the seal of node {member.id!r} to {request.to_type}",
         ),
     ))
-    state = store_pb2.OperationState.Name(result.operation.state)
     return operator_pb2.RequestSealMigrationResponse(
         migration_id=migration_id,
-        operation_state=state.removeprefix("OPERATION_STATE_").lower(),
+        operation_state=state_word(result.operation.state),
     )
 
 
@@ -85,11 +84,14 @@ async def migrate(node: NodeContext, caller: Caller, migration_id: str) -> None:
         new_seal, retry = build_seal(config)
     except ValueError as exc:
         raise FailedPrecondition(f"cannot set up the new seal: {exc}") from exc
+    generation = node.seal.root_generation
     wrapped = await asyncio.to_thread(node.seal.prepare_migration, new_seal)
     await node.proposer.submit(store_pb2.Command(
         request_id=f"migrate-{migration_id}", principal=caller.principal,
         consume_seal_migration=store_pb2.ConsumeSealMigration(
             migration_id=migration_id, node_id=me),
     ))
-    await asyncio.to_thread(node.seal.commit_migration, new_seal, wrapped, retry)
+    await asyncio.to_thread(
+        node.seal.commit_migration, new_seal, wrapped, retry, generation=generation
+    )
     node.config = dataclasses.replace(node.config, seal=config.seal)

@@ -87,9 +87,12 @@ def build_node(config: NodeConfig) -> NodeContext:
 
 async def run_schedules(node: NodeContext) -> None:
     """Leader duties driven by time: destroy keys whose deletion is due, rotate keys
-    whose rotation period has passed. Time enters the state machine only here."""
+    whose rotation period has passed. Time enters the state machine only here. Every
+    node also follows a replicated root key rotation here."""
     while True:
         await asyncio.sleep(SCHEDULE_INTERVAL_S)
+        with contextlib.suppress(NodeError):
+            node.seal.follow_root()  # every node: an idle one must not fall behind
         if node.raft_status().role != "leader" or not node.store.initialized:
             continue
         if node.seal.sealed:

@@ -26,6 +26,7 @@ from keymgr.server.errors import (
 )
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import now_ms
+from keymgr.server.root_rotation import request_root_rotation
 from keymgr.server.rotation import attempt_id
 from keymgr.server.rpc import rpc
 from keymgr.store import snapshot_file
@@ -65,6 +66,7 @@ class OperatorServicer:
             progress=node.seal.progress,
             reason=node.seal.reason if node.seal.sealed else "",
             seal_error=node.seal.seal_error,
+            root_generation=init.root_generation if init else 0,
         )
 
     @rpc
@@ -262,7 +264,7 @@ class OperatorServicer:
         rid = request.request_id or uuid.uuid4().hex
         for attempt in range(5):
             self._node.check_serving()
-            root = self._node.seal.root_key()
+            root, generation = self._node.seal.current_root_key()
             term = self._node.store.active_term + 1
             command = store_pb2.Command(
                 request_id=attempt_id(rid, attempt),
@@ -272,7 +274,8 @@ class OperatorServicer:
                         term=term,
                         wrapped_key=wrap_term_key(root, term, secrets.token_bytes(32)),
                         created_at_ms=now_ms(),
-                    )
+                    ),
+                    root_generation=generation,
                 ),
             )
             try:
@@ -281,6 +284,14 @@ class OperatorServicer:
                 continue
             return operator_pb2.RotateKeyringResponse(active_term=result.keyring_term)
         raise Conflict("keyring is being rotated concurrently; retry")
+
+    @rpc
+    async def RotateRoot(
+        self, request: operator_pb2.RotateRootRequest, context: grpc.aio.ServicerContext
+    ) -> operator_pb2.RotateRootResponse:
+        caller = caller_of(context)
+        require_admin(caller, self._node.admins())
+        return await request_root_rotation(self._node, caller, request)
 
     # -- backup and DR restore -------------------------------------------------------
 
@@ -397,7 +408,7 @@ class OperatorServicer:
         except Exception:
             root[:] = bytes(len(root))
             raise
-        node.seal.install_new_root_key(root)
+        node.seal.install_new_root_key(root, generation=state.init.root_generation)
         node.materials.clear()
         header = parsed.header
         applied = header.get("applied_index")

@@ -68,13 +68,14 @@ class Proposer:
             raw = None
             if exc.outcome_unknown:
                 raw = await self._settled(command.request_id, wait_s=self._timeout_s)
-            if raw is None:
-                if isinstance(exc, NoLeader):
-                    raise Unavailable(f"no Raft leader: {exc}") from exc
+            elif isinstance(exc, NoLeader):
+                raise Unavailable(f"no Raft leader: {exc}") from exc
+            else:
                 raise Unavailable(f"write not accepted: {exc}") from exc
         if raw is None:
             raise Unavailable(
-                "write timed out with an unknown outcome: retry with the same request_id"
+                "write outcome unknown (timed out or the leader changed): retry with the "
+                "same request_id"
             )
         result = store_pb2.CommandResult.FromString(raw)
         if result.WhichOneof("result") == "error":

@@ -10,6 +10,12 @@ A node is sealed until it holds the cluster's root key. It gets it
 The keyring is decrypted from the replicated state with the root key and rebuilt
 whenever a new term is replicated.
 
+The root key itself can be rotated (split-key operation "rotate-root"). The replicated
+record then carries the new root key wrapped by the previous one, so an unsealed node
+follows on its own, and a node with its own seal stores the new key wrapped by it. A
+node that missed more than one rotation (only the latest link is kept, so old root
+keys do not open new ones forever) must be unsealed with the current shares.
+
 An HSM can go away and come back. A monitor thread (never the Raft thread, never the
 event loop) retries auto-unseal with exponential backoff while the seal is unavailable,
 retries storing the wrapped root key if that failed, and checks the HSM of an unsealed
@@ -26,14 +32,14 @@ from dataclasses import dataclass
 
 from keymgr.audit import derive_audit_key
 from keymgr.config import NodeConfig
-from keymgr.crypto.barrier import Keyring, unwrap_term_key
+from keymgr.crypto.barrier import Keyring, root_successor_aad, unwrap_root_key, unwrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.crypto.shamir import decode_share
 from keymgr.seal.base import Seal, SealedRootKeyStore
 from keymgr.seal.devfile import FileSeal
 from keymgr.seal.pkcs11 import HsmUnavailable, PinSource, Pkcs11Seal
 from keymgr.seal.shamir import ShareCollector
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, Sealed
+from keymgr.server.errors import FailedPrecondition, InvalidArgument, Sealed, Unavailable
 from keymgr.store.keystore import KeyStore
 
 log = logging.getLogger(__name__)
@@ -87,10 +93,12 @@ class SealController:
         self._retry = retry or RetryPolicy()
         self._lock = threading.Lock()
         self._root_key: bytearray | None = None
+        self._root_generation = 0  # which rotation of the root key _root_key is
         self._audit_key: bytes | None = None
         self._keyring: Keyring | None = None
-        self._keyring_terms = -1
+        self._keyring_terms: tuple[object, ...] | None = None  # the terms it was built from
         self._collector: ShareCollector | None = None
+        self._collector_generation = 0
         self._epoch = 0  # bumped by seal(): an auto-unseal begun before it must not land
         self._listeners: list[Callable[[], None]] = []
         self._auto_pending = auto_seal is not None  # retry auto-unseal in the background
@@ -108,6 +116,11 @@ class SealController:
     @property
     def sealed(self) -> bool:
         return self._root_key is None
+
+    @property
+    def root_generation(self) -> int:
+        """The rotation of the root key this node holds (meaningful when unsealed)."""
+        return self._root_generation
 
     @property
     def progress(self) -> int:
@@ -135,7 +148,7 @@ class SealController:
             self.reason = "no root key sealed for this node yet: unseal once with shares"
             self._auto_pending = False
             return False
-        seal_type, wrapped = stored
+        seal_type, wrapped, generation = stored
         if seal_type != seal.seal_type:
             self._auto_failed(
                 f"stored root key is sealed by {seal_type!r}, node uses {seal.seal_type!r}",
@@ -153,7 +166,7 @@ class SealController:
                 retry=True,
             )
             return False
-        if not self._install(root, epoch=epoch):
+        if not self._install(root, generation=generation, epoch=epoch):
             return False  # an operator sealed the node meanwhile: stay sealed
         self.seal_error = ""
         log.info("unsealed by the %s seal", seal.seal_type)
@@ -235,8 +248,11 @@ class SealController:
                 raise InvalidArgument("share", str(exc)) from exc
             return
         with self._lock:
+            if self._collector is not None and self._collector_generation != init.root_generation:
+                self._collector = None  # the root key was rotated: earlier shares are void
             if self._collector is None:
                 self._collector = ShareCollector(init)
+                self._collector_generation = init.root_generation
             try:
                 self._collector.submit(share)
             except InvalidShare as exc:
@@ -250,7 +266,8 @@ class SealController:
                 return
             root = self._collector.take_root_key()
             self._collector = None
-        self._install(root)
+            generation = self._collector_generation
+        self._install(root, generation=generation)
         self._persist()
         log.info("unsealed by operator shares")
 
@@ -260,18 +277,21 @@ class SealController:
                 self._collector.reset()
             self._collector = None
 
-    def install_new_root_key(self, root: bytearray) -> None:
-        """After this node ran Init: it made the root key, so it starts unsealed."""
-        self._install(root)
+    def install_new_root_key(self, root: bytearray, *, generation: int = 0) -> None:
+        """After this node ran Init (or a restore): it has the root key, so it is unsealed."""
+        self._install(root, generation=generation)
         self._persist()
 
     def install_verified_root_key(self, root: bytearray) -> None:
         """A root key from a peer (secure join): installed only if it opens the keyring."""
+        generation = self._store.root_generation
         terms, _ = self._store.keyring_state()
         if not terms:
             raise DecryptionFailed("no keyring replicated here yet to check the root key")
         unwrap_term_key(bytes(root), terms[0].term, terms[0].wrapped_key)  # DecryptionFailed
-        self._install(root)
+        if self._store.root_generation != generation:
+            raise DecryptionFailed("the root key was rotated during the join: join again")
+        self._install(root, generation=generation)
         self._persist()
 
     def prepare_migration(self, new_seal: Seal | None) -> bytes | None:
@@ -295,11 +315,19 @@ class SealController:
         return wrapped
 
     def commit_migration(
-        self, new_seal: Seal | None, wrapped: bytes | None, retry: RetryPolicy
+        self,
+        new_seal: Seal | None,
+        wrapped: bytes | None,
+        retry: RetryPolicy,
+        *,
+        generation: int,
     ) -> None:
-        """Stores the new blob (or none, for Shamir) and switches seals; stays unsealed."""
+        """Stores the new blob (or none, for Shamir) and switches seals; stays unsealed.
+        `generation`: the root key's, read before `prepare_migration` wrapped it."""
+        if generation != self._root_generation:
+            raise FailedPrecondition("the root key was rotated during the migration: run it again")
         if new_seal is not None and wrapped is not None:
-            self._root_store.save(new_seal.seal_type, wrapped)
+            self._root_store.save(new_seal.seal_type, wrapped, generation=generation)
         else:
             self._root_store.clear()
         old = self.seal_type
@@ -318,7 +346,7 @@ class SealController:
             self._root_key = None
             self._audit_key = None
             self._keyring = None
-            self._keyring_terms = -1
+            self._keyring_terms = None
             self.reason = reason
         for listener in self._listeners:
             listener()
@@ -329,51 +357,118 @@ class SealController:
             raise Sealed(self.reason)
         return bytes(root)
 
+    def current_root_key(self) -> tuple[bytes, int]:
+        """(root key, generation) read together, after following any replicated rotation:
+        what a proposer wraps new replicated records with."""
+        self.keyring()
+        with self._lock:
+            root, generation = self._root_key, self._root_generation
+            if root is None:
+                raise Sealed(self.reason)
+            return bytes(root), generation
+
     def keyring(self) -> Keyring:
-        """The decrypted keyring, rebuilt when a new term has been replicated."""
-        root = self._root_key
-        if root is None:
-            raise Sealed(self.reason)
-        terms, active_term = self._store.keyring_state()
-        keyring = self._keyring
-        if keyring is not None and self._keyring_terms == len(terms):
+        """The decrypted keyring, rebuilt when the replicated terms change (a new term, or
+        the same terms re-wrapped by a rotated root key, which this node follows)."""
+        for _ in range(3):
+            root = self._root_key
+            if root is None:
+                raise Sealed(self.reason)
+            generation = self._store.root_generation
+            terms, active_term = self._store.keyring_state()
+            keyring = self._keyring
+            if keyring is not None and self._keyring_terms is terms:
+                return keyring
+            if generation != self._root_generation:
+                self._follow_root(generation)
+                continue
+            try:
+                keys = {t.term: unwrap_term_key(bytes(root), t.term, t.wrapped_key) for t in terms}
+            except DecryptionFailed:
+                if self._store.root_generation != generation:
+                    continue  # a root rotation was applied while we read: read again
+                self.seal("the root key does not decrypt the cluster keyring")
+                raise Sealed(self.reason) from None
+            if not keys:
+                raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
+            keyring = Keyring(keys, active_term=active_term)
+            self._keyring, self._keyring_terms = keyring, terms
             return keyring
-        try:
-            keys = {t.term: unwrap_term_key(bytes(root), t.term, t.wrapped_key) for t in terms}
-        except DecryptionFailed:
-            self.seal("the root key does not decrypt the cluster keyring")
-            raise Sealed(self.reason) from None
-        if not keys:
-            raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
-        keyring = Keyring(keys, active_term=active_term)
-        self._keyring, self._keyring_terms = keyring, len(terms)
-        return keyring
+        raise Unavailable("the root key is being rotated; retry")
+
+    def _follow_root(self, target: int) -> None:
+        """Moves this node's root key to replicated generation `target` (one step, by the
+        successor link); seals the node when it cannot."""
+        with self._lock:
+            root, mine = self._root_key, self._root_generation
+            if root is None:
+                raise Sealed(self.reason)
+            if target == mine:
+                return
+            if target < mine:
+                raise Unavailable(
+                    "this node's replicated state is older than its root key; catching up"
+                )
+            init = self._store.init_cluster()
+            link = init.root_successor if init is not None else b""
+            new_root: bytearray | None = None
+            if target == mine + 1 and init is not None and init.root_generation == target:
+                try:
+                    new_root = unwrap_root_key(bytes(root), link, root_successor_aad(target))
+                except DecryptionFailed:
+                    new_root = None
+            if new_root is not None:
+                root[:] = bytes(len(root))
+                self._root_key, self._root_generation = new_root, target
+                self._audit_key = derive_audit_key(new_root)
+                self._keyring, self._keyring_terms = None, None
+        if new_root is None:
+            reason = (
+                f"the root key was rotated to generation {target}; this node holds generation "
+                f"{mine} and cannot follow: unseal it with the current shares"
+            )
+            log.error("sealing this node: %s", reason)
+            self.seal(reason)
+            raise Sealed(reason)
+        log.info("followed the root key rotation to generation %d", target)
+        if self._auto_seal is not None:  # store the new root key under this node's seal
+            self._persist_pending = True
+            self._wake.set()
+
+    def follow_root(self) -> None:
+        """Follows a replicated root rotation now (called periodically, so an idle node
+        does not fall two rotations behind). No-op while sealed."""
+        if self._root_key is None or not self._store.initialized:
+            return
+        self.keyring()
 
     def audit_key(self) -> bytes | None:
         """The audit HMAC key (derived from the root key), or None while sealed."""
         return self._audit_key
 
-    def _install(self, root: bytearray, *, epoch: int | None = None) -> bool:
+    def _install(self, root: bytearray, *, generation: int, epoch: int | None = None) -> bool:
         """Installs the root key, unless `epoch` is given and a seal() came since."""
         with self._lock:
             if epoch is not None and epoch != self._epoch:
                 root[:] = bytes(len(root))
                 return False
-            self._root_key = root
+            self._root_key, self._root_generation = root, generation
             self._audit_key = derive_audit_key(root)
             self._keyring = None
-            self._keyring_terms = -1
+            self._keyring_terms = None
             self.reason = ""
         return True
 
     def _persist(self) -> bool:
         """Stores the root key wrapped by this node's seal; retried by the monitor."""
-        seal, root = self._auto_seal, self._root_key
-        if seal is None or root is None:
+        with self._lock:
+            seal, root, generation = self._auto_seal, self._root_key, self._root_generation
+            plain = bytes(root) if root is not None else None
+        if seal is None or plain is None:
             return True
         try:
-            wrapped = seal.wrap_root_key(bytes(root))
-            self._root_store.save(seal.seal_type, wrapped)
+            wrapped = seal.wrap_root_key(plain)
+            self._root_store.save(seal.seal_type, wrapped, generation=generation)
         except (HsmUnavailable, OSError) as exc:
             self._persist_pending = True
             self.seal_error = f"could not store the root key sealed by {seal.seal_type}: {exc}"

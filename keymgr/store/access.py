@@ -53,6 +53,7 @@ GATED = {
     "authorize_join": "authorize-join",
     "authorize_seal_migration": "migrate-seal",
     "authorize_removal": "remove-node",
+    "rotate_root": "rotate-root",
 }
 KINDS = frozenset(GATED.values())
 DECIDED_KEPT = 1000
@@ -61,6 +62,11 @@ NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 SEAL_TYPES = frozenset({"shamir", "file", "pkcs11"})
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 PENDING = store_pb2.OPERATION_STATE_PENDING
+
+
+def state_word(state: int) -> str:
+    """"pending", "executed", ... as the CLI and responses show an operation's state."""
+    return store_pb2.OperationState.Name(state).removeprefix("OPERATION_STATE_").lower()
 
 M = TypeVar(
     "M",

@@ -163,6 +163,11 @@ class KeyStore:
         ring = self._t.keyring
         return ring[-1].term if ring else 0
 
+    @property
+    def root_generation(self) -> int:
+        init = self._t.init
+        return init.root_generation if init is not None else 0
+
     def keyring_state(self) -> tuple[tuple[store_pb2.KeyringTerm, ...], int]:
         """Terms and active term read together: two separate reads may straddle a rotation."""
         ring = self._t.keyring
@@ -467,6 +472,11 @@ class KeyStore:
             raise check.invalid("rotate_keyring.new_term", "must be set")
         check.keyring_term("rotate_keyring.new_term", rotate.new_term)
         t = self._t
+        assert t.init is not None  # _dispatch refuses every op before init
+        if rotate.root_generation != t.init.root_generation:
+            raise CommandRefused(
+                check.CONFLICT, "the root key was rotated meanwhile: wrap the term again"
+            )
         expected = t.keyring[-1].term + 1
         if rotate.new_term.term != expected:
             raise CommandRefused(
@@ -477,6 +487,42 @@ class KeyStore:
         t.keyring = (*t.keyring, term)
         self._revision += 1
         return store_pb2.CommandResult(keyring_term=term.term)
+
+    def _rotate_root(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        """Installs a new root key's records (approved). The keyring's term keys stay the
+        same, re-wrapped, so no key material and no ciphertext changes."""
+        rotate = command.rotate_root
+        check.rotate_root(rotate)
+        t = self._t
+        assert t.init is not None  # _dispatch refuses every op before init
+        if rotate.from_generation != t.init.root_generation:
+            raise CommandRefused(
+                check.CONFLICT,
+                f"the root key was rotated since this request (now generation "
+                f"{t.init.root_generation}): request the rotation again",
+            )
+        if [(x.term, x.created_at_ms) for x in rotate.keyring] != [
+            (x.term, x.created_at_ms) for x in t.keyring
+        ]:
+            raise CommandRefused(
+                check.CONFLICT,
+                "the keyring was rotated since this request: request the rotation again",
+            )
+        init = store_pb2.InitCluster()
+        init.CopyFrom(t.init)
+        init.shamir_wrapped_root_key = rotate.shamir_wrapped_root_key
+        init.secret_shares = rotate.secret_shares
+        init.secret_threshold = rotate.secret_threshold
+        init.ClearField("share_digests")
+        init.share_digests.extend(rotate.share_digests)
+        init.root_generation = t.init.root_generation + 1
+        init.root_successor = rotate.root_successor
+        init.root_rotated_at_ms = command.time_ms
+        init.root_rotated_by = command.principal
+        t.init = init  # generation first: a reader that sees new terms sees it too
+        t.keyring = tuple(_copy_term(term) for term in rotate.keyring)
+        self._revision += 1
+        return _OK
 
     def _tick(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         return _OK  # the purge already ran in _dispatch
@@ -580,6 +626,7 @@ _HANDLERS: dict[str, _Handler] = {
     "schedule_deletion": KeyStore._schedule_deletion,
     "cancel_deletion": KeyStore._cancel_deletion,
     "rotate_keyring": KeyStore._rotate_keyring,
+    "rotate_root": KeyStore._rotate_root,
     "tick": KeyStore._tick,
     "destroy_key": KeyStore._destroy_key,
     "set_rotation_policy": KeyStore._set_rotation_policy,

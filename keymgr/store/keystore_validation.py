@@ -13,7 +13,7 @@ import binascii
 import itertools
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from keymgr.v1 import keys_pb2, store_pb2
 
@@ -144,17 +144,42 @@ def keyring_term(field: str, term: store_pb2.KeyringTerm) -> None:
     wrapped(f"{field}.wrapped_key", term.wrapped_key)
 
 
-def init_cluster(init: store_pb2.InitCluster) -> None:
-    wrapped("init_cluster.shamir_wrapped_root_key", init.shamir_wrapped_root_key)
-    shares, threshold = init.secret_shares, init.secret_threshold
+def shamir_record(
+    field: str, wrapped_root: bytes, shares: int, threshold: int, digests: Sequence[bytes]
+) -> None:
+    """The Shamir part of an init record or a root rotation: one rule for both."""
+    wrapped(f"{field}.shamir_wrapped_root_key", wrapped_root)
     if not 1 <= shares <= MAX_SHARES:
-        raise invalid("init_cluster.secret_shares", f"must be 1..{MAX_SHARES}, got {shares}")
+        raise invalid(f"{field}.secret_shares", f"must be 1..{MAX_SHARES}, got {shares}")
     if not 1 <= threshold <= shares:
-        raise invalid("init_cluster.secret_threshold", f"must be 1..{shares}, got {threshold}")
-    if len(init.share_digests) != shares:
-        raise invalid("init_cluster.share_digests", f"must hold one digest per share ({shares})")
-    if any(not digest or len(digest) > 64 for digest in init.share_digests):
-        raise invalid("init_cluster.share_digests", "digests are 1..64 bytes")
+        raise invalid(f"{field}.secret_threshold", f"must be 1..{shares}, got {threshold}")
+    if len(digests) != shares:
+        raise invalid(f"{field}.share_digests", f"must hold one digest per share ({shares})")
+    if any(not digest or len(digest) > 64 for digest in digests):
+        raise invalid(f"{field}.share_digests", "digests are 1..64 bytes")
+
+
+def rotate_root(rotate: store_pb2.RotateRoot) -> None:
+    shamir_record(
+        "rotate_root",
+        rotate.shamir_wrapped_root_key,
+        rotate.secret_shares,
+        rotate.secret_threshold,
+        rotate.share_digests,
+    )
+    wrapped("rotate_root.root_successor", rotate.root_successor)
+    for i, term in enumerate(rotate.keyring):
+        keyring_term(f"rotate_root.keyring[{i}]", term)
+
+
+def init_cluster(init: store_pb2.InitCluster) -> None:
+    shamir_record(
+        "init_cluster",
+        init.shamir_wrapped_root_key,
+        init.secret_shares,
+        init.secret_threshold,
+        init.share_digests,
+    )
     if not 1 <= len(init.admins) <= MAX_ADMINS:
         raise invalid("init_cluster.admins", f"must name 1..{MAX_ADMINS} admins")
     if any(not admin or len(admin) > MAX_PRINCIPAL for admin in init.admins):

@@ -57,7 +57,7 @@ class SealStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class SealStatusResponse(_message.Message):
-    __slots__ = ("node_id", "initialized", "sealed", "seal_type", "threshold", "shares", "progress", "reason", "seal_error")
+    __slots__ = ("node_id", "initialized", "sealed", "seal_type", "threshold", "shares", "progress", "reason", "seal_error", "root_generation")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     INITIALIZED_FIELD_NUMBER: _ClassVar[int]
     SEALED_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class SealStatusResponse(_message.Message):
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SEAL_ERROR_FIELD_NUMBER: _ClassVar[int]
+    ROOT_GENERATION_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     initialized: bool
     sealed: bool
@@ -76,7 +77,8 @@ class SealStatusResponse(_message.Message):
     progress: int
     reason: str
     seal_error: str
-    def __init__(self, node_id: _Optional[str] = ..., initialized: _Optional[bool] = ..., sealed: _Optional[bool] = ..., seal_type: _Optional[str] = ..., threshold: _Optional[int] = ..., shares: _Optional[int] = ..., progress: _Optional[int] = ..., reason: _Optional[str] = ..., seal_error: _Optional[str] = ...) -> None: ...
+    root_generation: int
+    def __init__(self, node_id: _Optional[str] = ..., initialized: _Optional[bool] = ..., sealed: _Optional[bool] = ..., seal_type: _Optional[str] = ..., threshold: _Optional[int] = ..., shares: _Optional[int] = ..., progress: _Optional[int] = ..., reason: _Optional[str] = ..., seal_error: _Optional[str] = ..., root_generation: _Optional[int] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
     __slots__ = ("node_id", "api_address", "raft_address", "zone", "role", "term", "commit_index", "applied_index", "lag", "sealed", "serving", "leader_id", "error", "seal_type", "audit_healthy", "audit_failures", "seal_error")
@@ -157,6 +159,32 @@ class RotateKeyringResponse(_message.Message):
     ACTIVE_TERM_FIELD_NUMBER: _ClassVar[int]
     active_term: int
     def __init__(self, active_term: _Optional[int] = ...) -> None: ...
+
+class RotateRootRequest(_message.Message):
+    __slots__ = ("secret_shares", "secret_threshold", "ttl_seconds")
+    SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
+    SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    secret_shares: int
+    secret_threshold: int
+    ttl_seconds: int
+    def __init__(self, secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class RotateRootResponse(_message.Message):
+    __slots__ = ("unseal_shares", "secret_threshold", "operation_id", "operation_state", "approvals_required", "root_generation")
+    UNSEAL_SHARES_FIELD_NUMBER: _ClassVar[int]
+    SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_STATE_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    ROOT_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    unseal_shares: _containers.RepeatedScalarFieldContainer[str]
+    secret_threshold: int
+    operation_id: str
+    operation_state: str
+    approvals_required: int
+    root_generation: int
+    def __init__(self, unseal_shares: _Optional[_Iterable[str]] = ..., secret_threshold: _Optional[int] = ..., operation_id: _Optional[str] = ..., operation_state: _Optional[str] = ..., approvals_required: _Optional[int] = ..., root_generation: _Optional[int] = ...) -> None: ...
 
 class SaveSnapshotRequest(_message.Message):
     __slots__ = ("snapshot_id", "offset")

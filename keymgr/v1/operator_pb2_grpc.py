@@ -74,6 +74,11 @@ class OperatorStub:
                 request_serializer=keymgr_dot_v1_dot_operator__pb2.RotateKeyringRequest.SerializeToString,
                 response_deserializer=keymgr_dot_v1_dot_operator__pb2.RotateKeyringResponse.FromString,
                 _registered_method=True)
+        self.RotateRoot = channel.unary_unary(
+                '/keymgr.v1.Operator/RotateRoot',
+                request_serializer=keymgr_dot_v1_dot_operator__pb2.RotateRootRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_operator__pb2.RotateRootResponse.FromString,
+                _registered_method=True)
         self.SaveSnapshot = channel.unary_unary(
                 '/keymgr.v1.Operator/SaveSnapshot',
                 request_serializer=keymgr_dot_v1_dot_operator__pb2.SaveSnapshotRequest.SerializeToString,
@@ -173,6 +178,12 @@ class OperatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RotateKeyring(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateRoot(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -280,6 +291,11 @@ def add_OperatorServicer_to_server(servicer, server):
                     servicer.RotateKeyring,
                     request_deserializer=keymgr_dot_v1_dot_operator__pb2.RotateKeyringRequest.FromString,
                     response_serializer=keymgr_dot_v1_dot_operator__pb2.RotateKeyringResponse.SerializeToString,
+            ),
+            'RotateRoot': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateRoot,
+                    request_deserializer=keymgr_dot_v1_dot_operator__pb2.RotateRootRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_operator__pb2.RotateRootResponse.SerializeToString,
             ),
             'SaveSnapshot': grpc.unary_unary_rpc_method_handler(
                     servicer.SaveSnapshot,
@@ -548,6 +564,33 @@ class Operator:
             '/keymgr.v1.Operator/RotateKeyring',
             keymgr_dot_v1_dot_operator__pb2.RotateKeyringRequest.SerializeToString,
             keymgr_dot_v1_dot_operator__pb2.RotateKeyringResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateRoot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Operator/RotateRoot',
+            keymgr_dot_v1_dot_operator__pb2.RotateRootRequest.SerializeToString,
+            keymgr_dot_v1_dot_operator__pb2.RotateRootResponse.FromString,
             options,
             channel_credentials,
             insecure,

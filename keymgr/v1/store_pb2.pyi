@@ -39,7 +39,7 @@ ERROR_CODE_FAILED_PRECONDITION: ErrorCode
 ERROR_CODE_CONFLICT: ErrorCode
 
 class InitCluster(_message.Message):
-    __slots__ = ("shamir_wrapped_root_key", "secret_shares", "secret_threshold", "admins", "first_term", "share_digests", "approvals_required")
+    __slots__ = ("shamir_wrapped_root_key", "secret_shares", "secret_threshold", "admins", "first_term", "share_digests", "approvals_required", "root_generation", "root_successor", "root_rotated_at_ms", "root_rotated_by")
     SHAMIR_WRAPPED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
     SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
     SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,10 @@ class InitCluster(_message.Message):
     FIRST_TERM_FIELD_NUMBER: _ClassVar[int]
     SHARE_DIGESTS_FIELD_NUMBER: _ClassVar[int]
     APPROVALS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    ROOT_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    ROOT_SUCCESSOR_FIELD_NUMBER: _ClassVar[int]
+    ROOT_ROTATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    ROOT_ROTATED_BY_FIELD_NUMBER: _ClassVar[int]
     shamir_wrapped_root_key: bytes
     secret_shares: int
     secret_threshold: int
@@ -54,7 +58,11 @@ class InitCluster(_message.Message):
     first_term: KeyringTerm
     share_digests: _containers.RepeatedScalarFieldContainer[bytes]
     approvals_required: int
-    def __init__(self, shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., admins: _Optional[_Iterable[str]] = ..., first_term: _Optional[_Union[KeyringTerm, _Mapping]] = ..., share_digests: _Optional[_Iterable[bytes]] = ..., approvals_required: _Optional[int] = ...) -> None: ...
+    root_generation: int
+    root_successor: bytes
+    root_rotated_at_ms: int
+    root_rotated_by: str
+    def __init__(self, shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., admins: _Optional[_Iterable[str]] = ..., first_term: _Optional[_Union[KeyringTerm, _Mapping]] = ..., share_digests: _Optional[_Iterable[bytes]] = ..., approvals_required: _Optional[int] = ..., root_generation: _Optional[int] = ..., root_successor: _Optional[bytes] = ..., root_rotated_at_ms: _Optional[int] = ..., root_rotated_by: _Optional[str] = ...) -> None: ...
 
 class KeyringTerm(_message.Message):
     __slots__ = ("term", "wrapped_key", "created_at_ms")
@@ -124,10 +132,30 @@ class CancelDeletion(_message.Message):
     def __init__(self, key_id: _Optional[str] = ...) -> None: ...
 
 class RotateKeyring(_message.Message):
-    __slots__ = ("new_term",)
+    __slots__ = ("new_term", "root_generation")
     NEW_TERM_FIELD_NUMBER: _ClassVar[int]
+    ROOT_GENERATION_FIELD_NUMBER: _ClassVar[int]
     new_term: KeyringTerm
-    def __init__(self, new_term: _Optional[_Union[KeyringTerm, _Mapping]] = ...) -> None: ...
+    root_generation: int
+    def __init__(self, new_term: _Optional[_Union[KeyringTerm, _Mapping]] = ..., root_generation: _Optional[int] = ...) -> None: ...
+
+class RotateRoot(_message.Message):
+    __slots__ = ("from_generation", "shamir_wrapped_root_key", "secret_shares", "secret_threshold", "share_digests", "root_successor", "keyring")
+    FROM_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    SHAMIR_WRAPPED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
+    SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SHARE_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    ROOT_SUCCESSOR_FIELD_NUMBER: _ClassVar[int]
+    KEYRING_FIELD_NUMBER: _ClassVar[int]
+    from_generation: int
+    shamir_wrapped_root_key: bytes
+    secret_shares: int
+    secret_threshold: int
+    share_digests: _containers.RepeatedScalarFieldContainer[bytes]
+    root_successor: bytes
+    keyring: _containers.RepeatedCompositeFieldContainer[KeyringTerm]
+    def __init__(self, from_generation: _Optional[int] = ..., shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., share_digests: _Optional[_Iterable[bytes]] = ..., root_successor: _Optional[bytes] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ...) -> None: ...
 
 class Tick(_message.Message):
     __slots__ = ()
@@ -399,7 +427,7 @@ class SetMember(_message.Message):
     def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., remove: _Optional[bool] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration", "authorize_removal", "consume_removal")
+    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration", "authorize_removal", "consume_removal", "rotate_root")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -429,6 +457,7 @@ class Command(_message.Message):
     CONSUME_SEAL_MIGRATION_FIELD_NUMBER: _ClassVar[int]
     AUTHORIZE_REMOVAL_FIELD_NUMBER: _ClassVar[int]
     CONSUME_REMOVAL_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_ROOT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ms: int
     principal: str
@@ -458,7 +487,8 @@ class Command(_message.Message):
     consume_seal_migration: ConsumeSealMigration
     authorize_removal: AuthorizeRemoval
     consume_removal: ConsumeRemoval
-    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ..., authorize_removal: _Optional[_Union[AuthorizeRemoval, _Mapping]] = ..., consume_removal: _Optional[_Union[ConsumeRemoval, _Mapping]] = ...) -> None: ...
+    rotate_root: RotateRoot
+    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ..., authorize_removal: _Optional[_Union[AuthorizeRemoval, _Mapping]] = ..., consume_removal: _Optional[_Union[ConsumeRemoval, _Mapping]] = ..., rotate_root: _Optional[_Union[RotateRoot, _Mapping]] = ...) -> None: ...
 
 class CommandError(_message.Message):
     __slots__ = ("code", "message")

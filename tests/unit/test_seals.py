@@ -212,14 +212,15 @@ def test_file_seal_missing_directory(tmp_path: Path) -> None:
 def test_store_round_trip(tmp_path: Path) -> None:
     store = SealedRootKeyStore(tmp_path)
     assert store.load() is None
-    store.save("file", b"\x00wrapped\xff")
-    assert store.load() == ("file", b"\x00wrapped\xff")
+    store.save("file", b"\x00wrapped\xff", generation=2)
+    assert store.load() == ("file", b"\x00wrapped\xff", 2)
     path = tmp_path / "sealed-root-key.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text()) == {
         "seal_type": "file",
         "format": 1,
         "wrapped": base64.b64encode(b"\x00wrapped\xff").decode(),
+        "root_generation": 2,
     }
 
 
@@ -227,14 +228,14 @@ def test_store_replaces_atomically_and_leaves_no_temp_files(tmp_path: Path) -> N
     store = SealedRootKeyStore(tmp_path)
     store.save("file", b"one")
     store.save("pkcs11", b"two")
-    assert store.load() == ("pkcs11", b"two")
+    assert store.load() == ("pkcs11", b"two", 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sealed-root-key.json"]
 
 
 def test_store_creates_data_dir(tmp_path: Path) -> None:
     store = SealedRootKeyStore(tmp_path / "new" / "dir")
     store.save("file", b"x")
-    assert store.load() == ("file", b"x")
+    assert store.load() == ("file", b"x", 0)
 
 
 def test_store_clear(tmp_path: Path) -> None:
@@ -270,6 +271,10 @@ def test_store_with_file_seal_end_to_end(tmp_path: Path) -> None:
         (b'{"seal_type": "file", "format": 1, "wrapped": 5}', "'wrapped'"),
         (b'{"seal_type": "file", "format": 1, "wrapped": "!!"}', "not valid base64"),
         (b'{"seal_type": "file", "format": 1, "wrapped": ""}', "'wrapped' is empty"),
+        (b'{"seal_type": "file", "format": 1, "wrapped": "AA==", "root_generation": -1}',
+         "'root_generation'"),
+        (b'{"seal_type": "file", "format": 1, "wrapped": "AA==", "root_generation": "1"}',
+         "'root_generation'"),
     ],
 )
 def test_store_rejects_corrupt_file(tmp_path: Path, content: bytes, reason: str) -> None:

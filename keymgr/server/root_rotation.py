@@ -60,19 +60,15 @@ def _rewrapped_terms(
     ]
 
 
-async def request_root_rotation(
-    node: NodeContext, caller: Caller, request: operator_pb2.RotateRootRequest
-) -> operator_pb2.RotateRootResponse:
-    """Builds the rotation on this (unsealed, serving) node and asks for approval."""
-    node.check_serving()
-    init = node.store.init_cluster()
-    if init is None:
-        raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
-    shares, threshold = _shares_and_threshold(request, init)
-    old_root, generation = node.seal.current_root_key()
-    terms, _ = node.store.keyring_state()
-    if node.store.root_generation != generation:
-        raise Unavailable("the root key is being rotated now; retry")
+def build_rotation(
+    old_root: bytes,
+    generation: int,
+    terms: tuple[store_pb2.KeyringTerm, ...],
+    shares: int,
+    threshold: int,
+) -> tuple[list[str], store_pb2.RotateRoot]:
+    """(new share texts, the replicated record) for rotating `old_root` of `generation`.
+    The new root key never leaves this function unwrapped."""
     new_root = bytearray(secrets.token_bytes(KEY_SIZE))
     try:
         texts, wrapped_root, digests = new_shamir_init(bytes(new_root), shares, threshold)
@@ -87,6 +83,23 @@ async def request_root_rotation(
         )
     finally:
         new_root[:] = bytes(len(new_root))
+    return texts, rotation
+
+
+async def request_root_rotation(
+    node: NodeContext, caller: Caller, request: operator_pb2.RotateRootRequest
+) -> operator_pb2.RotateRootResponse:
+    """Builds the rotation on this (unsealed, serving) node and asks for approval."""
+    node.check_serving()
+    init = node.store.init_cluster()
+    if init is None:
+        raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
+    shares, threshold = _shares_and_threshold(request, init)
+    old_root, generation = node.seal.current_root_key()
+    terms, _ = node.store.keyring_state()
+    if node.store.root_generation != generation:
+        raise Unavailable("the root key is being rotated now; retry")
+    texts, rotation = build_rotation(old_root, generation, terms, shares, threshold)
     operation = await request_approval(
         node,
         caller,

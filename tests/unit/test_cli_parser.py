@@ -36,3 +36,22 @@ def test_usage_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
         main(["keys", "frobnicate"])
     assert exited.value.code == 1
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["operator", "rotate-root", "--shares", "-1"], "--shares: must be between 0"),
+        (["operator", "rotate-root", "--threshold", "two"], "--threshold: expected a whole"),
+        (["operator", "rotate-root", "--ttl", "1e3"], "--ttl: expected a whole number"),
+        (["operator", "init", "--shares", "-5"], "--shares: must be between 0"),
+    ],
+)
+def test_count_flags_give_one_line_usage_errors(
+    argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err, err

@@ -147,6 +147,16 @@ class LocalCluster:
     def config_path(self, node_id: str) -> Path:
         return self.root / f"{node_id}.yaml"
 
+    def last_output(self, node_id: str, lines: int = 5) -> str:
+        """The end of a node's stderr and log, for an error message about its exit."""
+        tail: list[str] = []
+        for path in (self.log_path(node_id).with_suffix(".stderr"), self.log_path(node_id)):
+            try:
+                tail += path.read_text(errors="replace").splitlines()[-lines:]
+            except OSError:
+                continue
+        return " | ".join(line.strip() for line in tail) or "(none)"
+
     def log_path(self, node_id: str) -> Path:
         return self.root / "logs" / f"{node_id}.log"
 
@@ -310,7 +320,8 @@ class LocalCluster:
                 process = self.processes.get(node_id)
                 if process is not None and process.poll() is not None:
                     raise RuntimeError(
-                        f"{node_id} exited with {process.returncode}; see {self.log_path(node_id)}"
+                        f"{node_id} exited with {process.returncode}; see "
+                        f"{self.log_path(node_id)}; last output: {self.last_output(node_id)}"
                     )
                 try:
                     return client.seal_status(endpoint=endpoint)

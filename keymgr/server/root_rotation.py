@@ -1,12 +1,14 @@
 """Rotating the root key and re-keying the unseal shares (split-key kind "rotate-root").
 
 The requesting node makes a new root key R' and a new unseal key split into new
-shares, and re-wraps everything R protects in the replicated state: each keyring term
-key (the term keys themselves do not change, so no key material and no ciphertext
-changes) and a link, R' wrapped by R, by which every node that holds R follows. All of
-that is ciphertext; it waits in the pending operation until M admins approve, and the
-state machine installs it exactly once. The new shares go to the requester, once; they
-open nothing until the operation has run, and the old ones open nothing after.
+shares, and re-wraps under R' what R protects in the replicated state: each keyring
+term key (unchanged, so no key version and no ciphertext changes) and a link, R'
+wrapped by R, by which every node that holds an older root key follows. It also adds a
+fresh keyring term under R', so material made afterwards is out of reach of anyone who
+holds only older root keys (and an old copy of the state). All of that is ciphertext;
+it waits in the pending operation until M admins approve, and the state machine
+installs it exactly once. The new shares go to the requester, once; they open nothing
+until the operation has run, and the old ones open nothing in the state after it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from keymgr.server.access_service import request_approval
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import FailedPrecondition, InvalidArgument, Unavailable
+from keymgr.server.proposer import now_ms
 from keymgr.store.access import state_word
 from keymgr.v1 import operator_pb2, store_pb2
 
@@ -66,10 +69,12 @@ def build_rotation(
     terms: tuple[store_pb2.KeyringTerm, ...],
     shares: int,
     threshold: int,
+    now_ms: int,
 ) -> tuple[list[str], store_pb2.RotateRoot]:
     """(new share texts, the replicated record) for rotating `old_root` of `generation`.
     The new root key never leaves this function unwrapped."""
     new_root = bytearray(secrets.token_bytes(KEY_SIZE))
+    next_term = terms[-1].term + 1
     try:
         texts, wrapped_root, digests = new_shamir_init(bytes(new_root), shares, threshold)
         rotation = store_pb2.RotateRoot(
@@ -80,6 +85,11 @@ def build_rotation(
             share_digests=digests,
             root_successor=wrap_root_key(old_root, new_root, root_successor_aad(generation + 1)),
             keyring=_rewrapped_terms(old_root, new_root, terms),
+            new_term=store_pb2.KeyringTerm(
+                term=next_term,
+                wrapped_key=wrap_term_key(new_root, next_term, secrets.token_bytes(KEY_SIZE)),
+                created_at_ms=now_ms,
+            ),
         )
     finally:
         new_root[:] = bytes(len(new_root))
@@ -96,10 +106,10 @@ async def request_root_rotation(
         raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
     shares, threshold = _shares_and_threshold(request, init)
     old_root, generation = node.seal.current_root_key()
-    terms, _ = node.store.keyring_state()
-    if node.store.root_generation != generation:
+    view_generation, terms = node.store.root_view()
+    if view_generation != generation:
         raise Unavailable("the root key is being rotated now; retry")
-    texts, rotation = build_rotation(old_root, generation, terms, shares, threshold)
+    texts, rotation = build_rotation(old_root, generation, terms, shares, threshold, now_ms())
     operation = await request_approval(
         node,
         caller,

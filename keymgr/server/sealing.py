@@ -284,13 +284,10 @@ class SealController:
 
     def install_verified_root_key(self, root: bytearray) -> None:
         """A root key from a peer (secure join): installed only if it opens the keyring."""
-        generation = self._store.root_generation
-        terms, _ = self._store.keyring_state()
+        generation, terms = self._store.root_view()
         if not terms:
             raise DecryptionFailed("no keyring replicated here yet to check the root key")
         unwrap_term_key(bytes(root), terms[0].term, terms[0].wrapped_key)  # DecryptionFailed
-        if self._store.root_generation != generation:
-            raise DecryptionFailed("the root key was rotated during the join: join again")
         self._install(root, generation=generation)
         self._persist()
 
@@ -369,13 +366,13 @@ class SealController:
 
     def keyring(self) -> Keyring:
         """The decrypted keyring, rebuilt when the replicated terms change (a new term, or
-        the same terms re-wrapped by a rotated root key, which this node follows)."""
+        the terms re-wrapped by a rotated root key, which this node follows first)."""
         for _ in range(3):
             root = self._root_key
             if root is None:
                 raise Sealed(self.reason)
-            generation = self._store.root_generation
-            terms, active_term = self._store.keyring_state()
+            view = self._store.root_view()
+            generation, terms = view
             keyring = self._keyring
             if keyring is not None and self._keyring_terms is terms:
                 return keyring
@@ -385,20 +382,20 @@ class SealController:
             try:
                 keys = {t.term: unwrap_term_key(bytes(root), t.term, t.wrapped_key) for t in terms}
             except DecryptionFailed:
-                if self._store.root_generation != generation:
-                    continue  # a root rotation was applied while we read: read again
+                if self._store.root_view() is not view or root is not self._root_key:
+                    continue  # the state or our root key changed while we read: read again
                 self.seal("the root key does not decrypt the cluster keyring")
                 raise Sealed(self.reason) from None
             if not keys:
                 raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
-            keyring = Keyring(keys, active_term=active_term)
+            keyring = Keyring(keys, active_term=terms[-1].term)
             self._keyring, self._keyring_terms = keyring, terms
             return keyring
         raise Unavailable("the root key is being rotated; retry")
 
     def _follow_root(self, target: int) -> None:
-        """Moves this node's root key to replicated generation `target` (one step, by the
-        successor link); seals the node when it cannot."""
+        """Moves this node's root key forward to replicated generation `target`, one link
+        at a time; seals the node when a link is missing or does not open."""
         with self._lock:
             root, mine = self._root_key, self._root_generation
             if root is None:
@@ -410,19 +407,25 @@ class SealController:
                     "this node's replicated state is older than its root key; catching up"
                 )
             init = self._store.init_cluster()
-            link = init.root_successor if init is not None else b""
-            new_root: bytearray | None = None
-            if target == mine + 1 and init is not None and init.root_generation == target:
+            links = {link.generation: link.wrapped for link in init.root_links} if init else {}
+            current: bytearray | None = bytearray(root)
+            for generation in range(mine + 1, target + 1):
+                link = links.get(generation)
                 try:
-                    new_root = unwrap_root_key(bytes(root), link, root_successor_aad(target))
+                    if current is None or link is None:
+                        raise DecryptionFailed("no link")
+                    successor = unwrap_root_key(current, link, root_successor_aad(generation))
                 except DecryptionFailed:
-                    new_root = None
-            if new_root is not None:
+                    successor = None
+                if current is not None:
+                    current[:] = bytes(len(current))
+                current = successor
+            if current is not None:
                 root[:] = bytes(len(root))
-                self._root_key, self._root_generation = new_root, target
-                self._audit_key = derive_audit_key(new_root)
+                self._root_key, self._root_generation = current, target
+                self._audit_key = derive_audit_key(current)
                 self._keyring, self._keyring_terms = None, None
-        if new_root is None:
+        if current is None:
             reason = (
                 f"the root key was rotated to generation {target}; this node holds generation "
                 f"{mine} and cannot follow: unseal it with the current shares"
@@ -430,14 +433,14 @@ class SealController:
             log.error("sealing this node: %s", reason)
             self.seal(reason)
             raise Sealed(reason)
-        log.info("followed the root key rotation to generation %d", target)
+        log.info("followed the root key rotation from generation %d to %d", mine, target)
         if self._auto_seal is not None:  # store the new root key under this node's seal
             self._persist_pending = True
             self._wake.set()
 
     def follow_root(self) -> None:
-        """Follows a replicated root rotation now (called periodically, so an idle node
-        does not fall two rotations behind). No-op while sealed."""
+        """Follows a replicated root rotation now (called every second, so an idle node
+        with its own seal stores the new root key soon). No-op while sealed."""
         if self._root_key is None or not self._store.initialized:
             return
         self.keyring()

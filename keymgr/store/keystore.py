@@ -63,11 +63,14 @@ _OK = store_pb2.CommandResult(ok=True)
 class _Tables:
     """Everything readers see, swapped as one object by `restore`."""
 
-    __slots__ = ("access", "init", "keyring", "keys", "members", "names", "pending")
+    __slots__ = ("access", "init", "keyring", "keys", "members", "names", "pending", "root_view")
 
     def __init__(self) -> None:
         self.init: store_pb2.InitCluster | None = None
         self.keyring: tuple[store_pb2.KeyringTerm, ...] = ()  # appended in term order
+        # (root generation, keyring) published as ONE object after every change to
+        # either, so a reader never pairs a generation with the other one's terms
+        self.root_view: tuple[int, tuple[store_pb2.KeyringTerm, ...]] = (0, ())
         self.keys: dict[str, store_pb2.StoredKey] = {}  # by key id, destroyed ones too
         self.names: dict[str, str] = {}  # name -> id of keys that are not destroyed
         self.pending: dict[str, int] = {}  # id -> deletion_time_ms of pending keys
@@ -156,22 +159,26 @@ class KeyStore:
         return self._t.init
 
     def keyring_terms(self) -> tuple[store_pb2.KeyringTerm, ...]:
-        return self._t.keyring
+        return self._t.root_view[1]
 
     @property
     def active_term(self) -> int:
-        ring = self._t.keyring
+        ring = self._t.root_view[1]
         return ring[-1].term if ring else 0
 
     @property
     def root_generation(self) -> int:
-        init = self._t.init
-        return init.root_generation if init is not None else 0
+        return self._t.root_view[0]
 
     def keyring_state(self) -> tuple[tuple[store_pb2.KeyringTerm, ...], int]:
         """Terms and active term read together: two separate reads may straddle a rotation."""
-        ring = self._t.keyring
+        ring = self._t.root_view[1]
         return ring, ring[-1].term if ring else 0
+
+    def root_view(self) -> tuple[int, tuple[store_pb2.KeyringTerm, ...]]:
+        """(root generation, keyring terms) as one consistent pair: the terms are
+        wrapped by that generation's root key."""
+        return self._t.root_view
 
     @property
     def access(self) -> Access:
@@ -341,6 +348,7 @@ class KeyStore:
         init.CopyFrom(command.init_cluster)
         t.keyring = (init.first_term,)
         t.access.initialise(init)
+        t.root_view = (init.root_generation, t.keyring)
         t.init = init  # last: `initialized` implies a keyring
         self._revision += 1
         return _OK
@@ -485,6 +493,7 @@ class KeyStore:
         term = store_pb2.KeyringTerm()
         term.CopyFrom(rotate.new_term)
         t.keyring = (*t.keyring, term)
+        t.root_view = (t.init.root_generation, t.keyring)
         self._revision += 1
         return store_pb2.CommandResult(keyring_term=term.term)
 
@@ -508,6 +517,10 @@ class KeyStore:
                 check.CONFLICT,
                 "the keyring was rotated since this request: request the rotation again",
             )
+        expected = t.keyring[-1].term + 1
+        if rotate.new_term.term != expected:
+            raise check.invalid("rotate_root.new_term.term", f"must be {expected}")
+        generation = t.init.root_generation + 1
         init = store_pb2.InitCluster()
         init.CopyFrom(t.init)
         init.shamir_wrapped_root_key = rotate.shamir_wrapped_root_key
@@ -515,14 +528,18 @@ class KeyStore:
         init.secret_threshold = rotate.secret_threshold
         init.ClearField("share_digests")
         init.share_digests.extend(rotate.share_digests)
-        init.root_generation = t.init.root_generation + 1
-        init.root_successor = rotate.root_successor
+        init.root_generation = generation
+        init.root_links.add(generation=generation, wrapped=rotate.root_successor)
+        if len(init.root_links) > check.ROOT_LINKS_KEPT:
+            del init.root_links[: len(init.root_links) - check.ROOT_LINKS_KEPT]
         init.root_rotated_at_ms = command.time_ms
         init.root_rotated_by = command.principal
-        t.init = init  # generation first: a reader that sees new terms sees it too
-        t.keyring = tuple(_copy_term(term) for term in rotate.keyring)
+        keyring = tuple(_copy_term(term) for term in (*rotate.keyring, rotate.new_term))
+        t.init = init  # the links first: a reader that sees the new generation finds them
+        t.keyring = keyring
+        t.root_view = (generation, keyring)
         self._revision += 1
-        return _OK
+        return store_pb2.CommandResult(keyring_term=rotate.new_term.term)
 
     def _tick(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         return _OK  # the purge already ran in _dispatch
@@ -656,6 +673,8 @@ def _tables_from(state: store_pb2.StoreState) -> _Tables:
         tables.init.CopyFrom(state.init)
     check.snapshot_header(state)
     tables.keyring = tuple(_copy_term(term) for term in state.keyring)
+    generation = tables.init.root_generation if tables.init is not None else 0
+    tables.root_view = (generation, tables.keyring)
     for key_id, record in state.keys.items():
         check.snapshot_key(key_id, record)
         stored = store_pb2.StoredKey()

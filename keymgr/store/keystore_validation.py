@@ -29,6 +29,7 @@ MAX_WRAPPED = 64 * 1024
 # The API allows 128 characters; servicers derive `<id>/retry-N` for internal retries.
 MAX_REQUEST_ID = 256
 MAX_SHARES = 255
+ROOT_LINKS_KEPT = 256  # root rotations a node can follow without shares
 MAX_ADMINS = 64
 MAX_PRINCIPAL = 1024
 _TOKEN_PREFIX = "k1\n"
@@ -170,6 +171,9 @@ def rotate_root(rotate: store_pb2.RotateRoot) -> None:
     wrapped("rotate_root.root_successor", rotate.root_successor)
     for i, term in enumerate(rotate.keyring):
         keyring_term(f"rotate_root.keyring[{i}]", term)
+    if not rotate.HasField("new_term"):
+        raise invalid("rotate_root.new_term", "must be set")
+    keyring_term("rotate_root.new_term", rotate.new_term)
 
 
 def init_cluster(init: store_pb2.InitCluster) -> None:

@@ -39,7 +39,7 @@ ERROR_CODE_FAILED_PRECONDITION: ErrorCode
 ERROR_CODE_CONFLICT: ErrorCode
 
 class InitCluster(_message.Message):
-    __slots__ = ("shamir_wrapped_root_key", "secret_shares", "secret_threshold", "admins", "first_term", "share_digests", "approvals_required", "root_generation", "root_successor", "root_rotated_at_ms", "root_rotated_by")
+    __slots__ = ("shamir_wrapped_root_key", "secret_shares", "secret_threshold", "admins", "first_term", "share_digests", "approvals_required", "root_generation", "root_links", "root_rotated_at_ms", "root_rotated_by")
     SHAMIR_WRAPPED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
     SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
     SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -48,7 +48,7 @@ class InitCluster(_message.Message):
     SHARE_DIGESTS_FIELD_NUMBER: _ClassVar[int]
     APPROVALS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     ROOT_GENERATION_FIELD_NUMBER: _ClassVar[int]
-    ROOT_SUCCESSOR_FIELD_NUMBER: _ClassVar[int]
+    ROOT_LINKS_FIELD_NUMBER: _ClassVar[int]
     ROOT_ROTATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     ROOT_ROTATED_BY_FIELD_NUMBER: _ClassVar[int]
     shamir_wrapped_root_key: bytes
@@ -59,10 +59,18 @@ class InitCluster(_message.Message):
     share_digests: _containers.RepeatedScalarFieldContainer[bytes]
     approvals_required: int
     root_generation: int
-    root_successor: bytes
+    root_links: _containers.RepeatedCompositeFieldContainer[RootLink]
     root_rotated_at_ms: int
     root_rotated_by: str
-    def __init__(self, shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., admins: _Optional[_Iterable[str]] = ..., first_term: _Optional[_Union[KeyringTerm, _Mapping]] = ..., share_digests: _Optional[_Iterable[bytes]] = ..., approvals_required: _Optional[int] = ..., root_generation: _Optional[int] = ..., root_successor: _Optional[bytes] = ..., root_rotated_at_ms: _Optional[int] = ..., root_rotated_by: _Optional[str] = ...) -> None: ...
+    def __init__(self, shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., admins: _Optional[_Iterable[str]] = ..., first_term: _Optional[_Union[KeyringTerm, _Mapping]] = ..., share_digests: _Optional[_Iterable[bytes]] = ..., approvals_required: _Optional[int] = ..., root_generation: _Optional[int] = ..., root_links: _Optional[_Iterable[_Union[RootLink, _Mapping]]] = ..., root_rotated_at_ms: _Optional[int] = ..., root_rotated_by: _Optional[str] = ...) -> None: ...
+
+class RootLink(_message.Message):
+    __slots__ = ("generation", "wrapped")
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    WRAPPED_FIELD_NUMBER: _ClassVar[int]
+    generation: int
+    wrapped: bytes
+    def __init__(self, generation: _Optional[int] = ..., wrapped: _Optional[bytes] = ...) -> None: ...
 
 class KeyringTerm(_message.Message):
     __slots__ = ("term", "wrapped_key", "created_at_ms")
@@ -140,7 +148,7 @@ class RotateKeyring(_message.Message):
     def __init__(self, new_term: _Optional[_Union[KeyringTerm, _Mapping]] = ..., root_generation: _Optional[int] = ...) -> None: ...
 
 class RotateRoot(_message.Message):
-    __slots__ = ("from_generation", "shamir_wrapped_root_key", "secret_shares", "secret_threshold", "share_digests", "root_successor", "keyring")
+    __slots__ = ("from_generation", "shamir_wrapped_root_key", "secret_shares", "secret_threshold", "share_digests", "root_successor", "keyring", "new_term")
     FROM_GENERATION_FIELD_NUMBER: _ClassVar[int]
     SHAMIR_WRAPPED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
     SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +156,7 @@ class RotateRoot(_message.Message):
     SHARE_DIGESTS_FIELD_NUMBER: _ClassVar[int]
     ROOT_SUCCESSOR_FIELD_NUMBER: _ClassVar[int]
     KEYRING_FIELD_NUMBER: _ClassVar[int]
+    NEW_TERM_FIELD_NUMBER: _ClassVar[int]
     from_generation: int
     shamir_wrapped_root_key: bytes
     secret_shares: int
@@ -155,7 +164,8 @@ class RotateRoot(_message.Message):
     share_digests: _containers.RepeatedScalarFieldContainer[bytes]
     root_successor: bytes
     keyring: _containers.RepeatedCompositeFieldContainer[KeyringTerm]
-    def __init__(self, from_generation: _Optional[int] = ..., shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., share_digests: _Optional[_Iterable[bytes]] = ..., root_successor: _Optional[bytes] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ...) -> None: ...
+    new_term: KeyringTerm
+    def __init__(self, from_generation: _Optional[int] = ..., shamir_wrapped_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., share_digests: _Optional[_Iterable[bytes]] = ..., root_successor: _Optional[bytes] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., new_term: _Optional[_Union[KeyringTerm, _Mapping]] = ...) -> None: ...
 
 class Tick(_message.Message):
     __slots__ = ()

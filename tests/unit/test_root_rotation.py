@@ -13,9 +13,10 @@ from keymgr.crypto.barrier import wrap_term_key
 from keymgr.seal.base import SealedRootKeyStore
 from keymgr.seal.devfile import FileSeal
 from keymgr.seal.shamir import new_shamir_init
-from keymgr.server.errors import InvalidArgument, Sealed
+from keymgr.server.errors import InvalidArgument, Sealed, Unavailable
 from keymgr.server.root_rotation import build_rotation
 from keymgr.server.sealing import RetryPolicy, SealController
+from keymgr.store import keystore as keystore_module
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import store_pb2
 
@@ -57,7 +58,7 @@ class Cluster:
                t: int = 2000) -> tuple[list[str], store_pb2.PendingOperation]:
         terms, _ = self.store.keyring_state()
         texts, rotation = build_rotation(
-            root, self.store.root_generation, terms, shares, threshold)
+            root, self.store.root_generation, terms, shares, threshold, t)
         return texts, self.request("rotate_root", rotation, t=t)
 
 
@@ -81,7 +82,7 @@ def unsealed(cluster: Cluster, data_dir: Path, shares: list[str],
 
 def test_rotation_cannot_skip_the_approval_flow() -> None:
     cluster = Cluster()
-    _, rotation = build_rotation(cluster.root, 0, cluster.store.keyring_state()[0], 3, 2)
+    _, rotation = build_rotation(cluster.root, 0, cluster.store.keyring_state()[0], 3, 2, 9)
     result = run(cluster.store, rotate_root=rotation)
     assert "split-key operation" in result.error.message
     assert cluster.store.root_generation == 0
@@ -99,17 +100,19 @@ def test_an_approved_rotation_replaces_the_shamir_record_and_rewraps_the_keyring
     assert (init.root_generation, init.secret_shares, init.secret_threshold) == (1, 5, 3)
     assert len(init.share_digests) == 5 and init.share_digests != before.share_digests
     assert init.shamir_wrapped_root_key != before.shamir_wrapped_root_key
-    assert init.root_successor and init.root_rotated_at_ms == 4242
+    assert [link.generation for link in init.root_links] == [1]
+    assert init.root_rotated_at_ms == 4242
     assert init.root_rotated_by == "alice" and list(init.admins) == ["alice"]
-    terms = cluster.store.keyring_terms()
-    assert [(t.term, t.created_at_ms) for t in terms] == [(1, 1)]
+    terms = cluster.store.keyring_terms()  # term 1 re-wrapped, term 2 new under the new root
+    assert [(t.term, t.created_at_ms) for t in terms] == [(1, 1), (2, 4242)]
     assert terms[0].wrapped_key != old_terms[0].wrapped_key
+    assert cluster.store.active_term == 2 and cluster.store.root_view() == (1, terms)
 
 
 def test_a_stale_rotation_fails_and_changes_nothing() -> None:
     cluster = Cluster()
     terms = cluster.store.keyring_state()[0]
-    _, stale = build_rotation(cluster.root, 0, terms, 3, 2)
+    _, stale = build_rotation(cluster.root, 0, terms, 3, 2, 9)
     cluster.rotate(cluster.root)  # generation 0 -> 1
     snapshot = cluster.store.snapshot()
     operation = cluster.request("rotate_root", stale)
@@ -123,7 +126,7 @@ def test_a_stale_rotation_fails_and_changes_nothing() -> None:
 
 def test_a_rotation_made_before_a_keyring_rotation_fails() -> None:
     cluster = Cluster()
-    _, rotation = build_rotation(cluster.root, 0, cluster.store.keyring_state()[0], 3, 2)
+    _, rotation = build_rotation(cluster.root, 0, cluster.store.keyring_state()[0], 3, 2, 9)
     ok(run(cluster.store, rotate_keyring=store_pb2.RotateKeyring(
         new_term=store_pb2.KeyringTerm(
             term=2, wrapped_key=wrap_term_key(cluster.root, 2, secrets.token_bytes(32)),
@@ -137,10 +140,10 @@ def test_a_keyring_term_wrapped_by_an_old_root_key_is_refused() -> None:
     cluster = Cluster()
     cluster.rotate(cluster.root)
     result = run(cluster.store, rotate_keyring=store_pb2.RotateKeyring(
-        new_term=store_pb2.KeyringTerm(term=2, wrapped_key=b"w", created_at_ms=5),
+        new_term=store_pb2.KeyringTerm(term=3, wrapped_key=b"w", created_at_ms=5),
         root_generation=0))
     assert result.error.code == CONFLICT and "root key was rotated" in result.error.message
-    assert cluster.store.active_term == 1
+    assert cluster.store.active_term == 2
 
 
 def test_rotation_state_survives_snapshot_and_restore() -> None:
@@ -188,20 +191,65 @@ def test_shares_collected_before_a_rotation_are_void_after_it(tmp_path: Path) ->
     assert node.sealed and node.progress == 0
 
 
-def test_a_node_two_rotations_behind_seals_itself_with_a_reason(tmp_path: Path) -> None:
+def test_a_node_several_rotations_behind_follows_every_link(tmp_path: Path) -> None:
     cluster = Cluster()
     leader = unsealed(cluster, tmp_path / "a", cluster.shares[:2])
     lagging = unsealed(cluster, tmp_path / "b", cluster.shares[:2])
+    blob = lagging.keyring().encrypt(b"old", b"aad")
+    for _ in range(3):
+        cluster.rotate(leader.current_root_key()[0])
+    assert lagging.keyring().decrypt(blob, b"aad") == b"old"
+    assert lagging.root_generation == 3 and not lagging.sealed
+    assert lagging.current_root_key() == leader.current_root_key()
+
+
+def test_a_node_missing_a_link_seals_itself_with_a_reason(tmp_path: Path) -> None:
+    cluster = Cluster()
+    leader = unsealed(cluster, tmp_path / "a", cluster.shares[:2])
     cluster.rotate(leader.current_root_key()[0])
     shares, _ = cluster.rotate(leader.current_root_key()[0])
-    leader.follow_root()
-    assert leader.root_generation == 2
+    state = store_pb2.StoreState.FromString(cluster.store.snapshot())
+    del state.init.root_links[0]  # as if it had dropped out of the kept window
+    cluster.store.restore(state.SerializeToString(deterministic=True))
+    lagging = controller(cluster, tmp_path / "b")
+    lagging._install(bytearray(cluster.root), generation=0)
     with pytest.raises(Sealed, match="generation 2"):
         lagging.keyring()
     assert lagging.sealed and "current shares" in lagging.reason
     for share in shares[:3]:
         lagging.submit_share(share)
     assert not lagging.sealed and lagging.root_generation == 2
+
+
+def test_a_reader_during_the_apply_of_a_rotation_never_seals(tmp_path: Path) -> None:
+    """The Raft thread publishes the new init record, then the keyring: a crypto call
+    that reads in between must see one consistent (generation, terms) pair."""
+    cluster = Cluster()
+    node = unsealed(cluster, tmp_path / "a", cluster.shares[:2])
+    blob = node.keyring().encrypt(b"x", b"aad")
+    seen: list[str] = []
+
+    class Spy(keystore_module._Tables):
+        __slots__ = ()
+
+        def __setattr__(self, name: str, value: object) -> None:
+            if name in ("keyring", "root_view") and self.init is not None and (
+                self.init.root_generation == 1
+            ):
+                node._keyring = None  # a cold cache, as right after an unseal
+                try:
+                    seen.append(node.keyring().decrypt(blob, b"aad").decode())
+                except Exception as exc:  # recorded, then asserted on below
+                    seen.append(repr(exc))
+            super().__setattr__(name, value)
+
+    spy = Spy()
+    for slot in keystore_module._Tables.__slots__:
+        object.__setattr__(spy, slot, getattr(cluster.store._t, slot))
+    cluster.store._t = spy
+    cluster.rotate(cluster.root)
+    assert seen == ["x", "x"] and not node.sealed
+    assert node.keyring().decrypt(blob, b"aad") == b"x" and node.root_generation == 1
 
 
 def test_a_file_sealed_node_stores_the_new_root_key_and_restarts_with_it(
@@ -222,11 +270,12 @@ def test_a_file_sealed_node_stores_the_new_root_key_and_restarts_with_it(
             time.sleep(0.05)
     finally:
         node.stop_monitor()
-    assert cluster.root not in (tmp_path / "n" / "sealed-root-key.json").read_bytes()
+    new_root, _ = node.current_root_key()
+    assert seal.unwrap_root_key(loaded.wrapped) == new_root != cluster.root
     restarted = controller(cluster, tmp_path / "n", seal)
     assert restarted.try_auto_unseal()
-    assert restarted.root_generation == 1
-    assert restarted.keyring().active_term == 1
+    assert restarted.root_generation == 1 and restarted.current_root_key()[0] == new_root
+    assert restarted.keyring().active_term == 2
 
 
 def test_a_restarted_node_whose_state_lags_its_root_key_waits_instead_of_sealing(
@@ -244,8 +293,9 @@ def test_a_restarted_node_whose_state_lags_its_root_key_waits_instead_of_sealing
     replaying.store = KeyStore()
     replaying.store.restore(_before_rotation(ahead))
     restarted = controller(replaying, tmp_path / "n", seal)
-    assert restarted.try_auto_unseal() and generation == 1
-    with pytest.raises(Exception, match="catching up"):
+    assert generation == 1 and restarted.try_auto_unseal()
+    assert restarted.root_generation == 1
+    with pytest.raises(Unavailable, match="catching up"):
         restarted.keyring()
     assert not restarted.sealed
 
@@ -253,5 +303,5 @@ def test_a_restarted_node_whose_state_lags_its_root_key_waits_instead_of_sealing
 def _before_rotation(cluster: Cluster) -> bytes:
     state = store_pb2.StoreState.FromString(cluster.store.snapshot())
     state.init.root_generation = 0
-    state.init.root_successor = b""
+    del state.init.root_links[:]
     return state.SerializeToString(deterministic=True)

@@ -7,6 +7,7 @@ import argparse
 import getpass
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from keymgr.cli.common import (
     print_table,
     to_dict,
 )
+from keymgr.client import OutcomeUnknown, Timeout
 from keymgr.v1 import operator_pb2
 
 ROLE_WORDS = {
@@ -342,10 +344,21 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 
 def run_rotate_root(args: argparse.Namespace) -> int:
+    operation_id = uuid.uuid4().hex
     with client_from(args) as client:
-        response = client.rotate_root(
-            shares=args.shares, threshold=args.threshold, ttl_seconds=args.ttl
-        )
+        try:
+            response = client.rotate_root(
+                shares=args.shares,
+                threshold=args.threshold,
+                ttl_seconds=args.ttl,
+                operation_id=operation_id,
+            )
+        except (OutcomeUnknown, Timeout) as exc:
+            raise CliError(
+                f"{exc}. The reply with the new shares is lost: `keymgr approvals list` shows "
+                f"operation {operation_id}; if it is pending, reject it; if it executed, the "
+                "old shares no longer unseal: run rotate-root again while nodes are unsealed"
+            ) from None
     if args.json:
         print_json(to_dict(response))
         return 0

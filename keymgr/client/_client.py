@@ -557,18 +557,29 @@ class Client:
         return term
 
     def rotate_root(
-        self, *, shares: int = 0, threshold: int = 0, ttl_seconds: int = 0
+        self,
+        *,
+        shares: int = 0,
+        threshold: int = 0,
+        ttl_seconds: int = 0,
+        operation_id: str | None = None,
     ) -> operator_pb2.RotateRootResponse:
         """Requests a new root key and new unseal shares (split-key). The reply holds the
-        new shares once; it is not retried once the request may have run."""
+        new shares once; it is not resent once the request may have run: then look up
+        `operation_id` (made here when not given; it is on the error) in the approvals."""
+        op_id = operation_id or uuid.uuid4().hex
         return cast(
             "operator_pb2.RotateRootResponse",
             self._call(
                 "operator",
                 "RotateRoot",
                 operator_pb2.RotateRootRequest(
-                    secret_shares=shares, secret_threshold=threshold, ttl_seconds=ttl_seconds
+                    secret_shares=shares,
+                    secret_threshold=threshold,
+                    ttl_seconds=ttl_seconds,
+                    operation_id=op_id,
                 ),
+                request_id=op_id,
                 at_most_once=True,
             ),
         )

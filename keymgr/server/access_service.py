@@ -53,13 +53,15 @@ async def request_approval(
     ttl_s: int,
     summary: str,
     set_grant_id: bool = False,
+    operation_id: str = "",
 ) -> store_pb2.PendingOperation:
-    """Proposes a split-key operation; it has run already if one approval is enough."""
+    """Proposes a split-key operation; it has run already if one approval is enough.
+    `operation_id`: the client's, already checked; "" = a new one."""
     if ttl_s > MAX_TTL_S:
         raise InvalidArgument("ttl_seconds", f"at most {MAX_TTL_S}")
     inner = store_pb2.Command()
     getattr(inner, op).CopyFrom(message)
-    operation_id = uuid.uuid4().hex[:16]
+    operation_id = operation_id or uuid.uuid4().hex[:16]
     if set_grant_id:
         inner.grant_export.grant.id = operation_id
     command = store_pb2.Command(

@@ -26,6 +26,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 import uuid
 
 import grpc
@@ -53,6 +54,7 @@ TOKEN_PREFIX = "kmj1"
 DEFAULT_TTL_S = 3600
 MAX_TTL_S = 7 * 86400
 EXCHANGE_TIMEOUT_S = 5.0
+CATCH_UP_TIMEOUT_S = 10.0  # a joiner replicating a root rotation the peer already has
 _TOKEN = re.compile(r"kmj1-([0-9a-f]{16})-([0-9a-f]{64})")
 
 
@@ -129,7 +131,7 @@ async def exchange_root_key(
         raise PermissionDenied("join token was already used")
     if authorized.token.expires_at_ms <= now_ms():
         raise PermissionDenied("join token has expired")
-    root = node.seal.root_key()  # raises Sealed: the joiner tries another peer
+    root, generation = node.seal.current_root_key()  # Sealed: the joiner tries another
     try:
         await node.proposer.submit(store_pb2.Command(
             request_id=f"join-{token_id}", principal=caller.principal,
@@ -146,8 +148,17 @@ async def exchange_root_key(
     log.info("sent the root key to joining node %s (token %s), sealed to its key",
              joiner.id, token_id)
     return operator_pb2.ExchangeRootKeyResponse(
-        peer_id=me, peer_public_key=peer_public, sealed_root_key=sealed
+        peer_id=me, peer_public_key=peer_public, sealed_root_key=sealed,
+        root_generation=generation,
     )
+
+
+async def _replicated(node: NodeContext, generation: int) -> None:
+    """Waits (bounded) until this node has applied root generation `generation`: a peer
+    may be ahead of a joiner that is still catching up."""
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+    while node.store.root_generation < generation and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 async def join(node: NodeContext, peers: Peers, token: str) -> str:
@@ -180,7 +191,10 @@ async def join(node: NodeContext, peers: Peers, token: str) -> str:
             root = pair.open(joiner_id=me, peer_id=member.id, token_id=token_id,
                              peer_public=bytes(answer.peer_public_key),
                              sealed=bytes(answer.sealed_root_key))
-            await asyncio.to_thread(node.seal.install_verified_root_key, root)
+            await _replicated(node, answer.root_generation)
+            await asyncio.to_thread(
+                node.seal.install_verified_root_key, root, generation=answer.root_generation
+            )
         except DecryptionFailed as exc:
             problems.append(f"{member.id}: {exc}")
             continue

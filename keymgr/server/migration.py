@@ -84,8 +84,7 @@ async def migrate(node: NodeContext, caller: Caller, migration_id: str) -> None:
         new_seal, retry = build_seal(config)
     except ValueError as exc:
         raise FailedPrecondition(f"cannot set up the new seal: {exc}") from exc
-    generation = node.seal.root_generation
-    wrapped = await asyncio.to_thread(node.seal.prepare_migration, new_seal)
+    wrapped, generation = await asyncio.to_thread(node.seal.prepare_migration, new_seal)
     await node.proposer.submit(store_pb2.Command(
         request_id=f"migrate-{migration_id}", principal=caller.principal,
         consume_seal_migration=store_pb2.ConsumeSealMigration(

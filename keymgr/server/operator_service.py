@@ -303,18 +303,28 @@ class OperatorServicer:
             del self._uploads[uid]
 
     async def _take_snapshot(self) -> tuple[bytes, int, int]:
-        """A consistent cut: read barrier, then the state read in the Raft thread."""
+        """A consistent cut: read barrier, then the state read in the Raft thread, MAC'd
+        with the root key of the cut's generation (a rotation may land in between)."""
         node = self._node
-        root = node.seal.root_key()
+        node.seal.root_key()  # Sealed: fail before the barrier
         await node.read_barrier()
 
-        def cut(core: object) -> tuple[bytes, int]:
-            return node.store.snapshot(), int(core.raftLastApplied)  # type: ignore[attr-defined]
+        def cut(core: object) -> tuple[bytes, int, int]:
+            applied = int(core.raftLastApplied)  # type: ignore[attr-defined]
+            return node.store.snapshot(), applied, node.store.root_generation
 
-        try:
-            state, applied = await asyncio.to_thread(node.raft.call_in_tick, cut, 10.0)
-        except RaftError as exc:
-            raise Unavailable(f"cannot take a snapshot now: {exc}") from exc
+        for _ in range(3):
+            try:
+                state, applied, generation = await asyncio.to_thread(
+                    node.raft.call_in_tick, cut, 10.0
+                )
+            except RaftError as exc:
+                raise Unavailable(f"cannot take a snapshot now: {exc}") from exc
+            root, root_generation = node.seal.current_root_key()
+            if root_generation == generation:
+                break
+        else:
+            raise Unavailable("the root key is being rotated; take the snapshot again")
         keys = len(node.store.key_states())
         data = snapshot_file.encode(
             state,

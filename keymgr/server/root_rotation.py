@@ -13,6 +13,7 @@ until the operation has run, and the old ones open nothing in the state after it
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from keymgr.crypto.aead import KEY_SIZE
@@ -32,6 +33,7 @@ from keymgr.store.access import state_word
 from keymgr.v1 import operator_pb2, store_pb2
 
 MAX_SHARES = 16  # as at init
+OPERATION_ID = re.compile(r"[0-9a-f]{16,32}")
 
 
 def _shares_and_threshold(
@@ -105,6 +107,8 @@ async def request_root_rotation(
     if init is None:
         raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
     shares, threshold = _shares_and_threshold(request, init)
+    if request.operation_id and not OPERATION_ID.fullmatch(request.operation_id):
+        raise InvalidArgument("operation_id", "must be 16 to 32 lowercase hex digits")
     old_root, generation = node.seal.current_root_key()
     view_generation, terms = node.store.root_view()
     if view_generation != generation:
@@ -116,12 +120,19 @@ async def request_root_rotation(
         "rotate_root",
         rotation,
         ttl_s=request.ttl_seconds,
+        operation_id=request.operation_id,
         summary=(
             f"rotate the root key (generation {generation} -> {generation + 1}) and re-key "
             f"the unseal shares ({threshold} of {shares}); the new shares went to "
             f"{caller.principal}"
         ),
     )
+    recorded = operation.command.rotate_root.shamir_wrapped_root_key
+    if recorded != rotation.shamir_wrapped_root_key:  # an earlier request with this id
+        raise FailedPrecondition(
+            f"operation_id: {operation.id} is already used by another rotation request; "
+            "choose a new id (the shares made for this call are void)"
+        )
     if operation.state == store_pb2.OPERATION_STATE_FAILED:
         raise FailedPrecondition(
             f"root rotation refused: {operation.result.error.message}; the new shares are void"

@@ -106,9 +106,12 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         except AuditUnavailable:
             log.error("audit log unavailable: refused %s (fail closed)", name)
             current_request_id.reset(rid_token)
+            # the handler has run: a write it made stands, so say the outcome is unknown
+            # (the SDK then never resends Init or RotateRoot, whose reply is lost)
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE,
-                "audit log unavailable: request refused (fail closed); try another node",
+                "audit log unavailable: reply withheld (fail closed), write outcome unknown; "
+                "try another node",
             )
         current_request_id.reset(rid_token)
         if code != grpc.StatusCode.OK:

@@ -92,6 +92,7 @@ class SealController:
         self._auto_seal = auto_seal
         self._retry = retry or RetryPolicy()
         self._lock = threading.Lock()
+        self._store_lock = threading.Lock()  # writes of the sealed root key file
         self._root_key: bytearray | None = None
         self._root_generation = 0  # which rotation of the root key _root_key is
         self._audit_key: bytes | None = None
@@ -282,34 +283,46 @@ class SealController:
         self._install(root, generation=generation)
         self._persist()
 
-    def install_verified_root_key(self, root: bytearray) -> None:
-        """A root key from a peer (secure join): installed only if it opens the keyring."""
-        generation, terms = self._store.root_view()
+    def install_verified_root_key(self, root: bytearray, *, generation: int) -> None:
+        """A root key of `generation` from a peer (secure join): installed only if it
+        opens the keyring replicated here (following any rotation since)."""
+        current_generation, terms = self._store.root_view()
         if not terms:
             raise DecryptionFailed("no keyring replicated here yet to check the root key")
-        unwrap_term_key(bytes(root), terms[0].term, terms[0].wrapped_key)  # DecryptionFailed
-        self._install(root, generation=generation)
+        if current_generation < generation:
+            raise DecryptionFailed(
+                f"this node has not replicated root generation {generation} yet"
+            )
+        current = self._advance(root, generation, current_generation)
+        root[:] = bytes(len(root))
+        if current is None:
+            raise DecryptionFailed("the root key does not lead to this cluster's current one")
+        try:
+            unwrap_term_key(bytes(current), terms[0].term, terms[0].wrapped_key)
+        except DecryptionFailed:
+            current[:] = bytes(len(current))
+            raise
+        self._install(current, generation=current_generation)
         self._persist()
 
-    def prepare_migration(self, new_seal: Seal | None) -> bytes | None:
-        """The root key wrapped by `new_seal`, checked to unwrap (None for Shamir).
-
-        Runs before the migration is recorded, so an unusable HSM costs no approval.
-        """
-        root = self._root_key
-        if root is None:
+    def prepare_migration(self, new_seal: Seal | None) -> tuple[bytes | None, int]:
+        """(the root key wrapped by `new_seal`, checked to unwrap (None for Shamir), its
+        generation). Runs before the migration is recorded, so an unusable HSM costs no
+        approval."""
+        if self._root_key is None:
             raise FailedPrecondition("node is sealed: unseal it before migrating its seal")
+        root, generation = self.current_root_key()
         if new_seal is None:
-            return None
+            return None, generation
         try:
-            wrapped = new_seal.wrap_root_key(bytes(root))
-            if new_seal.unwrap_root_key(wrapped) != bytes(root):
+            wrapped = new_seal.wrap_root_key(root)
+            if new_seal.unwrap_root_key(wrapped) != root:
                 raise FailedPrecondition("the new seal does not give the root key back")
         except HsmUnavailable as exc:
             raise FailedPrecondition(f"new {new_seal.seal_type} seal unavailable: {exc}") from exc
         except DecryptionFailed as exc:
             raise FailedPrecondition("the new seal does not give the root key back") from exc
-        return wrapped
+        return wrapped, generation
 
     def commit_migration(
         self,
@@ -320,17 +333,19 @@ class SealController:
         generation: int,
     ) -> None:
         """Stores the new blob (or none, for Shamir) and switches seals; stays unsealed.
-        `generation`: the root key's, read before `prepare_migration` wrapped it."""
-        if generation != self._root_generation:
-            raise FailedPrecondition("the root key was rotated during the migration: run it again")
-        if new_seal is not None and wrapped is not None:
-            self._root_store.save(new_seal.seal_type, wrapped, generation=generation)
-        else:
-            self._root_store.clear()
-        old = self.seal_type
-        self._auto_seal, self._retry = new_seal, retry
-        self._persist_pending, self._auto_pending, self.seal_error = False, False, ""
+        `generation`: of the root key `prepare_migration` wrapped. If the node has
+        followed a rotation since, the newer key is stored under the new seal next."""
+        with self._store_lock:
+            if new_seal is not None and wrapped is not None:
+                self._root_store.save(new_seal.seal_type, wrapped, generation=generation)
+            else:
+                self._root_store.clear()
+            old = self.seal_type
+            self._auto_seal, self._retry = new_seal, retry
+            self._auto_pending, self.seal_error = False, ""
+            self._persist_pending = new_seal is not None and generation != self._root_generation
         self.start_monitor()
+        self._wake.set()
         log.info("seal migrated from %s to %s", old, self.seal_type)
 
     def seal(self, reason: str = "sealed by an operator") -> None:
@@ -406,20 +421,7 @@ class SealController:
                 raise Unavailable(
                     "this node's replicated state is older than its root key; catching up"
                 )
-            init = self._store.init_cluster()
-            links = {link.generation: link.wrapped for link in init.root_links} if init else {}
-            current: bytearray | None = bytearray(root)
-            for generation in range(mine + 1, target + 1):
-                link = links.get(generation)
-                try:
-                    if current is None or link is None:
-                        raise DecryptionFailed("no link")
-                    successor = unwrap_root_key(current, link, root_successor_aad(generation))
-                except DecryptionFailed:
-                    successor = None
-                if current is not None:
-                    current[:] = bytes(len(current))
-                current = successor
+            current = self._advance(root, mine, target)
             if current is not None:
                 root[:] = bytes(len(root))
                 self._root_key, self._root_generation = current, target
@@ -437,6 +439,27 @@ class SealController:
         if self._auto_seal is not None:  # store the new root key under this node's seal
             self._persist_pending = True
             self._wake.set()
+
+    def _advance(self, root: bytes | bytearray, start: int, target: int) -> bytearray | None:
+        """The root key of generation `target` from that of `start`, through the
+        replicated links; None if a link is missing or does not open."""
+        init = self._store.init_cluster()
+        links = {link.generation: link.wrapped for link in init.root_links} if init else {}
+        current: bytearray | None = bytearray(root)
+        for generation in range(start + 1, target + 1):
+            link = links.get(generation)
+            try:
+                if current is None or link is None:
+                    raise DecryptionFailed("no link")
+                successor: bytearray | None = unwrap_root_key(
+                    current, link, root_successor_aad(generation)
+                )
+            except DecryptionFailed:
+                successor = None
+            if current is not None:
+                current[:] = bytes(len(current))
+            current = successor
+        return current
 
     def follow_root(self) -> None:
         """Follows a replicated root rotation now (called every second, so an idle node
@@ -464,6 +487,10 @@ class SealController:
 
     def _persist(self) -> bool:
         """Stores the root key wrapped by this node's seal; retried by the monitor."""
+        with self._store_lock:  # never interleaved with a seal migration's commit
+            return self._persist_locked()
+
+    def _persist_locked(self) -> bool:
         with self._lock:
             seal, root, generation = self._auto_seal, self._root_key, self._root_generation
             plain = bytes(root) if root is not None else None

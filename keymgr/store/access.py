@@ -102,7 +102,10 @@ class Access:
         return ADMIN in self.roles.get(principal, ())
 
     def required(self, kind: str) -> int:
-        return max(1, self.rules.get(kind, 1))
+        """Approvals `kind` needs. A kind with no rule (state from before the kind
+        existed) needs as many as the strictest rule: fail closed, not open."""
+        strictest = max(self.rules.values(), default=1)
+        return max(1, self.rules.get(kind, strictest))
 
     # --- init / snapshot --------------------------------------------------------------
 

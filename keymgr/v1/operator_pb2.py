@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18keymgr/v1/operator.proto\x12\tkeymgr.v1\"Z\n\x0bInitRequest\x12\x15\n\rsecret_shares\x18\x01 \x01(\r\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x1a\n\x12\x61pprovals_required\x18\x03 \x01(\r\"S\n\x0cInitResponse\x12\x15\n\runseal_shares\x18\x01 \x03(\t\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x12\n\nroot_admin\x18\x03 \x01(\t\"-\n\rUnsealRequest\x12\r\n\x05share\x18\x01 \x01(\t\x12\r\n\x05reset\x18\x02 \x01(\x08\"\r\n\x0bSealRequest\"\x13\n\x11SealStatusRequest\"\xcf\x01\n\x12SealStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0binitialized\x18\x02 \x01(\x08\x12\x0e\n\x06sealed\x18\x03 \x01(\x08\x12\x11\n\tseal_type\x18\x04 \x01(\t\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x0e\n\x06shares\x18\x06 \x01(\r\x12\x10\n\x08progress\x18\x07 \x01(\r\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x12\n\nseal_error\x18\t \x01(\t\x12\x17\n\x0froot_generation\x18\n \x01(\r\"\xda\x02\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0c\n\x04zone\x18\x04 \x01(\t\x12!\n\x04role\x18\x05 \x01(\x0e\x32\x13.keymgr.v1.NodeRole\x12\x0c\n\x04term\x18\x06 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x07 \x01(\x04\x12\x15\n\rapplied_index\x18\x08 \x01(\x04\x12\x0b\n\x03lag\x18\t \x01(\x04\x12\x0e\n\x06sealed\x18\n \x01(\x08\x12\x0f\n\x07serving\x18\x0b \x01(\x08\x12\x11\n\tleader_id\x18\x0c \x01(\t\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x11\n\tseal_type\x18\x0e \x01(\t\x12\x15\n\raudit_healthy\x18\x0f \x01(\x08\x12\x16\n\x0e\x61udit_failures\x18\x10 \x01(\x04\x12\x12\n\nseal_error\x18\x11 \x01(\t\"\x14\n\x12LocalStatusRequest\"\x16\n\x14\x43lusterStatusRequest\"b\n\x15\x43lusterStatusResponse\x12$\n\x05nodes\x18\x01 \x03(\x0b\x32\x15.keymgr.v1.NodeStatus\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x10\n\x08warnings\x18\x03 \x03(\t\")\n\x0fStepDownRequest\x12\x16\n\x0etarget_node_id\x18\x01 \x01(\t\".\n\x10StepDownResponse\x12\x1a\n\x12previous_leader_id\x18\x01 \x01(\t\"*\n\x14RotateKeyringRequest\x12\x12\n\nrequest_id\x18\x0f \x01(\t\",\n\x15RotateKeyringResponse\x12\x13\n\x0b\x61\x63tive_term\x18\x01 \x01(\r\"Y\n\x11RotateRootRequest\x12\x15\n\rsecret_shares\x18\x01 \x01(\r\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x04\"\xa9\x01\n\x12RotateRootResponse\x12\x15\n\runseal_shares\x18\x01 \x03(\t\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x14\n\x0coperation_id\x18\x03 \x01(\t\x12\x17\n\x0foperation_state\x18\x04 \x01(\t\x12\x1a\n\x12\x61pprovals_required\x18\x05 \x01(\r\x12\x17\n\x0froot_generation\x18\x06 \x01(\r\":\n\x13SaveSnapshotRequest\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\"{\n\rSnapshotChunk\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x15\n\rapplied_index\x18\x05 \x01(\x04\x12\x0c\n\x04keys\x18\x06 \x01(\r\"h\n\x16RestoreSnapshotRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\r\n\x05\x66inal\x18\x04 \x01(\x08\x12\x0e\n\x06shares\x18\x05 \x03(\t\"i\n\x17RestoreSnapshotResponse\x12\x10\n\x08received\x18\x01 \x01(\x04\x12\x10\n\x08restored\x18\x02 \x01(\x08\x12\x0c\n\x04keys\x18\x03 \x01(\r\x12\x1c\n\x14source_applied_index\x18\x04 \x01(\x04\"\x83\x01\n\x04Peer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0c\n\x04zone\x18\x04 \x01(\t\x12\x0e\n\x06leader\x18\x05 \x01(\x08\x12\x11\n\tconnected\x18\x06 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x07 \x01(\x04\"\x12\n\x10ListPeersRequest\"A\n\rPeersResponse\x12\x1e\n\x05peers\x18\x01 \x03(\x0b\x32\x0f.keymgr.v1.Peer\x12\x10\n\x08warnings\x18\x02 \x03(\t\"U\n\x0e\x41\x64\x64PeerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0c\n\x04zone\x18\x04 \x01(\t\"\x1f\n\x11RemovePeerRequest\x12\n\n\x02id\x18\x01 \x01(\t\">\n\x16\x43reateJoinTokenRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\"W\n\x17\x43reateJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0coperation_id\x18\x02 \x01(\t\x12\x17\n\x0foperation_state\x18\x03 \x01(\t\"\x1c\n\x0bJoinRequest\x12\r\n\x05token\x18\x01 \x01(\t\"N\n\x0cJoinResponse\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12-\n\x06status\x18\x02 \x01(\x0b\x32\x1d.keymgr.v1.SealStatusResponse\"B\n\x16\x45xchangeRootKeyRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x19\n\x11joiner_public_key\x18\x02 \x01(\x0c\"\\\n\x17\x45xchangeRootKeyResponse\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x17\n\x0fpeer_public_key\x18\x02 \x01(\x0c\x12\x17\n\x0fsealed_root_key\x18\x03 \x01(\x0c\"T\n\x1bRequestSealMigrationRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07to_type\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\r\"M\n\x1cRequestSealMigrationResponse\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\x12\x17\n\x0foperation_state\x18\x02 \x01(\t\"*\n\x12MigrateSealRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t*\x87\x01\n\x08NodeRole\x12\x19\n\x15NODE_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12NODE_ROLE_FOLLOWER\x10\x01\x12\x17\n\x13NODE_ROLE_CANDIDATE\x10\x02\x12\x14\n\x10NODE_ROLE_LEADER\x10\x03\x12\x19\n\x15NODE_ROLE_UNREACHABLE\x10\x04\x32\x9e\x0b\n\x08Operator\x12\x37\n\x04Init\x12\x16.keymgr.v1.InitRequest\x1a\x17.keymgr.v1.InitResponse\x12\x41\n\x06Unseal\x12\x18.keymgr.v1.UnsealRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12=\n\x04Seal\x12\x16.keymgr.v1.SealRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12I\n\nSealStatus\x12\x1c.keymgr.v1.SealStatusRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12\x43\n\x0bLocalStatus\x12\x1d.keymgr.v1.LocalStatusRequest\x1a\x15.keymgr.v1.NodeStatus\x12R\n\rClusterStatus\x12\x1f.keymgr.v1.ClusterStatusRequest\x1a .keymgr.v1.ClusterStatusResponse\x12\x43\n\x08StepDown\x12\x1a.keymgr.v1.StepDownRequest\x1a\x1b.keymgr.v1.StepDownResponse\x12R\n\rRotateKeyring\x12\x1f.keymgr.v1.RotateKeyringRequest\x1a .keymgr.v1.RotateKeyringResponse\x12I\n\nRotateRoot\x12\x1c.keymgr.v1.RotateRootRequest\x1a\x1d.keymgr.v1.RotateRootResponse\x12H\n\x0cSaveSnapshot\x12\x1e.keymgr.v1.SaveSnapshotRequest\x1a\x18.keymgr.v1.SnapshotChunk\x12X\n\x0fRestoreSnapshot\x12!.keymgr.v1.RestoreSnapshotRequest\x1a\".keymgr.v1.RestoreSnapshotResponse\x12\x42\n\tListPeers\x12\x1b.keymgr.v1.ListPeersRequest\x1a\x18.keymgr.v1.PeersResponse\x12>\n\x07\x41\x64\x64Peer\x12\x19.keymgr.v1.AddPeerRequest\x1a\x18.keymgr.v1.PeersResponse\x12\x44\n\nRemovePeer\x12\x1c.keymgr.v1.RemovePeerRequest\x1a\x18.keymgr.v1.PeersResponse\x12X\n\x0f\x43reateJoinToken\x12!.keymgr.v1.CreateJoinTokenRequest\x1a\".keymgr.v1.CreateJoinTokenResponse\x12\x37\n\x04Join\x12\x16.keymgr.v1.JoinRequest\x1a\x17.keymgr.v1.JoinResponse\x12X\n\x0f\x45xchangeRootKey\x12!.keymgr.v1.ExchangeRootKeyRequest\x1a\".keymgr.v1.ExchangeRootKeyResponse\x12g\n\x14RequestSealMigration\x12&.keymgr.v1.RequestSealMigrationRequest\x1a\'.keymgr.v1.RequestSealMigrationResponse\x12K\n\x0bMigrateSeal\x12\x1d.keymgr.v1.MigrateSealRequest\x1a\x1d.keymgr.v1.SealStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18keymgr/v1/operator.proto\x12\tkeymgr.v1\"Z\n\x0bInitRequest\x12\x15\n\rsecret_shares\x18\x01 \x01(\r\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x1a\n\x12\x61pprovals_required\x18\x03 \x01(\r\"S\n\x0cInitResponse\x12\x15\n\runseal_shares\x18\x01 \x03(\t\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x12\n\nroot_admin\x18\x03 \x01(\t\"-\n\rUnsealRequest\x12\r\n\x05share\x18\x01 \x01(\t\x12\r\n\x05reset\x18\x02 \x01(\x08\"\r\n\x0bSealRequest\"\x13\n\x11SealStatusRequest\"\xcf\x01\n\x12SealStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0binitialized\x18\x02 \x01(\x08\x12\x0e\n\x06sealed\x18\x03 \x01(\x08\x12\x11\n\tseal_type\x18\x04 \x01(\t\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x0e\n\x06shares\x18\x06 \x01(\r\x12\x10\n\x08progress\x18\x07 \x01(\r\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x12\n\nseal_error\x18\t \x01(\t\x12\x17\n\x0froot_generation\x18\n \x01(\r\"\xda\x02\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0c\n\x04zone\x18\x04 \x01(\t\x12!\n\x04role\x18\x05 \x01(\x0e\x32\x13.keymgr.v1.NodeRole\x12\x0c\n\x04term\x18\x06 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x07 \x01(\x04\x12\x15\n\rapplied_index\x18\x08 \x01(\x04\x12\x0b\n\x03lag\x18\t \x01(\x04\x12\x0e\n\x06sealed\x18\n \x01(\x08\x12\x0f\n\x07serving\x18\x0b \x01(\x08\x12\x11\n\tleader_id\x18\x0c \x01(\t\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x11\n\tseal_type\x18\x0e \x01(\t\x12\x15\n\raudit_healthy\x18\x0f \x01(\x08\x12\x16\n\x0e\x61udit_failures\x18\x10 \x01(\x04\x12\x12\n\nseal_error\x18\x11 \x01(\t\"\x14\n\x12LocalStatusRequest\"\x16\n\x14\x43lusterStatusRequest\"b\n\x15\x43lusterStatusResponse\x12$\n\x05nodes\x18\x01 \x03(\x0b\x32\x15.keymgr.v1.NodeStatus\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x10\n\x08warnings\x18\x03 \x03(\t\")\n\x0fStepDownRequest\x12\x16\n\x0etarget_node_id\x18\x01 \x01(\t\".\n\x10StepDownResponse\x12\x1a\n\x12previous_leader_id\x18\x01 \x01(\t\"*\n\x14RotateKeyringRequest\x12\x12\n\nrequest_id\x18\x0f \x01(\t\",\n\x15RotateKeyringResponse\x12\x13\n\x0b\x61\x63tive_term\x18\x01 \x01(\r\"o\n\x11RotateRootRequest\x12\x15\n\rsecret_shares\x18\x01 \x01(\r\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x04\x12\x14\n\x0coperation_id\x18\x04 \x01(\t\"\xa9\x01\n\x12RotateRootResponse\x12\x15\n\runseal_shares\x18\x01 \x03(\t\x12\x18\n\x10secret_threshold\x18\x02 \x01(\r\x12\x14\n\x0coperation_id\x18\x03 \x01(\t\x12\x17\n\x0foperation_state\x18\x04 \x01(\t\x12\x1a\n\x12\x61pprovals_required\x18\x05 \x01(\r\x12\x17\n\x0froot_generation\x18\x06 \x01(\r\":\n\x13SaveSnapshotRequest\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\"{\n\rSnapshotChunk\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x15\n\rapplied_index\x18\x05 \x01(\x04\x12\x0c\n\x04keys\x18\x06 \x01(\r\"h\n\x16RestoreSnapshotRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\r\n\x05\x66inal\x18\x04 \x01(\x08\x12\x0e\n\x06shares\x18\x05 \x03(\t\"i\n\x17RestoreSnapshotResponse\x12\x10\n\x08received\x18\x01 \x01(\x04\x12\x10\n\x08restored\x18\x02 \x01(\x08\x12\x0c\n\x04keys\x18\x03 \x01(\r\x12\x1c\n\x14source_applied_index\x18\x04 \x01(\x04\"\x83\x01\n\x04Peer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0c\n\x04zone\x18\x04 \x01(\t\x12\x0e\n\x06leader\x18\x05 \x01(\x08\x12\x11\n\tconnected\x18\x06 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x07 \x01(\x04\"\x12\n\x10ListPeersRequest\"A\n\rPeersResponse\x12\x1e\n\x05peers\x18\x01 \x03(\x0b\x32\x0f.keymgr.v1.Peer\x12\x10\n\x08warnings\x18\x02 \x03(\t\"U\n\x0e\x41\x64\x64PeerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0c\n\x04zone\x18\x04 \x01(\t\"\x1f\n\x11RemovePeerRequest\x12\n\n\x02id\x18\x01 \x01(\t\">\n\x16\x43reateJoinTokenRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\"W\n\x17\x43reateJoinTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0coperation_id\x18\x02 \x01(\t\x12\x17\n\x0foperation_state\x18\x03 \x01(\t\"\x1c\n\x0bJoinRequest\x12\r\n\x05token\x18\x01 \x01(\t\"N\n\x0cJoinResponse\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12-\n\x06status\x18\x02 \x01(\x0b\x32\x1d.keymgr.v1.SealStatusResponse\"B\n\x16\x45xchangeRootKeyRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x19\n\x11joiner_public_key\x18\x02 \x01(\x0c\"u\n\x17\x45xchangeRootKeyResponse\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x17\n\x0fpeer_public_key\x18\x02 \x01(\x0c\x12\x17\n\x0fsealed_root_key\x18\x03 \x01(\x0c\x12\x17\n\x0froot_generation\x18\x04 \x01(\r\"T\n\x1bRequestSealMigrationRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07to_type\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\r\"M\n\x1cRequestSealMigrationResponse\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\x12\x17\n\x0foperation_state\x18\x02 \x01(\t\"*\n\x12MigrateSealRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t*\x87\x01\n\x08NodeRole\x12\x19\n\x15NODE_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12NODE_ROLE_FOLLOWER\x10\x01\x12\x17\n\x13NODE_ROLE_CANDIDATE\x10\x02\x12\x14\n\x10NODE_ROLE_LEADER\x10\x03\x12\x19\n\x15NODE_ROLE_UNREACHABLE\x10\x04\x32\x9e\x0b\n\x08Operator\x12\x37\n\x04Init\x12\x16.keymgr.v1.InitRequest\x1a\x17.keymgr.v1.InitResponse\x12\x41\n\x06Unseal\x12\x18.keymgr.v1.UnsealRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12=\n\x04Seal\x12\x16.keymgr.v1.SealRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12I\n\nSealStatus\x12\x1c.keymgr.v1.SealStatusRequest\x1a\x1d.keymgr.v1.SealStatusResponse\x12\x43\n\x0bLocalStatus\x12\x1d.keymgr.v1.LocalStatusRequest\x1a\x15.keymgr.v1.NodeStatus\x12R\n\rClusterStatus\x12\x1f.keymgr.v1.ClusterStatusRequest\x1a .keymgr.v1.ClusterStatusResponse\x12\x43\n\x08StepDown\x12\x1a.keymgr.v1.StepDownRequest\x1a\x1b.keymgr.v1.StepDownResponse\x12R\n\rRotateKeyring\x12\x1f.keymgr.v1.RotateKeyringRequest\x1a .keymgr.v1.RotateKeyringResponse\x12I\n\nRotateRoot\x12\x1c.keymgr.v1.RotateRootRequest\x1a\x1d.keymgr.v1.RotateRootResponse\x12H\n\x0cSaveSnapshot\x12\x1e.keymgr.v1.SaveSnapshotRequest\x1a\x18.keymgr.v1.SnapshotChunk\x12X\n\x0fRestoreSnapshot\x12!.keymgr.v1.RestoreSnapshotRequest\x1a\".keymgr.v1.RestoreSnapshotResponse\x12\x42\n\tListPeers\x12\x1b.keymgr.v1.ListPeersRequest\x1a\x18.keymgr.v1.PeersResponse\x12>\n\x07\x41\x64\x64Peer\x12\x19.keymgr.v1.AddPeerRequest\x1a\x18.keymgr.v1.PeersResponse\x12\x44\n\nRemovePeer\x12\x1c.keymgr.v1.RemovePeerRequest\x1a\x18.keymgr.v1.PeersResponse\x12X\n\x0f\x43reateJoinToken\x12!.keymgr.v1.CreateJoinTokenRequest\x1a\".keymgr.v1.CreateJoinTokenResponse\x12\x37\n\x04Join\x12\x16.keymgr.v1.JoinRequest\x1a\x17.keymgr.v1.JoinResponse\x12X\n\x0f\x45xchangeRootKey\x12!.keymgr.v1.ExchangeRootKeyRequest\x1a\".keymgr.v1.ExchangeRootKeyResponse\x12g\n\x14RequestSealMigration\x12&.keymgr.v1.RequestSealMigrationRequest\x1a\'.keymgr.v1.RequestSealMigrationResponse\x12K\n\x0bMigrateSeal\x12\x1d.keymgr.v1.MigrateSealRequest\x1a\x1d.keymgr.v1.SealStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'keymgr.v1.operator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NODEROLE']._serialized_start=2822
-  _globals['_NODEROLE']._serialized_end=2957
+  _globals['_NODEROLE']._serialized_start=2869
+  _globals['_NODEROLE']._serialized_end=3004
   _globals['_INITREQUEST']._serialized_start=39
   _globals['_INITREQUEST']._serialized_end=129
   _globals['_INITRESPONSE']._serialized_start=131
@@ -62,45 +62,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROTATEKEYRINGRESPONSE']._serialized_start=1139
   _globals['_ROTATEKEYRINGRESPONSE']._serialized_end=1183
   _globals['_ROTATEROOTREQUEST']._serialized_start=1185
-  _globals['_ROTATEROOTREQUEST']._serialized_end=1274
-  _globals['_ROTATEROOTRESPONSE']._serialized_start=1277
-  _globals['_ROTATEROOTRESPONSE']._serialized_end=1446
-  _globals['_SAVESNAPSHOTREQUEST']._serialized_start=1448
-  _globals['_SAVESNAPSHOTREQUEST']._serialized_end=1506
-  _globals['_SNAPSHOTCHUNK']._serialized_start=1508
-  _globals['_SNAPSHOTCHUNK']._serialized_end=1631
-  _globals['_RESTORESNAPSHOTREQUEST']._serialized_start=1633
-  _globals['_RESTORESNAPSHOTREQUEST']._serialized_end=1737
-  _globals['_RESTORESNAPSHOTRESPONSE']._serialized_start=1739
-  _globals['_RESTORESNAPSHOTRESPONSE']._serialized_end=1844
-  _globals['_PEER']._serialized_start=1847
-  _globals['_PEER']._serialized_end=1978
-  _globals['_LISTPEERSREQUEST']._serialized_start=1980
-  _globals['_LISTPEERSREQUEST']._serialized_end=1998
-  _globals['_PEERSRESPONSE']._serialized_start=2000
-  _globals['_PEERSRESPONSE']._serialized_end=2065
-  _globals['_ADDPEERREQUEST']._serialized_start=2067
-  _globals['_ADDPEERREQUEST']._serialized_end=2152
-  _globals['_REMOVEPEERREQUEST']._serialized_start=2154
-  _globals['_REMOVEPEERREQUEST']._serialized_end=2185
-  _globals['_CREATEJOINTOKENREQUEST']._serialized_start=2187
-  _globals['_CREATEJOINTOKENREQUEST']._serialized_end=2249
-  _globals['_CREATEJOINTOKENRESPONSE']._serialized_start=2251
-  _globals['_CREATEJOINTOKENRESPONSE']._serialized_end=2338
-  _globals['_JOINREQUEST']._serialized_start=2340
-  _globals['_JOINREQUEST']._serialized_end=2368
-  _globals['_JOINRESPONSE']._serialized_start=2370
-  _globals['_JOINRESPONSE']._serialized_end=2448
-  _globals['_EXCHANGEROOTKEYREQUEST']._serialized_start=2450
-  _globals['_EXCHANGEROOTKEYREQUEST']._serialized_end=2516
-  _globals['_EXCHANGEROOTKEYRESPONSE']._serialized_start=2518
-  _globals['_EXCHANGEROOTKEYRESPONSE']._serialized_end=2610
-  _globals['_REQUESTSEALMIGRATIONREQUEST']._serialized_start=2612
-  _globals['_REQUESTSEALMIGRATIONREQUEST']._serialized_end=2696
-  _globals['_REQUESTSEALMIGRATIONRESPONSE']._serialized_start=2698
-  _globals['_REQUESTSEALMIGRATIONRESPONSE']._serialized_end=2775
-  _globals['_MIGRATESEALREQUEST']._serialized_start=2777
-  _globals['_MIGRATESEALREQUEST']._serialized_end=2819
-  _globals['_OPERATOR']._serialized_start=2960
-  _globals['_OPERATOR']._serialized_end=4398
+  _globals['_ROTATEROOTREQUEST']._serialized_end=1296
+  _globals['_ROTATEROOTRESPONSE']._serialized_start=1299
+  _globals['_ROTATEROOTRESPONSE']._serialized_end=1468
+  _globals['_SAVESNAPSHOTREQUEST']._serialized_start=1470
+  _globals['_SAVESNAPSHOTREQUEST']._serialized_end=1528
+  _globals['_SNAPSHOTCHUNK']._serialized_start=1530
+  _globals['_SNAPSHOTCHUNK']._serialized_end=1653
+  _globals['_RESTORESNAPSHOTREQUEST']._serialized_start=1655
+  _globals['_RESTORESNAPSHOTREQUEST']._serialized_end=1759
+  _globals['_RESTORESNAPSHOTRESPONSE']._serialized_start=1761
+  _globals['_RESTORESNAPSHOTRESPONSE']._serialized_end=1866
+  _globals['_PEER']._serialized_start=1869
+  _globals['_PEER']._serialized_end=2000
+  _globals['_LISTPEERSREQUEST']._serialized_start=2002
+  _globals['_LISTPEERSREQUEST']._serialized_end=2020
+  _globals['_PEERSRESPONSE']._serialized_start=2022
+  _globals['_PEERSRESPONSE']._serialized_end=2087
+  _globals['_ADDPEERREQUEST']._serialized_start=2089
+  _globals['_ADDPEERREQUEST']._serialized_end=2174
+  _globals['_REMOVEPEERREQUEST']._serialized_start=2176
+  _globals['_REMOVEPEERREQUEST']._serialized_end=2207
+  _globals['_CREATEJOINTOKENREQUEST']._serialized_start=2209
+  _globals['_CREATEJOINTOKENREQUEST']._serialized_end=2271
+  _globals['_CREATEJOINTOKENRESPONSE']._serialized_start=2273
+  _globals['_CREATEJOINTOKENRESPONSE']._serialized_end=2360
+  _globals['_JOINREQUEST']._serialized_start=2362
+  _globals['_JOINREQUEST']._serialized_end=2390
+  _globals['_JOINRESPONSE']._serialized_start=2392
+  _globals['_JOINRESPONSE']._serialized_end=2470
+  _globals['_EXCHANGEROOTKEYREQUEST']._serialized_start=2472
+  _globals['_EXCHANGEROOTKEYREQUEST']._serialized_end=2538
+  _globals['_EXCHANGEROOTKEYRESPONSE']._serialized_start=2540
+  _globals['_EXCHANGEROOTKEYRESPONSE']._serialized_end=2657
+  _globals['_REQUESTSEALMIGRATIONREQUEST']._serialized_start=2659
+  _globals['_REQUESTSEALMIGRATIONREQUEST']._serialized_end=2743
+  _globals['_REQUESTSEALMIGRATIONRESPONSE']._serialized_start=2745
+  _globals['_REQUESTSEALMIGRATIONRESPONSE']._serialized_end=2822
+  _globals['_MIGRATESEALREQUEST']._serialized_start=2824
+  _globals['_MIGRATESEALREQUEST']._serialized_end=2866
+  _globals['_OPERATOR']._serialized_start=3007
+  _globals['_OPERATOR']._serialized_end=4445
 # @@protoc_insertion_point(module_scope)

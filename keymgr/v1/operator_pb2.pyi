@@ -161,14 +161,16 @@ class RotateKeyringResponse(_message.Message):
     def __init__(self, active_term: _Optional[int] = ...) -> None: ...
 
 class RotateRootRequest(_message.Message):
-    __slots__ = ("secret_shares", "secret_threshold", "ttl_seconds")
+    __slots__ = ("secret_shares", "secret_threshold", "ttl_seconds", "operation_id")
     SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
     SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
     secret_shares: int
     secret_threshold: int
     ttl_seconds: int
-    def __init__(self, secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    operation_id: str
+    def __init__(self, secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., ttl_seconds: _Optional[int] = ..., operation_id: _Optional[str] = ...) -> None: ...
 
 class RotateRootResponse(_message.Message):
     __slots__ = ("unseal_shares", "secret_threshold", "operation_id", "operation_state", "approvals_required", "root_generation")
@@ -325,14 +327,16 @@ class ExchangeRootKeyRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., joiner_public_key: _Optional[bytes] = ...) -> None: ...
 
 class ExchangeRootKeyResponse(_message.Message):
-    __slots__ = ("peer_id", "peer_public_key", "sealed_root_key")
+    __slots__ = ("peer_id", "peer_public_key", "sealed_root_key", "root_generation")
     PEER_ID_FIELD_NUMBER: _ClassVar[int]
     PEER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     SEALED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
+    ROOT_GENERATION_FIELD_NUMBER: _ClassVar[int]
     peer_id: str
     peer_public_key: bytes
     sealed_root_key: bytes
-    def __init__(self, peer_id: _Optional[str] = ..., peer_public_key: _Optional[bytes] = ..., sealed_root_key: _Optional[bytes] = ...) -> None: ...
+    root_generation: int
+    def __init__(self, peer_id: _Optional[str] = ..., peer_public_key: _Optional[bytes] = ..., sealed_root_key: _Optional[bytes] = ..., root_generation: _Optional[int] = ...) -> None: ...
 
 class RequestSealMigrationRequest(_message.Message):
     __slots__ = ("node_id", "to_type", "ttl_seconds")

@@ -305,3 +305,16 @@ def _before_rotation(cluster: Cluster) -> bytes:
     state.init.root_generation = 0
     del state.init.root_links[:]
     return state.SerializeToString(deterministic=True)
+
+
+def test_a_kind_without_a_rule_needs_as_many_approvals_as_the_strictest_rule() -> None:
+    cluster = Cluster()
+    state = store_pb2.StoreState.FromString(cluster.store.snapshot())
+    for rule in state.approval_rules:
+        rule.required = 2 if rule.kind == "put-policy" else 1
+    kept = [r for r in state.approval_rules if r.kind != "rotate-root"]
+    del state.approval_rules[:]
+    state.approval_rules.extend(kept)  # a snapshot from before rotate-root existed
+    cluster.store.restore(state.SerializeToString(deterministic=True))
+    assert cluster.store.access.required("rotate-root") == 2
+    assert cluster.store.access.required("destroy-key") == 1

@@ -11,6 +11,7 @@ from keymgr.cli.main import main
 from keymgr.client import InvalidArgument
 from keymgr.ops.devcluster import LocalCluster
 from tests.integration.conftest import MakeCluster
+from tests.integration.helpers import eventually
 
 
 def _cli_flags(cluster: LocalCluster, node_ids: list[str]) -> list[str]:
@@ -82,7 +83,9 @@ def test_snapshot_save_restore_on_a_fresh_cluster(
     for node_id in ("node1", "node2", "node3"):
         with target.client([node_id]) as client:
             for blob, plain in blobs:
-                got = client.decrypt(blob, endpoint=target.node(node_id).api, consistent=True)
+                # bounded retry: a node of a loaded machine may briefly refuse (fail closed)
+                got = eventually(lambda c=client, b=blob, n=node_id: c.decrypt(
+                    b, endpoint=target.node(n).api, consistent=True), timeout=15)
                 assert got == plain.encode()
     with target.client() as client:
         names = {k.name for k in client.list_keys(page_size=100)[0]}

@@ -4,8 +4,7 @@ The requesting node makes a new root key R' and a new unseal key split into new
 shares, and re-wraps under R' what R protects in the replicated state: each keyring
 term key (unchanged, so no key version and no ciphertext changes) and a link, R'
 wrapped by R, by which every node that holds an older root key follows. It also adds a
-fresh keyring term under R', so material made afterwards is out of reach of anyone who
-holds only older root keys (and an old copy of the state). All of that is ciphertext;
+fresh keyring term under R' for material made afterwards. All of that is ciphertext;
 it waits in the pending operation until M admins approve, and the state machine
 installs it exactly once. The new shares go to the requester, once; they open nothing
 until the operation has run, and the old ones open nothing in the state after it.

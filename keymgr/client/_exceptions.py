@@ -139,8 +139,9 @@ def from_rpc_error(exc: grpc.RpcError, *, endpoint: str, request_id: str = "") -
 
 def may_have_been_applied(error: KeymgrError) -> bool:
     """True if the request may have reached a server and run: an unknown write outcome,
-    a timeout, or a connection lost mid-call (a refused connection never sent it)."""
-    if isinstance(error, (OutcomeUnknown, Timeout)):
+    a timeout, a cancelled call, or a connection lost mid-call (a refused connection
+    never sent it)."""
+    if isinstance(error, (OutcomeUnknown, Timeout)) or error.code == grpc.StatusCode.CANCELLED:
         return True
     text = str(error).lower()
     lost = (sign for sign in _TRANSPORT_LOSS if sign != "connection refused")

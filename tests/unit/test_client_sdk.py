@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 import keymgr.client as sdk
-from keymgr.client._exceptions import _BY_CODE, from_rpc_error
+from keymgr.client._exceptions import _BY_CODE, from_rpc_error, may_have_been_applied
 
 
 class FakeRpcError(grpc.RpcError):
@@ -99,3 +99,31 @@ def test_handshake_cut_by_a_dying_node_is_retryable() -> None:
     assert isinstance(from_rpc_error(_Err(reset), endpoint="x"), RetryableError)
     bad_cert = "Ssl handshake failed: SSL_ERROR_SSL: CERTIFICATE_VERIFY_FAILED"
     assert isinstance(from_rpc_error(_Err(bad_cert), endpoint="x"), Unauthenticated)
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "maybe_ran"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, "write outcome unknown (timed out or the leader changed)",
+         True),
+        (grpc.StatusCode.UNAVAILABLE, "audit log unavailable: reply withheld (fail closed), "
+         "write outcome unknown; try another node", True),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", True),
+        (grpc.StatusCode.CANCELLED, "Cancelled", True),
+        (grpc.StatusCode.UNAVAILABLE, "Socket closed", True),
+        (grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: "
+         "UNKNOWN: ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused",
+         False),
+        (grpc.StatusCode.UNAVAILABLE, "no Raft leader: no leader to accept the command", False),
+        (grpc.StatusCode.UNAVAILABLE, "node is sealed: unseal it", False),
+    ],
+)
+def test_at_most_once_calls_know_when_a_request_may_have_run(
+    code: grpc.StatusCode, details: str, maybe_ran: bool
+) -> None:
+    """Init and RotateRoot fail over only when the request surely did not run: their
+    reply (the shares) cannot be had twice."""
+    error = from_rpc_error(FakeRpcError(code, details), endpoint="h:1")
+    assert may_have_been_applied(error) is maybe_ran
+    if "outcome unknown" in details:
+        assert isinstance(error, sdk.OutcomeUnknown) and isinstance(error, sdk.RetryableError)

@@ -21,6 +21,7 @@ PURPOSES = {
     "encrypt": keys_pb2.KEY_PURPOSE_ENCRYPT,
     "tde": keys_pb2.KEY_PURPOSE_TDE,
     "volume": keys_pb2.KEY_PURPOSE_VOLUME,
+    "hsm": keys_pb2.KEY_PURPOSE_HSM,
 }
 
 

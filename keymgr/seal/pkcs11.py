@@ -16,11 +16,15 @@ Failures that may heal (module missing, token absent, wrong PIN, key missing, se
 lost) raise `HsmUnavailable` with a one-line reason and no secret; the seal controller
 keeps the node sealed and retries with backoff. A PIN the token rejected is not tried
 again until its source changes: real HSMs lock the user PIN after a few failures.
+
+The same session also holds the managed keys of purpose HSM (`import_key`, `gcm`,
+`destroy_key`; see `keymgr/server/hsm_keys.py`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import queue
@@ -143,6 +147,7 @@ class _Owner:
     _keys: dict[tuple[str, str], Any] = field(default_factory=dict)
     _rejected_pins: dict[str, bytes] = field(default_factory=dict)  # token -> sha256
     _thread: threading.Thread | None = None
+    epoch: int = 0  # bumped by reset(): session objects made before it are gone
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -196,6 +201,7 @@ class _Owner:
 
     def reset(self) -> None:
         """Forgets sessions and keys and re-initializes the module, which rescans tokens."""
+        self.epoch += 1
         self._sessions.clear()
         self._keys.clear()
         if self._lib is None:
@@ -381,6 +387,81 @@ class Pkcs11Seal:
     def check(self) -> None:
         """Raises HsmUnavailable unless the token is present, logged in and holds the key."""
         self._run(lambda: self._key(create=False).label)
+
+    # --- managed keys whose crypto runs in the HSM (key purpose HSM) --------------------
+
+    def import_key(self, label: str, material: bytes) -> tuple[Any, int]:
+        """Puts a key version's material into the token as a session object that is
+        sensitive and non-extractable (encrypt/decrypt only); returns (handle, epoch).
+        The object goes away with the session; `destroy_key` removes it earlier."""
+        from pkcs11 import Attribute, KeyType, ObjectClass
+
+        check_key(material, "key material")
+
+        def create() -> tuple[Any, int]:
+            session = self._owner.session(self.token_label, self._pin)
+            handle = session.create_object({
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.AES,
+                Attribute.VALUE: material,
+                Attribute.LABEL: label,
+                Attribute.TOKEN: False,
+                Attribute.PRIVATE: True,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+                Attribute.ENCRYPT: True,
+                Attribute.DECRYPT: True,
+                Attribute.WRAP: False,
+                Attribute.UNWRAP: False,
+                Attribute.SIGN: False,
+                Attribute.VERIFY: False,
+                Attribute.DERIVE: False,
+            })
+            return handle, self._owner.epoch
+
+        return self._run(create)
+
+    def gcm(
+        self, handle: Any, *, encrypt: bool, nonce: bytes, data: bytes, aad: bytes
+    ) -> bytes | None:
+        """AES-256-GCM inside the token with an imported key; None if decryption does
+        not authenticate. HsmUnavailable if the session (and so the key) is gone."""
+        import pkcs11
+        from pkcs11 import GCMParams, Mechanism
+
+        def run() -> bytes | None:
+            params = GCMParams(nonce, aad)
+            try:
+                if encrypt:
+                    return bytes(handle.encrypt(data, mechanism=Mechanism.AES_GCM,
+                                                mechanism_param=params))
+                return bytes(handle.decrypt(data, mechanism=Mechanism.AES_GCM,
+                                            mechanism_param=params))
+            except (pkcs11.GeneralError, pkcs11.EncryptedDataInvalid, pkcs11.FunctionFailed):
+                if encrypt:
+                    raise
+                return None  # SoftHSM reports a bad tag as a generic error
+            except pkcs11.PKCS11Error as exc:
+                raise HsmUnavailable(f"{self.describe()}: HSM error {_one_line(exc)}") from None
+
+        return self._owner.call(run, self._timeout)
+
+    def key_epoch(self) -> int:
+        """Changes whenever sessions were reset: imported keys must be imported again."""
+        return self._owner.epoch
+
+    def destroy_key(self, handle: Any, epoch: int) -> None:
+        """Removes an imported key from the token now (best effort)."""
+        import pkcs11
+
+        def run() -> None:
+            if epoch != self._owner.epoch:
+                return  # its session is gone, and the object with it
+            with contextlib.suppress(pkcs11.PKCS11Error):
+                handle.destroy()
+
+        with contextlib.suppress(HsmUnavailable):
+            self._owner.call(run, self._timeout)
 
     def _key(self, *, create: bool) -> Any:
         return self._owner.key(self.token_label, self.key_label, self._pin, create=create)

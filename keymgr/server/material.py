@@ -3,7 +3,8 @@
 Material is replicated only barrier-encrypted; a node that serves crypto calls decrypts
 a version once and keeps it in memory until it is sealed (as Vault keeps its keyring).
 Python cannot promise erasure of `bytes`; `clear()` drops every reference so that the
-memory is freed, which is as far as the language lets us go.
+memory is freed, which is as far as the language lets us go. Keys of purpose HSM are
+kept only inside this node's HSM (`hsm_keys.HsmKey`), and removed from it on `clear()`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from keymgr.crypto.aead import Aead
 from keymgr.crypto.barrier import Keyring, material_aad
 from keymgr.crypto.errors import DecryptionFailed
-from keymgr.server.errors import NodeError, NotFound
+from keymgr.seal.pkcs11 import Pkcs11Seal
+from keymgr.server.errors import FailedPrecondition, NodeError, NotFound, Unavailable
+from keymgr.server.hsm_keys import HsmKey
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import keys_pb2, store_pb2
 
@@ -26,10 +29,19 @@ V = TypeVar("V")
 T = TypeVar("T")
 
 
+HSM = keys_pb2.KEY_PURPOSE_HSM
+
+
 class MaterialCache:
-    def __init__(self, keyring: Callable[[], Keyring], store: KeyStore) -> None:
+    def __init__(
+        self,
+        keyring: Callable[[], Keyring],
+        store: KeyStore,
+        hsm: Callable[[], Pkcs11Seal | None] = lambda: None,
+    ) -> None:
         self._keyring = keyring
         self._store = store
+        self._hsm = hsm  # this node's HSM now (a seal can be migrated), if it has one
         self._revision = -1
         self._material: dict[tuple[str, int], Aead] = {}
         self._derived: dict[tuple[str, int, bytes], bytes] = {}
@@ -38,9 +50,31 @@ class MaterialCache:
         """An AES-GCM object keyed with the material of `version` of `stored`."""
         key = (stored.key.id, version)
         cached = self._cached(self._material, key)
+        if isinstance(cached, HsmKey) and cached.seal is not self._hsm():
+            self._material.pop(key, None)  # the node's seal was migrated
+            cached.close()
+            cached = None
         if cached is None:
-            cached = self._material[key] = self._with_plaintext(stored, version, Aead)
+            if stored.key.purpose == HSM:
+                cached = self._material[key] = self._hsm_key(stored, version)
+            else:
+                cached = self._material[key] = self._with_plaintext(stored, version, Aead)
         return cached
+
+    def _hsm_key(self, stored: store_pb2.StoredKey, version: int) -> HsmKey:
+        seal = self._hsm()
+        if seal is None:
+            raise Unavailable(
+                f"key {stored.key.name!r} is used only inside an HSM and this node has no "
+                "pkcs11 seal: try another node"
+            )
+        if not stored.wrapped_material.get(version):
+            raise NotFound(f"key {stored.key.name!r} has no version {version}")
+        return HsmKey(
+            seal,
+            f"keymgr/{stored.key.id}/v{version}",
+            lambda: self._with_plaintext(stored, version, bytearray),
+        )
 
     def derive(self, stored: store_pb2.StoredKey, version: int, info: bytes) -> bytes:
         """HKDF-SHA256(material of `version`, info) -> 32 bytes.
@@ -48,6 +82,10 @@ class MaterialCache:
         For callers that need a key outside the cluster (TDE master keys): the managed
         key's own material never leaves, and each `info` gets an independent key.
         """
+        if stored.key.purpose == HSM:
+            raise FailedPrecondition(
+                f"key {stored.key.name!r} is an HSM key: it only encrypts and decrypts"
+            )
         key = (stored.key.id, version, info)
         cached = self._cached(self._derived, key)
         if cached is None:
@@ -89,10 +127,17 @@ class MaterialCache:
 
     def forget(self, key_id: str) -> None:
         for entry in [k for k in self._material if k[0] == key_id]:
-            del self._material[entry]
+            _close(self._material.pop(entry))
         for derived in [k for k in self._derived if k[0] == key_id]:
             del self._derived[derived]
 
     def clear(self) -> None:
-        self._material.clear()
+        held, self._material = self._material, {}
         self._derived.clear()
+        for material in held.values():
+            _close(material)
+
+
+def _close(material: Aead) -> None:
+    if isinstance(material, HsmKey):
+        material.close()

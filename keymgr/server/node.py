@@ -71,7 +71,7 @@ def build_node(config: NodeConfig) -> NodeContext:
         store=store, root_store=SealedRootKeyStore(data_dir), auto_seal=auto_seal, retry=retry
     )
     audit = build_audit_log(config, seal.audit_key)
-    materials = MaterialCache(seal.keyring, store)
+    materials = MaterialCache(seal.keyring, store, hsm=seal.hsm)
     seal.on_seal(materials.clear)
     return NodeContext(
         audit=audit,

@@ -118,6 +118,11 @@ class SealController:
     def sealed(self) -> bool:
         return self._root_key is None
 
+    def hsm(self) -> Pkcs11Seal | None:
+        """This node's HSM, if its seal is one (keys of purpose HSM run there)."""
+        seal = self._auto_seal
+        return seal if isinstance(seal, Pkcs11Seal) else None
+
     @property
     def root_generation(self) -> int:
         """The rotation of the root key this node holds (meaningful when unsealed)."""

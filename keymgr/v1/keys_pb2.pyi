@@ -13,6 +13,7 @@ class KeyPurpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     KEY_PURPOSE_ENCRYPT: _ClassVar[KeyPurpose]
     KEY_PURPOSE_TDE: _ClassVar[KeyPurpose]
     KEY_PURPOSE_VOLUME: _ClassVar[KeyPurpose]
+    KEY_PURPOSE_HSM: _ClassVar[KeyPurpose]
 
 class KeyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -30,6 +31,7 @@ KEY_PURPOSE_UNSPECIFIED: KeyPurpose
 KEY_PURPOSE_ENCRYPT: KeyPurpose
 KEY_PURPOSE_TDE: KeyPurpose
 KEY_PURPOSE_VOLUME: KeyPurpose
+KEY_PURPOSE_HSM: KeyPurpose
 KEY_STATE_UNSPECIFIED: KeyState
 KEY_STATE_ENABLED: KeyState
 KEY_STATE_DISABLED: KeyState

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from keymgr.client import Client, Unavailable
+from keymgr.client import Client, FailedPrecondition, InvalidArgument, Unavailable
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.ops.softhsm import SOFTHSM_MODULE, SoftHsm
 from keymgr.seal.shamir import ShareCollector
 from keymgr.store.durable_journal import decode_dump
 from keymgr.store.keystore import KeyStore
-from keymgr.v1 import operator_pb2
+from keymgr.v1 import keys_pb2, operator_pb2
 from tests.integration.conftest import MakeCluster
 from tests.integration.helpers import eventually, node_status
 from tests.integration.hsm import KEY_LABEL, PIN, hsm_cluster, pin_file, token_label
@@ -303,3 +303,38 @@ def test_sixteen_clients_decrypt_through_an_hsm_node(
     with cluster.client(["node1"]) as client:
         status = client.seal_status(endpoint=api)
         assert not status.sealed and status.seal_type == "pkcs11"
+
+
+def test_hsm_keys_encrypt_only_inside_the_hsms(make_cluster: MakeCluster, tmp_path: Path) -> None:
+    """Key purpose HSM (issue 4, item 6): nodes 1 and 2 each put the material into their
+    own token and run AES-GCM there; node 3 (Shamir, no HSM) refuses these keys, so a
+    client fails over to an HSM node; after a kill -9 the key is put in again."""
+    cluster, _ = hsm_cluster(make_cluster, tmp_path)
+    cluster.bring_up()
+    api = {n.id: cluster.node(n.id).api for n in cluster.spec.nodes}
+    with cluster.client() as client:
+        key = client.create_key("in-hardware", purpose=keys_pb2.KEY_PURPOSE_HSM)
+        assert key.purpose == keys_pb2.KEY_PURPOSE_HSM
+    with cluster.client(["node1"]) as one:
+        blob = one.encrypt(key.name, b"hardware only", context={"t": "1"}, consistent=True,
+                           endpoint=api["node1"])
+        data_key = one.generate_data_key(key.name, endpoint=api["node1"])
+    with cluster.client(["node2"]) as two:  # another token, the same replicated key
+        assert two.decrypt(blob, context={"t": "1"}, endpoint=api["node2"]) == b"hardware only"
+        assert two.decrypt(data_key.ciphertext_blob, endpoint=api["node2"]) == data_key.plaintext
+        with pytest.raises(InvalidArgument, match="decryption failed"):
+            two.decrypt(blob, context={"t": "2"}, endpoint=api["node2"])
+    with (
+        cluster.client(["node3"], attempts=1) as three,
+        pytest.raises(Unavailable, match="only inside an HSM"),
+    ):
+        three.decrypt(blob, context={"t": "1"}, endpoint=api["node3"])
+    with cluster.client(["node3", "node1", "node2"]) as any_node:
+        assert any_node.decrypt(blob, context={"t": "1"}) == b"hardware only"  # failover
+        with pytest.raises(FailedPrecondition, match="TDE"):
+            any_node.get_master_key("db-1", key.name)
+    cluster.stop("node1", kill=True)
+    cluster.start("node1")
+    cluster.wait_serving(["node1"])
+    with cluster.client(["node1"]) as one:
+        assert one.decrypt(blob, context={"t": "1"}, endpoint=api["node1"]) == b"hardware only"

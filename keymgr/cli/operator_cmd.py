@@ -25,7 +25,7 @@ from keymgr.cli.common import (
     print_table,
     to_dict,
 )
-from keymgr.client import OutcomeUnknown, Timeout
+from keymgr.client import KeymgrError, may_have_been_applied
 from keymgr.v1 import operator_pb2
 
 ROLE_WORDS = {
@@ -353,7 +353,9 @@ def run_rotate_root(args: argparse.Namespace) -> int:
                 ttl_seconds=args.ttl,
                 operation_id=operation_id,
             )
-        except (OutcomeUnknown, Timeout) as exc:
+        except KeymgrError as exc:
+            if not may_have_been_applied(exc):
+                raise
             raise CliError(
                 f"{exc}. The reply with the new shares is lost: `keymgr approvals list` shows "
                 f"operation {operation_id}; if it is pending, reject it; if it executed, the "

@@ -17,6 +17,7 @@ from keymgr.client._exceptions import (
     Timeout,
     Unauthenticated,
     Unavailable,
+    may_have_been_applied,
 )
 from keymgr.client._failover import FailoverPolicy
 
@@ -41,4 +42,5 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "VolumeKey",
+    "may_have_been_applied",
 ]

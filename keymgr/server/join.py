@@ -54,7 +54,7 @@ TOKEN_PREFIX = "kmj1"
 DEFAULT_TTL_S = 3600
 MAX_TTL_S = 7 * 86400
 EXCHANGE_TIMEOUT_S = 5.0
-CATCH_UP_TIMEOUT_S = 10.0  # a joiner replicating a root rotation the peer already has
+CATCH_UP_TIMEOUT_S = 120.0  # a joiner replicating a root rotation the peer already has
 _TOKEN = re.compile(r"kmj1-([0-9a-f]{16})-([0-9a-f]{64})")
 
 
@@ -153,12 +153,15 @@ async def exchange_root_key(
     )
 
 
-async def _replicated(node: NodeContext, generation: int) -> None:
+async def _replicated(node: NodeContext, generation: int) -> bool:
     """Waits (bounded) until this node has applied root generation `generation`: a peer
     may be ahead of a joiner that is still catching up."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
-    while node.store.root_generation < generation and time.monotonic() < deadline:
+    while node.store.root_generation < generation:
+        if time.monotonic() >= deadline:
+            return False
         await asyncio.sleep(0.05)
+    return True
 
 
 async def join(node: NodeContext, peers: Peers, token: str) -> str:
@@ -191,13 +194,25 @@ async def join(node: NodeContext, peers: Peers, token: str) -> str:
             root = pair.open(joiner_id=me, peer_id=member.id, token_id=token_id,
                              peer_public=bytes(answer.peer_public_key),
                              sealed=bytes(answer.sealed_root_key))
-            await _replicated(node, answer.root_generation)
+        except DecryptionFailed as exc:
+            problems.append(f"{member.id}: {exc}")
+            continue
+        # the token is used now: whatever happens below, no other peer will answer
+        if not await _replicated(node, answer.root_generation):
+            root[:] = bytes(len(root))
+            raise Unavailable(
+                f"{member.id} sent root generation {answer.root_generation}, which this node "
+                f"has not replicated within {CATCH_UP_TIMEOUT_S:g}s; its token is used: let "
+                "the node catch up, then ask for a new join token"
+            )
+        try:
             await asyncio.to_thread(
                 node.seal.install_verified_root_key, root, generation=answer.root_generation
             )
         except DecryptionFailed as exc:
-            problems.append(f"{member.id}: {exc}")
-            continue
+            raise Unavailable(
+                f"{member.id}: {exc}; the join token is used: ask for a new one"
+            ) from None
         log.info("joined: root key received from %s and sealed by this node's %s seal",
                  member.id, node.seal.seal_type)
         return member.id

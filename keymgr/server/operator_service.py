@@ -119,7 +119,7 @@ class OperatorServicer:
                 raise
         except (ValueError, TypeError) as exc:
             raise InvalidArgument("secret_shares", str(exc)) from exc
-        self._node.seal.install_new_root_key(root)
+        await asyncio.to_thread(self._node.seal.install_new_root_key, root)
         return operator_pb2.InitResponse(
             unseal_shares=texts, secret_threshold=threshold, root_admin=caller.principal
         )
@@ -132,7 +132,7 @@ class OperatorServicer:
         if request.reset:
             self._node.seal.reset_shares()
         if request.share:
-            self._node.seal.submit_share(request.share.strip())
+            await asyncio.to_thread(self._node.seal.submit_share, request.share.strip())
         elif not request.reset:
             raise InvalidArgument("share", "must not be empty")
         return self._seal_status()
@@ -418,7 +418,9 @@ class OperatorServicer:
         except Exception:
             root[:] = bytes(len(root))
             raise
-        node.seal.install_new_root_key(root, generation=state.init.root_generation)
+        await asyncio.to_thread(
+            node.seal.install_new_root_key, root, generation=state.init.root_generation
+        )
         node.materials.clear()
         header = parsed.header
         applied = header.get("applied_index")

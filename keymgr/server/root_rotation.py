@@ -129,8 +129,9 @@ async def request_root_rotation(
     recorded = operation.command.rotate_root.shamir_wrapped_root_key
     if recorded != rotation.shamir_wrapped_root_key:  # an earlier request with this id
         raise FailedPrecondition(
-            f"operation_id: {operation.id} is already used by another rotation request; "
-            "choose a new id (the shares made for this call are void)"
+            f"operation_id: {operation.id} is already used by an earlier request; the shares "
+            f"of this call are void. If `keymgr approvals list` shows {operation.id} as a "
+            "pending rotate-root whose shares you do not have, reject it"
         )
     if operation.state == store_pb2.OPERATION_STATE_FAILED:
         raise FailedPrecondition(

@@ -11,10 +11,9 @@ The keyring is decrypted from the replicated state with the root key and rebuilt
 whenever a new term is replicated.
 
 The root key itself can be rotated (split-key operation "rotate-root"). The replicated
-record then carries the new root key wrapped by the previous one, so an unsealed node
-follows on its own, and a node with its own seal stores the new key wrapped by it. A
-node that missed more than one rotation (only the latest link is kept, so old root
-keys do not open new ones forever) must be unsealed with the current shares.
+record then carries each new root key wrapped by the previous one (the last 256
+links), so an unsealed node follows on its own, however many rotations it missed, and
+a node with its own seal stores the new key wrapped by it.
 
 An HSM can go away and come back. A monitor thread (never the Raft thread, never the
 event loop) retries auto-unseal with exponential backoff while the seal is unavailable,
@@ -292,12 +291,14 @@ class SealController:
         """A root key of `generation` from a peer (secure join): installed only if it
         opens the keyring replicated here (following any rotation since)."""
         current_generation, terms = self._store.root_view()
+        problem = ""
         if not terms:
-            raise DecryptionFailed("no keyring replicated here yet to check the root key")
-        if current_generation < generation:
-            raise DecryptionFailed(
-                f"this node has not replicated root generation {generation} yet"
-            )
+            problem = "no keyring replicated here yet to check the root key"
+        elif current_generation < generation:
+            problem = f"this node has not replicated root generation {generation} yet"
+        if problem:
+            root[:] = bytes(len(root))
+            raise DecryptionFailed(problem)
         current = self._advance(root, generation, current_generation)
         root[:] = bytes(len(root))
         if current is None:
@@ -346,9 +347,12 @@ class SealController:
             else:
                 self._root_store.clear()
             old = self.seal_type
-            self._auto_seal, self._retry = new_seal, retry
-            self._auto_pending, self.seal_error = False, ""
-            self._persist_pending = new_seal is not None and generation != self._root_generation
+            with self._lock:  # against _follow_root, which reads the seal to set the flag
+                self._auto_seal, self._retry = new_seal, retry
+                self._auto_pending, self.seal_error = False, ""
+                self._persist_pending = (
+                    new_seal is not None and generation != self._root_generation
+                )
         self.start_monitor()
         self._wake.set()
         log.info("seal migrated from %s to %s", old, self.seal_type)
@@ -432,6 +436,8 @@ class SealController:
                 self._root_key, self._root_generation = current, target
                 self._audit_key = derive_audit_key(current)
                 self._keyring, self._keyring_terms = None, None
+                if self._auto_seal is not None:  # store the new key under this node's seal
+                    self._persist_pending = True
         if current is None:
             reason = (
                 f"the root key was rotated to generation {target}; this node holds generation "
@@ -441,8 +447,7 @@ class SealController:
             self.seal(reason)
             raise Sealed(reason)
         log.info("followed the root key rotation from generation %d to %d", mine, target)
-        if self._auto_seal is not None:  # store the new root key under this node's seal
-            self._persist_pending = True
+        if self._persist_pending:
             self._wake.set()
 
     def _advance(self, root: bytes | bytearray, start: int, target: int) -> bytearray | None:
@@ -450,19 +455,17 @@ class SealController:
         replicated links; None if a link is missing or does not open."""
         init = self._store.init_cluster()
         links = {link.generation: link.wrapped for link in init.root_links} if init else {}
-        current: bytearray | None = bytearray(root)
+        current = bytearray(root)
         for generation in range(start + 1, target + 1):
             link = links.get(generation)
             try:
-                if current is None or link is None:
+                if link is None:
                     raise DecryptionFailed("no link")
-                successor: bytearray | None = unwrap_root_key(
-                    current, link, root_successor_aad(generation)
-                )
+                successor = unwrap_root_key(current, link, root_successor_aad(generation))
             except DecryptionFailed:
-                successor = None
-            if current is not None:
                 current[:] = bytes(len(current))
+                return None  # a gap: the rest of the chain cannot be reached
+            current[:] = bytes(len(current))
             current = successor
         return current
 
@@ -510,6 +513,9 @@ class SealController:
             log.error("%s; retrying with backoff", self.seal_error)
             self._wake.set()
             return False
-        self._persist_pending = False
+        with self._lock:  # a rotation followed meanwhile still needs storing
+            self._persist_pending = self._root_generation != generation
         self.seal_error = ""
+        if self._persist_pending:
+            self._wake.set()
         return True

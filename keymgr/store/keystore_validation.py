@@ -188,6 +188,8 @@ def init_cluster(init: store_pb2.InitCluster) -> None:
         raise invalid("init_cluster.admins", f"must name 1..{MAX_ADMINS} admins")
     if any(not admin or len(admin) > MAX_PRINCIPAL for admin in init.admins):
         raise invalid("init_cluster.admins", f"admins are 1..{MAX_PRINCIPAL} characters")
+    if init.root_generation or init.root_links or init.root_rotated_at_ms:
+        raise invalid("init_cluster.root_generation", "a new cluster starts at generation 0")
     if not init.HasField("first_term"):
         raise invalid("init_cluster.first_term", "must be set")
     keyring_term("init_cluster.first_term", init.first_term)
@@ -224,6 +226,26 @@ def snapshot_header(state: store_pb2.StoreState) -> None:
         raise ValueError("snapshot active term is not the newest keyring term")
     if not ring and state.keys:
         raise ValueError("snapshot has keys but no init record")
+    if state.HasField("init"):
+        problem = root_links_problem(state.init)
+        if problem:
+            raise ValueError(f"snapshot init record: {problem}")
+
+
+def root_links_problem(init: store_pb2.InitCluster) -> str:
+    """Why the init record's root links cannot be followed, or "" if they can: one link
+    per generation, consecutive, ending at the current one, at most ROOT_LINKS_KEPT."""
+    generation, links = init.root_generation, init.root_links
+    if len(links) > min(generation, ROOT_LINKS_KEPT):
+        return f"{len(links)} root links for root generation {generation}"
+    expected = list(range(generation - len(links) + 1, generation + 1))
+    if [link.generation for link in links] != expected:
+        return "root links are not consecutive up to the root generation"
+    if generation and not links:
+        return "a rotated root key without its link"
+    if any(not link.wrapped or len(link.wrapped) > MAX_WRAPPED for link in links):
+        return f"a root link must be 1..{MAX_WRAPPED} bytes"
+    return ""
 
 
 def snapshot_requests(state: store_pb2.StoreState, limit: int) -> OrderedDict[str, bytes]:

@@ -318,3 +318,53 @@ def test_a_kind_without_a_rule_needs_as_many_approvals_as_the_strictest_rule() -
     cluster.store.restore(state.SerializeToString(deterministic=True))
     assert cluster.store.access.required("rotate-root") == 2
     assert cluster.store.access.required("destroy-key") == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (lambda init: init.root_links.add(generation=1, wrapped=b"w"), "root links for root"),
+        (lambda init: setattr(init, "root_generation", 3), "not consecutive"),
+        (lambda init: init.root_links[0].ClearField("wrapped"), "1.."),
+        (lambda init: init.root_links.add(generation=2, wrapped=b"w"), "root links for root"),
+    ],
+)
+def test_a_snapshot_with_unfollowable_root_links_is_refused(
+    mutate: object, fragment: str
+) -> None:
+    cluster = Cluster()
+    cluster.rotate(cluster.root)
+    state = store_pb2.StoreState.FromString(cluster.store.snapshot())
+    mutate(state.init)  # type: ignore[operator]
+    with pytest.raises(ValueError, match=fragment):
+        KeyStore().restore(state.SerializeToString(deterministic=True))
+
+
+def test_a_rotation_followed_while_the_seal_stores_the_key_is_stored_too(
+    tmp_path: Path,
+) -> None:
+    """The seal monitor wraps generation g while the node follows to g+1: the flag that
+    asks for storing g+1 must survive the end of the first store."""
+    cluster = Cluster()
+    node: SealController | None = None
+
+    class FollowsMidWrap(FileSeal):
+        armed = False
+
+        def wrap_root_key(self, root_key: bytes) -> bytes:
+            wrapped = super().wrap_root_key(root_key)
+            if FollowsMidWrap.armed and node is not None:
+                FollowsMidWrap.armed = False
+                cluster.rotate(node.current_root_key()[0])
+                node.follow_root()  # another thread follows meanwhile, asks for a store
+            return wrapped
+
+    seal = FollowsMidWrap(tmp_path / "seal.key")
+    node = unsealed(cluster, tmp_path / "n", cluster.shares[:2], seal)
+    FollowsMidWrap.armed = True
+    node._persist()
+    stored = SealedRootKeyStore(tmp_path / "n")
+    assert node.root_generation == 1 and node._persist_pending
+    node._persist()
+    loaded = stored.load()
+    assert loaded is not None and loaded.generation == 1 and not node._persist_pending

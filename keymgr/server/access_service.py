@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from keymgr.crypto.barrier import material_aad
 from keymgr.server.audit_target import note_key
-from keymgr.server.auth import Caller, caller_of, require_admin
+from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import (
     CommandRejected,
@@ -31,6 +31,8 @@ from keymgr.v1 import access_pb2, store_pb2
 
 DEFAULT_TTL_S = 24 * 3600
 MAX_TTL_S = 30 * 86400
+NODE_OP_TTL_S = 3600  # join tokens and seal migrations: about one node, act soon
+NODE_OP_MAX_TTL_S = 7 * 86400
 
 
 def wrapping_key(pem: bytes) -> rsa.RSAPublicKey:
@@ -44,21 +46,31 @@ def wrapping_key(pem: bytes) -> rsa.RSAPublicKey:
     return key
 
 
+def expiry_ms(ttl_seconds: int, *, default_s: int = DEFAULT_TTL_S, max_s: int = MAX_TTL_S) -> int:
+    """When a request made with `ttl_seconds` (0 = `default_s`) expires; the field named
+    if it is over `max_s`."""
+    ttl = ttl_seconds or default_s
+    if ttl > max_s:
+        raise InvalidArgument("ttl_seconds", f"at most {max_s}")
+    return now_ms() + ttl * 1000
+
+
 async def request_approval(
     node: NodeContext,
     caller: Caller,
     op: str,
     message: object,
     *,
-    ttl_s: int,
     summary: str,
+    ttl_s: int = 0,
+    expires_at_ms: int = 0,
     set_grant_id: bool = False,
     operation_id: str = "",
 ) -> store_pb2.PendingOperation:
     """Proposes a split-key operation; it has run already if one approval is enough.
-    `operation_id`: the client's, already checked; "" = a new one."""
-    if ttl_s > MAX_TTL_S:
-        raise InvalidArgument("ttl_seconds", f"at most {MAX_TTL_S}")
+    It expires at `expires_at_ms` if given, else `ttl_s` from now. `operation_id`: the
+    client's, already checked; "" = a new one."""
+    expires_at_ms = expires_at_ms or expiry_ms(ttl_s)
     inner = store_pb2.Command()
     getattr(inner, op).CopyFrom(message)
     operation_id = operation_id or uuid.uuid4().hex[:16]
@@ -71,7 +83,7 @@ async def request_approval(
             operation_id=operation_id,
             kind=GATED[op],
             command=inner,
-            expires_at_ms=now_ms() + (ttl_s or DEFAULT_TTL_S) * 1000,
+            expires_at_ms=expires_at_ms,
             summary=summary,
         ),
     )
@@ -84,9 +96,7 @@ class AccessServicer:
         self._node = node
 
     def _admin(self, context: grpc.aio.ServicerContext) -> Caller:
-        caller = caller_of(context)
-        require_admin(caller, self._node.admins())
-        return caller
+        return self._node.admin_caller(context)
 
     async def _request(
         self,
@@ -265,9 +275,7 @@ class AccessServicer:
         version = request.version or stored.key.current_version
         if version not in stored.wrapped_material:
             raise NotFound(f"version: key {stored.key.name!r} has no version {version}")
-        ttl_s = request.ttl_seconds or DEFAULT_TTL_S
-        if ttl_s > MAX_TTL_S:
-            raise InvalidArgument("ttl_seconds", f"at most {MAX_TTL_S}")
+        ttl_s = request.ttl_seconds or DEFAULT_TTL_S  # checked by request_approval
         grant = store_pb2.ExportGrant(
             key_id=stored.key.id,
             version=version,

@@ -52,13 +52,13 @@ def _read_caller(context: grpc.aio.ServicerContext) -> Caller:
     )
 
 
-def require_admin(caller: Caller, admins: frozenset[str]) -> None:
-    """Operator calls are for the admins recorded at init."""
-    if caller.principal not in admins:
+def require_admin(caller: Caller, is_admin: bool) -> None:
+    """Operator calls are for admins (recorded at init, then by role changes)."""
+    if not is_admin:
         raise PermissionDenied(f"principal {caller.principal!r} is not an admin")
 
 
-def require_node_or_admin(caller: Caller, admins: frozenset[str]) -> None:
+def require_node_or_admin(caller: Caller, is_admin: bool) -> None:
     """Status fan-out: nodes ask each other with their node certificates."""
-    if caller.kind != "node" and caller.principal not in admins:
+    if caller.kind != "node" and not is_admin:
         raise PermissionDenied(f"principal {caller.principal!r} is neither a node nor an admin")

@@ -13,12 +13,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import grpc
+
 from keymgr.audit import AuditLog
 from keymgr.config import Member, NodeConfig
 from keymgr.crypto.barrier import Keyring
 from keymgr.server import authz
 from keymgr.server.audit_target import note_key
-from keymgr.server.auth import Caller
+from keymgr.server.auth import Caller, caller_of, require_admin
 from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable
 from keymgr.server.material import MaterialCache
 from keymgr.server.metrics import NodeMetrics
@@ -69,10 +71,15 @@ class NodeContext:
                 out.append(Member(id=raft, api="", raft=raft, zone=""))
         return out
 
-    def admins(self) -> frozenset[str]:
-        """Principals that hold the admin role now (from init, then role changes)."""
-        access = self.store.access
-        return frozenset(p for p, roles in access.roles.items() if "admin" in roles)
+    def member(self, node_id: str) -> Member | None:
+        """The Raft voter `node_id`, as `members()` describes it."""
+        return next((m for m in self.members() if m.id == node_id), None)
+
+    def admin_caller(self, context: grpc.aio.ServicerContext) -> Caller:
+        """The caller of this RPC, if it holds the admin role now; else PermissionDenied."""
+        caller = caller_of(context)
+        require_admin(caller, self.store.access.is_admin(caller.principal))
+        return caller
 
     def authorize(
         self,

@@ -27,13 +27,17 @@ import logging
 import re
 import secrets
 import time
-import uuid
 
 import grpc
 
-from keymgr.config import Member
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.crypto.join import PUBLIC_KEY_SIZE, JoinKeyPair, seal_root_key
+from keymgr.server.access_service import (
+    NODE_OP_MAX_TTL_S,
+    NODE_OP_TTL_S,
+    expiry_ms,
+    request_approval,
+)
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import (
@@ -45,22 +49,15 @@ from keymgr.server.errors import (
 )
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import now_ms
-from keymgr.store.access import GATED, state_word
+from keymgr.store.access import state_word
 from keymgr.v1 import operator_pb2, store_pb2
 
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "kmj1"
-DEFAULT_TTL_S = 3600
-MAX_TTL_S = 7 * 86400
 EXCHANGE_TIMEOUT_S = 5.0
 CATCH_UP_TIMEOUT_S = 120.0  # a joiner replicating a root rotation the peer already has
 _TOKEN = re.compile(r"kmj1-([0-9a-f]{16})-([0-9a-f]{64})")
-
-
-def _member(node: NodeContext, node_id: str) -> Member | None:
-    """The Raft voter `node_id` (membership from Raft and the replicated registry)."""
-    return next((m for m in node.members() if m.id == node_id), None)
 
 
 def parse_token(text: str) -> tuple[str, bytes]:
@@ -75,31 +72,22 @@ async def create_join_token(
     node: NodeContext, caller: Caller, request: operator_pb2.CreateJoinTokenRequest
 ) -> operator_pb2.CreateJoinTokenResponse:
     """Makes a token and requests its approval; the secret never enters the state."""
-    member = _member(node, request.node_id)
+    member = node.member(request.node_id)
     if member is None:
         raise InvalidArgument("node_id", f"{request.node_id!r} is not a member of this cluster")
-    ttl = request.ttl_seconds or DEFAULT_TTL_S
-    if ttl > MAX_TTL_S:
-        raise InvalidArgument("ttl_seconds", f"at most {MAX_TTL_S}")
+    expires = expiry_ms(request.ttl_seconds, default_s=NODE_OP_TTL_S, max_s=NODE_OP_MAX_TTL_S)
     token_id, secret = secrets.token_hex(8), secrets.token_bytes(32)
-    expires = now_ms() + ttl * 1000
-    operation_id = uuid.uuid4().hex[:16]
-    inner = store_pb2.Command(authorize_join=store_pb2.AuthorizeJoin(
-        token_id=token_id, node_id=member.id, secret_digest=hashlib.sha256(secret).digest(),
-        expires_at_ms=expires,
-    ))
-    command = store_pb2.Command(
-        request_id=f"approval-{operation_id}",
-        principal=caller.principal,
-        request_approval=store_pb2.RequestApproval(
-            operation_id=operation_id, kind=GATED["authorize_join"], command=inner,
-            expires_at_ms=expires, summary=f"authorize node {member.id!r} to join",
+    operation = await request_approval(
+        node, caller, "authorize_join",
+        store_pb2.AuthorizeJoin(
+            token_id=token_id, node_id=member.id, secret_digest=hashlib.sha256(secret).digest(),
+            expires_at_ms=expires,
         ),
+        expires_at_ms=expires, summary=f"authorize node {member.id!r} to join",
     )
-    result = await node.proposer.submit(command)
     return operator_pb2.CreateJoinTokenResponse(
-        token=f"{TOKEN_PREFIX}-{token_id}-{secret.hex()}", operation_id=operation_id,
-        operation_state=state_word(result.operation.state),
+        token=f"{TOKEN_PREFIX}-{token_id}-{secret.hex()}", operation_id=operation.id,
+        operation_state=state_word(operation.state),
     )
 
 
@@ -110,7 +98,7 @@ async def exchange_root_key(
     me = node.config.node.id
     if caller.kind != "node":
         raise PermissionDenied("only a node certificate may fetch the root key")
-    joiner = _member(node, caller.name)
+    joiner = node.member(caller.name)
     if joiner is None or joiner.id == me:
         raise PermissionDenied(
             f"certificate {caller.principal!r} is not another member of this cluster"

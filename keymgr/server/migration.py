@@ -18,47 +18,41 @@ import uuid
 from pathlib import Path
 
 from keymgr.config import ConfigError, load_config
+from keymgr.server.access_service import (
+    NODE_OP_MAX_TTL_S,
+    NODE_OP_TTL_S,
+    expiry_ms,
+    request_approval,
+)
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import FailedPrecondition, InvalidArgument, NotFound
-from keymgr.server.proposer import now_ms
 from keymgr.server.sealing import build_seal
-from keymgr.store.access import GATED, SEAL_TYPES, state_word
+from keymgr.store.access import SEAL_TYPES, state_word
 from keymgr.v1 import operator_pb2, store_pb2
-
-DEFAULT_TTL_S = 3600
-MAX_TTL_S = 7 * 86400
 
 
 async def request_migration(
     node: NodeContext, caller: Caller, request: operator_pb2.RequestSealMigrationRequest
 ) -> operator_pb2.RequestSealMigrationResponse:
-    member = next((m for m in node.members() if m.id == request.node_id), None)
+    member = node.member(request.node_id)
     if member is None:
         raise InvalidArgument("node_id", f"{request.node_id!r} is not a member of this cluster")
     if request.to_type not in SEAL_TYPES:
         raise InvalidArgument("to_type", f"one of {', '.join(sorted(SEAL_TYPES))}")
-    ttl = request.ttl_seconds or DEFAULT_TTL_S
-    if ttl > MAX_TTL_S:
-        raise InvalidArgument("ttl_seconds", f"at most {MAX_TTL_S}")
+    expires = expiry_ms(request.ttl_seconds, default_s=NODE_OP_TTL_S, max_s=NODE_OP_MAX_TTL_S)
     migration_id = uuid.uuid4().hex[:16]
-    expires = now_ms() + ttl * 1000
-    inner = store_pb2.Command(authorize_seal_migration=store_pb2.AuthorizeSealMigration(
-        migration_id=migration_id, node_id=member.id, to_type=request.to_type,
-        expires_at_ms=expires,
-    ))
-    result = await node.proposer.submit(store_pb2.Command(
-        request_id=f"approval-{migration_id}",
-        principal=caller.principal,
-        request_approval=store_pb2.RequestApproval(
-            operation_id=migration_id, kind=GATED["authorize_seal_migration"], command=inner,
+    operation = await request_approval(
+        node, caller, "authorize_seal_migration",
+        store_pb2.AuthorizeSealMigration(
+            migration_id=migration_id, node_id=member.id, to_type=request.to_type,
             expires_at_ms=expires,
-            summary=f"migrate the seal of node {member.id!r} to {request.to_type}",
         ),
-    ))
+        expires_at_ms=expires, operation_id=migration_id,
+        summary=f"migrate the seal of node {member.id!r} to {request.to_type}",
+    )
     return operator_pb2.RequestSealMigrationResponse(
-        migration_id=migration_id,
-        operation_state=state_word(result.operation.state),
+        migration_id=migration_id, operation_state=state_word(operation.state)
     )
 
 

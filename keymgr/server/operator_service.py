@@ -14,7 +14,7 @@ from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.seal.shamir import ShareCollector, new_shamir_init
 from keymgr.server import join, migration
 from keymgr.server.access_service import request_approval
-from keymgr.server.auth import Caller, caller_of, require_admin, require_node_or_admin
+from keymgr.server.auth import Caller, caller_of, require_node_or_admin
 from keymgr.server.context import NodeContext, zone_warnings
 from keymgr.server.errors import (
     AlreadyExists,
@@ -141,7 +141,7 @@ class OperatorServicer:
     async def Seal(
         self, request: operator_pb2.SealRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.SealStatusResponse:
-        require_admin(caller_of(context), self._node.admins())
+        self._node.admin_caller(context)
         self._node.seal.seal()
         self._node.materials.clear()
         return self._seal_status()
@@ -184,7 +184,8 @@ class OperatorServicer:
     async def LocalStatus(
         self, request: operator_pb2.LocalStatusRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.NodeStatus:
-        require_node_or_admin(caller_of(context), self._node.admins())
+        caller = caller_of(context)
+        require_node_or_admin(caller, self._node.store.access.is_admin(caller.principal))
         return self._local_status()
 
     async def _peer_status(
@@ -210,7 +211,7 @@ class OperatorServicer:
     async def ClusterStatus(
         self, request: operator_pb2.ClusterStatusRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.ClusterStatusResponse:
-        require_admin(caller_of(context), self._node.admins())
+        self._node.admin_caller(context)
         local = self._local_status()
         members = self._node.members()
         others = await asyncio.gather(
@@ -229,8 +230,7 @@ class OperatorServicer:
     async def StepDown(
         self, request: operator_pb2.StepDownRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.StepDownResponse:
-        caller = caller_of(context)
-        require_admin(caller, self._node.admins())
+        self._node.admin_caller(context)
         members = {m.id: m for m in self._node.members()}
         target = None
         if request.target_node_id:
@@ -259,8 +259,7 @@ class OperatorServicer:
     async def RotateKeyring(
         self, request: operator_pb2.RotateKeyringRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.RotateKeyringResponse:
-        caller = caller_of(context)
-        require_admin(caller, self._node.admins())
+        caller = self._node.admin_caller(context)
         rid = request.request_id or uuid.uuid4().hex
         for attempt in range(5):
             self._node.check_serving()
@@ -289,8 +288,7 @@ class OperatorServicer:
     async def RotateRoot(
         self, request: operator_pb2.RotateRootRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.RotateRootResponse:
-        caller = caller_of(context)
-        require_admin(caller, self._node.admins())
+        caller = self._node.admin_caller(context)
         return await request_root_rotation(self._node, caller, request)
 
     # -- backup and DR restore -------------------------------------------------------
@@ -340,7 +338,7 @@ class OperatorServicer:
     async def SaveSnapshot(
         self, request: operator_pb2.SaveSnapshotRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.SnapshotChunk:
-        require_admin(caller_of(context), self._node.admins())
+        self._node.admin_caller(context)
         self._node.check_serving()
         self._expire()
         sid = request.snapshot_id
@@ -488,15 +486,14 @@ class OperatorServicer:
     async def ListPeers(
         self, request: operator_pb2.ListPeersRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.PeersResponse:
-        require_admin(caller_of(context), self._node.admins())
+        self._node.admin_caller(context)
         return self._peers_response()
 
     @rpc
     async def AddPeer(
         self, request: operator_pb2.AddPeerRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.PeersResponse:
-        caller = caller_of(context)
-        require_admin(caller, self._node.admins())
+        caller = self._node.admin_caller(context)
         for name in ("id", "api_address", "raft_address"):
             if not getattr(request, name):
                 raise InvalidArgument(name, "must not be empty")
@@ -521,8 +518,7 @@ class OperatorServicer:
     async def RemovePeer(
         self, request: operator_pb2.RemovePeerRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.PeersResponse:
-        caller = caller_of(context)
-        require_admin(caller, self._node.admins())
+        caller = self._node.admin_caller(context)
         target = next((m for m in self._node.members() if m.id == request.id), None)
         if target is None:
             raise NotFound(f"id: no member {request.id!r}")
@@ -585,15 +581,14 @@ class OperatorServicer:
     async def CreateJoinToken(
         self, request: operator_pb2.CreateJoinTokenRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.CreateJoinTokenResponse:
-        caller = caller_of(context)
-        require_admin(caller, self._node.admins())
+        caller = self._node.admin_caller(context)
         return await join.create_join_token(self._node, caller, request)
 
     @rpc
     async def Join(
         self, request: operator_pb2.JoinRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.JoinResponse:
-        require_admin(caller_of(context), self._node.admins())
+        self._node.admin_caller(context)
         peer_id = await join.join(self._node, self._peers, request.token)
         return operator_pb2.JoinResponse(peer_id=peer_id, status=self._seal_status())
 
@@ -609,15 +604,13 @@ class OperatorServicer:
         request: operator_pb2.RequestSealMigrationRequest,
         context: grpc.aio.ServicerContext,
     ) -> operator_pb2.RequestSealMigrationResponse:
-        caller = caller_of(context)
-        require_admin(caller, self._node.admins())
+        caller = self._node.admin_caller(context)
         return await migration.request_migration(self._node, caller, request)
 
     @rpc
     async def MigrateSeal(
         self, request: operator_pb2.MigrateSealRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.SealStatusResponse:
-        caller = caller_of(context)
-        require_admin(caller, self._node.admins())
+        caller = self._node.admin_caller(context)
         await migration.migrate(self._node, caller, request.migration_id)
         return self._seal_status()

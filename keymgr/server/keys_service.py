@@ -82,6 +82,16 @@ def open_envelope(
     return plaintext, stored, header.key_version
 
 
+def seal_under_current(
+    node: NodeContext, stored: store_pb2.StoredKey, plaintext: bytes, context: dict[str, str]
+) -> tuple[bytes, int]:
+    """(envelope of `plaintext` under the key's current version, that version)."""
+    version = stored.key.current_version
+    note_key(stored.key.id, version)
+    material = node.materials.material(stored, version)
+    return envelope.seal(material, stored.key.id, version, plaintext, context), version
+
+
 class KeyManagementServicer:
     def __init__(self, node: NodeContext) -> None:
         self._node = node
@@ -263,13 +273,6 @@ class KeyManagementServicer:
         require_enabled(stored)
         return stored
 
-    def _seal_under_current(
-        self, stored: store_pb2.StoredKey, plaintext: bytes, context: dict[str, str]
-    ) -> tuple[bytes, int]:
-        version = stored.key.current_version
-        note_key(stored.key.id, version)
-        material = self._node.materials.material(stored, version)
-        return envelope.seal(material, stored.key.id, version, plaintext, context), version
 
     @rpc
     async def GenerateDataKey(
@@ -284,7 +287,7 @@ class KeyManagementServicer:
         await self._consistent(request.consistency)
         stored = self._usable_key("key_name", request.key_name, caller, "generate-data-key", ctx)
         data_key = secrets.token_bytes(size)
-        blob, version = self._seal_under_current(stored, data_key, ctx)
+        blob, version = seal_under_current(self._node, stored, data_key, ctx)
         return keys_pb2.GenerateDataKeyResponse(
             ciphertext_blob=blob,
             plaintext=b"" if request.without_plaintext else data_key,
@@ -302,15 +305,10 @@ class KeyManagementServicer:
         self._node.check_serving()
         await self._consistent(request.consistency)
         stored = self._usable_key("key_name", request.key_name, caller, "encrypt", ctx)
-        blob, version = self._seal_under_current(stored, plaintext, ctx)
+        blob, version = seal_under_current(self._node, stored, plaintext, ctx)
         return keys_pb2.EncryptResponse(
             ciphertext_blob=blob, key_id=stored.key.id, key_version=version
         )
-
-    def _open(
-        self, blob: bytes, context: dict[str, str], caller: Caller, operation: str
-    ) -> tuple[bytes, store_pb2.StoredKey, int]:
-        return open_envelope(self._node, blob, context, caller, operation)
 
     @rpc
     async def Decrypt(
@@ -320,7 +318,9 @@ class KeyManagementServicer:
         ctx = validation.encryption_context("encryption_context", request.encryption_context)
         self._node.check_serving()
         await self._consistent(request.consistency)
-        plaintext, stored, version = self._open(request.ciphertext_blob, ctx, caller, "decrypt")
+        plaintext, stored, version = open_envelope(
+            self._node, request.ciphertext_blob, ctx, caller, "decrypt"
+        )
         return keys_pb2.DecryptResponse(
             plaintext=plaintext, key_id=stored.key.id, key_version=version
         )
@@ -341,8 +341,8 @@ class KeyManagementServicer:
             )
         self._node.check_serving()
         await self._consistent(request.consistency)
-        plaintext, source, source_version = self._open(
-            request.ciphertext_blob, source_ctx, caller, "re-encrypt"
+        plaintext, source, source_version = open_envelope(
+            self._node, request.ciphertext_blob, source_ctx, caller, "re-encrypt"
         )
         if request.destination_key_name:
             destination = self._usable_key(
@@ -355,7 +355,7 @@ class KeyManagementServicer:
         else:
             destination = source
             self._node.authorize(caller, "re-encrypt", source.key.name, dest_ctx)
-        blob, version = self._seal_under_current(destination, plaintext, dest_ctx)
+        blob, version = seal_under_current(self._node, destination, plaintext, dest_ctx)
         return keys_pb2.ReEncryptResponse(
             ciphertext_blob=blob,
             key_id=destination.key.id,

@@ -9,7 +9,6 @@ GetMasterKey needs operation "tde" with {db_id} as the policy context.
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import grpc
@@ -18,12 +17,10 @@ from keymgr.server import rotation, validation
 from keymgr.server.audit_target import note_context, note_key
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from keymgr.server.errors import FailedPrecondition, NotFound
 from keymgr.server.keys_service import require_enabled
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, tde_pb2
-
-_DB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
 
 
 def master_key_info(db_id: str, key_name: str) -> bytes:
@@ -39,10 +36,7 @@ class TdeKeysServicer:
         self, request: tde_pb2.GetMasterKeyRequest, context: grpc.aio.ServicerContext
     ) -> tde_pb2.GetMasterKeyResponse:
         caller = caller_of(context)
-        if not _DB_ID.fullmatch(request.db_id):
-            raise InvalidArgument(
-                "db_id", "1..128 letters, digits and _ . : @ / -, starting with a letter or digit"
-            )
+        validation.identifier("db_id", request.db_id)
         ctx = {"db_id": request.db_id}
         note_context(ctx)
         validation.key_name("key_id", request.key_id)

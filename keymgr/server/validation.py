@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from keymgr.server.errors import CommandRejected, InvalidArgument
@@ -73,6 +74,18 @@ def ciphertext(field: str, value: bytes) -> bytes:
         raise InvalidArgument(field, "must not be empty")
     if len(value) > MAX_CIPHERTEXT:
         raise InvalidArgument(field, f"at most {MAX_CIPHERTEXT} bytes, got {len(value)}")
+    return value
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
+
+
+def identifier(field: str, value: str) -> str:
+    """A client's name for a volume, host or database, as bound into contexts."""
+    if not _IDENTIFIER.fullmatch(value):
+        raise InvalidArgument(
+            field, "1..128 letters, digits and _ . : @ / -, starting with a letter or digit"
+        )
     return value
 
 

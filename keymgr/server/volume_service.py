@@ -9,23 +9,20 @@ confines an agent to its own volume; a wrap moved to another volume does not ope
 
 from __future__ import annotations
 
-import re
 import secrets
 
 import grpc
 
-from keymgr.crypto import envelope
 from keymgr.server import validation
-from keymgr.server.audit_target import note_context, note_key
+from keymgr.server.audit_target import note_context
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import FailedPrecondition, InvalidArgument
-from keymgr.server.keys_service import open_envelope, require_enabled
+from keymgr.server.errors import FailedPrecondition
+from keymgr.server.keys_service import open_envelope, require_enabled, seal_under_current
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, volume_pb2
 
 VOLUME_KEY_BYTES = 32
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
 _PURPOSES = (
     keys_pb2.KEY_PURPOSE_VOLUME,
     keys_pb2.KEY_PURPOSE_ENCRYPT,
@@ -35,14 +32,9 @@ _PURPOSES = (
 
 def volume_context(volume_id: str, host_id: str) -> dict[str, str]:
     """The context bound into every wrap (and checked by policies); validated."""
-    if not _ID.fullmatch(volume_id):
-        raise InvalidArgument(
-            "volume_id", "1..128 letters, digits and _ . : @ / -, starting with a letter or digit"
-        )
-    if host_id and not _ID.fullmatch(host_id):
-        raise InvalidArgument(
-            "host_id", "1..128 letters, digits and _ . : @ / -, starting with a letter or digit"
-        )
+    validation.identifier("volume_id", volume_id)
+    if host_id:
+        validation.identifier("host_id", host_id)
     context = {"volume_id": volume_id, "host_id": host_id}
     note_context(context)
     return context
@@ -68,11 +60,8 @@ class VolumeKeysServicer:
                 f"key_name: key {stored.key.name!r} has purpose "
                 f"{keys_pb2.KeyPurpose.Name(stored.key.purpose)}, not VOLUME or ENCRYPT"
             )
-        version = stored.key.current_version
-        note_key(stored.key.id, version)
         volume_key = secrets.token_bytes(VOLUME_KEY_BYTES)
-        material = self._node.materials.material(stored, version)
-        wrapped = envelope.seal(material, stored.key.id, version, volume_key, ctx)
+        wrapped, version = seal_under_current(self._node, stored, volume_key, ctx)
         return volume_pb2.CreateVolumeKeyResponse(
             volume_key=volume_key, wrapped_key=wrapped, key_id=stored.key.id, key_version=version
         )
@@ -101,10 +90,7 @@ class VolumeKeysServicer:
         volume_key, stored, _ = open_envelope(
             self._node, request.wrapped_key, ctx, caller, "volume", "wrapped_key"
         )
-        version = stored.key.current_version
-        note_key(stored.key.id, version)
-        material = self._node.materials.material(stored, version)
-        wrapped = envelope.seal(material, stored.key.id, version, volume_key, ctx)
+        wrapped, version = seal_under_current(self._node, stored, volume_key, ctx)
         return volume_pb2.RewrapVolumeKeyResponse(
             wrapped_key=wrapped, key_id=stored.key.id, key_version=version
         )

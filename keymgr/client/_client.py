@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -102,11 +103,15 @@ class Client:
         self._attempts = attempts or max(3, 2 * len(self._policy.endpoints))
         self._backoff = backoff
         self._channels: dict[str, grpc.Channel] = {}
+        self._stubs: dict[tuple[str, str], Any] = {}  # (endpoint, service): built once
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        for channel in self._channels.values():
-            channel.close()
-        self._channels.clear()
+        with self._lock:
+            for channel in self._channels.values():
+                channel.close()
+            self._channels.clear()
+            self._stubs.clear()
 
     def __enter__(self) -> Client:
         return self
@@ -115,11 +120,19 @@ class Client:
         self.close()
 
     def _channel(self, endpoint: str) -> grpc.Channel:
-        channel = self._channels.get(endpoint)
-        if channel is None:
-            channel = grpc.secure_channel(endpoint, self._credentials)
-            self._channels[endpoint] = channel
-        return channel
+        with self._lock:
+            channel = self._channels.get(endpoint)
+            if channel is None:
+                channel = grpc.secure_channel(endpoint, self._credentials)
+                self._channels[endpoint] = channel
+            return channel
+
+    def _stub(self, endpoint: str, service: str) -> Any:
+        """The service's stub on `endpoint`'s channel (a stub builds a callable per method)."""
+        stub = self._stubs.get((endpoint, service))
+        if stub is None:
+            stub = self._stubs[(endpoint, service)] = _STUBS[service](self._channel(endpoint))
+        return stub
 
     def _call(
         self,
@@ -136,8 +149,7 @@ class Client:
         plan = [endpoint] if endpoint else self._policy.plan(self._attempts)
         last: KeymgrError | None = None
         for number, target in enumerate(plan):
-            channel = self._channel(target)
-            stub = _STUBS[service](channel)
+            stub = self._stub(target, service)
             try:
                 response = getattr(stub, method)(request, timeout=self._timeout)
             except grpc.RpcError as exc:

@@ -127,3 +127,27 @@ def test_at_most_once_calls_know_when_a_request_may_have_run(
     assert may_have_been_applied(error) is maybe_ran
     if "outcome unknown" in details:
         assert isinstance(error, sdk.OutcomeUnknown) and isinstance(error, sdk.RetryableError)
+
+
+def test_failover_policy_can_be_shared_between_threads() -> None:
+    """Agents serve many connections through one client."""
+    import threading
+
+    policy = sdk.FailoverPolicy(["a", "b", "c"])
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        try:
+            for i in range(3000):
+                target = "abc"[(seed + i) % 3]
+                (policy.succeeded if i % 2 else policy.failed)(target)
+                assert len(policy.plan(4)) == 4
+        except BaseException as exc:  # recorded and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and sorted(policy.endpoints) == ["a", "b", "c"]

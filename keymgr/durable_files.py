@@ -37,6 +37,15 @@ def fsync_dir(directory: str | Path, *, ignore_errors: bool = False) -> None:
         os.close(fd)
 
 
+def fsync_file(path: str | Path) -> None:
+    """Flush one file's data and metadata to stable storage."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_all(fd: int, data: bytes) -> None:
     """os.write until every byte is written (a write may be short)."""
     view = memoryview(data)

@@ -13,22 +13,18 @@ a later compromise of either node's certificate key reveals nothing (forward sec
 from __future__ import annotations
 
 import hashlib
-import os
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from keymgr.crypto.aead import KEY_SIZE, BytesLike, check_key
+from keymgr.crypto.aead import KEY_SIZE, OVERHEAD, Aead, BytesLike, check_key
 from keymgr.crypto.errors import DecryptionFailed
 
 __all__ = ["JoinKeyPair", "open_root_key", "seal_root_key", "transcript_hash"]
 
 _LABEL = b"keymgr/join/v1"
-_NONCE = 12
 PUBLIC_KEY_SIZE = 32
 
 
@@ -91,15 +87,13 @@ def seal_root_key(
     shared = private.exchange(_peer_key(joiner_public))
     transcript = transcript_hash(joiner_id=joiner_id, peer_id=peer_id, token_id=token_id,
                                  joiner_public=joiner_public, peer_public=peer_public)
-    nonce = os.urandom(_NONCE)
-    sealed = AESGCM(_key(shared, transcript)).encrypt(nonce, bytes(root_key), transcript)
-    return peer_public, nonce + sealed
+    return peer_public, Aead(_key(shared, transcript)).encrypt(root_key, transcript)
 
 
 def open_root_key(key: bytes, transcript: bytes, sealed: bytes) -> bytearray:
-    if len(sealed) != _NONCE + KEY_SIZE + 16:
+    if len(sealed) != KEY_SIZE + OVERHEAD:
         raise DecryptionFailed("sealed root key has the wrong length")
     try:
-        return bytearray(AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], transcript))
-    except InvalidTag:
+        return Aead(key).decrypt_secret(sealed, transcript)
+    except DecryptionFailed:
         raise DecryptionFailed("the sealed root key does not open for this exchange") from None

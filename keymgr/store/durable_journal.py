@@ -32,7 +32,7 @@ from typing import Any
 
 from pysyncobj.journal import FileJournal
 
-from keymgr.durable_files import fsync_dir, replace_file
+from keymgr.durable_files import fsync_dir, fsync_file, replace_file
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,6 @@ SyncObserver = Callable[[int, int], None]
 
 class JournalError(Exception):
     """The data directory cannot be trusted; the node must not start on it."""
-
-
-def fsync_file(path: str) -> None:
-    """Flush one file's data and metadata to stable storage."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def plan_load(journal: Sequence[Entry], prev: Entry, last: Entry) -> list[Entry] | None:

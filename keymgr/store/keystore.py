@@ -114,7 +114,7 @@ class KeyStore:
         if t.init is not None:
             state.init.CopyFrom(t.init)
         state.keyring.extend(t.keyring)
-        state.active_term = t.keyring[-1].term if t.keyring else 0
+        state.active_term = _newest_term(t.keyring)
         for key_id, stored in t.keys.copy().items():
             state.keys[key_id].CopyFrom(stored)
         for request_id, result in self._recent.copy().items():
@@ -164,7 +164,7 @@ class KeyStore:
     @property
     def active_term(self) -> int:
         ring = self._t.root_view[1]
-        return ring[-1].term if ring else 0
+        return _newest_term(ring)
 
     @property
     def root_generation(self) -> int:
@@ -173,7 +173,7 @@ class KeyStore:
     def keyring_state(self) -> tuple[tuple[store_pb2.KeyringTerm, ...], int]:
         """Terms and active term read together: two separate reads may straddle a rotation."""
         ring = self._t.root_view[1]
-        return ring, ring[-1].term if ring else 0
+        return ring, _newest_term(ring)
 
     def root_view(self) -> tuple[int, tuple[store_pb2.KeyringTerm, ...]]:
         """(root generation, keyring terms) as one consistent pair: the terms are
@@ -692,6 +692,10 @@ def _tables_from(state: store_pb2.StoreState) -> _Tables:
         copy.CopyFrom(member)
         tables.members[member.id] = copy
     return tables
+
+
+def _newest_term(ring: tuple[store_pb2.KeyringTerm, ...]) -> int:
+    return ring[-1].term if ring else 0
 
 
 def _copy_term(term: store_pb2.KeyringTerm) -> store_pb2.KeyringTerm:

@@ -48,7 +48,7 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj import syncobj as _syncobj_module
 from pysyncobj.node import TCPNode
 
-from keymgr.durable_files import replace_file, write_all
+from keymgr.durable_files import fsync_dir, fsync_file, replace_file, write_all
 from keymgr.store.durable_journal import (
     Dump,
     DumpError,
@@ -698,16 +698,8 @@ class RaftNode:
             with open(path, "rb") as f:
                 dump = decode_dump(f.read())
             with contextlib.suppress(OSError):
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)  # a snapshot received from the leader was not synced
-                finally:
-                    os.close(fd)
-                fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                fsync_file(path)  # a snapshot received from the leader was not synced
+                fsync_dir(os.path.dirname(path))
             journal = self._journal
             if startup and journal is not None:
                 plan = plan_load(journal.entries(), dump.prev, dump.last)

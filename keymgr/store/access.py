@@ -92,6 +92,9 @@ class Access:
         self.joins: dict[str, store_pb2.JoinAuthorization] = {}  # by token id
         self.seal_migrations: dict[str, store_pb2.SealMigration] = {}  # by migration id
         self.removals: dict[str, store_pb2.AuthorizeRemoval] = {}  # by member id
+        # derived from `operations`: the earliest expiry of a pending one, so that
+        # `expire` (run before every command) need not scan the decided ones
+        self._next_expiry: int | None = None
 
     # --- reads ----------------------------------------------------------------------
 
@@ -141,6 +144,7 @@ class Access:
         access.roles = {b.principal: tuple(b.roles) for b in state.role_bindings}
         access.rules = {r.kind: r.required for r in state.approval_rules}
         access.operations = {op.id: _copy(op) for op in state.operations}
+        access._next_expiry = _earliest_expiry(access.operations)
         if len(access.operations) != len(state.operations):
             raise ValueError("snapshot repeats an operation id")
         access.grants = {g.id: _copy(g) for g in state.export_grants}
@@ -236,11 +240,9 @@ class Access:
             raise invalid("authorize_join.expires_at_ms", "must be after the command time")
         if token.token_id in self.joins:
             raise CommandRefused(ALREADY_EXISTS, "join token id exists")
-        table = dict(self.joins)
-        table[token.token_id] = store_pb2.JoinAuthorization(token=token)
-        for stale in list(table)[: max(0, len(table) - JOINS_KEPT)]:
-            del table[stale]
-        self.joins = table
+        self.joins = _with_capped(
+            self.joins, token.token_id, store_pb2.JoinAuthorization(token=token)
+        )
         return store_pb2.CommandResult(ok=True)
 
     def consume_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
@@ -274,11 +276,9 @@ class Access:
             )
         if auth.migration_id in self.seal_migrations:
             raise CommandRefused(ALREADY_EXISTS, "seal migration id exists")
-        table = dict(self.seal_migrations)
-        table[auth.migration_id] = store_pb2.SealMigration(authorization=auth)
-        for stale in list(table)[: max(0, len(table) - JOINS_KEPT)]:
-            del table[stale]
-        self.seal_migrations = table
+        self.seal_migrations = _with_capped(
+            self.seal_migrations, auth.migration_id, store_pb2.SealMigration(authorization=auth)
+        )
         return store_pb2.CommandResult(ok=True)
 
     def consume_seal_migration(self, command: store_pb2.Command) -> store_pb2.CommandResult:
@@ -357,8 +357,7 @@ class Access:
         if old is None:
             raise CommandRefused(NOT_FOUND, f"no operation {decision.operation_id!r}")
         if old.state != PENDING:
-            state = store_pb2.OperationState.Name(old.state).removeprefix("OPERATION_STATE_")
-            raise CommandRefused(FAILED_PRECONDITION, f"operation is {state.lower()}")
+            raise CommandRefused(FAILED_PRECONDITION, f"operation is {state_word(old.state)}")
         pending = _copy(old)
         if not decision.approve:
             if admin not in pending.rejections:
@@ -373,6 +372,8 @@ class Access:
 
     def expire(self, now_ms: int) -> None:
         """Pending operations whose time ran out can never run."""
+        if self._next_expiry is None or now_ms < self._next_expiry:
+            return
         due = [
             op
             for op in self.operations.values()
@@ -412,6 +413,7 @@ class Access:
         for stale in decided[: max(0, len(decided) - DECIDED_KEPT)]:
             del table[stale]
         self.operations = table
+        self._next_expiry = _earliest_expiry(table)
 
 
 def check_policy(policy: store_pb2.Policy) -> None:
@@ -431,6 +433,21 @@ def check_policy(policy: store_pb2.Policy) -> None:
         raise invalid("policy.key_patterns", "must not be empty (use '*' for every key)")
     if len(policy.key_patterns) > 64 or len(policy.required_context) > 16:
         raise invalid("policy", "at most 64 key patterns and 16 required context entries")
+
+
+def _earliest_expiry(operations: dict[str, store_pb2.PendingOperation]) -> int | None:
+    return min(
+        (op.expires_at_ms for op in operations.values() if op.state == PENDING), default=None
+    )
+
+
+def _with_capped(table: dict[str, M], key: str, value: M) -> dict[str, M]:
+    """A copy of `table` (insertion order) with `value` added, oldest dropped beyond
+    JOINS_KEPT: readers keep seeing the old table until it is swapped in."""
+    out = {**table, key: value}
+    for stale in list(out)[: max(0, len(out) - JOINS_KEPT)]:
+        del out[stale]
+    return out
 
 
 def _copy(message: M) -> M:

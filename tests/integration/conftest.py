@@ -14,6 +14,7 @@ import pytest
 
 from keymgr.client import Client
 from keymgr.ops.devcluster import ClusterSpec, LocalCluster, default_spec
+from tests.integration.clients_support import Processes
 
 MakeCluster = Callable[..., LocalCluster]
 
@@ -29,11 +30,21 @@ def _spec(seals: tuple[str, ...] = ("file", "file", "file"), **overrides: object
     return spec
 
 
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Client processes a test starts (agents, gateways, mariadbd), stopped by PID."""
+    running = Processes()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     local = LocalCluster(tmp_path_factory.mktemp("shared-cluster"), _spec())
     try:
-        local.shares = local.bring_up()  # type: ignore[attr-defined]
+        local.bring_up()
         yield local
     finally:
         local.close()

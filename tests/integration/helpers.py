@@ -6,9 +6,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from keymgr.client import Client, KeymgrError
+from keymgr.client import Client, Credentials, KeymgrError
 from keymgr.ops.devcluster import LocalCluster
-from keymgr.v1 import operator_pb2
+from keymgr.v1 import operator_pb2, store_pb2
+from tests.integration.clients_support import agent_cert
 
 T = TypeVar("T")
 
@@ -42,3 +43,19 @@ def leader_id(cluster: LocalCluster, via: list[str] | None = None) -> str:
 
 def node_status(client: Client, endpoint: str) -> operator_pb2.NodeStatus:
     return client.local_status(endpoint=endpoint)
+
+
+def principal(kind: str, name: str) -> str:
+    return f"spiffe://keymgr/{kind}/{name}"
+
+
+def client_for(cluster: LocalCluster, name: str, kind: str, **kwargs: object) -> Client:
+    """A client of every node with the certificate of `name` (issued if missing)."""
+    cert, key = agent_cert(cluster, name, kind)
+    creds = Credentials(ca=cluster.credentials.ca, cert=cert, key=key)
+    return Client([n.api for n in cluster.spec.nodes], credentials=creds, **kwargs)  # type: ignore[arg-type]
+
+
+def grant(admin: Client, policy: store_pb2.Policy) -> None:
+    operation = admin.put_policy(policy)
+    assert operation.state == store_pb2.OPERATION_STATE_EXECUTED, operation

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from keymgr import pki
 from keymgr.client import (
     Client,
-    Credentials,
     FailedPrecondition,
     InvalidArgument,
     KeymgrError,
@@ -24,37 +22,16 @@ from keymgr.client import (
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.v1 import store_pb2
 from tests.integration.conftest import MakeCluster
-from tests.integration.helpers import eventually, leader_id
+from tests.integration.helpers import client_for, eventually, grant, leader_id, principal
 
 PENDING = store_pb2.OPERATION_STATE_PENDING
 EXECUTED = store_pb2.OPERATION_STATE_EXECUTED
-
-
-def principal(kind: str, name: str) -> str:
-    return f"spiffe://keymgr/{kind}/{name}"
-
-
-def client_for(cluster: LocalCluster, name: str, kind: str, **kwargs: object) -> Client:
-    ca = pki.load_ca(cluster.certs)
-    if not (cluster.certs / f"{name}.pem").exists():
-        pki.issue_client_cert(ca, name, kind=kind)
-    creds = Credentials(
-        ca=cluster.credentials.ca,
-        cert=cluster.certs / f"{name}.pem",
-        key=cluster.certs / f"{name}-key.pem",
-    )
-    return Client([n.api for n in cluster.spec.nodes], credentials=creds, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def admin(cluster: LocalCluster) -> Iterator[Client]:
     with cluster.client() as client:
         yield client
-
-
-def grant(admin: Client, policy: store_pb2.Policy) -> None:
-    operation = admin.put_policy(policy)
-    assert operation.state == EXECUTED, operation
 
 
 def all_calls(blob: bytes) -> dict[str, Callable[[Client], object]]:

@@ -15,7 +15,7 @@ import pytest
 from keymgr.client import PermissionDenied, Unavailable
 from keymgr.ops.devcluster import LocalCluster
 from tests.integration.conftest import MakeCluster
-from tests.integration.test_access import client_for
+from tests.integration.helpers import client_for
 
 
 def audit_file(cluster: LocalCluster, node_id: str) -> Path:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 import stat
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -19,15 +18,6 @@ from tests.integration.clients_support import Processes, connection_args, wait_f
 from tests.integration.conftest import MakeCluster
 
 PLUGIN = "spiffe://keymgr/service/kms-plugin"
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    running = Processes()
-    try:
-        yield running
-    finally:
-        running.close()
 
 
 def test_kms_v2_plugin(make_cluster: MakeCluster, tmp_path: Path, processes: Processes) -> None:

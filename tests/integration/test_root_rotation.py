@@ -10,8 +10,7 @@ import pytest
 from keymgr.client import FailedPrecondition, InvalidArgument
 from keymgr.v1 import store_pb2
 from tests.integration.conftest import MakeCluster
-from tests.integration.helpers import eventually
-from tests.integration.test_access import client_for, principal
+from tests.integration.helpers import client_for, eventually, principal
 
 EXECUTED = store_pb2.OPERATION_STATE_EXECUTED
 PENDING = store_pb2.OPERATION_STATE_PENDING

@@ -12,7 +12,6 @@ import os
 import secrets
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,15 +37,6 @@ GATEWAY = "spiffe://keymgr/service/tde-gateway"
 MARKER = b"PLAINTEXT-MARKER-7f3a"
 
 
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    running = Processes()
-    try:
-        yield running
-    finally:
-        running.close()
-
-
 def test_master_key_api(cluster: LocalCluster) -> None:
     with cluster.client() as admin:
         admin.create_key("tde-api", purpose=keys_pb2.KEY_PURPOSE_TDE)
@@ -67,7 +57,7 @@ def test_master_key_api(cluster: LocalCluster) -> None:
             admin.get_master_key("", "tde-api")
         with pytest.raises(FailedPrecondition, match="not a TDE key"):
             admin.get_master_key("db-a", "not-tde")
-    from tests.integration.test_access import client_for
+    from tests.integration.helpers import client_for
 
     with client_for(cluster, "db-stranger", "service") as stranger:
         with pytest.raises(PermissionDenied):

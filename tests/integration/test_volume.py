@@ -12,7 +12,6 @@ import secrets
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,7 +32,7 @@ from tests.integration.clients_support import (
     wait_for,
 )
 from tests.integration.conftest import MakeCluster
-from tests.integration.test_access import client_for
+from tests.integration.helpers import client_for
 
 CS = Cryptsetup(fast_kdf=True)
 HOST = "host-1"
@@ -41,15 +40,6 @@ HOST = "host-1"
 
 def principal(name: str) -> str:
     return f"spiffe://keymgr/agent/{name}"
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    running = Processes()
-    try:
-        yield running
-    finally:
-        running.close()
 
 
 def image(tmp_path: Path, name: str) -> Path:

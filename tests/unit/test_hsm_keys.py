@@ -14,13 +14,13 @@ from keymgr.crypto import envelope
 from keymgr.crypto.aead import Aead
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.server.hsm_keys import HsmKey
-from tests.unit.test_pkcs11_seal import _pin_file, _seal, _token
+from tests.unit.softhsm_process import new_token, token_seal, write_pin_file
 
 KEY_ID = "0f" * 16
 
 
 def _hsm_key(tmp_path: Path) -> tuple[HsmKey, bytes, list[int]]:
-    seal = _seal(_token(), _pin_file(tmp_path))
+    seal = token_seal(new_token(), write_pin_file(tmp_path))
     material = secrets.token_bytes(32)
     imports: list[int] = []
 
@@ -81,6 +81,6 @@ def test_a_reset_session_imports_again_and_close_removes_the_key(tmp_path: Path)
 
 
 def test_a_wrong_material_source_is_refused_by_the_token(tmp_path: Path) -> None:
-    seal = _seal(_token(), _pin_file(tmp_path))
+    seal = token_seal(new_token(), write_pin_file(tmp_path))
     with pytest.raises(ValueError):
         seal.import_key("short", os.urandom(16))

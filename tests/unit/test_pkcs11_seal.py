@@ -13,35 +13,16 @@ import pytest
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.ops.softhsm import SOFTHSM_MODULE
 from keymgr.seal.pkcs11 import HsmUnavailable, PinSource, Pkcs11Seal, read_pin_file
-from tests.unit.softhsm_process import PIN, process_softhsm
+from tests.unit.softhsm_process import PIN, new_token, process_softhsm, token_seal, write_pin_file
 
 ROOT = bytes(range(32))
-
-
-def _token() -> str:
-    label = f"u-{os.urandom(4).hex()}"
-    process_softhsm().init_token(label, PIN)
-    return label
-
-
-def _pin_file(tmp_path: Path, pin: str = PIN) -> Path:
-    path = tmp_path / f"pin-{os.urandom(2).hex()}"
-    path.write_text(pin + "\n")
-    path.chmod(0o600)
-    return path
-
-
-def _seal(token: str, pin_file: Path, **kwargs: object) -> Pkcs11Seal:
-    return Pkcs11Seal(module=SOFTHSM_MODULE, token_label=token, key_label="kek",
-                      pin=PinSource(file=pin_file), module_env=process_softhsm().env,
-                      **kwargs)  # type: ignore[arg-type]
 
 
 def test_key_is_sensitive_and_never_extractable(tmp_path: Path) -> None:
     import pkcs11
     from pkcs11 import Attribute
 
-    seal = _seal(_token(), _pin_file(tmp_path))
+    seal = token_seal(new_token(), write_pin_file(tmp_path))
     seal.wrap_root_key(ROOT)  # creates the key
     key = seal._owner.call(lambda: seal._key(create=False), 5.0)
 
@@ -57,18 +38,18 @@ def test_key_is_sensitive_and_never_extractable(tmp_path: Path) -> None:
 
 
 def test_uses_an_existing_key_and_never_creates_one_when_told_not_to(tmp_path: Path) -> None:
-    token, pin = _token(), _pin_file(tmp_path)
-    no_create = _seal(token, pin, create_key=False)
+    token, pin = new_token(), write_pin_file(tmp_path)
+    no_create = token_seal(token, pin, create_key=False)
     with pytest.raises(HsmUnavailable, match="key 'kek' not found in token"):
         no_create.wrap_root_key(ROOT)
-    blob = _seal(token, pin).wrap_root_key(ROOT)  # a "ceremony" made the key
+    blob = token_seal(token, pin).wrap_root_key(ROOT)  # a "ceremony" made the key
     assert no_create.unwrap_root_key(blob) == ROOT
 
 
 def test_wrong_pin_is_not_retried_until_it_changes(tmp_path: Path) -> None:
-    token = _token()
-    pin_file = _pin_file(tmp_path, "9999")
-    seal = _seal(token, pin_file)
+    token = new_token()
+    pin_file = write_pin_file(tmp_path, "9999")
+    seal = token_seal(token, pin_file)
     with pytest.raises(HsmUnavailable, match="rejected the PIN") as info:
         seal.check()
     assert "9999" not in str(info.value) and str(pin_file) in str(info.value)
@@ -81,7 +62,7 @@ def test_wrong_pin_is_not_retried_until_it_changes(tmp_path: Path) -> None:
 
 def test_token_made_after_start_is_found(tmp_path: Path) -> None:
     label = f"late-{os.urandom(4).hex()}"
-    seal = _seal(label, _pin_file(tmp_path))
+    seal = token_seal(label, write_pin_file(tmp_path))
     with pytest.raises(HsmUnavailable, match=f"token '{label}' not found"):
         seal.check()
     process_softhsm().init_token(label, PIN)
@@ -90,14 +71,14 @@ def test_token_made_after_start_is_found(tmp_path: Path) -> None:
 
 def test_missing_module_is_unavailable(tmp_path: Path) -> None:
     seal = Pkcs11Seal(module=tmp_path / "missing.so", token_label="x", key_label="k",
-                      pin=PinSource(file=_pin_file(tmp_path)))
+                      pin=PinSource(file=write_pin_file(tmp_path)))
     with pytest.raises(HsmUnavailable, match="cannot load PKCS#11 module"):
         seal.check()
 
 
 def test_blob_from_another_token_fails_cleanly(tmp_path: Path) -> None:
-    pin = _pin_file(tmp_path)
-    a, b = _seal(_token(), pin), _seal(_token(), pin)
+    pin = write_pin_file(tmp_path)
+    a, b = token_seal(new_token(), pin), token_seal(new_token(), pin)
     b.wrap_root_key(ROOT)
     with pytest.raises(DecryptionFailed):
         b.unwrap_root_key(a.wrap_root_key(ROOT))
@@ -107,7 +88,7 @@ def test_blob_from_another_token_fails_cleanly(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o700, 0o604])
 def test_pin_file_must_be_private(tmp_path: Path, mode: int) -> None:
-    path = _pin_file(tmp_path)
+    path = write_pin_file(tmp_path)
     path.chmod(mode)
     with pytest.raises(HsmUnavailable, match="must have mode 0600 or 0400") as info:
         read_pin_file(path)
@@ -115,7 +96,7 @@ def test_pin_file_must_be_private(tmp_path: Path, mode: int) -> None:
 
 
 def test_pin_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    token = _token()
+    token = new_token()
     seal = Pkcs11Seal(module=SOFTHSM_MODULE, token_label=token, key_label="kek",
                       pin=PinSource(env="KEYMGR_TEST_HSM_PIN"), module_env=process_softhsm().env)
     with pytest.raises(HsmUnavailable, match="KEYMGR_TEST_HSM_PIN is not set"):
@@ -125,13 +106,13 @@ def test_pin_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_repr_names_no_pin(tmp_path: Path) -> None:
-    seal = _seal(_token(), _pin_file(tmp_path))
+    seal = token_seal(new_token(), write_pin_file(tmp_path))
     assert PIN not in repr(seal) and "kek" in repr(seal)
 
 
 def test_sixteen_threads_share_one_owner(tmp_path: Path) -> None:
     """The library segfaults when called from several threads; the owner serializes."""
-    seal = _seal(_token(), _pin_file(tmp_path))
+    seal = token_seal(new_token(), write_pin_file(tmp_path))
     blob = seal.wrap_root_key(ROOT)
     errors: list[BaseException] = []
     counts = [0] * 16
@@ -158,7 +139,7 @@ def test_sixteen_threads_share_one_owner(tmp_path: Path) -> None:
 
 
 def test_latency(tmp_path: Path) -> None:
-    seal = _seal(_token(), _pin_file(tmp_path))
+    seal = token_seal(new_token(), write_pin_file(tmp_path))
     blob = seal.wrap_root_key(ROOT)
     n = 500
     started = time.perf_counter()

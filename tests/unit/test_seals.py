@@ -17,14 +17,12 @@ from hypothesis import strategies as st
 from keymgr.crypto import shamir as sss
 from keymgr.crypto.barrier import unwrap_root_key, wrap_root_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
-from keymgr.ops.softhsm import SOFTHSM_MODULE
 from keymgr.seal import Seal, SealedRootKeyStore
 from keymgr.seal import shamir as shamir_seal
 from keymgr.seal.devfile import FileSeal
-from keymgr.seal.pkcs11 import PinSource, Pkcs11Seal
 from keymgr.seal.shamir import ShareCollector, new_shamir_init
 from keymgr.v1 import store_pb2
-from tests.unit.softhsm_process import PIN, process_softhsm
+from tests.unit.softhsm_process import new_token, token_seal, write_pin_file
 
 ROOT = bytes(range(32))
 
@@ -39,16 +37,7 @@ def _file_seal(directory: Path) -> Seal:
 
 
 def _pkcs11_seal(directory: Path) -> Seal:
-    hsm = process_softhsm()
-    label = f"t-{os.urandom(4).hex()}"
-    hsm.init_token(label, PIN)
-    pin_file = directory / "pin"
-    pin_file.write_text(PIN)
-    pin_file.chmod(0o600)
-    return Pkcs11Seal(
-        module=SOFTHSM_MODULE, token_label=label, key_label="kek",
-        pin=PinSource(file=pin_file), module_env=hsm.env,
-    )
+    return token_seal(new_token(), write_pin_file(directory))
 
 
 SEAL_FACTORIES: dict[str, SealFactory] = {"file": _file_seal, "pkcs11": _pkcs11_seal}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from keymgr.client import Client, Credentials, KeymgrError
 from keymgr.ops.devcluster import LocalCluster
+from keymgr.seal.shamir import ShareCollector
+from keymgr.store.durable_journal import decode_dump
+from keymgr.store.keystore import KeyStore
 from keymgr.v1 import operator_pb2, store_pb2
 from tests.integration.clients_support import agent_cert
 
@@ -59,3 +62,19 @@ def client_for(cluster: LocalCluster, name: str, kind: str, **kwargs: object) ->
 def grant(admin: Client, policy: store_pb2.Policy) -> None:
     operation = admin.put_policy(policy)
     assert operation.state == store_pb2.OPERATION_STATE_EXECUTED, operation
+
+
+def recover_root_key(
+    cluster: LocalCluster, shares: Sequence[str], node_id: str = "node1"
+) -> tuple[KeyStore, bytes]:
+    """(the state in a stopped node's Raft dump, the root key rebuilt from `shares`):
+    what a test needs to know every secret it then scans the disks for."""
+    dump = decode_dump((cluster.data_dir(node_id) / "raft" / "raft.dump").read_bytes())
+    store = KeyStore()
+    store.restore(dump.snapshot)
+    init = store.init_cluster()
+    assert init is not None
+    collector = ShareCollector(init)
+    for share in shares:
+        collector.submit(share)
+    return store, bytes(collector.take_root_key())

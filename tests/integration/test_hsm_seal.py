@@ -15,14 +15,11 @@ import pytest
 from keymgr.client import Client, FailedPrecondition, InvalidArgument, Unavailable
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.ops.softhsm import SOFTHSM_MODULE, SoftHsm
-from keymgr.seal.shamir import ShareCollector
-from keymgr.store.durable_journal import decode_dump
-from keymgr.store.keystore import KeyStore
 from keymgr.v1 import keys_pb2, operator_pb2
+from tests.integration.clients_support import encodings, files_under
 from tests.integration.conftest import MakeCluster
-from tests.integration.helpers import eventually, node_status
+from tests.integration.helpers import eventually, node_status, recover_root_key
 from tests.integration.hsm import KEY_LABEL, PIN, hsm_cluster, pin_file, token_label
-from tests.integration.test_no_plaintext import encodings
 
 
 def seal_states(cluster: LocalCluster) -> dict[str, tuple[str, bool]]:
@@ -225,25 +222,15 @@ def test_hsm_key_cannot_be_read_and_root_key_is_in_no_file(
         assert "CKR_ATTRIBUTE_SENSITIVE" in read.stdout + read.stderr
 
     # The root key, recovered in-test from the shares and a node's Raft dump...
-    dump = decode_dump((cluster.data_dir("node1") / "raft" / "raft.dump").read_bytes())
-    store = KeyStore()
-    store.restore(dump.snapshot)
-    init = store.init_cluster()
-    assert init is not None
-    collector = ShareCollector(init)
-    for share in shares[:2]:
-        collector.submit(share)
-    root = bytes(collector.take_root_key())
+    _, root = recover_root_key(cluster, shares[:2])
     # ...appears in no file: data dirs, logs, and both HSMs' token directories.
     roots = [cluster.root / "data", cluster.root / "logs",
              *(hsm.token_root for hsm in hsms.values())]
     scanned = 0
-    for top in roots:
-        for path in (p for p in top.rglob("*") if p.is_file()):
-            scanned += 1
-            content = path.read_bytes()
-            for form in encodings(root):
-                assert form not in content, f"root key found in {path}"
+    for path, content in files_under(*roots):
+        scanned += 1
+        for form in encodings(root):
+            assert form not in content, f"root key found in {path}"
     assert scanned >= 15
 
 

@@ -10,27 +10,10 @@ appear in any file, raw, hex or base64.
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterator
-from pathlib import Path
-
 from keymgr.crypto.barrier import Keyring, material_aad, unwrap_term_key
-from keymgr.seal.shamir import ShareCollector
-from keymgr.store.durable_journal import decode_dump
-from keymgr.store.keystore import KeyStore
+from tests.integration.clients_support import encodings, files_under
 from tests.integration.conftest import MakeCluster
-
-
-def encodings(secret: bytes) -> Iterator[bytes]:
-    yield secret
-    yield secret.hex().encode()
-    yield secret.hex().upper().encode()
-    yield base64.b64encode(secret)
-    yield base64.urlsafe_b64encode(secret)
-
-
-def files_under(root: Path) -> Iterator[Path]:
-    yield from (p for p in root.rglob("*") if p.is_file())
+from tests.integration.helpers import recover_root_key
 
 
 def test_no_secret_appears_in_any_file_a_node_wrote(make_cluster: MakeCluster) -> None:
@@ -53,15 +36,7 @@ def test_no_secret_appears_in_any_file_a_node_wrote(make_cluster: MakeCluster) -
         cluster.stop(node.id)
 
     # Recover the secrets from one node's snapshot, with the shares.
-    dump = decode_dump((cluster.data_dir("node1") / "raft" / "raft.dump").read_bytes())
-    store = KeyStore()
-    store.restore(dump.snapshot)
-    init = store.init_cluster()
-    assert init is not None
-    collector = ShareCollector(init)
-    for share in shares[:2]:
-        collector.submit(share)
-    root = bytes(collector.take_root_key())
+    store, root = recover_root_key(cluster, shares[:2])
     secrets["root key"] = root
     terms, active = store.keyring_state()
     term_keys = {t.term: unwrap_term_key(root, t.term, t.wrapped_key) for t in terms}
@@ -81,15 +56,8 @@ def test_no_secret_appears_in_any_file_a_node_wrote(make_cluster: MakeCluster) -
     assert len(term_keys) == 2 and materials >= 20  # the scan really covers key material
 
     scanned = 0
-    for path in files_under(cluster.root / "data"):
+    for path, content in files_under(cluster.root / "data", cluster.root / "logs"):
         scanned += 1
-        content = path.read_bytes()
-        for name, secret in secrets.items():
-            for form in encodings(secret):
-                assert form not in content, f"{name} found in {path}"
-    for path in files_under(cluster.root / "logs"):
-        scanned += 1
-        content = path.read_bytes()
         for name, secret in secrets.items():
             for form in encodings(secret):
                 assert form not in content, f"{name} found in {path}"

@@ -107,6 +107,10 @@ class NodeContext:
             return "audit log unavailable (fail closed)"
         if self.seal.sealed:
             return f"node is sealed ({self.seal.reason})" if self.seal.reason else "node is sealed"
+        return self._raft_reason()
+
+    def _raft_reason(self) -> str:
+        """Why Raft state makes this node refuse (leader silent, too far behind), or ""."""
         status = self.raft_status()
         bound = self.config.serving.max_leader_silence_s
         if status.seconds_since_leader_contact > bound:
@@ -117,11 +121,15 @@ class NodeContext:
         return ""
 
     def check_serving(self) -> Keyring:
-        """The keyring, if this node may serve crypto calls; else the reason it may not."""
+        """The keyring, if this node may serve crypto calls; else the reason it may not.
+        On every crypto call: the checks `serving_reason` makes, each once."""
         if not self.store.initialized:
             raise FailedPrecondition("cluster is not initialized: run `keymgr operator init`")
         keyring = self.seal.keyring()  # raises Sealed
-        reason = self.serving_reason()
+        if not self.audit.healthy:
+            reason = "audit log unavailable (fail closed)"
+        else:
+            reason = self._raft_reason()
         if reason:
             raise Unavailable(f"{reason}; try another node")
         return keyring

@@ -113,8 +113,6 @@ class NodeMetrics:
 
 def health_serving(node: NodeContext) -> bool:
     """SERVING only when unsealed and in contact with a leader (and otherwise able)."""
-    if node.seal.sealed or not node.store.initialized:
-        return False
     status = node.raft.status()
     if status.leader_address is None:
         return False

@@ -70,8 +70,8 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         started = time.perf_counter()
         target = AuditTarget()
         token = audit_target.set(target)
-        rid = getattr(request, "request_id", None) or uuid.uuid4().hex
-        rid_token = current_request_id.set(rid)
+        client_rid = getattr(request, "request_id", None) or None
+        rid_token = current_request_id.set(client_rid or uuid.uuid4().hex)
         code, detail, response = grpc.StatusCode.OK, "", None
         try:
             response = await method(self, request, context)
@@ -98,17 +98,16 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                     latency_ms=elapsed * 1000,
                     key_id=target.key_id,
                     key_version=target.key_version,
-                    request_id=getattr(request, "request_id", None) or None,
+                    request_id=client_rid,
                     context={**target.context, **_context_of(request)},
                     detail=detail,
                 )
             )
         except AuditUnavailable:
             log.error("audit log unavailable: refused %s (fail closed)", name)
-            current_request_id.reset(rid_token)
             # the handler has run: a write it made stands, so say the outcome is unknown
             # (the SDK then never resends Init or RotateRoot, whose reply is lost)
-            await context.abort(
+            code, detail = (
                 grpc.StatusCode.UNAVAILABLE,
                 "audit log unavailable: reply withheld (fail closed), write outcome unknown; "
                 "try another node",

@@ -51,14 +51,8 @@ def _row(key: keys_pb2.Key, now_ms: int) -> dict[str, Any]:
 
 
 def run_rotation(args: argparse.Namespace) -> int:
-    keys: list[keys_pb2.Key] = []
-    token = ""
     with client_from(args) as client:
-        while True:
-            page, token = client.list_keys(page_size=1000, page_token=token)
-            keys.extend(page)
-            if not token:
-                break
+        keys = list(client.iter_keys())
     now = int(time.time() * 1000)
     rows = [_row(k, now) for k in keys if k.state != keys_pb2.KEY_STATE_DESTROYED]
     overdue = sum(1 for r in rows if r["overdue"])

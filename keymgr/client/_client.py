@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -212,6 +212,15 @@ class Client:
             "keys", "ListKeys", keys_pb2.ListKeysRequest(page_size=page_size, page_token=page_token)
         )
         return list(response.keys), response.next_page_token
+
+    def iter_keys(self, *, page_size: int = 1000) -> Iterator[keys_pb2.Key]:
+        """Every key (destroyed ones too), page by page, in ListKeys order."""
+        token = ""
+        while True:
+            keys, token = self.list_keys(page_size=page_size, page_token=token)
+            yield from keys
+            if not token:
+                return
 
     def rotate_key(self, name_or_id: str, *, request_id: str | None = None) -> keys_pb2.Key:
         return self._write(

@@ -374,30 +374,18 @@ class Drill:
         prefix = f"drill-{self.run}-"
         cleaned = 0
         with self.cluster.client(timeout=3.0) as client:
-            keys, token = client.list_keys(page_size=500)
-            while True:
-                for key in keys:
-                    if key.name.startswith(prefix) and key.state == keys_pb2.KEY_STATE_ENABLED:
-                        try:
-                            client.schedule_key_deletion(key.id, pending_window_seconds=1)
-                        except ClientInvalidArgument:
-                            client.schedule_key_deletion(key.id)
-                        cleaned += 1
-                if not token:
-                    break
-                keys, token = client.list_keys(page_size=500, page_token=token)
+            for key in client.iter_keys(page_size=500):
+                if key.name.startswith(prefix) and key.state == keys_pb2.KEY_STATE_ENABLED:
+                    try:
+                        client.schedule_key_deletion(key.id, pending_window_seconds=1)
+                    except ClientInvalidArgument:
+                        client.schedule_key_deletion(key.id)
+                    cleaned += 1
         return cleaned
 
 
 def _all_keys(client: Client) -> dict[str, int]:
-    found: dict[str, int] = {}
-    token = ""
-    while True:
-        keys, token = client.list_keys(page_size=1000, page_token=token)
-        for key in keys:
-            found[key.id] = key.current_version
-        if not token:
-            return found
+    return {key.id: key.current_version for key in client.iter_keys()}
 
 
 def _fmt(value: float | None) -> str:

@@ -37,6 +37,8 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from keymgr import naming
+from keymgr.naming import DNS_LABEL, NODE_ID
 from keymgr.seal.pkcs11 import check_pin_file_mode
 
 __all__ = [
@@ -68,7 +70,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("text", "json")
 
-SEAL_TYPES: Final[tuple[SealType, ...]] = ("shamir", "file", "pkcs11")
+SEAL_TYPES: Final[tuple[SealType, ...]] = naming.SEAL_TYPES
 _PKCS11_FIELDS: Final = (
     "module", "token_label", "key_label", "pin_env", "pin_file", "create_key", "module_env",
     "timeout_s", "health_interval_s", "retry_min_s", "retry_max_s",
@@ -85,9 +87,7 @@ MIN_PASSWORD_CHARS: Final = 16
 MAX_DELETION_WINDOW_S: Final = 10 * 365 * 86400  # the API refuses longer windows too
 _MAX_SECONDS: Final = 3600.0  # no timing knob makes sense beyond an hour
 
-_NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _ZONE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 class ConfigError(Exception):
@@ -422,7 +422,7 @@ def _parse_address(text: str, *, allow_port_zero: bool) -> tuple[str, int]:
             except ValueError:
                 raise ValueError(f"{host!r} is not an IPv4 address") from None
         elif len(host) > 253 or not all(
-            _DNS_LABEL.fullmatch(label) for label in host.rstrip(".").split(".")
+            DNS_LABEL.fullmatch(label) for label in host.rstrip(".").split(".")
         ):
             raise ValueError(f"{host!r} is not a valid host name")
         host = host.lower()
@@ -603,7 +603,7 @@ class _Reader:
 
     def node_section(self, s: _Section) -> NodeSection:
         node_id = s.string("id")
-        if not _NODE_ID.fullmatch(node_id):
+        if not NODE_ID.fullmatch(node_id):
             s.fail("id", f"expected [a-z0-9][a-z0-9-]{{0,62}}, got {_show(node_id)}")
         return NodeSection(id=node_id, zone=self.zone(s), data_dir=s.path_("data_dir"))
 
@@ -705,7 +705,7 @@ class _Reader:
             if item is None:
                 self.fail(s.path, "expected a mapping, got null")
             peer_id = s.string("id")
-            if not _NODE_ID.fullmatch(peer_id):
+            if not NODE_ID.fullmatch(peer_id):
                 s.fail("id", f"expected [a-z0-9][a-z0-9-]{{0,62}}, got {_show(peer_id)}")
             members.append(Member(id=peer_id, api=s.address("api"), raft=s.address("raft"),
                                   zone=self.zone(s)))

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from keymgr.durable_files import replace_file
+from keymgr.naming import DNS_LABEL, NODE_ID
 
 __all__ = [
     "CLIENT_KINDS",
@@ -58,11 +59,8 @@ DEFAULT_NODE_HOSTS: Final = ("127.0.0.1", "localhost", "::1")
 CA_CERT_FILE: Final = "ca.pem"
 CA_KEY_FILE: Final = "ca-key.pem"
 
-# Node ids appear in file names, URIs and Raft membership: same rule as the config.
-_NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # Client names become file names: no separators, no leading dot.
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 _CLOCK_SKEW = datetime.timedelta(minutes=5)
 _PRINCIPAL_CACHE_SIZE: Final = 512
@@ -233,7 +231,7 @@ def _general_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
         except ValueError:
             pass
         labels = host.rstrip(".").split(".")
-        if len(host) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        if len(host) > 253 or not all(DNS_LABEL.fullmatch(label) for label in labels):
             raise ValueError(f"hosts: {host!r} is neither an IP address nor a DNS name")
         names.append(x509.DNSName(host.lower()))
     return names
@@ -286,7 +284,7 @@ def issue_node_cert(ca: CertificateAuthority, node_id: str, *,
 
     Nodes also call each other (status fan-out) with this certificate, hence clientAuth.
     """
-    if not isinstance(node_id, str) or not _NODE_ID.fullmatch(node_id):
+    if not isinstance(node_id, str) or not NODE_ID.fullmatch(node_id):
         raise ValueError(f"node_id: expected [a-z0-9][a-z0-9-]{{0,62}}, got {node_id!r}")
     if isinstance(hosts, str) or not hosts:
         raise ValueError("hosts: expected at least one IP address or DNS name")

@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
+from keymgr import naming
+from keymgr.naming import NODE_ID
 from keymgr.store.keystore_validation import (
     ALREADY_EXISTS,
     FAILED_PRECONDITION,
@@ -58,8 +60,7 @@ GATED = {
 KINDS = frozenset(GATED.values())
 DECIDED_KEPT = 1000
 JOINS_KEPT = 1000
-NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-SEAL_TYPES = frozenset({"shamir", "file", "pkcs11"})
+SEAL_TYPES = frozenset(naming.SEAL_TYPES)
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 PENDING = store_pb2.OPERATION_STATE_PENDING
 

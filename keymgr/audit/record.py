@@ -257,12 +257,9 @@ class AuditLog:
                         raise AuditUnavailable(self._last_error) from None
                     if sink.required:
                         failed.append(self._last_error)
-                if sink.chained:
-                    self._seq += 1
-                    self._prev = digest
-            if not self._sinks or not any(s.chained for s in self._sinks):
-                self._seq += 1
-                self._prev = digest
+            # the chained sink (first) wrote the line, or there is none: the chain moves on
+            self._seq += 1
+            self._prev = digest
             self._healthy = not failed
             if failed:
                 raise AuditUnavailable("; ".join(failed))

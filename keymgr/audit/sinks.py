@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 from keymgr.audit.errors import AuditCorrupt, SinkError
 from keymgr.audit.files import count_lines, last_lines, rotated
 from keymgr.audit.record import ChainPoint, line_hash, parse_line
-from keymgr.durable_files import fsync_dir
+from keymgr.durable_files import fsync_dir, write_all
 
 __all__ = ["FACILITIES", "FileSink", "SyslogSink", "format_rfc5424"]
 
@@ -117,14 +117,12 @@ class FileSink:
         self._fd, self._size = fd, info.st_size
 
     def _append(self, fd: int, data: bytes) -> None:
-        written = 0
         try:
-            while written < len(data):
-                written += os.write(fd, data[written:])
+            write_all(fd, data)
             if self.fsync and self._regular:
                 os.fdatasync(fd)
         except OSError:
-            if written and self._regular:
+            if self._regular:
                 try:  # leave whole lines only; the same seq is written again next time
                     os.ftruncate(fd, self._size)
                 except OSError:

@@ -12,7 +12,6 @@ import uuid
 import grpc
 
 from keymgr.crypto import envelope
-from keymgr.crypto.barrier import material_aad
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
 from keymgr.server import rotation, validation
 from keymgr.server.audit_target import note_key
@@ -29,7 +28,6 @@ from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, store_pb2
 
-MATERIAL_BYTES = 32
 ENABLED = keys_pb2.KEY_STATE_ENABLED
 _STATE_WORDS = {
     keys_pb2.KEY_STATE_DISABLED: "disabled",
@@ -99,7 +97,7 @@ class KeyManagementServicer:
     # --- lifecycle (through Raft) ---------------------------------------------------
 
     def _command(self, caller: Caller, request_id: str) -> store_pb2.Command:
-        rid = validation.request_id(request_id) or uuid.uuid4().hex
+        rid = validation.request_id_or_new(request_id)
         return store_pb2.Command(request_id=rid, principal=caller.principal)
 
     def _managed(
@@ -126,7 +124,6 @@ class KeyManagementServicer:
         self._node.authorize(caller, "manage", name)
         command = self._command(caller, request.request_id)
         key_id = uuid.uuid4().hex
-        material = secrets.token_bytes(MATERIAL_BYTES)
         command.create_key.CopyFrom(
             store_pb2.CreateKey(
                 key_id=key_id,
@@ -134,7 +131,7 @@ class KeyManagementServicer:
                 purpose=request.purpose,
                 labels=labels,
                 description=request.description,
-                wrapped_material=keyring.encrypt(material, material_aad(key_id, 1)),
+                wrapped_material=rotation.new_wrapped_material(keyring, key_id, 1),
                 rotation_period_s=period,
             )
         )
@@ -174,7 +171,7 @@ class KeyManagementServicer:
         self, request: keys_pb2.RotateKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.KeyResponse:
         caller, _ = self._managed(context, request.name_or_id)
-        request_id = validation.request_id(request.request_id) or uuid.uuid4().hex
+        request_id = validation.request_id_or_new(request.request_id)
         key = await rotation.rotate(
             self._node, request.name_or_id, principal=caller.principal, request_id=request_id
         )
@@ -214,7 +211,7 @@ class KeyManagementServicer:
                 "pending_window_seconds",
                 f"at least {limits.min_deletion_window_s} seconds (keys.min_deletion_window_s)",
             )
-        if window > 10 * 365 * 86400:
+        if window > validation.MAX_PERIOD_S:
             raise InvalidArgument("pending_window_seconds", "at most 10 years")
         caller, stored = self._managed(context, request.name_or_id)
         change = store_pb2.ScheduleDeletion(
@@ -232,10 +229,10 @@ class KeyManagementServicer:
 
     def _rotation_period(self, seconds: int) -> int:
         minimum = self._node.config.keys.min_rotation_period_s
-        if seconds and not minimum <= seconds <= 10 * 365 * 86400:
+        if seconds and not minimum <= seconds <= validation.MAX_PERIOD_S:
             raise InvalidArgument(
                 "rotation_period_seconds",
-                f"0 (no automatic rotation) or {minimum}..{10 * 365 * 86400} seconds "
+                f"0 (no automatic rotation) or {minimum}..{validation.MAX_PERIOD_S} seconds "
                 "(keys.min_rotation_period_s)",
             )
         return seconds

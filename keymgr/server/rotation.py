@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from keymgr.crypto.barrier import material_aad
+from keymgr.crypto.barrier import Keyring, material_aad
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import Conflict, NodeError
 from keymgr.server.proposer import now_ms
@@ -31,6 +31,11 @@ def attempt_id(request_id: str, attempt: int) -> str:
     return request_id if attempt == 0 else f"{request_id}/retry-{attempt}"
 
 
+def new_wrapped_material(keyring: Keyring, key_id: str, version: int) -> bytes:
+    """Fresh material for a key version, barrier-encrypted before it goes to Raft."""
+    return keyring.encrypt(secrets.token_bytes(MATERIAL_BYTES), material_aad(key_id, version))
+
+
 async def rotate(
     node: NodeContext,
     name_or_id: str,
@@ -46,14 +51,13 @@ async def rotate(
         if expected_version is not None and stored.key.current_version != expected_version:
             return stored.key
         version = stored.key.current_version + 1
-        material = secrets.token_bytes(MATERIAL_BYTES)
         command = store_pb2.Command(
             request_id=attempt_id(request_id, attempt),
             principal=principal,
             rotate_key=store_pb2.RotateKey(
                 key_id=stored.key.id,
                 new_version=version,
-                wrapped_material=keyring.encrypt(material, material_aad(stored.key.id, version)),
+                wrapped_material=new_wrapped_material(keyring, stored.key.id, version),
             ),
         )
         try:

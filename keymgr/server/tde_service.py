@@ -9,8 +9,6 @@ GetMasterKey needs operation "tde" with {db_id} as the policy context.
 
 from __future__ import annotations
 
-import uuid
-
 import grpc
 
 from keymgr.server import rotation, validation
@@ -78,7 +76,7 @@ class TdeKeysServicer:
         self._node.authorize(caller, "manage", stored.key.name)
         if stored.key.purpose != keys_pb2.KEY_PURPOSE_TDE:
             raise FailedPrecondition(f"key_id: key {stored.key.name!r} is not a TDE key")
-        request_id = validation.request_id(request.request_id) or uuid.uuid4().hex
+        request_id = validation.request_id_or_new(request.request_id)
         key = await rotation.rotate(
             self._node, stored.key.id, principal=caller.principal, request_id=request_id
         )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Mapping
 
+from keymgr.config import MAX_DELETION_WINDOW_S
 from keymgr.server.errors import CommandRejected, InvalidArgument
 from keymgr.store import keystore_validation as store_check
 from keymgr.store.keystore_validation import CommandRefused
@@ -15,6 +17,7 @@ MAX_CONTEXT_ENTRIES = 64
 MAX_CONTEXT_TEXT = 1024
 MAX_RANDOM = 1024
 MAX_REQUEST_ID = 128
+MAX_PERIOD_S = MAX_DELETION_WINDOW_S  # longest deletion window or rotation period: 10 years
 
 
 def _store_rule(rule: Callable[[], object]) -> None:
@@ -87,6 +90,11 @@ def identifier(field: str, value: str) -> str:
             field, "1..128 letters, digits and _ . : @ / -, starting with a letter or digit"
         )
     return value
+
+
+def request_id_or_new(value: str) -> str:
+    """The client's request id (checked), or a new one for a client that sent none."""
+    return request_id(value) or uuid.uuid4().hex
 
 
 def request_id(value: str) -> str:

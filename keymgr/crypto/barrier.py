@@ -32,6 +32,7 @@ from keymgr.crypto.aead import (
     Aead,
     BytesLike,
     check_key,
+    wipe,
 )
 from keymgr.crypto.errors import DecryptionFailed
 
@@ -216,6 +217,6 @@ def unwrap_root_key(kek: BytesLike, wrapped: BytesLike, aad: bytes = ROOT_KEY_AA
     """Inverse of `wrap_root_key`, into a bytearray the caller wipes after use."""
     root = Aead(kek).decrypt_secret(wrapped, aad)
     if len(root) != KEY_SIZE:
-        root[:] = bytes(len(root))
+        wipe(root)
         raise DecryptionFailed("wrapped root key has the wrong length")
     return root

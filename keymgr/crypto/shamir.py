@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from keymgr.crypto.aead import BytesLike
+from keymgr.crypto.aead import BytesLike, wipe
 from keymgr.crypto.errors import InvalidShare
 
 __all__ = [
@@ -114,7 +114,7 @@ def split(secret: BytesLike, shares: int, threshold: int) -> list[Share]:
             y[:] = bytes(size)
         return result
     finally:
-        coefficients[:] = bytes(len(coefficients))
+        wipe(coefficients)
 
 
 def combine_points(points: Sequence[tuple[int, BytesLike]]) -> bytearray:
@@ -167,7 +167,7 @@ def combine(shares: Sequence[Share]) -> bytes:
     try:
         return bytes(secret)
     finally:
-        secret[:] = bytes(len(secret))
+        wipe(secret)
 
 
 def encode_share(share: Share) -> str:
@@ -204,7 +204,7 @@ def parse_share(text: str) -> tuple[int, bytearray]:
     except ValueError:
         raise InvalidShare("share value is not hexadecimal") from None
     if len(y) * 2 != len(y_text):  # fromhex skips whitespace between pairs
-        y[:] = bytes(len(y))
+        wipe(y)
         raise InvalidShare("share value is not hexadecimal")
     return x, y
 
@@ -215,7 +215,7 @@ def decode_share(text: str) -> Share:
     try:
         return Share(x, bytes(y))
     finally:
-        y[:] = bytes(len(y))
+        wipe(y)
 
 
 def share_digest(share: Share) -> bytes:

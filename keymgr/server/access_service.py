@@ -13,6 +13,7 @@ import grpc
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from keymgr.crypto.aead import wipe
 from keymgr.crypto.barrier import material_aad
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of
@@ -322,7 +323,7 @@ class AccessServicer:
                 ),
             )
         finally:
-            material[:] = bytes(len(material))
+            wipe(material)
         return access_pb2.ExportKeyResponse(
             key_id=stored.key.id,
             version=grant.version,

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from keymgr.crypto.aead import NONCE_SIZE, Aead, BytesLike
+from keymgr.crypto.aead import NONCE_SIZE, Aead, BytesLike, wipe
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.seal.pkcs11 import HsmUnavailable, Pkcs11Seal
 from keymgr.server.errors import Unavailable
@@ -49,7 +49,7 @@ class HsmKey(Aead):
                 except HsmUnavailable as exc:
                     raise Unavailable(f"this node's HSM cannot take the key: {exc}") from None
                 finally:
-                    plain[:] = bytes(len(plain))
+                    wipe(plain)
             return self._handle
 
     def _gcm(self, *, encrypt: bool, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:

@@ -30,6 +30,7 @@ import time
 
 import grpc
 
+from keymgr.crypto.aead import wipe
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.crypto.join import PUBLIC_KEY_SIZE, JoinKeyPair, seal_root_key
 from keymgr.server.access_service import (
@@ -187,7 +188,7 @@ async def join(node: NodeContext, peers: Peers, token: str) -> str:
             continue
         # the token is used now: whatever happens below, no other peer will answer
         if not await _replicated(node, answer.root_generation):
-            root[:] = bytes(len(root))
+            wipe(root)
             raise Unavailable(
                 f"{member.id} sent root generation {answer.root_generation}, which this node "
                 f"has not replicated within {CATCH_UP_TIMEOUT_S:g}s; its token is used: let "

@@ -15,7 +15,7 @@ from typing import TypeVar
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from keymgr.crypto.aead import Aead
+from keymgr.crypto.aead import Aead, wipe
 from keymgr.crypto.barrier import Keyring, material_aad
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.seal.pkcs11 import Pkcs11Seal
@@ -115,7 +115,7 @@ class MaterialCache:
         try:
             return use(plain)
         finally:
-            plain[:] = bytes(len(plain))
+            wipe(plain)
 
     def _drop_destroyed(self) -> None:
         """Material of destroyed keys leaves memory as soon as we notice the change."""

@@ -9,6 +9,7 @@ import uuid
 
 import grpc
 
+from keymgr.crypto.aead import wipe
 from keymgr.crypto.barrier import wrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.seal.shamir import ShareCollector, new_shamir_init
@@ -115,7 +116,7 @@ class OperatorServicer:
             try:
                 await self._node.proposer.submit(command)
             except Exception:
-                root[:] = bytes(len(root))
+                wipe(root)
                 raise
         except (ValueError, TypeError) as exc:
             raise InvalidArgument("secret_shares", str(exc)) from exc
@@ -404,7 +405,7 @@ class OperatorServicer:
         try:
             snapshot_file.verify(parsed, root)
         except snapshot_file.SnapshotFileError as exc:
-            root[:] = bytes(len(root))
+            wipe(root)
             raise InvalidArgument("file", str(exc)) from exc
         command = store_pb2.Command(
             request_id=uuid.uuid4().hex,
@@ -414,7 +415,7 @@ class OperatorServicer:
         try:
             await node.proposer.submit(command)
         except Exception:
-            root[:] = bytes(len(root))
+            wipe(root)
             raise
         await asyncio.to_thread(
             node.seal.install_new_root_key, root, generation=state.init.root_generation

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from keymgr.crypto.aead import KEY_SIZE
+from keymgr.crypto.aead import KEY_SIZE, wipe
 from keymgr.crypto.barrier import (
     root_successor_aad,
     unwrap_term_key,
@@ -93,7 +93,7 @@ def build_rotation(
             ),
         )
     finally:
-        new_root[:] = bytes(len(new_root))
+        wipe(new_root)
     return texts, rotation
 
 

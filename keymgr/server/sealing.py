@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from keymgr.audit import derive_audit_key
 from keymgr.config import NodeConfig
+from keymgr.crypto.aead import wipe
 from keymgr.crypto.barrier import Keyring, root_successor_aad, unwrap_root_key, unwrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.crypto.shamir import decode_share
@@ -297,16 +298,16 @@ class SealController:
         elif current_generation < generation:
             problem = f"this node has not replicated root generation {generation} yet"
         if problem:
-            root[:] = bytes(len(root))
+            wipe(root)
             raise DecryptionFailed(problem)
         current = self._advance(root, generation, current_generation)
-        root[:] = bytes(len(root))
+        wipe(root)
         if current is None:
             raise DecryptionFailed("the root key does not lead to this cluster's current one")
         try:
             unwrap_term_key(bytes(current), terms[0].term, terms[0].wrapped_key)
         except DecryptionFailed:
-            current[:] = bytes(len(current))
+            wipe(current)
             raise
         self._install(current, generation=current_generation)
         self._persist()
@@ -363,7 +364,7 @@ class SealController:
         with self._lock:
             self._epoch += 1
             if self._root_key is not None:
-                self._root_key[:] = bytes(len(self._root_key))
+                wipe(self._root_key)
             self._root_key = None
             self._audit_key = None
             self._keyring = None
@@ -432,7 +433,7 @@ class SealController:
                 )
             current = self._advance(root, mine, target)
             if current is not None:
-                root[:] = bytes(len(root))
+                wipe(root)
                 self._root_key, self._root_generation = current, target
                 self._audit_key = derive_audit_key(current)
                 self._keyring, self._keyring_terms = None, None
@@ -463,9 +464,9 @@ class SealController:
                     raise DecryptionFailed("no link")
                 successor = unwrap_root_key(current, link, root_successor_aad(generation))
             except DecryptionFailed:
-                current[:] = bytes(len(current))
+                wipe(current)
                 return None  # a gap: the rest of the chain cannot be reached
-            current[:] = bytes(len(current))
+            wipe(current)
             current = successor
         return current
 
@@ -484,7 +485,7 @@ class SealController:
         """Installs the root key, unless `epoch` is given and a seal() came since."""
         with self._lock:
             if epoch is not None and epoch != self._epoch:
-                root[:] = bytes(len(root))
+                wipe(root)
                 return False
             self._root_key, self._root_generation = root, generation
             self._audit_key = derive_audit_key(root)

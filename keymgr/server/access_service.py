@@ -13,8 +13,6 @@ import grpc
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from keymgr.crypto.aead import wipe
-from keymgr.crypto.barrier import material_aad
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
@@ -301,11 +299,10 @@ class AccessServicer:
         grant = self._node.store.access.grants.get(request.grant_id)
         if grant is None or grant.grantee != caller.principal:
             raise NotFound("grant_id: no export grant with this id for this principal")
-        keyring = self._node.check_serving()
+        self._node.check_serving()
         stored = self._node.find_key("grant_id", grant.key_id)
         note_key(stored.key.id, grant.version)
-        wrapped = stored.wrapped_material.get(grant.version)
-        if not wrapped:
+        if not stored.wrapped_material.get(grant.version):
             raise FailedPrecondition(f"key version {grant.version} no longer exists")
         await self._node.proposer.submit(  # exactly once, cluster-wide, before any bytes leave
             store_pb2.Command(
@@ -314,16 +311,12 @@ class AccessServicer:
                 use_export_grant=store_pb2.UseExportGrant(grant_id=grant.id),
             )
         )
-        material = keyring.decrypt_secret(wrapped, material_aad(stored.key.id, grant.version))
-        try:
-            sealed = public_key.encrypt(
-                bytes(material),
-                padding.OAEP(
-                    mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
-                ),
-            )
-        finally:
-            wipe(material)
+        oaep = padding.OAEP(
+            mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+        )
+        sealed = self._node.materials.with_plaintext(
+            stored, grant.version, lambda material: public_key.encrypt(bytes(material), oaep)
+        )
         return access_pb2.ExportKeyResponse(
             key_id=stored.key.id,
             version=grant.version,

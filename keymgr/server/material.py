@@ -58,7 +58,7 @@ class MaterialCache:
             if stored.key.purpose == HSM:
                 cached = self._material[key] = self._hsm_key(stored, version)
             else:
-                cached = self._material[key] = self._with_plaintext(stored, version, Aead)
+                cached = self._material[key] = self.with_plaintext(stored, version, Aead)
         return cached
 
     def _hsm_key(self, stored: store_pb2.StoredKey, version: int) -> HsmKey:
@@ -73,7 +73,7 @@ class MaterialCache:
         return HsmKey(
             seal,
             f"keymgr/{stored.key.id}/v{version}",
-            lambda: self._with_plaintext(stored, version, bytearray),
+            lambda: self.with_plaintext(stored, version, bytearray),
         )
 
     def derive(self, stored: store_pb2.StoredKey, version: int, info: bytes) -> bytes:
@@ -90,7 +90,7 @@ class MaterialCache:
         cached = self._cached(self._derived, key)
         if cached is None:
             hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
-            cached = self._derived[key] = self._with_plaintext(stored, version, hkdf.derive)
+            cached = self._derived[key] = self.with_plaintext(stored, version, hkdf.derive)
         return cached
 
     def _cached(self, table: dict[K, V], key: K) -> V | None:
@@ -98,7 +98,7 @@ class MaterialCache:
             self._drop_destroyed()
         return table.get(key)
 
-    def _with_plaintext(
+    def with_plaintext(
         self, stored: store_pb2.StoredKey, version: int, use: Callable[[bytearray], T]
     ) -> T:
         """Decrypts one version's material, hands it to `use`, wipes it."""

@@ -85,7 +85,9 @@ def parse(data: bytes) -> SnapshotFile:
         header = json.loads(data[12 : 12 + hlen])
     except ValueError:
         raise SnapshotFileError("snapshot file is corrupt (header is not JSON)") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
+    if not isinstance(header, dict):
+        raise SnapshotFileError("snapshot file is corrupt (header is not a JSON object)")
+    if header.get("format") != FORMAT_VERSION:
         raise SnapshotFileError(f"unsupported snapshot format {header.get('format')!r}")
     state = data[12 + hlen : -MAC_LEN]
     if header.get("state_len") != len(state):

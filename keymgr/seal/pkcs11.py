@@ -385,8 +385,24 @@ class Pkcs11Seal:
         return self._owner.call(attempt, self._timeout)
 
     def check(self) -> None:
-        """Raises HsmUnavailable unless the token is present, logged in and holds the key."""
-        self._run(lambda: self._key(create=False).label)
+        """Raises HsmUnavailable unless the token is present, logged in and holds the key.
+
+        Looks the key up in the token every time: reading an attribute of the key object
+        we hold can be answered from the library's cache (SoftHSM does) after the token
+        is gone."""
+        import pkcs11
+        from pkcs11 import ObjectClass
+
+        def probe() -> None:
+            session = self._owner.session(self.token_label, self._pin)
+            try:
+                session.get_key(label=self.key_label, object_class=ObjectClass.SECRET_KEY)
+            except pkcs11.NoSuchKey:
+                raise HsmUnavailable(
+                    f"key {self.key_label!r} not found in token {self.token_label!r}"
+                ) from None
+
+        self._run(probe)
 
     # --- managed keys whose crypto runs in the HSM (key purpose HSM) --------------------
 

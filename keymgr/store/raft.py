@@ -30,6 +30,7 @@ or `read_barrier` from them (they would wait on the thread they block).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import heapq
@@ -137,6 +138,14 @@ class RaftStatus:
     peers: dict[str, PeerStatus] = field(default_factory=dict)
     log_entries: int = 0
     error: str | None = None  # set once the node stopped itself (fail closed)
+    # The leader's commit index as last heard (a follower's own commit index is clamped
+    # to its log, so it cannot show lag); the leader's own commit index on a leader.
+    leader_commit_index: int = 0
+    # How old this node's view may be: seconds since it last confirmed it had applied
+    # everything the leader had committed (a follower: receipt of the newest heartbeat
+    # whose commit index it has applied; a leader: its majority contact). inf if never.
+    seconds_since_caught_up: float = math.inf
+    recovering: str | None = None  # why the node rebuilds its log from the leader
 
 
 def _error_for(code: int) -> RaftError:
@@ -188,6 +197,13 @@ class RaftNode:
         self._tasks: list[Callable[[Core], None]] = []
         self._status: RaftStatus = self._empty_status()
         self._last_leader_contact = -math.inf
+        # (receipt time, leader commit index) of heartbeats not yet covered by our apply
+        self._leader_commits: collections.deque[tuple[float, int]] = collections.deque(
+            maxlen=256
+        )
+        self._leader_commit_index = 0
+        self._caught_up_at = -math.inf
+        self._recovering: str | None = None
         self._peer_response: dict[str, float] = {}
         self._was_leader = False
         self._verified = (-1, 0)  # (term, index): our log matches that term's leader to index
@@ -244,7 +260,9 @@ class RaftNode:
             original = _syncobj_module.createJournal
             _syncobj_module.createJournal = lambda _path=None: journal
             try:
-                core = Core(s.self_address, list(self._peers), conf, self)
+                core = Core(
+                    s.self_address, list(self._peers), conf, self, dict(s.dial_overrides)
+                )
             finally:
                 _syncobj_module.createJournal = original
         self._core = core
@@ -395,10 +413,14 @@ class RaftNode:
     def status(self) -> RaftStatus:
         """A snapshot of this node's view (refreshed every tick; cheap, any thread)."""
         status = self._status
+        contact = self._contact_age(status.role)
+        caught_up = contact if status.role == "leader" else time.monotonic() - self._caught_up_at
         return dataclasses.replace(
             status,
-            seconds_since_leader_contact=self._contact_age(status.role),
+            seconds_since_leader_contact=contact,
+            seconds_since_caught_up=caught_up,
             error=self._fatal,
+            recovering=self._recovering,
         )
 
     def transfer_leadership(self, target: str | None = None) -> None:
@@ -594,7 +616,12 @@ class RaftNode:
             return
         kind = message.get("type")
         if kind == "append_entries" and core._getLeader() == node:
-            self._last_leader_contact = time.monotonic()
+            now = time.monotonic()
+            self._last_leader_contact = now
+            commit = message.get("commit_index")
+            if isinstance(commit, int):
+                self._leader_commit_index = commit
+                self._leader_commits.append((now, commit))
             if self._expect_success is not None:
                 term, covered = self._expect_success
                 if self._verified[0] != term:
@@ -651,6 +678,13 @@ class RaftNode:
             address = str(node.id)
             match = raw.get(f"match_idx_server_{address}") if role == "leader" else None
             peers[address] = PeerStatus(address, bool(core.isNodeConnected(node)), match)
+        applied = int(raw["last_applied"])
+        commits = self._leader_commits
+        if role == "leader":
+            commits.clear()
+            self._leader_commit_index = int(raw["commit_idx"])
+        while commits and commits[0][1] <= applied:
+            self._caught_up_at = max(self._caught_up_at, commits.popleft()[0])
         self._status = RaftStatus(
             role=role,
             self_address=self._settings.self_address,
@@ -662,6 +696,7 @@ class RaftNode:
             seconds_since_leader_contact=math.inf,
             peers=peers,
             log_entries=int(raw["log_len"]),
+            leader_commit_index=self._leader_commit_index,
         )
 
     def _set_fatal(self, reason: str) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from pysyncobj import SyncObj, replicated
+from pysyncobj.node import TCPNode
 from pysyncobj.transport import TCPTransport
 
 
@@ -36,6 +37,15 @@ class CoreHooks(Protocol):
     def on_message(self, core: Core, node: Any, message: Any) -> None: ...
     def before_message(self, core: Core, node: Any, message: Any) -> Any: ...
     def may_send(self) -> bool: ...
+
+
+class _DialNode(TCPNode):  # type: ignore[misc]
+    """A peer reached at another address (a fault-injecting proxy) under its own identity."""
+
+    def __init__(self, identity: str, target: str) -> None:
+        super().__init__(target)  # host and port of the target
+        self._id = identity
+        self._TCPNode__address = identity
 
 
 class DurableTransport(TCPTransport):  # type: ignore[misc]
@@ -53,6 +63,12 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
     def send(self, node: Any, message: Any) -> bool:
         self._outbox.append((node, message))
         return True
+
+    def _connectIfNecessarySingle(self, node: Any) -> bool:
+        target = self._core._km_dial.get(str(node.id))
+        if target is not None:
+            node = _DialNode(str(node.id), target)
+        return bool(super()._connectIfNecessarySingle(node))
 
     def flush(self) -> None:
         """fsync the journal, then send everything queued (in order)."""
@@ -86,9 +102,17 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
 class Core(SyncObj):  # type: ignore[misc]
     """SyncObj with one replicated entry point; everything else is the adapter's."""
 
-    def __init__(self, self_address: str, peers: list[str], conf: Any, hooks: CoreHooks) -> None:
+    def __init__(
+        self,
+        self_address: str,
+        peers: list[str],
+        conf: Any,
+        hooks: CoreHooks,
+        dial: dict[str, str] | None = None,
+    ) -> None:
         # Set before SyncObj.__init__: it starts the tick thread, which uses them.
         self._km_hooks = hooks
+        self._km_dial: dict[str, str] = dict(dial or {})
         self._km_transport: DurableTransport | None = None
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
 

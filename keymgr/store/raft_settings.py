@@ -25,6 +25,9 @@ class RaftSettings:
     auto_tick_period: float = 0.01
     log_compaction_min_entries: int = 5000
     log_compaction_min_time: float = 300
+    # peer address -> address actually dialled (a fault-injecting proxy in tests); the
+    # peer keeps its identity, only the TCP connection goes elsewhere
+    dial_overrides: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -84,6 +87,13 @@ def validate_settings(s: RaftSettings) -> None:
         raise SettingsError("connection_timeout: must be >= election_timeout_max")
     if not s.auto_tick_period <= s.append_entries_period:
         raise SettingsError("auto_tick_period: must be <= append_entries_period")
+    if not isinstance(s.dial_overrides, tuple):
+        raise SettingsError("dial_overrides: expected a tuple of (peer, address) pairs")
+    for i, pair in enumerate(s.dial_overrides):
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise SettingsError(f"dial_overrides[{i}]: expected a (peer, address) pair")
+        check_address(pair[0], f"dial_overrides[{i}].peer")
+        check_address(pair[1], f"dial_overrides[{i}].address")
     entries = s.log_compaction_min_entries
     if isinstance(entries, bool) or not isinstance(entries, int) or entries < 2:
         raise SettingsError("log_compaction_min_entries: expected an integer >= 2")

@@ -163,6 +163,9 @@ class RaftConfig:
     connection_timeout_s: float = 0.6
     connection_retry_time_s: float = 0.2
     log_compaction_min_entries: int = 5000
+    # Fault injection and tests only: (peer raft address, address dialled instead), so a
+    # test proxy can sit on a Raft link while the peer keeps its identity.
+    dial_overrides: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -574,7 +577,7 @@ class _Reader:
         raft = self.raft(self.section(top, "raft", (
             "listen", "password_file", "election_timeout_min_s", "election_timeout_max_s",
             "append_entries_period_s", "connection_timeout_s", "connection_retry_time_s",
-            "log_compaction_min_entries",
+            "log_compaction_min_entries", "dial_overrides",
         )))
         peers = self.peers(top.raw("peers", required=False))
         seal = self.seal(self.section(top, "seal", ("type", "key_file", "pin", *_PKCS11_FIELDS)))
@@ -678,7 +681,28 @@ class _Reader:
             log_compaction_min_entries=s.integer(
                 "log_compaction_min_entries",
                 default=d["log_compaction_min_entries"].default, minimum=1),
+            dial_overrides=self.dial_overrides(s),
         )
+
+    def dial_overrides(self, s: _Section) -> tuple[tuple[str, str], ...]:
+        """`{peer raft address: address to dial}`: a test proxy on a Raft link."""
+        value = s.raw("dial_overrides", required=False)
+        if value is _MISSING or value is None:
+            return ()
+        if not isinstance(value, Mapping):
+            s.fail("dial_overrides", f"expected a mapping of peer raft address to address, "
+                   f"got {_kind(value)}")
+        pairs = []
+        for peer, target in value.items():
+            for text in (peer, target):
+                if not isinstance(text, str):
+                    s.fail("dial_overrides", f"expected 'host:port' strings, got {_kind(text)}")
+                try:
+                    _parse_address(text, allow_port_zero=False)
+                except ValueError as exc:
+                    s.fail("dial_overrides", f"{exc} in {_show(text)}")
+            pairs.append((peer, target))
+        return tuple(pairs)
 
     def password(self, s: _Section) -> tuple[Path, str]:
         """The cluster secret's file and its content ("" when files are not checked)."""
@@ -882,6 +906,11 @@ class _Reader:
             seen_ids[peer.id] = f"{where}.id"
             self._claim(seen_addresses, f"{where}.api", peer.api, allow_port_zero=False)
             self._claim(seen_addresses, f"{where}.raft", peer.raft, allow_port_zero=False)
+        peer_rafts = {peer.raft for peer in config.peers}
+        for peer_raft, _target in config.raft.dial_overrides:
+            if peer_raft not in peer_rafts:
+                self.fail("raft.dial_overrides",
+                          f"{peer_raft!r} is not the raft address of a peer")
 
     def _claim(self, seen: dict[tuple[str, int], str], name: str, address: str, *,
                allow_port_zero: bool) -> None:

@@ -1,4 +1,4 @@
-"""`keymgr drill leader-loss|zone-loss|full-restart`: failover drills on a local cluster."""
+"""`keymgr drill leader-loss|zone-loss|full-restart|chaos`: drills on a local cluster."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from keymgr.cli import chaos_cmd
 from keymgr.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -34,10 +35,11 @@ def register(subparsers: Any) -> None:
         description="Runs a failover drill. By default it starts its own local cluster "
         "(3 nodes; 5 nodes in 3 zones for zone-loss) and removes it afterwards; "
         "--dir reuses a `keymgr dev up` cluster directory.\n\n"
-        "Example: keymgr drill leader-loss --rounds 10",
+        "Examples: keymgr drill leader-loss --rounds 10\n"
+        "          keymgr drill chaos --rounds 8 --seed 7   (every fault, consistency check)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("kind", choices=KINDS, help="the fault to make")
+    parser.add_argument("kind", choices=(*KINDS, "chaos"), help="the fault to make")
     parser.add_argument("--rounds", type=int, default=3, help="rounds to run (1-100)")
     parser.add_argument("--dir", default="", help="reuse this `keymgr dev up` cluster directory")
     parser.add_argument("--nodes", type=int, default=0, help="nodes of the drill's own cluster")
@@ -48,6 +50,7 @@ def register(subparsers: Any) -> None:
         help="drill a running cluster through its API (--address/--ca/--cert/--key or "
         "KEYMGR_*): the fault is the leader stepping down; leader-loss only",
     )
+    chaos_cmd.add_flags(parser)
     add_connection_flags(parser)  # also --json
     parser.set_defaults(func=run_drill)
 
@@ -67,6 +70,8 @@ def run_drill(args: argparse.Namespace) -> int:
         raise CliError("--rounds: must be between 1 and 100", code=EXIT_USAGE)
     if args.nodes and not 3 <= args.nodes <= 7:
         raise CliError("--nodes: must be between 3 and 7", code=EXIT_USAGE)
+    if args.kind == "chaos":
+        return chaos_cmd.run_chaos(args)
     console = Console(stderr=True)
     if args.remote:
         return _run_remote(args, console)

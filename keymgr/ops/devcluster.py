@@ -36,6 +36,9 @@ class NodeSpec:
     raft: str = ""
     metrics: str = ""  # Prometheus listener; "" = a free loopback port is picked
     seal_options: dict[str, Any] = field(default_factory=dict)  # merged into `seal:`
+    # peer raft address -> address this node dials instead (`raft.dial_overrides`): a
+    # fault-injecting proxy on the link (keymgr drill chaos)
+    dial_overrides: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,6 +196,8 @@ class LocalCluster:
             "log_compaction_min_entries": spec.log_compaction_min_entries,
             **spec.extra_raft,
         }
+        if node.dial_overrides:
+            raft["dial_overrides"] = dict(node.dial_overrides)
         seal: dict[str, Any] = {"type": node.seal}
         if node.seal == "file":
             seal["key_file"] = f"secrets/{node.id}-seal.key"

@@ -57,6 +57,7 @@ def raft_settings(config: NodeConfig) -> RaftSettings:
         connection_timeout=raft.connection_timeout_s,
         connection_retry_time=raft.connection_retry_time_s,
         log_compaction_min_entries=raft.log_compaction_min_entries,
+        dial_overrides=raft.dial_overrides,
     )
 
 

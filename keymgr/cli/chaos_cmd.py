@@ -1,0 +1,88 @@
+"""`keymgr drill chaos`: the fault suite on an own local cluster, a table per fault."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from keymgr.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, print_json
+from keymgr.ops.chaos import TABLE_HEADERS, ChaosDrill, ChaosOptions, ChaosReport, table_rows
+from keymgr.ops.chaos_faults import FAULTS
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """The chaos-only flags of `keymgr drill`."""
+    parser.add_argument("--seed", type=int, default=None,
+                        help="chaos: seed of every random choice (printed; default: random)")
+    parser.add_argument("--faults", default=",".join(FAULTS),
+                        help="chaos: comma-separated faults to cycle through "
+                        f"({', '.join(FAULTS)})")
+    parser.add_argument("--round-seconds", type=float, default=25.0,
+                        help="chaos: length of one round (5-300 s, default 25)")
+    parser.add_argument("--disable-bound", type=float, default=1.0,
+                        help="chaos: serving.max_staleness_s of the cluster (default 1.0 s); "
+                        "the disable and read-your-writes bounds add 0.5 s to it")
+
+
+def options_from(args: argparse.Namespace) -> ChaosOptions:
+    if args.dir or args.remote:
+        raise CliError("chaos: runs on its own local cluster (no --dir or --remote)",
+                       code=EXIT_USAGE)
+    faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown or not faults:
+        raise CliError(f"--faults: unknown fault {', '.join(unknown) or '(none given)'}; "
+                       f"choose from {', '.join(FAULTS)}", code=EXIT_USAGE)
+    if not 5 <= args.round_seconds <= 300:
+        raise CliError("--round-seconds: must be between 5 and 300", code=EXIT_USAGE)
+    if args.nodes not in (0, 3, 5):
+        raise CliError("--nodes: chaos runs 3 or 5 nodes", code=EXIT_USAGE)
+    if not 0 < args.disable_bound <= 60:
+        raise CliError("--disable-bound: must be > 0 and <= 60 seconds", code=EXIT_USAGE)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 24)
+    return ChaosOptions(rounds=args.rounds, seed=seed, nodes=args.nodes or 3, faults=faults,
+                        round_s=args.round_seconds, staleness_s=args.disable_bound)
+
+
+def run_chaos(args: argparse.Namespace) -> int:
+    options = options_from(args)
+    console = Console(stderr=True)
+    console.print(f"keymgr drill chaos: seed {options.seed} (replay with --seed "
+                  f"{options.seed}), {options.rounds} rounds of {options.round_s:g}s, "
+                  f"{options.nodes} nodes")
+    root = Path(tempfile.mkdtemp(prefix="keymgr-drill-chaos-"))
+    try:
+        report = ChaosDrill(root, options, progress=console.print).execute()
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print_report(report)
+    return 0 if report.passed else EXIT_FAILURE
+
+
+def print_report(report: ChaosReport) -> None:
+    table = Table(title=f"keymgr drill chaos (seed {report.seed}, {report.nodes} nodes)")
+    for header in TABLE_HEADERS:
+        table.add_column(header, justify="left" if header == "Fault" else "right")
+    for row in table_rows(report):
+        table.add_row(*row)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=180)
+    console.print(table)
+    for note in report.notes:
+        console.print(f"  note: {note}")
+    for r in report.rounds:
+        for line in r.violations[:10]:
+            console.print(f"  round {r.number} {r.fault}: {line}")
+    console.print(f"seed {report.seed}: " + ("[green]PASS[/green]" if report.passed
+                                              else "[red]FAIL[/red]"))

@@ -31,9 +31,10 @@ from keymgr.ops.devcluster import LocalCluster, default_spec
 from keymgr.ops.faultproxy import FaultProxy
 from keymgr.ops.ports import free_port
 
-COMPACTION_ENTRIES = 64  # low, so that dumps exist for the corrupt-dump fault
+COMPACTION_ENTRIES = 200  # low, so that dumps exist for the corrupt-dump fault
 FAULT_AT = 0.25  # share of the round before the fault
 PROBE_POLL_S = 0.1
+GRACE_S = 10.0  # a node that served after the heal and stopped again
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,8 @@ class ChaosDrill:
         result.victims, result.detail, result.skipped = (
             outcome.victims, outcome.detail, outcome.skipped)
         serving = self._serving_reasons()
-        if any(serving.values()):  # give stragglers the rest of the recovery time
-            self._wait_back(time.monotonic())
+        if any(serving.values()) and result.recovery_s is not None:
+            self._wait_back(time.monotonic(), GRACE_S)  # served once: a short grace
             serving = self._serving_reasons()
         self._enable_all(workload)
         findings = self._check(number, serving)
@@ -203,11 +204,28 @@ class ChaosDrill:
         result.ciphertexts = len(round_history.ciphers)
         result.client_errors = self.history.errors
         self._count(result, findings)
+        broken = sorted(node for node, reason in serving.items() if reason)
+        if broken:
+            result.detail += "; " + self._repair(number, broken)
         return result
 
-    def _wait_back(self, since: float) -> float | None:
+    def _repair(self, number: int, broken: list[str]) -> str:
+        """What an operator would do for a node that did not come back (already counted
+        as a violation): replace its Raft state, so that later rounds start whole."""
+        for node_id in broken:
+            self.cluster.stop(node_id, kill=True)
+            raft = self.cluster.data_dir(node_id) / "raft"
+            if raft.exists():
+                raft.rename(raft.with_name(f"raft.broken-round{number}"))
+            self.cluster.start(node_id)
+        back = self._wait_back(time.monotonic())
+        state = "back" if back is not None else "still not back"
+        return (f"repaired {','.join(broken)} after the round (Raft dir moved to "
+                f"raft.broken-round{number}, node restarted empty): {state}")
+
+    def _wait_back(self, since: float, timeout: float | None = None) -> float | None:
         """Seconds from `since` until every node serves; None if not within the timeout."""
-        deadline = since + self.options.recovery_timeout_s
+        deadline = since + (timeout or self.options.recovery_timeout_s)
         while time.monotonic() < deadline:
             if not any(self._serving_reasons().values()):
                 return round(time.monotonic() - since, 3)

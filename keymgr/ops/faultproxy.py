@@ -37,7 +37,7 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: links live in a set
 class _Link:
     """One proxied connection: the accepted socket and, unless held, its upstream."""
 

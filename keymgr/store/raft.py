@@ -743,7 +743,8 @@ class RaftNode:
                     and term == core.raftCurrentTerm
                     and self._verified[1] >= commit
                 ):
-                    log.warning(
+                    log.log(
+                        logging.INFO if self._recovery.fresh else logging.WARNING,
                         "Raft node %s caught up with the leader at index %d (%s): voting again",
                         self._settings.self_address,
                         commit,

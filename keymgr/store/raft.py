@@ -64,6 +64,7 @@ from keymgr.store.durable_journal import (
 from keymgr.store.raft_core import Core, plan_append
 from keymgr.store.raft_settings import RaftSettings, check_address, validate_settings
 from keymgr.store.snapshot_transfer import SnapshotReceiver, SnapshotSender
+from keymgr.store.wire_codec import install as install_wire_codec
 
 __all__ = [
     "NoLeader",
@@ -78,6 +79,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+install_wire_codec()  # nothing pysyncobj decodes may build an arbitrary object
 
 _COMMAND = b"\x01"
 _BARRIER = b"\x02"

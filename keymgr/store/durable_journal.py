@@ -47,6 +47,17 @@ class JournalError(Exception):
     """The data directory cannot be trusted; the node must not start on it."""
 
 
+class StorageFailure(Exception):
+    """Writing or syncing the journal or the Raft state failed (disk full, I/O error)."""
+
+
+def _storage_call(what: str, call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except OSError as exc:
+        raise StorageFailure(f"{what}: {exc.strerror or exc}") from exc
+
+
 def plan_load(journal: Sequence[Entry], prev: Entry, last: Entry) -> list[Entry] | None:
     """Journal content to keep when a dump ending at `last` (preceded by `prev`) loads.
 
@@ -166,7 +177,9 @@ class DurableJournal(Journal):  # type: ignore[misc]
     def add(self, command: Any, idx: int, term: int) -> None:
         command = bytes(command)
         record = journal_records.encode_record(command, int(idx), int(term))
-        os.pwrite(self._fd, record, self._end)
+        written = _storage_call("journal append", lambda: os.pwrite(self._fd, record, self._end))
+        if written != len(record):
+            raise StorageFailure(f"journal append: short write ({written} of {len(record)})")
         self._entries.append((command, int(idx), int(term)))
         self._offsets.append(self._end)
         self._end += len(record)
@@ -184,7 +197,8 @@ class DurableJournal(Journal):  # type: ignore[misc]
         self._end = self._offsets[position] if position > 0 else len(journal_records.MAGIC)
         del self._entries[position:]
         del self._offsets[position:]
-        os.ftruncate(self._fd, self._end)
+        end = self._end
+        _storage_call("journal truncate", lambda: os.ftruncate(self._fd, end))
         self._dirty = True
 
     def flush(self) -> None:
@@ -201,7 +215,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
         """Make every change since the last sync durable (one fsync); False if clean."""
         if not self._dirty or self._closed:
             return False
-        os.fsync(self._fd)
+        _storage_call("journal fsync", lambda: os.fsync(self._fd))
         self._dirty = False
         self.synced_index = self._last_index()
         if self._on_sync is not None:
@@ -220,7 +234,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
     def replace_entries(self, entries: Sequence[Entry]) -> None:
         """Replace the whole journal atomically: build, fsync, rename, reload."""
         tmp = f"{self._path}.rewrite"
-        self._write_fresh(tmp, entries)
+        _storage_call("journal rewrite", lambda: self._write_fresh(tmp, entries))
         os.close(self._fd)
         os.replace(tmp, self._path)
         fsync_dir(self._dir)
@@ -261,7 +275,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
 
     def _store_state(self) -> None:
         data = json.dumps(self._state, sort_keys=True).encode()
-        replace_file(self._state_path, data)
+        _storage_call("Raft term/vote file", lambda: replace_file(self._state_path, data))
         self._state_dirty = False
 
     def setCurrentTerm(self, term: int, votedForNodeId: str | None) -> None:
@@ -294,9 +308,12 @@ class DurableJournal(Journal):  # type: ignore[misc]
     def _destroy(self) -> None:
         if self._closed:
             return
-        self.sync()
-        if self._state_dirty:
-            self._store_state()
+        try:
+            self.sync()
+            if self._state_dirty:
+                self._store_state()
+        except StorageFailure as exc:
+            log.error("closing the Raft journal without a final sync: %s", exc)
         self._closed = True
         os.close(self._fd)
 

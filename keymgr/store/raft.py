@@ -56,6 +56,7 @@ from keymgr.store.durable_journal import (
     DumpError,
     DurableJournal,
     JournalError,
+    StorageFailure,
     SyncObserver,
     decode_dump,
     encode_dump,
@@ -229,6 +230,8 @@ class RaftNode:
         self._snapshot_receiver: SnapshotReceiver | None = None
         self._snapshot_sender: SnapshotSender | None = None
         self._refused_votes = 0
+        self._storage_error: str | None = None
+        self._initial_snapshot = b""
         self._peer_response: dict[str, float] = {}
         self._was_leader = False
         self._verified = (-1, 0)  # (term, index): our log matches that term's leader to index
@@ -242,9 +245,13 @@ class RaftNode:
 
     def start(self) -> None:
         """Open the journal, bind the Raft port and start the tick thread."""
-        s = self._settings
         if self._core is not None or self._closed:
             raise RaftError("start() may be called once")
+        self._initial_snapshot = self._machine.snapshot()
+        self._start_core()
+
+    def _start_core(self, *, rewrite_journal: bool = False) -> None:
+        s = self._settings
         s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(s.data_dir, 0o700)
         self._load_members()
@@ -257,6 +264,9 @@ class RaftNode:
         except (JournalError, OSError) as exc:
             raise RaftError(f"cannot open the Raft journal: {exc}") from exc
         self._journal = journal
+        if rewrite_journal:
+            # after a failed fsync the page cache cannot be trusted to reach the disk
+            journal.replace_entries(journal.entries())
         self._snapshot_receiver = SnapshotReceiver(dump_path)
         if damaged_dump is not None:
             self._recovery = _Recovery(f"local Raft dump was corrupt ({damaged_dump})", False)
@@ -264,6 +274,9 @@ class RaftNode:
             self._recovery = _Recovery(f"local Raft journal was damaged ({journal.damage})", False)
         elif not self._startup_load_pending and len(journal) == 0:
             self._recovery = _Recovery("empty Raft log (new member or new cluster)", True)
+        if self._storage_error is not None:
+            self._recovery = _Recovery(self._storage_error, False)
+            self._storage_error = None
         if self._recovery is not None and not self._recovery.fresh:
             log.error(
                 "Raft node %s: %s; rebuilding from the leader, not voting until caught up",
@@ -304,6 +317,9 @@ class RaftNode:
                 )
             finally:
                 _syncobj_module.createJournal = original
+        # pysyncobj stops ticking when the thread that built it ends: a restart after a
+        # storage failure builds it from a short-lived thread
+        core._SyncObj__mainThread = threading.main_thread()
         self._core = core
         try:
             core.waitBinded()
@@ -397,6 +413,8 @@ class RaftNode:
             error: RaftError | None = None
             if self._fatal is not None:
                 error = RaftError(f"node stopped: {self._fatal}")
+            elif self._storage_error is not None:
+                error = NoLeader(self._storage_error, outcome_unknown=False)
             elif core is None or self._closed:
                 error = NoLeader("node not running", outcome_unknown=False)
             else:
@@ -458,7 +476,7 @@ class RaftNode:
             status,
             seconds_since_leader_contact=contact,
             seconds_since_caught_up=caught_up,
-            error=self._fatal,
+            error=self._fatal or self._storage_error,
             recovering=None if self._recovery is None else self._recovery.reason,
         )
 
@@ -637,11 +655,11 @@ class RaftNode:
 
     def sync_journal(self) -> None:
         journal = self._journal
-        if journal is not None and self._fatal is None:
+        if journal is not None and self.may_send():
             journal.sync()
 
     def may_send(self) -> bool:
-        return self._fatal is None
+        return self._fatal is None and self._storage_error is None
 
     def outgoing(self, node: Any, message: Any) -> Any:
         """Caps a success reply to what the AppendEntries being handled proved."""
@@ -839,6 +857,70 @@ class RaftNode:
             log_entries=int(raw["log_len"]),
             leader_commit_index=self._leader_commit_index,
         )
+
+    def storage_failed(self, core: Core, error: StorageFailure) -> None:
+        """The journal could not be written or synced (disk full, I/O error).
+
+        Nothing more leaves this node (nothing not durable is acknowledged); its Raft
+        core stops and restarts in-process from what is on disk once the disk takes
+        writes again, then rebuilds from the leader before it votes.
+        """
+        reason = f"Raft storage failed: {error}"
+        with self._lock:
+            if self._storage_error is not None or self._closed:
+                return
+            self._storage_error = reason
+        log.error(
+            "Raft node %s: %s; not acknowledging anything, restarting from the durable "
+            "state once the disk accepts writes",
+            self._settings.self_address,
+            reason,
+        )
+        core.destroy()
+        self._fail_all(NoLeader(reason, outcome_unknown=True))
+        threading.Thread(
+            target=self._restart_after_storage_failure, args=(core,), daemon=True
+        ).start()
+
+    def _restart_after_storage_failure(self, core: Core) -> None:
+        deadline = time.monotonic() + 10.0
+        while core.tick_thread_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        while not self._closed and not self._storage_writable():
+            time.sleep(1.0)
+        with self._lock:
+            if self._closed:
+                return
+            self._core = None
+        self._tick_thread = None
+        self._first_tick = threading.Event()
+        self._verified = (-1, 0)
+        self._peer_response.clear()
+        self._leader_commits.clear()
+        self._was_leader = False
+        self._machine.restore(self._initial_snapshot)
+        try:
+            self._start_core(rewrite_journal=True)
+        except (RaftError, OSError) as exc:
+            log.error("Raft node %s could not restart: %s", self._settings.self_address, exc)
+            with self._lock:
+                self._fatal = f"could not restart after a storage failure: {exc}"
+
+    def _storage_writable(self) -> bool:
+        probe = self._settings.data_dir / ".write-probe"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                write_all(fd, b"\0" * (1 << 20))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return True
+        except OSError:
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
 
     def _set_fatal(self, reason: str) -> None:
         """Stop the node: continuing could diverge or lose acknowledged writes."""

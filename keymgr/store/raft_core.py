@@ -28,6 +28,8 @@ from pysyncobj import SyncObj, replicated
 from pysyncobj.node import TCPNode
 from pysyncobj.transport import TCPTransport
 
+from keymgr.store.durable_journal import StorageFailure
+
 
 class CoreHooks(Protocol):
     """What the adapter provides to the tick thread."""
@@ -41,6 +43,7 @@ class CoreHooks(Protocol):
     def outgoing(self, node: Any, message: Any) -> Any: ...
     def send_failed(self, core: Core, node: Any) -> None: ...
     def before_tick(self, core: Core) -> None: ...
+    def storage_failed(self, core: Core, error: StorageFailure) -> None: ...
 
 
 class _DialNode(TCPNode):  # type: ignore[misc]
@@ -133,11 +136,14 @@ class Core(SyncObj):  # type: ignore[misc]
         return self._km_hooks.apply(payload, self.raftLastApplied + 1)
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
-        self._km_hooks.before_tick(self)
-        transport = self._km_transport
-        if transport is not None:
-            transport.flush()
-        super()._onTick(timeToWait)
+        try:
+            self._km_hooks.before_tick(self)
+            transport = self._km_transport
+            if transport is not None:
+                transport.flush()
+            super()._onTick(timeToWait)
+        except StorageFailure as exc:
+            self._km_hooks.storage_failed(self, exc)
 
 
 @dataclass(frozen=True)

@@ -78,9 +78,9 @@ class SnapshotReceiver:
         data, first, last, offset = parsed
         if first:
             self._start(source)
-        elif self._fd is None:
+        if self._fd is None:
             return False  # the rest of a transfer already discarded: wait for a new one
-        elif source != self._source:
+        if source != self._source:
             self._discard(f"chunk from {source[0]} term {source[1]} during another transfer")
             return False
         if offset != self._received:
@@ -90,13 +90,21 @@ class SnapshotReceiver:
             self._discard(f"larger than {self._max_bytes} bytes")
             return False
         assert self._fd is not None
-        write_all(self._fd, data)
-        self._received += len(data)
-        return self._finish(applied_index) if last else False
+        try:
+            write_all(self._fd, data)
+            self._received += len(data)
+            return self._finish(applied_index) if last else False
+        except OSError as exc:  # disk full: the leader starts over later
+            self._discard(f"cannot store it: {exc.strerror or exc}")
+            return False
 
     def _start(self, source: Source) -> None:
         self._close()
-        self._fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            self._fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            log.warning("cannot receive a snapshot: %s", exc.strerror or exc)
+            return
         self._source = source
         self._received = 0
 

@@ -159,7 +159,7 @@ def test_snapshot_transfer_over_a_cutting_link_never_installs_a_partial_dump(
     make_toy_cluster: MakeToy, tmp_path: Path
 ) -> None:
     """A follower catches up by snapshot through a proxy that cuts the link repeatedly."""
-    from keymgr.ops.faultproxy import FaultProxy  # noqa: PLC0415 (built alongside)
+    from keymgr.ops.faultproxy import FaultProxy
 
     cluster = make_toy_cluster(compact_entries=50)
     # route every link through a proxy that drops the connection every ~100 KB
@@ -200,3 +200,35 @@ def test_snapshot_transfer_over_a_cutting_link_never_installs_a_partial_dump(
     finally:
         for proxy in proxies:
             proxy.close()
+
+
+def test_a_full_disk_stops_acknowledgements_and_the_node_heals_by_itself(
+    make_toy_cluster: MakeToy,
+) -> None:
+    """RLIMIT_FSIZE (set from outside with prlimit) makes journal growth fail: EFBIG."""
+    import resource
+
+    cluster = make_toy_cluster()
+    cluster.start_all()
+    leader = cluster.wait_leader()
+    acked = write_keys(cluster, leader, "a", 30)
+    follower = next(i for i in range(3) if i != leader)
+    cluster.barrier(follower)
+    proc = cluster.procs[follower]
+    assert proc is not None
+    size = journal_path(cluster, follower).stat().st_size
+    unlimited = resource.prlimit(proc.pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (size + 100, unlimited[1]))
+    try:
+        acked |= write_keys(cluster, leader, "b", 40)  # the other two still commit
+        status = cluster.call(follower, {"op": "status"})
+        assert status["error"] and "storage failed" in status["error"], status
+        assert len(acked) == 70
+    finally:
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, unlimited)
+    wait_not_recovering(cluster, follower, timeout=30)
+    acked |= write_keys(cluster, leader, "c", 10)
+    assert_all_present(cluster.wait_state([0, 1, 2]), acked)
+    text = cluster.log_text(follower)
+    assert "Traceback" not in text, text[-3000:]
+    assert text.count("not acknowledging anything") == 1, text[-3000:]

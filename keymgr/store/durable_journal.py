@@ -1,12 +1,13 @@
 """A pysyncobj journal that is durable (fsync, group commit) and safe to load.
 
-pysyncobj's `FileJournal` writes through an mmap and never flushes it, stores term and
-vote with a plain write + rename, and compacts by rewriting the journal in place (a crash
-half-way leaves a prefix of the entries it meant to keep). `DurableJournal` keeps the
-on-disk record format (it reuses the base class for all reading and writing) and adds:
+pysyncobj's `FileJournal` writes through an mmap and never flushes it, has no record
+checksum (a torn tail either crashes the loader or is loaded and fails on every tick),
+stores term and vote with a plain write + rename, and compacts by rewriting the journal
+in place. `DurableJournal` has its own record format (`journal_records`: one CRC-32 per
+record; the intact prefix is kept and the damage reported) and adds:
 
-* group commit: `add` only marks the journal dirty; `sync()` makes everything appended
-  since the previous sync durable with one msync + one fsync. The Raft adapter calls it
+* group commit: `add` only appends (pwrite); `sync()` makes everything appended since
+  the previous sync durable with one fdatasync. The Raft adapter calls it
   before any message leaves the node and before the leader counts its own log toward the
   commit index (see `keymgr.store.raft` for the ordering duties).
 * term, vote and commit index in a small JSON file written atomically (temp, fsync,
@@ -30,14 +31,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pysyncobj.journal import FileJournal
+from pysyncobj.journal import FileJournal, Journal
 
-from keymgr.durable_files import fsync_dir, fsync_file, replace_file
+from keymgr.durable_files import fsync_dir, replace_file, write_all
+from keymgr.store import journal_records
+from keymgr.store.journal_records import Entry
 
 log = logging.getLogger(__name__)
-
-Entry = tuple[bytes, int, int]
-"""A pysyncobj log entry: (encoded command, index, term)."""
 
 SyncObserver = Callable[[int, int], None]
 """Called after each fsync with (highest index, its term) now durable (tests use it)."""
@@ -45,6 +45,17 @@ SyncObserver = Callable[[int, int], None]
 
 class JournalError(Exception):
     """The data directory cannot be trusted; the node must not start on it."""
+
+
+class StorageFailure(Exception):
+    """Writing or syncing the journal or the Raft state failed (disk full, I/O error)."""
+
+
+def _storage_call(what: str, call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except OSError as exc:
+        raise StorageFailure(f"{what}: {exc.strerror or exc}") from exc
 
 
 def plan_load(journal: Sequence[Entry], prev: Entry, last: Entry) -> list[Entry] | None:
@@ -81,8 +92,13 @@ def plan_load(journal: Sequence[Entry], prev: Entry, last: Entry) -> list[Entry]
     return kept
 
 
-class DurableJournal(FileJournal):  # type: ignore[misc]
-    """pysyncobj's file journal with group-commit fsync and durable term/vote."""
+class DurableJournal(Journal):  # type: ignore[misc]
+    """A checksummed append-only Raft journal with group-commit fsync and durable term/vote.
+
+    `damage` says why the journal was cut back when it was opened (a torn or corrupt
+    record: the intact prefix is kept and the file truncated there); the node then
+    rebuilds the rest from the leader without voting (see `keymgr.store.raft`).
+    """
 
     def __init__(self, path: str, *, on_sync: SyncObserver | None = None) -> None:
         if os.path.exists(f"{path}.meta"):
@@ -95,8 +111,10 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
         self._state_path = f"{path}.state.json"
         self._on_sync = on_sync
         self._closed = False
-        super().__init__(path)
-        self._fd = os.open(path, os.O_RDONLY)
+        self.damage: str | None = None
+        self._entries: list[Entry] = []
+        self._offsets: list[int] = []
+        self._fd = self._open()
         self._state = self._load_state()
         self._state_dirty = False
         # Whatever the previous process wrote may sit in the page cache only: make it
@@ -105,6 +123,86 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
         fsync_dir(self._dir)
         self._dirty = False
         self.synced_index = self._last_index()
+
+    def _open(self) -> int:
+        """Open (creating or converting) the file and load its intact records."""
+        if not os.path.exists(self._path):
+            self._write_fresh(self._path, [])
+        with open(self._path, "rb") as f:
+            data = f.read()
+        if data.startswith(journal_records.LEGACY_MAGIC):
+            legacy = FileJournal(self._path)
+            try:
+                entries = [legacy[i] for i in range(len(legacy))]
+            finally:
+                legacy._destroy()
+            self._write_fresh(self._path, entries)
+            fsync_dir(self._dir)
+            log.warning("converted %s to the checksummed journal format", self._path)
+            with open(self._path, "rb") as f:
+                data = f.read()
+        if not data.startswith(journal_records.MAGIC):
+            raise JournalError(f"{self._path} is not a keymgr Raft journal")
+        found = journal_records.scan(data)
+        fd = os.open(self._path, os.O_RDWR)
+        if found.damage is not None:
+            self.damage = f"{found.damage}; kept {len(found.entries)} intact entries"
+            log.error("Raft journal %s: %s", self._path, self.damage)
+            os.ftruncate(fd, found.end)
+        self._entries = found.entries
+        self._offsets = found.offsets
+        self._end = found.end
+        return fd
+
+    @staticmethod
+    def _write_fresh(path: str, entries: Sequence[Entry]) -> None:
+        data = journal_records.MAGIC + b"".join(
+            journal_records.encode_record(bytes(c), int(i), int(t)) for c, i, t in entries
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- the pysyncobj Journal interface --------------------------------------------
+
+    def __getitem__(self, item: Any) -> Any:
+        return self._entries[item]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, command: Any, idx: int, term: int) -> None:
+        command = bytes(command)
+        record = journal_records.encode_record(command, int(idx), int(term))
+        written = _storage_call("journal append", lambda: os.pwrite(self._fd, record, self._end))
+        if written != len(record):
+            raise StorageFailure(f"journal append: short write ({written} of {len(record)})")
+        self._entries.append((command, int(idx), int(term)))
+        self._offsets.append(self._end)
+        self._end += len(record)
+        self._dirty = True
+
+    def clear(self) -> None:
+        self._truncate(0)
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:
+        self._truncate(entryFrom)
+
+    def _truncate(self, position: int) -> None:
+        if position >= len(self._entries):
+            return
+        self._end = self._offsets[position] if position > 0 else len(journal_records.MAGIC)
+        del self._entries[position:]
+        del self._offsets[position:]
+        end = self._end
+        _storage_call("journal truncate", lambda: os.ftruncate(self._fd, end))
+        self._dirty = True
+
+    def flush(self) -> None:
+        """pysyncobj calls this; durability is `sync()`'s job (group commit)."""
 
     # -- group commit ---------------------------------------------------------------
 
@@ -117,25 +215,12 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
         """Make every change since the last sync durable (one fsync); False if clean."""
         if not self._dirty or self._closed:
             return False
-        self.flush()  # msync of the mapping
-        os.fsync(self._fd)
+        _storage_call("journal fsync", lambda: os.fsync(self._fd))
         self._dirty = False
         self.synced_index = self._last_index()
         if self._on_sync is not None:
             self._on_sync(self.synced_index, self._last_term())
         return True
-
-    def add(self, command: Any, idx: int, term: int) -> None:
-        super().add(command, idx, term)
-        self._dirty = True
-
-    def clear(self) -> None:
-        super().clear()
-        self._dirty = True
-
-    def deleteEntriesFrom(self, entryFrom: int) -> None:
-        super().deleteEntriesFrom(entryFrom)
-        self._dirty = True
 
     def deleteEntriesTo(self, entryTo: int) -> None:
         """Compaction: drop entries covered by the dump, crash-safely.
@@ -144,26 +229,16 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
         directory first so the dump is durable before the entries it covers disappear.
         """
         fsync_dir(self._dir)
-        self.replace_entries([self[i] for i in range(entryTo, len(self))])
+        self.replace_entries(self._entries[entryTo:])
 
     def replace_entries(self, entries: Sequence[Entry]) -> None:
         """Replace the whole journal atomically: build, fsync, rename, reload."""
         tmp = f"{self._path}.rewrite"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        fresh = FileJournal(tmp)
-        try:
-            for command, idx, term in entries:
-                fresh.add(command, idx, term)
-        finally:
-            fresh._destroy()
-        fsync_file(tmp)
-        super()._destroy()
+        _storage_call("journal rewrite", lambda: self._write_fresh(tmp, entries))
         os.close(self._fd)
         os.replace(tmp, self._path)
         fsync_dir(self._dir)
-        FileJournal.__init__(self, self._path)
-        self._fd = os.open(self._path, os.O_RDONLY)
+        self._fd = self._open()
         self._dirty = False
         self.synced_index = self._last_index()
         if self._on_sync is not None:
@@ -171,13 +246,13 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
 
     def entries(self) -> list[Entry]:
         """A copy of all entries (for load planning and tests)."""
-        return [self[i] for i in range(len(self))]
+        return list(self._entries)
 
     def _last_index(self) -> int:
-        return int(self[-1][1]) if len(self) else 0
+        return int(self._entries[-1][1]) if self._entries else 0
 
     def _last_term(self) -> int:
-        return int(self[-1][2]) if len(self) else 0
+        return int(self._entries[-1][2]) if self._entries else 0
 
     # -- term, vote, commit index ---------------------------------------------------
 
@@ -200,7 +275,7 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
 
     def _store_state(self) -> None:
         data = json.dumps(self._state, sort_keys=True).encode()
-        replace_file(self._state_path, data)
+        _storage_call("Raft term/vote file", lambda: replace_file(self._state_path, data))
         self._state_dirty = False
 
     def setCurrentTerm(self, term: int, votedForNodeId: str | None) -> None:
@@ -233,11 +308,13 @@ class DurableJournal(FileJournal):  # type: ignore[misc]
     def _destroy(self) -> None:
         if self._closed:
             return
-        self.sync()
-        if self._state_dirty:
-            self._store_state()
+        try:
+            self.sync()
+            if self._state_dirty:
+                self._store_state()
+        except StorageFailure as exc:
+            log.error("closing the Raft journal without a final sync: %s", exc)
         self._closed = True
-        super()._destroy()
         os.close(self._fd)
 
 

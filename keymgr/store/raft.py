@@ -47,6 +47,7 @@ from typing import Any, Protocol, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj import syncobj as _syncobj_module
+from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import TCPNode
 
 from keymgr.durable_files import fsync_dir, fsync_file, replace_file, write_all
@@ -55,13 +56,16 @@ from keymgr.store.durable_journal import (
     DumpError,
     DurableJournal,
     JournalError,
+    StorageFailure,
     SyncObserver,
     decode_dump,
     encode_dump,
     plan_load,
 )
-from keymgr.store.raft_core import Core, rewrite_append_entries
+from keymgr.store.raft_core import Core, plan_append
 from keymgr.store.raft_settings import RaftSettings, check_address, validate_settings
+from keymgr.store.snapshot_transfer import SnapshotReceiver, SnapshotSender
+from keymgr.store.wire_codec import install as install_wire_codec
 
 __all__ = [
     "NoLeader",
@@ -76,6 +80,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+install_wire_codec()  # nothing pysyncobj decodes may build an arbitrary object
 
 _COMMAND = b"\x01"
 _BARRIER = b"\x02"
@@ -164,6 +169,21 @@ def _error_for(code: int) -> RaftError:
     return RaftError(f"unexpected pysyncobj failure code {code}", outcome_unknown=True)
 
 
+@dataclass(frozen=True)
+class _Recovery:
+    """Why this node must catch up with a leader before it votes again.
+
+    `fresh`: an empty log (a new member, a bootstrap, or a lost data directory): it may
+    vote only for a candidate whose log is empty too (a cluster being bootstrapped).
+    Otherwise local storage was damaged: it may have lost entries it acknowledged, so
+    it neither votes nor stands for election until its log reaches a leader's commit
+    index (it could otherwise help elect a leader that lacks a committed entry).
+    """
+
+    reason: str
+    fresh: bool
+
+
 @dataclass(eq=False)
 class _Pending:
     on_done: OnDone
@@ -203,7 +223,15 @@ class RaftNode:
         )
         self._leader_commit_index = 0
         self._caught_up_at = -math.inf
-        self._recovering: str | None = None
+        self._recovery: _Recovery | None = None
+        self._heard_commit: int | None = None
+        self._ack_cap: int | None = None
+        self._message_source: tuple[str, int] | None = None
+        self._snapshot_receiver: SnapshotReceiver | None = None
+        self._snapshot_sender: SnapshotSender | None = None
+        self._refused_votes = 0
+        self._storage_error: str | None = None
+        self._initial_snapshot = b""
         self._peer_response: dict[str, float] = {}
         self._was_leader = False
         self._verified = (-1, 0)  # (term, index): our log matches that term's leader to index
@@ -217,20 +245,44 @@ class RaftNode:
 
     def start(self) -> None:
         """Open the journal, bind the Raft port and start the tick thread."""
-        s = self._settings
         if self._core is not None or self._closed:
             raise RaftError("start() may be called once")
+        self._initial_snapshot = self._machine.snapshot()
+        self._start_core()
+
+    def _start_core(self, *, rewrite_journal: bool = False) -> None:
+        s = self._settings
         s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(s.data_dir, 0o700)
         self._load_members()
         journal_path = str(s.data_dir / "raft.journal")
         dump_path = str(s.data_dir / "raft.dump")
+        damaged_dump = self._set_aside_corrupt_dump(dump_path, journal_path)
         self._startup_load_pending = os.path.isfile(dump_path)
         try:
             journal = DurableJournal(journal_path, on_sync=self._on_journal_sync)
         except (JournalError, OSError) as exc:
             raise RaftError(f"cannot open the Raft journal: {exc}") from exc
         self._journal = journal
+        if rewrite_journal:
+            # after a failed fsync the page cache cannot be trusted to reach the disk
+            journal.replace_entries(journal.entries())
+        self._snapshot_receiver = SnapshotReceiver(dump_path)
+        if damaged_dump is not None:
+            self._recovery = _Recovery(f"local Raft dump was corrupt ({damaged_dump})", False)
+        elif journal.damage is not None:
+            self._recovery = _Recovery(f"local Raft journal was damaged ({journal.damage})", False)
+        elif not self._startup_load_pending and len(journal) == 0:
+            self._recovery = _Recovery("empty Raft log (new member or new cluster)", True)
+        if self._storage_error is not None:
+            self._recovery = _Recovery(self._storage_error, False)
+            self._storage_error = None
+        if self._recovery is not None and not self._recovery.fresh:
+            log.error(
+                "Raft node %s: %s; rebuilding from the leader, not voting until caught up",
+                s.self_address,
+                self._recovery.reason,
+            )
         conf = SyncObjConf(
             password=s.password,
             journalFile=journal_path,
@@ -265,6 +317,9 @@ class RaftNode:
                 )
             finally:
                 _syncobj_module.createJournal = original
+        # pysyncobj stops ticking when the thread that built it ends: a restart after a
+        # storage failure builds it from a short-lived thread
+        core._SyncObj__mainThread = threading.main_thread()
         self._core = core
         try:
             core.waitBinded()
@@ -358,6 +413,8 @@ class RaftNode:
             error: RaftError | None = None
             if self._fatal is not None:
                 error = RaftError(f"node stopped: {self._fatal}")
+            elif self._storage_error is not None:
+                error = NoLeader(self._storage_error, outcome_unknown=False)
             elif core is None or self._closed:
                 error = NoLeader("node not running", outcome_unknown=False)
             else:
@@ -419,8 +476,8 @@ class RaftNode:
             status,
             seconds_since_leader_contact=contact,
             seconds_since_caught_up=caught_up,
-            error=self._fatal,
-            recovering=self._recovering,
+            error=self._fatal or self._storage_error,
+            recovering=None if self._recovery is None else self._recovery.reason,
         )
 
     def transfer_leadership(self, target: str | None = None) -> None:
@@ -512,6 +569,27 @@ class RaftNode:
         if code != FAIL_REASON.SUCCESS:
             raise _error_for(code)
 
+    @staticmethod
+    def _set_aside_corrupt_dump(dump_path: str, journal_path: str) -> str | None:
+        """A dump that fails its checks is moved aside with the journal it anchors.
+
+        The journal's entries cannot be applied without the state the dump held, so both
+        go (kept as *.damaged for inspection); term and vote stay. Returns why, or None.
+        """
+        try:
+            with open(dump_path, "rb") as f:
+                decode_dump(f.read())
+            return None
+        except FileNotFoundError:
+            return None
+        except (DumpError, OSError) as exc:
+            reason = str(exc)
+        for path in (dump_path, journal_path):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(path, f"{path}.damaged")
+        fsync_dir(os.path.dirname(os.path.abspath(dump_path)))
+        return reason
+
     def _load_members(self) -> None:
         """Peers as last seen (runtime changes survive restarts; config is the seed)."""
         path = self._settings.data_dir / MEMBERS_FILE
@@ -577,23 +655,69 @@ class RaftNode:
 
     def sync_journal(self) -> None:
         journal = self._journal
-        if journal is not None and self._fatal is None:
+        if journal is not None and self.may_send():
             journal.sync()
 
     def may_send(self) -> bool:
-        return self._fatal is None
+        return self._fatal is None and self._storage_error is None
+
+    def outgoing(self, node: Any, message: Any) -> Any:
+        """Caps a success reply to what the AppendEntries being handled proved."""
+        cap = self._ack_cap
+        if (
+            cap is not None
+            and isinstance(message, dict)
+            and message.get("type") == "next_node_idx"
+            and message.get("success")
+            and int(message.get("next_node_idx", 0)) > cap
+        ):
+            return dict(message, next_node_idx=cap)
+        return message
+
+    def send_failed(self, core: Core, node: Any) -> None:
+        """A message was not sent: a snapshot transfer to that node starts over."""
+        core._SyncObj__serializer.cancelTransmisstion(node)
+        if self._snapshot_sender is not None:
+            self._snapshot_sender.reset(node)
+
+    def before_tick(self, core: Core) -> None:
+        recovery = self._recovery
+        if recovery is not None and not recovery.fresh:
+            # never stand for election while entries may be missing
+            core._SyncObj__raftElectionDeadline = raft_clock() + self._settings.election_timeout_max
+
+    def _may_vote(self, message: dict[str, Any]) -> bool:
+        recovery = self._recovery
+        if recovery is None:
+            return True
+        return recovery.fresh and int(message.get("last_log_index", 0)) <= 1
 
     def before_message(self, core: Core, node: Any, message: Any) -> Any:
         self._expect_success = None
+        self._ack_cap = None
+        self._heard_commit = None
+        self._message_source = None
+        if not isinstance(message, dict):
+            return message
+        kind = message.get("type")
+        if kind == "request_vote" and not self._may_vote(message):
+            self._refused_votes += 1
+            if self._refused_votes == 1 or self._refused_votes % 1000 == 0:
+                log.warning(
+                    "Raft node %s refuses votes until caught up with a leader (%d refused)",
+                    self._settings.self_address,
+                    self._refused_votes,
+                )
+            return None
+        term = message.get("term", -1)
+        if kind != "append_entries" or not isinstance(term, int) or term < core.raftCurrentTerm:
+            return message
+        self._message_source = (str(node.id), term)
+        commit = message.get("commit_index")
+        if isinstance(commit, int):
+            self._heard_commit = commit
         journal = self._journal
-        if (
-            not isinstance(message, dict)
-            or message.get("type") != "append_entries"
-            or journal is None
-            or message.get("term", -1) < core.raftCurrentTerm
-            or "prevLogIdx" not in message
-            or "transmission" in message
-        ):
+        if journal is None or "prevLogIdx" not in message or "transmission" in message:
             return message
         first = journal[0][1] if len(journal) else 1
         last_index = journal[-1][1] if len(journal) else 0
@@ -602,24 +726,29 @@ class RaftNode:
             pos = index - first
             return int(journal[pos][2]) if 0 <= pos < len(journal) else None
 
-        rewritten = rewrite_append_entries(message, term_at, last_index, self._verified)
-        if rewritten is not None:
-            message = rewritten
-        if term_at(int(message["prevLogIdx"])) == message["prevLogTerm"]:
-            entries = message.get("entries", [])
-            covered = entries[-1][1] if entries else int(message["prevLogIdx"])
-            self._expect_success = (int(message["term"]), int(covered))
-        return message
+        plan = plan_append(message, term_at, last_index, self._verified)
+        if plan.conflict is not None and plan.conflict <= core.raftLastApplied:
+            self._set_fatal(
+                f"the leader's log conflicts with entry {plan.conflict}, already applied "
+                "here: this node's state diverged; it stops rather than roll back "
+                "(replace it through a secure join)"
+            )
+            return None
+        self._ack_cap = plan.ack_cap
+        if plan.covered is not None:
+            self._expect_success = (term, plan.covered)
+        return plan.message
 
     def on_message(self, core: Core, node: Any, message: Any) -> None:
+        self._ack_cap = None
         if not isinstance(message, dict):
             return
         kind = message.get("type")
         if kind == "append_entries" and core._getLeader() == node:
             now = time.monotonic()
             self._last_leader_contact = now
-            commit = message.get("commit_index")
-            if isinstance(commit, int):
+            commit = self._heard_commit
+            if commit is not None:
                 self._leader_commit_index = commit
                 self._leader_commits.append((now, commit))
             if self._expect_success is not None:
@@ -628,12 +757,27 @@ class RaftNode:
                     self._verified = (term, covered)
                 else:
                     self._verified = (term, max(self._verified[1], covered))
+                if (
+                    self._recovery is not None
+                    and commit is not None
+                    and term == core.raftCurrentTerm
+                    and self._verified[1] >= commit
+                ):
+                    log.log(
+                        logging.INFO if self._recovery.fresh else logging.WARNING,
+                        "Raft node %s caught up with the leader at index %d (%s): voting again",
+                        self._settings.self_address,
+                        commit,
+                        self._recovery.reason,
+                    )
+                    self._recovery = None
         elif kind == "next_node_idx" and core._isLeader():
             self._peer_response[str(node.id)] = time.monotonic()
 
     def on_tick(self, core: Core) -> None:
         if self._tick_thread is None:
             self._tick_thread = threading.current_thread()
+            self._wrap_snapshot_transfer(core)
         if self._fatal is not None:
             core.destroy()
             self._first_tick.set()
@@ -648,6 +792,21 @@ class RaftNode:
         self._expire_deadlines()
         self._refresh_status(core)
         self._first_tick.set()
+
+    def _wrap_snapshot_transfer(self, core: Core) -> None:
+        """Numbered chunks out, verified and durable install in (see snapshot_transfer)."""
+        serializer = core._SyncObj__serializer
+        sender = SnapshotSender(serializer.getTransmissionData)
+        self._snapshot_sender = sender
+        serializer.getTransmissionData = sender.next_chunk
+        receiver = self._snapshot_receiver
+
+        def receive(chunk: Any) -> bool:
+            if receiver is None:
+                return False
+            return receiver.receive(chunk, self._message_source, int(core.raftLastApplied))
+
+        serializer.setTransmissionData = receive
 
     def _expire_deadlines(self) -> None:
         now = time.monotonic()
@@ -698,6 +857,70 @@ class RaftNode:
             log_entries=int(raw["log_len"]),
             leader_commit_index=self._leader_commit_index,
         )
+
+    def storage_failed(self, core: Core, error: StorageFailure) -> None:
+        """The journal could not be written or synced (disk full, I/O error).
+
+        Nothing more leaves this node (nothing not durable is acknowledged); its Raft
+        core stops and restarts in-process from what is on disk once the disk takes
+        writes again, then rebuilds from the leader before it votes.
+        """
+        reason = f"Raft storage failed: {error}"
+        with self._lock:
+            if self._storage_error is not None or self._closed:
+                return
+            self._storage_error = reason
+        log.error(
+            "Raft node %s: %s; not acknowledging anything, restarting from the durable "
+            "state once the disk accepts writes",
+            self._settings.self_address,
+            reason,
+        )
+        core.destroy()
+        self._fail_all(NoLeader(reason, outcome_unknown=True))
+        threading.Thread(
+            target=self._restart_after_storage_failure, args=(core,), daemon=True
+        ).start()
+
+    def _restart_after_storage_failure(self, core: Core) -> None:
+        deadline = time.monotonic() + 10.0
+        while core.tick_thread_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        while not self._closed and not self._storage_writable():
+            time.sleep(1.0)
+        with self._lock:
+            if self._closed:
+                return
+            self._core = None
+        self._tick_thread = None
+        self._first_tick = threading.Event()
+        self._verified = (-1, 0)
+        self._peer_response.clear()
+        self._leader_commits.clear()
+        self._was_leader = False
+        self._machine.restore(self._initial_snapshot)
+        try:
+            self._start_core(rewrite_journal=True)
+        except (RaftError, OSError) as exc:
+            log.error("Raft node %s could not restart: %s", self._settings.self_address, exc)
+            with self._lock:
+                self._fatal = f"could not restart after a storage failure: {exc}"
+
+    def _storage_writable(self) -> bool:
+        probe = self._settings.data_dir / ".write-probe"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                write_all(fd, b"\0" * (1 << 20))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return True
+        except OSError:
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
 
     def _set_fatal(self, reason: str) -> None:
         """Stop the node: continuing could diverge or lose acknowledged writes."""

@@ -21,11 +21,14 @@ do not conflict (`rewrite_append_entries`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pysyncobj import SyncObj, replicated
 from pysyncobj.node import TCPNode
 from pysyncobj.transport import TCPTransport
+
+from keymgr.store.durable_journal import StorageFailure
 
 
 class CoreHooks(Protocol):
@@ -37,6 +40,10 @@ class CoreHooks(Protocol):
     def on_message(self, core: Core, node: Any, message: Any) -> None: ...
     def before_message(self, core: Core, node: Any, message: Any) -> Any: ...
     def may_send(self) -> bool: ...
+    def outgoing(self, node: Any, message: Any) -> Any: ...
+    def send_failed(self, core: Core, node: Any) -> None: ...
+    def before_tick(self, core: Core) -> None: ...
+    def storage_failed(self, core: Core, error: StorageFailure) -> None: ...
 
 
 class _DialNode(TCPNode):  # type: ignore[misc]
@@ -61,7 +68,7 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         syncObj.addOnTickCallback(self._before_poll)
 
     def send(self, node: Any, message: Any) -> bool:
-        self._outbox.append((node, message))
+        self._outbox.append((node, self._core._km_hooks.outgoing(node, message)))
         return True
 
     def _connectIfNecessarySingle(self, node: Any) -> bool:
@@ -79,8 +86,13 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         queued, self._outbox = self._outbox, []
         if not hooks.may_send():
             return
+        failed: set[Any] = set()
         for node, message in queued:
-            super().send(node, message)
+            if node in failed:
+                continue  # after a gap, later messages (snapshot chunks) would mislead
+            if not super().send(node, message):
+                failed.add(node)
+                hooks.send_failed(self._core, node)
 
     def _before_poll(self) -> None:
         self._core._km_hooks.on_tick(self._core)
@@ -93,6 +105,8 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
 
         def observed(node: Any, message: Any) -> None:
             message = self._core._km_hooks.before_message(self._core, node, message)
+            if message is None:
+                return  # refused by the adapter (a vote it may not give, a conflict)
             callback(node, message)
             self._core._km_hooks.on_message(self._core, node, message)
 
@@ -122,44 +136,71 @@ class Core(SyncObj):  # type: ignore[misc]
         return self._km_hooks.apply(payload, self.raftLastApplied + 1)
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
-        transport = self._km_transport
-        if transport is not None:
-            transport.flush()
-        super()._onTick(timeToWait)
+        try:
+            self._km_hooks.before_tick(self)
+            transport = self._km_transport
+            if transport is not None:
+                transport.flush()
+            super()._onTick(timeToWait)
+        except StorageFailure as exc:
+            self._km_hooks.storage_failed(self, exc)
 
 
-def rewrite_append_entries(
+@dataclass(frozen=True)
+class AppendPlan:
+    """What to hand pysyncobj for one AppendEntries, and how to cap its reply.
+
+    `message`: the (possibly rewritten) message; `covered`: the highest index this
+    message proves our log matches the leader's (None if it proves nothing);
+    `ack_cap`: the success reply may claim at most this next index (None: as is);
+    `conflict`: the first index where our log conflicts with the leader's.
+    """
+
+    message: dict[str, Any]
+    covered: int | None = None
+    ack_cap: int | None = None
+    conflict: int | None = None
+
+
+def plan_append(
     message: dict[str, Any],
     term_at: Callable[[int], int | None],
     last_index: int,
     verified: tuple[int, int],
-) -> dict[str, Any] | None:
-    """Stop pysyncobj from truncating log entries that do not conflict.
+) -> AppendPlan:
+    """Make pysyncobj follow the Raft rule: truncate only at a real conflict.
 
     pysyncobj deletes every entry after `prevLogIdx` before appending, even entries that
-    match the leader's (it happens when AppendEntries messages overlap, which is frequent
-    without batching). A follower could so drop entries it already acknowledged, and the
-    leader would still count it for them. Raft truncates only at a conflict; this returns
-    an equivalent message that makes pysyncobj do that (prevLogIdx moved to our last
-    matching entry), or None to leave the message alone. `verified` is (term, index):
-    entries up to index are known to match the leader of that term.
+    match the leader's (frequent when AppendEntries overlap), so a follower could drop
+    entries it already acknowledged, or applied. Here a message whose entries all match
+    our log appends nothing and deletes nothing; if it leaves part of our tail unproven
+    (not covered by it, nor `verified`: (term, index) known to match that term's
+    leader), the success reply is capped to what the message proves and the commit
+    index it carries is capped too, so an unproven tail is neither counted by the leader
+    nor applied here. A conflicting message is cut to start at the conflict.
     """
     if "transmission" in message or "prevLogIdx" not in message:
-        return None
+        return AppendPlan(message)
     prev = int(message["prevLogIdx"])
-    if prev >= last_index or term_at(prev) != message["prevLogTerm"]:
-        return None  # nothing after prev, or pysyncobj rejects the message anyway
+    if prev > last_index or term_at(prev) != message["prevLogTerm"]:
+        return AppendPlan(message)  # pysyncobj rejects it: nothing is proven
     entries = list(message.get("entries", []))
-    for _command, index, term in entries:
-        if index <= last_index and term_at(index) != term:
-            return None  # a real conflict: pysyncobj's truncation is the Raft rule
     covered = entries[-1][1] if entries else prev
-    if covered < last_index and not (
-        verified[0] == message["term"] and verified[1] >= last_index
-    ):
-        return None  # our tail is unverified and was never acknowledged to this leader
+    for position, (_command, index, term) in enumerate(entries):
+        if index <= last_index and term_at(index) != term:
+            rewritten = dict(message)
+            rewritten["prevLogIdx"] = index - 1
+            rewritten["prevLogTerm"] = term_at(index - 1)
+            rewritten["entries"] = entries[position:]
+            return AppendPlan(rewritten, covered=covered, conflict=index)
+    if covered >= last_index and prev >= last_index:
+        return AppendPlan(message, covered=covered)
     rewritten = dict(message)
     rewritten["prevLogIdx"] = last_index
     rewritten["prevLogTerm"] = term_at(last_index)
     rewritten["entries"] = [e for e in entries if e[1] > last_index]
-    return rewritten
+    proven_tail = verified[0] == message["term"] and verified[1] >= last_index
+    if covered >= last_index or proven_tail:
+        return AppendPlan(rewritten, covered=covered)
+    rewritten["commit_index"] = min(int(message["commit_index"]), covered)
+    return AppendPlan(rewritten, covered=covered, ack_cap=covered + 1)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from keymgr.client import Client
 from keymgr.ops.devcluster import ClusterSpec, LocalCluster, default_spec
 from tests.integration.clients_support import Processes
+from tests.integration.raft_toy_cluster import ToyCluster
 
 MakeCluster = Callable[..., LocalCluster]
 
@@ -72,3 +74,21 @@ def make_cluster(tmp_path: Path) -> Iterator[MakeCluster]:
     finally:
         for local in made:
             local.close()
+
+
+@pytest.fixture
+def make_toy_cluster(tmp_path: Path) -> Iterator[Callable[..., ToyCluster]]:
+    made: list[ToyCluster] = []
+
+    def make(**kwargs: Any) -> ToyCluster:
+        root = tmp_path / f"toy{len(made)}"
+        root.mkdir()
+        cluster = ToyCluster(root, **kwargs)
+        made.append(cluster)
+        return cluster
+
+    try:
+        yield make
+    finally:
+        for cluster in made:
+            cluster.close()

@@ -103,6 +103,8 @@ def handle(node: RaftNode, machine: ToyMachine, req: dict[str, Any]) -> dict[str
                 else st.seconds_since_leader_contact,
                 "log_entries": st.log_entries,
                 "error": st.error,
+                "recovering": st.recovering,
+                "leader_commit": st.leader_commit_index,
                 "peers": {a: [p.connected, p.match_index] for a, p in st.peers.items()},
             }
         if op == "compact":
@@ -122,6 +124,7 @@ def main() -> None:
     ap.add_argument("--peers", required=True)
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--compact-entries", type=int, default=5000)
+    ap.add_argument("--dial", default="", help="peer=address,... (through a proxy)")
     args = ap.parse_args()
 
     sync_log_path = os.environ.get("KEYMGR_TOY_FSYNC_LOG")
@@ -142,6 +145,9 @@ def main() -> None:
         data_dir=Path(args.data_dir),
         password=os.environ["KEYMGR_TOY_PASSWORD"],
         log_compaction_min_entries=args.compact_entries,
+        dial_overrides=tuple(
+            (pair.split("=", 1)[0], pair.split("=", 1)[1]) for pair in args.dial.split(",") if pair
+        ),
     )
     node = RaftNode(settings, machine, on_journal_sync=on_sync)
     machine.node = node

@@ -19,7 +19,7 @@ from keymgr.store.durable_journal import (
     encode_dump,
     plan_load,
 )
-from keymgr.store.raft_core import rewrite_append_entries
+from keymgr.store.raft_core import plan_append
 
 
 def entry(idx: int, term: int = 1) -> dj.Entry:
@@ -284,22 +284,39 @@ def terms(log: dict[int, int]) -> Callable[[int], int | None]:
 def test_overlapping_append_entries_keep_matching_tail() -> None:
     log = {i: 3 for i in range(1, 11)}
     # Leader resends 6..8 while we already hold 1..10 from it (verified to 10).
-    msg = ae(5, 3, [entry(i, 3) for i in range(6, 9)])
-    out = rewrite_append_entries(msg, terms(log), 10, (3, 10))
-    assert out is not None
+    plan = plan_append(ae(5, 3, [entry(i, 3) for i in range(6, 9)]), terms(log), 10, (3, 10))
+    out = plan.message
     assert out["prevLogIdx"] == 10 and out["prevLogTerm"] == 3 and out["entries"] == []
+    assert plan.ack_cap is None and plan.covered == 8 and plan.conflict is None
     # Resend that also brings new entries: only the new ones are appended.
-    msg = ae(5, 3, [entry(i, 3) for i in range(6, 13)])
-    out = rewrite_append_entries(msg, terms(log), 10, (-1, 0))
-    assert out is not None
-    assert out["prevLogIdx"] == 10 and [e[1] for e in out["entries"]] == [11, 12]
+    plan = plan_append(ae(5, 3, [entry(i, 3) for i in range(6, 13)]), terms(log), 10, (-1, 0))
+    assert plan.message["prevLogIdx"] == 10
+    assert [e[1] for e in plan.message["entries"]] == [11, 12]
+    assert plan.ack_cap is None and plan.covered == 12
 
 
-def test_conflicts_and_unverified_tails_are_left_to_pysyncobj() -> None:
+def test_an_unproven_tail_is_kept_but_neither_acknowledged_nor_committed() -> None:
     log = {i: 3 for i in range(1, 11)}
-    conflict = ae(5, 3, [entry(6, 4)], term=4)
-    assert rewrite_append_entries(conflict, terms(log), 10, (3, 10)) is None
-    # A tail we never acknowledged to this leader's term may be truncated (Raft allows it).
-    assert rewrite_append_entries(ae(5, 3, [entry(6, 3)], term=4), terms(log), 10, (3, 10)) is None
-    assert rewrite_append_entries(ae(10, 3, []), terms(log), 10, (3, 10)) is None
-    assert rewrite_append_entries(ae(5, 2, []), terms(log), 10, (3, 10)) is None
+    # A new leader (term 4) proves entries up to 6 only: 7..10 are kept (no conflict
+    # yet), but the reply says "next 7" and the commit index cannot reach past 6.
+    msg = ae(5, 3, [entry(6, 3)], term=4)
+    msg["commit_index"] = 9
+    plan = plan_append(msg, terms(log), 10, (3, 10))
+    assert plan.message["prevLogIdx"] == 10 and plan.message["entries"] == []
+    assert plan.ack_cap == 7 and plan.message["commit_index"] == 6 and plan.covered == 6
+    heartbeat = plan_append(ae(8, 3, []), terms(log), 10, (2, 10))
+    assert heartbeat.ack_cap == 9 and heartbeat.covered == 8
+    # Verified for this term: the whole tail counts.
+    assert plan_append(ae(8, 3, []), terms(log), 10, (3, 10)).ack_cap is None
+
+
+def test_conflicts_truncate_from_the_conflict_only() -> None:
+    log = {i: 3 for i in range(1, 11)}
+    msg = ae(5, 3, [entry(6, 3), entry(7, 3), entry(8, 4)], term=4)
+    plan = plan_append(msg, terms(log), 10, (3, 10))
+    assert plan.conflict == 8
+    assert plan.message["prevLogIdx"] == 7 and [e[1] for e in plan.message["entries"]] == [8]
+    # A mismatched prev proves nothing: pysyncobj rejects it as it is.
+    rejected = ae(5, 2, [])
+    plan = plan_append(rejected, terms(log), 10, (3, 10))
+    assert plan.message is rejected and plan.covered is None

@@ -1,8 +1,9 @@
 """Disk faults for `keymgr drill chaos`: a torn journal tail, a corrupt dump, a full disk.
 
-The journal is pysyncobj's record format (which `DurableJournal` keeps): a 40-byte
-header whose bytes 36..40 hold the end offset of the last record, then records of
-``<u32 length><u64 index><u64 term><command><u32 length>``. A torn tail is what a crash
+The journal is either keymgr's checksummed format (`keymgr.store.journal_records`,
+read with its own `scan`) or pysyncobj's legacy one (a 40-byte header whose bytes 36..40
+hold the end offset of the last record, then records of
+``<u32 length><u64 index><u64 term><command><u32 length>``). A torn tail is what a crash
 in the middle of writing the last record leaves: the file ends inside that record.
 
 Full disk: the node's data directory is a size-limited tmpfs mount (needs the right to
@@ -20,6 +21,8 @@ import struct
 import subprocess
 from pathlib import Path
 
+from keymgr.store import journal_records as journal_records_format
+
 HEADER_SIZE = 40  # pysyncobj.journal.FIRST_RECORD_OFFSET
 LAST_RECORD_OFFSET_AT = 36  # pysyncobj.journal.LAST_RECORD_OFFSET_OFFSET
 FILLER = "chaos-filler"
@@ -31,7 +34,15 @@ class DiskFaultSkipped(Exception):
 
 
 def journal_records(data: bytes) -> list[tuple[int, int]]:
-    """(start, end) offsets of every record the header says the journal holds."""
+    """(start, end) offsets of every intact record of the journal, in either format."""
+    if data.startswith(journal_records_format.MAGIC):
+        found = journal_records_format.scan(data)
+        return list(zip(found.offsets, [*found.offsets[1:], found.end], strict=True))
+    return _legacy_records(data)
+
+
+def _legacy_records(data: bytes) -> list[tuple[int, int]]:
+    """pysyncobj's format: the header says where the last record ends."""
     if len(data) < HEADER_SIZE:
         raise DiskFaultSkipped("journal shorter than its header")
     (end,) = struct.unpack_from("<I", data, LAST_RECORD_OFFSET_AT)

@@ -11,6 +11,7 @@ import pytest
 from pysyncobj.journal import FileJournal
 
 from keymgr.ops import chaos_disk
+from keymgr.store import journal_records
 
 
 def _journal(path: Path, entries: int) -> None:
@@ -68,3 +69,16 @@ def test_fill_stops_at_its_limit_and_empty_removes_it(tmp_path: Path) -> None:
     chaos_disk.empty(tmp_path)
     chaos_disk.empty(tmp_path)  # idempotent
     assert not (tmp_path / chaos_disk.FILLER).exists()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tear_cuts_the_checksummed_format_inside_its_last_record(tmp_path: Path,
+                                                                  seed: int) -> None:
+    path = tmp_path / "raft.journal"
+    records = [journal_records.encode_record(b"cmd %d" % i, i, 1) for i in range(1, 4)]
+    path.write_bytes(journal_records.MAGIC + b"".join(records))
+    assert len(chaos_disk.journal_records(path.read_bytes())) == 3
+    chaos_disk.tear_journal(path, random.Random(seed))
+    found = journal_records.scan(path.read_bytes())
+    assert [e[1] for e in found.entries] == [1, 2]  # the last record is torn, no other
+    assert found.damage is not None and found.damage.startswith("torn")

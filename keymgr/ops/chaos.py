@@ -146,6 +146,7 @@ class ChaosDrill:
                     f"acked writes {result.acked_writes}, recovery "
                     f"{'-' if result.recovery_s is None else f'{result.recovery_s:.2f}s'}"
                     + (f", skipped: {result.skipped}" if result.skipped else "")
+                    + (f" ({result.detail.lstrip('; ')})" if result.detail else "")
                     + "".join(f"\n    {v}" for v in result.violations[:8])
                 )
         finally:

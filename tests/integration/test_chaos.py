@@ -22,7 +22,8 @@ def test_every_fault_once_without_violations(tmp_path: Path) -> None:
                            probe_cap=100)
     assert sorted(schedule(options)) == sorted(FAULTS)  # each fault once
     lines: list[str] = []
-    report = ChaosDrill(tmp_path / "cluster", options, progress=lines.append).execute()
+    drill = ChaosDrill(tmp_path / "cluster", options, progress=lines.append)
+    report = drill.execute()
     print("\n".join(lines))
     for row in table_rows(report):
         print(" | ".join(row))
@@ -37,6 +38,13 @@ def test_every_fault_once_without_violations(tmp_path: Path) -> None:
     ran = {r.fault for r in report.rounds if not r.skipped}
     assert {"kill-leader", "kill-all", "partition", "torn-journal"} <= ran
     assert not any(Path(tmp_path / "cluster").glob("data/*/chaos-filler"))
+    # the workload exercised what the checks judge
+    history = drill.history
+    kinds = {w.kind for w in history.writes}
+    assert kinds == {"create", "rotate", "disable", "enable"}
+    assert any(c.linearizable for c in history.ciphers)
+    assert any(o.linearizable for o in history.observations)
+    assert len({c.endpoint for c in history.ciphers}) == 3
 
 
 def test_cli_refuses_unknown_faults_and_reused_clusters(

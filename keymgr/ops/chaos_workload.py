@@ -161,6 +161,7 @@ class Workload:
         started = time.monotonic()
         nodes = sorted(self._clients)
         for attempt in range(WRITE_ATTEMPTS):
+            sent = time.monotonic()
             try:
                 return send(self._clients[node], request_id), started
             except RetryableError as exc:
@@ -169,6 +170,11 @@ class Workload:
                     break
                 time.sleep(min(0.05 * (attempt + 1), 0.5))
                 node = rng.choice(nodes)
+            except NotFound:
+                if key is not None:  # a node that has not applied the key's creation
+                    self._observe(index, key, None, sent, self.endpoints[node], False,
+                                  f"{kind} (write)")
+                raise
             except AlreadyExists as exc:
                 if kind == "create" and attempt > 0:
                     self.history.add(Evidence(self._round, index, "", "duplicate",

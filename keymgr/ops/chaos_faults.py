@@ -74,6 +74,18 @@ class FaultBed:
             time.sleep(0.05)
         return None
 
+    def status_of(self, node_id: str) -> str:
+        """The node's own view in a few words, as evidence that a fault took hold."""
+        if not self.cluster.alive(node_id):
+            return "process exited"
+        with self.cluster.client([node_id], timeout=1.0, attempts=1) as client:
+            try:
+                status = client.local_status()
+            except KeymgrError as exc:
+                return f"no answer ({type(exc).__name__})"
+        role = operator_pb2.NodeRole.Name(status.role).removeprefix("NODE_ROLE_").lower()
+        return f"{role}, " + ("serving" if status.serving else f"not serving: {status.error}")
+
     def raft_dir(self, node_id: str) -> Path:
         return self.cluster.data_dir(node_id) / "raft"
 
@@ -126,11 +138,12 @@ def _partition(bed: FaultBed) -> Outcome:
         for proxy in links:
             proxy.set_mode(mode)
         time.sleep(hold)
+        during = bed.status_of(victim)
     finally:
         for proxy in links:
             proxy.set_mode("pass")
     return Outcome("partition", [victim], time.monotonic(),
-                   f"{len(links)} raft links {mode} for {hold}s")
+                   f"{len(links)} raft links {mode} for {hold}s; before the heal: {during}")
 
 
 def _on_disk(name: str, damage: Callable[[FaultBed, str], str]) -> Callable[[FaultBed], Outcome]:
@@ -167,9 +180,11 @@ def _full_disk(bed: FaultBed) -> Outcome:
     try:
         written = chaos_disk.fill(directory)
         time.sleep(hold)
+        during = bed.status_of(victim)
     finally:
         chaos_disk.empty(directory)
-    detail = f"data dir full ({written >> 10} KiB filler) for {hold}s"
+    detail = (f"data dir full ({written >> 10} KiB filler) for {hold}s; before the heal: "
+              f"{during}")
     if not bed.cluster.alive(victim):
         bed.cluster.start(victim)  # as a service manager would (Restart=on-failure)
         detail += "; the node exited and was restarted"

@@ -20,8 +20,7 @@ from itertools import permutations
 from pathlib import Path
 from typing import Any
 
-from keymgr.client import KeymgrError
-from keymgr.client._exceptions import NotFound, RetryableError
+from keymgr.client import KeymgrError, NotFound, RetryableError
 from keymgr.ops import chaos_disk
 from keymgr.ops.chaos_check import Findings, KeyView, Probe, check_round
 from keymgr.ops.chaos_faults import FAULTS, FaultBed, Outcome, inject
@@ -187,7 +186,11 @@ class ChaosDrill:
         outcome = Outcome(fault)
         try:
             time.sleep(options.round_s * FAULT_AT)
-            outcome = inject(fault, bed)
+            try:
+                outcome = inject(fault, bed)
+            except Exception as exc:  # the drill's own failure: reported, the run goes on
+                outcome = Outcome(fault, skipped=f"fault could not be made: {exc!r}")
+                result.violations.append(f"drill: {fault} could not be made: {exc!r}")
             result.recovery_s = self._wait_back(outcome.healed_at or time.monotonic())
             time.sleep(max(0.0, started + options.round_s - time.monotonic()))
         finally:

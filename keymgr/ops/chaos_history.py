@@ -134,6 +134,11 @@ class History:
             if not self.first_error:
                 self.first_error = text[:200]
 
+    def recent_ciphers(self, thread: int, last: int = 500) -> list[Cipher]:
+        """The thread's ciphertexts among the `last` recorded (for its Decrypt calls)."""
+        with self._lock:
+            return [c for c in self.ciphers[-last:] if c.thread == thread]
+
     def of_round(self, number: int) -> History:
         """The records of one round (a copy; errors are not split by round)."""
         with self._lock:

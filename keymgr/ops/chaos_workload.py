@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from keymgr.client import Client, Credentials
-from keymgr.client._exceptions import (
+from keymgr.client import (
     AlreadyExists,
+    Client,
+    Credentials,
     FailedPrecondition,
     FinalError,
     KeymgrError,
@@ -298,8 +299,7 @@ class Workload:
         self._observe(index, key, version, started, endpoint, linear, what)
 
     def _decrypt(self, index: int, rng: random.Random, node: str) -> None:
-        with self.history._lock:
-            mine = [c for c in self.history.ciphers[-500:] if c.thread == index]
+        mine = self.history.recent_ciphers(index)
         if not mine:
             return
         cipher = rng.choice(mine)

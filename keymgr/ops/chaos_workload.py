@@ -158,37 +158,49 @@ class Workload:
         self, index: int, rng: random.Random, node: str, kind: WriteKind, key: _Key | None,
         send: Callable[[Client, str], keys_pb2.Key], request_id: str,
     ) -> tuple[keys_pb2.Key, float] | None:
-        """Sends a write until acknowledged, with one request id; None when abandoned."""
+        """Sends a write until acknowledged, with one request id; None when abandoned.
+        A final error after an attempt that may have been applied also abandons it."""
         started = time.monotonic()
         nodes = sorted(self._clients)
-        for attempt in range(WRITE_ATTEMPTS):
-            sent = time.monotonic()
-            try:
-                return send(self._clients[node], request_id), started
-            except RetryableError as exc:
-                self.history.error(f"{kind}: {exc}")
-                if time.monotonic() - started > WRITE_BUDGET_S or self._stop.is_set():
-                    break
-                time.sleep(min(0.05 * (attempt + 1), 0.5))
-                node = rng.choice(nodes)
-            except NotFound:
-                if key is not None:  # a node that has not applied the key's creation
-                    self._observe(index, key, None, sent, self.endpoints[node], False,
-                                  f"{kind} (write)")
-                raise
-            except AlreadyExists as exc:
-                if kind == "create" and attempt > 0:
-                    self.history.add(Evidence(self._round, index, "", "duplicate",
-                                              f"CreateKey retried with request id "
-                                              f"{request_id} got AlreadyExists: {exc}"))
-                    return None
-                raise
+        uncertain = False
+        try:
+            for attempt in range(WRITE_ATTEMPTS):
+                sent = time.monotonic()
+                try:
+                    return send(self._clients[node], request_id), started
+                except RetryableError as exc:
+                    uncertain = True  # it may have been applied: its outcome is unknown
+                    self.history.error(f"{kind}: {exc}")
+                    if time.monotonic() - started > WRITE_BUDGET_S or self._stop.is_set():
+                        break
+                    time.sleep(min(0.05 * (attempt + 1), 0.5))
+                    node = rng.choice(nodes)
+                except NotFound:
+                    if key is not None:  # a node that has not applied the key's creation
+                        self._observe(index, key, None, sent, self.endpoints[node], False,
+                                      f"{kind} (write)")
+                    raise
+                except AlreadyExists as exc:
+                    if kind == "create" and attempt > 0:
+                        self.history.add(Evidence(self._round, index, "", "duplicate",
+                                                  f"CreateKey retried with request id "
+                                                  f"{request_id} got AlreadyExists: {exc}"))
+                        return None
+                    raise
+        except FinalError:
+            if uncertain:
+                self._abandon(index, kind, key, request_id, started)
+            raise
+        self._abandon(index, kind, key, request_id, started)
+        return None
+
+    def _abandon(self, index: int, kind: WriteKind, key: _Key | None, request_id: str,
+                 started: float) -> None:
         self.history.add(Abandoned(self._round, index, kind, key.key_id if key else "",
                                    request_id, started))
         if key is not None:
             with self._lock:
                 key.tainted = True
-        return None
 
     def _request_id(self, rng: random.Random) -> str:
         return f"chaos-{self.run}-{rng.getrandbits(64):016x}"
@@ -246,9 +258,13 @@ class Workload:
         if key is None:
             return
         started = time.monotonic()
-        done = self._write(index, rng, node, "enable", key,
-                           lambda c, r: c.enable_key(key.key_id, request_id=r),
-                           self._request_id(rng))
+        try:
+            done = self._write(index, rng, node, "enable", key,
+                               lambda c, r: c.enable_key(key.key_id, request_id=r),
+                               self._request_id(rng))
+        except KeymgrError:
+            self.history.add(EnableSent(self._round, key.key_id, started, abandoned=True))
+            raise
         self.history.add(EnableSent(self._round, key.key_id, started, done is None))
         if done is not None:
             self._ack(index, "enable", done[0], "", done[1])

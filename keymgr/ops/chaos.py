@@ -267,8 +267,9 @@ class ChaosDrill:
 
     def _check(self, number: int, serving: dict[str, str]) -> Findings:
         rng = random.Random(f"{self.options.seed}/probes/{number}")
-        current = [c for c in self.history.ciphers if c.round == number]
-        older = [c for c in self.history.ciphers if c.round != number]
+        judged = [c for c in self.history.ciphers if c.key_id not in self.history.retired]
+        current = [c for c in judged if c.round == number]
+        older = [c for c in judged if c.round != number]
         cap = self.options.probe_cap
         sample = rng.sample(current, min(cap, len(current)))
         sample += rng.sample(older, min(cap // 4, len(older)))

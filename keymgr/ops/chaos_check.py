@@ -76,7 +76,7 @@ def lost_writes(history: History, nodes: NodeKeys) -> list[str]:
     """Acknowledged CreateKey/RotateKey versions missing on some node."""
     out = []
     for ack in history.writes:
-        if ack.kind not in ("create", "rotate"):
+        if ack.kind not in ("create", "rotate") or ack.key_id in history.retired:
             continue
         for node, keys in sorted(nodes.items()):
             view = keys.get(ack.key_id)

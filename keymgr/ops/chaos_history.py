@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
-WriteKind = Literal["create", "rotate", "disable", "enable"]
+WriteKind = Literal["create", "rotate", "disable", "enable", "retire"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,9 @@ class History:
     observations: list[Observation] = field(default_factory=list)
     enables: list[EnableSent] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
+    # keys scheduled for deletion once they have enough versions (keeps the state small):
+    # their writes and ciphertexts are no longer judged after that
+    retired: set[str] = field(default_factory=set)
     errors: int = 0
     first_error: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -127,6 +130,10 @@ class History:
                 self.enables.append(record)
             else:
                 self.evidence.append(record)
+
+    def retire(self, key_id: str) -> None:
+        with self._lock:
+            self.retired.add(key_id)
 
     def error(self, text: str) -> None:
         with self._lock:
@@ -149,4 +156,5 @@ class History:
                 observations=[r for r in self.observations if r.round == number],
                 enables=[r for r in self.enables if r.round == number],
                 evidence=[r for r in self.evidence if r.round == number],
+                retired=set(self.retired),
             )

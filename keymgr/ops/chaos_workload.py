@@ -43,7 +43,9 @@ WRITE_ATTEMPTS = 8
 WRITE_BUDGET_S = 8.0
 RPC_TIMEOUT_S = 2.0
 MAX_OPS_PER_THREAD = 100_000
-KEYS_PER_THREAD = 3
+KEYS_PER_THREAD = 3  # live keys a thread owns at a time
+MAX_VERSIONS = 8  # then the key is retired (scheduled for deletion): bounded state
+RETIRE_WINDOW_S = 1  # the cluster's keys.min_deletion_window_s in drill chaos
 RESEND_ACKED = 0.1  # share of acknowledged rotations sent again with the same request id
 LINEARIZABLE = 0.25
 
@@ -207,8 +209,8 @@ class Workload:
 
     def _create(self, index: int, rng: random.Random, node: str) -> None:
         with self._lock:
-            owned = sum(1 for k in self._keys.values() if k.owner == index)
-        if owned >= KEYS_PER_THREAD * (self._round + 1):
+            owned = sum(1 for k in self._keys.values() if k.owner == index and not k.tainted)
+        if owned >= KEYS_PER_THREAD:
             return
         rid = self._request_id(rng)
         name = f"chaos-{self.run}-r{self._round}-t{index}-{rid[-8:]}"
@@ -233,6 +235,9 @@ class Workload:
         reply, started = done
         self._ack(index, "rotate", reply, rid, started)
         key.version = reply.current_version
+        if key.version >= MAX_VERSIONS:
+            self._retire(index, rng, node, key)
+            return
         if rng.random() < RESEND_ACKED:
             again = self._write(index, rng, rng.choice(sorted(self._clients)), "rotate", key,
                                 lambda c, r: c.rotate_key(key.key_id, request_id=r), rid)
@@ -241,6 +246,19 @@ class Workload:
                     self._round, index, key.key_id, "duplicate",
                     f"RotateKey request id {rid} acknowledged version "
                     f"{reply.current_version}, then {again[0].current_version} when sent again"))
+
+    def _retire(self, index: int, rng: random.Random, node: str, key: _Key) -> None:
+        """Schedules the key for deletion; from now on it is not used nor judged."""
+        self.history.retire(key.key_id)
+        with self._lock:
+            self._keys.pop(key.key_id, None)
+        done = self._write(index, rng, node, "retire", None,
+                           lambda c, r: c.schedule_key_deletion(
+                               key.key_id, pending_window_seconds=RETIRE_WINDOW_S,
+                               request_id=r),
+                           self._request_id(rng))
+        if done is not None:
+            self._ack(index, "retire", done[0], "", done[1])
 
     def _disable(self, index: int, rng: random.Random, node: str) -> None:
         key = self._own(index, rng, enabled=True)

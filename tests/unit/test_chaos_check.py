@@ -167,3 +167,10 @@ def test_of_round_splits_the_history() -> None:
     assert [w.version for w in h.of_round(2).writes] == [3]
     assert len(h.of_round(1).writes) == 2
     assert _cipher().digest == "2bb80d537b1da3e3"  # sha256("secret")[:16]
+
+
+def test_retired_keys_are_not_judged_for_lost_writes() -> None:
+    h = _history()
+    h.retire("k")  # scheduled for deletion: its versions may be gone
+    assert lost_writes(h, {"node1": {}}) == []
+    assert h.of_round(1).retired == {"k"}

@@ -182,6 +182,7 @@ class ChaosDrill:
         result = ChaosRound(number, fault)
         self.progress(f"round {number}: {fault} under load")
         started = time.monotonic()
+        errors_before = self.history.errors
         workload.start(number, options.round_s)
         outcome = Outcome(fault)
         try:
@@ -206,7 +207,7 @@ class ChaosDrill:
         round_history = self.history.of_round(number)
         result.acked_writes = len(round_history.writes)
         result.ciphertexts = len(round_history.ciphers)
-        result.client_errors = self.history.errors
+        result.client_errors = self.history.errors - errors_before  # refusals, retries
         self._count(result, findings)
         broken = sorted(node for node, reason in serving.items() if reason)
         if broken:

@@ -322,6 +322,12 @@ class ChaosDrill:
                                     else "mismatch"))
         return keys, probes
 
+    def _named(self, line: str) -> str:
+        """The line with each node's API address shown with its id."""
+        for node in self.cluster.spec.nodes:
+            line = line.replace(f" {node.api}", f" {node.id} ({node.api})")
+        return line
+
     def _count(self, result: ChaosRound, findings: Findings) -> None:
         """Counts findings; lines already reported in an earlier round are not counted again
         (the lost-write and duplicate checks look at the whole run)."""
@@ -329,7 +335,7 @@ class ChaosDrill:
             fresh = [line for line in getattr(findings, name) if line not in self._reported]
             self._reported.update(fresh)
             setattr(result, name, len(fresh))
-            result.violations += [f"{name}: {line}" for line in fresh]
+            result.violations += [f"{name}: {self._named(line)}" for line in fresh]
         if result.recovery_s is None and not result.not_back:
             result.not_back = 1
             result.violations.append(

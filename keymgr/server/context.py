@@ -71,6 +71,11 @@ class NodeContext:
                 out.append(Member(id=raft, api="", raft=raft, zone=""))
         return out
 
+    def member_id_at(self, raft_address: str) -> str | None:
+        """The node id of the member at `raft_address` (Raft TLS binds peers to it)."""
+        found = next((m for m in self.members() if m.raft == raft_address), None)
+        return None if found is None or found.id == raft_address else found.id
+
     def member(self, node_id: str) -> Member | None:
         """The Raft voter `node_id`, as `members()` describes it."""
         return next((m for m in self.members() if m.id == node_id), None)

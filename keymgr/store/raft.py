@@ -51,6 +51,7 @@ from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import TCPNode
 
 from keymgr.durable_files import fsync_dir, fsync_file, replace_file, write_all
+from keymgr.ops.ports import free_port
 from keymgr.store.durable_journal import (
     Dump,
     DumpError,
@@ -64,6 +65,7 @@ from keymgr.store.durable_journal import (
 )
 from keymgr.store.raft_core import Core, plan_append
 from keymgr.store.raft_settings import RaftSettings, check_address, validate_settings
+from keymgr.store.raft_tls import RaftTls, RaftTlsFiles
 from keymgr.store.snapshot_transfer import SnapshotReceiver, SnapshotSender
 from keymgr.store.wire_codec import install as install_wire_codec
 
@@ -232,6 +234,10 @@ class RaftNode:
         self._refused_votes = 0
         self._storage_error: str | None = None
         self._initial_snapshot = b""
+        self._tls: RaftTls | None = None
+        self._identity_resolver: Callable[[str], str | None] | None = None
+        self._static_ids = dict(settings.node_ids)
+        self._refused_peers = 0
         self._peer_response: dict[str, float] = {}
         self._was_leader = False
         self._verified = (-1, 0)  # (term, index): our log matches that term's leader to index
@@ -248,7 +254,54 @@ class RaftNode:
         if self._core is not None or self._closed:
             raise RaftError("start() may be called once")
         self._initial_snapshot = self._machine.snapshot()
-        self._start_core()
+        self._bind_address = self._settings.self_address
+        if self._settings.tls is not None:
+            self._start_tls(self._settings.tls)
+        try:
+            self._start_core()
+        except BaseException:
+            if self._tls is not None:
+                self._tls.close()
+            raise
+
+    def set_identity_resolver(self, resolver: Callable[[str], str | None]) -> None:
+        """Maps a member's Raft address to its node id (the replicated registry)."""
+        self._identity_resolver = resolver
+
+    def identity_of(self, address: str) -> str | None:
+        resolver = self._identity_resolver
+        if resolver is not None:
+            try:
+                found = resolver(address)
+            except Exception:  # a registry read racing an apply: fall back below
+                found = None
+            if found is not None:
+                return found
+        return self._static_ids.get(address)
+
+    def _start_tls(self, files: RaftTlsFiles) -> None:
+        """Public Raft port behind mutual TLS; pysyncobj moves to a private loopback port."""
+        self._bind_address = f"127.0.0.1:{free_port()}"
+        overrides = dict(self._settings.dial_overrides)
+        tls = RaftTls(
+            files=files,
+            public_address=self._settings.self_address,
+            inner_address=self._bind_address,
+            identity_of=self.identity_of,
+            member_addresses=lambda: list(self._peers),
+            dial_target=lambda peer: overrides.get(peer, peer),
+        )
+        try:
+            tls.start()
+        except OSError as exc:
+            tls.close()
+            raise RaftError(f"cannot bind the Raft address {self._settings.self_address}") from exc
+        self._tls = tls
+
+    def _dial(self, peer: str) -> str | None:
+        if self._tls is not None:
+            return self._tls.forwarder_for(peer)
+        return dict(self._settings.dial_overrides).get(peer)
 
     def _start_core(self, *, rewrite_journal: bool = False) -> None:
         s = self._settings
@@ -300,7 +353,7 @@ class RaftNode:
             leaderFallbackTimeout=s.connection_timeout,
             dynamicMembershipChange=True,
             commandsWaitLeader=True,
-            bindAddress=s.self_address,
+            bindAddress=self._bind_address,
             bindRetryTime=0.2,
             maxBindRetries=25,
             serializer=self._write_dump,
@@ -312,9 +365,7 @@ class RaftNode:
             original = _syncobj_module.createJournal
             _syncobj_module.createJournal = lambda _path=None: journal
             try:
-                core = Core(
-                    s.self_address, list(self._peers), conf, self, dict(s.dial_overrides)
-                )
+                core = Core(s.self_address, list(self._peers), conf, self, self._dial)
             finally:
                 _syncobj_module.createJournal = original
         # pysyncobj stops ticking when the thread that built it ends: a restart after a
@@ -352,6 +403,8 @@ class RaftNode:
                     time.sleep(0.01)
         elif self._journal is not None:
             self._journal._destroy()
+        if self._tls is not None:
+            self._tls.close()
         self._fail_all(NoLeader("node closed", outcome_unknown=True))
 
     # -- proposals ------------------------------------------------------------------
@@ -673,6 +726,34 @@ class RaftNode:
         ):
             return dict(message, next_node_idx=cap)
         return message
+
+    def incoming_allowed(self, conn: Any, message: Any) -> bool:
+        """A peer's announced address must be the member its TLS certificate names."""
+        tls = self._tls
+        if tls is None:
+            return True
+        if not isinstance(message, str):
+            return self._refuse_peer(f"a {type(message).__name__} instead of an address")
+        try:
+            port = int(conn._TcpConnection__socket.getpeername()[1])
+        except (OSError, AttributeError):
+            return False
+        certified = tls.identity_of_inner(port)
+        claimed = self.identity_of(message)
+        if certified is None or claimed != certified:
+            return self._refuse_peer(f"{certified or 'unknown'} claimed to be {message}")
+        return True
+
+    def _refuse_peer(self, why: str) -> bool:
+        self._refused_peers += 1
+        if self._refused_peers == 1 or self._refused_peers % 100 == 0:
+            log.warning(
+                "Raft node %s refused a peer connection: %s (%d so far)",
+                self._settings.self_address,
+                why,
+                self._refused_peers,
+            )
+        return False
 
     def send_failed(self, core: Core, node: Any) -> None:
         """A message was not sent: a snapshot transfer to that node starts over."""

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 
 from keymgr import naming
 from keymgr.naming import DNS_LABEL, NODE_ID
-from keymgr.seal.pkcs11 import check_pin_file_mode
+from keymgr.private_files import check_private_file
 
 __all__ = [
     "ApiConfig",
@@ -685,6 +685,9 @@ class _Reader:
         if not self.check_files:
             return s.path_("password_file"), ""
         password_file = self.existing_file(s, "password_file")
+        problem = check_private_file(password_file)
+        if problem:
+            s.fail("password_file", problem)
         try:
             password = password_file.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError):
@@ -743,7 +746,7 @@ class _Reader:
             s.fail("pin_env", f"not an environment variable name: {_show(pin_env)}")
         pin_file = s.path_("pin_file") if has_file else None
         if pin_file is not None and self.check_files:
-            problem = check_pin_file_mode(pin_file)
+            problem = check_private_file(pin_file)
             if problem:
                 s.fail("pin_file", problem)
         env_value = s.raw("module_env", required=False)

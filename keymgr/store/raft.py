@@ -52,6 +52,7 @@ from pysyncobj.node import TCPNode
 
 from keymgr.durable_files import fsync_dir, fsync_file, replace_file, write_all
 from keymgr.ops.ports import free_port
+from keymgr.store import proposal_batch
 from keymgr.store.durable_journal import (
     Dump,
     DumpError,
@@ -217,6 +218,7 @@ class RaftNode:
         self._seq = itertools.count()
         self._pending: set[_Pending] = set()
         self._tasks: list[Callable[[Core], None]] = []
+        self._queue: list[tuple[bytes, _Pending]] = []  # proposals for the next tick
         self._status: RaftStatus = self._empty_status()
         self._last_leader_contact = -math.inf
         # (receipt time, leader commit index) of heartbeats not yet covered by our apply
@@ -479,8 +481,45 @@ class RaftNode:
             self._complete(pending, None, error)
             return pending
         assert core is not None
-        core._km_apply(payload, callback=lambda res, err: self._on_result(pending, res, err))
+        with self._lock:
+            self._queue.append((payload, pending))
+        core._SyncObj__pipeNotifier.notify()  # wake the tick thread: it drains the queue
         return pending
+
+    def _drain_queue(self, core: Core) -> None:
+        """Tick thread: queued proposals go to pysyncobj, several per entry (batches)."""
+        with self._lock:
+            queue, self._queue = self._queue, []
+        while queue:
+            count = proposal_batch.take(queue)
+            group, queue = queue[:count], queue[count:]
+            if count == 1:
+                payload, pending = group[0]
+                core._km_apply(
+                    payload, callback=lambda res, err, p=pending: self._on_result(p, res, err)
+                )
+                continue
+            entry = proposal_batch.BATCH + proposal_batch.encode([p for p, _ in group])
+            waiting = [pending for _, pending in group]
+            core._km_apply(
+                entry, callback=lambda res, err, w=waiting: self._on_batch_result(w, res, err)
+            )
+
+    def _on_batch_result(self, waiting: list[_Pending], result: Any, code: int) -> None:
+        if code != FAIL_REASON.SUCCESS or not isinstance(result, bytes):
+            for pending in waiting:
+                self._on_result(pending, None if code == FAIL_REASON.SUCCESS else result, code)
+            return
+        try:
+            parts = proposal_batch.decode(result)
+        except proposal_batch.BatchError:
+            parts = []
+        if len(parts) != len(waiting):
+            for pending in waiting:
+                self._complete(pending, None, RaftError("batch result does not match"))
+            return
+        for pending, part in zip(waiting, parts, strict=True):
+            self._complete(pending, part, None)
 
     def _on_result(self, pending: _Pending, result: Any, code: int) -> None:
         if code == FAIL_REASON.SUCCESS:
@@ -690,6 +729,22 @@ class RaftNode:
 
     def apply(self, payload: bytes, index: int) -> bytes | None:
         self._applying_index = index
+        if payload[:1] != proposal_batch.BATCH:
+            return self._apply_one(payload, index)
+        try:
+            parts = proposal_batch.decode(payload[1:])
+        except proposal_batch.BatchError as exc:
+            self._set_fatal(f"malformed batch at index {index}: {exc}")
+            return None
+        results: list[bytes] = []
+        for part in parts:
+            result = self._apply_one(part, index)
+            if result is None:
+                return None  # the node stopped (see _apply_one)
+            results.append(result)
+        return proposal_batch.encode(results)
+
+    def _apply_one(self, payload: bytes, index: int) -> bytes | None:
         kind = payload[:1]
         if kind == _BARRIER:
             return b""
@@ -762,6 +817,7 @@ class RaftNode:
             self._snapshot_sender.reset(node)
 
     def before_tick(self, core: Core) -> None:
+        self._drain_queue(core)
         recovery = self._recovery
         if recovery is not None and not recovery.fresh:
             # never stand for election while entries may be missing

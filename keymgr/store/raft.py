@@ -548,6 +548,7 @@ class RaftNode:
 
     def _fail_all(self, error: RaftError) -> None:
         with self._lock:
+            self._queue.clear()  # told they failed: never submitted later
             pending = list(self._pending)
         for p in pending:
             self._complete(p, None, error)

@@ -219,6 +219,7 @@ class RaftNode:
         self._pending: set[_Pending] = set()
         self._tasks: list[Callable[[Core], None]] = []
         self._queue: list[tuple[bytes, _Pending]] = []  # proposals for the next tick
+        self.batches_applied = 0  # entries that carried several proposals (tests, metrics)
         self._status: RaftStatus = self._empty_status()
         self._last_leader_contact = -math.inf
         # (receipt time, leader commit index) of heartbeats not yet covered by our apply
@@ -737,6 +738,7 @@ class RaftNode:
         except proposal_batch.BatchError as exc:
             self._set_fatal(f"malformed batch at index {index}: {exc}")
             return None
+        self.batches_applied += 1
         results: list[bytes] = []
         for part in parts:
             result = self._apply_one(part, index)

@@ -138,6 +138,13 @@ class NodeContext:
             raise Unavailable(f"{reason}; try another node")
         return keyring
 
+    def check_fresh(self) -> None:
+        """Unavailable unless this node's replicated state is within the staleness bound:
+        for reads of policies and roles, which need no keyring (a sealed node may answer)."""
+        reason = self._raft_reason()
+        if reason:
+            raise Unavailable(f"{reason}; try another node")
+
     def find_key(self, field_name: str, name_or_id: str) -> store_pb2.StoredKey:
         stored = self.store.lookup(name_or_id)
         if stored is None:

@@ -50,7 +50,7 @@ Handler = Callable[[S, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 # (an operator must see a lagging node's status, unseal it, make it step down).
 NODE_LOCAL = frozenset({
     "Unseal", "Seal", "SealStatus", "LocalStatus", "ClusterStatus", "StepDown", "ListPeers",
-    "Join", "ExchangeRootKey", "MigrateSeal", "WhoAmI",
+    "Join", "ExchangeRootKey", "MigrateSeal",
 })
 
 

@@ -213,9 +213,14 @@ class Pkcs11Config:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServingConfig:
-    """When a follower stops serving crypto calls (fail closed, the client moves on)."""
+    """When a node stops serving reads and crypto calls (fail closed, the client moves on).
+
+    `max_staleness_s` bounds how old the applied state may be (see docs/architecture.md,
+    "Consistency model"); `max_leader_silence_s` is the older, looser contact bound.
+    """
 
     max_leader_silence_s: float = 3.0
+    max_staleness_s: float = 1.0
     max_lag_entries: int = 1000
 
 
@@ -579,8 +584,10 @@ class _Reader:
         peers = self.peers(top.raw("peers", required=False))
         seal = self.seal(self.section(top, "seal", ("type", "key_file", "pin", *_PKCS11_FIELDS)))
         serving = self.serving(
-            self.section(top, "serving", ("max_leader_silence_s", "max_lag_entries"),
-                         required=False),
+            self.section(
+                top, "serving", ("max_leader_silence_s", "max_staleness_s", "max_lag_entries"),
+                required=False,
+            ),
             raft,
         )
         keys = self.keys(self.section(
@@ -782,12 +789,16 @@ class _Reader:
 
     def serving(self, s: _Section, raft: RaftConfig) -> ServingConfig:
         d = ServingConfig.__dataclass_fields__
-        silence = s.seconds("max_leader_silence_s", default=d["max_leader_silence_s"].default)
-        if silence <= raft.append_entries_period_s:
-            s.fail("max_leader_silence_s", "must be greater than raft.append_entries_period_s "
-                   f"({raft.append_entries_period_s:g}), got {silence:g}")
+        bounds: dict[str, float] = {}
+        for name in ("max_leader_silence_s", "max_staleness_s"):
+            bound = s.seconds(name, default=d[name].default)
+            if bound <= raft.append_entries_period_s:
+                s.fail(name, "must be greater than raft.append_entries_period_s "
+                       f"({raft.append_entries_period_s:g}), got {bound:g}")
+            bounds[name] = bound
         return ServingConfig(
-            max_leader_silence_s=silence,
+            max_leader_silence_s=bounds["max_leader_silence_s"],
+            max_staleness_s=bounds["max_staleness_s"],
             max_lag_entries=s.integer(
                 "max_lag_entries", default=d["max_lag_entries"].default, minimum=0),
         )

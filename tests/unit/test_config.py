@@ -247,6 +247,13 @@ BAD: list[tuple[str, Mutation, str]] = [
     ("bad log level", setting("logging.level", "verbose"), "logging.level: expected one of"),
     ("zero timeout", setting("raft.connection_timeout_s", 0),
      "raft.connection_timeout_s: must be > 0"),
+    ("staleness 0", setting("serving.max_staleness_s", 0),
+     "serving.max_staleness_s: must be > 0"),
+    ("staleness within a heartbeat", setting("serving.max_staleness_s", 0.05),
+     "serving.max_staleness_s: must be greater than raft.append_entries_period_s (0.05), "
+     "got 0.05"),
+    ("staleness not a number", setting("serving.max_staleness_s", "1s"),
+     "serving.max_staleness_s: expected a number of seconds, got string"),
     ("negative int", setting("serving.max_lag_entries", -1),
      "serving.max_lag_entries: must be >= 0, got -1"),
     ("nan seconds", setting("raft.connection_retry_time_s", float("nan")),

@@ -150,8 +150,9 @@ class RaftStatus:
     # to its log, so it cannot show lag); the leader's own commit index on a leader.
     leader_commit_index: int = 0
     # How old this node's view may be: seconds since it last confirmed it had applied
-    # everything the leader had committed (a follower: receipt of the newest heartbeat
-    # whose commit index it has applied; a leader: its majority contact). inf if never.
+    # everything the leader had committed (a follower: the send time, on its own clock,
+    # of the reply the leader had seen when it sent the newest heartbeat whose commit
+    # index it has applied, so network delay counts; a leader: its majority contact).
     seconds_since_caught_up: float = math.inf
     recovering: str | None = None  # why the node rebuilds its log from the leader
 
@@ -227,6 +228,7 @@ class RaftNode:
             maxlen=256
         )
         self._leader_commit_index = 0
+        self._stamps: dict[str, float] = {}  # leader: each follower's newest reply stamp
         self._caught_up_at = -math.inf
         self._recovery: _Recovery | None = None
         self._heard_commit: int | None = None
@@ -773,16 +775,20 @@ class RaftNode:
         return self._fatal is None and self._storage_error is None
 
     def outgoing(self, node: Any, message: Any) -> Any:
-        """Caps a success reply to what the AppendEntries being handled proved."""
-        cap = self._ack_cap
-        if (
-            cap is not None
-            and isinstance(message, dict)
-            and message.get("type") == "next_node_idx"
-            and message.get("success")
-            and int(message.get("next_node_idx", 0)) > cap
-        ):
-            return dict(message, next_node_idx=cap)
+        """Caps a success reply to what the AppendEntries being handled proved; stamps
+        replies with our clock and echoes a follower's newest stamp back to it."""
+        if not isinstance(message, dict):
+            return message
+        kind = message.get("type")
+        if kind == "next_node_idx":
+            message = dict(message, km_stamp=time.monotonic())
+            cap = self._ack_cap
+            if cap is not None and message.get("success") and message["next_node_idx"] > cap:
+                message["next_node_idx"] = cap
+        elif kind == "append_entries":
+            echo = self._stamps.get(str(node.id))
+            if echo is not None:
+                message = dict(message, km_echo=echo)
         return message
 
     def incoming_allowed(self, conn: Any, message: Any) -> bool:
@@ -888,9 +894,14 @@ class RaftNode:
             now = time.monotonic()
             self._last_leader_contact = now
             commit = self._heard_commit
+            echo = message.get("km_echo")
             if commit is not None:
                 self._leader_commit_index = commit
-                self._leader_commits.append((now, commit))
+                if isinstance(echo, float) and echo <= now:
+                    # the leader had our reply sent at `echo` when it sent this: its
+                    # commit index is at least as fresh as that instant, however slow
+                    # the network (receipt time would hide a delay)
+                    self._leader_commits.append((echo, commit))
             if self._expect_success is not None:
                 term, covered = self._expect_success
                 if self._verified[0] != term:
@@ -913,6 +924,9 @@ class RaftNode:
                     self._recovery = None
         elif kind == "next_node_idx" and core._isLeader():
             self._peer_response[str(node.id)] = time.monotonic()
+            stamp = message.get("km_stamp")
+            if isinstance(stamp, float):
+                self._stamps[str(node.id)] = stamp
 
     def on_tick(self, core: Core) -> None:
         if self._tick_thread is None:
@@ -963,6 +977,8 @@ class RaftNode:
         leader = raw["leader"]
         if role == "leader" and not self._was_leader:
             self._peer_response.clear()
+            if self._recovery is not None and self._recovery.fresh:
+                self._recovery = None  # elected by a majority: nothing to catch up with
         self._was_leader = role == "leader"
         members = tuple(sorted(str(n.id) for n in core.otherNodes))
         if members != self._persisted_peers:

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 
 from keymgr import naming
 from keymgr.naming import DNS_LABEL, NODE_ID
-from keymgr.seal.pkcs11 import check_pin_file_mode
+from keymgr.private_files import check_private_file
 
 __all__ = [
     "ApiConfig",
@@ -216,9 +216,14 @@ class Pkcs11Config:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServingConfig:
-    """When a follower stops serving crypto calls (fail closed, the client moves on)."""
+    """When a node stops serving reads and crypto calls (fail closed, the client moves on).
+
+    `max_staleness_s` bounds how old the applied state may be (see docs/architecture.md,
+    "Consistency model"); `max_leader_silence_s` is the older, looser contact bound.
+    """
 
     max_leader_silence_s: float = 3.0
+    max_staleness_s: float = 1.0
     max_lag_entries: int = 1000
 
 
@@ -582,8 +587,10 @@ class _Reader:
         peers = self.peers(top.raw("peers", required=False))
         seal = self.seal(self.section(top, "seal", ("type", "key_file", "pin", *_PKCS11_FIELDS)))
         serving = self.serving(
-            self.section(top, "serving", ("max_leader_silence_s", "max_lag_entries"),
-                         required=False),
+            self.section(
+                top, "serving", ("max_leader_silence_s", "max_staleness_s", "max_lag_entries"),
+                required=False,
+            ),
             raft,
         )
         keys = self.keys(self.section(
@@ -709,6 +716,9 @@ class _Reader:
         if not self.check_files:
             return s.path_("password_file"), ""
         password_file = self.existing_file(s, "password_file")
+        problem = check_private_file(password_file)
+        if problem:
+            s.fail("password_file", problem)
         try:
             password = password_file.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError):
@@ -767,7 +777,7 @@ class _Reader:
             s.fail("pin_env", f"not an environment variable name: {_show(pin_env)}")
         pin_file = s.path_("pin_file") if has_file else None
         if pin_file is not None and self.check_files:
-            problem = check_pin_file_mode(pin_file)
+            problem = check_private_file(pin_file)
             if problem:
                 s.fail("pin_file", problem)
         env_value = s.raw("module_env", required=False)
@@ -803,12 +813,16 @@ class _Reader:
 
     def serving(self, s: _Section, raft: RaftConfig) -> ServingConfig:
         d = ServingConfig.__dataclass_fields__
-        silence = s.seconds("max_leader_silence_s", default=d["max_leader_silence_s"].default)
-        if silence <= raft.append_entries_period_s:
-            s.fail("max_leader_silence_s", "must be greater than raft.append_entries_period_s "
-                   f"({raft.append_entries_period_s:g}), got {silence:g}")
+        bounds: dict[str, float] = {}
+        for name in ("max_leader_silence_s", "max_staleness_s"):
+            bound = s.seconds(name, default=d[name].default)
+            if bound <= raft.append_entries_period_s:
+                s.fail(name, "must be greater than raft.append_entries_period_s "
+                       f"({raft.append_entries_period_s:g}), got {bound:g}")
+            bounds[name] = bound
         return ServingConfig(
-            max_leader_silence_s=silence,
+            max_leader_silence_s=bounds["max_leader_silence_s"],
+            max_staleness_s=bounds["max_staleness_s"],
             max_lag_entries=s.integer(
                 "max_lag_entries", default=d["max_lag_entries"].default, minimum=0),
         )

@@ -292,6 +292,7 @@ def run_status(args: argparse.Namespace) -> int:
                 "Commit",
                 "Applied",
                 "Lag",
+                "Caught up",
                 "Seal",
                 "Sealed",
                 "Serving",
@@ -308,6 +309,7 @@ def run_status(args: argparse.Namespace) -> int:
                     n.commit_index,
                     n.applied_index,
                     n.lag,
+                    _caught_up(n),
                     n.seal_type,
                     str(n.sealed).lower(),
                     str(n.serving).lower(),
@@ -317,6 +319,15 @@ def run_status(args: argparse.Namespace) -> int:
             ],
         )
     return 0
+
+
+def _caught_up(node: operator_pb2.NodeStatus) -> str:
+    """How old the node's view may be ("never" if it has not confirmed it caught up)."""
+    if node.role == operator_pb2.NODE_ROLE_UNREACHABLE:
+        return ""
+    if node.seconds_since_caught_up < 0:
+        return "never"
+    return f"{node.seconds_since_caught_up:.2f}s ago"
 
 
 def run_step_down(args: argparse.Namespace) -> int:

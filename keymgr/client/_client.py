@@ -19,6 +19,7 @@ from keymgr.client._exceptions import (
     may_have_been_applied,
 )
 from keymgr.client._failover import FailoverPolicy
+from keymgr.consistency import INDEX_KEY, MIN_INDEX_KEY, parse_index
 from keymgr.stubs import access_stub, keys_stub, operator_stub, tde_stub, volume_stub
 from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, store_pb2, tde_pb2, volume_pb2
 
@@ -82,7 +83,9 @@ class Client:
 
     Retryable failures (a sealed or leaderless node, a deadline) move the call to the
     next endpoint, up to `attempts` tries in all with a short backoff; final errors
-    are raised at once. Example::
+    are raised at once. Read-your-writes: the client remembers the highest Raft index a
+    node reported for its writes and sends it on every call; a node that has not
+    applied that much waits briefly or refuses, and the call moves on. Example::
 
         client = Client(["127.0.0.1:7001", "127.0.0.1:7002"], credentials=creds)
         dk = client.generate_data_key("orders", context={"table": "t1"})
@@ -105,6 +108,34 @@ class Client:
         self._channels: dict[str, grpc.Channel] = {}
         self._stubs: dict[tuple[str, str], Any] = {}  # (endpoint, service): built once
         self._lock = threading.Lock()
+        self._index_lock = threading.Lock()
+        self._index = 0  # highest Raft index seen in a reply (see `seen_index`)
+
+    @property
+    def seen_index(self) -> int:
+        """The highest Raft index a node reported applying a write of ours at."""
+        with self._index_lock:
+            return self._index
+
+    def _note_index(self, call: Any) -> None:
+        """Raises `seen_index` to the call's `keymgr-index` trailer (ignored if bad)."""
+        try:
+            trailers = call.trailing_metadata() or ()
+        except Exception:  # a call that never reached a server has none
+            return
+        for key, value in trailers:
+            if key != INDEX_KEY:
+                continue
+            try:
+                index = parse_index(value)
+            except ValueError:
+                continue
+            with self._index_lock:
+                self._index = max(self._index, index)
+
+    def _metadata(self) -> tuple[tuple[str, str], ...] | None:
+        index = self.seen_index
+        return ((MIN_INDEX_KEY, str(index)),) if index else None
 
     def close(self) -> None:
         with self._lock:
@@ -151,8 +182,11 @@ class Client:
         for number, target in enumerate(plan):
             stub = self._stub(target, service)
             try:
-                response = getattr(stub, method)(request, timeout=self._timeout)
+                response, call = getattr(stub, method).with_call(
+                    request, timeout=self._timeout, metadata=self._metadata()
+                )
             except grpc.RpcError as exc:
+                self._note_index(exc)
                 last = from_rpc_error(exc, endpoint=target, request_id=request_id)
                 if not isinstance(last, RetryableError):
                     raise last from None
@@ -162,6 +196,7 @@ class Client:
                 if number + 1 < len(plan):
                     time.sleep(min(self._backoff * (number + 1), 1.0))
                 continue
+            self._note_index(call)
             self._policy.succeeded(target)
             return response
         assert last is not None

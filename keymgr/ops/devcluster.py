@@ -48,6 +48,7 @@ class ClusterSpec:
     min_rotation_period_s: int = 3600
     log_compaction_min_entries: int = 5000
     max_leader_silence_s: float = 3.0
+    max_staleness_s: float = 1.0
     extra_raft: dict[str, Any] = field(default_factory=dict)
     audit_files: dict[str, str] = field(default_factory=dict)  # node id -> audit log path
 
@@ -217,7 +218,10 @@ class LocalCluster:
                 if p.id != node.id
             ],
             "seal": seal,
-            "serving": {"max_leader_silence_s": spec.max_leader_silence_s},
+            "serving": {
+                "max_leader_silence_s": spec.max_leader_silence_s,
+                "max_staleness_s": spec.max_staleness_s,
+            },
             "keys": {
                 "min_deletion_window_s": spec.min_deletion_window_s,
                 "default_deletion_window_s": max(2592000, spec.min_deletion_window_s),

@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import os
 import queue
-import stat
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import Any, TypeVar
 
 from keymgr.crypto.aead import KEY_SIZE, BytesLike, check_key
 from keymgr.crypto.errors import DecryptionFailed
+from keymgr.private_files import check_private_file
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -97,23 +97,9 @@ class PinSource:
         return read_pin_file(self.file)
 
 
-def check_pin_file_mode(path: Path) -> str:
-    """"" if `path` is a regular file with mode 0600 or 0400, else what is wrong."""
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        return f"cannot read {path} ({exc.strerror})"
-    if not stat.S_ISREG(info.st_mode):
-        return f"{path} is not a regular file"
-    mode = stat.S_IMODE(info.st_mode)
-    if mode not in (0o600, 0o400):
-        return f"{path} must have mode 0600 or 0400, has {mode:04o}; run `chmod 600 {path}`"
-    return ""
-
-
 def read_pin_file(path: Path) -> str:
     """Reads a PIN file after checking it is private; trailing newline stripped."""
-    problem = check_pin_file_mode(path)
+    problem = check_private_file(path)
     if problem:
         raise HsmUnavailable(f"PIN file: {problem}")
     try:

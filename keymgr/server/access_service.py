@@ -95,6 +95,9 @@ class AccessServicer:
         self._node = node
 
     def _admin(self, context: grpc.aio.ServicerContext) -> Caller:
+        """The admin caller, judged (and then served) on state within the staleness bound:
+        policies and roles are read from this node's applied state."""
+        self._node.check_fresh()
         return self._node.admin_caller(context)
 
     async def _request(
@@ -329,6 +332,7 @@ class AccessServicer:
         self, request: access_pb2.WhoAmIRequest, context: grpc.aio.ServicerContext
     ) -> access_pb2.WhoAmIResponse:
         caller = caller_of(context)
+        self._node.check_fresh()
         return access_pb2.WhoAmIResponse(
             principal=caller.principal, roles=self._node.store.access.roles_of(caller.principal)
         )

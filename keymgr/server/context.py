@@ -1,9 +1,10 @@
 """What every servicer needs from the node, and the read-path gate.
 
 Crypto calls are served from this node's applied state with no Raft round trip. The
-gate makes that safe: a node that is sealed, has not heard from a leader for longer
-than `serving.max_leader_silence_s`, or has applied too little of what is committed,
-refuses with UNAVAILABLE so that the client moves to another node (fail closed).
+gate makes that safe: a node that is sealed, cannot confirm its state is at most
+`serving.max_staleness_s` old, is rebuilding its log, or has applied too little of what
+the leader committed, refuses with UNAVAILABLE so that the client moves to another node
+(fail closed). The decision itself is `read_gate.raft_refusal`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from keymgr.server import authz
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of, require_admin
 from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable
+from keymgr.server.indexes import await_applied
 from keymgr.server.material import MaterialCache
 from keymgr.server.metrics import NodeMetrics
 from keymgr.server.proposer import Proposer
+from keymgr.server.read_gate import raft_refusal
 from keymgr.server.sealing import SealController
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftStatus
@@ -71,6 +74,11 @@ class NodeContext:
                 out.append(Member(id=raft, api="", raft=raft, zone=""))
         return out
 
+    def member_id_at(self, raft_address: str) -> str | None:
+        """The node id of the member at `raft_address` (Raft TLS binds peers to it)."""
+        found = next((m for m in self.members() if m.raft == raft_address), None)
+        return None if found is None or found.id == raft_address else found.id
+
     def member(self, node_id: str) -> Member | None:
         """The Raft voter `node_id`, as `members()` describes it."""
         return next((m for m in self.members() if m.id == node_id), None)
@@ -110,15 +118,16 @@ class NodeContext:
         return self._raft_reason()
 
     def _raft_reason(self) -> str:
-        """Why Raft state makes this node refuse (leader silent, too far behind), or ""."""
+        """Why Raft state makes this node refuse (stale, recovering, behind), or ""."""
         status = self.raft_status()
-        bound = self.config.serving.max_leader_silence_s
-        if status.seconds_since_leader_contact > bound:
-            return f"no contact with a Raft leader for more than {bound:g}s"
-        lag = max(0, status.commit_index - status.applied_index)
-        if lag > self.config.serving.max_lag_entries:
-            return f"node lags {lag} entries behind the commit index"
-        return ""
+        age = max(0.0, time.monotonic() - self._status_at)
+        return raft_refusal(status, self.config.serving, age)
+
+    async def await_index(self, wanted: int) -> None:
+        """Waits (briefly) until this node has applied Raft index `wanted`, the highest
+        the caller has seen; else Unavailable, so the client reads elsewhere."""
+        if wanted > 0:
+            await await_applied(lambda: self.raft.status().applied_index, wanted)
 
     def check_serving(self) -> Keyring:
         """The keyring, if this node may serve crypto calls; else the reason it may not.
@@ -133,6 +142,13 @@ class NodeContext:
         if reason:
             raise Unavailable(f"{reason}; try another node")
         return keyring
+
+    def check_fresh(self) -> None:
+        """Unavailable unless this node's replicated state is within the staleness bound:
+        for reads of policies and roles, which need no keyring (a sealed node may answer)."""
+        reason = self._raft_reason()
+        if reason:
+            raise Unavailable(f"{reason}; try another node")
 
     def find_key(self, field_name: str, name_or_id: str) -> store_pb2.StoredKey:
         stored = self.store.lookup(name_or_id)

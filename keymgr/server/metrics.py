@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from keymgr.server.read_gate import lag_entries
+
 if TYPE_CHECKING:
     from keymgr.server.context import NodeContext
 
@@ -45,8 +47,18 @@ class NodeMetrics:
         self.raft_term = Gauge("keymgr_raft_term", "Current Raft term", registry=r)
         self.raft_commit = Gauge("keymgr_raft_commit_index", "Raft commit index", registry=r)
         self.raft_applied = Gauge("keymgr_raft_applied_index", "Raft applied index", registry=r)
+        self.raft_leader_commit = Gauge(
+            "keymgr_raft_leader_commit_index",
+            "The leader's commit index as last heard (the own one on a leader)", registry=r,
+        )
         self.raft_lag = Gauge(
-            "keymgr_raft_lag_entries", "Commit index minus applied index", registry=r
+            "keymgr_raft_lag_entries", "Leader's commit index minus applied index", registry=r
+        )
+        self.raft_staleness = Gauge(
+            "keymgr_raft_seconds_since_caught_up",
+            "Seconds since this node last confirmed it applied all the leader committed "
+            "(+Inf if never); the read gate refuses above serving.max_staleness_s",
+            registry=r,
         )
         self.raft_leader = Gauge("keymgr_raft_is_leader", "1 if this node leads", registry=r)
         self.raft_has_leader = Gauge(
@@ -91,7 +103,9 @@ class NodeMetrics:
         self.raft_term.set(status.term)
         self.raft_commit.set(status.commit_index)
         self.raft_applied.set(status.applied_index)
-        self.raft_lag.set(max(0, status.commit_index - status.applied_index))
+        self.raft_leader_commit.set(status.leader_commit_index)
+        self.raft_lag.set(lag_entries(status))
+        self.raft_staleness.set(status.seconds_since_caught_up)
         self.raft_leader.set(1 if status.role == "leader" else 0)
         silence = node.config.serving.max_leader_silence_s
         in_contact = status.leader_address is not None and (

@@ -36,6 +36,7 @@ from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
+from keymgr.store.raft_tls import RaftTlsFiles
 from keymgr.stubs import add_servicers
 from keymgr.v1 import store_pb2
 
@@ -58,6 +59,8 @@ def raft_settings(config: NodeConfig) -> RaftSettings:
         connection_retry_time=raft.connection_retry_time_s,
         log_compaction_min_entries=raft.log_compaction_min_entries,
         dial_overrides=raft.dial_overrides,
+        tls=RaftTlsFiles(cert=config.tls.cert, key=config.tls.key, ca=config.tls.ca),
+        node_ids=tuple((m.raft, m.id) for m in config.members()),
     )
 
 
@@ -131,6 +134,7 @@ async def serve(config: NodeConfig) -> None:
         reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
     tls = config.tls
     server.add_secure_port(config.api.listen, server_credentials(tls.cert, tls.key, tls.ca))
+    node.raft.set_identity_resolver(node.member_id_at)
     node.raft.start()
     await asyncio.to_thread(node.seal.try_auto_unseal)  # bounded by the seal's timeout
     node.seal.start_monitor()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import time
 import uuid
@@ -27,6 +28,7 @@ from keymgr.server.errors import (
 )
 from keymgr.server.peers import Peers
 from keymgr.server.proposer import now_ms
+from keymgr.server.read_gate import lag_entries
 from keymgr.server.root_rotation import request_root_rotation
 from keymgr.server.rotation import attempt_id
 from keymgr.server.rpc import rpc
@@ -170,7 +172,13 @@ class OperatorServicer:
             term=status.term,
             commit_index=status.commit_index,
             applied_index=status.applied_index,
-            lag=max(0, status.commit_index - status.applied_index),
+            lag=lag_entries(status),
+            leader_commit_index=status.leader_commit_index,
+            seconds_since_caught_up=(
+                status.seconds_since_caught_up
+                if math.isfinite(status.seconds_since_caught_up)
+                else -1.0
+            ),
             sealed=node.seal.sealed,
             serving=not reason,
             leader_id=leader.id if leader else "",
@@ -219,7 +227,9 @@ class OperatorServicer:
             *(self._peer_status(p.id, p.api, p.raft, p.zone) for p in members[1:])
         )
         nodes = sorted([local, *others], key=lambda n: n.node_id)
-        leader_commit = max((n.commit_index for n in nodes), default=0)
+        leader_commit = max(
+            (max(n.commit_index, n.leader_commit_index) for n in nodes), default=0
+        )
         for n in nodes:
             if n.role != operator_pb2.NODE_ROLE_UNREACHABLE:
                 n.lag = max(0, leader_commit - n.applied_index)

@@ -6,6 +6,8 @@ retryable (UNAVAILABLE); a command the state machine refused is final. When Raft
 cannot tell whether a command committed (the leader changed under it), we watch the
 local state machine for its request id before giving up: a write that did commit is
 then reported as done, which matters for Init, whose shares exist only in this reply.
+Each write notes the Raft index it was applied at (`note_write_index`), which the
+`rpc` wrapper returns to the client for read-your-writes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from keymgr.server.errors import Unavailable, error_from_command
+from keymgr.server.indexes import note_write_index
 from keymgr.store.raft import NoLeader, ProposalTimeout, RaftError, RaftNode
 from keymgr.v1 import keys_pb2, store_pb2
 
@@ -45,23 +48,28 @@ class Proposer:
         if not command.time_ms:
             command.time_ms = now_ms()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bytes] = loop.create_future()
+        future: asyncio.Future[tuple[bytes, int]] = loop.create_future()
+        raft = self._raft
 
         def on_done(result: bytes | None, error: RaftError | None) -> None:
+            # tick thread, right after the entry's apply: applying_index is its index
+            index = raft.applying_index if error is None else 0
+
             def settle() -> None:
                 if future.done():
                     return
                 if error is not None:
                     future.set_exception(error)
                 else:
-                    future.set_result(result or b"")
+                    future.set_result((result or b"", index))
 
             loop.call_soon_threadsafe(settle)
 
         self._raft.propose_async(command.SerializeToString(), on_done)
         raw: bytes | None
         try:
-            raw = await asyncio.wait_for(future, self._timeout_s)
+            raw, index = await asyncio.wait_for(future, self._timeout_s)
+            note_write_index(index)
         except (TimeoutError, ProposalTimeout):
             raw = await self._settled(command.request_id, wait_s=0.0)
         except RaftError as exc:
@@ -89,8 +97,12 @@ class Proposer:
         deadline = time.monotonic() + wait_s
         while True:
             raw = self._recorded_result(request_id)
-            if raw is not None or time.monotonic() >= deadline:
+            if raw is not None:
+                # applied at or before the entry being applied now: an upper bound
+                note_write_index(self._raft.applying_index)
                 return raw
+            if time.monotonic() >= deadline:
+                return None
             await asyncio.sleep(OUTCOME_POLL_S)
 
     async def submit_for_key(self, command: store_pb2.Command) -> keys_pb2.Key:

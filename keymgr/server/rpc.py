@@ -6,6 +6,11 @@ key material). Domain errors become gRPC statuses through one table; anything
 unexpected becomes INTERNAL with a reference id, its traceback only in the node log.
 Servicers name the key a call touched in `audit_target`, a context variable, so the
 wrapper can put key id and version in the line without seeing the key.
+
+Read-your-writes is handled here too, for every RPC of every service: a caller's
+`keymgr-min-index` is awaited before the handler runs (except on calls about this node
+itself, which must answer however far behind it is), and the Raft index of any write
+the handler made goes back as `keymgr-index` trailing metadata.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from keymgr.audit import AuditEvent, AuditUnavailable
+from keymgr.consistency import INDEX_KEY
 from keymgr.server.audit_target import AuditTarget, audit_target
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError, status_for
+from keymgr.server.indexes import WriteIndex, requested_min_index, write_index
 from keymgr.server.logs import request_id as current_request_id
 
 log = logging.getLogger(__name__)
@@ -38,6 +45,13 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 Handler = Callable[[S, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+# Calls about this node, not the replicated state: they answer however far behind it is
+# (an operator must see a lagging node's status, unseal it, make it step down).
+NODE_LOCAL = frozenset({
+    "Unseal", "Seal", "SealStatus", "LocalStatus", "ClusterStatus", "StepDown", "ListPeers",
+    "Join", "ExchangeRootKey", "MigrateSeal",
+})
 
 
 def _principal(context: grpc.aio.ServicerContext) -> str:
@@ -70,10 +84,15 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         started = time.perf_counter()
         target = AuditTarget()
         token = audit_target.set(target)
+        written = WriteIndex()
+        index_token = write_index.set(written)
         client_rid = getattr(request, "request_id", None) or None
         rid_token = current_request_id.set(client_rid or uuid.uuid4().hex)
         code, detail, response = grpc.StatusCode.OK, "", None
         try:
+            wanted = requested_min_index(context)
+            if name not in NODE_LOCAL:
+                await node.await_index(wanted)
             response = await method(self, request, context)
         except NodeError as exc:
             code, detail = status_for(exc)
@@ -85,6 +104,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
             code, detail = grpc.StatusCode.INTERNAL, f"internal error (ref={ref})"
         finally:
             audit_target.reset(token)
+            write_index.reset(index_token)
         elapsed = time.perf_counter() - started
         if node.metrics is not None:
             node.metrics.observe_request(name, code.name, elapsed)
@@ -113,8 +133,11 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                 "try another node",
             )
         current_request_id.reset(rid_token)
+        trailing = ((INDEX_KEY, str(written.index)),) if written.index else ()
         if code != grpc.StatusCode.OK:
-            await context.abort(code, detail)
+            await context.abort(code, detail, trailing_metadata=trailing)
+        if trailing:
+            context.set_trailing_metadata(trailing)
         assert response is not None
         return response
 

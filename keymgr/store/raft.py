@@ -51,6 +51,8 @@ from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import TCPNode
 
 from keymgr.durable_files import fsync_dir, fsync_file, replace_file, write_all
+from keymgr.ops.ports import free_port
+from keymgr.store import proposal_batch
 from keymgr.store.durable_journal import (
     Dump,
     DumpError,
@@ -64,6 +66,7 @@ from keymgr.store.durable_journal import (
 )
 from keymgr.store.raft_core import Core, plan_append
 from keymgr.store.raft_settings import RaftSettings, check_address, validate_settings
+from keymgr.store.raft_tls import RaftTls, RaftTlsFiles
 from keymgr.store.snapshot_transfer import SnapshotReceiver, SnapshotSender
 from keymgr.store.wire_codec import install as install_wire_codec
 
@@ -147,8 +150,9 @@ class RaftStatus:
     # to its log, so it cannot show lag); the leader's own commit index on a leader.
     leader_commit_index: int = 0
     # How old this node's view may be: seconds since it last confirmed it had applied
-    # everything the leader had committed (a follower: receipt of the newest heartbeat
-    # whose commit index it has applied; a leader: its majority contact). inf if never.
+    # everything the leader had committed (a follower: the send time, on its own clock,
+    # of the reply the leader had seen when it sent the newest heartbeat whose commit
+    # index it has applied, so network delay counts; a leader: its majority contact).
     seconds_since_caught_up: float = math.inf
     recovering: str | None = None  # why the node rebuilds its log from the leader
 
@@ -215,6 +219,8 @@ class RaftNode:
         self._seq = itertools.count()
         self._pending: set[_Pending] = set()
         self._tasks: list[Callable[[Core], None]] = []
+        self._queue: list[tuple[bytes, _Pending]] = []  # proposals for the next tick
+        self.batches_applied = 0  # entries that carried several proposals (tests, metrics)
         self._status: RaftStatus = self._empty_status()
         self._last_leader_contact = -math.inf
         # (receipt time, leader commit index) of heartbeats not yet covered by our apply
@@ -222,6 +228,7 @@ class RaftNode:
             maxlen=256
         )
         self._leader_commit_index = 0
+        self._stamps: dict[str, float] = {}  # leader: each follower's newest reply stamp
         self._caught_up_at = -math.inf
         self._recovery: _Recovery | None = None
         self._heard_commit: int | None = None
@@ -232,6 +239,10 @@ class RaftNode:
         self._refused_votes = 0
         self._storage_error: str | None = None
         self._initial_snapshot = b""
+        self._tls: RaftTls | None = None
+        self._identity_resolver: Callable[[str], str | None] | None = None
+        self._static_ids = dict(settings.node_ids)
+        self._refused_peers = 0
         self._peer_response: dict[str, float] = {}
         self._was_leader = False
         self._verified = (-1, 0)  # (term, index): our log matches that term's leader to index
@@ -248,7 +259,54 @@ class RaftNode:
         if self._core is not None or self._closed:
             raise RaftError("start() may be called once")
         self._initial_snapshot = self._machine.snapshot()
-        self._start_core()
+        self._bind_address = self._settings.self_address
+        if self._settings.tls is not None:
+            self._start_tls(self._settings.tls)
+        try:
+            self._start_core()
+        except BaseException:
+            if self._tls is not None:
+                self._tls.close()
+            raise
+
+    def set_identity_resolver(self, resolver: Callable[[str], str | None]) -> None:
+        """Maps a member's Raft address to its node id (the replicated registry)."""
+        self._identity_resolver = resolver
+
+    def identity_of(self, address: str) -> str | None:
+        resolver = self._identity_resolver
+        if resolver is not None:
+            try:
+                found = resolver(address)
+            except Exception:  # a registry read racing an apply: fall back below
+                found = None
+            if found is not None:
+                return found
+        return self._static_ids.get(address)
+
+    def _start_tls(self, files: RaftTlsFiles) -> None:
+        """Public Raft port behind mutual TLS; pysyncobj moves to a private loopback port."""
+        self._bind_address = f"127.0.0.1:{free_port()}"
+        overrides = dict(self._settings.dial_overrides)
+        tls = RaftTls(
+            files=files,
+            public_address=self._settings.self_address,
+            inner_address=self._bind_address,
+            identity_of=self.identity_of,
+            member_addresses=lambda: list(self._peers),
+            dial_target=lambda peer: overrides.get(peer, peer),
+        )
+        try:
+            tls.start()
+        except OSError as exc:
+            tls.close()
+            raise RaftError(f"cannot bind the Raft address {self._settings.self_address}") from exc
+        self._tls = tls
+
+    def _dial(self, peer: str) -> str | None:
+        if self._tls is not None:
+            return self._tls.forwarder_for(peer)
+        return dict(self._settings.dial_overrides).get(peer)
 
     def _start_core(self, *, rewrite_journal: bool = False) -> None:
         s = self._settings
@@ -300,7 +358,7 @@ class RaftNode:
             leaderFallbackTimeout=s.connection_timeout,
             dynamicMembershipChange=True,
             commandsWaitLeader=True,
-            bindAddress=s.self_address,
+            bindAddress=self._bind_address,
             bindRetryTime=0.2,
             maxBindRetries=25,
             serializer=self._write_dump,
@@ -312,9 +370,7 @@ class RaftNode:
             original = _syncobj_module.createJournal
             _syncobj_module.createJournal = lambda _path=None: journal
             try:
-                core = Core(
-                    s.self_address, list(self._peers), conf, self, dict(s.dial_overrides)
-                )
+                core = Core(s.self_address, list(self._peers), conf, self, self._dial)
             finally:
                 _syncobj_module.createJournal = original
         # pysyncobj stops ticking when the thread that built it ends: a restart after a
@@ -352,6 +408,8 @@ class RaftNode:
                     time.sleep(0.01)
         elif self._journal is not None:
             self._journal._destroy()
+        if self._tls is not None:
+            self._tls.close()
         self._fail_all(NoLeader("node closed", outcome_unknown=True))
 
     # -- proposals ------------------------------------------------------------------
@@ -426,8 +484,45 @@ class RaftNode:
             self._complete(pending, None, error)
             return pending
         assert core is not None
-        core._km_apply(payload, callback=lambda res, err: self._on_result(pending, res, err))
+        with self._lock:
+            self._queue.append((payload, pending))
+        core._SyncObj__pipeNotifier.notify()  # wake the tick thread: it drains the queue
         return pending
+
+    def _drain_queue(self, core: Core) -> None:
+        """Tick thread: queued proposals go to pysyncobj, several per entry (batches)."""
+        with self._lock:
+            queue, self._queue = self._queue, []
+        while queue:
+            count = proposal_batch.take(queue)
+            group, queue = queue[:count], queue[count:]
+            if count == 1:
+                payload, pending = group[0]
+                core._km_apply(
+                    payload, callback=lambda res, err, p=pending: self._on_result(p, res, err)
+                )
+                continue
+            entry = proposal_batch.BATCH + proposal_batch.encode([p for p, _ in group])
+            waiting = [pending for _, pending in group]
+            core._km_apply(
+                entry, callback=lambda res, err, w=waiting: self._on_batch_result(w, res, err)
+            )
+
+    def _on_batch_result(self, waiting: list[_Pending], result: Any, code: int) -> None:
+        if code != FAIL_REASON.SUCCESS or not isinstance(result, bytes):
+            for pending in waiting:
+                self._on_result(pending, None if code == FAIL_REASON.SUCCESS else result, code)
+            return
+        try:
+            parts = proposal_batch.decode(result)
+        except proposal_batch.BatchError:
+            parts = []
+        if len(parts) != len(waiting):
+            for pending in waiting:
+                self._complete(pending, None, RaftError("batch result does not match"))
+            return
+        for pending, part in zip(waiting, parts, strict=True):
+            self._complete(pending, part, None)
 
     def _on_result(self, pending: _Pending, result: Any, code: int) -> None:
         if code == FAIL_REASON.SUCCESS:
@@ -456,6 +551,7 @@ class RaftNode:
 
     def _fail_all(self, error: RaftError) -> None:
         with self._lock:
+            self._queue.clear()  # told they failed: never submitted later
             pending = list(self._pending)
         for p in pending:
             self._complete(p, None, error)
@@ -637,6 +733,23 @@ class RaftNode:
 
     def apply(self, payload: bytes, index: int) -> bytes | None:
         self._applying_index = index
+        if payload[:1] != proposal_batch.BATCH:
+            return self._apply_one(payload, index)
+        try:
+            parts = proposal_batch.decode(payload[1:])
+        except proposal_batch.BatchError as exc:
+            self._set_fatal(f"malformed batch at index {index}: {exc}")
+            return None
+        self.batches_applied += 1
+        results: list[bytes] = []
+        for part in parts:
+            result = self._apply_one(part, index)
+            if result is None:
+                return None  # the node stopped (see _apply_one)
+            results.append(result)
+        return proposal_batch.encode(results)
+
+    def _apply_one(self, payload: bytes, index: int) -> bytes | None:
         kind = payload[:1]
         if kind == _BARRIER:
             return b""
@@ -662,17 +775,49 @@ class RaftNode:
         return self._fatal is None and self._storage_error is None
 
     def outgoing(self, node: Any, message: Any) -> Any:
-        """Caps a success reply to what the AppendEntries being handled proved."""
-        cap = self._ack_cap
-        if (
-            cap is not None
-            and isinstance(message, dict)
-            and message.get("type") == "next_node_idx"
-            and message.get("success")
-            and int(message.get("next_node_idx", 0)) > cap
-        ):
-            return dict(message, next_node_idx=cap)
+        """Caps a success reply to what the AppendEntries being handled proved; stamps
+        replies with our clock and echoes a follower's newest stamp back to it."""
+        if not isinstance(message, dict):
+            return message
+        kind = message.get("type")
+        if kind == "next_node_idx":
+            message = dict(message, km_stamp=time.monotonic())
+            cap = self._ack_cap
+            if cap is not None and message.get("success") and message["next_node_idx"] > cap:
+                message["next_node_idx"] = cap
+        elif kind == "append_entries":
+            echo = self._stamps.get(str(node.id))
+            if echo is not None:
+                message = dict(message, km_echo=echo)
         return message
+
+    def incoming_allowed(self, conn: Any, message: Any) -> bool:
+        """A peer's announced address must be the member its TLS certificate names."""
+        tls = self._tls
+        if tls is None:
+            return True
+        if not isinstance(message, str):
+            return self._refuse_peer(f"a {type(message).__name__} instead of an address")
+        try:
+            port = int(conn._TcpConnection__socket.getpeername()[1])
+        except (OSError, AttributeError):
+            return False
+        certified = tls.identity_of_inner(port)
+        claimed = self.identity_of(message)
+        if certified is None or claimed != certified:
+            return self._refuse_peer(f"{certified or 'unknown'} claimed to be {message}")
+        return True
+
+    def _refuse_peer(self, why: str) -> bool:
+        self._refused_peers += 1
+        if self._refused_peers == 1 or self._refused_peers % 100 == 0:
+            log.warning(
+                "Raft node %s refused a peer connection: %s (%d so far)",
+                self._settings.self_address,
+                why,
+                self._refused_peers,
+            )
+        return False
 
     def send_failed(self, core: Core, node: Any) -> None:
         """A message was not sent: a snapshot transfer to that node starts over."""
@@ -681,6 +826,7 @@ class RaftNode:
             self._snapshot_sender.reset(node)
 
     def before_tick(self, core: Core) -> None:
+        self._drain_queue(core)
         recovery = self._recovery
         if recovery is not None and not recovery.fresh:
             # never stand for election while entries may be missing
@@ -748,9 +894,14 @@ class RaftNode:
             now = time.monotonic()
             self._last_leader_contact = now
             commit = self._heard_commit
+            echo = message.get("km_echo")
             if commit is not None:
                 self._leader_commit_index = commit
-                self._leader_commits.append((now, commit))
+                if isinstance(echo, float) and echo <= now:
+                    # the leader had our reply sent at `echo` when it sent this: its
+                    # commit index is at least as fresh as that instant, however slow
+                    # the network (receipt time would hide a delay)
+                    self._leader_commits.append((echo, commit))
             if self._expect_success is not None:
                 term, covered = self._expect_success
                 if self._verified[0] != term:
@@ -773,6 +924,9 @@ class RaftNode:
                     self._recovery = None
         elif kind == "next_node_idx" and core._isLeader():
             self._peer_response[str(node.id)] = time.monotonic()
+            stamp = message.get("km_stamp")
+            if isinstance(stamp, float):
+                self._stamps[str(node.id)] = stamp
 
     def on_tick(self, core: Core) -> None:
         if self._tick_thread is None:
@@ -823,6 +977,8 @@ class RaftNode:
         leader = raw["leader"]
         if role == "leader" and not self._was_leader:
             self._peer_response.clear()
+            if self._recovery is not None and self._recovery.fresh:
+                self._recovery = None  # elected by a majority: nothing to catch up with
         self._was_leader = role == "leader"
         members = tuple(sorted(str(n.id) for n in core.otherNodes))
         if members != self._persisted_peers:

@@ -44,6 +44,7 @@ class CoreHooks(Protocol):
     def send_failed(self, core: Core, node: Any) -> None: ...
     def before_tick(self, core: Core) -> None: ...
     def storage_failed(self, core: Core, error: StorageFailure) -> None: ...
+    def incoming_allowed(self, conn: Any, message: Any) -> bool: ...
 
 
 class _DialNode(TCPNode):  # type: ignore[misc]
@@ -72,10 +73,22 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         return True
 
     def _connectIfNecessarySingle(self, node: Any) -> bool:
-        target = self._core._km_dial.get(str(node.id))
+        if not self._shouldConnect(node):
+            return False
+        target = self._core._km_dial(str(node.id))
         if target is not None:
             node = _DialNode(str(node.id), target)
         return bool(super()._connectIfNecessarySingle(node))
+
+    def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:
+        # With the cluster secret, the first message is the random-key exchange; the
+        # next one names the peer's address: bind it to the certificate behind it.
+        key_exchange = self._syncObj.encryptor and not conn.sendRandKey
+        if not key_exchange and not self._core._km_hooks.incoming_allowed(conn, message):
+            self._unknownConnections.discard(conn)
+            conn.disconnect()
+            return
+        super()._onIncomingMessageReceived(conn, message)
 
     def flush(self) -> None:
         """fsync the journal, then send everything queued (in order)."""
@@ -122,11 +135,11 @@ class Core(SyncObj):  # type: ignore[misc]
         peers: list[str],
         conf: Any,
         hooks: CoreHooks,
-        dial: dict[str, str] | None = None,
+        dial: Callable[[str], str | None] | None = None,
     ) -> None:
         # Set before SyncObj.__init__: it starts the tick thread, which uses them.
         self._km_hooks = hooks
-        self._km_dial: dict[str, str] = dict(dial or {})
+        self._km_dial: Callable[[str], str | None] = dial or (lambda _peer: None)
         self._km_transport: DurableTransport | None = None
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
 

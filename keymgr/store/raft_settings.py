@@ -6,6 +6,8 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from keymgr.store.raft_tls import RaftTlsFiles
+
 
 class SettingsError(ValueError):
     """A Raft setting is invalid; the message names the field."""
@@ -28,6 +30,10 @@ class RaftSettings:
     # peer address -> address actually dialled (a fault-injecting proxy in tests); the
     # peer keeps its identity, only the TCP connection goes elsewhere
     dial_overrides: tuple[tuple[str, str], ...] = ()
+    # mutual TLS on the Raft port (None: pysyncobj's plain protocol, for toy tests only)
+    tls: RaftTlsFiles | None = None
+    # Raft address -> node id of the members this node knows from its config (self too)
+    node_ids: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         return (

@@ -111,12 +111,13 @@ class SnapshotReceiver:
     def _finish(self, applied_index: int) -> bool:
         assert self._fd is not None
         os.fsync(self._fd)
+        size = self._received
         self._close()
         try:
             with open(self._tmp_path, "rb") as f:
                 dump = decode_dump(f.read())
         except (DumpError, OSError) as exc:
-            self._discard(f"{self._received} bytes received, {exc}")
+            self._discard(f"{size} bytes received, {exc}")
             return False
         if dump.last[1] < applied_index:
             self._discard(
@@ -127,7 +128,7 @@ class SnapshotReceiver:
         fsync_file(self._dump_path)
         fsync_dir(os.path.dirname(os.path.abspath(self._dump_path)))
         self.installed += 1
-        log.info("installed a snapshot up to index %d (%d bytes)", dump.last[1], self._received)
+        log.info("installed a snapshot up to index %d (%d bytes)", dump.last[1], size)
         return True
 
     def _discard(self, why: str) -> None:

@@ -81,7 +81,7 @@ class SealStatusResponse(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., initialized: _Optional[bool] = ..., sealed: _Optional[bool] = ..., seal_type: _Optional[str] = ..., threshold: _Optional[int] = ..., shares: _Optional[int] = ..., progress: _Optional[int] = ..., reason: _Optional[str] = ..., seal_error: _Optional[str] = ..., root_generation: _Optional[int] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("node_id", "api_address", "raft_address", "zone", "role", "term", "commit_index", "applied_index", "lag", "sealed", "serving", "leader_id", "error", "seal_type", "audit_healthy", "audit_failures", "seal_error")
+    __slots__ = ("node_id", "api_address", "raft_address", "zone", "role", "term", "commit_index", "applied_index", "lag", "sealed", "serving", "leader_id", "error", "seal_type", "audit_healthy", "audit_failures", "seal_error", "leader_commit_index", "seconds_since_caught_up")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     API_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,8 @@ class NodeStatus(_message.Message):
     AUDIT_HEALTHY_FIELD_NUMBER: _ClassVar[int]
     AUDIT_FAILURES_FIELD_NUMBER: _ClassVar[int]
     SEAL_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LEADER_COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_SINCE_CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     api_address: str
     raft_address: str
@@ -116,7 +118,9 @@ class NodeStatus(_message.Message):
     audit_healthy: bool
     audit_failures: int
     seal_error: str
-    def __init__(self, node_id: _Optional[str] = ..., api_address: _Optional[str] = ..., raft_address: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., lag: _Optional[int] = ..., sealed: _Optional[bool] = ..., serving: _Optional[bool] = ..., leader_id: _Optional[str] = ..., error: _Optional[str] = ..., seal_type: _Optional[str] = ..., audit_healthy: _Optional[bool] = ..., audit_failures: _Optional[int] = ..., seal_error: _Optional[str] = ...) -> None: ...
+    leader_commit_index: int
+    seconds_since_caught_up: float
+    def __init__(self, node_id: _Optional[str] = ..., api_address: _Optional[str] = ..., raft_address: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., lag: _Optional[int] = ..., sealed: _Optional[bool] = ..., serving: _Optional[bool] = ..., leader_id: _Optional[str] = ..., error: _Optional[str] = ..., seal_type: _Optional[str] = ..., audit_healthy: _Optional[bool] = ..., audit_failures: _Optional[int] = ..., seal_error: _Optional[str] = ..., leader_commit_index: _Optional[int] = ..., seconds_since_caught_up: _Optional[float] = ...) -> None: ...
 
 class LocalStatusRequest(_message.Message):
     __slots__ = ()

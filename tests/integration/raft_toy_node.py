@@ -33,6 +33,7 @@ class ToyMachine:
 
     def __init__(self) -> None:
         self.items: dict[str, str] = {}
+        self.applies: dict[str, int] = {}  # command applications per key (batches: once)
         self.node: RaftNode | None = None
         self.lock = threading.Lock()
 
@@ -42,18 +43,21 @@ class ToyMachine:
             new = cmd["k"] not in self.items
             if new:
                 self.items[cmd["k"]] = cmd["v"]
+            self.applies[cmd["k"]] = self.applies.get(cmd["k"], 0) + 1
             size = len(self.items)
         index = self.node.applying_index if self.node is not None else 0
         return json.dumps({"idx": index, "new": new, "n": size}).encode()
 
     def snapshot(self) -> bytes:
         with self.lock:
-            return json.dumps(self.items, sort_keys=True, separators=(",", ":")).encode()
+            state = {"items": self.items, "applies": self.applies}
+            return json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
 
     def restore(self, snapshot: bytes) -> None:
-        items = json.loads(snapshot)
+        state = json.loads(snapshot) if snapshot else {}
         with self.lock:
-            self.items = items
+            self.items = state.get("items", {})
+            self.applies = state.get("applies", {})
 
     def copy(self) -> dict[str, str]:
         with self.lock:
@@ -87,6 +91,7 @@ def handle(node: RaftNode, machine: ToyMachine, req: dict[str, Any]) -> dict[str
                 "items": items,
                 "digest": hashlib.sha256(blob).hexdigest(),
                 "applied": node.status().applied_index,
+                "applied_twice": sorted(k for k, n in machine.applies.items() if n > 1),
             }
         if op == "status":
             st = node.status()
@@ -105,6 +110,7 @@ def handle(node: RaftNode, machine: ToyMachine, req: dict[str, Any]) -> dict[str
                 "error": st.error,
                 "recovering": st.recovering,
                 "leader_commit": st.leader_commit_index,
+                "batches": node.batches_applied,
                 "peers": {a: [p.connected, p.match_index] for a, p in st.peers.items()},
             }
         if op == "compact":

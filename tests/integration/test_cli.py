@@ -68,6 +68,7 @@ def test_keys_and_crypto_round_trip(cluster: LocalCluster) -> None:
     assert status.returncode == 0
     out = status.stdout.decode()
     assert "leader" in out and "node3" in out
+    assert "Caught up" in out and "s ago" in out  # how old each node's view may be
 
 
 def test_cli_errors_are_one_line(cluster: LocalCluster, tmp_path: Path) -> None:

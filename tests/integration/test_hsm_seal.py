@@ -240,12 +240,15 @@ def test_sixteen_clients_decrypt_through_an_hsm_node(
     """16 threads decrypt through node1 (pkcs11 seal) for 60 s while its seal monitor
     checks the HSM every 0.5 s (KEYMGR_HSM_HAMMER_S shortens it when iterating).
 
-    The read gate's leader-silence bound is raised to 15 s: on a shared 2-core machine
-    16 busy client threads can starve the node's Raft thread of the GIL for over 3 s,
-    and the gate then (rightly) fails closed; that is Raft liveness, not the seal.
+    The read gate's leader-silence and staleness bounds are raised to 15 s: on a shared
+    2-core machine 16 busy client threads can starve the node's Raft thread of the GIL
+    for over 3 s, and the gate then (rightly) fails closed; that is Raft liveness, not
+    the seal.
     """
     duration_s = float(os.environ.get("KEYMGR_HSM_HAMMER_S", "60"))
-    cluster, _ = hsm_cluster(make_cluster, tmp_path, max_leader_silence_s=15.0)
+    cluster, _ = hsm_cluster(
+        make_cluster, tmp_path, max_leader_silence_s=15.0, max_staleness_s=15.0
+    )
     cluster.bring_up()
     api = cluster.node("node1").api
     with cluster.client(["node1"]) as client:

@@ -95,6 +95,7 @@ def test_whole_cluster_kill9_loses_no_acknowledged_write(
     acked: dict[str, str] = {}
     acked_lock = threading.Lock()
     started = time.monotonic()
+    batches = 0
 
     for rnd in range(rounds):
         cluster.wait_leader()
@@ -110,7 +111,7 @@ def test_whole_cluster_kill9_loses_no_acknowledged_write(
                     with acked_lock:
                         acked[key] = value
 
-        threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(12)]
         for t in threads:
             t.start()
         time.sleep(rng.uniform(0.3, 1.0))
@@ -131,10 +132,13 @@ def test_whole_cluster_kill9_loses_no_acknowledged_write(
             items = state["items"]
             missing = [k for k, v in acked.items() if items.get(k) != v]
             assert not missing, f"round {rnd}: node {i} lost {len(missing)} acked writes"
+            assert not state["applied_twice"], f"round {rnd}: node {i} applied twice"
             digests.add(state["digest"])
+            batches = max(batches, cluster.call(i, {"op": "status"})["batches"])
         assert len(digests) == 1, f"round {rnd}: states differ after the restart"
 
     elapsed = time.monotonic() - started
+    assert batches > 0, "no batch was ever in flight: the test proves nothing about batching"
     for i in range(3):
         assert (cluster.data_dir(i) / "raft.dump").is_file(), "compaction never happened"
     reconciled = sum(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import grpc
 import pytest
 
@@ -151,3 +154,115 @@ def test_failover_policy_can_be_shared_between_threads() -> None:
     for thread in threads:
         thread.join()
     assert errors == [] and sorted(policy.endpoints) == ["a", "b", "c"]
+
+
+# --- read-your-writes: the index a write was applied at, sent back on every call --------
+
+
+class _Call:
+    def __init__(self, trailers: tuple[tuple[str, str], ...]) -> None:
+        self._trailers = trailers
+
+    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._trailers
+
+
+class _IndexRpcError(FakeRpcError):
+    def __init__(self, code: grpc.StatusCode, details: str, index: str) -> None:
+        super().__init__(code, details)
+        self._index = index
+
+    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("keymgr-index", self._index),)
+
+
+class _Method:
+    """A stub method that records the metadata sent and answers from a script."""
+
+    def __init__(self, script: list[object], sent: list[object]) -> None:
+        self._script, self._sent = script, sent
+
+    def with_call(self, request: object, *, timeout: float, metadata: object) -> object:
+        self._sent.append(metadata)
+        answer = self._script.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def _scripted_client(
+    tmp_path: Path, script: list[object], sent: list[object]
+) -> sdk.Client:
+    for name in ("ca", "cert", "key"):
+        (tmp_path / name).write_bytes(b"unused: no connection is made")
+    creds = sdk.Credentials(ca=tmp_path / "ca", cert=tmp_path / "cert", key=tmp_path / "key")
+    client = sdk.Client(["a:1", "b:1"], credentials=creds, backoff=0.0)
+    method = _Method(script, sent)
+    client._stub = lambda endpoint, service: SimpleNamespace(  # type: ignore[method-assign]
+        GetKey=method, CreateKey=method
+    )
+    return client
+
+
+def test_client_sends_the_highest_index_it_has_seen(tmp_path: Path) -> None:
+    sent: list[object] = []
+    script: list[object] = [
+        ("r1", _Call((("keymgr-index", "41"),))),  # a write
+        ("r2", _Call(())),  # a read: no index
+        ("r3", _Call((("keymgr-index", "17"), ("other", "x")))),  # lower: ignored
+        ("r4", _Call((("keymgr-index", "oops"),))),  # malformed: ignored
+        ("r5", _Call(())),
+    ]
+    client = _scripted_client(tmp_path, script, sent)
+    assert client.seen_index == 0
+    for _ in range(5):
+        client._call("keys", "GetKey", object())
+    assert sent[0] is None  # nothing seen yet: no metadata
+    assert sent[1:] == [(("keymgr-min-index", "41"),)] * 4
+    assert client.seen_index == 41
+
+
+def test_a_lagging_node_is_retried_elsewhere_and_error_trailers_count(tmp_path: Path) -> None:
+    sent: list[object] = []
+    lagging = FakeRpcError(
+        grpc.StatusCode.UNAVAILABLE,
+        "node has applied Raft index 3, behind the caller's index 41 (keymgr-min-index) "
+        "after waiting 0.5s; try another node",
+    )
+    refused = _IndexRpcError(grpc.StatusCode.NOT_FOUND, "no key", "60")
+    script: list[object] = [
+        ("w", _Call((("keymgr-index", "41"),))),
+        lagging,
+        ("ok", _Call(())),
+        refused,
+        ("ok", _Call(())),
+    ]
+    client = _scripted_client(tmp_path, script, sent)
+    client._call("keys", "CreateKey", object())
+    assert client._call("keys", "GetKey", object()) == "ok"  # failed over after UNAVAILABLE
+    with pytest.raises(sdk.NotFound):
+        client._call("keys", "GetKey", object())
+    client._call("keys", "GetKey", object())
+    assert sent[-1] == (("keymgr-min-index", "60"),)
+
+
+def test_seen_index_is_safe_across_threads(tmp_path: Path) -> None:
+    import threading
+
+    count = 400
+    script: list[object] = [("r", _Call((("keymgr-index", str(i)),))) for i in range(count)]
+    lock = threading.Lock()
+    client = _scripted_client(tmp_path, script, [])
+
+    def worker() -> None:
+        for _ in range(count // 8):
+            with lock:
+                answer = script.pop(0)
+            client._note_index(answer[1])  # type: ignore[index]
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert client.seen_index == count - 1

@@ -38,6 +38,9 @@ def cluster_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pki.issue_node_cert(ca, "node2")
     pki.create_cluster_secret(root / PASSWORD_FILE)
     (root / "secrets" / "short").write_text("too-short\n")
+    (root / "secrets" / "short").chmod(0o600)
+    (root / "secrets" / "shared").write_text("x" * 40 + "\n")
+    (root / "secrets" / "shared").chmod(0o640)
     (root / "logs").mkdir()
     return root
 
@@ -244,6 +247,13 @@ BAD: list[tuple[str, Mutation, str]] = [
     ("bad log level", setting("logging.level", "verbose"), "logging.level: expected one of"),
     ("zero timeout", setting("raft.connection_timeout_s", 0),
      "raft.connection_timeout_s: must be > 0"),
+    ("staleness 0", setting("serving.max_staleness_s", 0),
+     "serving.max_staleness_s: must be > 0"),
+    ("staleness within a heartbeat", setting("serving.max_staleness_s", 0.05),
+     "serving.max_staleness_s: must be greater than raft.append_entries_period_s (0.05), "
+     "got 0.05"),
+    ("staleness not a number", setting("serving.max_staleness_s", "1s"),
+     "serving.max_staleness_s: expected a number of seconds, got string"),
     ("negative int", setting("serving.max_lag_entries", -1),
      "serving.max_lag_entries: must be >= 0, got -1"),
     ("nan seconds", setting("raft.connection_retry_time_s", float("nan")),
@@ -338,6 +348,14 @@ def test_nonexistent_config_file(tmp_path: Path) -> None:
 def test_config_path_is_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is a directory"):
         load_config(tmp_path)
+
+
+def test_cluster_secret_must_be_private(cluster_dir: Path) -> None:
+    data = good()
+    data["raft"]["password_file"] = "secrets/shared"
+    expected = r"raft\.password_file: .* must have mode 0600 or 0400, has 0640"
+    with pytest.raises(ConfigError, match=expected):
+        load_config(write(cluster_dir, data, "shared.yaml"))
 
 
 def test_short_password_is_not_echoed(cluster_dir: Path) -> None:

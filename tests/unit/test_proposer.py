@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from keymgr.server.errors import Unavailable
+from keymgr.server.indexes import WriteIndex, write_index
 from keymgr.server.proposer import Proposer
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import NoLeader, OnDone
@@ -28,6 +29,7 @@ class LeaderChangedRaft:
         self.store = store
         self.commits = commits
         self.apply_delay_s = apply_delay_s
+        self.applying_index = 0
 
     def propose_async(
         self, command: bytes, on_done: OnDone, *, timeout: float | None = None
@@ -35,7 +37,30 @@ class LeaderChangedRaft:
         changed = NoLeader("leader changed before the outcome was known", outcome_unknown=True)
         on_done(None, changed)
         if self.commits:
-            threading.Timer(self.apply_delay_s, self.store.apply, (command,)).start()
+            threading.Timer(self.apply_delay_s, self._apply, (command,)).start()
+
+    def _apply(self, command: bytes) -> None:
+        self.applying_index = 42
+        self.store.apply(command)
+
+
+class CommittingRaft:
+    """Applies the command at index 7 in another thread, then reports success there."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+        self.applying_index = 0
+
+    def propose_async(
+        self, command: bytes, on_done: OnDone, *, timeout: float | None = None
+    ) -> None:
+        def tick() -> None:
+            self.applying_index = 7
+            result = self.store.apply(command)
+            on_done(result, None)
+            self.applying_index = 8  # the next entry: must not be reported
+
+        threading.Thread(target=tick).start()
 
 
 def _proposer(store: KeyStore, *, commits: bool) -> Proposer:
@@ -65,3 +90,22 @@ def test_a_write_that_never_committed_is_unavailable() -> None:
     with pytest.raises(Unavailable, match="outcome unknown"):
         asyncio.run(_proposer(store, commits=False).submit(command))
     assert not store.initialized
+
+
+async def _submit_noting_index(proposer: Proposer, command: store_pb2.Command) -> int:
+    target = WriteIndex()
+    write_index.set(target)
+    await proposer.submit(command)
+    return target.index
+
+
+def test_a_write_notes_the_raft_index_it_was_applied_at() -> None:
+    store = KeyStore()
+    proposer = Proposer(CommittingRaft(store), timeout_s=1.0)  # type: ignore[arg-type]
+    assert asyncio.run(_submit_noting_index(proposer, init_command("init-7"))) == 7
+
+
+def test_a_write_settled_after_a_leader_change_notes_an_index_covering_it() -> None:
+    store = KeyStore()
+    proposer = _proposer(store, commits=True)
+    assert asyncio.run(_submit_noting_index(proposer, init_command("init-42"))) >= 42

@@ -70,11 +70,11 @@ fetch_azure() {
     "https://$scope.vault.azure.net/secrets/$1?api-version=7.4" | json_field value
 }
 
-fetch_to() {  # fetch_to SECRET_NAME FILE MODE: never through a variable or the log
+fetch_to() {  # fetch_to SECRET_NAME FILE MODE [OWNER]: never through a variable or the log
   local tmp
   tmp=$(mktemp /etc/keymgr/.fetch.XXXXXX)
   if "fetch_${env[KEYMGR_CLOUD]}" "$1" >"$tmp" 2>/dev/null && [ -s "$tmp" ]; then
-    chown root:keymgr "$tmp" && chmod "$3" "$tmp" && mv -f "$tmp" "$2"
+    chown "${4:-root}:keymgr" "$tmp" && chmod "$3" "$tmp" && mv -f "$tmp" "$2"
   else
     rm -f "$tmp"
     return 1
@@ -89,7 +89,7 @@ for attempt in $(seq 360); do
      fetch_to "${env[KEYMGR_SECRET_CA]}" /etc/keymgr/tls/ca.pem 0640 &&
      fetch_to "${env[KEYMGR_SECRET_TLS_CERT]}" /etc/keymgr/tls/node.pem 0640 &&
      fetch_to "${env[KEYMGR_SECRET_TLS_KEY]}" /etc/keymgr/tls/node-key.pem 0640 &&
-     fetch_to "${env[KEYMGR_SECRET_CLUSTER]}" /etc/keymgr/cluster-secret 0640 &&
+     fetch_to "${env[KEYMGR_SECRET_CLUSTER]}" /etc/keymgr/cluster-secret 0600 keymgr &&
      getent hosts "${env[KEYMGR_FQDN]}" >/dev/null &&
      /opt/keymgr/bin/keymgr config check /etc/keymgr/node.yaml; then
     systemctl daemon-reload

@@ -25,9 +25,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                         f"({', '.join(FAULTS)})")
     parser.add_argument("--round-seconds", type=float, default=25.0,
                         help="chaos: length of one round (5-300 s, default 25)")
-    parser.add_argument("--disable-bound", type=float, default=1.0,
-                        help="chaos: serving.max_staleness_s of the cluster (default 1.0 s); "
-                        "the disable and read-your-writes bounds add 0.5 s to it")
+    parser.add_argument("--max-staleness", type=float, default=1.0,
+                        help="chaos: the cluster's serving.max_staleness_s (default 1.0 s), "
+                        "the bound of the disable and read-your-writes checks")
+    parser.add_argument("--tolerance", type=float, default=0.5,
+                        help="chaos: added to --max-staleness by those checks (default 0.5 s)")
 
 
 def options_from(args: argparse.Namespace) -> ChaosOptions:
@@ -43,11 +45,14 @@ def options_from(args: argparse.Namespace) -> ChaosOptions:
         raise CliError("--round-seconds: must be between 5 and 300", code=EXIT_USAGE)
     if args.nodes not in (0, 3, 5):
         raise CliError("--nodes: chaos runs 3 or 5 nodes", code=EXIT_USAGE)
-    if not 0 < args.disable_bound <= 60:
-        raise CliError("--disable-bound: must be > 0 and <= 60 seconds", code=EXIT_USAGE)
+    if not 0 < args.max_staleness <= 60:
+        raise CliError("--max-staleness: must be > 0 and <= 60 seconds", code=EXIT_USAGE)
+    if not 0 <= args.tolerance <= 60:
+        raise CliError("--tolerance: must be >= 0 and <= 60 seconds", code=EXIT_USAGE)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 24)
     return ChaosOptions(rounds=args.rounds, seed=seed, nodes=args.nodes or 3, faults=faults,
-                        round_s=args.round_seconds, staleness_s=args.disable_bound)
+                        round_s=args.round_seconds, staleness_s=args.max_staleness,
+                        tolerance_s=args.tolerance)
 
 
 def run_chaos(args: argparse.Namespace) -> int:

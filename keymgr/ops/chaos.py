@@ -114,6 +114,7 @@ class ChaosDrill:
         spec = default_spec(options.nodes)
         spec.min_deletion_window_s = 1
         spec.log_compaction_min_entries = COMPACTION_ENTRIES
+        spec.max_staleness_s = options.staleness_s  # the bound the checks hold it to
         self.proxies: dict[tuple[str, str], FaultProxy] = {}
         for dialer, peer in permutations(spec.nodes, 2):
             proxy = FaultProxy(f"127.0.0.1:{free_port()}", peer.raft,

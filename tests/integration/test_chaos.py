@@ -41,7 +41,7 @@ def test_every_fault_once_without_violations(tmp_path: Path) -> None:
     # the workload exercised what the checks judge
     history = drill.history
     kinds = {w.kind for w in history.writes}
-    assert kinds == {"create", "rotate", "disable", "enable"}
+    assert kinds == {"create", "rotate", "disable", "enable", "retire"}
     assert any(c.linearizable for c in history.ciphers)
     assert any(o.linearizable for o in history.observations)
     assert len({c.endpoint for c in history.ciphers}) == 3

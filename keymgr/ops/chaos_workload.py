@@ -141,7 +141,7 @@ class Workload:
             op = rng.choices(names, weights)[0]
             try:
                 ops[op](index, rng, rng.choice(nodes))
-            except KeymgrError as exc:
+            except Exception as exc:  # recorded; a worker must not die silently mid-round
                 self.history.error(f"{op}: {type(exc).__name__}: {exc}")
                 time.sleep(0.02)
 

@@ -244,6 +244,8 @@ class RaftNode:
         self._static_ids = dict(settings.node_ids)
         self._refused_peers = 0
         self._peer_response: dict[str, float] = {}
+        self._votes: dict[str, float] = {}  # vote grants received in `_votes_term`
+        self._votes_term = -1
         self._was_leader = False
         self._verified = (-1, 0)  # (term, index): our log matches that term's leader to index
         self._expect_success: tuple[int, int] | None = None
@@ -922,6 +924,10 @@ class RaftNode:
                         self._recovery.reason,
                     )
                     self._recovery = None
+        elif kind == "response_vote" and message.get("term") == core.raftCurrentTerm:
+            if self._votes_term != core.raftCurrentTerm:
+                self._votes_term, self._votes = core.raftCurrentTerm, {}
+            self._votes[str(node.id)] = time.monotonic()
         elif kind == "next_node_idx" and core._isLeader():
             self._peer_response[str(node.id)] = time.monotonic()
             stamp = message.get("km_stamp")
@@ -976,7 +982,10 @@ class RaftNode:
         role = _ROLES.get(int(raw["state"]), "follower")
         leader = raw["leader"]
         if role == "leader" and not self._was_leader:
-            self._peer_response.clear()
+            # the votes that elected us are the first contact with a majority: a new
+            # leader does not refuse reads until its first heartbeat round trip
+            term = int(raw["raft_term"])
+            self._peer_response = dict(self._votes) if self._votes_term == term else {}
             if self._recovery is not None and self._recovery.fresh:
                 self._recovery = None  # elected by a majority: nothing to catch up with
         self._was_leader = role == "leader"

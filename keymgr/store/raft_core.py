@@ -20,6 +20,9 @@ do not conflict (`rewrite_append_entries`).
 
 from __future__ import annotations
 
+import logging
+import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,6 +32,8 @@ from pysyncobj.node import TCPNode
 from pysyncobj.transport import TCPTransport
 
 from keymgr.store.durable_journal import StorageFailure
+
+log = logging.getLogger(__name__)
 
 
 class CoreHooks(Protocol):
@@ -45,6 +50,27 @@ class CoreHooks(Protocol):
     def before_tick(self, core: Core) -> None: ...
     def storage_failed(self, core: Core, error: StorageFailure) -> None: ...
     def incoming_allowed(self, conn: Any, message: Any) -> bool: ...
+
+
+class _RepeatedErrors:
+    """Logs the traceback of a tick error once per cause and interval, counts the rest."""
+
+    LOG_EVERY_S = 10.0
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def report(self) -> None:
+        cause = traceback.format_exc(limit=3).splitlines()[-1]
+        now = time.monotonic()
+        if now - self._last.get(cause, -self.LOG_EVERY_S) < self.LOG_EVERY_S:
+            self._suppressed[cause] = self._suppressed.get(cause, 0) + 1
+            return
+        self._last[cause] = now
+        log.exception(
+            "Raft tick failed (%d times since the last report)", self._suppressed.pop(cause, 0)
+        )
 
 
 class _DialNode(TCPNode):  # type: ignore[misc]
@@ -140,6 +166,7 @@ class Core(SyncObj):  # type: ignore[misc]
         # Set before SyncObj.__init__: it starts the tick thread, which uses them.
         self._km_hooks = hooks
         self._km_dial: Callable[[str], str | None] = dial or (lambda _peer: None)
+        self._km_tick_errors = _RepeatedErrors()
         self._km_transport: DurableTransport | None = None
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
 
@@ -157,6 +184,11 @@ class Core(SyncObj):  # type: ignore[misc]
             super()._onTick(timeToWait)
         except StorageFailure as exc:
             self._km_hooks.storage_failed(self, exc)
+        except Exception:
+            # pysyncobj would log a traceback and retry every tick (a flood); one
+            # traceback per cause every LOG_EVERY_S, a count of the rest
+            self._km_tick_errors.report()
+            time.sleep(timeToWait or 0.01)
 
 
 @dataclass(frozen=True)

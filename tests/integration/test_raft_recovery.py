@@ -9,6 +9,8 @@ that stopped the node for good, and a snapshot transfer that installed a truncat
 from __future__ import annotations
 
 import os
+import random
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +46,16 @@ def write_keys(cluster: ToyCluster, node: int, prefix: str, count: int) -> dict[
         key, value = f"{prefix}{n}", f"v{n}"
         if put(cluster, node, key, value) is not None:
             acked[key] = value
+    return acked
+
+
+def write_keys_valued(
+    cluster: ToyCluster, node: int, prefix: str, count: int, value: str
+) -> dict[str, str]:
+    acked: dict[str, str] = {}
+    for n in range(count):
+        if put(cluster, node, f"{prefix}{n}", value) is not None:
+            acked[f"{prefix}{n}"] = value
     return acked
 
 
@@ -156,48 +168,61 @@ def test_corrupt_dump_is_set_aside_and_rebuilt_from_the_leader(make_toy_cluster:
 
 
 def test_snapshot_transfer_over_a_cutting_link_never_installs_a_partial_dump(
-    make_toy_cluster: MakeToy, tmp_path: Path
+    make_toy_cluster: MakeToy,
 ) -> None:
-    """A follower catches up by snapshot through a proxy that cuts the link repeatedly."""
+    """A follower catches up by snapshot while its links are cut again and again."""
     from keymgr.ops.faultproxy import FaultProxy
+    from keymgr.ops.ports import free_port
 
     cluster = make_toy_cluster(compact_entries=50)
-    # route every link through a proxy that drops the connection every ~100 KB
     proxies: list[FaultProxy] = []
     for i in range(3):
         for j in range(3):
             if i != j:
-                proxy = FaultProxy(cluster.addresses[j])
+                proxy = FaultProxy(f"127.0.0.1:{free_port()}", cluster.addresses[j])
                 proxy.start()
                 proxies.append(proxy)
-                cluster.dial[i][cluster.addresses[j]] = proxy.address
+                cluster.dial[i][cluster.addresses[j]] = proxy.listen
+    stop = threading.Event()
+
+    def cut_repeatedly() -> None:
+        rng = random.Random(7)
+        while not stop.is_set():
+            time.sleep(rng.uniform(0.02, 0.15))
+            victims = [p for p in proxies if rng.random() < 0.5]
+            for proxy in victims:
+                proxy.set_mode("partition")
+            time.sleep(0.01)
+            for proxy in victims:
+                proxy.set_mode("pass")
+
+    cutter = threading.Thread(target=cut_repeatedly)
     try:
         cluster.start_all()
         leader = cluster.wait_leader()
         follower = next(i for i in range(3) if i != leader)
         cluster.kill(follower)
         big = "x" * 2000
-        acked = {}
-        for n in range(400):
-            if put(cluster, leader, f"k{n}", big) is not None:
-                acked[f"k{n}"] = big
+        acked = write_keys_valued(cluster, leader, "k", 400, big)
         cluster.call(leader, {"op": "compact"})
         time.sleep(0.5)
-        for proxy in proxies:
-            proxy.cut_every(100_000)
+        cutter.start()
         cluster.start(follower)
-        time.sleep(3.0)
-        for proxy in proxies:
-            proxy.cut_every(None)
-        wait_not_recovering(cluster, follower, timeout=30)
+        time.sleep(4.0)
+        stop.set()
+        cutter.join(10)
+        leader = cluster.wait_leader()
+        wait_not_recovering(cluster, follower, timeout=40)
         assert_all_present(cluster.wait_state([0, 1, 2], timeout=40), acked)
         dump = cluster.data_dir(follower) / "raft.dump"
-        assert dump.exists()
+        assert dump.exists() and os.path.getsize(dump) > 400 * 2000
         cluster.kill(follower)
         cluster.start(follower)  # the installed dump loads: it was whole
         assert cluster.call(follower, {"op": "status"})["error"] is None
-        assert os.path.getsize(dump) > 400 * 2000
+        text = cluster.log_text(follower)
+        assert "installed a snapshot" in text, text[-2000:]
     finally:
+        stop.set()
         for proxy in proxies:
             proxy.close()
 

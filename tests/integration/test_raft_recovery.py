@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from keymgr.ops.faultproxy import FaultProxy
+from keymgr.ops.ports import free_port
 from tests.integration.raft_toy_cluster import ToyCluster, put
 
 MakeToy = Callable[..., ToyCluster]
@@ -171,9 +173,6 @@ def test_snapshot_transfer_over_a_cutting_link_never_installs_a_partial_dump(
     make_toy_cluster: MakeToy,
 ) -> None:
     """A follower catches up by snapshot while its links are cut again and again."""
-    from keymgr.ops.faultproxy import FaultProxy
-    from keymgr.ops.ports import free_port
-
     cluster = make_toy_cluster(compact_entries=50)
     proxies: list[FaultProxy] = []
     for i in range(3):
@@ -188,8 +187,8 @@ def test_snapshot_transfer_over_a_cutting_link_never_installs_a_partial_dump(
     def cut_repeatedly() -> None:
         rng = random.Random(7)
         while not stop.is_set():
-            time.sleep(rng.uniform(0.02, 0.15))
-            victims = [p for p in proxies if rng.random() < 0.5]
+            time.sleep(rng.uniform(0.003, 0.03))
+            victims = [p for p in proxies if rng.random() < 0.7]
             for proxy in victims:
                 proxy.set_mode("partition")
             time.sleep(0.01)
@@ -202,8 +201,8 @@ def test_snapshot_transfer_over_a_cutting_link_never_installs_a_partial_dump(
         leader = cluster.wait_leader()
         follower = next(i for i in range(3) if i != leader)
         cluster.kill(follower)
-        big = "x" * 2000
-        acked = write_keys_valued(cluster, leader, "k", 400, big)
+        big = "x" * 20000
+        acked = write_keys_valued(cluster, leader, "k", 300, big)
         cluster.call(leader, {"op": "compact"})
         time.sleep(0.5)
         cutter.start()
@@ -215,12 +214,12 @@ def test_snapshot_transfer_over_a_cutting_link_never_installs_a_partial_dump(
         wait_not_recovering(cluster, follower, timeout=40)
         assert_all_present(cluster.wait_state([0, 1, 2], timeout=40), acked)
         dump = cluster.data_dir(follower) / "raft.dump"
-        assert dump.exists() and os.path.getsize(dump) > 400 * 2000
+        assert dump.exists() and os.path.getsize(dump) > 100 * 20000
         cluster.kill(follower)
         cluster.start(follower)  # the installed dump loads: it was whole
         assert cluster.call(follower, {"op": "status"})["error"] is None
         text = cluster.log_text(follower)
-        assert "installed a snapshot" in text, text[-2000:]
+        assert "Traceback" not in text and "cannot load" not in text, text[-2000:]
     finally:
         stop.set()
         for proxy in proxies:

@@ -11,9 +11,9 @@ bind the address pysyncobj announces on connect to the certificate that carried 
 
 Bounds before authentication: at most `MAX_PENDING` handshakes at once (others are closed
 at once), `HANDSHAKE_TIMEOUT_S` per handshake; garbage fails the handshake and never
-reaches Raft. Certificates are re-read when their files change, so a replaced node
-certificate is used for new connections without a restart (a new CA needs a rolling
-restart).
+reaches Raft. After it: at most `MAX_PER_NODE` relayed connections per member.
+Certificates are re-read when their files change, so a replaced node certificate is used
+for new connections without a restart (a new CA needs a rolling restart).
 
 Everything runs on one asyncio loop in a daemon thread.
 """
@@ -37,6 +37,7 @@ from keymgr.pki import NODE_KIND, principal_from_certificate
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 32
+MAX_PER_NODE = 4  # pysyncobj needs one per peer; a few more cover reconnect races
 HANDSHAKE_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 3.0
 CHUNK = 1 << 16
@@ -232,6 +233,12 @@ class RaftTls:
             self._pending -= 1
         if node_id is None or not self._is_member_id(node_id):
             self._refuse(f"certificate of {node_id or 'no node'} is not a current member")
+            writer.transport.abort()
+            return
+        with self._lock:
+            open_from_node = sum(1 for n in self._inner_ids.values() if n == node_id)
+        if open_from_node >= MAX_PER_NODE:
+            self._refuse(f"{node_id} already has {open_from_node} Raft connections")
             writer.transport.abort()
             return
         try:

@@ -26,7 +26,7 @@ from keymgr.store import journal_records as journal_records_format
 HEADER_SIZE = 40  # pysyncobj.journal.FIRST_RECORD_OFFSET
 LAST_RECORD_OFFSET_AT = 36  # pysyncobj.journal.LAST_RECORD_OFFSET_OFFSET
 FILLER = "chaos-filler"
-TMPFS_SIZE = "64m"
+TMPFS_SIZE = "512m"
 
 
 class DiskFaultSkipped(Exception):

@@ -105,7 +105,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
             # pysyncobj would unpickle it; we never write one, so someone else did.
             raise JournalError(f"unexpected pysyncobj pickle meta file {path}.meta")
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}.rewrite")  # leftover of a rewrite that crashed
+            os.unlink(f"{path}.new")  # leftover of a rewrite that crashed
         self._path = path
         self._dir = os.path.dirname(os.path.abspath(path))
         self._state_path = f"{path}.state.json"
@@ -130,6 +130,12 @@ class DurableJournal(Journal):  # type: ignore[misc]
             self._write_fresh(self._path, [])
         with open(self._path, "rb") as f:
             data = f.read()
+        if len(data) < len(journal_records.MAGIC) and journal_records.MAGIC.startswith(data):
+            # a journal cut inside its header (a storage fault): nothing intact is left
+            self.damage = f"journal header torn ({len(data)} bytes); kept 0 entries"
+            log.error("Raft journal %s: %s", self._path, self.damage)
+            self._write_fresh(self._path, [])
+            data = journal_records.MAGIC
         if data.startswith(journal_records.LEGACY_MAGIC):
             legacy = FileJournal(self._path)
             try:
@@ -156,15 +162,23 @@ class DurableJournal(Journal):  # type: ignore[misc]
 
     @staticmethod
     def _write_fresh(path: str, entries: Sequence[Entry]) -> None:
+        """A whole journal file, atomically: a failed write (disk full) leaves none."""
         data = journal_records.MAGIC + b"".join(
             journal_records.encode_record(bytes(c), int(i), int(t)) for c, i, t in entries
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp = f"{path}.new"
         try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     # -- the pysyncobj Journal interface --------------------------------------------
 
@@ -233,10 +247,8 @@ class DurableJournal(Journal):  # type: ignore[misc]
 
     def replace_entries(self, entries: Sequence[Entry]) -> None:
         """Replace the whole journal atomically: build, fsync, rename, reload."""
-        tmp = f"{self._path}.rewrite"
-        _storage_call("journal rewrite", lambda: self._write_fresh(tmp, entries))
+        _storage_call("journal rewrite", lambda: self._write_fresh(self._path, entries))
         os.close(self._fd)
-        os.replace(tmp, self._path)
         fsync_dir(self._dir)
         self._fd = self._open()
         self._dirty = False

@@ -379,15 +379,17 @@ class RaftNode:
         # storage failure builds it from a short-lived thread
         core._SyncObj__mainThread = threading.main_thread()
         self._core = core
+        # a failed first start closes the node; a failed restart is retried by the caller
+        give_up = core.destroy if rewrite_journal else self.close
         try:
             core.waitBinded()
         except Exception as exc:
-            self.close()
+            give_up()
             raise RaftError(f"cannot bind the Raft address {s.self_address}") from exc
         # The first tick loads the dump: fail start() if that stopped the node.
         self._first_tick.wait(10.0)
         if self._fatal is not None:
-            self.close()
+            give_up()
             raise RaftError(f"Raft node stopped during start: {self._fatal}")
 
     def close(self) -> None:
@@ -1047,29 +1049,42 @@ class RaftNode:
             target=self._restart_after_storage_failure, args=(core,), daemon=True
         ).start()
 
-    def _restart_after_storage_failure(self, core: Core) -> None:
-        deadline = time.monotonic() + 10.0
-        while core.tick_thread_alive() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        while not self._closed and not self._storage_writable():
-            time.sleep(1.0)
-        with self._lock:
-            if self._closed:
-                return
-            self._core = None
-        self._tick_thread = None
-        self._first_tick = threading.Event()
-        self._verified = (-1, 0)
-        self._peer_response.clear()
-        self._leader_commits.clear()
-        self._was_leader = False
-        self._machine.restore(self._initial_snapshot)
-        try:
-            self._start_core(rewrite_journal=True)
-        except (RaftError, OSError) as exc:
-            log.error("Raft node %s could not restart: %s", self._settings.self_address, exc)
+    def _restart_after_storage_failure(self, core: Core | None) -> None:
+        """Waits for the old core to stop and the disk to take writes, then restarts;
+        retries (every second, one log line per failure) while the restart fails."""
+        while True:
+            if core is not None:
+                deadline = time.monotonic() + 10.0
+                while core.tick_thread_alive() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            while not self._closed and not self._storage_writable():
+                time.sleep(1.0)
             with self._lock:
-                self._fatal = f"could not restart after a storage failure: {exc}"
+                if self._closed:
+                    return
+                self._core = None
+            self._tick_thread = None
+            self._first_tick = threading.Event()
+            self._verified = (-1, 0)
+            self._peer_response.clear()
+            self._leader_commits.clear()
+            self._was_leader = False
+            self._machine.restore(self._initial_snapshot)
+            try:
+                self._start_core(rewrite_journal=True)
+                return
+            except (RaftError, StorageFailure, OSError) as exc:
+                log.error(
+                    "Raft node %s could not restart yet: %s", self._settings.self_address, exc
+                )
+                core = self._core
+                if core is not None:
+                    core.destroy()
+                with self._lock:
+                    self._fatal = None  # a failed start is retried, not final
+                    if self._storage_error is None:
+                        self._storage_error = f"Raft storage failed: {exc}"
+                time.sleep(1.0)
 
     def _storage_writable(self) -> bool:
         probe = self._settings.data_dir / ".write-probe"

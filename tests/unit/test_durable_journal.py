@@ -149,7 +149,7 @@ def test_compaction_rewrite_is_atomic_and_keeps_tail(path: str) -> None:
     j.sync()
     j.deleteEntriesTo(150)  # pysyncobj: keep entries from position 150 on
     assert j.entries() == [entry(i) for i in range(151, 201)]
-    assert not os.path.exists(f"{path}.rewrite")
+    assert not os.path.exists(f"{path}.new")
     j.add(*entry(201))
     j.sync()
     j._destroy()
@@ -165,11 +165,11 @@ def test_leftover_rewrite_file_is_ignored(path: str) -> None:
     for i in range(1, 6):
         j.add(*entry(i))
     j._destroy()
-    Path(f"{path}.rewrite").write_bytes(b"half-written")  # a rewrite that crashed
+    Path(f"{path}.new").write_bytes(b"half-written")  # a rewrite that crashed
     again = open_journal(path)
     try:
         assert [e[1] for e in again.entries()] == [1, 2, 3, 4, 5]
-        assert not os.path.exists(f"{path}.rewrite")
+        assert not os.path.exists(f"{path}.new")
     finally:
         again._destroy()
 

@@ -86,3 +86,33 @@ def test_a_file_of_another_kind_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"something else entirely")
     with pytest.raises(JournalError, match="not a keymgr Raft journal"):
         DurableJournal(str(path))
+
+
+@pytest.mark.parametrize("kept", [0, 3])
+def test_a_journal_cut_inside_its_header_is_damage_not_a_foreign_file(
+    tmp_path: Path, kept: int
+) -> None:
+    path = tmp_path / "raft.journal"
+    write(path, 5)
+    path.write_bytes(path.read_bytes()[:kept])
+    j = DurableJournal(str(path))
+    assert len(j) == 0 and j.damage is not None and "header torn" in j.damage
+    j.add(b"x", 1, 1)
+    j.sync()
+    j._destroy()
+    assert DurableJournal(str(path)).entries() == [(b"x", 1, 1)]
+
+
+def test_creating_a_journal_on_a_full_disk_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keymgr.store.durable_journal as dj
+
+    def full(fd: int, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dj, "write_all", full)
+    path = tmp_path / "raft.journal"
+    with pytest.raises(OSError):
+        DurableJournal(str(path))
+    assert list(tmp_path.iterdir()) == []  # neither a half journal nor a temp file

@@ -9,9 +9,14 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
-from keymgr.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, print_json
+from keymgr.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    CliError,
+    print_json,
+    print_rich_table,
+)
 from keymgr.ops.chaos import TABLE_HEADERS, ChaosDrill, ChaosOptions, ChaosReport, table_rows
 from keymgr.ops.chaos_faults import FAULTS
 
@@ -75,15 +80,13 @@ def run_chaos(args: argparse.Namespace) -> int:
 
 
 def print_report(report: ChaosReport) -> None:
-    table = Table(title=f"keymgr drill chaos (seed {report.seed}, {report.nodes} nodes)")
-    for header in TABLE_HEADERS:
-        table.add_column(header, justify="left" if header == "Fault" else "right")
-    for row in table_rows(report):
-        table.add_row(*row)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=180)
-    console.print(table)
+    console = print_rich_table(
+        f"keymgr drill chaos (seed {report.seed}, {report.nodes} nodes)",
+        TABLE_HEADERS,
+        table_rows(report),
+        left=("Fault",),
+        width=180,
+    )
     for note in report.notes:
         console.print(f"  note: {note}")
     for r in report.rounds:

@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
+from rich.console import Console
+from rich.table import Table
 
 from keymgr.client import Client, Credentials
 
@@ -127,6 +129,28 @@ def print_table(
             "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
             file=out or sys.stdout,
         )
+
+
+def print_rich_table(
+    title: str,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    left: Sequence[str] = (),
+    width: int = 160,
+) -> Console:
+    """A report table (columns right-aligned but `left`), at `width` when not a terminal;
+    returns the console so the report can go on below it."""
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, justify="left" if header in left else "right")
+    for row in rows:
+        table.add_row(*row)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=width)
+    console.print(table)
+    return console
 
 
 def print_fields(pairs: Iterable[tuple[str, object]], out: TextIO | None = None) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from keymgr.cli import chaos_cmd
 from keymgr.cli.common import (
@@ -20,6 +19,7 @@ from keymgr.cli.common import (
     credentials_from,
     endpoints,
     print_json,
+    print_rich_table,
 )
 from keymgr.ops.devcluster import ClusterSpec, LocalCluster, default_spec
 from keymgr.ops.drill import KINDS, TABLE_HEADERS, Drill, DrillReport, Kind, table_rows
@@ -141,15 +141,12 @@ def _run_remote(args: argparse.Namespace, console: Console) -> int:
 
 
 def _print_report(report: DrillReport) -> None:
-    table = Table(title=f"keymgr drill {report.kind}")
-    for header in TABLE_HEADERS:
-        table.add_column(header, justify="left" if header in ("Victims", "New leader") else "right")
-    for row in table_rows(report):
-        table.add_row(*row)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
-    console.print(table)
+    console = print_rich_table(
+        f"keymgr drill {report.kind}",
+        TABLE_HEADERS,
+        table_rows(report),
+        left=("Victims", "New leader"),
+    )
     console.print(
         f"median RTO {report.median_rto_s}s, max RTO {report.max_rto_s}s, "
         f"keys cleaned up {report.keys_cleaned}: "

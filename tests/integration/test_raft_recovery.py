@@ -42,23 +42,26 @@ def cut_inside_last_record(path: Path) -> int:
     return len(data) - keep
 
 
-def write_keys(cluster: ToyCluster, node: int, prefix: str, count: int) -> dict[str, str]:
-    acked: dict[str, str] = {}
-    for n in range(count):
-        key, value = f"{prefix}{n}", f"v{n}"
-        if put(cluster, node, key, value) is not None:
-            acked[key] = value
-    return acked
-
-
-def write_keys_valued(
-    cluster: ToyCluster, node: int, prefix: str, count: int, value: str
+def write_keys(
+    cluster: ToyCluster, node: int, prefix: str, count: int, value: str | None = None
 ) -> dict[str, str]:
+    """Puts `count` keys through `node`; returns the acknowledged ones (value vN unless given)."""
     acked: dict[str, str] = {}
     for n in range(count):
-        if put(cluster, node, f"{prefix}{n}", value) is not None:
-            acked[f"{prefix}{n}"] = value
+        key = f"{prefix}{n}"
+        if put(cluster, node, key, value or f"v{n}") is not None:
+            acked[key] = value or f"v{n}"
     return acked
+
+
+def started_with_writes(cluster: ToyCluster, count: int) -> tuple[int, int, dict[str, str]]:
+    """Starts the cluster, writes `count` keys; (leader, a caught-up follower, acked)."""
+    cluster.start_all()
+    leader = cluster.wait_leader()
+    acked = write_keys(cluster, leader, "a", count)
+    follower = next(i for i in range(3) if i != leader)
+    cluster.barrier(follower)
+    return leader, follower, acked
 
 
 def assert_all_present(states: list[dict[str, object]], acked: dict[str, str]) -> None:
@@ -82,11 +85,7 @@ def wait_not_recovering(cluster: ToyCluster, i: int, timeout: float = 20.0) -> N
 
 def test_torn_journal_tail_is_cut_back_and_the_node_rejoins(make_toy_cluster: MakeToy) -> None:
     cluster = make_toy_cluster()
-    cluster.start_all()
-    leader = cluster.wait_leader()
-    acked = write_keys(cluster, leader, "a", 60)
-    follower = next(i for i in range(3) if i != leader)
-    cluster.barrier(follower)
+    leader, follower, acked = started_with_writes(cluster, 60)
     cluster.kill(follower)
     assert cut_inside_last_record(journal_path(cluster, follower)) > 0
     acked |= write_keys(cluster, leader, "b", 20)
@@ -146,11 +145,7 @@ def test_an_acknowledged_entry_lost_from_one_journal_is_never_overwritten(
 
 def test_corrupt_dump_is_set_aside_and_rebuilt_from_the_leader(make_toy_cluster: MakeToy) -> None:
     cluster = make_toy_cluster(compact_entries=40)
-    cluster.start_all()
-    leader = cluster.wait_leader()
-    acked = write_keys(cluster, leader, "a", 150)
-    follower = next(i for i in range(3) if i != leader)
-    cluster.barrier(follower)
+    leader, follower, acked = started_with_writes(cluster, 150)
     cluster.call(follower, {"op": "compact"})
     dump = cluster.data_dir(follower) / "raft.dump"
     deadline = time.monotonic() + 10
@@ -202,7 +197,7 @@ def test_snapshot_transfer_over_a_cutting_link_never_installs_a_partial_dump(
         follower = next(i for i in range(3) if i != leader)
         cluster.kill(follower)
         big = "x" * 20000
-        acked = write_keys_valued(cluster, leader, "k", 300, big)
+        acked = write_keys(cluster, leader, "k", 300, big)
         cluster.call(leader, {"op": "compact"})
         time.sleep(0.5)
         cutter.start()
@@ -233,11 +228,7 @@ def test_a_full_disk_stops_acknowledgements_and_the_node_heals_by_itself(
     import resource
 
     cluster = make_toy_cluster()
-    cluster.start_all()
-    leader = cluster.wait_leader()
-    acked = write_keys(cluster, leader, "a", 30)
-    follower = next(i for i in range(3) if i != leader)
-    cluster.barrier(follower)
+    leader, follower, acked = started_with_writes(cluster, 30)
     proc = cluster.procs[follower]
     assert proc is not None
     size = journal_path(cluster, follower).stat().st_size

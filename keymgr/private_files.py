@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 
 def check_private_file(path: Path) -> str:
@@ -26,3 +27,12 @@ def check_private_file(path: Path) -> str:
     if euid != 0 and info.st_uid != euid:
         return f"{path} must be owned by the user running keymgr (uid {euid}), not {info.st_uid}"
     return ""
+
+
+def owner_only_append(path: Path, *, truncate: bool = False) -> BinaryIO:
+    """Opens `path` for appending (or rewriting), created 0600 whatever the umask: logs and
+    pid files of a node say what it did and must not be world-readable."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if truncate else os.O_APPEND)
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb")

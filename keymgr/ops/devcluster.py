@@ -22,6 +22,7 @@ import yaml
 from keymgr import pki
 from keymgr.client import Client, Credentials, KeymgrError
 from keymgr.ops.ports import free_port
+from keymgr.private_files import owner_only_append
 from keymgr.v1 import operator_pb2
 
 READY_TIMEOUT_S = 30.0
@@ -171,7 +172,9 @@ class LocalCluster:
         """Writes PKI, the cluster secret and configs (keeps an existing CA)."""
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
-        (self.root / "logs").mkdir(exist_ok=True)
+        for directory in ("logs", "data", "run"):
+            (self.root / directory).mkdir(mode=0o700, exist_ok=True)
+            os.chmod(self.root / directory, 0o700)
         secrets_dir = self.root / "secrets"
         secrets_dir.mkdir(mode=0o700, exist_ok=True)
         if not (self.certs / "ca.pem").exists():
@@ -247,7 +250,7 @@ class LocalCluster:
     def start(self, node_id: str) -> None:
         if node_id in self.processes and self.processes[node_id].poll() is None:
             return
-        log = open(self.log_path(node_id).with_suffix(".stderr"), "ab")  # noqa: SIM115
+        log = owner_only_append(self.log_path(node_id).with_suffix(".stderr"))
         self.processes[node_id] = subprocess.Popen(
             [sys.executable, "-m", "keymgr", "server", "--config", str(self.config_path(node_id))],
             stdout=log,
@@ -257,9 +260,8 @@ class LocalCluster:
         )
         log.close()
         self.foreign.pop(node_id, None)
-        run = self.root / "run"
-        run.mkdir(exist_ok=True)
-        (run / f"{node_id}.pid").write_text(f"{self.processes[node_id].pid}\n")
+        with owner_only_append(self.root / "run" / f"{node_id}.pid", truncate=True) as pid_file:
+            pid_file.write(f"{self.processes[node_id].pid}\n".encode())
 
     def start_all(self) -> None:
         for node in self.spec.nodes:

@@ -190,6 +190,12 @@ def configure_logging(config: NodeConfig) -> None:
     root.setLevel(config.logging.level.upper())
 
 
+# Everything a node writes (journal, dump, sealed root key, audit, logs, sockets) is
+# for the service user alone; explicit modes below still say so where it matters.
+NODE_UMASK = 0o077
+
+
 def run(config: NodeConfig) -> None:
+    os.umask(NODE_UMASK)
     configure_logging(config)
     asyncio.run(serve(config))

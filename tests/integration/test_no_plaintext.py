@@ -10,6 +10,9 @@ appear in any file, raw, hex or base64.
 
 from __future__ import annotations
 
+import os
+import stat
+
 from keymgr.crypto.barrier import Keyring, material_aad, unwrap_term_key
 from tests.integration.clients_support import encodings, files_under
 from tests.integration.conftest import MakeCluster
@@ -62,3 +65,32 @@ def test_no_secret_appears_in_any_file_a_node_wrote(make_cluster: MakeCluster) -
             for form in encodings(secret):
                 assert form not in content, f"{name} found in {path}"
     assert scanned >= 9  # journal, dump, meta per node at least
+
+
+def test_every_file_a_node_wrote_is_owner_only(make_cluster: MakeCluster) -> None:
+    """Journal, dump, term/vote file, sealed root key, audit and logs: 0600 files in 0700
+    directories, whatever the umask of whoever started the node."""
+    old_umask = os.umask(0o022)  # the usual login umask: files 0644 unless keymgr says so
+    try:
+        cluster = make_cluster(log_compaction_min_entries=20)
+        cluster.bring_up(shares=3, threshold=2)
+    finally:
+        os.umask(old_umask)
+    with cluster.client() as client:
+        for i in range(30):  # enough entries for a compaction: dump files too
+            client.create_key(f"mode-{i}")
+    for node in cluster.spec.nodes:
+        cluster.stop(node.id)
+    roots = [cluster.root / "data", cluster.root / "logs", cluster.root / "run"]
+    seen, wrong = 0, []
+    for root in roots:
+        for path in [root, *root.rglob("*")]:
+            mode = stat.S_IMODE(path.lstat().st_mode)
+            if path.is_dir() and mode != 0o700:
+                wrong.append(f"{path.relative_to(cluster.root)}/ {mode:o}")
+            elif path.is_file():
+                seen += 1
+                if mode != 0o600:
+                    wrong.append(f"{path.relative_to(cluster.root)} {mode:o}")
+    assert not wrong
+    assert seen >= 12  # journal, dump, meta, root key per node at least

@@ -225,6 +225,21 @@ class ServingConfig:
     max_leader_silence_s: float = 3.0
     max_staleness_s: float = 1.0
     max_lag_entries: int = 1000
+    # serving processes on the API port: the Raft process and `processes - 1` workers
+    # (docs/architecture.md, "Worker processes"); 0 in the file means one per core
+    processes: int = 1
+
+
+MAX_PROCESSES = 64
+
+
+def default_processes() -> int:
+    """One serving process per core this process may run on (at most MAX_PROCESSES)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_PROCESSES))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -588,7 +603,9 @@ class _Reader:
         seal = self.seal(self.section(top, "seal", ("type", "key_file", "pin", *_PKCS11_FIELDS)))
         serving = self.serving(
             self.section(
-                top, "serving", ("max_leader_silence_s", "max_staleness_s", "max_lag_entries"),
+                top,
+                "serving",
+                ("max_leader_silence_s", "max_staleness_s", "max_lag_entries", "processes"),
                 required=False,
             ),
             raft,
@@ -825,6 +842,8 @@ class _Reader:
             max_staleness_s=bounds["max_staleness_s"],
             max_lag_entries=s.integer(
                 "max_lag_entries", default=d["max_lag_entries"].default, minimum=0),
+            processes=s.integer("processes", default=0, minimum=0, maximum=MAX_PROCESSES)
+            or default_processes(),
         )
 
     def keys(self, s: _Section) -> KeysConfig:

@@ -53,3 +53,12 @@ def add_servicers(
     access_pb2_grpc.add_AccessServicer_to_server(access, server)  # type: ignore[no-untyped-call]
     volume_pb2_grpc.add_VolumeKeysServicer_to_server(volume, server)  # type: ignore[no-untyped-call]
     tde_pb2_grpc.add_TdeKeysServicer_to_server(tde, server)  # type: ignore[no-untyped-call]
+
+
+def add_local_servicers(
+    server: grpc.aio.Server, *, keys: object, volume: object, tde: object
+) -> None:
+    """What a worker process serves itself (it relays Operator and Access calls)."""
+    keys_pb2_grpc.add_KeyManagementServicer_to_server(keys, server)  # type: ignore[no-untyped-call]
+    volume_pb2_grpc.add_VolumeKeysServicer_to_server(volume, server)  # type: ignore[no-untyped-call]
+    tde_pb2_grpc.add_TdeKeysServicer_to_server(tde, server)  # type: ignore[no-untyped-call]

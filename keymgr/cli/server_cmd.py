@@ -19,6 +19,8 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", required=True, help="node YAML config")
+    # a node's Raft process starts its own workers with this; not for operators
+    parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from keymgr.server.node import run as run_node
 
     try:
-        run_node(config)
+        run_node(config, Path(args.config), worker=args.worker)
     except AuditError as exc:
         raise CliError(f"audit: {exc}") from None
     return 0

@@ -7,6 +7,7 @@ stopped by the PIDs started here, never by name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -51,6 +52,7 @@ class ClusterSpec:
     max_leader_silence_s: float = 3.0
     max_staleness_s: float = 1.0
     extra_raft: dict[str, Any] = field(default_factory=dict)
+    processes: int = 0  # serving processes per node (`serving.processes`); 0: one per core
     audit_files: dict[str, str] = field(default_factory=dict)  # node id -> audit log path
 
 
@@ -224,6 +226,7 @@ class LocalCluster:
             "serving": {
                 "max_leader_silence_s": spec.max_leader_silence_s,
                 "max_staleness_s": spec.max_staleness_s,
+                "processes": spec.processes,
             },
             "keys": {
                 "min_deletion_window_s": spec.min_deletion_window_s,
@@ -314,6 +317,29 @@ class LocalCluster:
     def pid(self, node_id: str) -> int:
         return self.processes[node_id].pid
 
+    def wait_workers(self, node_id: str, timeout: float = READY_TIMEOUT_S) -> list[int]:
+        """Waits until every worker process of the node listens on its API port."""
+        port = int(self.node(node_id).api.rsplit(":", 1)[1])
+        expected = (self.spec.processes or 1) - 1
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.worker_pids(node_id)
+            listening = _listening_inodes(port)
+            if len(pids) >= expected and all(_socket_inodes(p) & listening for p in pids):
+                return pids
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{node_id}: workers {pids} not all listening on {port}")
+            time.sleep(0.05)
+
+    def worker_pids(self, node_id: str) -> list[int]:
+        """The node's worker processes (children of its Raft process), by PID."""
+        pid = self.pid(node_id)
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return []
+        return [int(c) for c in children]
+
     # --- cluster operations ---------------------------------------------------------
 
     def client(self, node_ids: Sequence[str] | None = None, **kwargs: Any) -> Client:
@@ -391,3 +417,31 @@ class LocalCluster:
             self.unseal(node.id, init_shares[:threshold])
         self.wait_serving()
         return init_shares
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on TCP `port` (any address), from /proc/net."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes: set[str] = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    except OSError:
+        pass
+    return inodes

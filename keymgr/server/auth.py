@@ -15,6 +15,7 @@ import grpc
 
 from keymgr.pki import principal_from_certificate
 from keymgr.server.errors import PermissionDenied, Unauthenticated
+from keymgr.server.forwarding import forwarded_certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,9 @@ def caller_of(context: grpc.aio.ServicerContext) -> Caller:
 def _read_caller(context: grpc.aio.ServicerContext) -> Caller:
     auth = context.auth_context()
     pems = auth.get("x509_pem_cert") or []
+    if not pems:
+        forwarded = forwarded_certificate(context)  # a call relayed by a worker process
+        pems = [forwarded] if forwarded is not None else []
     if not pems:
         raise Unauthenticated("a client certificate issued by the cluster CA is required")
     principal = principal_from_certificate(pems[0])

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
@@ -22,6 +23,7 @@ from keymgr.seal.base import SealedRootKeyStore
 from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError
+from keymgr.server.forwarding import internal_socket, internal_target
 from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.logs import JsonFormatter, RequestIdFilter, text_formatter
 from keymgr.server.material import MaterialCache
@@ -34,6 +36,9 @@ from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
+from keymgr.server.worker_hub import WorkerHub
+from keymgr.server.worker_process import api_server_options, serve_worker
+from keymgr.server.worker_supervisor import WorkerSupervisor
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
 from keymgr.store.raft_tls import RaftTlsFiles
@@ -111,20 +116,30 @@ async def run_schedules(node: NodeContext) -> None:
             log.info("rotated %d key(s) on schedule", rotated)
 
 
-async def serve(config: NodeConfig) -> None:
+async def serve(config: NodeConfig, config_path: Path | None = None) -> None:
     node = build_node(config)
     peers = Peers(config)
-    server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", 0)]
-    )
-    add_servicers(
-        server,
-        keys=KeyManagementServicer(node),
-        operator=OperatorServicer(node, peers),
-        access=AccessServicer(node),
-        volume=VolumeKeysServicer(node),
-        tde=TdeKeysServicer(node),
-    )
+    workers = config.serving.processes - 1 if config_path is not None else 0
+    server = grpc.aio.server(options=api_server_options(workers + 1))
+    servicers = {
+        "keys": KeyManagementServicer(node),
+        "operator": OperatorServicer(node, peers),
+        "access": AccessServicer(node),
+        "volume": VolumeKeysServicer(node),
+        "tde": TdeKeysServicer(node),
+    }
+    add_servicers(server, **servicers)
+    hub: WorkerHub | None = None
+    internal: grpc.aio.Server | None = None
+    supervisor: WorkerSupervisor | None = None
+    if workers and config_path is not None:
+        data_dir = config.node.data_dir
+        hub = WorkerHub(node.raft, node.store, node.seal, data_dir / "workers.sock")
+        node.raft.set_apply_listener(hub)
+        internal = grpc.aio.server(options=api_server_options(1))
+        add_servicers(internal, **servicers)  # the same servicers: workers relay here
+        internal.add_insecure_port(internal_target(data_dir))
+        supervisor = WorkerSupervisor(config_path, workers)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.api.reflection:
@@ -142,10 +157,16 @@ async def serve(config: NodeConfig) -> None:
     if node.metrics is not None and config.metrics.listen:
         metrics_server = node.metrics.serve(config.metrics.listen)
     await server.start()
+    if hub is not None and internal is not None and supervisor is not None:
+        await hub.start()
+        await internal.start()
+        os.chmod(internal_socket(config.node.data_dir), 0o600)
+        supervisor.start()
     log.info(
-        "node %s serving on %s (raft %s, seal %s, %s)",
+        "node %s serving on %s with %d process(es) (raft %s, seal %s, %s)",
         config.node.id,
         config.api.listen,
+        workers + 1,
         config.raft.listen,
         node.seal.seal_type,
         "sealed" if node.seal.sealed else "unsealed",
@@ -166,6 +187,12 @@ async def serve(config: NodeConfig) -> None:
         if metrics_server is not None:
             metrics_server.shutdown()
         await server.stop(grace=1.0)
+        if supervisor is not None:
+            await supervisor.stop()
+        if internal is not None:
+            await internal.stop(grace=0.5)
+        if hub is not None:
+            await hub.close()
         await peers.close()
         node.seal.stop_monitor()
         node.seal.seal("node stopped")
@@ -195,7 +222,13 @@ def configure_logging(config: NodeConfig) -> None:
 NODE_UMASK = 0o077
 
 
-def run(config: NodeConfig) -> None:
+def run(config: NodeConfig, config_path: Path | None = None, worker: int = 0) -> None:
+    """Runs the node (its Raft process); with `worker`, that worker process of it.
+    Workers are started only when the config file is known (they read it too)."""
     os.umask(NODE_UMASK)
+    if worker:
+        configure_logging(config)
+        asyncio.run(serve_worker(config, worker))
+        return
     configure_logging(config)
-    asyncio.run(serve(config))
+    asyncio.run(serve(config, config_path))

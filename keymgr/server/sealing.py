@@ -379,6 +379,18 @@ class SealController:
             raise Sealed(self.reason)
         return bytes(root)
 
+    def held_root(self) -> tuple[bytes, int] | None:
+        """(root key, generation) as held now, read together; None while sealed. For
+        this node's worker processes, which follow rotations themselves."""
+        with self._lock:
+            root = self._root_key
+            return None if root is None else (bytes(root), self._root_generation)
+
+    def adopt_root(self, root: bytes, generation: int) -> None:
+        """A worker process takes the root key its node's Raft process holds."""
+        self._auto_pending = False
+        self._install(bytearray(root), generation=generation)
+
     def current_root_key(self) -> tuple[bytes, int]:
         """(root key, generation) read together, after following any replicated rotation:
         what a proposer wraps new replicated records with."""

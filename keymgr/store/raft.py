@@ -101,6 +101,14 @@ class StateMachine(Protocol):
     def restore(self, snapshot: bytes) -> None: ...
 
 
+class ApplyListener(Protocol):
+    """Told, in the tick thread, of every Raft entry once it is applied and of every
+    restore: worker processes replay the same stream into their own replicas."""
+
+    def entry_applied(self, index: int, payload: bytes) -> None: ...
+    def state_restored(self, index: int) -> None: ...
+
+
 class RaftError(Exception):
     """Base of Raft failures. `outcome_unknown`: the command may still be applied."""
 
@@ -155,6 +163,18 @@ class RaftStatus:
     # index it has applied, so network delay counts; a leader: its majority contact).
     seconds_since_caught_up: float = math.inf
     recovering: str | None = None  # why the node rebuilds its log from the leader
+
+
+def commands_in(payload: bytes) -> list[bytes]:
+    """The state-machine commands a Raft entry carries, in order (none for a barrier):
+    how a replica outside the Raft process replays an entry. BatchError if malformed."""
+    if payload[:1] == proposal_batch.BATCH:
+        return [c for part in proposal_batch.decode(payload[1:]) for c in commands_in(part)]
+    if payload[:1] == _COMMAND:
+        return [payload[1:]]
+    if payload[:1] == _BARRIER:
+        return []
+    raise proposal_batch.BatchError(f"unknown Raft payload kind {payload[:1]!r}")
 
 
 def _error_for(code: int) -> RaftError:
@@ -252,6 +272,7 @@ class RaftNode:
         self._startup_load_pending = False
         self._first_tick = threading.Event()
         self._applying_index = 0
+        self._apply_listener: ApplyListener | None = None
         self._persisted_peers: tuple[str, ...] | None = None
 
     # -- lifecycle ------------------------------------------------------------------
@@ -270,6 +291,10 @@ class RaftNode:
             if self._tls is not None:
                 self._tls.close()
             raise
+
+    def set_apply_listener(self, listener: ApplyListener | None) -> None:
+        """Set before `start`; see `ApplyListener`."""
+        self._apply_listener = listener
 
     def set_identity_resolver(self, resolver: Callable[[str], str | None]) -> None:
         """Maps a member's Raft address to its node id (the replicated registry)."""
@@ -736,6 +761,13 @@ class RaftNode:
     # -- tick-thread hooks (CoreHooks) ----------------------------------------------
 
     def apply(self, payload: bytes, index: int) -> bytes | None:
+        result = self._apply_entry(payload, index)
+        listener = self._apply_listener
+        if listener is not None and result is not None:
+            listener.entry_applied(index, payload)
+        return result
+
+    def _apply_entry(self, payload: bytes, index: int) -> bytes | None:
         self._applying_index = index
         if payload[:1] != proposal_batch.BATCH:
             return self._apply_one(payload, index)
@@ -769,6 +801,12 @@ class RaftNode:
             self._set_fatal(f"state machine returned {type(result).__name__} at index {index}")
             return None
         return result
+
+    def _restored(self, index: int) -> None:
+        self._applying_index = index
+        listener = self._apply_listener
+        if listener is not None:
+            listener.state_restored(index)
 
     def sync_journal(self) -> None:
         journal = self._journal
@@ -1070,6 +1108,7 @@ class RaftNode:
             self._leader_commits.clear()
             self._was_leader = False
             self._machine.restore(self._initial_snapshot)
+            self._restored(0)
             try:
                 self._start_core(rewrite_journal=True)
                 return
@@ -1149,6 +1188,7 @@ class RaftNode:
                     )
                     journal.replace_entries(plan)
             self._machine.restore(dump.snapshot)
+            self._restored(dump.last[1])
         except (DumpError, JournalError, OSError) as exc:
             self._set_fatal(f"cannot load the Raft dump: {exc}")
             raise

@@ -15,6 +15,16 @@ def rotated(path: Path, index: int) -> Path:
     return path.with_name(f"{path.name}.{index}")
 
 
+def rotation_sets(paths: Sequence[Path]) -> list[list[Path]]:
+    """The files grouped by rotation set (`audit.log*` apart from `audit-worker1.log*`),
+    each oldest first, sets in the order the user named them."""
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        match = re.fullmatch(r"(.*)\.([0-9]+)", str(path))
+        groups.setdefault(match.group(1) if match else str(path), []).append(path)
+    return [chain_order(group) for group in groups.values()]
+
+
 def chain_order(paths: Sequence[Path]) -> list[Path]:
     """Oldest first: `audit.log.3, audit.log.2, audit.log.1, audit.log`.
 

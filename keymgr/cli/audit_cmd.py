@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from keymgr.audit.files import last_lines
+from keymgr.audit.files import last_lines, rotation_sets
 from keymgr.audit.record import parse_line
-from keymgr.audit.verify import verify
+from keymgr.audit.verify import VerifyReport, verify
 from keymgr.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, print_json
 
 HEADERS = ("TIME", "PRINCIPAL", "OPERATION", "KEY", "RESULT", "LATENCY")
@@ -35,7 +35,9 @@ def register(subparsers: Any) -> None:
         "verify",
         help="check hashes, the chain and seq continuity (exit 2 on any problem)",
         description="Give a file and its rotated siblings in any order; they are checked "
-        "oldest first as one chain.",
+        "oldest first as one chain. Files of different rotation sets (a node's "
+        "audit.log and its workers' audit-worker<N>.log) are separate chains, each "
+        "checked on its own.",
     )
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -64,29 +66,47 @@ def _existing(paths: Sequence[str]) -> list[Path]:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    report = verify(_existing(args.files))
+    """Each rotation set is one chain (a node writes one per serving process:
+    `audit.log`, `audit-worker1.log`, ...); every chain must be intact."""
+    reports = [verify(chain) for chain in rotation_sets(_existing(args.files))]
     if args.json:
-        print_json(
-            {
-                "ok": report.ok,
-                "files": [str(p) for p in report.files],
-                "lines": report.lines,
-                "first_seq": report.first_seq,
-                "last_seq": report.last_seq,
-                "last_hash": report.last_hash,
-                "notes": list(report.notes),
-                "problems": [
-                    {"file": str(p.path), "line": p.line, "kind": p.kind, "message": p.message}
-                    for p in report.problems
-                ],
-            }
-        )
-        return 0 if report.ok else EXIT_FAILURE
-    for problem in report.problems:
-        print(problem)
-    if not report.ok:
-        print(f"keymgr: {len(report.problems)} problem(s) in {report.lines} lines", file=sys.stderr)
+        documents = [_report_json(r) for r in reports]
+        if len(documents) == 1:
+            print_json(documents[0])
+        else:
+            print_json({"ok": all(r.ok for r in reports), "chains": documents})
+        return 0 if all(r.ok for r in reports) else EXIT_FAILURE
+    problems = 0
+    for report in reports:
+        for problem in report.problems:
+            print(problem)
+        problems += len(report.problems)
+        if report.ok:
+            _print_intact(report)
+    if problems:
+        lines = sum(r.lines for r in reports)
+        print(f"keymgr: {problems} problem(s) in {lines} lines", file=sys.stderr)
         return EXIT_FAILURE
+    return 0
+
+
+def _report_json(report: VerifyReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "files": [str(p) for p in report.files],
+        "lines": report.lines,
+        "first_seq": report.first_seq,
+        "last_seq": report.last_seq,
+        "last_hash": report.last_hash,
+        "notes": list(report.notes),
+        "problems": [
+            {"file": str(p.path), "line": p.line, "kind": p.kind, "message": p.message}
+            for p in report.problems
+        ],
+    }
+
+
+def _print_intact(report: VerifyReport) -> None:
     files = len(report.files)
     span = f"seq {report.first_seq}..{report.last_seq}" if report.lines else "empty"
     print(
@@ -95,7 +115,6 @@ def run_verify(args: argparse.Namespace) -> int:
     )
     for note in report.notes:
         print(f"note: {note}")
-    return 0
 
 
 def _cells(raw: bytes) -> list[str]:

@@ -32,6 +32,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the median is kept")
     parser.add_argument("--no-openbao", action="store_true", help="measure keymgr only")
+    parser.add_argument(
+        "--processes",
+        default="0",
+        help="serving processes per node, comma-separated to print the scaling "
+        "(e.g. 1,2); 0 = one per core; the last is compared with OpenBao",
+    )
     parser.add_argument("--json", default="", help="write the JSON report here")
     parser.add_argument(
         "--audit-sink-cost",
@@ -68,11 +74,22 @@ def _ints(text: str, flag: str) -> list[int]:
     return values
 
 
+def _process_counts(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CliError("--processes: expected comma-separated integers", code=EXIT_USAGE) from None
+    if not values or any(v < 0 or v > 64 for v in values):
+        raise CliError("--processes: values must be 0..64", code=EXIT_USAGE)
+    return values
+
+
 def run(args: argparse.Namespace) -> int:
     from keymgr.ops.bench import bench_keymgr
     from keymgr.ops.bench_report import print_report, write_report
 
     concurrencies = _ints(args.concurrency, "--concurrency")
+    process_counts = _process_counts(args.processes)
     scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
     if args.duration <= 0 or args.repeat < 1:
         raise CliError("--duration must be > 0 and --repeat >= 1", code=EXIT_USAGE)
@@ -80,18 +97,29 @@ def run(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    ours = asyncio.run(
-        bench_keymgr(
-            scenarios=scenarios,
-            concurrencies=concurrencies,
-            duration_s=args.duration,
-            warmup_s=args.warmup,
-            repeats=args.repeat,
-            progress=progress,
+    ours: dict[tuple[str, int], Any] = {}
+    for count in process_counts:
+        results = asyncio.run(
+            bench_keymgr(
+                scenarios=scenarios,
+                concurrencies=concurrencies,
+                duration_s=args.duration,
+                warmup_s=args.warmup,
+                repeats=args.repeat,
+                progress=progress,
+                processes=count,
+            )
         )
-    )
+        last = count == process_counts[-1]
+        for (name, concurrency), result in results.items():
+            label = name if last else f"{name} ({count or 'auto'} proc/node)"
+            ours[(label, concurrency)] = result
     theirs = None
-    meta: dict[str, Any] = {"duration_s": args.duration, "repeats": args.repeat}
+    meta: dict[str, Any] = {
+        "duration_s": args.duration,
+        "repeats": args.repeat,
+        "processes_per_node": process_counts,
+    }
     if not args.no_openbao:
         from keymgr.ops.openbao_peer import OpenBaoCluster, bench_openbao
 

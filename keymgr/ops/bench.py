@@ -29,16 +29,21 @@ async def bench_keymgr(
     work_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
     audit_to: str | None = None,
+    processes: int = 0,
 ) -> Results:
-    """Every scenario at every concurrency against a fresh local cluster."""
+    """Every scenario at every concurrency against a fresh local cluster whose nodes run
+    `processes` serving processes each (0: one per core)."""
     with tempfile.TemporaryDirectory(prefix="keymgr-bench-", dir=work_dir) as root:
         spec = default_spec(3)
+        spec.processes = processes
         if audit_to is not None:  # e.g. /dev/null: the audit line is built, not stored
             spec.audit_files = {n.id: audit_to for n in spec.nodes}
         cluster = LocalCluster(Path(root), spec)
         try:
             cluster.bring_up()
             pids = [cluster.pid(n.id) for n in cluster.spec.nodes]
+            for node in cluster.spec.nodes:  # their CPU counts as the node's
+                pids.extend(cluster.wait_workers(node.id))
             target = KeymgrTarget(cluster)
             try:
                 ops = await keymgr_scenarios(target)

@@ -1,7 +1,8 @@
 """The keymgr side of `keymgr bench`: async gRPC operations against a local cluster.
 
-One grpc.aio channel per node (HTTP/2 multiplexes the concurrent calls); the admin
-certificate of the cluster directory authenticates.
+Several grpc.aio connections per node, calls spread over them in turn, as many
+application instances would connect: a node's serving processes share its port and
+each accepts some of the connections. The admin certificate authenticates.
 """
 
 from __future__ import annotations
@@ -20,23 +21,41 @@ from keymgr.v1 import keys_pb2, operator_pb2
 Op = Callable[[int], Awaitable[None]]
 
 
+CONNECTIONS_PER_NODE = 8
+
+
+class _RoundRobinStub:
+    """A stub whose every call goes out on the next of several connections."""
+
+    def __init__(self, stubs: list[Any]) -> None:
+        self._next = itertools.cycle(stubs)
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(next(self._next), method)
+
+
 @dataclass
 class KeymgrTarget:
     cluster: LocalCluster
-    channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+    connections: int = CONNECTIONS_PER_NODE
+    channels: dict[str, list[grpc.aio.Channel]] = field(default_factory=dict)
 
     def stub(self, node_id: str) -> Any:
-        channel = self.channels.get(node_id)
-        if channel is None:
+        channels = self.channels.get(node_id)
+        if channels is None:
             creds = self.cluster.credentials.channel_credentials()
-            channel = grpc.aio.secure_channel(self.cluster.node(node_id).api, creds)
-            self.channels[node_id] = channel
-        return keys_stub(channel)
+            own_connection = [("grpc.use_local_subchannel_pool", 1)]
+            channels = [
+                grpc.aio.secure_channel(self.cluster.node(node_id).api, creds, own_connection)
+                for _ in range(self.connections)
+            ]
+            self.channels[node_id] = channels
+        return _RoundRobinStub([keys_stub(c) for c in channels])
 
     async def leader_and_follower(self) -> tuple[str, str]:
         first = self.cluster.spec.nodes[0].id
         self.stub(first)
-        status = await operator_stub(self.channels[first]).ClusterStatus(
+        status = await operator_stub(self.channels[first][0]).ClusterStatus(
             operator_pb2.ClusterStatusRequest(), timeout=5
         )
         leader = status.leader_id
@@ -44,8 +63,9 @@ class KeymgrTarget:
         return leader, follower
 
     async def close(self) -> None:
-        for channel in self.channels.values():
-            await channel.close()
+        for channels in self.channels.values():
+            for channel in channels:
+                await channel.close()
         self.channels.clear()
 
 

@@ -52,7 +52,7 @@ class ClusterSpec:
     max_leader_silence_s: float = 3.0
     max_staleness_s: float = 1.0
     extra_raft: dict[str, Any] = field(default_factory=dict)
-    processes: int = 0  # serving processes per node (`serving.processes`); 0: one per core
+    processes: int = 1  # serving processes per node (`serving.processes`); 0: one per core
     audit_files: dict[str, str] = field(default_factory=dict)  # node id -> audit log path
 
 

@@ -214,6 +214,18 @@ class Pkcs11Config:
     retry_max_s: float = 30.0
 
 
+MAX_PROCESSES = 64
+
+
+def default_processes() -> int:
+    """One serving process per core this process may run on (at most MAX_PROCESSES)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_PROCESSES))
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServingConfig:
     """When a node stops serving reads and crypto calls (fail closed, the client moves on).
@@ -227,19 +239,7 @@ class ServingConfig:
     max_lag_entries: int = 1000
     # serving processes on the API port: the Raft process and `processes - 1` workers
     # (docs/architecture.md, "Worker processes"); 0 in the file means one per core
-    processes: int = 1
-
-
-MAX_PROCESSES = 64
-
-
-def default_processes() -> int:
-    """One serving process per core this process may run on (at most MAX_PROCESSES)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_PROCESSES))
+    processes: int = field(default_factory=default_processes)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -33,6 +33,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-staleness", type=float, default=1.0,
                         help="chaos: the cluster's serving.max_staleness_s (default 1.0 s), "
                         "the bound of the disable and read-your-writes checks")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="chaos: serving processes per node (1-8, default 1): with 2 or "
+                        "more, the faults hit nodes whose workers serve too")
     parser.add_argument("--tolerance", type=float, default=0.5,
                         help="chaos: added to --max-staleness by those checks (default 0.5 s)")
 
@@ -52,10 +55,13 @@ def options_from(args: argparse.Namespace) -> ChaosOptions:
         raise CliError("--nodes: chaos runs 3 or 5 nodes", code=EXIT_USAGE)
     if not 0 < args.max_staleness <= 60:
         raise CliError("--max-staleness: must be > 0 and <= 60 seconds", code=EXIT_USAGE)
+    if not 1 <= args.processes <= 8:
+        raise CliError("--processes: must be between 1 and 8", code=EXIT_USAGE)
     if not 0 <= args.tolerance <= 60:
         raise CliError("--tolerance: must be >= 0 and <= 60 seconds", code=EXIT_USAGE)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 24)
-    return ChaosOptions(rounds=args.rounds, seed=seed, nodes=args.nodes or 3, faults=faults,
+    return ChaosOptions(rounds=args.rounds, seed=seed, nodes=args.nodes or 3,
+                        processes=args.processes, faults=faults,
                         round_s=args.round_seconds, staleness_s=args.max_staleness,
                         tolerance_s=args.tolerance)
 
@@ -65,7 +71,7 @@ def run_chaos(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     console.print(f"keymgr drill chaos: seed {options.seed} (replay with --seed "
                   f"{options.seed}), {options.rounds} rounds of {options.round_s:g}s, "
-                  f"{options.nodes} nodes")
+                  f"{options.nodes} nodes, {options.processes} process(es) each")
     root = Path(tempfile.mkdtemp(prefix="keymgr-drill-chaos-"))
     try:
         report = ChaosDrill(root, options, progress=console.print).execute()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -89,6 +90,10 @@ class Client:
 
         client = Client(["127.0.0.1:7001", "127.0.0.1:7002"], credentials=creds)
         dk = client.generate_data_key("orders", context={"table": "t1"})
+
+    `connections_per_node` > 1 opens that many connections to each node and takes them
+    in turn: a node's serving processes (`serving.processes`) each accept some of them,
+    so one busy client can use all of a node's cores.
     """
 
     def __init__(
@@ -99,14 +104,19 @@ class Client:
         timeout: float = 5.0,
         attempts: int | None = None,
         backoff: float = 0.1,
+        connections_per_node: int = 1,
     ) -> None:
+        if not 1 <= connections_per_node <= 64:
+            raise ValueError("connections_per_node: must be between 1 and 64")
+        self._connections = connections_per_node  # a node's processes each take some
+        self._turn = itertools.count()
         self._policy = FailoverPolicy(endpoints)
         self._credentials = credentials.channel_credentials()
         self._timeout = timeout
         self._attempts = attempts or max(3, 2 * len(self._policy.endpoints))
         self._backoff = backoff
-        self._channels: dict[str, grpc.Channel] = {}
-        self._stubs: dict[tuple[str, str], Any] = {}  # (endpoint, service): built once
+        self._channels: dict[tuple[str, int], grpc.Channel] = {}
+        self._stubs: dict[tuple[str, str, int], Any] = {}  # (endpoint, service, connection)
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._index = 0  # highest Raft index seen in a reply (see `seen_index`)
@@ -150,19 +160,24 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _channel(self, endpoint: str) -> grpc.Channel:
+    def _channel(self, endpoint: str, connection: int) -> grpc.Channel:
         with self._lock:
-            channel = self._channels.get(endpoint)
+            channel = self._channels.get((endpoint, connection))
             if channel is None:
-                channel = grpc.secure_channel(endpoint, self._credentials)
-                self._channels[endpoint] = channel
+                # several connections to one node must not share gRPC's global pool
+                options = [("grpc.use_local_subchannel_pool", 1)] if self._connections > 1 else []
+                channel = grpc.secure_channel(endpoint, self._credentials, options)
+                self._channels[(endpoint, connection)] = channel
             return channel
 
     def _stub(self, endpoint: str, service: str) -> Any:
-        """The service's stub on `endpoint`'s channel (a stub builds a callable per method)."""
-        stub = self._stubs.get((endpoint, service))
+        """The service's stub on one of `endpoint`'s connections, in turn (a stub builds
+        a callable per method, so it is built once)."""
+        connection = next(self._turn) % self._connections if self._connections > 1 else 0
+        key = (endpoint, service, connection)
+        stub = self._stubs.get(key)
         if stub is None:
-            stub = self._stubs[(endpoint, service)] = _STUBS[service](self._channel(endpoint))
+            stub = self._stubs[key] = _STUBS[service](self._channel(endpoint, connection))
         return stub
 
     def _call(

@@ -41,6 +41,7 @@ class ChaosOptions:
     rounds: int = 8
     seed: int = 1
     nodes: int = 3
+    processes: int = 1  # serving processes per node (serving.processes)
     faults: tuple[str, ...] = FAULTS
     round_s: float = 25.0
     staleness_s: float = 1.0  # serving.max_staleness_s (the default)
@@ -112,6 +113,7 @@ class ChaosDrill:
         self.notes: list[str] = []
         self._reported: set[str] = set()
         spec = default_spec(options.nodes)
+        spec.processes = options.processes
         spec.min_deletion_window_s = 1
         spec.log_compaction_min_entries = COMPACTION_ENTRIES
         spec.max_staleness_s = options.staleness_s  # the bound the checks hold it to

@@ -100,6 +100,12 @@ def test_every_process_of_a_node_answers_every_service(make_cluster: MakeCluster
             assert not status.sealed
             me = access_stub(channel).WhoAmI(access_pb2.WhoAmIRequest(), timeout=10)
             assert me.principal.endswith("/admin/admin") and "admin" in me.roles
+    # the SDK over several connections: each write is readable at once on any of them
+    with cluster.client([node], connections_per_node=8) as client:
+        for i in range(16):
+            made_key = client.create_key(f"sdk-{i}")
+            for _ in range(8):
+                assert client.get_key(f"sdk-{i}").id == made_key.id
     main_lines = _audit_lines(audit_dir / "audit.log")
     worker_lines = _audit_lines(audit_dir / "audit-worker1.log")
     assert main_lines > 0 and worker_lines > 0, (main_lines, worker_lines)

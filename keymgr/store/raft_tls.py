@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from keymgr.pki import NODE_KIND, principal_from_certificate
+from keymgr.tls13 import ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ class _Contexts:
         self._files = files
         self._stamp: tuple[float, ...] = ()
         self._checked = 0.0
-        self.server = self.client = ssl.create_default_context()
+        self.server: ssl.SSLContext
+        self.client: ssl.SSLContext
         self._load()
 
     def _mtimes(self) -> tuple[float, ...]:
@@ -78,10 +80,8 @@ class _Contexts:
 
     def _load(self) -> None:
         stamp = self._mtimes()
-        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        server, client = ssl_context("server"), ssl_context("client")
         for ctx in (server, client):
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(cafile=str(self._files.ca))
             ctx.load_cert_chain(str(self._files.cert), str(self._files.key))

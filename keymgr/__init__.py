@@ -1,3 +1,9 @@
-"""keymgr: a replicated key manager with sealed, Raft-replicated key storage."""
+"""keymgr: a replicated key manager with sealed, Raft-replicated key storage.
+
+Importing any part of keymgr first pins gRPC to TLS 1.3 (`keymgr.tls13`), whatever the
+environment says, for servers, clients and every other entry point alike.
+"""
+
+from keymgr import tls13 as _tls13  # noqa: F401 - first: before anything imports grpc
 
 __version__ = "0.1.0"

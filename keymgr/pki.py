@@ -3,10 +3,12 @@
 Every gRPC port requires a client certificate from the cluster CA (mTLS), so even a
 laptop cluster needs a CA; `keymgr pki` and the local cluster launcher make one here.
 Production deployments may bring their own CA: nothing else in keymgr depends on this
-module except `principal_from_certificate`, which names the caller of an RPC.
+module except `principal_from_certificate`, which names the peer of a connection.
 
 Identities follow SPIFFE's shape: a URI SAN `spiffe://keymgr/<kind>/<name>`, where
-kind is `node` for cluster members and one of `CLIENT_KINDS` for clients.
+kind is `node` for cluster members and one of `CLIENT_KINDS` for clients. A certificate
+from another CA-holding tool must follow the same shape to name anyone: exactly one URI
+SAN, clientAuth (serverAuth for a server), not a CA; the CN is never read.
 
 Keys are EC P-256, signatures ECDSA with SHA-256. Private keys are written 0600 and
 every file atomically (temp file, fsync, rename), so a crash never leaves half a key.
@@ -23,8 +25,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
-from urllib.parse import urlsplit
+from typing import Final, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -42,6 +43,7 @@ __all__ = [
     "CaFiles",
     "CertFiles",
     "CertificateAuthority",
+    "IdentityRefused",
     "Principal",
     "create_ca",
     "create_cluster_secret",
@@ -97,11 +99,11 @@ class CertificateAuthority:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Principal:
-    """Who a certificate names: `kind`/`uri` come from a SPIFFE URI SAN, else both None."""
+    """Who a certificate names: its URI SAN `uri` = spiffe://keymgr/<kind>/<name>."""
 
     name: str
-    kind: str | None
-    uri: str | None
+    kind: str
+    uri: str
 
 
 # --- files --------------------------------------------------------------------------
@@ -345,48 +347,110 @@ def create_cluster_secret(path: Path) -> None:
 
 
 # --- who is calling -----------------------------------------------------------------
+#
+# Identity comes from one place only: a URI SAN exactly as `issue_node_cert` /
+# `issue_client_cert` write it, on a certificate made for the role the peer plays. Any
+# other tool holding the CA key can sign anything (a CN that looks like a SPIFFE id, two
+# URI SANs, a CA or server-only certificate); such a certificate names nobody here.
+
+_KIND_NAMES: Final = {NODE_KIND: NODE_ID, **{kind: _CLIENT_NAME for kind in CLIENT_KINDS}}
+_SPIFFE_ID = re.compile(rf"spiffe://{re.escape(SPIFFE_DOMAIN)}/([a-z]+)/([^/]+)")
+_SHOWN_CHARS: Final = 48
+PeerRole = Literal["client", "server"]
+_ROLE_USAGE: Final = {
+    "client": ExtendedKeyUsageOID.CLIENT_AUTH,
+    "server": ExtendedKeyUsageOID.SERVER_AUTH,
+}
 
 
-def _principal_from_spiffe(uri: str) -> Principal | None:
-    parts = urlsplit(uri)
-    if parts.scheme != "spiffe" or not parts.netloc or parts.query or parts.fragment:
-        return None
-    segments = parts.path.split("/")
-    if len(segments) != 3 or segments[0] or not segments[1] or not segments[2]:
-        return None
-    return Principal(name=segments[2], kind=segments[1], uri=uri)
+class IdentityRefused(ValueError):
+    """The certificate names no keymgr identity; the message says why, in one short line."""
 
 
-@functools.lru_cache(maxsize=_PRINCIPAL_CACHE_SIZE)
-def _principal_from_pem(pem: bytes) -> Principal:
+def _shown(value: str) -> str:
+    """An attacker-chosen string, quoted, escaped and cut short for a log or audit line."""
+    text = ascii(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def _spiffe_principal(uri: str) -> Principal | str:
+    match = _SPIFFE_ID.fullmatch(uri)
+    if match is None:
+        return f"URI SAN {_shown(uri)} is not spiffe://{SPIFFE_DOMAIN}/<kind>/<name>"
+    kind, name = match.groups()
+    pattern = _KIND_NAMES.get(kind)
+    if pattern is None:
+        return f"URI SAN {_shown(uri)}: unknown kind"
+    if not pattern.fullmatch(name):
+        return f"URI SAN {_shown(uri)}: not a valid {kind} name"
+    return Principal(name=name, kind=kind, uri=uri)
+
+
+def _usage_problem(cert: x509.Certificate, role: PeerRole) -> str:
+    """Why `cert` is not fit for a TLS `role` peer, or "" if it is."""
+    extensions = cert.extensions
     try:
-        cert = x509.load_pem_x509_certificate(pem)
-    except ValueError:
-        raise ValueError("not a PEM certificate") from None
+        if extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return "a CA certificate cannot name a peer"
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        if not extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
+            return "key usage lacks digitalSignature"
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        usages = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return f"no extended key usage (needs {role}Auth)"
+    if _ROLE_USAGE[role] not in usages:
+        return f"extended key usage lacks {role}Auth"
+    return ""
+
+
+def _identity_in(cert: x509.Certificate, role: PeerRole) -> Principal | str:
+    problem = _usage_problem(cert, role)
+    if problem:
+        return problem
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        uris: list[str] = []
-    else:
-        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-    for uri in uris:
-        principal = _principal_from_spiffe(uri)
-        if principal is not None:
-            return principal
-    common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if common_names:
-        value = common_names[0].value
-        name = value if isinstance(value, str) else value.decode("utf-8", "replace")
-        if name:
-            return Principal(name=name, kind=None, uri=None)
-    raise ValueError("certificate has neither a spiffe:// URI SAN nor a common name")
+        return "no subject alternative name (the identity is a spiffe:// URI SAN)"
+    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    if len(uris) != 1:
+        return f"{len(uris)} URI SANs (exactly one spiffe:// identity is required)"
+    return _spiffe_principal(uris[0])
 
 
-def principal_from_certificate(pem: bytes | str) -> Principal:
-    """Names the holder of a (chain-verified) certificate: SPIFFE URI SAN, else CN.
+@functools.lru_cache(maxsize=_PRINCIPAL_CACHE_SIZE)
+def _identity(pem: bytes, role: PeerRole) -> Principal | str:
+    """The principal `pem` names as a `role` peer, or why it names nobody (cached both
+    ways: a refused certificate presented again costs no more than an accepted one)."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+        cert.extensions  # noqa: B018 - parses every extension: a malformed one refuses
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        return "not a well-formed PEM certificate"
+    found = _identity_in(cert, role)
+    if isinstance(found, str):
+        # the fingerprint finds the certificate in an inventory or the CA's issuance log
+        return f"certificate sha256:{cert.fingerprint(hashes.SHA256()).hex()[:16]}: {found}"
+    return found
 
-    Runs on every RPC, so results are cached by the PEM bytes (bounded LRU). Raises
-    ValueError if the PEM does not parse or names nobody.
+
+def principal_from_certificate(pem: bytes | str, *, role: PeerRole = "client") -> Principal:
+    """Names the holder of a chain-verified certificate presented by a TLS `role` peer.
+
+    The identity is the certificate's one URI SAN, `spiffe://keymgr/<kind>/<name>` with a
+    kind and name `keymgr pki` would issue; the subject (CN) is never used. The certificate
+    must be a leaf (not a CA), have digitalSignature if it has a key usage, and carry the
+    `role`Auth extended key usage. Anything else raises IdentityRefused, whose message is
+    one bounded line (attacker-chosen text in it is escaped and cut short).
+
+    Runs on every RPC, so results are cached by the PEM bytes (bounded LRU).
     """
     data = pem.encode("ascii", "replace") if isinstance(pem, str) else bytes(pem)
-    return _principal_from_pem(data)
+    found = _identity(data, role)
+    if isinstance(found, str):
+        raise IdentityRefused(found)
+    return found

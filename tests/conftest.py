@@ -1,10 +1,17 @@
-"""Suite-wide rules: in CI nothing may be skipped."""
+"""Suite-wide rules: in CI nothing may be skipped; keymgr is imported before grpc.
+
+Like every keymgr process, the test process imports keymgr before any test module
+imports grpc, so gRPC here reads keymgr's TLS 1.3-only cipher list (`keymgr.tls13`);
+otherwise the first credentials built in this process would refuse, rightly.
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+
+import keymgr  # noqa: F401 - first: pins gRPC to TLS 1.3 before any test imports grpc
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -22,7 +22,6 @@ import hmac
 import json
 import logging
 import re
-import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from keymgr.client import (
     PermissionDenied,
     RetryableError,
 )
+from keymgr.tls13 import ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -248,8 +248,7 @@ def _handler(gateway: TdeGateway) -> type[BaseHTTPRequestHandler]:
 
 def build_server(gateway: TdeGateway) -> ThreadingHTTPServer:
     config = gateway.config
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context = ssl_context("server")  # TLS 1.3 only
     context.load_cert_chain(config.tls_cert, config.tls_key)
     server = ThreadingHTTPServer((config.listen_host, config.listen_port), _handler(gateway))
     server.daemon_threads = True

@@ -20,6 +20,7 @@ from keymgr.client._exceptions import (
     may_have_been_applied,
 )
 from keymgr.client._failover import FailoverPolicy
+from keymgr.tls13 import InsecureTlsError
 
 __all__ = [
     "AlreadyExists",
@@ -30,6 +31,7 @@ __all__ = [
     "FailedPrecondition",
     "FailoverPolicy",
     "FinalError",
+    "InsecureTlsError",
     "InvalidArgument",
     "KeymgrError",
     "MasterKey",

@@ -22,6 +22,7 @@ from keymgr.client._exceptions import (
 from keymgr.client._failover import FailoverPolicy
 from keymgr.consistency import INDEX_KEY, MIN_INDEX_KEY, parse_index
 from keymgr.stubs import access_stub, keys_stub, operator_stub, tde_stub, volume_stub
+from keymgr.tls13 import require_tls13
 from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, store_pb2, tde_pb2, volume_pb2
 
 T = TypeVar("T")
@@ -36,6 +37,8 @@ class Credentials:
     key: Path
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
+        """TLS 1.3 only (InsecureTlsError if gRPC here could negotiate TLS 1.2)."""
+        require_tls13()
         return grpc.ssl_channel_credentials(
             root_certificates=self.ca.read_bytes(),
             private_key=self.key.read_bytes(),

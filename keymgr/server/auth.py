@@ -2,8 +2,11 @@
 
 gRPC has already verified the certificate chain against the cluster CA (client
 certificates are required on every port), so here we only name the caller. The
-principal id is the certificate's URI SAN (`spiffe://<domain>/<kind>/<name>`) when it
-has one, else its CN.
+principal id is the certificate's one URI SAN, `spiffe://keymgr/<kind>/<name>`, on a
+client certificate (`keymgr.pki.principal_from_certificate`). A certificate that names
+no such identity (CN only, a malformed or second URI SAN, no clientAuth, a CA) is
+refused with UNAUTHENTICATED: the `@rpc` wrapper asks before any handler runs, and its
+audit line records the refusal and why.
 """
 
 from __future__ import annotations
@@ -13,16 +16,16 @@ from dataclasses import dataclass
 
 import grpc
 
-from keymgr.pki import principal_from_certificate
+from keymgr.pki import IdentityRefused, principal_from_certificate
 from keymgr.server.errors import PermissionDenied, Unauthenticated
 from keymgr.server.forwarding import forwarded_certificate
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    principal: str  # the id recorded in audit and admin lists
-    kind: str | None  # "admin", "node", "agent", ... from the URI SAN
-    name: str = ""  # the last part of the id: CN, or the name in the URI SAN
+    principal: str  # the id recorded in audit and admin lists: the URI SAN
+    kind: str  # "admin", "node", "agent", ... from the URI SAN
+    name: str = ""  # the last part of the id
 
 
 # Each RPC runs in its own asyncio task, so a context variable holds one RPC's caller:
@@ -50,10 +53,11 @@ def _read_caller(context: grpc.aio.ServicerContext) -> Caller:
         pems = [forwarded] if forwarded is not None else []
     if not pems:
         raise Unauthenticated("a client certificate issued by the cluster CA is required")
-    principal = principal_from_certificate(pems[0])
-    return Caller(
-        principal=principal.uri or principal.name, kind=principal.kind, name=principal.name
-    )
+    try:
+        principal = principal_from_certificate(pems[0], role="client")
+    except IdentityRefused as exc:
+        raise Unauthenticated(f"no keymgr identity in client {exc}") from None
+    return Caller(principal=principal.uri, kind=principal.kind, name=principal.name)
 
 
 def require_admin(caller: Caller, is_admin: bool) -> None:

@@ -90,6 +90,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         rid_token = current_request_id.set(client_rid or uuid.uuid4().hex)
         code, detail, response = grpc.StatusCode.OK, "", None
         try:
+            caller_of(context)  # a certificate naming no keymgr identity stops here
             wanted = requested_min_index(context)
             if name not in NODE_LOCAL:
                 await node.await_index(wanted)

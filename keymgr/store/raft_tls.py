@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from keymgr.pki import NODE_KIND, principal_from_certificate
+from keymgr.pki import NODE_KIND, IdentityRefused, PeerRole, principal_from_certificate
+from keymgr.tls13 import ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ class _Contexts:
         self._files = files
         self._stamp: tuple[float, ...] = ()
         self._checked = 0.0
-        self.server = self.client = ssl.create_default_context()
+        self.server: ssl.SSLContext
+        self.client: ssl.SSLContext
         self._load()
 
     def _mtimes(self) -> tuple[float, ...]:
@@ -78,10 +80,8 @@ class _Contexts:
 
     def _load(self) -> None:
         stamp = self._mtimes()
-        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        server, client = ssl_context("server"), ssl_context("client")
         for ctx in (server, client):
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(cafile=str(self._files.ca))
             ctx.load_cert_chain(str(self._files.cert), str(self._files.key))
@@ -101,20 +101,24 @@ class _Contexts:
         return self
 
 
-def node_id_of(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str | None:
-    """The node id a verified peer certificate names, or None if it names no node."""
+def node_id_of(
+    ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, role: PeerRole
+) -> str | None:
+    """The node id a verified peer certificate names, or None if it names no node.
+
+    `role` is what the peer is on this connection: a dialling member is a TLS client
+    (its certificate needs clientAuth), a member dialled is a server (serverAuth); node
+    certificates from `keymgr pki` carry both."""
     if ssl_object is None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
     if not der:
         return None
     try:
-        principal = principal_from_certificate(ssl.DER_cert_to_PEM_cert(der))
-    except ValueError:
+        principal = principal_from_certificate(ssl.DER_cert_to_PEM_cert(der), role=role)
+    except IdentityRefused:
         return None
-    if principal.kind != NODE_KIND or principal.uri is None:
-        return None
-    return principal.name
+    return principal.name if principal.kind == NODE_KIND else None
 
 
 class RaftTls:
@@ -224,7 +228,7 @@ class RaftTls:
             await writer.start_tls(
                 self._contexts.current().server, ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S
             )
-            node_id = node_id_of(writer.get_extra_info("ssl_object"))
+            node_id = node_id_of(writer.get_extra_info("ssl_object"), role="client")
         except (TimeoutError, OSError, ssl.SSLError, ConnectionError) as exc:
             self._refuse(f"TLS handshake failed ({type(exc).__name__})")
             writer.transport.abort()
@@ -287,7 +291,7 @@ class RaftTls:
             writer.transport.abort()
             return
         expected = self._identity_of(peer)
-        got = node_id_of(remote_writer.get_extra_info("ssl_object"))
+        got = node_id_of(remote_writer.get_extra_info("ssl_object"), role="server")
         if got is None or (expected is not None and got != expected):
             self._refuse(f"{peer} presented {got or 'no node'} certificate, expected {expected}")
             remote_writer.transport.abort()

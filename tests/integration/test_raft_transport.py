@@ -32,9 +32,11 @@ from pysyncobj.monotonic import monotonic
 
 from keymgr import pki
 from keymgr.ops.devcluster import LocalCluster
+from tests.forged_certs import forge_files
 from tests.integration.helpers import leader_id, node_status
 
 MakeCluster = Callable[..., LocalCluster]
+NODE2, NODE9 = "spiffe://keymgr/node/node2", "spiffe://keymgr/node/node9"
 
 
 class _Exploit:
@@ -226,6 +228,44 @@ def test_foreign_expired_and_non_member_certificates_cannot_join(
             refused = True
         assert refused, f"{tag}: the Raft port kept the connection"
         assert_healthy(cluster, marker, tag)
+
+
+def raft_answers(target: str, secret: str, cert: Path, key: Path, ca: Path) -> bool:
+    """Whether pysyncobj behind `target` answers a key exchange sent over TLS with this
+    certificate (it does only if the TLS front relayed the connection)."""
+    try:
+        sock = tls_connect(target, ca, cert, key)
+    except (OSError, ssl.SSLError):
+        return False
+    with sock:
+        try:
+            sock.settimeout(5)
+            sock.sendall(frame(pickle.dumps(os.urandom(32), 2), secret))
+            return sock.recv(4) != b""  # the first bytes of pysyncobj's reply frame
+        except (OSError, ssl.SSLError):
+            return False
+
+
+def test_member_identity_only_from_a_node_certificate_as_pki_issues_it(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Signed by the cluster CA and naming member node2, but not as `keymgr pki` issues
+    node certificates (issue 12): the Raft front finds no member in them."""
+    target = cluster.node("node1").raft
+    secret = (cluster.root / "secrets" / "cluster-secret").read_text().strip()
+    ca_pem, certs = cluster.certs / "ca.pem", cluster.certs
+    ca = pki.load_ca(certs)
+    assert raft_answers(target, secret, certs / "node2.pem", certs / "node2-key.pem", ca_pem)
+    forged = {
+        "two-uris": {"uris": [NODE2, NODE9]},
+        "no-extended-key-usage": {"uris": [NODE2], "ekus": None},
+        "ca-certificate": {"uris": [NODE2], "is_ca": True},
+        "cn-only": {"cn": NODE2},
+        "other-trust-domain": {"uris": ["spiffe://elsewhere/node/node2"]},
+    }
+    for tag, fields in forged.items():
+        cert, key = forge_files(ca, tmp_path, tag, **fields)
+        assert not raft_answers(target, secret, cert, key, ca_pem), f"{tag}: relayed to Raft"
 
 
 def _rss_kib(pid: int) -> int:

@@ -1,16 +1,49 @@
-"""Every gRPC port speaks TLS 1.3 only, and only to clients with a certificate."""
+"""Every gRPC port speaks TLS 1.3 only, and only to clients with a certificate.
+
+TLS 1.3 is enforced in code, not left to the environment (issue 12, finding 5): a node
+started with an environment that allows TLS 1.2 still refuses it, a process using only
+the client SDK never offers a usable TLS 1.2 hello, and a process where grpc was loaded
+before keymgr with a TLS 1.2 cipher list refuses to build credentials at all.
+"""
 
 from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from keymgr.ops.devcluster import LocalCluster
+from keymgr.tls13 import CIPHER_SUITES_VARIABLE, TLS13_ONLY_CIPHER_SUITES
+from tests.integration.conftest import MakeCluster
+
+# What an inherited environment could say to bring TLS 1.2 back.
+ALLOW_TLS12 = ":".join([
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-AES128-GCM-SHA256",
+])
+OPENSSL_TLS12_CONF = """\
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = TLSv1.2
+CipherString = DEFAULT
+"""
 
 
-def handshake(cluster: LocalCluster, version: ssl.TLSVersion, with_cert: bool) -> str:
+def handshake(
+    cluster: LocalCluster, version: ssl.TLSVersion, with_cert: bool, address: str = ""
+) -> str:
     """The negotiated version once the server has answered the HTTP/2 preface.
 
     In TLS 1.3 the server checks the client certificate after the client finished its
@@ -22,7 +55,7 @@ def handshake(cluster: LocalCluster, version: ssl.TLSVersion, with_cert: bool) -
     context.set_alpn_protocols(["h2"])
     if with_cert:
         context.load_cert_chain(str(creds.cert), str(creds.key))
-    host, port = cluster.spec.nodes[0].api.rsplit(":", 1)
+    host, port = (address or cluster.spec.nodes[0].api).rsplit(":", 1)
     with (
         socket.create_connection((host, int(port)), timeout=5) as raw,
         context.wrap_socket(raw, server_hostname=host) as tls,
@@ -45,3 +78,139 @@ def test_tls12_is_refused(cluster: LocalCluster) -> None:
 def test_tls13_without_client_certificate_is_refused(cluster: LocalCluster) -> None:
     with pytest.raises((ssl.SSLError, OSError)):
         handshake(cluster, ssl.TLSVersion.TLSv1_3, with_cert=False)
+
+
+def _environ_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_node_started_with_a_tls12_environment_still_refuses_tls12(
+    make_cluster: MakeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "openssl-tls12.cnf"
+    conf.write_text(OPENSSL_TLS12_CONF)
+    monkeypatch.setenv(CIPHER_SUITES_VARIABLE, ALLOW_TLS12)  # inherited by the node
+    monkeypatch.setenv("OPENSSL_CONF", str(conf))
+    cluster = make_cluster(seals=("file",))
+    cluster.prepare()
+    cluster.start("node1")
+    cluster.wait_answering("node1")
+    environ = _environ_of(cluster.pid("node1"))
+    assert environ[CIPHER_SUITES_VARIABLE] == ALLOW_TLS12  # the test sets what it claims
+
+    api, raft = cluster.node("node1").api, cluster.node("node1").raft
+    assert handshake(cluster, ssl.TLSVersion.TLSv1_3, True, api) == "TLSv1.3"
+    with pytest.raises((ssl.SSLError, OSError)):
+        handshake(cluster, ssl.TLSVersion.TLSv1_2, True, api)
+    with pytest.raises((ssl.SSLError, OSError)):  # the Raft port: Python ssl, not gRPC
+        handshake(cluster, ssl.TLSVersion.TLSv1_2, True, raft)
+
+
+@contextmanager
+def tls12_server(cert: Path, key: Path) -> Iterator[tuple[str, list[str]]]:
+    """A TLS 1.2-only server on loopback with a cluster certificate: (address, outcome
+    of every handshake: the version negotiated, or "refused: <error>")."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["h2"])
+    context.load_cert_chain(str(cert), str(key))
+    outcomes: list[str] = []
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            raw.settimeout(5)
+            try:
+                with context.wrap_socket(raw, server_side=True) as tls:
+                    outcomes.append(str(tls.version()))
+            except (ssl.SSLError, OSError) as exc:
+                outcomes.append(f"refused: {exc}")
+                raw.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}", outcomes
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+CLIENT_ONLY = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from keymgr.client import Client, Credentials, KeymgrError
+    assert "keymgr.cli" not in sys.modules, "this process must use the SDK only"
+    certs, address = Path(sys.argv[1]), sys.argv[2]
+    creds = Credentials(ca=certs / "ca.pem", cert=certs / "admin.pem",
+                        key=certs / "admin-key.pem")
+    with Client([address], credentials=creds, timeout=3.0, attempts=2) as client:
+        try:
+            client.whoami()
+        except KeymgrError as exc:
+            print(type(exc).__name__, exc)
+""")
+
+
+def test_client_sdk_alone_never_negotiates_tls12(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CIPHER_SUITES_VARIABLE, ALLOW_TLS12)
+    certs = cluster.certs
+    with tls12_server(certs / "node1.pem", certs / "node1-key.pem") as (address, outcomes):
+        done = subprocess.run(
+            [sys.executable, "-c", CLIENT_ONLY, str(certs), address],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert outcomes, "the client never reached the TLS 1.2 server"
+    assert all(o.startswith("refused") for o in outcomes), outcomes
+    assert "handshake" in done.stdout.lower(), done.stdout  # the call failed, in TLS
+
+
+GRPC_FIRST = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import grpc  # before keymgr: gRPC reads the inherited cipher list now
+    from keymgr.client import Client, Credentials, InsecureTlsError
+    certs = Path(sys.argv[1])
+    creds = Credentials(ca=certs / "ca.pem", cert=certs / "admin.pem",
+                        key=certs / "admin-key.pem")
+    try:
+        Client(["127.0.0.1:1"], credentials=creds)
+    except InsecureTlsError as exc:
+        print("refused:", exc)
+    else:
+        print("built")
+""")
+
+
+@pytest.mark.parametrize(
+    ("inherited", "expected"),
+    [(ALLOW_TLS12, "refused: gRPC in this process accepts TLS 1.2"), (None, "refused: gRPC"),
+     (TLS13_ONLY_CIPHER_SUITES, "built")],
+)
+def test_grpc_loaded_before_keymgr_with_tls12_is_refused_loudly(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, inherited: str | None,
+    expected: str,
+) -> None:
+    if inherited is None:
+        monkeypatch.delenv(CIPHER_SUITES_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(CIPHER_SUITES_VARIABLE, inherited)
+    done = subprocess.run(
+        [sys.executable, "-c", GRPC_FIRST, str(cluster.certs)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(expected), done.stdout
+    if expected != "built":
+        assert "import keymgr before grpc" in done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 import stat
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from keymgr import pki
+from tests.forged_certs import CLIENT_AUTH, SERVER_AUTH, fingerprint, forge
 
 
 @pytest.fixture
@@ -172,36 +174,97 @@ def test_principal_from_uri_san(ca: pki.CertificateAuthority) -> None:
     assert pki.principal_from_certificate(node_pem).kind == "node"
 
 
-def _cn_only_cert(ca: pki.CertificateAuthority, cn: str) -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = ca.certificate
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(ca_cert.not_valid_before_utc)
-        .not_valid_after(ca_cert.not_valid_after_utc)
-        .add_extension(
-            x509.SubjectAlternativeName([
-                x509.DNSName("example.com"),
-                x509.UniformResourceIdentifier("https://example.com/not-spiffe"),
-            ]),
-            critical=False,
-        )
+ADMIN = "spiffe://keymgr/admin/admin"
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        # the reviewer's reproduction: a CN that looks like the admin's id, no SAN
+        ({"cn": ADMIN, "ips": ()}, "no subject alternative name"),
+        ({"cn": ADMIN}, "0 URI SANs"),
+        ({"cn": ADMIN, "uris": ["https://example.com/not-spiffe"]}, "is not spiffe://"),
+        ({"cn": ADMIN, "uris": [ADMIN + "/x"]}, "is not spiffe://"),
+        ({"uris": ["spiffe://keymgr/admin/"]}, "is not spiffe://"),
+        ({"uris": ["spiffe://keymgr//admin"]}, "is not spiffe://"),
+        ({"uris": ["spiffe://keymgr/admin/adm%69n"]}, "not a valid admin name"),
+        ({"uris": [ADMIN + "?x=1"]}, "not a valid admin name"),
+        ({"uris": [ADMIN + "#x"]}, "not a valid admin name"),
+        ({"uris": ["SPIFFE://keymgr/admin/admin"]}, "is not spiffe://"),
+        ({"uris": ["spiffe://keymgr:443/admin/admin"]}, "is not spiffe://"),
+        ({"uris": ["spiffe://u@keymgr/admin/admin"]}, "is not spiffe://"),
+        ({"uris": ["spiffe://elsewhere/node/node2"]}, "is not spiffe://"),
+        ({"uris": ["spiffe://keymgr/root/admin"]}, "unknown kind"),
+        ({"uris": ["spiffe://keymgr/node/Node2"]}, "not a valid node name"),
+        ({"uris": ["spiffe://keymgr/admin/.hidden"]}, "not a valid admin name"),
+        # a glob as name would match every value of `${principal.name}` in a policy
+        ({"uris": ["spiffe://keymgr/agent/*"]}, "not a valid agent name"),
+        ({"uris": ["spiffe://keymgr/agent/vol-[a-z]"]}, "not a valid agent name"),
+        ({"uris": [ADMIN, ADMIN]}, "2 URI SANs"),
+        ({"uris": ["spiffe://keymgr/service/x", ADMIN]}, "2 URI SANs"),
+        ({"uris": ["https://example.com/", ADMIN]}, "2 URI SANs"),
+        ({"uris": [ADMIN], "ekus": None}, "no extended key usage"),
+        ({"uris": [ADMIN], "ekus": [SERVER_AUTH]}, "lacks clientAuth"),
+        ({"uris": [ADMIN], "ekus": [ExtendedKeyUsageOID.CODE_SIGNING]}, "lacks clientAuth"),
+        ({"uris": [ADMIN], "digital_signature": False}, "lacks digitalSignature"),
+        ({"uris": [ADMIN], "is_ca": True}, "a CA certificate"),
+    ],
+)
+def test_only_a_keymgr_uri_san_on_a_client_certificate_names_anyone(
+    ca: pki.CertificateAuthority, fields: dict[str, object], reason: str
+) -> None:
+    pem, _ = forge(ca, **fields)  # type: ignore[arg-type]
+    with pytest.raises(pki.IdentityRefused, match=re.escape(reason)) as refused:
+        pki.principal_from_certificate(pem)
+    assert f"sha256:{fingerprint(pem)}" in str(refused.value)
+
+
+def test_the_same_fields_as_pki_issues_them_are_accepted(ca: pki.CertificateAuthority) -> None:
+    pem, _ = forge(ca, cn="ignored", uris=[ADMIN], ekus=[CLIENT_AUTH], digital_signature=None)
+    assert pki.principal_from_certificate(pem) == pki.Principal(
+        name="admin", kind="admin", uri=ADMIN
     )
-    cert = builder.sign(ca.private_key, hashes.SHA256())
-    return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def test_principal_falls_back_to_common_name(ca: pki.CertificateAuthority) -> None:
-    principal = pki.principal_from_certificate(_cn_only_cert(ca, "legacy-app"))
-    assert principal == pki.Principal(name="legacy-app", kind=None, uri=None)
+def test_peer_role_picks_the_extended_key_usage(ca: pki.CertificateAuthority) -> None:
+    client_pem = pki.issue_client_cert(ca, "alice", kind="service").cert.read_bytes()
+    node_pem = pki.issue_node_cert(ca, "node2").cert.read_bytes()
+    with pytest.raises(pki.IdentityRefused, match="lacks serverAuth"):
+        pki.principal_from_certificate(client_pem, role="server")
+    for role in ("client", "server"):  # nodes dial each other and answer each other
+        assert pki.principal_from_certificate(node_pem, role=role).name == "node2"  # type: ignore[arg-type]
+    server_only, _ = forge(ca, uris=["spiffe://keymgr/node/node2"], ekus=[SERVER_AUTH])
+    assert pki.principal_from_certificate(server_only, role="server").kind == "node"
+    with pytest.raises(pki.IdentityRefused, match="lacks clientAuth"):
+        pki.principal_from_certificate(server_only, role="client")
+
+
+def test_refusal_is_one_short_line_whatever_the_certificate_says(
+    ca: pki.CertificateAuthority,
+) -> None:
+    long_uri = "spiffe://keymgr/admin/" + "a\n\r\x00" * 5000
+    pem, _ = forge(ca, uris=[long_uri])
+    with pytest.raises(pki.IdentityRefused) as refused:
+        pki.principal_from_certificate(pem)
+    message = str(refused.value)
+    assert len(message) < 200 and message.isprintable(), message
+
+
+def test_refusals_are_cached_too(ca: pki.CertificateAuthority) -> None:
+    pem, _ = forge(ca, uris=[ADMIN, ADMIN])
+    messages = set()
+    for _ in range(3):
+        with pytest.raises(pki.IdentityRefused) as refused:
+            pki.principal_from_certificate(pem)
+        messages.add(str(refused.value))
+    before = pki._identity.cache_info().hits
+    with pytest.raises(pki.IdentityRefused):
+        pki.principal_from_certificate(pem)
+    assert pki._identity.cache_info().hits == before + 1 and len(messages) == 1
 
 
 def test_principal_rejects_garbage() -> None:
-    with pytest.raises(ValueError, match="PEM"):
+    with pytest.raises(pki.IdentityRefused, match="PEM"):
         pki.principal_from_certificate(b"-----BEGIN CERTIFICATE-----\nxx\n")
 
 

@@ -5,6 +5,10 @@ A line is the canonical JSON (sorted keys, no spaces, UTF-8) of:
     seq, time, node, principal, operation, key_id, key_version, request_id, result,
     latency_ms, context, detail, prev, hash
 
+and, only on a batch call's line, `batch`: one short "<key id>:<version>:<outcome>"
+string per item (runs of equal neighbours as one, "*<n>"), so the line names every key
+the batch touched and how each item ended.
+
 `hash` is SHA-256 over the canonical JSON of the line without `hash`; `prev` is the
 `hash` of the line before (GENESIS for the very first line of a node). Editing,
 deleting, inserting or reordering a line therefore breaks the chain, which
@@ -53,6 +57,7 @@ FIELDS: Final = frozenset({
     "seq", "time", "node", "principal", "operation", "key_id", "key_version", "request_id",
     "result", "latency_ms", "context", "detail", "prev", "hash",
 })
+OPTIONAL_FIELDS: Final = frozenset({"batch"})  # written only when there is something
 
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
@@ -92,13 +97,16 @@ def parse_line(raw: bytes) -> dict[str, object]:
     missing = sorted(FIELDS - record.keys())
     if missing:
         raise ValueError(f"missing field(s) {', '.join(missing)}")
-    extra = sorted(record.keys() - FIELDS)
+    extra = sorted(record.keys() - FIELDS - OPTIONAL_FIELDS)
     if extra:
         raise ValueError(f"unknown field(s) {', '.join(extra)}")
     for name, types in _TYPES.items():
         value = record[name]
         if isinstance(value, bool) or not isinstance(value, types):
             raise ValueError(f"field {name} has the wrong type")
+    batch = record.get("batch", [])
+    if not isinstance(batch, list) or not all(isinstance(e, str) for e in batch):
+        raise ValueError("field batch has the wrong type")
     if record["seq"] < 1:
         raise ValueError("field seq must be >= 1")
     for name in ("prev", "hash"):
@@ -140,6 +148,7 @@ class AuditEvent:
     context: Mapping[str, str] = field(default_factory=dict)
     detail: str = ""
     time: float | None = None  # epoch seconds; None: when logged
+    batch: Sequence[str] = ()  # a batch call's items (keys and outcomes), see the module doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +250,8 @@ class AuditLog:
                 "detail": _short(event.detail),
                 "prev": self._prev,
             }
+            if event.batch:  # sorts before "hash": `_with_hash` is unaffected
+                record["batch"] = list(event.batch)
             body = _encode(record)
             digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
             record["hash"] = digest

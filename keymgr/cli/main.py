@@ -12,6 +12,7 @@ from keymgr import __version__
 from keymgr.cli import (
     access_cmd,
     audit_cmd,
+    batch_cmd,
     bench_cmd,
     config_cmd,
     crypto_cmd,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         operator_cmd,
         keys_cmd,
         crypto_cmd,
+        batch_cmd,
         access_cmd,
         report_cmd,
         audit_cmd,

@@ -1,7 +1,16 @@
 """Python SDK for keymgr: `Client` plus an exception tree that separates retryable
 failures from final ones (see `keymgr.client._exceptions`)."""
 
+from keymgr.client._batch import (
+    DataKeyItem,
+    Decrypted,
+    DecryptItem,
+    Encrypted,
+    EncryptItem,
+    ItemResult,
+)
 from keymgr.client._client import Client, Credentials, DataKey, MasterKey, VolumeKey
+from keymgr.client._datakey_cache import DataKeyCache, DataKeySource
 from keymgr.client._exceptions import (
     AlreadyExists,
     Conflict,
@@ -28,11 +37,19 @@ __all__ = [
     "Conflict",
     "Credentials",
     "DataKey",
+    "DataKeyCache",
+    "DataKeyItem",
+    "DataKeySource",
+    "DecryptItem",
+    "Decrypted",
+    "EncryptItem",
+    "Encrypted",
     "FailedPrecondition",
     "FailoverPolicy",
     "FinalError",
     "InsecureTlsError",
     "InvalidArgument",
+    "ItemResult",
     "KeymgrError",
     "MasterKey",
     "NotFound",

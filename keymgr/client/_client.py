@@ -13,6 +13,15 @@ from typing import Any, TypeVar, cast
 
 import grpc
 
+from keymgr.client import _batch
+from keymgr.client._batch import (
+    DataKeyItem,
+    Decrypted,
+    DecryptItem,
+    Encrypted,
+    EncryptItem,
+    ItemResult,
+)
 from keymgr.client._exceptions import (
     KeymgrError,
     RetryableError,
@@ -389,6 +398,57 @@ class Client:
         )
         plaintext: bytes = response.plaintext
         return plaintext
+
+    # --- batch cryptography (see keymgr.client._batch) -------------------------------
+
+    def batch_encrypt(
+        self,
+        items: Sequence[EncryptItem],
+        *,
+        consistent: bool = False,
+        endpoint: str | None = None,
+    ) -> list[ItemResult[Encrypted]]:
+        """Encrypts up to 1,000 items in one call; one `ItemResult` per item, in order."""
+        response = self._call(
+            "keys", "BatchEncrypt",
+            _batch.encrypt_request(items, _consistency(consistent)), endpoint=endpoint,
+        )
+        return _batch.results(
+            response, lambda ok: Encrypted(ok.ciphertext_blob, ok.key_id, ok.key_version)
+        )
+
+    def batch_decrypt(
+        self,
+        items: Sequence[DecryptItem],
+        *,
+        consistent: bool = False,
+        endpoint: str | None = None,
+    ) -> list[ItemResult[Decrypted]]:
+        """Decrypts up to 1,000 ciphertexts in one call; one `ItemResult` per item."""
+        response = self._call(
+            "keys", "BatchDecrypt",
+            _batch.decrypt_request(items, _consistency(consistent)), endpoint=endpoint,
+        )
+        return _batch.results(
+            response, lambda ok: Decrypted(ok.plaintext, ok.key_id, ok.key_version)
+        )
+
+    def batch_generate_data_key(
+        self,
+        items: Sequence[DataKeyItem],
+        *,
+        consistent: bool = False,
+        endpoint: str | None = None,
+    ) -> list[ItemResult[DataKey]]:
+        """Up to 1,000 data keys in one call; one `ItemResult` per item, in order."""
+        response = self._call(
+            "keys", "BatchGenerateDataKey",
+            _batch.data_key_request(items, _consistency(consistent)), endpoint=endpoint,
+        )
+        return _batch.results(
+            response,
+            lambda ok: DataKey(ok.ciphertext_blob, ok.plaintext, ok.key_id, ok.key_version),
+        )
 
     def re_encrypt(
         self,

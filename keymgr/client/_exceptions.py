@@ -137,6 +137,17 @@ def from_rpc_error(exc: grpc.RpcError, *, endpoint: str, request_id: str = "") -
     return cls(f"{endpoint}: {details}", endpoint=endpoint, request_id=request_id, code=code)
 
 
+_BY_NUMBER: dict[int, grpc.StatusCode] = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def from_status_code(number: int, message: str, *, endpoint: str = "") -> KeymgrError:
+    """The client exception for a status code number and message (a batch item's error)."""
+    code = _BY_NUMBER.get(number, grpc.StatusCode.UNKNOWN)
+    cls = _BY_CODE.get(code, ServerError)
+    text = f"{endpoint}: {message}" if endpoint else message
+    return cls(text, endpoint=endpoint, code=code)
+
+
 def may_have_been_applied(error: KeymgrError) -> bool:
     """True if the request may have reached a server and run: an unknown write outcome,
     a timeout, a cancelled call, or a connection lost mid-call (a refused connection

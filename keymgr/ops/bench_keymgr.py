@@ -20,6 +20,8 @@ from keymgr.v1 import keys_pb2, operator_pb2
 
 Op = Callable[[int], Awaitable[None]]
 
+BATCH_ITEMS = 100  # keys per batch call, as the OpenBao side's batch_input
+
 
 CONNECTIONS_PER_NODE = 8
 
@@ -112,10 +114,46 @@ async def keymgr_scenarios(target: KeymgrTarget) -> dict[str, Op]:
             keys_pb2.CreateKeyRequest(name=f"bench-{next(counter)}"), timeout=10
         )
 
+    batches = await _batch_ops(on_leader, key.key.name)
     return {
+        **batches,
         "datakey": datakey,
         "datakey-all-nodes": datakey_all_nodes,
         "decrypt-leader": decrypt_leader,
         "decrypt-follower": decrypt_follower,
         "create-key": create_key,
+    }
+
+
+async def _batch_ops(stub: Any, key_name: str) -> dict[str, Op]:
+    """batch-encrypt, batch-decrypt, batch-datakey: BATCH_ITEMS keys per call, on the
+    leader, each item with its own context (as an application batching rows would)."""
+    contexts = [{"row": str(i)} for i in range(BATCH_ITEMS)]
+    encrypt = keys_pb2.BatchEncryptRequest(items=[
+        keys_pb2.BatchEncryptItem(key_name=key_name, plaintext=bytes(32), encryption_context=c)
+        for c in contexts
+    ])
+    sealed = await stub.BatchEncrypt(encrypt, timeout=10)
+    decrypt = keys_pb2.BatchDecryptRequest(items=[
+        keys_pb2.BatchDecryptItem(ciphertext_blob=r.ok.ciphertext_blob, encryption_context=c)
+        for r, c in zip(sealed.results, contexts, strict=True)
+    ])
+    datakey = keys_pb2.BatchGenerateDataKeyRequest(items=[
+        keys_pb2.BatchGenerateDataKeyItem(key_name=key_name, encryption_context=c)
+        for c in contexts
+    ])
+
+    def call(method: str, request: Any) -> Op:
+        async def op(worker: int) -> None:
+            response = await getattr(stub, method)(request, timeout=10)
+            failed = next((r.error for r in response.results if r.HasField("error")), None)
+            if failed is not None:
+                raise RuntimeError(f"{method} item failed: {failed.message}")
+
+        return op
+
+    return {
+        "batch-encrypt": call("BatchEncrypt", encrypt),
+        "batch-decrypt": call("BatchDecrypt", decrypt),
+        "batch-datakey": call("BatchGenerateDataKey", datakey),
     }

@@ -18,6 +18,8 @@ from typing import Any, TextIO
 from keymgr.ops.loadgen import LoadResult
 
 SCENARIOS = ("datakey", "decrypt-leader", "decrypt-follower", "create-key")
+BATCH_SCENARIOS = ("batch-datakey", "batch-encrypt", "batch-decrypt")
+BATCH_ITEMS = 100  # keys per call in the batch-* scenarios, on both sides
 CONCURRENCIES = (16, 64)
 SIDES = ("keymgr", "openbao")
 
@@ -31,10 +33,19 @@ def ratio(keymgr: LoadResult | None, openbao: LoadResult | None) -> float | None
     return keymgr.ops_per_s / openbao.ops_per_s
 
 
+def keys_per_op(scenario: str) -> int:
+    """Keys one operation of `scenario` handles: BATCH_ITEMS for batch-*, else 1."""
+    return BATCH_ITEMS if scenario.startswith("batch-") else 1
+
+
+def keys_per_s(result: LoadResult | None, scenario: str) -> float | None:
+    return None if result is None else result.ops_per_s * keys_per_op(scenario)
+
+
 def _row_keys(*sides: Results | None) -> list[tuple[str, int]]:
     """Every (scenario, concurrency) present: the standard ones first, in order."""
     present = {key for side in sides if side for key in side}
-    order = {name: i for i, name in enumerate(SCENARIOS)}
+    order = {name: i for i, name in enumerate((*SCENARIOS, *BATCH_SCENARIOS))}
     return sorted(present, key=lambda k: (order.get(k[0], len(order)), k[0], k[1]))
 
 
@@ -53,6 +64,9 @@ def report_json(
                 "keymgr": ours.to_json() if ours else None,
                 "openbao": theirs.to_json() if theirs else None,
                 "ratio_ops_per_s": ratio(ours, theirs),
+                "keys_per_op": keys_per_op(key[0]),
+                "keymgr_keys_per_s": keys_per_s(ours, key[0]),
+                "openbao_keys_per_s": keys_per_s(theirs, key[0]),
             }
         )
     return {"meta": dict(meta or {}), "rows": rows}
@@ -149,6 +163,7 @@ def format_report(
         col += span
     out = [group.rstrip(), render(header), render(["-" * w for w in widths])]
     out += [render(row) for row in table[1:]]
+    out += _keys_lines(keymgr, openbao)
     notes = [f"{k}: {v}" for k, v in (meta or {}).items()]
     notes += [
         "CPU ms/op: server CPU ms per op (= CPU s per 1,000 ops), summed over server pids",
@@ -158,6 +173,25 @@ def format_report(
     if both:
         notes.append("keymgr/OpenBao: ratio of ops/s measured in the same run")
     return "\n".join([*out, "", *notes])
+
+
+def _keys_lines(keymgr: Results | None, openbao: Results | None) -> list[str]:
+    """Batch rows again in keys/s (= calls/s x keys per call), the figure to compare."""
+    lines = []
+    for scenario, concurrency in _row_keys(keymgr, openbao):
+        if keys_per_op(scenario) == 1:
+            continue
+        ours = keymgr.get((scenario, concurrency)) if keymgr else None
+        theirs = openbao.get((scenario, concurrency)) if openbao else None
+        r = ratio(ours, theirs)
+        lines.append(
+            f"{scenario} c={concurrency}: keymgr {_num(keys_per_s(ours, scenario), 0)} keys/s, "
+            f"OpenBao {_num(keys_per_s(theirs, scenario), 0)} keys/s"
+            + ("" if r is None else f", keymgr/OpenBao {r:.2f}x")
+        )
+    if lines:
+        lines.insert(0, f"\nkeys/s of the batch scenarios ({BATCH_ITEMS} keys per call):")
+    return lines
 
 
 def print_report(

@@ -11,86 +11,27 @@ import uuid
 
 import grpc
 
-from keymgr.crypto import envelope
-from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
 from keymgr.server import rotation, validation
-from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.authz import NO_KEY, allowed
+from keymgr.server.batch_calls import BatchCryptoCalls
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import (
-    DecryptFailed,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
+from keymgr.server.crypto_ops import (
+    DataKeyItem,
+    DecryptItem,
+    EncryptItem,
+    open_envelope,
+    read_consistency,
+    seal_under_current,
+    usable_key,
 )
+from keymgr.server.errors import InvalidArgument
 from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, store_pb2
 
-ENABLED = keys_pb2.KEY_STATE_ENABLED
-_STATE_WORDS = {
-    keys_pb2.KEY_STATE_DISABLED: "disabled",
-    keys_pb2.KEY_STATE_PENDING_DELETION: "pending deletion",
-    keys_pb2.KEY_STATE_DESTROYED: "destroyed",
-}
 
-
-def require_enabled(stored: store_pb2.StoredKey) -> None:
-    if stored.key.state != ENABLED:
-        word = _STATE_WORDS.get(stored.key.state, "not enabled")
-        raise FailedPrecondition(f"key {stored.key.name!r} is {word}")
-
-
-def open_envelope(
-    node: NodeContext,
-    blob: bytes,
-    context: dict[str, str],
-    caller: Caller,
-    operation: str,
-    field: str = "ciphertext_blob",
-) -> tuple[bytes, store_pb2.StoredKey, int]:
-    """Authorizes and opens a self-describing ciphertext: (plaintext, key, version).
-
-    Shared by Decrypt/ReEncrypt and the volume service (whose blobs are wrapped keys).
-    """
-    validation.ciphertext(field, blob)
-    try:
-        header = envelope.read_unverified_header(blob)
-    except MalformedCiphertext as exc:
-        raise InvalidArgument(field, str(exc)) from exc
-    stored = node.store.lookup(header.key_id)
-    if stored is None:
-        raise NotFound(f"{field}: names key {header.key_id}, which does not exist")
-    node.authorize(caller, operation, stored.key.name, context)
-    require_enabled(stored)
-    if header.key_version < stored.key.min_decryption_version:
-        raise FailedPrecondition(
-            f"key {stored.key.name!r} no longer decrypts version {header.key_version} "
-            f"(minimum decryption version {stored.key.min_decryption_version})"
-        )
-    note_key(stored.key.id, header.key_version)
-    if header.key_version not in stored.wrapped_material:
-        raise NotFound(f"{field}: key {stored.key.name!r} has no version {header.key_version}")
-    material = node.materials.material(stored, header.key_version)
-    try:
-        plaintext = envelope.open(material, blob, context)
-    except (DecryptionFailed, MalformedCiphertext):
-        raise DecryptFailed(field) from None
-    return plaintext, stored, header.key_version
-
-
-def seal_under_current(
-    node: NodeContext, stored: store_pb2.StoredKey, plaintext: bytes, context: dict[str, str]
-) -> tuple[bytes, int]:
-    """(envelope of `plaintext` under the key's current version, that version)."""
-    version = stored.key.current_version
-    note_key(stored.key.id, version)
-    material = node.materials.material(stored, version)
-    return envelope.seal(material, stored.key.id, version, plaintext, context), version
-
-
-class KeyManagementServicer:
+class KeyManagementServicer(BatchCryptoCalls):
     def __init__(self, node: NodeContext) -> None:
         self._node = node
 
@@ -253,74 +194,42 @@ class KeyManagementServicer:
     # --- crypto (served from this node's applied state) -----------------------------
 
     async def _consistent(self, consistency: int) -> None:
-        if consistency == keys_pb2.CONSISTENCY_LINEARIZABLE:
-            await self._node.read_barrier()
-
-    def _usable_key(
-        self,
-        field_name: str,
-        name_or_id: str,
-        caller: Caller,
-        operation: str,
-        context: dict[str, str],
-    ) -> store_pb2.StoredKey:
-        validation.key_name(field_name, name_or_id)
-        stored = self._node.find_key(field_name, name_or_id)
-        self._node.authorize(caller, operation, stored.key.name, context)
-        require_enabled(stored)
-        return stored
-
+        await read_consistency(self._node, consistency)
 
     @rpc
     async def GenerateDataKey(
         self, request: keys_pb2.GenerateDataKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.GenerateDataKeyResponse:
         caller = caller_of(context)
-        ctx = validation.encryption_context("encryption_context", request.encryption_context)
-        size = validation.byte_count(
-            "number_of_bytes", request.number_of_bytes, default=32, maximum=validation.MAX_RANDOM
+        item = DataKeyItem.checked(
+            request.key_name,
+            request.encryption_context,
+            request.number_of_bytes,
+            request.without_plaintext,
         )
         self._node.check_serving()
         await self._consistent(request.consistency)
-        stored = self._usable_key("key_name", request.key_name, caller, "generate-data-key", ctx)
-        data_key = secrets.token_bytes(size)
-        blob, version = seal_under_current(self._node, stored, data_key, ctx)
-        return keys_pb2.GenerateDataKeyResponse(
-            ciphertext_blob=blob,
-            plaintext=b"" if request.without_plaintext else data_key,
-            key_id=stored.key.id,
-            key_version=version,
-        )
+        return item.run(self._node, caller)
 
     @rpc
     async def Encrypt(
         self, request: keys_pb2.EncryptRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.EncryptResponse:
         caller = caller_of(context)
-        ctx = validation.encryption_context("encryption_context", request.encryption_context)
-        plaintext = validation.plaintext("plaintext", request.plaintext)
+        item = EncryptItem.checked(request.key_name, request.plaintext, request.encryption_context)
         self._node.check_serving()
         await self._consistent(request.consistency)
-        stored = self._usable_key("key_name", request.key_name, caller, "encrypt", ctx)
-        blob, version = seal_under_current(self._node, stored, plaintext, ctx)
-        return keys_pb2.EncryptResponse(
-            ciphertext_blob=blob, key_id=stored.key.id, key_version=version
-        )
+        return item.run(self._node, caller)
 
     @rpc
     async def Decrypt(
         self, request: keys_pb2.DecryptRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.DecryptResponse:
         caller = caller_of(context)
-        ctx = validation.encryption_context("encryption_context", request.encryption_context)
+        item = DecryptItem.checked(request.ciphertext_blob, request.encryption_context)
         self._node.check_serving()
         await self._consistent(request.consistency)
-        plaintext, stored, version = open_envelope(
-            self._node, request.ciphertext_blob, ctx, caller, "decrypt"
-        )
-        return keys_pb2.DecryptResponse(
-            plaintext=plaintext, key_id=stored.key.id, key_version=version
-        )
+        return item.run(self._node, caller)
 
     @rpc
     async def ReEncrypt(
@@ -342,7 +251,8 @@ class KeyManagementServicer:
             self._node, request.ciphertext_blob, source_ctx, caller, "re-encrypt"
         )
         if request.destination_key_name:
-            destination = self._usable_key(
+            destination = usable_key(
+                self._node,
                 "destination_key_name",
                 request.destination_key_name,
                 caller,

@@ -122,6 +122,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                     request_id=client_rid,
                     context={**target.context, **_context_of(request)},
                     detail=detail,
+                    batch=target.batch,
                 )
             )
         except AuditUnavailable:

@@ -17,8 +17,8 @@ from keymgr.server import validation
 from keymgr.server.audit_target import note_context
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
+from keymgr.server.crypto_ops import open_envelope, require_enabled, seal_under_current
 from keymgr.server.errors import FailedPrecondition
-from keymgr.server.keys_service import open_envelope, require_enabled, seal_under_current
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, volume_pb2
 

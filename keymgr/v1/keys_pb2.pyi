@@ -336,3 +336,128 @@ class GenerateRandomResponse(_message.Message):
     RANDOM_FIELD_NUMBER: _ClassVar[int]
     random: bytes
     def __init__(self, random: _Optional[bytes] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class BatchEncryptItem(_message.Message):
+    __slots__ = ("key_name", "plaintext", "encryption_context")
+    class EncryptionContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    PLAINTEXT_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    key_name: str
+    plaintext: bytes
+    encryption_context: _containers.ScalarMap[str, str]
+    def __init__(self, key_name: _Optional[str] = ..., plaintext: _Optional[bytes] = ..., encryption_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class BatchEncryptRequest(_message.Message):
+    __slots__ = ("items", "consistency")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[BatchEncryptItem]
+    consistency: Consistency
+    def __init__(self, items: _Optional[_Iterable[_Union[BatchEncryptItem, _Mapping]]] = ..., consistency: _Optional[_Union[Consistency, str]] = ...) -> None: ...
+
+class BatchEncryptResult(_message.Message):
+    __slots__ = ("ok", "error")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ok: EncryptResponse
+    error: ItemError
+    def __init__(self, ok: _Optional[_Union[EncryptResponse, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class BatchEncryptResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchEncryptResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchEncryptResult, _Mapping]]] = ...) -> None: ...
+
+class BatchDecryptItem(_message.Message):
+    __slots__ = ("ciphertext_blob", "encryption_context")
+    class EncryptionContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CIPHERTEXT_BLOB_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    ciphertext_blob: bytes
+    encryption_context: _containers.ScalarMap[str, str]
+    def __init__(self, ciphertext_blob: _Optional[bytes] = ..., encryption_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class BatchDecryptRequest(_message.Message):
+    __slots__ = ("items", "consistency")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[BatchDecryptItem]
+    consistency: Consistency
+    def __init__(self, items: _Optional[_Iterable[_Union[BatchDecryptItem, _Mapping]]] = ..., consistency: _Optional[_Union[Consistency, str]] = ...) -> None: ...
+
+class BatchDecryptResult(_message.Message):
+    __slots__ = ("ok", "error")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ok: DecryptResponse
+    error: ItemError
+    def __init__(self, ok: _Optional[_Union[DecryptResponse, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class BatchDecryptResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchDecryptResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchDecryptResult, _Mapping]]] = ...) -> None: ...
+
+class BatchGenerateDataKeyItem(_message.Message):
+    __slots__ = ("key_name", "encryption_context", "number_of_bytes", "without_plaintext")
+    class EncryptionContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_OF_BYTES_FIELD_NUMBER: _ClassVar[int]
+    WITHOUT_PLAINTEXT_FIELD_NUMBER: _ClassVar[int]
+    key_name: str
+    encryption_context: _containers.ScalarMap[str, str]
+    number_of_bytes: int
+    without_plaintext: bool
+    def __init__(self, key_name: _Optional[str] = ..., encryption_context: _Optional[_Mapping[str, str]] = ..., number_of_bytes: _Optional[int] = ..., without_plaintext: _Optional[bool] = ...) -> None: ...
+
+class BatchGenerateDataKeyRequest(_message.Message):
+    __slots__ = ("items", "consistency")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[BatchGenerateDataKeyItem]
+    consistency: Consistency
+    def __init__(self, items: _Optional[_Iterable[_Union[BatchGenerateDataKeyItem, _Mapping]]] = ..., consistency: _Optional[_Union[Consistency, str]] = ...) -> None: ...
+
+class BatchGenerateDataKeyResult(_message.Message):
+    __slots__ = ("ok", "error")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ok: GenerateDataKeyResponse
+    error: ItemError
+    def __init__(self, ok: _Optional[_Union[GenerateDataKeyResponse, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class BatchGenerateDataKeyResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchGenerateDataKeyResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchGenerateDataKeyResult, _Mapping]]] = ...) -> None: ...

@@ -104,6 +104,21 @@ class KeyManagementStub:
                 request_serializer=keymgr_dot_v1_dot_keys__pb2.SetKeyRotationRequest.SerializeToString,
                 response_deserializer=keymgr_dot_v1_dot_keys__pb2.KeyResponse.FromString,
                 _registered_method=True)
+        self.BatchEncrypt = channel.unary_unary(
+                '/keymgr.v1.KeyManagement/BatchEncrypt',
+                request_serializer=keymgr_dot_v1_dot_keys__pb2.BatchEncryptRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_keys__pb2.BatchEncryptResponse.FromString,
+                _registered_method=True)
+        self.BatchDecrypt = channel.unary_unary(
+                '/keymgr.v1.KeyManagement/BatchDecrypt',
+                request_serializer=keymgr_dot_v1_dot_keys__pb2.BatchDecryptRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_keys__pb2.BatchDecryptResponse.FromString,
+                _registered_method=True)
+        self.BatchGenerateDataKey = channel.unary_unary(
+                '/keymgr.v1.KeyManagement/BatchGenerateDataKey',
+                request_serializer=keymgr_dot_v1_dot_keys__pb2.BatchGenerateDataKeyRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_keys__pb2.BatchGenerateDataKeyResponse.FromString,
+                _registered_method=True)
 
 
 class KeyManagementServicer:
@@ -207,6 +222,27 @@ class KeyManagementServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchEncrypt(self, request, context):
+        """Encrypt for up to 1000 items, each with its own key, context and result or error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchDecrypt(self, request, context):
+        """Decrypt for up to 1000 ciphertexts, each authorized and answered on its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGenerateDataKey(self, request, context):
+        """GenerateDataKey for up to 1000 items, each with its own key, context and result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeyManagementServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -279,6 +315,21 @@ def add_KeyManagementServicer_to_server(servicer, server):
                     servicer.SetKeyRotation,
                     request_deserializer=keymgr_dot_v1_dot_keys__pb2.SetKeyRotationRequest.FromString,
                     response_serializer=keymgr_dot_v1_dot_keys__pb2.KeyResponse.SerializeToString,
+            ),
+            'BatchEncrypt': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchEncrypt,
+                    request_deserializer=keymgr_dot_v1_dot_keys__pb2.BatchEncryptRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_keys__pb2.BatchEncryptResponse.SerializeToString,
+            ),
+            'BatchDecrypt': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchDecrypt,
+                    request_deserializer=keymgr_dot_v1_dot_keys__pb2.BatchDecryptRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_keys__pb2.BatchDecryptResponse.SerializeToString,
+            ),
+            'BatchGenerateDataKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGenerateDataKey,
+                    request_deserializer=keymgr_dot_v1_dot_keys__pb2.BatchGenerateDataKeyRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_keys__pb2.BatchGenerateDataKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -659,6 +710,87 @@ class KeyManagement:
             '/keymgr.v1.KeyManagement/SetKeyRotation',
             keymgr_dot_v1_dot_keys__pb2.SetKeyRotationRequest.SerializeToString,
             keymgr_dot_v1_dot_keys__pb2.KeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchEncrypt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.KeyManagement/BatchEncrypt',
+            keymgr_dot_v1_dot_keys__pb2.BatchEncryptRequest.SerializeToString,
+            keymgr_dot_v1_dot_keys__pb2.BatchEncryptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchDecrypt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.KeyManagement/BatchDecrypt',
+            keymgr_dot_v1_dot_keys__pb2.BatchDecryptRequest.SerializeToString,
+            keymgr_dot_v1_dot_keys__pb2.BatchDecryptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGenerateDataKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.KeyManagement/BatchGenerateDataKey',
+            keymgr_dot_v1_dot_keys__pb2.BatchGenerateDataKeyRequest.SerializeToString,
+            keymgr_dot_v1_dot_keys__pb2.BatchGenerateDataKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -124,3 +124,17 @@ def test_write_and_load_round_trip(tmp_path: Path) -> None:
     assert keymgr[("datakey", 64)].errors == 3
     assert math.isnan(keymgr[("decrypt-leader", 64)].p50_ms)
     assert openbao[("datakey", 16)].ops_per_s == 4100.0
+
+
+def test_batch_scenarios_are_reported_in_keys_per_second() -> None:
+    ours = {("batch-decrypt", 16): _result(400.0), ("batch-datakey", 16): _result(300.0)}
+    theirs = {("batch-decrypt", 16): _result(2000.0)}
+    text = format_report(ours, theirs)
+    assert "batch-decrypt c=16: keymgr 40,000 keys/s, OpenBao 200,000 keys/s, " \
+        "keymgr/OpenBao 0.20x" in text
+    assert "batch-datakey c=16: keymgr 30,000 keys/s, OpenBao - keys/s" in text
+    rows = {r["scenario"]: r for r in report_json(ours, theirs)["rows"]}
+    assert rows["batch-decrypt"]["keymgr_keys_per_s"] == 40_000.0
+    assert rows["batch-decrypt"]["openbao_keys_per_s"] == 200_000.0
+    assert rows["batch-datakey"]["openbao_keys_per_s"] is None
+    assert "keys/s" not in format_report(KEYMGR, OPENBAO)  # no batch rows, no section

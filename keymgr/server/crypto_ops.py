@@ -1,0 +1,189 @@
+"""The crypto operations on one item, shared by the single calls and the batch calls.
+
+Each operation is split in two: `checked` validates the request's fields (no node state
+needed, so a bad field is INVALID_ARGUMENT even on a sealed node), and `run` looks the
+key up, authorizes the caller for it, and seals or opens the envelope. A single call
+runs one item; a batch call runs each of its items through the same two steps, with
+field names prefixed by the item's position (`items[3].key_name`), so there is one
+path per item and one definition of what it checks.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from keymgr.crypto import envelope
+from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
+from keymgr.server import validation
+from keymgr.server.audit_target import note_key
+from keymgr.server.auth import Caller
+from keymgr.server.context import NodeContext
+from keymgr.server.errors import DecryptFailed, FailedPrecondition, InvalidArgument, NotFound
+from keymgr.v1 import keys_pb2, store_pb2
+
+ENABLED = keys_pb2.KEY_STATE_ENABLED
+_STATE_WORDS = {
+    keys_pb2.KEY_STATE_DISABLED: "disabled",
+    keys_pb2.KEY_STATE_PENDING_DELETION: "pending deletion",
+    keys_pb2.KEY_STATE_DESTROYED: "destroyed",
+}
+
+
+async def read_consistency(node: NodeContext, consistency: int) -> None:
+    """LINEARIZABLE: wait until this node has applied everything committed before now."""
+    if consistency == keys_pb2.CONSISTENCY_LINEARIZABLE:
+        await node.read_barrier()
+
+
+def require_enabled(stored: store_pb2.StoredKey) -> None:
+    if stored.key.state != ENABLED:
+        word = _STATE_WORDS.get(stored.key.state, "not enabled")
+        raise FailedPrecondition(f"key {stored.key.name!r} is {word}")
+
+
+def usable_key(
+    node: NodeContext,
+    field_name: str,
+    name_or_id: str,
+    caller: Caller,
+    operation: str,
+    context: Mapping[str, str],
+) -> store_pb2.StoredKey:
+    """The named key, if it exists, the caller may use it for `operation` with
+    `context`, and it is enabled (checked in that order, so a caller without a policy
+    learns nothing about the key's state)."""
+    validation.key_name(field_name, name_or_id)
+    stored = node.find_key(field_name, name_or_id)
+    node.authorize(caller, operation, stored.key.name, context)
+    require_enabled(stored)
+    return stored
+
+
+def open_envelope(
+    node: NodeContext,
+    blob: bytes,
+    context: dict[str, str],
+    caller: Caller,
+    operation: str,
+    field: str = "ciphertext_blob",
+) -> tuple[bytes, store_pb2.StoredKey, int]:
+    """Authorizes and opens a self-describing ciphertext: (plaintext, key, version).
+
+    Shared by Decrypt/ReEncrypt and the volume service (whose blobs are wrapped keys).
+    """
+    validation.ciphertext(field, blob)
+    try:
+        header = envelope.read_unverified_header(blob)
+    except MalformedCiphertext as exc:
+        raise InvalidArgument(field, str(exc)) from exc
+    stored = node.store.lookup(header.key_id)
+    if stored is None:
+        raise NotFound(f"{field}: names key {header.key_id}, which does not exist")
+    note_key(stored.key.id)  # a denied call's audit line names the key it asked for
+    node.authorize(caller, operation, stored.key.name, context)
+    require_enabled(stored)
+    if header.key_version < stored.key.min_decryption_version:
+        raise FailedPrecondition(
+            f"key {stored.key.name!r} no longer decrypts version {header.key_version} "
+            f"(minimum decryption version {stored.key.min_decryption_version})"
+        )
+    note_key(stored.key.id, header.key_version)
+    if header.key_version not in stored.wrapped_material:
+        raise NotFound(f"{field}: key {stored.key.name!r} has no version {header.key_version}")
+    material = node.materials.material(stored, header.key_version)
+    try:
+        plaintext = envelope.open(material, blob, context)
+    except (DecryptionFailed, MalformedCiphertext):
+        raise DecryptFailed(field) from None
+    return plaintext, stored, header.key_version
+
+
+def seal_under_current(
+    node: NodeContext, stored: store_pb2.StoredKey, plaintext: bytes, context: dict[str, str]
+) -> tuple[bytes, int]:
+    """(envelope of `plaintext` under the key's current version, that version)."""
+    version = stored.key.current_version
+    note_key(stored.key.id, version)
+    material = node.materials.material(stored, version)
+    return envelope.seal(material, stored.key.id, version, plaintext, context), version
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptItem:
+    key_name: str
+    plaintext: bytes
+    context: dict[str, str]
+    at: str = ""  # field-name prefix: "" for a single call, "items[3]." in a batch
+
+    @classmethod
+    def checked(
+        cls, key_name: str, plaintext: bytes, context: Mapping[str, str], at: str = ""
+    ) -> EncryptItem:
+        ctx = validation.encryption_context(f"{at}encryption_context", context)
+        return cls(key_name, validation.plaintext(f"{at}plaintext", plaintext), ctx, at)
+
+    def run(self, node: NodeContext, caller: Caller) -> keys_pb2.EncryptResponse:
+        stored = usable_key(node, f"{self.at}key_name", self.key_name, caller, "encrypt",
+                            self.context)
+        blob, version = seal_under_current(node, stored, self.plaintext, self.context)
+        return keys_pb2.EncryptResponse(
+            ciphertext_blob=blob, key_id=stored.key.id, key_version=version
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptItem:
+    ciphertext_blob: bytes
+    context: dict[str, str]
+    at: str = ""
+
+    @classmethod
+    def checked(cls, blob: bytes, context: Mapping[str, str], at: str = "") -> DecryptItem:
+        return cls(blob, validation.encryption_context(f"{at}encryption_context", context), at)
+
+    def run(self, node: NodeContext, caller: Caller) -> keys_pb2.DecryptResponse:
+        plaintext, stored, version = open_envelope(
+            node, self.ciphertext_blob, self.context, caller, "decrypt",
+            field=f"{self.at}ciphertext_blob",
+        )
+        return keys_pb2.DecryptResponse(
+            plaintext=plaintext, key_id=stored.key.id, key_version=version
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DataKeyItem:
+    key_name: str
+    context: dict[str, str]
+    size: int
+    without_plaintext: bool
+    at: str = ""
+
+    @classmethod
+    def checked(
+        cls,
+        key_name: str,
+        context: Mapping[str, str],
+        number_of_bytes: int,
+        without_plaintext: bool,
+        at: str = "",
+    ) -> DataKeyItem:
+        ctx = validation.encryption_context(f"{at}encryption_context", context)
+        size = validation.byte_count(
+            f"{at}number_of_bytes", number_of_bytes, default=32, maximum=validation.MAX_RANDOM
+        )
+        return cls(key_name, ctx, size, without_plaintext, at)
+
+    def run(self, node: NodeContext, caller: Caller) -> keys_pb2.GenerateDataKeyResponse:
+        stored = usable_key(node, f"{self.at}key_name", self.key_name, caller,
+                            "generate-data-key", self.context)
+        data_key = secrets.token_bytes(self.size)
+        blob, version = seal_under_current(node, stored, data_key, self.context)
+        return keys_pb2.GenerateDataKeyResponse(
+            ciphertext_blob=blob,
+            plaintext=b"" if self.without_plaintext else data_key,
+            key_id=stored.key.id,
+            key_version=version,
+        )

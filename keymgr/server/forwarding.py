@@ -50,6 +50,11 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
+def _pairs(metadata: Any) -> tuple[tuple[str, Any], ...]:
+    """gRPC's aio Metadata as the tuple of pairs a servicer context takes."""
+    return tuple((key, value) for key, value in (metadata or ()))
+
+
 class ForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
     """Answers the forwarded services by relaying each call to the Raft process."""
 
@@ -82,12 +87,11 @@ class ForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             try:
                 pending = call(request, metadata=metadata, timeout=remaining)
                 response: bytes = await pending
-                context.set_trailing_metadata(await pending.trailing_metadata() or ())
+                context.set_trailing_metadata(_pairs(await pending.trailing_metadata()))
                 return response
             except grpc.aio.AioRpcError as exc:
-                await context.abort(
-                    exc.code(), exc.details() or "", exc.trailing_metadata() or ()
-                )
+                trailing = _pairs(exc.trailing_metadata())
+                await context.abort(exc.code(), exc.details() or "", trailing)
                 raise  # abort raises; this line is never reached
 
         return relay

@@ -100,6 +100,12 @@ def test_every_process_of_a_node_answers_every_service(make_cluster: MakeCluster
             assert not status.sealed
             me = access_stub(channel).WhoAmI(access_pb2.WhoAmIRequest(), timeout=10)
             assert me.principal.endswith("/admin/admin") and "admin" in me.roles
+            with pytest.raises(grpc.RpcError) as refused:  # a relayed error keeps its status
+                access_stub(channel).GetPolicy(
+                    access_pb2.GetPolicyRequest(name=f"no-such-policy-{i}"), timeout=10
+                )
+            assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+            assert f"no-such-policy-{i}" in (refused.value.details() or "")
     # the SDK over several connections: each write is readable at once on any of them
     with cluster.client([node], connections_per_node=8) as client:
         for i in range(16):

@@ -48,14 +48,17 @@ def description(field: str, value: str) -> str:
 
 
 def encryption_context(field: str, context: Mapping[str, str]) -> dict[str, str]:
+    if not context:  # the common case; iterating an empty protobuf map is not free
+        return {}
     if len(context) > MAX_CONTEXT_ENTRIES:
         raise InvalidArgument(field, f"at most {MAX_CONTEXT_ENTRIES} entries")
-    for name, value in context.items():
+    plain = dict(context)
+    for name, value in plain.items():
         if not name:
             raise InvalidArgument(field, "keys must not be empty")
         if len(name) > MAX_CONTEXT_TEXT or len(value) > MAX_CONTEXT_TEXT:
             raise InvalidArgument(field, f"keys and values are at most {MAX_CONTEXT_TEXT} chars")
-    return dict(context)
+    return plain
 
 
 def byte_count(field: str, value: int, *, default: int, maximum: int) -> int:

@@ -4,7 +4,8 @@ Kept as the record of the fixtures' origin. The blobs come from the public seali
 functions of that commit (random nonces, exactly as a server made them then), not from
 a re-implementation. Run today it would make v2 blobs: do not regenerate the fixtures.
 
-    .venv/bin/python tests/unit/testdata/v1/make_v1_fixtures.py > tests/unit/testdata/v1/v1_ciphertexts.json
+    cd tests/unit/testdata/v1 && ../../../../.venv/bin/python make_v1_fixtures.py \
+        > v1_ciphertexts.json
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ cluster. It exists so that dev clusters restart without operators; production no
 use Shamir shares or an HSM (pkcs11).
 
 The key file is created with mode 0600 and random bytes if it is absent. A file that
-group or others may access, or that is not exactly 32 bytes, is refused.
+group or others may access, or that is not exactly 32 bytes, is refused. The root key
+is wrapped with `barrier.wrap_key` (a per-message key derived from the file's key;
+blobs of the v1 format, GCM directly under the file's key, still unwrap).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import stat
 from pathlib import Path
 
 from keymgr.crypto.aead import KEY_SIZE, Aead, BytesLike, check_key, wipe
+from keymgr.crypto.barrier import unwrap_key, wrap_key
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.durable_files import fsync_dir
 
@@ -77,7 +80,8 @@ def _read_key_file(path: Path) -> bytearray:
 
 
 class FileSeal:
-    """Wraps the root key with AES-256-GCM under a key file. DEVELOPMENT ONLY."""
+    """Wraps the root key with AES-256-GCM under a key derived from a key file.
+    DEVELOPMENT ONLY."""
 
     seal_type = SEAL_TYPE
     auto_unseal = True
@@ -97,7 +101,7 @@ class FileSeal:
 
     def wrap_root_key(self, root_key: BytesLike) -> bytes:
         check_key(root_key, "root key")
-        return self._aead.encrypt(root_key, FILE_SEAL_AAD)
+        return wrap_key(self._aead, root_key, FILE_SEAL_AAD)
 
     def unwrap_root_key(self, blob: BytesLike) -> bytes:
         root = self.unwrap_root_key_secret(blob)
@@ -108,7 +112,7 @@ class FileSeal:
 
     def unwrap_root_key_secret(self, blob: BytesLike) -> bytearray:
         """`unwrap_root_key` into a bytearray the caller wipes after use."""
-        root = self._aead.decrypt_secret(blob, FILE_SEAL_AAD)
+        root = unwrap_key(self._aead, blob, FILE_SEAL_AAD)
         if len(root) != KEY_SIZE:
             wipe(root)
             raise DecryptionFailed("sealed root key has the wrong length")

@@ -17,8 +17,14 @@ lost) raise `HsmUnavailable` with a one-line reason and no secret; the seal cont
 keeps the node sealed and retries with backoff. A PIN the token rejected is not tried
 again until its source changes: real HSMs lock the user PIN after a few failures.
 
-The same session also holds the managed keys of purpose HSM (`import_key`, `gcm`,
-`destroy_key`; see `keymgr/server/hsm_keys.py`).
+The same session also holds the managed keys of purpose HSM (`import_key`,
+`derived_gcm`, `gcm`, `destroy_key`; see `keymgr/server/hsm_keys.py`).
+
+The seal's own blob stays GCM directly under the seal key (no per-message key): that
+key is often made in a ceremony as an encrypt/decrypt-only AES key, which cannot run
+HMAC, and it encrypts only when this node stores its wrapped root key (first unseal,
+join, seal migration, root rotation): a handful of times in its life, far from GCM's
+2**32 random-nonce bound.
 """
 
 from __future__ import annotations
@@ -392,10 +398,12 @@ class Pkcs11Seal:
 
     # --- managed keys whose crypto runs in the HSM (key purpose HSM) --------------------
 
-    def import_key(self, label: str, material: bytes) -> tuple[Any, int]:
+    def import_key(self, label: str, material: bytes, *, prf: bool = False) -> tuple[Any, int]:
         """Puts a key version's material into the token as a session object that is
-        sensitive and non-extractable (encrypt/decrypt only); returns (handle, epoch).
-        The object goes away with the session; `destroy_key` removes it earlier."""
+        sensitive and non-extractable; returns (handle, epoch). An AES key usable for
+        encrypt/decrypt only, or with `prf` a generic secret usable only for HMAC-SHA256
+        (sign), from which `derived_gcm` makes per-message keys. The object goes away with
+        the session; `destroy_key` removes it earlier."""
         from pkcs11 import Attribute, KeyType, ObjectClass
 
         check_key(material, "key material")
@@ -404,18 +412,18 @@ class Pkcs11Seal:
             session = self._owner.session(self.token_label, self._pin)
             handle = session.create_object({
                 Attribute.CLASS: ObjectClass.SECRET_KEY,
-                Attribute.KEY_TYPE: KeyType.AES,
+                Attribute.KEY_TYPE: KeyType.GENERIC_SECRET if prf else KeyType.AES,
                 Attribute.VALUE: material,
                 Attribute.LABEL: label,
                 Attribute.TOKEN: False,
                 Attribute.PRIVATE: True,
                 Attribute.SENSITIVE: True,
                 Attribute.EXTRACTABLE: False,
-                Attribute.ENCRYPT: True,
-                Attribute.DECRYPT: True,
+                Attribute.ENCRYPT: not prf,
+                Attribute.DECRYPT: not prf,
                 Attribute.WRAP: False,
                 Attribute.UNWRAP: False,
-                Attribute.SIGN: False,
+                Attribute.SIGN: prf,
                 Attribute.VERIFY: False,
                 Attribute.DERIVE: False,
             })
@@ -428,25 +436,73 @@ class Pkcs11Seal:
     ) -> bytes | None:
         """AES-256-GCM inside the token with an imported key; None if decryption does
         not authenticate. HsmUnavailable if the session (and so the key) is gone."""
+        return self._owner.call(
+            lambda: self._gcm(handle, encrypt=encrypt, nonce=nonce, data=data, aad=aad),
+            self._timeout,
+        )
+
+    def derived_gcm(
+        self, prf: Any, *, info: bytes, encrypt: bool, nonce: bytes, data: bytes, aad: bytes
+    ) -> bytes | None:
+        """AES-256-GCM inside the token under a per-message key, in one owner-thread job:
+        the token computes HMAC-SHA256(imported `prf` key, info); that value goes back in
+        as a session AES key (sensitive, non-extractable, encrypt/decrypt only) for this
+        one operation and is destroyed right after it. The key version's own material
+        never leaves the token; the per-message key passes through this process, as the
+        one message it protects does. None if decryption does not authenticate."""
+        import pkcs11
+        from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+
+        def run() -> bytes | None:
+            session = self._owner.session(self.token_label, self._pin)
+            try:
+                value = bytes(prf.sign(info, mechanism=Mechanism.SHA256_HMAC))
+                key = session.create_object({
+                    Attribute.CLASS: ObjectClass.SECRET_KEY,
+                    Attribute.KEY_TYPE: KeyType.AES,
+                    Attribute.VALUE: value,
+                    Attribute.TOKEN: False,
+                    Attribute.PRIVATE: True,
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.ENCRYPT: True,
+                    Attribute.DECRYPT: True,
+                    Attribute.WRAP: False,
+                    Attribute.UNWRAP: False,
+                    Attribute.SIGN: False,
+                    Attribute.VERIFY: False,
+                    Attribute.DERIVE: False,
+                })
+            except pkcs11.PKCS11Error as exc:
+                raise HsmUnavailable(f"{self.describe()}: HSM error {_one_line(exc)}") from None
+            try:
+                return self._gcm(key, encrypt=encrypt, nonce=nonce, data=data, aad=aad)
+            finally:
+                with contextlib.suppress(pkcs11.PKCS11Error):
+                    key.destroy()
+
+        return self._owner.call(run, self._timeout)
+
+    def _gcm(
+        self, handle: Any, *, encrypt: bool, nonce: bytes, data: bytes, aad: bytes
+    ) -> bytes | None:
+        """Runs on the owner thread: one AES-256-GCM operation with a key in the token."""
         import pkcs11
         from pkcs11 import GCMParams, Mechanism
 
-        def run() -> bytes | None:
-            params = GCMParams(nonce, aad)
-            try:
-                if encrypt:
-                    return bytes(handle.encrypt(data, mechanism=Mechanism.AES_GCM,
-                                                mechanism_param=params))
-                return bytes(handle.decrypt(data, mechanism=Mechanism.AES_GCM,
+        params = GCMParams(nonce, aad)
+        try:
+            if encrypt:
+                return bytes(handle.encrypt(data, mechanism=Mechanism.AES_GCM,
                                             mechanism_param=params))
-            except (pkcs11.GeneralError, pkcs11.EncryptedDataInvalid, pkcs11.FunctionFailed):
-                if encrypt:
-                    raise
-                return None  # SoftHSM reports a bad tag as a generic error
-            except pkcs11.PKCS11Error as exc:
-                raise HsmUnavailable(f"{self.describe()}: HSM error {_one_line(exc)}") from None
-
-        return self._owner.call(run, self._timeout)
+            return bytes(handle.decrypt(data, mechanism=Mechanism.AES_GCM,
+                                        mechanism_param=params))
+        except (pkcs11.GeneralError, pkcs11.EncryptedDataInvalid, pkcs11.FunctionFailed):
+            if encrypt:
+                raise
+            return None  # SoftHSM reports a bad tag as a generic error
+        except pkcs11.PKCS11Error as exc:
+            raise HsmUnavailable(f"{self.describe()}: HSM error {_one_line(exc)}") from None
 
     def key_epoch(self) -> int:
         """Changes whenever sessions were reset: imported keys must be imported again."""

@@ -95,3 +95,65 @@ def test_snapshot_save_restore_on_a_fresh_cluster(
         with pytest.raises(Exception, match="already initialized"):
             client.restore_snapshot(backup.read_bytes(), shares[:2],
                                     endpoint=target.node("node1").api)
+
+
+V1_BACKUP = Path(__file__).parent / "testdata" / "v1_backup"
+
+
+def test_a_backup_made_before_format_v2_restores_and_its_ciphertexts_open(
+    make_cluster: MakeCluster,
+) -> None:
+    """`backup.kms` was made by the code before format v2 (see make_v1_backup.py): its
+    Shamir-wrapped root key, root link, wrapped term keys and key material are all v1,
+    and so are the client ciphertexts beside it. Restored by today's code, everything
+    opens; what is made afterwards is v2; a node restarting on its file seal unwraps the
+    root key it stored in the new format."""
+    import json
+
+    saved = json.loads((V1_BACKUP / "backup.json").read_text())
+    shares = saved["shares"][: saved["threshold"]]
+    target = make_cluster()
+    _fresh(target)
+    with target.client(["node2"]) as client:
+        client.restore_snapshot((V1_BACKUP / "backup.kms").read_bytes(), shares,
+                                endpoint=target.node("node2").api)
+    for other in ("node1", "node3"):
+        target.unseal(other, shares)
+    target.wait_serving()
+
+    samples = [(bytes.fromhex(s["blob"]), s["context"], bytes.fromhex(s["plaintext"]))
+               for s in saved["ciphertexts"]]
+    assert {blob[0] for blob, _, _ in samples} == {1}
+    for node_id in ("node1", "node2", "node3"):
+        with target.client([node_id]) as client:
+            for blob, context, plain in samples:
+                got = eventually(lambda c=client, b=blob, x=context: c.decrypt(
+                    b, context=x, consistent=True), timeout=15)
+                assert got == plain
+
+    with target.client() as client:
+        old_blob, old_context, old_plain = samples[0]
+        moved = client.re_encrypt(old_blob, source_context=old_context)
+        assert moved.ciphertext_blob[0] == 2
+        assert client.decrypt(moved.ciphertext_blob, context=old_context) == old_plain
+        for name in saved["keys"]:
+            fresh = client.encrypt(name, b"made after the restore", context={"n": name})
+            assert fresh[0] == 2
+            assert client.decrypt(fresh, context={"n": name}) == b"made after the restore"
+        client.rotate_keyring()  # a new term, wrapped (v2) under the restored root key
+        rotated = client.rotate_key(saved["keys"][1])  # material under the new term (v2)
+        data_key = client.generate_data_key(rotated.name, context={"db": "x"})
+        assert data_key.ciphertext_blob[0] == 2 and data_key.key_version == 3
+        assert client.decrypt(data_key.ciphertext_blob, context={"db": "x"}) == (
+            data_key.plaintext
+        )
+
+    target.stop("node3")  # restarts on the root key its file seal stored (format v2)
+    target.start("node3")
+    target.wait_serving(["node3"])
+    with target.client(["node3"]) as client:
+        for blob, context, plain in [*samples, (data_key.ciphertext_blob, {"db": "x"},
+                                                data_key.plaintext)]:
+            got = eventually(lambda c=client, b=blob, x=context: c.decrypt(
+                b, context=x, consistent=True), timeout=15)
+            assert got == plain

@@ -138,12 +138,32 @@ def test_file_seal_reuses_existing_key(tmp_path: Path) -> None:
 
 
 def test_file_seal_uses_the_documented_construction(tmp_path: Path) -> None:
+    import hashlib
+    import hmac
+
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     key_file = tmp_path / "seal.key"
     blob = FileSeal(key_file).wrap_root_key(ROOT)
     key = key_file.read_bytes()
-    assert AESGCM(key).decrypt(blob[:12], blob[12:], b"keymgr/seal/file") == ROOT
+    # wrapped-key format v2: 0x02 ‖ salt ‖ nonce ‖ ct ‖ tag under a per-message key
+    assert len(blob) == 93 and blob[0] == 2
+    salt, nonce, body = blob[1:33], blob[33:45], blob[45:]
+    aad = b"\x02keymgr/seal/file"
+    message_key = hmac.digest(key, b"keymgr/wrap/v2\0" + salt + aad + b"\x01", hashlib.sha256)
+    assert AESGCM(message_key).decrypt(nonce, body, aad) == ROOT
+
+
+def test_file_seal_opens_a_blob_made_by_the_old_code(tmp_path: Path) -> None:
+    fixtures = json.loads(
+        (Path(__file__).parent / "testdata" / "v1" / "v1_ciphertexts.json").read_text()
+    )
+    key_file = tmp_path / "seal.key"
+    key_file.write_bytes(bytes.fromhex(fixtures["keys"]["file"]))
+    key_file.chmod(0o600)
+    blob = bytes.fromhex(fixtures["file_seal"]["blob"])
+    assert len(blob) == 60  # v1: nonce ‖ root key ‖ tag, GCM under the file's key
+    assert FileSeal(key_file).unwrap_root_key(blob) == bytes.fromhex(fixtures["keys"]["root"])
 
 
 def test_file_seal_unwrap_secret_is_wipeable(tmp_path: Path) -> None:

@@ -741,6 +741,10 @@ class RaftNode:
         except Exception as exc:
             raise RaftError(f"state machine restore failed: {type(exc).__name__}") from exc
         self.restore_seconds = time.monotonic() - started
+        log.info(
+            "Raft node %s restored the state machine (%d bytes) in %.3f s",
+            self._settings.self_address, len(snapshot), self.restore_seconds,
+        )
 
     def _cut_state(self) -> Frozen:
         freeze = getattr(self._machine, "freeze", None)

@@ -58,7 +58,7 @@ class ScalePoint:
     restart_restore_s: float
     catch_up_s: float
     catch_up_restore_s: float
-    term_changed: bool
+    elections: list[str]  # phases during which the term changed
 
 
 def _rss(pid: int) -> int:
@@ -168,6 +168,10 @@ async def bench_scale(
                 rss = [(_rss(cluster.pid(i)) - baseline[i]) / count for i in ids]
                 idle = _idle_cores(pids, IDLE_WINDOW_S)
                 dump = _last_match(cluster.log_path(leader), _DUMP_LINE)
+                elections = []
+                leader, followers, term_now = _roles(cluster)
+                if term_now != term:
+                    elections.append("load")
                 # restart a follower: its dump is restored before its Raft core starts
                 restarted = followers[0]
                 cluster.stop(restarted)
@@ -176,6 +180,9 @@ async def bench_scale(
                 cluster.wait_serving([restarted], timeout=600)
                 restart_s = time.monotonic() - started
                 restore = _last_match(cluster.log_path(restarted), _RESTORE_LINE)
+                leader, _, term_then = _roles(cluster)
+                if term_then != term_now:
+                    elections.append("restart")
                 # a follower that lost its Raft directory receives the leader's snapshot
                 rebuilt = followers[1]
                 cluster.stop(rebuilt)
@@ -187,6 +194,8 @@ async def bench_scale(
                 catch_up_s = time.monotonic() - started
                 installed = _last_match(cluster.log_path(rebuilt), _RESTORE_LINE)
                 _, _, term_after = _roles(cluster)
+                if term_after != term_then:
+                    elections.append("catch-up")
                 point = ScalePoint(
                     keys=count,
                     load_s=round(load_s, 2),
@@ -199,7 +208,7 @@ async def bench_scale(
                     restart_restore_s=float(restore.group(2)) if restore else 0.0,
                     catch_up_s=round(catch_up_s, 2),
                     catch_up_restore_s=float(installed.group(2)) if installed else 0.0,
-                    term_changed=term_after != term,
+                    elections=elections,
                 )
                 points.append(point)
                 say(format_point(point))
@@ -216,7 +225,7 @@ def format_point(p: ScalePoint) -> str:
         f"B/key, cut {p.dump_cut_s * 1000:.1f} ms in tick, written in {p.dump_write_s:.2f} s | "
         f"restart to serving {p.restart_to_serving_s:.2f} s (restore {p.restart_restore_s:.2f} s)"
         f" | catch-up {p.catch_up_s:.2f} s (restore {p.catch_up_restore_s:.2f} s) | "
-        f"election: {'YES' if p.term_changed else 'no'}"
+        f"elections: {', '.join(p.elections) or 'none'}"
     )
 
 

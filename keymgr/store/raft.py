@@ -893,8 +893,6 @@ class RaftNode:
             self._snapshot_sender.reset(node)
 
     def before_tick(self, core: Core) -> None:
-        if self._snapshot_sender is not None:
-            self._snapshot_sender.new_tick()
         self._drain_queue(core)
         recovery = self._recovery
         if recovery is not None and not recovery.fresh:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,39 +29,19 @@ from keymgr.store.durable_journal import DumpError, decode_dump
 log = logging.getLogger(__name__)
 
 MAX_SNAPSHOT_BYTES = 4 << 30
-TICK_BUDGET_S = 0.02  # of each tick spent sending snapshot chunks (heartbeats: 0.04 s)
 
 Source = tuple[str, int]
 """(leader id, term) that a chunk came from."""
 
 
 class SnapshotSender:
-    """Leader side: adds each chunk's byte offset to what pysyncobj sends, and paces it.
+    """Leader side: adds each chunk's byte offset to what pysyncobj sends."""
 
-    pysyncobj sends a whole dump in one tick (chunk after chunk until the last): with a
-    large state the leader's heartbeats to everyone else wait that long and the other
-    followers start an election. Here each tick sends at most `budget_s` worth of
-    chunks; answering None ends pysyncobj's loop for the tick (it sends a heartbeat
-    instead) and the transfer resumes at the next one.
-    """
-
-    def __init__(
-        self, read_chunk: Callable[[Any], Any], *, budget_s: float = TICK_BUDGET_S
-    ) -> None:
+    def __init__(self, read_chunk: Callable[[Any], Any]) -> None:
         self._read_chunk = read_chunk
         self._offsets: dict[str, int] = {}
-        self._budget_s = budget_s
-        self._tick_started: float | None = None
-
-    def new_tick(self) -> None:
-        self._tick_started = None
 
     def next_chunk(self, node: Any) -> Any:
-        now = time.monotonic()
-        if self._tick_started is None:
-            self._tick_started = now
-        elif now - self._tick_started > self._budget_s:
-            return None  # the rest in the next tick
         chunk = self._read_chunk(node)
         if not isinstance(chunk, tuple):
             return chunk  # None (not ready) or False (read error): pysyncobj's meaning

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter as Tally
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -79,7 +78,6 @@ class NodeMetrics:
         )
         self.keys = Gauge("keymgr_keys", "Managed keys by state", ["state"], registry=r)
         self._leader: str | None = None
-        self._key_states: set[str] = set()
 
     def observe_request(self, method: str, code: str, seconds: float) -> None:
         self.requests.labels(method, code).inc()
@@ -119,10 +117,8 @@ class NodeMetrics:
                 self.leader_changes.inc()
             self._leader = status.leader_address
         self.serving.set(0 if node.serving_reason() else 1)
-        states = Tally(node.store.key_states())
-        for state in self._key_states | set(states):
-            self.keys.labels(state).set(states.get(state, 0))
-        self._key_states |= set(states)
+        for state, count in node.store.key_counts().items():  # O(1): kept by apply
+            self.keys.labels(state).set(count)
 
 
 def health_serving(node: NodeContext) -> bool:

@@ -334,7 +334,7 @@ class OperatorServicer:
                 break
         else:
             raise Unavailable("the root key is being rotated; take the snapshot again")
-        keys = len(node.store.key_states())
+        keys = sum(node.store.key_counts().values())
         data = snapshot_file.encode(
             state,
             root,

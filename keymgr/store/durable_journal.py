@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -362,18 +362,40 @@ class Dump:
 
 def encode_dump(dump: Dump) -> bytes:
     """Deterministic encoding (same inputs give the same bytes)."""
+    return b"".join(
+        encode_dump_stream(dump.prev, dump.last, dump.cluster, len(dump.snapshot), [dump.snapshot])
+    )
+
+
+def encode_dump_stream(
+    prev: Entry,
+    last: Entry,
+    cluster: Sequence[str],
+    snapshot_len: int,
+    snapshot: Iterable[bytes],
+) -> Iterator[bytes]:
+    """`encode_dump` in pieces, for a snapshot produced in pieces (`snapshot_len` bytes
+    in all): the dump is written without ever being whole in memory."""
     header = {
         "version": 1,
-        "prev": [dump.prev[1], dump.prev[2], len(dump.prev[0])],
-        "last": [dump.last[1], dump.last[2], len(dump.last[0])],
-        "cluster": sorted(dump.cluster),
-        "snapshot_len": len(dump.snapshot),
+        "prev": [prev[1], prev[2], len(prev[0])],
+        "last": [last[1], last[2], len(last[0])],
+        "cluster": sorted(cluster),
+        "snapshot_len": snapshot_len,
     }
     head = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    body = b"".join(
-        (MAGIC, _LEN.pack(len(head)), head, dump.prev[0], dump.last[0], dump.snapshot)
-    )
-    return body + hashlib.sha256(body).digest()
+    digest = hashlib.sha256()
+    written = 0
+    for piece in (MAGIC, _LEN.pack(len(head)), head, prev[0], last[0]):
+        digest.update(piece)
+        yield piece
+    for piece in snapshot:
+        digest.update(piece)
+        written += len(piece)
+        yield piece
+    if written != snapshot_len:
+        raise DumpError(f"snapshot was {written} bytes, announced {snapshot_len}")
+    yield digest.digest()
 
 
 def _entry(field: object, name: str) -> tuple[int, int, int]:

@@ -23,21 +23,29 @@ Semantics callers rely on:
   command otherwise changes nothing but the request window (when it carries an id).
 
 Reads happen in other threads while `apply` runs, without locks, by copy-on-write:
-a stored `StoredKey`, `InitCluster` or `KeyringTerm` is never mutated once published;
-a change publishes a modified copy with one dict assignment (atomic in CPython), and
-`restore` swaps all tables in one attribute assignment. Every message a read method
-returns is shared: treat it as read-only.
+a key is kept as an immutable record (its encoded snapshot entry, `key_records`), and an
+`InitCluster` or `KeyringTerm` is never mutated once published; a change publishes a
+new record or copy with one dict assignment (atomic in CPython), and `restore` swaps all
+tables in one attribute assignment. A `StoredKey` a read method returns is decoded for
+the caller; other returned messages are shared: treat them as read-only.
+
+Costs that must not grow with the number of keys while nothing happens: counts by
+state are kept up to date by `apply` (metrics), and the keys a timer must act on
+(deletion, rotation) are indexed by due time (`DueIndex`), so the leader's scheduler
+does O(due) work. A snapshot is cut in O(keys) pointer copies (`freeze`) and encoded
+later, in any thread.
 """
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
 
+from keymgr.store import key_records
 from keymgr.store import keystore_validation as check
 from keymgr.store.access import GATED, Access
+from keymgr.store.due_index import DueIndex
 from keymgr.store.keystore_validation import CommandRefused
 from keymgr.v1 import keys_pb2, store_pb2
 
@@ -56,6 +64,18 @@ def _error(code: store_pb2.ErrorCode, message: str) -> bytes:
     return result.SerializeToString(deterministic=True)
 
 
+def rotation_due_ms(key: keys_pb2.Key) -> int | None:
+    """When an enabled key with a rotation period next rotates (ms), else None."""
+    period = key.rotation_period_seconds
+    if not period or key.state != ENABLED or not key.versions:
+        return None
+    return int(key.versions[-1].created_at_ms + period * 1000)
+
+
+def _deletion_due_ms(key: keys_pb2.Key) -> int | None:
+    return int(key.deletion_time_ms) if key.state == PENDING else None
+
+
 _UNDECODABLE = _error(check.INVALID_ARGUMENT, "command: not a valid keymgr.v1.Command")
 _OK = store_pb2.CommandResult(ok=True)
 
@@ -63,7 +83,10 @@ _OK = store_pb2.CommandResult(ok=True)
 class _Tables:
     """Everything readers see, swapped as one object by `restore`."""
 
-    __slots__ = ("access", "init", "keyring", "keys", "members", "names", "pending", "root_view")
+    __slots__ = (
+        "access", "counts", "deletions", "init", "keyring", "keys", "members", "names",
+        "root_view", "rotations",
+    )
 
     def __init__(self) -> None:
         self.init: store_pb2.InitCluster | None = None
@@ -71,9 +94,11 @@ class _Tables:
         # (root generation, keyring) published as ONE object after every change to
         # either, so a reader never pairs a generation with the other one's terms
         self.root_view: tuple[int, tuple[store_pb2.KeyringTerm, ...]] = (0, ())
-        self.keys: dict[str, store_pb2.StoredKey] = {}  # by key id, destroyed ones too
+        self.keys: dict[str, bytes] = {}  # key id -> record (key_records), destroyed too
         self.names: dict[str, str] = {}  # name -> id of keys that are not destroyed
-        self.pending: dict[str, int] = {}  # id -> deletion_time_ms of pending keys
+        self.deletions = DueIndex()  # pending keys by deletion_time_ms
+        self.rotations = DueIndex()  # enabled keys with a period, by next rotation
+        self.counts = dict.fromkeys(check.STATE_WORDS, 0)  # keys by state
         self.access = Access()  # policies, roles, approvals
         self.members: dict[str, store_pb2.Member] = {}  # by id; runtime membership
 
@@ -90,7 +115,6 @@ class KeyStore:
         self._recent: OrderedDict[str, bytes] = OrderedDict()  # request id -> result
         self._applied = 0
         self._revision = 0
-        self._deadlines: list[tuple[int, str]] = []  # heap; stale entries skipped
         self._generation = 0  # changes when the set of key ids changes
         self._index: tuple[int, list[tuple[str, str]]] = (0, [])
         self._approved = False  # true while an approved operation's command runs
@@ -108,39 +132,40 @@ class KeyStore:
             )
 
     def snapshot(self) -> bytes:
-        """The whole state, deterministically encoded: equal states give equal bytes."""
+        """The whole state as an encoded StoreState: equal logs give equal bytes."""
+        return self.freeze().encode()
+
+    def freeze(self) -> key_records.FrozenState:
+        """A consistent cut to encode later in any thread (apply thread; O(keys) pointer
+        copies, no per-key encoding)."""
         t = self._t
         state = store_pb2.StoreState()
         if t.init is not None:
             state.init.CopyFrom(t.init)
         state.keyring.extend(t.keyring)
         state.active_term = _newest_term(t.keyring)
-        for key_id, stored in t.keys.copy().items():
-            state.keys[key_id].CopyFrom(stored)
-        for request_id, result in self._recent.copy().items():
-            record = state.recent_requests.add()
-            record.request_id = request_id
-            record.result.ParseFromString(result)
         state.applied_commands = self._applied
         t.access.save(state)
         state.members.extend(t.members[m] for m in sorted(t.members))
-        return state.SerializeToString(deterministic=True)
+        return key_records.FrozenState(
+            state.SerializeToString(deterministic=True),
+            list(self._recent.items()),
+            list(t.keys.values()),
+        )
 
     def restore(self, snapshot: bytes) -> None:
         """Replaces the whole state; ValueError (state unchanged) if `snapshot` is bad."""
         state = store_pb2.StoreState()
         try:
-            state.ParseFromString(snapshot)
+            rest, records = key_records.split(bytes(snapshot))
+            state.ParseFromString(rest)
         except Exception:
             raise ValueError("snapshot is not an encoded keymgr.v1.StoreState") from None
-        tables = _tables_from(state)
+        tables = _tables_from(state, records)
         recent = check.snapshot_requests(state, REQUEST_WINDOW)
-        deadlines = [(due, key_id) for key_id, due in tables.pending.items()]
-        heapq.heapify(deadlines)
         self._t = tables
         self._recent = recent
         self._applied = state.applied_commands
-        self._deadlines = deadlines
         self._generation += 1
         self._revision += 1
 
@@ -197,13 +222,16 @@ class KeyStore:
     def lookup(self, name_or_id: str) -> store_pb2.StoredKey | None:
         """The key with this id (even destroyed), else the live key with this name."""
         t = self._t
-        stored = t.keys.get(name_or_id)
-        if stored is not None:
-            return stored
+        record = t.keys.get(name_or_id)
+        if record is not None:
+            return key_records.decode(record)
         key_id = t.names.get(name_or_id)
-        stored = t.keys.get(key_id) if key_id is not None else None
-        if stored is None or stored.key.name != name_or_id or stored.key.state == DESTROYED:
+        record = t.keys.get(key_id) if key_id is not None else None
+        if record is None:
             return None  # raced with a purge or a restore
+        stored = key_records.decode(record)
+        if stored.key.name != name_or_id or stored.key.state == DESTROYED:
+            return None
         return stored
 
     def list_keys(self, page_size: int, page_token: str) -> tuple[list[keys_pb2.Key], str]:
@@ -218,24 +246,43 @@ class KeyStore:
         start = bisect_right(index, check.decode_page_token(page_token)) if page_token else 0
         page = index[start : start + page_size]
         keys = self._t.keys
-        found = [stored.key for _, key_id in page if (stored := keys.get(key_id)) is not None]
+        found = [
+            key_records.decode(record).key
+            for _, key_id in page
+            if (record := keys.get(key_id)) is not None
+        ]
         more = start + page_size < len(index)
         return found, check.encode_page_token(page[-1]) if more and page else ""
 
+    def key_counts(self) -> dict[str, int]:
+        """Keys by lower-case state name, e.g. {"enabled": 3, "destroyed": 1, ...}; O(1)."""
+        counts = dict(self._t.counts)  # one C-level copy: atomic under the GIL
+        return {check.STATE_WORDS[state]: n for state, n in counts.items()}
+
     def key_states(self) -> list[str]:
-        """One lower-case state name per key (metrics), e.g. "enabled", "destroyed"."""
-        return [
-            keys_pb2.KeyState.Name(stored.key.state).removeprefix("KEY_STATE_").lower()
-            for stored in self._t.keys.copy().values()
-        ]
+        """One lower-case state name per key (kept for callers that count them)."""
+        return [word for word, n in self.key_counts().items() for _ in range(n)]
 
     def members(self) -> dict[str, store_pb2.Member]:
         """Members recorded by runtime membership changes, by id (read-only)."""
         return dict(self._t.members)
 
     def deletion_due(self, now_ms: int) -> int:
-        """How many pending keys a Tick at `now_ms` would destroy (for the leader's timer)."""
-        return sum(1 for due in self._t.pending.copy().values() if due <= now_ms)
+        """How many pending keys a Tick at `now_ms` would destroy (leader's timer; O(due))."""
+        return len(self._t.deletions.due(now_ms))
+
+    def rotations_due(self, now_ms: int, limit: int = 1000) -> list[keys_pb2.Key]:
+        """Enabled keys whose newest version is older than their rotation period at
+        `now_ms`, earliest first, at most `limit` (leader's timer; O(due))."""
+        t = self._t
+        due: list[keys_pb2.Key] = []
+        for _, key_id in t.rotations.due(now_ms, limit):
+            record = t.keys.get(key_id)
+            if record is not None:
+                key = key_records.decode(record).key
+                if (when := rotation_due_ms(key)) is not None and when <= now_ms:
+                    due.append(key)  # re-checked: the index may have moved on meanwhile
+        return due
 
     # --- apply ---------------------------------------------------------------------
 
@@ -307,37 +354,44 @@ class KeyStore:
 
     def _purge(self, now_ms: int) -> None:
         """Destroys pending keys whose deadline is at or before `now_ms`."""
-        heap = self._deadlines
         t = self._t
-        while heap and heap[0][0] <= now_ms:
-            due, key_id = heapq.heappop(heap)
-            if t.pending.get(key_id) != due:
-                continue  # cancelled or rescheduled since
-            old = t.keys[key_id]
-            destroyed = store_pb2.StoredKey()  # no wrapped material: it is erased
-            destroyed.key.CopyFrom(old.key)
-            destroyed.key.state = DESTROYED
-            t.keys[key_id] = destroyed
-            del t.pending[key_id]
-            if t.names.get(old.key.name) == key_id:
-                del t.names[old.key.name]
-            self._revision += 1
-        if len(heap) > 2 * len(t.pending) + 1024:  # drop stale entries now and then
-            self._deadlines = [(due, key_id) for key_id, due in t.pending.items()]
-            heapq.heapify(self._deadlines)
+        for key_id in t.deletions.pop_due(now_ms):
+            self._destroy(key_records.decode(t.keys[key_id]))
 
-    def _publish(self, stored: store_pb2.StoredKey) -> store_pb2.CommandResult:
-        """Installs a new record (never mutated afterwards) and answers with its Key."""
-        self._t.keys[stored.key.id] = stored
+    def _destroy(self, old: store_pb2.StoredKey) -> store_pb2.StoredKey:
+        destroyed = store_pb2.StoredKey()  # no wrapped material: it is erased
+        destroyed.key.CopyFrom(old.key)
+        destroyed.key.state = DESTROYED
+        self._publish(destroyed, old)
+        names = self._t.names
+        if names.get(old.key.name) == old.key.id:
+            del names[old.key.name]
+        return destroyed
+
+    def _publish(
+        self, stored: store_pb2.StoredKey, old: store_pb2.StoredKey | None
+    ) -> store_pb2.CommandResult:
+        """Installs a key's new record (immutable bytes), keeps the counts and due-time
+        indexes in step with it, and answers with its Key."""
+        t = self._t
+        key = stored.key
+        t.keys[key.id] = key_records.encode(stored)
+        counts = t.counts
+        if old is not None:
+            counts[old.key.state] -= 1
+        counts[key.state] += 1
+        t.deletions.set(key.id, _deletion_due_ms(key))
+        t.rotations.set(key.id, rotation_due_ms(key))
         self._revision += 1
-        return store_pb2.CommandResult(key=stored.key)
+        return store_pb2.CommandResult(key=key)
 
     def _existing(self, field: str, key_id: str) -> store_pb2.StoredKey:
+        """The key's current record, decoded: a fresh message the caller may change."""
         check.key_id(field, key_id)
-        stored = self._t.keys.get(key_id)
-        if stored is None:
+        record = self._t.keys.get(key_id)
+        if record is None:
             raise CommandRefused(check.NOT_FOUND, f"{field}: no key {key_id}")
-        return stored
+        return key_records.decode(record)
 
     def _init_cluster(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         t = self._t
@@ -409,7 +463,7 @@ class KeyStore:
         key.description = create.description
         key.created_at_ms = command.time_ms
         stored.wrapped_material[1] = create.wrapped_material
-        result = self._publish(stored)
+        result = self._publish(stored, None)
         t.names[name] = key_id  # after the record, so a name always resolves
         self._generation += 1
         return result
@@ -433,7 +487,7 @@ class KeyStore:
             version=expected, created_at_ms=command.time_ms, created_by=command.principal
         )
         stored.wrapped_material[expected] = rotate.wrapped_material
-        return self._publish(stored)
+        return self._publish(stored, old)
 
     def _set_key_enabled(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         change = command.set_key_enabled
@@ -445,7 +499,7 @@ class KeyStore:
             return store_pb2.CommandResult(key=old.key)  # idempotent, no new revision
         stored = _copy(old)
         stored.key.state = wanted
-        return self._publish(stored)
+        return self._publish(stored, old)
 
     def _schedule_deletion(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         schedule = command.schedule_deletion
@@ -460,10 +514,7 @@ class KeyStore:
         stored = _copy(old)
         stored.key.state = PENDING
         stored.key.deletion_time_ms = due
-        result = self._publish(stored)
-        self._t.pending[old.key.id] = due
-        heapq.heappush(self._deadlines, (due, old.key.id))
-        return result
+        return self._publish(stored, old)
 
     def _cancel_deletion(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         old = self._existing("cancel_deletion.key_id", command.cancel_deletion.key_id)
@@ -471,8 +522,7 @@ class KeyStore:
         stored = _copy(old)
         stored.key.state = DISABLED  # as AWS KMS: re-enabling is a separate, explicit step
         stored.key.deletion_time_ms = 0
-        del self._t.pending[old.key.id]  # its heap entry goes stale
-        return self._publish(stored)
+        return self._publish(stored, old)
 
     def _rotate_keyring(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         rotate = command.rotate_keyring
@@ -548,10 +598,7 @@ class KeyStore:
         """Ends a pending deletion early (split-key: only from an approved operation)."""
         old = self._existing("destroy_key.key_id", command.destroy_key.key_id)
         check.require_state(old.key, (PENDING,), "destroy it now")
-        self._t.pending[old.key.id] = command.time_ms
-        heapq.heappush(self._deadlines, (command.time_ms, old.key.id))
-        self._purge(command.time_ms)
-        return store_pb2.CommandResult(key=self._t.keys[old.key.id].key)
+        return store_pb2.CommandResult(key=self._destroy(old).key)
 
     def _set_rotation_policy(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         change = command.set_rotation_policy
@@ -565,7 +612,7 @@ class KeyStore:
         stored = _copy(old)
         stored.key.rotation_period_seconds = change.rotation_period_s
         stored.key.min_decryption_version = change.min_decryption_version
-        return self._publish(stored)
+        return self._publish(stored, old)
 
     def _put_policy(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         return self._t.access.put_policy(command)
@@ -625,7 +672,9 @@ class KeyStore:
         cached_generation, index = self._index
         if cached_generation != generation:
             keys = self._t.keys.copy()
-            index = sorted((stored.key.name, key_id) for key_id, stored in keys.items())
+            index = sorted(
+                (key_records.decode(record).key.name, key_id) for key_id, record in keys.items()
+            )
             self._index = (generation, index)
         return index
 
@@ -665,27 +714,43 @@ def _copy(stored: store_pb2.StoredKey) -> store_pb2.StoredKey:
     return fresh
 
 
-def _tables_from(state: store_pb2.StoreState) -> _Tables:
-    """Validated tables for a decoded snapshot; ValueError if it is inconsistent."""
+def _tables_from(state: store_pb2.StoreState, records: list[bytes]) -> _Tables:
+    """Validated tables for a decoded snapshot (key records apart, in snapshot order);
+    ValueError if it is inconsistent."""
     tables = _Tables()
     if state.HasField("init"):
         tables.init = store_pb2.InitCluster()
         tables.init.CopyFrom(state.init)
     check.snapshot_header(state)
+    if records and not state.keyring:
+        raise ValueError("snapshot has keys but no init record")
     tables.keyring = tuple(_copy_term(term) for term in state.keyring)
     generation = tables.init.root_generation if tables.init is not None else 0
     tables.root_view = (generation, tables.keyring)
-    for key_id, record in state.keys.items():
-        check.snapshot_key(key_id, record)
-        stored = store_pb2.StoredKey()
-        stored.CopyFrom(record)
-        tables.keys[key_id] = stored
-        if stored.key.state != DESTROYED:
-            if stored.key.name in tables.names:
+    keys, names, counts = tables.keys, tables.names, tables.counts
+    deletions: list[tuple[str, int]] = []
+    rotations: list[tuple[str, int]] = []
+    for raw in records:
+        try:
+            key_id, stored, record = key_records.read_entry(raw)
+        except Exception:
+            raise ValueError("snapshot key record is not a StoredKey map entry") from None
+        check.snapshot_key(key_id, stored)
+        if key_id in keys:
+            raise ValueError(f"snapshot has key {key_id} twice")
+        key = stored.key
+        keys[key_id] = record
+        counts[key.state] += 1
+        if key.state != DESTROYED:
+            if key.name in names:
                 raise ValueError("snapshot has two live keys with one name")
-            tables.names[stored.key.name] = key_id
-        if stored.key.state == PENDING:
-            tables.pending[key_id] = stored.key.deletion_time_ms
+            names[key.name] = key_id
+        if (due := _deletion_due_ms(key)) is not None:
+            deletions.append((key_id, due))
+        if (due := rotation_due_ms(key)) is not None:
+            rotations.append((key_id, due))
+    tables.deletions = DueIndex(deletions)
+    tables.rotations = DueIndex(rotations)
     tables.access = Access.load(state)
     for member in state.members:
         copy = store_pb2.Member()

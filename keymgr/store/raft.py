@@ -17,7 +17,8 @@ Ordering duties (like etcd-raft's `Ready` contract), enforced by `raft_core`:
    before the message that reflects them (pysyncobj stores them synchronously).
 4. A dump (snapshot) is fsynced before the rename, and the directory is fsynced after it
    and before the journal entries the dump covers are removed; journal rewrites are
-   atomic (build beside, fsync, rename).
+   atomic (build beside, fsync, rename). The state is cut in the tick thread and the
+   dump written by a worker thread (`dump_writer`): the tick never waits on the disk.
 5. On start, the journal is reconciled with the dump before pysyncobj compares them, so
    entries newer than the dump are kept (pysyncobj alone would drop the whole journal).
    A dump that fails its checksum, or a journal with a gap after the dump, stops the
@@ -47,12 +48,14 @@ from typing import Any, Protocol, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj import syncobj as _syncobj_module
+from pysyncobj.config import SERIALIZER_STATE
 from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import TCPNode
 
 from keymgr.durable_files import fsync_dir, fsync_file, replace_file, write_all
 from keymgr.ops.ports import free_port
 from keymgr.store import proposal_batch
+from keymgr.store.dump_writer import DumpWriter, Frozen, FrozenBytes
 from keymgr.store.durable_journal import (
     Dump,
     DumpError,
@@ -96,6 +99,9 @@ MEMBERS_FILE = "members.json"
 
 
 class StateMachine(Protocol):
+    """A machine may also offer `freeze() -> Frozen` (a cut encoded later in another
+    thread); without it, `snapshot()` runs in the tick thread at each compaction."""
+
     def apply(self, command: bytes) -> bytes: ...
     def snapshot(self) -> bytes: ...
     def restore(self, snapshot: bytes) -> None: ...
@@ -107,6 +113,24 @@ class ApplyListener(Protocol):
 
     def entry_applied(self, index: int, payload: bytes) -> None: ...
     def state_restored(self, index: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Preloaded:
+    """A dump restored before the Raft core started (so its first tick is short)."""
+
+    identity: tuple[int, int, int]  # (inode, size, mtime_ns) of the file restored
+    prev: tuple[bytes, int, int]
+    last: tuple[bytes, int, int]
+    cluster: tuple[str, ...]
+
+
+def _file_identity(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class RaftError(Exception):
@@ -274,6 +298,9 @@ class RaftNode:
         self._applying_index = 0
         self._apply_listener: ApplyListener | None = None
         self._persisted_peers: tuple[str, ...] | None = None
+        self._dump_writer: DumpWriter | None = None
+        self._preloaded: _Preloaded | None = None
+        self.restore_seconds = 0.0  # duration of the last state machine restore (bench)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -342,8 +369,14 @@ class RaftNode:
         self._load_members()
         journal_path = str(s.data_dir / "raft.journal")
         dump_path = str(s.data_dir / "raft.dump")
-        damaged_dump = self._set_aside_corrupt_dump(dump_path, journal_path)
+        if self._dump_writer is not None:
+            self._dump_writer.wait()  # a restart: the old core's dump lands first
+        self._dump_writer = DumpWriter(dump_path, self._cut_state)
+        damaged_dump, dump = self._check_dump(dump_path, journal_path)
         self._startup_load_pending = os.path.isfile(dump_path)
+        self._preloaded = None
+        if dump is not None:
+            self._preload(dump_path, dump)
         try:
             journal = DurableJournal(journal_path, on_sync=self._on_journal_sync)
         except (JournalError, OSError) as exc:
@@ -437,6 +470,8 @@ class RaftNode:
                     time.sleep(0.01)
         elif self._journal is not None:
             self._journal._destroy()
+        if self._dump_writer is not None:
+            self._dump_writer.wait()
         if self._tls is not None:
             self._tls.close()
         self._fail_all(NoLeader("node closed", outcome_unknown=True))
@@ -695,25 +730,53 @@ class RaftNode:
             raise _error_for(code)
 
     @staticmethod
-    def _set_aside_corrupt_dump(dump_path: str, journal_path: str) -> str | None:
-        """A dump that fails its checks is moved aside with the journal it anchors.
+    def _check_dump(dump_path: str, journal_path: str) -> tuple[str | None, Dump | None]:
+        """(why the dump was set aside, or None; the dump if it is intact).
 
-        The journal's entries cannot be applied without the state the dump held, so both
-        go (kept as *.damaged for inspection); term and vote stay. Returns why, or None.
+        A dump that fails its checks is moved aside with the journal it anchors: the
+        journal's entries cannot be applied without the state the dump held, so both go
+        (kept as *.damaged for inspection); term and vote stay.
         """
         try:
             with open(dump_path, "rb") as f:
-                decode_dump(f.read())
-            return None
+                return None, decode_dump(f.read())
         except FileNotFoundError:
-            return None
+            return None, None
         except (DumpError, OSError) as exc:
             reason = str(exc)
         for path in (dump_path, journal_path):
             with contextlib.suppress(FileNotFoundError):
                 os.replace(path, f"{path}.damaged")
         fsync_dir(os.path.dirname(os.path.abspath(dump_path)))
-        return reason
+        return reason, None
+
+    def _preload(self, dump_path: str, dump: Dump) -> None:
+        """Restores the machine from the dump before the core starts: pysyncobj loads
+        the dump in its first tick, where a long restore would delay the node's first
+        heartbeat answers and then start an election at once."""
+        identity = _file_identity(dump_path)
+        self._restore_machine(dump.snapshot)
+        if identity is not None:
+            self._preloaded = _Preloaded(identity, dump.prev, dump.last, dump.cluster)
+
+    def _restore_machine(self, snapshot: bytes) -> None:
+        started = time.monotonic()
+        try:
+            self._machine.restore(snapshot)
+        except Exception as exc:
+            raise RaftError(f"state machine restore failed: {type(exc).__name__}") from exc
+        self.restore_seconds = time.monotonic() - started
+        log.info(
+            "Raft node %s restored the state machine (%d bytes) in %.3f s",
+            self._settings.self_address, len(snapshot), self.restore_seconds,
+        )
+
+    def _cut_state(self) -> Frozen:
+        freeze = getattr(self._machine, "freeze", None)
+        if callable(freeze):
+            frozen: Frozen = freeze()
+            return frozen
+        return FrozenBytes(bytes(self._machine.snapshot()))
 
     def _load_members(self) -> None:
         """Peers as last seen (runtime changes survive restarts; config is the seed)."""
@@ -1007,6 +1070,37 @@ class RaftNode:
             return receiver.receive(chunk, self._message_source, int(core.raftLastApplied))
 
         serializer.setTransmissionData = receive
+        self._write_dumps_in_background(core)
+
+    def _write_dumps_in_background(self, core: Core) -> None:
+        """Compaction through `DumpWriter`; a leader's snapshot install supersedes it."""
+        writer = self._dump_writer
+        if writer is None:
+            return
+        serializer = core._SyncObj__serializer
+        receive = serializer.setTransmissionData
+
+        def check() -> tuple[int, int | None]:
+            state, entry = writer.check()
+            if state == SERIALIZER_STATE.SUCCESS:
+                # as pysyncobj does after a dump: transfers restart from the new file
+                transfers = serializer._Serializer__transmissions
+                for transfer in transfers.values():
+                    with contextlib.suppress(Exception):
+                        transfer["file"].close()
+                transfers.clear()
+            return state, entry
+
+        def install(chunk: Any) -> bool:
+            with writer.install_lock:
+                installed = bool(receive(chunk))
+                if installed:
+                    writer.supersede()
+                return installed
+
+        serializer.serialize = writer.start
+        serializer.checkSerializing = check
+        serializer.setTransmissionData = install
 
     def _expire_deadlines(self) -> None:
         now = time.monotonic()
@@ -1155,6 +1249,8 @@ class RaftNode:
     # -- dump (snapshot) hooks, called by pysyncobj in the tick thread --------------
 
     def _write_dump(self, tmp_path: str, data: Any) -> None:
+        """pysyncobj's own (synchronous) dump hook: used only if a compaction came before
+        the first tick installed `DumpWriter` (see `_write_dumps_in_background`)."""
         last, prev, cluster = data
         dump = Dump(
             prev=(bytes(prev[0]), int(prev[1]), int(prev[2])),
@@ -1171,28 +1267,44 @@ class RaftNode:
 
     def _read_dump(self, path: str) -> tuple[Any, Any, Any]:
         startup, self._startup_load_pending = self._startup_load_pending, False
+        preloaded, self._preloaded = self._preloaded, None
         try:
-            with open(path, "rb") as f:
-                dump = decode_dump(f.read())
+            if startup and preloaded is not None and preloaded.identity == _file_identity(path):
+                prev, last, cluster = preloaded.prev, preloaded.last, preloaded.cluster
+                snapshot = None  # the machine holds it already (_preload)
+            else:
+                with open(path, "rb") as f:
+                    dump = decode_dump(f.read())
+                prev, last, cluster, snapshot = dump.prev, dump.last, dump.cluster, dump.snapshot
+                del dump
             with contextlib.suppress(OSError):
                 fsync_file(path)  # a snapshot received from the leader was not synced
                 fsync_dir(os.path.dirname(path))
             journal = self._journal
             if startup and journal is not None:
-                plan = plan_load(journal.entries(), dump.prev, dump.last)
+                plan = plan_load(journal.entries(), prev, last)
                 if plan is not None:
                     log.warning(
                         "reconciling journal with dump at index %d: keeping %d newer entries",
-                        dump.last[1],
+                        last[1],
                         len(plan) - 2,
                     )
                     journal.replace_entries(plan)
-            self._machine.restore(dump.snapshot)
-            self._restored(dump.last[1])
+            if snapshot is not None:
+                self._restore_machine(snapshot)
+                self._postpone_election()
+            self._restored(last[1])  # preloaded or not, the machine is at `last` now
         except (DumpError, JournalError, OSError) as exc:
             self._set_fatal(f"cannot load the Raft dump: {exc}")
             raise
         except Exception as exc:
-            self._set_fatal(f"state machine restore failed: {type(exc).__name__}")
+            self._set_fatal(f"state machine restore failed: {exc}")
             raise
-        return dump.last, dump.prev, [TCPNode(a) for a in dump.cluster]
+        return last, prev, [TCPNode(a) for a in cluster]
+
+    def _postpone_election(self) -> None:
+        """After a restore in the tick thread (a snapshot from the leader): the time it
+        took was not the leader's silence, so the election timer starts afresh."""
+        core = self._core
+        if core is not None:
+            core._SyncObj__raftElectionDeadline = raft_clock() + self._settings.election_timeout_max

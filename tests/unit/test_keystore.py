@@ -252,7 +252,7 @@ def test_create_key_fills_every_field() -> None:
     assert dict(key.labels) == {"team": "db"} and key.description == "the db key"
     stored = store.lookup("app/db:main")
     assert stored is not None and stored.key == key and dict(stored.wrapped_material) == {1: b"m1"}
-    assert store.lookup(kid(7)) is stored
+    assert store.lookup(kid(7)) == stored  # decoded per read: equal, not shared
     tde = ok(run(store, create_key=create_op(8, "t", purpose=keys_pb2.KEY_PURPOSE_TDE))).key
     assert tde.purpose == keys_pb2.KEY_PURPOSE_TDE
 

@@ -37,6 +37,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the median is kept")
     parser.add_argument("--no-openbao", action="store_true", help="measure keymgr only")
     parser.add_argument(
+        "--openbao",
+        default="plain,production",
+        help="OpenBao peers: plain (HTTP, no audit) and/or production (HTTPS listeners and "
+        "a file audit device, as OpenBao runs in production); default both",
+    )
+    parser.add_argument(
         "--processes",
         default="0",
         help="serving processes per node, comma-separated to print the scaling "
@@ -116,6 +122,14 @@ def _ints(text: str, flag: str) -> list[int]:
     return values
 
 
+def _openbao_setups(text: str) -> list[bool]:
+    """`plain,production` -> [False, True]: which OpenBao peers to measure."""
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names or any(n not in ("plain", "production") for n in names):
+        raise CliError("--openbao: expected plain, production or both", code=EXIT_USAGE)
+    return [n == "production" for n in dict.fromkeys(names)]
+
+
 def _process_counts(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -132,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
     concurrencies = _ints(args.concurrency, "--concurrency")
     process_counts = _process_counts(args.processes)
+    setups = [] if args.no_openbao else _openbao_setups(args.openbao)
     scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
     if args.duration <= 0 or args.repeat < 1:
         raise CliError("--duration must be > 0 and --repeat >= 1", code=EXIT_USAGE)
@@ -167,19 +182,27 @@ def run(args: argparse.Namespace) -> int:
         from keymgr.ops.openbao_peer import OpenBaoCluster, bench_openbao
 
         peer_scenarios = [s for s in scenarios if s in PEER_SCENARIOS]
-        with OpenBaoCluster() as cluster:
-            meta["openbao"] = cluster.description
-            theirs = asyncio.run(
-                bench_openbao(
-                    cluster,
-                    scenarios=peer_scenarios,
-                    concurrencies=concurrencies,
-                    duration_s=args.duration,
-                    warmup_s=args.warmup,
-                    repeats=args.repeat,
-                    progress=progress,
+        theirs = {}
+        for production in setups:
+            with OpenBaoCluster(production=production) as cluster:
+                meta["openbao" + (" (production)" if production else "")] = cluster.description
+                results = asyncio.run(
+                    bench_openbao(
+                        cluster,
+                        scenarios=peer_scenarios,
+                        concurrencies=concurrencies,
+                        duration_s=args.duration,
+                        warmup_s=args.warmup,
+                        repeats=args.repeat,
+                        progress=progress,
+                    )
                 )
-            )
+            for (name, concurrency), result in results.items():
+                # the production peer's rows: keymgr's same run against it
+                label = f"{name} vs TLS+audit" if production else name
+                theirs[(label, concurrency)] = result
+                if production and (name, concurrency) in ours:
+                    ours[(label, concurrency)] = ours[(name, concurrency)]
     if args.audit_sink_cost:
         null_audit = asyncio.run(
             bench_keymgr(

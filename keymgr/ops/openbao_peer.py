@@ -24,6 +24,7 @@ import os
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from typing import Any
 
 import aiohttp
 
+from keymgr import pki
 from keymgr.ops.loadgen import LoadResult, median_of, run_load
 from keymgr.ops.ports import free_port
 
@@ -53,6 +55,7 @@ SCENARIOS = frozenset({
     "batch-decrypt",
 })  # what this peer can run (it has no batch data-key call)
 TLS_NOTE = "OpenBao HTTP listeners run without TLS (loopback only); keymgr uses mTLS"
+PRODUCTION_NOTE = "OpenBao as in production: HTTPS listeners (TLS 1.3) and a file audit device"
 
 
 class OpenBaoError(RuntimeError):
@@ -91,6 +94,7 @@ def _http(
     token: str = "",
     body: dict[str, Any] | None = None,
     timeout: float = 5.0,
+    context: ssl.SSLContext | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """One synchronous JSON request: (status, decoded body or {})."""
     data = json.dumps(body).encode() if body is not None else None
@@ -100,7 +104,7 @@ def _http(
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as err:
         status, raw = err.code, err.read()
@@ -111,8 +115,16 @@ def _http(
     return status, decoded if isinstance(decoded, dict) else {"value": decoded}
 
 
-def _node_config(*, node_id: str, data_dir: Path, api_port: int, cluster_port: int) -> str:
-    """HCL for one Raft node on loopback."""
+def _node_config(
+    *, node_id: str, data_dir: Path, api_port: int, cluster_port: int, tls: Path | None = None
+) -> str:
+    """HCL for one Raft node on loopback (HTTPS with the certificate in `tls` if given)."""
+    listener_tls = (
+        f'tls_cert_file = "{tls / "openbao.pem"}"\n  tls_key_file = "{tls / "openbao-key.pem"}"'
+        if tls is not None
+        else "tls_disable = true"
+    )
+    scheme = "https" if tls is not None else "http"
     return f"""
 storage "raft" {{
   path = "{data_dir}"
@@ -122,9 +134,9 @@ storage "raft" {{
 listener "tcp" {{
   address = "127.0.0.1:{api_port}"
   cluster_address = "127.0.0.1:{cluster_port}"
-  tls_disable = true
+  {listener_tls}
 }}
-api_addr = "http://127.0.0.1:{api_port}"
+api_addr = "{scheme}://127.0.0.1:{api_port}"
 cluster_addr = "https://127.0.0.1:{cluster_port}"
 disable_mlock = true
 ui = false
@@ -146,12 +158,16 @@ class OpenBaoCluster:
 
     nodes: int = 3
     dev: bool = False
+    # as it runs in production: HTTPS listeners and a file audit device
+    production: bool = False
     bootstrap_timeout_s: float = BOOTSTRAP_TIMEOUT_S
     root_token: str = ""
     unseal_key: str = ""
     base_dir: Path | None = None
     _nodes: list[_Node] = field(default_factory=list, init=False, repr=False)
     _owns_dir: bool = field(default=False, init=False, repr=False)
+    ssl_context: ssl.SSLContext | None = field(default=None, init=False, repr=False)
+    ca_pem: str = field(default="", init=False, repr=False)
 
     # -- public view -------------------------------------------------------------
 
@@ -172,7 +188,7 @@ class OpenBaoCluster:
             return self.addresses[0]
         for address in self.addresses:
             try:
-                status, body = _http("GET", f"{address}/v1/sys/leader", timeout=2.0)
+                status, body = self._http("GET", f"{address}/v1/sys/leader", timeout=2.0)
             except OSError:
                 continue
             leader = body.get("leader_address", "")
@@ -195,7 +211,8 @@ class OpenBaoCluster:
     def description(self) -> str:
         """One line saying what was started."""
         kind = "1-node -dev (in-memory)" if self.dev else f"{self.nodes}-node Raft"
-        return f"OpenBao {self.version()} {kind} on 127.0.0.1; {TLS_NOTE}"
+        setup = PRODUCTION_NOTE if self.production else TLS_NOTE
+        return f"OpenBao {self.version()} {kind} on 127.0.0.1; {setup}"
 
     def version(self) -> str:
         """The binary's version, e.g. v2.7.2."""
@@ -226,11 +243,17 @@ class OpenBaoCluster:
             self._owns_dir = True
         deadline = time.monotonic() + self.bootstrap_timeout_s
         try:
+            if self.production:
+                if self.dev:
+                    raise OpenBaoError("production mode needs a Raft cluster, not -dev")
+                self._make_tls()
             if self.dev:
                 self._start_dev(deadline)
             else:
                 self._start_raft(deadline)
             self._enable_transit(deadline)
+            if self.production:
+                self._enable_file_audit()
         except BaseException:
             self.close()
             raise
@@ -348,9 +371,13 @@ class OpenBaoCluster:
                     data_dir=data_dir,
                     api_port=api_port,
                     cluster_port=cluster_port,
+                    tls=self.base_dir / "tls" if self.production else None,
                 )
             )
-            node = _Node(node_id, f"http://127.0.0.1:{api_port}", self.base_dir / f"{node_id}.log")
+            scheme = "https" if self.production else "http"
+            node = _Node(
+                node_id, f"{scheme}://127.0.0.1:{api_port}", self.base_dir / f"{node_id}.log"
+            )
             self._nodes.append(node)
             self._spawn(node, [f"-config={config}"])
         for node in self._nodes:
@@ -362,7 +389,7 @@ class OpenBaoCluster:
             )
 
         first = self._nodes[0]
-        status, body = _http(
+        status, body = self._http(
             "PUT",
             f"{first.address}/v1/sys/init",
             body={"secret_shares": 1, "secret_threshold": 1},
@@ -379,7 +406,7 @@ class OpenBaoCluster:
 
         # joiners start as non-voters; autopilot promotes them once stable for this
         # long (default 10 s). Bootstrap speed only; it does not change the benchmark.
-        status, body = _http(
+        status, body = self._http(
             "POST",
             f"{first.address}/v1/sys/storage/raft/autopilot/configuration",
             token=self.root_token,
@@ -393,17 +420,43 @@ class OpenBaoCluster:
             self._unseal(node, deadline)
         self._wait(deadline, "all Raft voters and a healthy autopilot", self._healthy)
 
+    def _make_tls(self) -> None:
+        """A throwaway CA and one server certificate for 127.0.0.1, for every node."""
+        assert self.base_dir is not None
+        tls = self.base_dir / "tls"
+        pki.create_ca(tls, common_name="openbao bench CA")
+        pki.issue_server_cert(pki.load_ca(tls), "openbao", hosts=["127.0.0.1"], out_dir=tls)
+        self.ca_pem = (tls / "ca.pem").read_text()
+        context = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.ssl_context = context
+
+    def _enable_file_audit(self) -> None:
+        assert self.base_dir is not None
+        status, body = self._http(
+            "PUT",
+            f"{self.leader_address}/v1/sys/audit/file",
+            token=self.root_token,
+            body={"type": "file", "options": {"file_path": str(self.base_dir / "audit.log")}},
+            timeout=30.0,
+        )
+        if status not in (200, 204):
+            raise self._fail(None, f"enabling the file audit device answered {status}: {body}")
+
+    def _http(self, method: str, url: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        return _http(method, url, context=self.ssl_context, **kwargs)
+
     def _listening(self, node: _Node) -> bool:
-        status, _ = _http("GET", f"{node.address}/v1/sys/seal-status", timeout=2.0)
+        status, _ = self._http("GET", f"{node.address}/v1/sys/seal-status", timeout=2.0)
         return status == 200
 
     def _active(self, node: _Node) -> bool:
-        status, _ = _http("GET", f"{node.address}/v1/sys/health", timeout=2.0)
+        status, _ = self._http("GET", f"{node.address}/v1/sys/health", timeout=2.0)
         return status == 200
 
     def _unseal(self, node: _Node, deadline: float) -> None:
         def unsealed() -> bool:
-            status, body = _http(
+            status, body = self._http(
                 "PUT", f"{node.address}/v1/sys/unseal", body={"key": self.unseal_key}, timeout=10.0
             )
             if status != 200:
@@ -414,10 +467,12 @@ class OpenBaoCluster:
 
     def _join(self, node: _Node, leader: _Node, deadline: float) -> None:
         def joined() -> bool:
-            status, body = _http(
+            status, body = self._http(
                 "POST",
                 f"{node.address}/v1/sys/storage/raft/join",
-                body={"leader_api_addr": leader.address},
+                body={"leader_api_addr": leader.address, "leader_ca_cert": self.ca_pem}
+                if self.production
+                else {"leader_api_addr": leader.address},
                 timeout=30.0,
             )
             if status != 200:
@@ -428,7 +483,7 @@ class OpenBaoCluster:
 
     def _healthy(self) -> bool:
         leader = self.leader_address
-        status, body = _http(
+        status, body = self._http(
             "GET",
             f"{leader}/v1/sys/storage/raft/autopilot/state",
             token=self.root_token,
@@ -443,14 +498,14 @@ class OpenBaoCluster:
             return False
         # every standby must be unsealed and answering
         for address in self.addresses:
-            code, _ = _http("GET", f"{address}/v1/sys/health", timeout=2.0)
+            code, _ = self._http("GET", f"{address}/v1/sys/health", timeout=2.0)
             if code not in (200, 429):
                 return False
         return True
 
     def _enable_transit(self, deadline: float) -> None:
         leader = self.leader_address
-        status, body = _http(
+        status, body = self._http(
             "POST",
             f"{leader}/v1/sys/mounts/{TRANSIT_MOUNT}",
             token=self.root_token,
@@ -462,7 +517,7 @@ class OpenBaoCluster:
 
         def visible_everywhere() -> bool:
             for address in self.addresses:
-                code, _ = _http(
+                code, _ = self._http(
                     "GET",
                     f"{address}/v1/sys/mounts/{TRANSIT_MOUNT}",
                     token=self.root_token,
@@ -492,6 +547,7 @@ class OpenBaoTarget:
         """The session (made on first use, inside the running loop)."""
         if self._session is None:
             connector = aiohttp.TCPConnector(
+                ssl=self.cluster.ssl_context or False,
                 limit=self.pool_size,
                 limit_per_host=self.pool_size,
                 keepalive_timeout=60.0,

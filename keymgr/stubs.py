@@ -2,10 +2,15 @@
 
 grpc_tools does not generate type information for `*_pb2_grpc`; these few functions
 are the one place where that untyped code meets ours.
+
+`add_servicers` registers every method with a deserializer that never raises
+(`keymgr.server.rpc.tolerant_handlers`): the generated `add_*_to_server` functions are
+run against a recorder, and what they would have registered is registered tolerant.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -39,6 +44,22 @@ def tde_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
     return tde_pb2_grpc.TdeKeysStub(channel)  # type: ignore[no-untyped-call]
 
 
+class _Registrations:
+    """Stands in for the server while a generated `add_*_to_server` runs: keeps what it
+    registers, by service."""
+
+    def __init__(self) -> None:
+        self.services: dict[str, Mapping[str, grpc.RpcMethodHandler]] = {}
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[object]) -> None:
+        pass  # the same methods come again through add_registered_method_handlers (checked)
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self.services[service] = handlers
+
+
 def add_servicers(
     server: grpc.aio.Server,
     *,
@@ -47,9 +68,23 @@ def add_servicers(
     access: object,
     volume: object,
     tde: object,
-) -> None:
-    keys_pb2_grpc.add_KeyManagementServicer_to_server(keys, server)  # type: ignore[no-untyped-call]
-    operator_pb2_grpc.add_OperatorServicer_to_server(operator, server)  # type: ignore[no-untyped-call]
-    access_pb2_grpc.add_AccessServicer_to_server(access, server)  # type: ignore[no-untyped-call]
-    volume_pb2_grpc.add_VolumeKeysServicer_to_server(volume, server)  # type: ignore[no-untyped-call]
-    tde_pb2_grpc.add_TdeKeysServicer_to_server(tde, server)  # type: ignore[no-untyped-call]
+) -> dict[str, dict[str, grpc.RpcMethodHandler]]:
+    """Registers the five services, every method tolerant of bodies that do not decode;
+    returns what was registered (service -> method -> handler)."""
+    from keymgr.server.rpc import tolerant_handlers  # the server side only
+
+    recorded = _Registrations()
+    keys_pb2_grpc.add_KeyManagementServicer_to_server(keys, recorded)  # type: ignore[no-untyped-call]
+    operator_pb2_grpc.add_OperatorServicer_to_server(operator, recorded)  # type: ignore[no-untyped-call]
+    access_pb2_grpc.add_AccessServicer_to_server(access, recorded)  # type: ignore[no-untyped-call]
+    volume_pb2_grpc.add_VolumeKeysServicer_to_server(volume, recorded)  # type: ignore[no-untyped-call]
+    tde_pb2_grpc.add_TdeKeysServicer_to_server(tde, recorded)  # type: ignore[no-untyped-call]
+    if len(recorded.services) != 5:  # generated code that registers another way
+        raise RuntimeError(f"recorded {sorted(recorded.services)}, not the five services")
+    registered = {}
+    for service, handlers in recorded.services.items():
+        tolerant = tolerant_handlers(handlers)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, tolerant),))
+        server.add_registered_method_handlers(service, tolerant)
+        registered[service] = tolerant
+    return registered

@@ -19,6 +19,10 @@ Encryption-context values are HMAC-SHA256'd with the per-cluster audit key, so e
 values correlate across lines and nodes without being revealed; while the node is
 sealed there is no key and values become "<sealed>". Plaintext and key material are
 never part of an event.
+
+What a caller chose (request id, context, text its error message repeats) is cut first
+(`keymgr.audit.bounds`): a line's size does not follow the request's; a refused
+request's line is at most 1 KiB.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from keymgr.audit import bounds
 from keymgr.audit.errors import AuditUnavailable, SinkError
 
 __all__ = [
@@ -52,7 +57,6 @@ __all__ = [
 
 GENESIS: Final = "0" * 64
 SEALED: Final = "<sealed>"
-MAX_DETAIL_CHARS: Final = 200
 FIELDS: Final = frozenset({
     "seq", "time", "node", "principal", "operation", "key_id", "key_version", "request_id",
     "result", "latency_ms", "context", "detail", "prev", "hash",
@@ -231,7 +235,10 @@ class AuditLog:
         return self._seq
 
     def log(self, event: AuditEvent) -> None:
-        """Writes one line; raises AuditUnavailable if a required sink could not."""
+        """Writes one line; raises AuditUnavailable if a required sink could not.
+
+        What the caller chose is cut to the bounds of `keymgr.audit.bounds` first.
+        """
         with self._lock:
             if self._closed:
                 raise AuditUnavailable("audit log is closed")
@@ -239,20 +246,20 @@ class AuditLog:
                 "seq": self._seq + 1,
                 "time": rfc3339_ms(self._clock() if event.time is None else event.time),
                 "node": self._node,
-                "principal": event.principal,
+                "principal": bounds.bounded(event.principal),
                 "operation": event.operation,
-                "key_id": event.key_id or None,
+                "key_id": bounds.bounded_or_none(event.key_id),
                 "key_version": event.key_version,
-                "request_id": event.request_id or None,
+                "request_id": bounds.bounded_or_none(event.request_id),
                 "result": event.result,
                 "latency_ms": round(event.latency_ms, 3),
                 "context": self._context(event.context),
-                "detail": _short(event.detail),
+                "detail": bounds.short(event.detail),
                 "prev": self._prev,
             }
             if event.batch:  # sorts before "hash": `_with_hash` is unaffected
-                record["batch"] = list(event.batch)
-            body = _encode(record)
+                record["batch"] = bounds.batch_entries(list(event.batch))
+            body = self._within_budget(record, event)
             digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
             record["hash"] = digest
             line = _with_hash(body, digest)
@@ -283,22 +290,57 @@ class AuditLog:
                 with contextlib.suppress(SinkError, OSError):
                     sink.close()
 
-    def _context(self, context: Mapping[str, str]) -> dict[str, str]:
-        if not context:
-            return {}
+    def _within_budget(self, record: dict[str, object], event: AuditEvent) -> str:
+        """The canonical body of `record`, made to fit its line budget (see bounds)."""
+        budget = bounds.line_budget(event.result) - _HASH_FIELD_BYTES
+        body = _encode(record)
+        if _size(body) <= budget:
+            return body
+        if event.context:
+            record["context"] = bounds.context_summary(event.context, self._mac())
+            body = _encode(record)
+            if _size(body) <= budget:
+                return body
+        for name in ("principal", "key_id", "request_id"):
+            value = record[name]
+            if isinstance(value, str) and bounds.json_size(value) > bounds.CUT_MIN_BYTES:
+                record[name] = bounds.cut(value)
+        record["detail"] = bounds.short(event.detail, bounds.MIN_DETAIL_BYTES)
+        return _encode(record)
+
+    def _mac(self) -> Callable[[bytes], str] | None:
+        """HMAC-SHA256 (hex) with the audit key; None while sealed."""
         key = self._key_provider()
         if key is None:
-            return {name: SEALED for name in context}
+            return None
         if key != self._hmac_key or self._hmac_template is None:
             self._hmac_key = bytes(key)
             self._hmac_template = hmac.new(self._hmac_key, digestmod=hashlib.sha256)
         template = self._hmac_template
-        out = {}
-        for name, value in context.items():
-            mac = template.copy()
-            mac.update(value.encode("utf-8"))
-            out[name] = mac.hexdigest()
-        return out
+
+        def mac(data: bytes) -> str:
+            one = template.copy()
+            one.update(data)
+            return one.hexdigest()
+
+        return mac
+
+    def _context(self, context: Mapping[str, str]) -> dict[str, str]:
+        if not context:
+            return {}
+        mac = self._mac()
+        if len(context) > bounds.MAX_CONTEXT_ENTRIES:
+            return bounds.context_summary(context, mac)
+        if mac is None:
+            return {bounds.bounded(name): SEALED for name in context}
+        return {bounds.bounded(name): mac(value.encode("utf-8")) for name, value in context.items()}
+
+
+_HASH_FIELD_BYTES: Final = len(',"hash":""') + 64
+
+
+def _size(body: str) -> int:
+    return len(body) if body.isascii() else len(body.encode("utf-8"))
 
 
 def _with_hash(body: str, digest: str) -> str:
@@ -310,11 +352,6 @@ def _with_hash(body: str, digest: str) -> str:
     """
     at = body.rindex(',"key_id":')
     return f'{body[:at]},"hash":"{digest}"{body[at:]}'
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 3] + "..."
 
 
 def _one_line(exc: BaseException) -> str:

@@ -277,7 +277,8 @@ class AccessServicer:
         version = request.version or stored.key.current_version
         if version not in stored.wrapped_material:
             raise NotFound(f"version: key {stored.key.name!r} has no version {version}")
-        ttl_s = request.ttl_seconds or DEFAULT_TTL_S  # checked by request_approval
+        ttl_s = request.ttl_seconds or DEFAULT_TTL_S
+        expiry_ms(ttl_s)  # InvalidArgument past MAX_TTL_S, before the grant's uint64 overflows
         grant = store_pb2.ExportGrant(
             key_id=stored.key.id,
             version=version,

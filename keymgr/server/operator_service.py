@@ -14,7 +14,7 @@ from keymgr.crypto.aead import wipe
 from keymgr.crypto.barrier import wrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.seal.shamir import ShareCollector, new_shamir_init
-from keymgr.server import join, migration
+from keymgr.server import join, migration, validation
 from keymgr.server.access_service import request_approval
 from keymgr.server.auth import Caller, caller_of, require_node_or_admin
 from keymgr.server.context import NodeContext, zone_warnings
@@ -271,7 +271,7 @@ class OperatorServicer:
         self, request: operator_pb2.RotateKeyringRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.RotateKeyringResponse:
         caller = self._node.admin_caller(context)
-        rid = request.request_id or uuid.uuid4().hex
+        rid = validation.request_id_or_new(request.request_id)  # checked before proposing
         for attempt in range(5):
             self._node.check_serving()
             root, generation = self._node.seal.current_root_key()

@@ -7,6 +7,13 @@ unexpected becomes INTERNAL with a reference id, its traceback only in the node 
 Servicers name the key a call touched in `audit_target`, a context variable, so the
 wrapper can put key id and version in the line without seeing the key.
 
+A body that does not decode as the method's request message never reaches a handler
+as an exception inside grpc (which would answer UNKNOWN and log a traceback per call):
+`tolerant_handlers` registers each method with a deserializer that returns an
+`UndecodableRequest` instead, and the wrapper answers it INVALID_ARGUMENT ("request
+body is not a valid keymgr.v1.EncryptRequest"), audits it like any refused call, and
+logs at most one short line per `BAD_BODY_LOG_INTERVAL_S` for all of them.
+
 Read-your-writes is handled here too, for every RPC of every service: a caller's
 `keymgr-min-index` is awaited before the handler runs (except on calls about this node
 itself, which must answer however far behind it is), and the Raft index of any write
@@ -17,14 +24,18 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import grpc
 
 from keymgr.audit import AuditEvent, AuditUnavailable
+from keymgr.audit.bounds import bounded
 from keymgr.consistency import INDEX_KEY
 from keymgr.server.audit_target import AuditTarget, audit_target
 from keymgr.server.auth import caller_of
@@ -54,6 +65,93 @@ NODE_LOCAL = frozenset({
 })
 
 
+BAD_BODY_LOG_INTERVAL_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class UndecodableRequest:
+    """What a method's handler gets for a body that is not a valid `message`."""
+
+    message: str  # full name of the request message, e.g. keymgr.v1.EncryptRequest
+    size: int  # bytes received
+
+    @property
+    def problem(self) -> str:
+        return f"request body is not a valid {self.message}"
+
+
+def tolerant_deserializer(
+    parse: Callable[[bytes], Any], message: str
+) -> Callable[[bytes], Any]:
+    """`parse`, but a body it refuses becomes an UndecodableRequest (never raises)."""
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return parse(raw)
+        except Exception:  # DecodeError; whatever else a parser raises on bad input
+            return UndecodableRequest(message, len(raw))
+
+    return deserialize
+
+
+def tolerant_handlers(
+    handlers: Mapping[str, grpc.RpcMethodHandler],
+) -> dict[str, grpc.RpcMethodHandler]:
+    """The generated registrations of one service, each with a tolerant deserializer.
+
+    Every keymgr method is unary-unary and parses with a generated `Message.FromString`
+    (a classmethod: its class names the message). Anything else is a programming error
+    and fails at start.
+    """
+    tolerant = {}
+    for method, handler in handlers.items():
+        parse = handler.request_deserializer
+        message_class = getattr(parse, "__self__", None)
+        if handler.unary_unary is None or message_class is None:
+            raise TypeError(f"{method}: not a unary call with a generated request message")
+        name = message_class.DESCRIPTOR.full_name
+        tolerant[method] = grpc.unary_unary_rpc_method_handler(
+            handler.unary_unary,
+            request_deserializer=tolerant_deserializer(parse, name),
+            response_serializer=handler.response_serializer,
+        )
+    return tolerant
+
+
+class RateLimitedLog:
+    """At most one line per `interval_s`, saying how many events it stands for."""
+
+    def __init__(
+        self, logger: logging.Logger, interval_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._log = logger
+        self._interval = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last = -math.inf
+        self._count = 0
+
+    def note(self, what: str) -> bool:
+        """Counts one event; logs (and returns True) if the last line is old enough."""
+        with self._lock:
+            self._count += 1
+            now = self._clock()
+            if now - self._last < self._interval:
+                return False
+            count, self._count, self._last = self._count, 0, now
+        self._log.warning(
+            "%d request(s) refused: body did not decode (last: %s); next report in %.0f s "
+            "at the earliest",
+            count,
+            what,
+            self._interval,
+        )
+        return True
+
+
+bad_bodies = RateLimitedLog(log, BAD_BODY_LOG_INTERVAL_S)
+
+
 def _principal(context: grpc.aio.ServicerContext) -> str:
     try:
         return caller_of(context).principal
@@ -62,7 +160,8 @@ def _principal(context: grpc.aio.ServicerContext) -> str:
 
 
 def _context_of(request: Any) -> dict[str, str]:
-    """Encryption context(s) of a request; values are HMAC'd by the audit log."""
+    """Encryption context(s) of a request (none of an UndecodableRequest); values are
+    HMAC'd by the audit log, which also bounds how much of it is written."""
     context: dict[str, str] = {}
     for field, prefix in (
         ("encryption_context", ""),
@@ -86,15 +185,19 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         token = audit_target.set(target)
         written = WriteIndex()
         index_token = write_index.set(written)
-        client_rid = getattr(request, "request_id", None) or None
-        rid_token = current_request_id.set(client_rid or uuid.uuid4().hex)
+        undecodable = request if isinstance(request, UndecodableRequest) else None
+        client_rid = None if undecodable else getattr(request, "request_id", None) or None
+        rid_token = current_request_id.set(bounded(client_rid) if client_rid else uuid.uuid4().hex)
         code, detail, response = grpc.StatusCode.OK, "", None
         try:
-            caller_of(context)  # a certificate naming no keymgr identity stops here
-            wanted = requested_min_index(context)
-            if name not in NODE_LOCAL:
-                await node.await_index(wanted)
-            response = await method(self, request, context)
+            if undecodable is not None:
+                code, detail = grpc.StatusCode.INVALID_ARGUMENT, undecodable.problem
+            else:
+                caller_of(context)  # a certificate naming no keymgr identity stops here
+                wanted = requested_min_index(context)
+                if name not in NODE_LOCAL:
+                    await node.await_index(wanted)
+                response = await method(self, request, context)
         except NodeError as exc:
             code, detail = status_for(exc)
         except (grpc.aio.AbortError, grpc.RpcError):
@@ -110,10 +213,13 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         if node.metrics is not None:
             node.metrics.observe_request(name, code.name, elapsed)
         log.debug("%s -> %s in %.1f ms", name, code.name, elapsed * 1000)
+        principal = _principal(context)
+        if undecodable is not None:
+            bad_bodies.note(f"{name} from {bounded(principal)}, {undecodable.size} bytes")
         try:
             node.audit.log(
                 AuditEvent(
-                    principal=_principal(context),
+                    principal=principal,
                     operation=name,
                     result=code.name,
                     latency_ms=elapsed * 1000,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from keymgr import pki
-from keymgr.audit.record import MAX_DETAIL_CHARS
+from keymgr.audit.bounds import MAX_DETAIL_BYTES
 from keymgr.client import Client, Credentials, Unauthenticated, Unavailable
 from keymgr.ops.devcluster import LocalCluster
 from tests.forged_certs import SERVER_AUTH, fingerprint, forge_files
@@ -73,7 +73,7 @@ def test_forged_certificate_names_nobody_and_is_audited(
     line, record = eventually(refusal_line, timeout=5.0)
     assert record["result"] == "UNAUTHENTICATED"
     assert record["principal"] == ""  # nobody: not the CN, not a URI
-    assert len(str(record["detail"])) <= MAX_DETAIL_CHARS
+    assert len(str(record["detail"]).encode()) <= MAX_DETAIL_BYTES
     assert len(line) < 1024
 
 

@@ -42,6 +42,7 @@ import aiohttp
 from keymgr import pki
 from keymgr.ops.loadgen import LoadResult, median_of, run_load
 from keymgr.ops.ports import free_port
+from keymgr.tls13 import ssl_context
 
 Op = Callable[[int], Awaitable[None]]
 
@@ -427,8 +428,8 @@ class OpenBaoCluster:
         pki.create_ca(tls, common_name="openbao bench CA")
         pki.issue_server_cert(pki.load_ca(tls), "openbao", hosts=["127.0.0.1"], out_dir=tls)
         self.ca_pem = (tls / "ca.pem").read_text()
-        context = ssl.create_default_context(cafile=str(tls / "ca.pem"))
-        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        context = ssl_context("client")  # verifies the name and the chain
+        context.load_verify_locations(cafile=str(tls / "ca.pem"))
         self.ssl_context = context
 
     def _enable_file_audit(self) -> None:

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import grpc
 
+from keymgr.server import batch_memo
 from keymgr.server.audit_target import AuditTarget, BatchEntry, audit_target, note_batch
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
@@ -63,25 +64,42 @@ async def run_items(
     failure becomes its ItemError and the others carry on."""
     outcomes: list[R | keys_pb2.ItemError] = []
     entries: list[BatchEntry] = []
-    for index, item in enumerate(items):
-        if index and not index % YIELD_EVERY:
-            await asyncio.sleep(0)
-        target = AuditTarget()
-        token = audit_target.set(target)
-        code = grpc.StatusCode.OK
-        try:
-            outcomes.append(work(index, item))
-        except NodeError as exc:
-            code = exc.code
-            outcomes.append(item_error(exc))
-        except Exception:
-            code, error = _internal(name, index)
-            outcomes.append(error)
-        finally:
-            audit_target.reset(token)
-        entries.append((target.key_id, target.key_version, code.name))
+    memo = batch_memo.start()
+    try:
+        for index, item in enumerate(items):
+            if index and not index % YIELD_EVERY:
+                batch_memo.stop(memo)  # the state may change while other calls run
+                await asyncio.sleep(0)
+                memo = batch_memo.start()
+            entries.append(_run_one(name, index, item, work, outcomes))
+    finally:
+        batch_memo.stop(memo)
     note_batch(entries)
     return outcomes
+
+
+def _run_one(
+    name: str,
+    index: int,
+    item: T,
+    work: Callable[[int, T], R],
+    outcomes: list[R | keys_pb2.ItemError],
+) -> BatchEntry:
+    """One item under its own audit target; appends its outcome; its audit entry."""
+    target = AuditTarget()
+    token = audit_target.set(target)
+    code = grpc.StatusCode.OK
+    try:
+        outcomes.append(work(index, item))
+    except NodeError as exc:
+        code = exc.code
+        outcomes.append(item_error(exc))
+    except Exception:
+        code, error = _internal(name, index)
+        outcomes.append(error)
+    finally:
+        audit_target.reset(token)
+    return (target.key_id, target.key_version, code.name)
 
 
 def _at(index: int) -> str:

@@ -19,7 +19,7 @@ import grpc
 from keymgr.audit import AuditLog
 from keymgr.config import Member, NodeConfig
 from keymgr.crypto.barrier import Keyring
-from keymgr.server import authz
+from keymgr.server import authz, batch_memo
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of, require_admin
 from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable
@@ -98,14 +98,20 @@ class NodeContext:
     ) -> None:
         """Default deny: raises PermissionDenied unless a policy grants the call."""
         access = self.store.access
-        authz.require(
-            access.policies.values(),
-            access.roles_of(caller.principal),
-            caller,
-            operation,
-            key_name,
-            context,
-        )
+
+        def check() -> bool:
+            authz.require(
+                access.policies.values(),
+                access.roles_of(caller.principal),
+                caller,
+                operation,
+                key_name,
+                context,
+            )
+            return True
+
+        grant = ("grant", caller, operation, key_name, frozenset((context or {}).items()))
+        batch_memo.remembered(grant, check)
 
     def serving_reason(self) -> str:
         """Why this node refuses crypto calls now, or "" when it serves them."""
@@ -151,11 +157,16 @@ class NodeContext:
             raise Unavailable(f"{reason}; try another node")
 
     def find_key(self, field_name: str, name_or_id: str) -> store_pb2.StoredKey:
-        stored = self.store.lookup(name_or_id)
+        stored = self.lookup(name_or_id)
         if stored is None:
             raise NotFound(f"{field_name}: no key {name_or_id!r}")
         note_key(stored.key.id)
         return stored
+
+    def lookup(self, name_or_id: str) -> store_pb2.StoredKey | None:
+        """The key's record (decoded once per batch stretch, see `batch_memo`). Callers
+        must not change it: within a batch it is shared by the items."""
+        return batch_memo.remembered(("key", name_or_id), lambda: self.store.lookup(name_or_id))
 
     async def read_barrier(self, timeout_s: float = 5.0) -> None:
         """Waits until this node has applied everything committed before the call."""

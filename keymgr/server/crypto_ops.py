@@ -78,7 +78,7 @@ def open_envelope(
         header = envelope.read_unverified_header(blob)
     except MalformedCiphertext as exc:
         raise InvalidArgument(field, str(exc)) from exc
-    stored = node.store.lookup(header.key_id)
+    stored = node.lookup(header.key_id)
     if stored is None:
         raise NotFound(f"{field}: names key {header.key_id}, which does not exist")
     note_key(stored.key.id)  # a denied call's audit line names the key it asked for

@@ -1,0 +1,41 @@
+"""Within one stretch of a batch call, the same key and the same grant are looked up
+once: a batch of 100 items under one key otherwise decodes the key's record and walks
+the caller's policies 100 times (a quarter of a batch's CPU).
+
+A memo lives in a context variable only while `run_items` works through items between
+two yields to the event loop, so nothing it holds outlives a state the node could
+change in between (a disabled key, a revoked policy): at each yield it is dropped.
+Only successes are remembered; a refused item is checked again.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_memo: contextvars.ContextVar[dict[Hashable, object] | None] = contextvars.ContextVar(
+    "keymgr_batch_memo", default=None
+)
+
+
+def start() -> contextvars.Token[dict[Hashable, object] | None]:
+    return _memo.set({})
+
+
+def stop(token: contextvars.Token[dict[Hashable, object] | None]) -> None:
+    _memo.reset(token)
+
+
+def remembered(key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()`, once per memo stretch for `key` (every time outside a batch)."""
+    memo = _memo.get()
+    if memo is None:
+        return compute()
+    if key in memo:
+        return memo[key]  # type: ignore[return-value]
+    value = compute()
+    memo[key] = value
+    return value

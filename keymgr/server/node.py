@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 
 from keymgr.audit import build_audit_log
 from keymgr.config import NodeConfig
+from keymgr.listen_limits import NODE_API, raise_open_file_limit
 from keymgr.seal.base import SealedRootKeyStore
 from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
@@ -114,8 +115,10 @@ async def run_schedules(node: NodeContext) -> None:
 async def serve(config: NodeConfig) -> None:
     node = build_node(config)
     peers = Peers(config)
-    server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", 0)]
+    raise_open_file_limit(NODE_API.max_connections)
+    server = grpc.aio.server(  # bounds and what they defend: keymgr/listen_limits.py
+        options=[*NODE_API.options(), ("grpc.so_reuseport", 0)],
+        maximum_concurrent_rpcs=NODE_API.max_concurrent_rpcs,
     )
     add_servicers(
         server,

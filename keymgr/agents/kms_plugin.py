@@ -7,6 +7,10 @@ encrypts now, so it changes exactly when the key rotates, which is how the API s
 learns about a rotation. Status encrypts and decrypts a probe: healthz is "ok" only
 when a node answered, and a node answers crypto calls only when it is unsealed and in
 contact with a Raft leader (the serving gate), i.e. quorum-connected.
+
+The socket is owner-only; its gRPC server ends a connection that has not finished its
+HTTP/2 preface within 5 s, holds at most 256 connections (more are refused) and 64
+calls (more get RESOURCE_EXHAUSTED at once) and takes messages of at most 64 KiB.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import grpc
 from keymgr.client import Client, InvalidArgument, KeymgrError, NotFound, RetryableError
 from keymgr.crypto import envelope
 from keymgr.k8s_kms_v2 import api_pb2, api_pb2_grpc
+from keymgr.listen_limits import KMS_PLUGIN, raise_open_file_limit
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +102,12 @@ def serve(client: Client, key_name: str, socket_path: Path) -> grpc.Server:
     """Starts the plugin on `socket_path` (owner-only); returns the running server."""
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    raise_open_file_limit(KMS_PLUGIN.max_connections)
+    server = grpc.server(  # bounds and what they defend: keymgr/listen_limits.py
+        futures.ThreadPoolExecutor(max_workers=8),
+        options=KMS_PLUGIN.options(),
+        maximum_concurrent_rpcs=KMS_PLUGIN.max_concurrent_rpcs,
+    )
     api_pb2_grpc.add_KeyManagementServiceServicer_to_server(  # type: ignore[no-untyped-call]
         KmsPlugin(client, key_name), server
     )

@@ -13,6 +13,11 @@ is GetMasterKey on the cluster, made as the gateway's own principal with the dat
 identity in the request, so policies can restrict each database (required_context on
 db_id) and every fetch is in the cluster's audit log. The client fails over across
 nodes; a fetch keeps trying for `failover_deadline_s` while nodes are unavailable.
+
+The listener is `keymgr.bounded_http`: each TLS handshake runs on its own within 5 s,
+a request head must arrive within 10 s, at most 256 connections (the oldest idle one
+makes room for a new one), no request bodies. Idle or slow clients cannot hold up the
+fetches of the others (`docs/threat-model.md` (g)).
 """
 
 from __future__ import annotations
@@ -25,13 +30,13 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from keymgr.bounded_http import BoundedHttpServer, Handler, Request, Response
 from keymgr.client import (
     Client,
     Credentials,
@@ -41,6 +46,7 @@ from keymgr.client import (
     PermissionDenied,
     RetryableError,
 )
+from keymgr.listen_limits import TDE_GATEWAY
 from keymgr.tls13 import ssl_context
 
 log = logging.getLogger(__name__)
@@ -218,39 +224,28 @@ class TdeGateway:
         }
 
 
-def _handler(gateway: TdeGateway) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "keymgr-tde-gateway"
+def _handler(gateway: TdeGateway) -> Handler:
+    def answer(request: Request) -> Response:
+        status, body = gateway.handle(
+            request.method, request.target, request.headers.get("x-vault-token")
+        )
+        log.debug("%s %s %s -> %d", request.peer, request.method, request.target[:200], status)
+        return Response(status, json.dumps(body).encode())
 
-        def _answer(self) -> None:
-            status, body = gateway.handle(
-                self.command, self.path, self.headers.get("X-Vault-Token")
-            )
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = _answer
-        do_POST = _answer
-        do_PUT = _answer
-        do_DELETE = _answer
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s %s", self.address_string(), format % args)
-
-    return Handler
+    return answer
 
 
-def build_server(gateway: TdeGateway) -> ThreadingHTTPServer:
+def build_server(gateway: TdeGateway) -> BoundedHttpServer:
+    """The HTTPS listener: TLS 1.3, handshakes off the accept path, bounded as
+    `listen_limits.TDE_GATEWAY` says (see `keymgr/bounded_http.py`)."""
     config = gateway.config
     context = ssl_context("server")  # TLS 1.3 only
     context.load_cert_chain(config.tls_cert, config.tls_key)
-    server = ThreadingHTTPServer((config.listen_host, config.listen_port), _handler(gateway))
-    server.daemon_threads = True
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    return server
+    return BoundedHttpServer(
+        (config.listen_host, config.listen_port),
+        _handler(gateway),
+        TDE_GATEWAY,
+        ssl_context=context,
+        name="tde-gateway",
+        server_header="keymgr-tde-gateway",
+    )

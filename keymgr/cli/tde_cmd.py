@@ -65,9 +65,10 @@ def run_gateway(args: argparse.Namespace) -> int:
         raise CliError(str(exc), code=EXIT_USAGE) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     server = build_server(TdeGateway(config))
-    signal.signal(
-        signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start()
-    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(
+            sig, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start()
+        )
     print(
         f"tde-gateway listening on https://{config.listen_host}:{server.server_address[1]}",
         file=sys.stderr,

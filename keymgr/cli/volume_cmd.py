@@ -16,7 +16,7 @@ from typing import Any
 
 from keymgr.agents.cryptsetup import Cryptsetup, CryptsetupError
 from keymgr.agents.volume import ROTATE_STEPS, VolumeAgent, VolumeError, VolumeToken
-from keymgr.agents.volume_socket import KeySocketServer
+from keymgr.agents.volume_socket import KeySocketServer, check_volume_name
 from keymgr.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -87,9 +87,8 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=DEVICE",
-        help="crypttab volume name -> device or image (repeatable)",
+        help="crypttab volume name -> device or image (repeatable); other names get nothing",
     )
-    serve.add_argument("--device", type=Path, default=None, help="device for any other name")
     _common(serve)
     serve.set_defaults(func=run_serve)
 
@@ -172,11 +171,14 @@ def run_serve(args: argparse.Namespace) -> int:
         name, sep, device = item.partition("=")
         if not sep or not name or not device:
             raise CliError(f"--volume: expected NAME=DEVICE, got {item!r}", code=EXIT_USAGE)
-        devices[name] = Path(device)
-    if not devices and args.device is None:
-        raise CliError("--volume or --device: name at least one device", code=EXIT_USAGE)
+        try:
+            devices[check_volume_name(name)] = Path(device)
+        except ValueError as exc:
+            raise CliError(f"--volume: {exc}", code=EXIT_USAGE) from None
+    if not devices:
+        raise CliError("--volume: name at least one volume", code=EXIT_USAGE)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    server = KeySocketServer(_agent(args), args.path, devices, args.device)
+    server = KeySocketServer(_agent(args), args.path, devices)
     server.bind()
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     print(f"serving volume keys on {args.path}", file=sys.stderr, flush=True)

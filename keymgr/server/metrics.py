@@ -6,17 +6,29 @@ seal, audit, key counts) are sampled by `run_observers`, a periodic task, rather
 pushed from the Raft thread: the tick thread must never wait on anything.
 
 Each node has its own registry (not the process-global one) so tests that build
-several nodes in one process do not collide.
+several nodes in one process do not collide. It is served by `keymgr.bounded_http`
+(GET /metrics, at most 64 connections, a request head within 10 s), not
+prometheus_client's server, whose threads waited on an idle client for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
+from keymgr.bounded_http import BoundedHttpServer, Request, Response
+from keymgr.listen_limits import METRICS
 from keymgr.server.read_gate import lag_entries
 
 if TYPE_CHECKING:
@@ -83,12 +95,21 @@ class NodeMetrics:
         self.requests.labels(method, code).inc()
         self.latency.labels(method, code).observe(seconds)
 
-    def serve(self, listen: str) -> Any:
-        """Starts the HTTP listener; returns the server (shut down on stop)."""
+    def answer(self, request: Request) -> Response:
+        """GET /metrics (or /): the registry in Prometheus text format."""
+        if request.method != "GET":
+            return Response(405, b"GET only\n", content_type="text/plain")
+        if request.target.partition("?")[0] not in ("/metrics", "/"):
+            return Response(404, b"try /metrics\n", content_type="text/plain")
+        return Response(200, generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST)
+
+    def serve(self, listen: str) -> BoundedHttpServer:
+        """Starts the HTTP listener on a thread; returns the server (`shutdown` on stop)."""
         host, _, port = listen.rpartition(":")
-        server, _thread = start_http_server(
-            int(port), addr=host.strip("[]"), registry=self.registry
+        server = BoundedHttpServer(
+            (host.strip("[]"), int(port)), self.answer, METRICS, name="metrics"
         )
+        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
         return server
 
     def sample(self, node: NodeContext) -> None:

@@ -19,6 +19,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 
 from keymgr.audit import build_audit_log
 from keymgr.config import NodeConfig
+from keymgr.listen_limits import NODE_API, raise_open_file_limit
 from keymgr.seal.base import SealedRootKeyStore
 from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
@@ -37,7 +38,7 @@ from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.server.worker_hub import WorkerHub
-from keymgr.server.worker_process import api_server_options, serve_worker
+from keymgr.server.worker_process import api_server, serve_worker
 from keymgr.server.worker_supervisor import WorkerSupervisor
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
@@ -120,7 +121,8 @@ async def serve(config: NodeConfig, config_path: Path | None = None) -> None:
     node = build_node(config)
     peers = Peers(config)
     workers = config.serving.processes - 1 if config_path is not None else 0
-    server = grpc.aio.server(options=api_server_options(workers + 1))
+    raise_open_file_limit(NODE_API.max_connections)
+    server = api_server(workers + 1)  # bounds and what they defend: keymgr/listen_limits.py
     servicers = {
         "keys": KeyManagementServicer(node),
         "operator": OperatorServicer(node, peers),
@@ -136,7 +138,7 @@ async def serve(config: NodeConfig, config_path: Path | None = None) -> None:
         data_dir = config.node.data_dir
         hub = WorkerHub(node.raft, node.store, node.seal, data_dir / "workers.sock")
         node.raft.set_apply_listener(hub)
-        internal = grpc.aio.server(options=api_server_options(1))
+        internal = api_server(1)
         add_servicers(internal, **servicers)  # the same servicers: workers relay here
         internal.add_insecure_port(internal_target(data_dir))
         supervisor = WorkerSupervisor(config_path, workers)

@@ -25,6 +25,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 
 from keymgr.audit import build_audit_log
 from keymgr.config import AuditFileConfig, NodeConfig
+from keymgr.listen_limits import NODE_API, raise_open_file_limit
 from keymgr.seal.base import SealedRootKeyStore
 from keymgr.seal.pkcs11 import Pkcs11Seal
 from keymgr.server.context import NodeContext
@@ -51,9 +52,13 @@ def feed_socket(config: NodeConfig) -> str:
     return str(config.node.data_dir / "workers.sock")
 
 
-def api_server_options(processes: int) -> list[tuple[str, int]]:
-    """Options of every serving process's gRPC server (several share the port)."""
-    return [("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", int(processes > 1))]
+def api_server(processes: int) -> grpc.aio.Server:
+    """The gRPC server of every serving process of a node (several share the port when
+    `processes` > 1), with the listener bounds of `keymgr/listen_limits.py`."""
+    return grpc.aio.server(
+        options=[*NODE_API.options(), ("grpc.so_reuseport", int(processes > 1))],
+        maximum_concurrent_rpcs=NODE_API.max_concurrent_rpcs,
+    )
 
 
 def worker_audit_config(config: NodeConfig, number: int) -> NodeConfig:
@@ -110,7 +115,8 @@ async def serve_worker(config: NodeConfig, number: int) -> None:
         feed.cancel()
         raise SystemExit(f"worker {number}: no state from the Raft process")
     internal = grpc.aio.insecure_channel(internal_target(config.node.data_dir))
-    server = grpc.aio.server(options=api_server_options(config.serving.processes))
+    raise_open_file_limit(NODE_API.max_connections)
+    server = api_server(config.serving.processes)
     add_local_servicers(
         server,
         keys=KeyManagementServicer(node),

@@ -3,7 +3,8 @@ hashicorp_key_management plugin gets its keys from the gateway over TLS.
 
 Shown: an ENCRYPTED=YES table's .ibd holds no plaintext (an unencrypted control table
 does); MariaDB restarts and reads its rows; a rotation in keymgr moves the tablespace
-to the new key version; with the gateway's node killed, MariaDB still starts."""
+to the new key version; with the gateway's node killed, MariaDB still starts; and all of
+that goes on while 200 idle and slow-loris connections are held against the gateway."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 from pathlib import Path
 
@@ -20,9 +22,11 @@ import yaml
 from keymgr import pki
 from keymgr.agents.tde_gateway import hash_token
 from keymgr.client import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from keymgr.listen_limits import TDE_GATEWAY
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.ops.ports import free_port
 from keymgr.v1 import keys_pb2, store_pb2
+from tests.held_connections import ENDLESS_HEADERS, Siege, client_hello, tcp, tls
 from tests.integration.clients_support import (
     PLUGIN,
     Processes,
@@ -155,12 +159,8 @@ def fetches(cluster: LocalCluster, node_id: str) -> list[dict]:
     ]
 
 
-def test_mariadb_tde_through_the_gateway(
-    make_cluster: MakeCluster, tmp_path: Path, processes: Processes
-) -> None:
-    require_tools()
-    cluster = make_cluster()
-    cluster.bring_up()
+def grant_gateway(cluster: LocalCluster) -> None:
+    """Keys mariadb-1 and -2, and a policy giving the gateway shop-db's keys only."""
     with cluster.client() as admin:
         admin.create_key("mariadb-1", purpose=keys_pb2.KEY_PURPOSE_TDE)
         admin.create_key("mariadb-2", purpose=keys_pb2.KEY_PURPOSE_TDE)
@@ -178,7 +178,12 @@ def test_mariadb_tde_through_the_gateway(
         for node in cluster.spec.nodes:  # read barrier: the policy is applied everywhere
             admin.generate_data_key("barrier", consistent=True, endpoint=node.api)
 
-    # gateway: a server certificate from the cluster CA, a client certificate, a token
+
+def start_gateway(
+    cluster: LocalCluster, tmp_path: Path, processes: Processes
+) -> tuple[int, str, str]:
+    """A running gateway (server certificate from the cluster CA, a client certificate,
+    node1 first); returns its port, shop-db's token and another database's token."""
     ca = pki.load_ca(cluster.certs)
     pki.issue_server_cert(ca, "tde-gateway-tls", hosts=["127.0.0.1"])
     cert, key = agent_cert(cluster, "tde-gateway", "service")
@@ -212,10 +217,15 @@ def test_mariadb_tde_through_the_gateway(
         [*keymgr_argv(), "tde-gateway", "--config", str(config)], tmp_path / "gateway.log"
     )
     wait_for(lambda: port_open(port), timeout=20, what="gateway listening")
-    check_gateway_http(cluster, port, token, wrong_db_token)
+    return port, token, wrong_db_token
 
+
+def gateway_mariadb(
+    cluster: LocalCluster, root: Path, port: int, token: str, processes: Processes
+) -> MariaDB:
+    """A fresh MariaDB whose hashicorp_key_management plugin asks the gateway."""
     db = MariaDB(
-        tmp_path / "mariadb",
+        root,
         [
             f"plugin-load-add={PLUGIN.name}",
             f"hashicorp-key-management-vault-url=https://127.0.0.1:{port}/v1/keymgr",
@@ -232,7 +242,11 @@ def test_mariadb_tde_through_the_gateway(
         processes,
     )
     db.install()
-    db.start()
+    return db
+
+
+def fill_tables(db: MariaDB) -> None:
+    """shop.secret (ENCRYPTED=YES, key 2) and shop.control (not encrypted), 200 rows each."""
     db.query("CREATE DATABASE shop")
     db.query(
         "CREATE TABLE shop.secret (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB "
@@ -248,6 +262,32 @@ def test_mariadb_tde_through_the_gateway(
     db.query("FLUSH TABLES shop.secret, shop.control FOR EXPORT; UNLOCK TABLES")
     assert MARKER in (db.datadir / "shop" / "control.ibd").read_bytes()  # the check works
     assert MARKER not in (db.datadir / "shop" / "secret.ibd").read_bytes()
+
+
+def rotate_in_keymgr(cluster: LocalCluster, key_name: str) -> int:
+    result = keymgr(
+        "tde-rotate", key_name, "--address", cluster.node("node2").api,
+        "--ca", str(cluster.credentials.ca), "--cert", str(cluster.credentials.cert),
+        "--key", str(cluster.credentials.key), "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    version: int = json.loads(result.stdout)["version"]
+    return version
+
+
+def test_mariadb_tde_through_the_gateway(
+    make_cluster: MakeCluster, tmp_path: Path, processes: Processes
+) -> None:
+    require_tools()
+    cluster = make_cluster()
+    cluster.bring_up()
+    grant_gateway(cluster)
+    port, token, wrong_db_token = start_gateway(cluster, tmp_path, processes)
+    check_gateway_http(cluster, port, token, wrong_db_token)
+
+    db = gateway_mariadb(cluster, tmp_path / "mariadb", port, token, processes)
+    db.start()
+    fill_tables(db)
     assert version_of(db) == 1
 
     # restart: MariaDB fetches the key again and reads its rows
@@ -258,13 +298,7 @@ def test_mariadb_tde_through_the_gateway(
     ]
 
     # rotate in keymgr: MariaDB re-encrypts the tablespace with version 2
-    result = keymgr(
-        "tde-rotate", "mariadb-2", "--address", cluster.node("node2").api,
-        "--ca", str(cluster.credentials.ca), "--cert", str(cluster.credentials.cert),
-        "--key", str(cluster.credentials.key), "--json",
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["version"] == 2
+    assert rotate_in_keymgr(cluster, "mariadb-2") == 2
     wait_for(lambda: version_of(db) == 2, timeout=60, what="tablespace at key version 2")
 
     # the gateway used node1; kill it and restart MariaDB: it still starts (failover)
@@ -277,6 +311,51 @@ def test_mariadb_tde_through_the_gateway(
     assert db.query("SELECT COUNT(*) FROM shop.secret") == [["200"]]
     assert version_of(db) == 2
     assert sum(len(fetches(cluster, n)) for n in ("node2", "node3")) > before
+
+
+def test_mariadb_fetches_keys_while_the_gateway_is_besieged(
+    make_cluster: MakeCluster, tmp_path: Path, processes: Processes
+) -> None:
+    """The outside review: one idle TCP connection stopped the gateway, and every key
+    fetch of MariaDB timed out. Now 100 idle connections and 100 slow-loris ones (50
+    trickling a TLS ClientHello a byte a second, 50 trickling headers after a finished
+    handshake) are held against it, each replaced as soon as the gateway closes it,
+    while MariaDB starts (it exits if the gateway does not answer), creates an encrypted
+    table, restarts and reads it, and follows a rotation: all through the gateway."""
+    require_tools()
+    cluster = make_cluster()
+    cluster.bring_up()
+    grant_gateway(cluster)
+    port, token, _ = start_gateway(cluster, tmp_path, processes)
+    db = gateway_mariadb(cluster, tmp_path / "mariadb", port, token, processes)
+    context = ssl.create_default_context(cafile=str(cluster.credentials.ca))
+    siege = (
+        Siege()
+        .hold(
+            "slow-head", tls("127.0.0.1", port, context), 50,
+            first=b"GET /v1/keymgr/data/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+            trickle=ENDLESS_HEADERS,
+        )
+        .hold("idle", tcp("127.0.0.1", port), 100)
+        .hold("slow-hello", tcp("127.0.0.1", port), 50, trickle=client_hello())
+    )
+    with siege:
+        assert siege.open_count() == 200
+        db.start(timeout=30)
+        fill_tables(db)
+        db.stop()
+        db.start(timeout=30)
+        assert db.query("SELECT COUNT(*), MAX(v) FROM shop.secret") == [
+            ["200", f"{MARKER.decode()}-99"]
+        ]
+        assert rotate_in_keymgr(cluster, "mariadb-2") == 2
+        wait_for(lambda: version_of(db) == 2, timeout=60, what="tablespace at key version 2")
+        assert siege.open_count() >= 180, "the siege was not held while MariaDB worked"
+        lifetimes = siege.wait_every_one_closed(within=20)
+    assert len(fetches(cluster, "node1")) >= 3  # keys 1 and 2 at each start, version 2
+    # the gateway closed each held connection when its phase's deadline passed
+    assert max(lifetimes["idle"] + lifetimes["slow-hello"]) < TDE_GATEWAY.handshake_timeout_s + 3
+    assert max(lifetimes["slow-head"]) < TDE_GATEWAY.head_timeout_s + 3
 
 
 def version_of(db: MariaDB) -> int:

@@ -106,6 +106,14 @@ def test_every_process_of_a_node_answers_every_service(make_cluster: MakeCluster
                 )
             assert refused.value.code() == grpc.StatusCode.NOT_FOUND
             assert f"no-such-policy-{i}" in (refused.value.details() or "")
+        # a body that does not decode: INVALID_ARGUMENT from every process, relayed or not
+        for method in ("/keymgr.v1.KeyManagement/Encrypt", "/keymgr.v1.Access/GetPolicy"):
+            for channel in channels:
+                garbage = channel.unary_unary(method)
+                with pytest.raises(grpc.RpcError) as refused:
+                    garbage(b"\xff\xff\xff\xff", timeout=10)
+                assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, method
+                assert "request body is not a valid" in (refused.value.details() or "")
     # the SDK over several connections: each write is readable at once on any of them
     with cluster.client([node], connections_per_node=8) as client:
         for i in range(16):

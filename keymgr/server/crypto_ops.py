@@ -43,7 +43,7 @@ def require_enabled(stored: store_pb2.StoredKey) -> None:
         word = _STATE_WORDS.get(stored.key.state, "not enabled")
         raise FailedPrecondition(f"key {stored.key.name!r} is {word}")
     if stored.key.current_version < 1:
-        raise FailedPrecondition(f"key {stored.key.name!r} has no material: import it")
+        raise FailedPrecondition(f"key has no material: import it ({stored.key.name!r})")
 
 
 def usable_key(

@@ -25,6 +25,7 @@ from keymgr.ops.devcluster import LocalCluster
 from keymgr.v1 import keys_pb2
 from tests.integration.clients_support import assert_not_in_files
 from tests.integration.conftest import _spec
+from tests.integration.test_cli import cluster_env, keymgr, one_line_error
 
 OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 TWO_STEP = "RSA_AES_KEY_WRAP_SHA_256"
@@ -252,6 +253,32 @@ def test_replaced_token_and_keymgr_keys(byok: Client) -> None:
     ):
         with pytest.raises(FailedPrecondition, match="key has no material: import it"):
             call()
+
+
+def test_cli_import_as_the_guide_runs_it(byok_cluster: LocalCluster, tmp_path: Path) -> None:
+    env = cluster_env(byok_cluster)
+    name = f"cli-byok-{uuid.uuid4().hex[:6]}"
+    created = keymgr("keys", "create", name, "--origin", "external", env=env)
+    assert created.returncode == 0 and b"external" in created.stdout, created.stderr
+    pem, token = tmp_path / "wrap.pem", tmp_path / "token.txt"
+    params = keymgr("keys", "import-params", name, "--out-public-key", str(pem),
+                    "--out-token", str(token), env=env)
+    assert params.returncode == 0, params.stderr
+    assert oct(token.stat().st_mode & 0o777) == "0o600"
+    secret = material()
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(openssl_wrap(pem.read_text(), secret, tmp_path))
+    imported = keymgr("keys", "import", name, "--wrapped", str(payload), "--token", str(token),
+                      env=env)
+    assert imported.returncode == 0, imported.stderr
+    history = keymgr("keys", "history", name, env=env)
+    assert b"external" in history.stdout
+    again = keymgr("keys", "import", name, "--wrapped", str(payload), "--token", str(token),
+                   env=env)
+    assert "import_token" in one_line_error(again)
+    with byok_cluster.client() as client:
+        blob = client.encrypt(name, b"cli", consistent=True)
+    assert open_envelope_v2(secret, blob) == b"cli"
 
 
 def test_zz_expired_token_is_refused(byok: Client, expiring: Any) -> None:

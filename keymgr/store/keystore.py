@@ -615,6 +615,11 @@ class KeyStore:
         change = command.set_rotation_policy
         old = self._existing("set_rotation_policy.key_id", change.key_id)
         check.require_state(old.key, (ENABLED, DISABLED), "change its rotation policy")
+        if change.rotation_period_s and old.key.origin == EXTERNAL:
+            raise check.invalid(
+                "set_rotation_policy.rotation_period_s",
+                "must be 0 for a key of origin EXTERNAL: new versions are imported",
+            )
         if change.min_decryption_version > old.key.current_version:
             raise check.invalid(
                 "set_rotation_policy.min_decryption_version",

@@ -153,3 +153,6 @@ def test_keymgr_keys_take_no_import_and_external_keys_no_rotation() -> None:
     refused(run(store, rotate_key=store_pb2.RotateKey(key_id=kid(1), new_version=2,
                                                       wrapped_material=b"m2")),
             PRECONDITION, "import a new version")
+
+    refused(run(store, set_rotation_policy=store_pb2.SetRotationPolicy(
+        key_id=kid(1), rotation_period_s=3600)), INVALID, "set_rotation_policy.rotation_period_s")

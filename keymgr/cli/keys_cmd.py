@@ -1,10 +1,12 @@
-"""`keymgr keys create|get|list|rotate|enable|disable|schedule-deletion|cancel-deletion`."""
+"""`keymgr keys create|get|list|rotate|enable|disable|schedule-deletion|cancel-deletion`
+(import-params and import: keys_import_cmd)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from keymgr.cli import keys_import_cmd
 from keymgr.cli.common import (
     add_connection_flags,
     client_from,
@@ -33,6 +35,10 @@ def _purpose(key: keys_pb2.Key) -> str:
     return keys_pb2.KeyPurpose.Name(key.purpose).removeprefix("KEY_PURPOSE_").lower()
 
 
+def _origin(origin: int) -> str:
+    return "external" if origin == keys_pb2.KEY_ORIGIN_EXTERNAL else "keymgr"
+
+
 def print_key(key: keys_pb2.Key, as_json: bool) -> None:
     if as_json:
         print_json(to_dict(key))
@@ -43,6 +49,7 @@ def print_key(key: keys_pb2.Key, as_json: bool) -> None:
             ("ID", key.id),
             ("Purpose", _purpose(key)),
             ("State", _state(key)),
+            ("Origin", _origin(key.origin)),
             ("Current Version", key.current_version),
             ("Created", format_time_ms(key.created_at_ms)),
             ("Deletion Time", format_time_ms(key.deletion_time_ms)),
@@ -73,9 +80,16 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="rotate automatically every SECONDS (0 = never)",
     )
+    create.add_argument(
+        "--origin",
+        choices=("keymgr", "external"),
+        default="keymgr",
+        help="external: no material until `keymgr keys import` (BYOK)",
+    )
     create.add_argument("--request-id", default=None, help="idempotency key for retries")
     add_connection_flags(create)
     create.set_defaults(func=run_create)
+    keys_import_cmd.register(commands)
 
     for name, helptext in (
         ("get", "show a key"),
@@ -138,6 +152,7 @@ def run_create(args: argparse.Namespace) -> int:
             labels=labels,
             description=args.description,
             rotation_period_seconds=args.rotation_period,
+            origin=args.origin,
             request_id=args.request_id,
         )
     print_key(key, args.json)
@@ -209,8 +224,11 @@ def run_history(args: argparse.Namespace) -> int:
         f"{key.min_decryption_version or 1}\n"
     )
     print_table(
-        ("Version", "Created", "Created by"),
-        [(v.version, format_time_ms(v.created_at_ms), v.created_by or "-") for v in key.versions],
+        ("Version", "Created", "Created by", "Origin"),
+        [
+            (v.version, format_time_ms(v.created_at_ms), v.created_by or "-", _origin(v.origin))
+            for v in key.versions
+        ],
     )
     return 0
 

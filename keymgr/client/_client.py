@@ -246,8 +246,13 @@ class Client:
         labels: Mapping[str, str] | None = None,
         description: str = "",
         rotation_period_seconds: int = 0,
+        origin: str = "keymgr",
         request_id: str | None = None,
     ) -> keys_pb2.Key:
+        """`origin="external"`: a key without material until `import_key_material`."""
+        key_origin = _ORIGINS.get(origin.lower())
+        if key_origin is None:
+            raise ValueError(f"origin must be one of {sorted(_ORIGINS)}, got {origin!r}")
         return self._write(
             "CreateKey",
             lambda rid: keys_pb2.CreateKeyRequest(
@@ -256,6 +261,54 @@ class Client:
                 labels=labels or {},
                 description=description,
                 rotation_period_seconds=rotation_period_seconds,
+                origin=key_origin,
+                request_id=rid,
+            ),
+            request_id,
+        ).key
+
+    def get_import_parameters(
+        self,
+        name_or_id: str,
+        *,
+        wrapping_key_bits: int = 0,
+        validity_seconds: int = 0,
+        request_id: str | None = None,
+    ) -> keys_pb2.GetImportParametersResponse:
+        """An RSA wrapping public key and a single-use import token for an EXTERNAL key."""
+        rid = request_id or uuid.uuid4().hex
+        response: keys_pb2.GetImportParametersResponse = self._call(
+            "keys",
+            "GetImportParameters",
+            keys_pb2.GetImportParametersRequest(
+                name_or_id=name_or_id,
+                wrapping_key_bits=wrapping_key_bits,
+                validity_seconds=validity_seconds,
+                request_id=rid,
+            ),
+            request_id=rid,
+        )
+        return response
+
+    def import_key_material(
+        self,
+        name_or_id: str,
+        *,
+        import_token: str,
+        wrapped_key_material: bytes,
+        algorithm: str = "RSA_AES_KEY_WRAP_SHA_256",
+        version: int = 0,
+        request_id: str | None = None,
+    ) -> keys_pb2.Key:
+        """Imports wrapped AES-256 material as a new version (or `version` again)."""
+        return self._write(
+            "ImportKeyMaterial",
+            lambda rid: keys_pb2.ImportKeyMaterialRequest(
+                name_or_id=name_or_id,
+                import_token=import_token,
+                wrapped_key_material=wrapped_key_material,
+                algorithm=wrapping_algorithm(algorithm),
+                version=version,
                 request_id=rid,
             ),
             request_id,
@@ -931,3 +984,20 @@ _STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
     "volume": volume_stub,
     "tde": tde_stub,
 }
+
+
+_ORIGINS = {
+    "keymgr": keys_pb2.KEY_ORIGIN_KEYMGR,
+    "external": keys_pb2.KEY_ORIGIN_EXTERNAL,
+}
+
+
+def wrapping_algorithm(name: str) -> str:
+    """The enum name for "RSA_AES_KEY_WRAP_SHA_256" or "RSAES_OAEP_SHA_256" (any case).
+
+    An unknown name maps to UNSPECIFIED, which the server refuses naming `algorithm`.
+    """
+    full = "WRAPPING_ALGORITHM_" + name.upper().removeprefix("WRAPPING_ALGORITHM_")
+    if full not in keys_pb2.WrappingAlgorithm.DESCRIPTOR.values_by_name:
+        return "WRAPPING_ALGORITHM_UNSPECIFIED"
+    return full

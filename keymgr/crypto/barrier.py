@@ -304,3 +304,8 @@ def unwrap_root_key(kek: BytesLike, wrapped: BytesLike, aad: bytes = ROOT_KEY_AA
         wipe(root)
         raise DecryptionFailed("wrapped root key has the wrong length")
     return root
+
+
+def import_key_aad(key_id: str, token_id: str) -> bytes:
+    """AAD binding a barrier-encrypted RSA wrapping key to its key and import token."""
+    return f"keymgr/import-key/{key_id}/{token_id}".encode()

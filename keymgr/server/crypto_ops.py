@@ -38,9 +38,12 @@ async def read_consistency(node: NodeContext, consistency: int) -> None:
 
 
 def require_enabled(stored: store_pb2.StoredKey) -> None:
+    """An enabled key with material (an EXTERNAL key has none until its import)."""
     if stored.key.state != ENABLED:
         word = _STATE_WORDS.get(stored.key.state, "not enabled")
         raise FailedPrecondition(f"key {stored.key.name!r} is {word}")
+    if stored.key.current_version < 1:
+        raise FailedPrecondition(f"key has no material: import it ({stored.key.name!r})")
 
 
 def usable_key(

@@ -11,7 +11,7 @@ import uuid
 
 import grpc
 
-from keymgr.server import rotation, validation
+from keymgr.server import key_import, rotation, validation
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.authz import NO_KEY, allowed
 from keymgr.server.batch_calls import BatchCryptoCalls
@@ -61,6 +61,7 @@ class KeyManagementServicer(BatchCryptoCalls):
         labels = validation.labels("labels", request.labels)
         validation.description("description", request.description)
         period = self._rotation_period(request.rotation_period_seconds)
+        external = self._external_origin(request.origin, period)
         keyring = self._node.check_serving()
         self._node.authorize(caller, "manage", name)
         command = self._command(caller, request.request_id)
@@ -72,12 +73,61 @@ class KeyManagementServicer(BatchCryptoCalls):
                 purpose=request.purpose,
                 labels=labels,
                 description=request.description,
-                wrapped_material=rotation.new_wrapped_material(keyring, key_id, 1),
+                wrapped_material=(
+                    b"" if external else rotation.new_wrapped_material(keyring, key_id, 1)
+                ),
                 rotation_period_s=period,
+                origin=request.origin if external else keys_pb2.KEY_ORIGIN_UNSPECIFIED,
             )
         )
         key = await self._node.proposer.submit_for_key(command)
         return keys_pb2.KeyResponse(key=key)
+
+    @staticmethod
+    def _external_origin(origin: int, period: int) -> bool:
+        if origin not in (0, keys_pb2.KEY_ORIGIN_KEYMGR, keys_pb2.KEY_ORIGIN_EXTERNAL):
+            raise InvalidArgument("origin", f"unknown origin {origin}")
+        external = origin == keys_pb2.KEY_ORIGIN_EXTERNAL
+        if external and period:
+            raise InvalidArgument(
+                "rotation_period_seconds",
+                "must be 0 for origin EXTERNAL: new versions are imported, not made",
+            )
+        return external
+
+    @rpc
+    async def GetImportParameters(
+        self, request: keys_pb2.GetImportParametersRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.GetImportParametersResponse:
+        bits = key_import.checked_bits(request.wrapping_key_bits)
+        validity_s = key_import.checked_validity(request.validity_seconds)
+        caller, stored = self._managed(context, request.name_or_id)
+        key_import.require_importable(stored)
+        keyring = self._node.check_serving()
+        command = await key_import.prepare_command(keyring, stored.key.id, bits, validity_s)
+        command.request_id = validation.request_id_or_new(request.request_id)
+        command.principal = caller.principal
+        await self._node.proposer.submit_for_key(command)
+        # read back from the applied state: a retried request id answers its first token
+        after = self._node.find_key("name_or_id", stored.key.id)
+        return key_import.parameters_response(after)
+
+    @rpc
+    async def ImportKeyMaterial(
+        self, request: keys_pb2.ImportKeyMaterialRequest, context: grpc.aio.ServicerContext
+    ) -> keys_pb2.KeyResponse:
+        algorithm = key_import.checked_algorithm(request.algorithm)
+        payload = key_import.checked_payload(request.wrapped_key_material)
+        caller, stored = self._managed(context, request.name_or_id)
+        key_import.require_importable(stored)
+        token_id = key_import.checked_token(stored, request.import_token)
+        keyring = self._node.check_serving()
+        material = key_import.unwrap(keyring, stored, algorithm, payload)
+        command = key_import.import_command(keyring, stored, token_id, request.version, material)
+        del material
+        command.request_id = validation.request_id_or_new(request.request_id)
+        command.principal = caller.principal
+        return keys_pb2.KeyResponse(key=await self._node.proposer.submit_for_key(command))
 
     @rpc
     async def GetKey(

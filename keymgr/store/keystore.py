@@ -55,6 +55,7 @@ ENABLED = keys_pb2.KEY_STATE_ENABLED
 DISABLED = keys_pb2.KEY_STATE_DISABLED
 PENDING = keys_pb2.KEY_STATE_PENDING_DELETION
 DESTROYED = keys_pb2.KEY_STATE_DESTROYED
+EXTERNAL = keys_pb2.KEY_ORIGIN_EXTERNAL
 
 _Handler = Callable[["KeyStore", store_pb2.Command], store_pb2.CommandResult]
 
@@ -67,7 +68,7 @@ def _error(code: store_pb2.ErrorCode, message: str) -> bytes:
 def rotation_due_ms(key: keys_pb2.Key) -> int | None:
     """When an enabled key with a rotation period next rotates (ms), else None."""
     period = key.rotation_period_seconds
-    if not period or key.state != ENABLED or not key.versions:
+    if not period or key.state != ENABLED or not key.versions or key.origin == EXTERNAL:
         return None
     return int(key.versions[-1].created_at_ms + period * 1000)
 
@@ -443,7 +444,7 @@ class KeyStore:
         purpose = check.purpose("create_key.purpose", create.purpose)
         check.labels("create_key.labels", create.labels)
         check.description("create_key.description", create.description)
-        check.wrapped("create_key.wrapped_material", create.wrapped_material)
+        external = check.create_origin(create)
         t = self._t
         if key_id in t.keys:
             raise CommandRefused(check.ALREADY_EXISTS, f"create_key.key_id: key {key_id} exists")
@@ -455,14 +456,19 @@ class KeyStore:
         key.name = name
         key.purpose = purpose
         key.state = ENABLED
-        key.current_version = 1
-        key.versions.add(version=1, created_at_ms=command.time_ms, created_by=command.principal)
+        if external:
+            key.origin = EXTERNAL  # no version until ImportMaterial
+        else:
+            key.current_version = 1
+            key.versions.add(
+                version=1, created_at_ms=command.time_ms, created_by=command.principal
+            )
+            stored.wrapped_material[1] = create.wrapped_material
         key.created_by = command.principal
         key.rotation_period_seconds = create.rotation_period_s
         key.labels.update(create.labels)
         key.description = create.description
         key.created_at_ms = command.time_ms
-        stored.wrapped_material[1] = create.wrapped_material
         result = self._publish(stored, None)
         t.names[name] = key_id  # after the record, so a name always resolves
         self._generation += 1
@@ -476,6 +482,11 @@ class KeyStore:
         check.wrapped("rotate_key.wrapped_material", rotate.wrapped_material)
         old = self._existing("rotate_key.key_id", rotate.key_id)
         check.require_state(old.key, (ENABLED,), "rotate")
+        if old.key.origin == EXTERNAL:
+            raise CommandRefused(
+                check.FAILED_PRECONDITION,
+                f"key {old.key.name!r} has imported material: import a new version instead",
+            )
         expected = old.key.current_version + 1
         if rotate.new_version != expected:
             raise CommandRefused(
@@ -604,6 +615,11 @@ class KeyStore:
         change = command.set_rotation_policy
         old = self._existing("set_rotation_policy.key_id", change.key_id)
         check.require_state(old.key, (ENABLED, DISABLED), "change its rotation policy")
+        if change.rotation_period_s and old.key.origin == EXTERNAL:
+            raise check.invalid(
+                "set_rotation_policy.rotation_period_s",
+                "must be 0 for a key of origin EXTERNAL: new versions are imported",
+            )
         if change.min_decryption_version > old.key.current_version:
             raise check.invalid(
                 "set_rotation_policy.min_decryption_version",
@@ -612,6 +628,45 @@ class KeyStore:
         stored = _copy(old)
         stored.key.rotation_period_seconds = change.rotation_period_s
         stored.key.min_decryption_version = change.min_decryption_version
+        return self._publish(stored, old)
+
+    def _prepare_import(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        prepare = command.prepare_import
+        check.prepare_import(prepare, command.time_ms)
+        old = self._existing("prepare_import.key_id", prepare.key_id)
+        check.importable(old.key, "prepare_import.key_id")
+        stored = _copy(old)
+        pending = stored.pending_import
+        pending.token_id = prepare.token_id
+        pending.public_key = prepare.public_key
+        pending.wrapped_private_key = prepare.wrapped_private_key
+        pending.expires_at_ms = prepare.expires_at_ms
+        return self._publish(stored, old)
+
+    def _import_material(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        """Adds imported material as a new version, or accepts the same material again
+        for an imported version (by its keyed digest); either way the token is spent."""
+        imp = command.import_material
+        check.import_material(imp)
+        old = self._existing("import_material.key_id", imp.key_id)
+        check.importable(old.key, "import_material.key_id")
+        check.pending_token(old, imp.token_id, command.time_ms)
+        stored = _copy(old)
+        stored.ClearField("pending_import")
+        key = stored.key
+        if imp.version == key.current_version + 1:
+            check.wrapped("import_material.wrapped_material", imp.wrapped_material)
+            key.current_version = imp.version
+            key.versions.add(
+                version=imp.version,
+                created_at_ms=command.time_ms,
+                created_by=command.principal,
+                origin=EXTERNAL,
+            )
+            stored.wrapped_material[imp.version] = imp.wrapped_material
+            stored.import_digests[imp.version] = imp.material_digest
+        else:
+            check.same_material(old, imp)
         return self._publish(stored, old)
 
     def _put_policy(self, command: store_pb2.Command) -> store_pb2.CommandResult:
@@ -705,6 +760,8 @@ _HANDLERS: dict[str, _Handler] = {
     "grant_export": KeyStore._grant_export,
     "use_export_grant": KeyStore._use_export_grant,
     "set_member": KeyStore._set_member,
+    "prepare_import": KeyStore._prepare_import,
+    "import_material": KeyStore._import_material,
 }
 
 

@@ -202,12 +202,15 @@ def snapshot_key(key_id_: str, stored: store_pb2.StoredKey) -> None:
         raise ValueError("snapshot key record is filed under the wrong id")
     if key.state not in STATE_WORDS:
         raise ValueError(f"snapshot key {key_id_} has an unknown state")
-    if key.current_version < 1 or len(key.versions) != key.current_version:
+    awaiting_import = key.origin == keys_pb2.KEY_ORIGIN_EXTERNAL and key.current_version == 0
+    if (key.current_version < 1 and not awaiting_import) or len(
+        key.versions
+    ) != key.current_version:
         raise ValueError(f"snapshot key {key_id_} has inconsistent versions")
     if key.state == keys_pb2.KEY_STATE_DESTROYED:
-        if stored.wrapped_material:
+        if stored.wrapped_material or stored.HasField("pending_import"):
             raise ValueError(f"snapshot key {key_id_} is destroyed but holds material")
-    elif key.current_version not in stored.wrapped_material:
+    elif not awaiting_import and key.current_version not in stored.wrapped_material:
         raise ValueError(f"snapshot key {key_id_} lacks material for its current version")
     if key.state == keys_pb2.KEY_STATE_PENDING_DELETION and key.deletion_time_ms <= 0:
         raise ValueError(f"snapshot key {key_id_} is pending deletion without a time")
@@ -278,3 +281,96 @@ def decode_page_token(token: str) -> tuple[str, str]:
     if prefix or not name or not looks_like_key_id(key_id_):
         raise ValueError("page token is not one ListKeys returned")
     return name, key_id_
+
+
+# --- key import (BYOK) -------------------------------------------------------------
+
+MAX_PUBLIC_KEY = 1024  # a 4096-bit SubjectPublicKeyInfo is 550 bytes
+MAX_IMPORT_VALIDITY_MS = 24 * 3600 * 1000
+DIGEST_BYTES = 36  # ">I" keyring term + HMAC-SHA256
+
+
+def create_origin(create: store_pb2.CreateKey) -> bool:
+    """Checks origin and material of a CreateKey; True for a key awaiting import."""
+    if create.origin == keys_pb2.KEY_ORIGIN_EXTERNAL:
+        if create.wrapped_material:
+            raise invalid("create_key.wrapped_material", "must be empty for origin EXTERNAL")
+        if create.rotation_period_s:
+            raise invalid(
+                "create_key.rotation_period_s", "must be 0 for origin EXTERNAL (import instead)"
+            )
+        return True
+    if create.origin not in (keys_pb2.KEY_ORIGIN_UNSPECIFIED, keys_pb2.KEY_ORIGIN_KEYMGR):
+        raise invalid("create_key.origin", f"unknown origin {create.origin}")
+    wrapped("create_key.wrapped_material", create.wrapped_material)
+    return False
+
+
+def prepare_import(prepare: store_pb2.PrepareImport, time_ms: int) -> None:
+    key_id("prepare_import.key_id", prepare.key_id)
+    token_id("prepare_import.token_id", prepare.token_id)
+    if not prepare.public_key or len(prepare.public_key) > MAX_PUBLIC_KEY:
+        raise invalid("prepare_import.public_key", f"must be 1..{MAX_PUBLIC_KEY} bytes")
+    wrapped("prepare_import.wrapped_private_key", prepare.wrapped_private_key)
+    if not time_ms < prepare.expires_at_ms <= time_ms + MAX_IMPORT_VALIDITY_MS:
+        raise invalid(
+            "prepare_import.expires_at_ms", "must be after time_ms and at most 24 hours later"
+        )
+
+
+def token_id(field: str, value: str) -> None:
+    if not looks_like_key_id(value):  # the same shape: 32 lowercase hex digits
+        raise invalid(field, "must be 32 lowercase hex digits")
+
+
+def import_material(imp: store_pb2.ImportMaterial) -> None:
+    key_id("import_material.key_id", imp.key_id)
+    token_id("import_material.token_id", imp.token_id)
+    if imp.version < 1:
+        raise invalid("import_material.version", "must be at least 1")
+    if len(imp.material_digest) != DIGEST_BYTES:
+        raise invalid("import_material.material_digest", f"must be {DIGEST_BYTES} bytes")
+
+
+def importable(key: keys_pb2.Key, field: str) -> None:
+    """Only live keys of origin EXTERNAL take imported material."""
+    if key.origin != keys_pb2.KEY_ORIGIN_EXTERNAL:
+        raise CommandRefused(
+            FAILED_PRECONDITION,
+            f"{field}: key {key.name!r} has origin KEYMGR: only keys created with origin "
+            "EXTERNAL take imported material",
+        )
+    require_state(key, (keys_pb2.KEY_STATE_ENABLED, keys_pb2.KEY_STATE_DISABLED), "import")
+
+
+def pending_token(stored: store_pb2.StoredKey, token: str, time_ms: int) -> None:
+    """The key's live import token must be `token`, and unexpired at `time_ms`."""
+    pending = stored.pending_import
+    if not stored.HasField("pending_import") or pending.token_id != token:
+        raise CommandRefused(
+            FAILED_PRECONDITION,
+            "import_token: not the key's live import token (already used, replaced by a "
+            "newer one, or never issued): call GetImportParameters again",
+        )
+    if time_ms >= pending.expires_at_ms:
+        raise CommandRefused(
+            FAILED_PRECONDITION,
+            "import_token: expired: call GetImportParameters again",
+        )
+
+
+def same_material(stored: store_pb2.StoredKey, imp: store_pb2.ImportMaterial) -> None:
+    """Re-import into an existing version: only that version's own imported material."""
+    version = imp.version
+    if version > stored.key.current_version:
+        raise invalid(
+            "import_material.version",
+            f"must be at most {stored.key.current_version + 1} (the next version)",
+        )
+    if imp.wrapped_material:
+        raise invalid("import_material.wrapped_material", "must be empty for a re-import")
+    if stored.import_digests.get(version) != imp.material_digest:
+        raise CommandRefused(
+            FAILED_PRECONDITION,
+            f"wrapped_key_material: differs from the material imported as version {version}",
+        )

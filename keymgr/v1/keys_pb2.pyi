@@ -23,6 +23,18 @@ class KeyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     KEY_STATE_PENDING_DELETION: _ClassVar[KeyState]
     KEY_STATE_DESTROYED: _ClassVar[KeyState]
 
+class KeyOrigin(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KEY_ORIGIN_UNSPECIFIED: _ClassVar[KeyOrigin]
+    KEY_ORIGIN_KEYMGR: _ClassVar[KeyOrigin]
+    KEY_ORIGIN_EXTERNAL: _ClassVar[KeyOrigin]
+
+class WrappingAlgorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WRAPPING_ALGORITHM_UNSPECIFIED: _ClassVar[WrappingAlgorithm]
+    WRAPPING_ALGORITHM_RSA_AES_KEY_WRAP_SHA_256: _ClassVar[WrappingAlgorithm]
+    WRAPPING_ALGORITHM_RSAES_OAEP_SHA_256: _ClassVar[WrappingAlgorithm]
+
 class Consistency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CONSISTENCY_DEFAULT: _ClassVar[Consistency]
@@ -37,21 +49,29 @@ KEY_STATE_ENABLED: KeyState
 KEY_STATE_DISABLED: KeyState
 KEY_STATE_PENDING_DELETION: KeyState
 KEY_STATE_DESTROYED: KeyState
+KEY_ORIGIN_UNSPECIFIED: KeyOrigin
+KEY_ORIGIN_KEYMGR: KeyOrigin
+KEY_ORIGIN_EXTERNAL: KeyOrigin
+WRAPPING_ALGORITHM_UNSPECIFIED: WrappingAlgorithm
+WRAPPING_ALGORITHM_RSA_AES_KEY_WRAP_SHA_256: WrappingAlgorithm
+WRAPPING_ALGORITHM_RSAES_OAEP_SHA_256: WrappingAlgorithm
 CONSISTENCY_DEFAULT: Consistency
 CONSISTENCY_LINEARIZABLE: Consistency
 
 class KeyVersion(_message.Message):
-    __slots__ = ("version", "created_at_ms", "created_by")
+    __slots__ = ("version", "created_at_ms", "created_by", "origin")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     version: int
     created_at_ms: int
     created_by: str
-    def __init__(self, version: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., created_by: _Optional[str] = ...) -> None: ...
+    origin: KeyOrigin
+    def __init__(self, version: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., created_by: _Optional[str] = ..., origin: _Optional[_Union[KeyOrigin, str]] = ...) -> None: ...
 
 class Key(_message.Message):
-    __slots__ = ("id", "name", "purpose", "state", "current_version", "versions", "labels", "description", "created_at_ms", "deletion_time_ms", "rotation_period_seconds", "min_decryption_version", "created_by")
+    __slots__ = ("id", "name", "purpose", "state", "current_version", "versions", "labels", "description", "created_at_ms", "deletion_time_ms", "rotation_period_seconds", "min_decryption_version", "created_by", "origin")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +92,7 @@ class Key(_message.Message):
     ROTATION_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MIN_DECRYPTION_VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     purpose: KeyPurpose
@@ -85,7 +106,8 @@ class Key(_message.Message):
     rotation_period_seconds: int
     min_decryption_version: int
     created_by: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., state: _Optional[_Union[KeyState, str]] = ..., current_version: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[KeyVersion, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., deletion_time_ms: _Optional[int] = ..., rotation_period_seconds: _Optional[int] = ..., min_decryption_version: _Optional[int] = ..., created_by: _Optional[str] = ...) -> None: ...
+    origin: KeyOrigin
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., state: _Optional[_Union[KeyState, str]] = ..., current_version: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[KeyVersion, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., deletion_time_ms: _Optional[int] = ..., rotation_period_seconds: _Optional[int] = ..., min_decryption_version: _Optional[int] = ..., created_by: _Optional[str] = ..., origin: _Optional[_Union[KeyOrigin, str]] = ...) -> None: ...
 
 class KeyResponse(_message.Message):
     __slots__ = ("key",)
@@ -94,7 +116,7 @@ class KeyResponse(_message.Message):
     def __init__(self, key: _Optional[_Union[Key, _Mapping]] = ...) -> None: ...
 
 class CreateKeyRequest(_message.Message):
-    __slots__ = ("name", "purpose", "labels", "description", "rotation_period_seconds", "request_id")
+    __slots__ = ("name", "purpose", "labels", "description", "rotation_period_seconds", "origin", "request_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -107,14 +129,60 @@ class CreateKeyRequest(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     ROTATION_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     purpose: KeyPurpose
     labels: _containers.ScalarMap[str, str]
     description: str
     rotation_period_seconds: int
+    origin: KeyOrigin
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., rotation_period_seconds: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., rotation_period_seconds: _Optional[int] = ..., origin: _Optional[_Union[KeyOrigin, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetImportParametersRequest(_message.Message):
+    __slots__ = ("name_or_id", "wrapping_key_bits", "validity_seconds", "request_id")
+    NAME_OR_ID_FIELD_NUMBER: _ClassVar[int]
+    WRAPPING_KEY_BITS_FIELD_NUMBER: _ClassVar[int]
+    VALIDITY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name_or_id: str
+    wrapping_key_bits: int
+    validity_seconds: int
+    request_id: str
+    def __init__(self, name_or_id: _Optional[str] = ..., wrapping_key_bits: _Optional[int] = ..., validity_seconds: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetImportParametersResponse(_message.Message):
+    __slots__ = ("key_id", "public_key", "public_key_pem", "import_token", "expires_at_ms", "wrapping_key_bits")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_PEM_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    WRAPPING_KEY_BITS_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    public_key: bytes
+    public_key_pem: str
+    import_token: str
+    expires_at_ms: int
+    wrapping_key_bits: int
+    def __init__(self, key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., public_key_pem: _Optional[str] = ..., import_token: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., wrapping_key_bits: _Optional[int] = ...) -> None: ...
+
+class ImportKeyMaterialRequest(_message.Message):
+    __slots__ = ("name_or_id", "import_token", "wrapped_key_material", "algorithm", "version", "request_id")
+    NAME_OR_ID_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WRAPPED_KEY_MATERIAL_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name_or_id: str
+    import_token: str
+    wrapped_key_material: bytes
+    algorithm: WrappingAlgorithm
+    version: int
+    request_id: str
+    def __init__(self, name_or_id: _Optional[str] = ..., import_token: _Optional[str] = ..., wrapped_key_material: _Optional[bytes] = ..., algorithm: _Optional[_Union[WrappingAlgorithm, str]] = ..., version: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SetKeyRotationRequest(_message.Message):
     __slots__ = ("name_or_id", "rotation_period_seconds", "min_decryption_version", "request_id")

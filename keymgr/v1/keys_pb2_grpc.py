@@ -104,6 +104,16 @@ class KeyManagementStub:
                 request_serializer=keymgr_dot_v1_dot_keys__pb2.SetKeyRotationRequest.SerializeToString,
                 response_deserializer=keymgr_dot_v1_dot_keys__pb2.KeyResponse.FromString,
                 _registered_method=True)
+        self.GetImportParameters = channel.unary_unary(
+                '/keymgr.v1.KeyManagement/GetImportParameters',
+                request_serializer=keymgr_dot_v1_dot_keys__pb2.GetImportParametersRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_keys__pb2.GetImportParametersResponse.FromString,
+                _registered_method=True)
+        self.ImportKeyMaterial = channel.unary_unary(
+                '/keymgr.v1.KeyManagement/ImportKeyMaterial',
+                request_serializer=keymgr_dot_v1_dot_keys__pb2.ImportKeyMaterialRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_keys__pb2.KeyResponse.FromString,
+                _registered_method=True)
         self.BatchEncrypt = channel.unary_unary(
                 '/keymgr.v1.KeyManagement/BatchEncrypt',
                 request_serializer=keymgr_dot_v1_dot_keys__pb2.BatchEncryptRequest.SerializeToString,
@@ -222,6 +232,20 @@ class KeyManagementServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetImportParameters(self, request, context):
+        """An RSA wrapping key and a single-use import token for a key of origin EXTERNAL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportKeyMaterial(self, request, context):
+        """Unwraps 32 bytes of AES-256 material made outside and adds it as a key version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def BatchEncrypt(self, request, context):
         """Encrypt for up to 1000 items, each with its own key, context and result or error.
         """
@@ -314,6 +338,16 @@ def add_KeyManagementServicer_to_server(servicer, server):
             'SetKeyRotation': grpc.unary_unary_rpc_method_handler(
                     servicer.SetKeyRotation,
                     request_deserializer=keymgr_dot_v1_dot_keys__pb2.SetKeyRotationRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_keys__pb2.KeyResponse.SerializeToString,
+            ),
+            'GetImportParameters': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetImportParameters,
+                    request_deserializer=keymgr_dot_v1_dot_keys__pb2.GetImportParametersRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_keys__pb2.GetImportParametersResponse.SerializeToString,
+            ),
+            'ImportKeyMaterial': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportKeyMaterial,
+                    request_deserializer=keymgr_dot_v1_dot_keys__pb2.ImportKeyMaterialRequest.FromString,
                     response_serializer=keymgr_dot_v1_dot_keys__pb2.KeyResponse.SerializeToString,
             ),
             'BatchEncrypt': grpc.unary_unary_rpc_method_handler(
@@ -709,6 +743,60 @@ class KeyManagement:
             target,
             '/keymgr.v1.KeyManagement/SetKeyRotation',
             keymgr_dot_v1_dot_keys__pb2.SetKeyRotationRequest.SerializeToString,
+            keymgr_dot_v1_dot_keys__pb2.KeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetImportParameters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.KeyManagement/GetImportParameters',
+            keymgr_dot_v1_dot_keys__pb2.GetImportParametersRequest.SerializeToString,
+            keymgr_dot_v1_dot_keys__pb2.GetImportParametersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportKeyMaterial(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.KeyManagement/ImportKeyMaterial',
+            keymgr_dot_v1_dot_keys__pb2.ImportKeyMaterialRequest.SerializeToString,
             keymgr_dot_v1_dot_keys__pb2.KeyResponse.FromString,
             options,
             channel_credentials,

@@ -83,7 +83,7 @@ class KeyringTerm(_message.Message):
     def __init__(self, term: _Optional[int] = ..., wrapped_key: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
 
 class CreateKey(_message.Message):
-    __slots__ = ("key_id", "name", "purpose", "labels", "description", "wrapped_material", "rotation_period_s")
+    __slots__ = ("key_id", "name", "purpose", "labels", "description", "wrapped_material", "rotation_period_s", "origin")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class CreateKey(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     WRAPPED_MATERIAL_FIELD_NUMBER: _ClassVar[int]
     ROTATION_PERIOD_S_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     name: str
     purpose: _keys_pb2.KeyPurpose
@@ -105,7 +106,48 @@ class CreateKey(_message.Message):
     description: str
     wrapped_material: bytes
     rotation_period_s: int
-    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[_keys_pb2.KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., wrapped_material: _Optional[bytes] = ..., rotation_period_s: _Optional[int] = ...) -> None: ...
+    origin: _keys_pb2.KeyOrigin
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[_keys_pb2.KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., wrapped_material: _Optional[bytes] = ..., rotation_period_s: _Optional[int] = ..., origin: _Optional[_Union[_keys_pb2.KeyOrigin, str]] = ...) -> None: ...
+
+class PrepareImport(_message.Message):
+    __slots__ = ("key_id", "token_id", "public_key", "wrapped_private_key", "expires_at_ms")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    WRAPPED_PRIVATE_KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    token_id: str
+    public_key: bytes
+    wrapped_private_key: bytes
+    expires_at_ms: int
+    def __init__(self, key_id: _Optional[str] = ..., token_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., wrapped_private_key: _Optional[bytes] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+
+class ImportMaterial(_message.Message):
+    __slots__ = ("key_id", "token_id", "version", "wrapped_material", "material_digest")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WRAPPED_MATERIAL_FIELD_NUMBER: _ClassVar[int]
+    MATERIAL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    token_id: str
+    version: int
+    wrapped_material: bytes
+    material_digest: bytes
+    def __init__(self, key_id: _Optional[str] = ..., token_id: _Optional[str] = ..., version: _Optional[int] = ..., wrapped_material: _Optional[bytes] = ..., material_digest: _Optional[bytes] = ...) -> None: ...
+
+class PendingImport(_message.Message):
+    __slots__ = ("token_id", "public_key", "wrapped_private_key", "expires_at_ms")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    WRAPPED_PRIVATE_KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    public_key: bytes
+    wrapped_private_key: bytes
+    expires_at_ms: int
+    def __init__(self, token_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., wrapped_private_key: _Optional[bytes] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
 
 class RotateKey(_message.Message):
     __slots__ = ("key_id", "new_version", "wrapped_material")
@@ -437,7 +479,7 @@ class SetMember(_message.Message):
     def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., remove: _Optional[bool] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration", "authorize_removal", "consume_removal", "rotate_root")
+    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration", "authorize_removal", "consume_removal", "rotate_root", "prepare_import", "import_material")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -468,6 +510,8 @@ class Command(_message.Message):
     AUTHORIZE_REMOVAL_FIELD_NUMBER: _ClassVar[int]
     CONSUME_REMOVAL_FIELD_NUMBER: _ClassVar[int]
     ROTATE_ROOT_FIELD_NUMBER: _ClassVar[int]
+    PREPARE_IMPORT_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_MATERIAL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ms: int
     principal: str
@@ -498,7 +542,9 @@ class Command(_message.Message):
     authorize_removal: AuthorizeRemoval
     consume_removal: ConsumeRemoval
     rotate_root: RotateRoot
-    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ..., authorize_removal: _Optional[_Union[AuthorizeRemoval, _Mapping]] = ..., consume_removal: _Optional[_Union[ConsumeRemoval, _Mapping]] = ..., rotate_root: _Optional[_Union[RotateRoot, _Mapping]] = ...) -> None: ...
+    prepare_import: PrepareImport
+    import_material: ImportMaterial
+    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ..., authorize_removal: _Optional[_Union[AuthorizeRemoval, _Mapping]] = ..., consume_removal: _Optional[_Union[ConsumeRemoval, _Mapping]] = ..., rotate_root: _Optional[_Union[RotateRoot, _Mapping]] = ..., prepare_import: _Optional[_Union[PrepareImport, _Mapping]] = ..., import_material: _Optional[_Union[ImportMaterial, _Mapping]] = ...) -> None: ...
 
 class CommandError(_message.Message):
     __slots__ = ("code", "message")
@@ -523,8 +569,15 @@ class CommandResult(_message.Message):
     def __init__(self, key: _Optional[_Union[_keys_pb2.Key, _Mapping]] = ..., keyring_term: _Optional[int] = ..., error: _Optional[_Union[CommandError, _Mapping]] = ..., ok: _Optional[bool] = ..., operation: _Optional[_Union[PendingOperation, _Mapping]] = ...) -> None: ...
 
 class StoredKey(_message.Message):
-    __slots__ = ("key", "wrapped_material")
+    __slots__ = ("key", "wrapped_material", "pending_import", "import_digests")
     class WrappedMaterialEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: bytes
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+    class ImportDigestsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -533,9 +586,13 @@ class StoredKey(_message.Message):
         def __init__(self, key: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
     KEY_FIELD_NUMBER: _ClassVar[int]
     WRAPPED_MATERIAL_FIELD_NUMBER: _ClassVar[int]
+    PENDING_IMPORT_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_DIGESTS_FIELD_NUMBER: _ClassVar[int]
     key: _keys_pb2.Key
     wrapped_material: _containers.ScalarMap[int, bytes]
-    def __init__(self, key: _Optional[_Union[_keys_pb2.Key, _Mapping]] = ..., wrapped_material: _Optional[_Mapping[int, bytes]] = ...) -> None: ...
+    pending_import: PendingImport
+    import_digests: _containers.ScalarMap[int, bytes]
+    def __init__(self, key: _Optional[_Union[_keys_pb2.Key, _Mapping]] = ..., wrapped_material: _Optional[_Mapping[int, bytes]] = ..., pending_import: _Optional[_Union[PendingImport, _Mapping]] = ..., import_digests: _Optional[_Mapping[int, bytes]] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
     __slots__ = ("request_id", "result")

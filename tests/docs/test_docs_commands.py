@@ -22,7 +22,10 @@ from tests.docs.harness import REPO, Block, DocError, Harness, iter_keymgr_comma
 DOCS = [REPO / "docs" / "quickstart.md", REPO / "docs" / "runbook.md"]
 # Not run here (they need cryptsetup, MariaDB, a kube-apiserver; the integration tests
 # drive those clients), but every keymgr command and option they name must exist.
-GUIDES = [REPO / "docs" / f"guide-{name}.md" for name in ("luks", "mariadb", "kubernetes", "sdk")]
+GUIDES = [
+    REPO / "docs" / f"guide-{name}.md"
+    for name in ("luks", "mariadb", "kubernetes", "sdk", "byok")
+]
 RUNTIME_BUDGET_S = 90.0  # the target is ~60 s on a 2-core machine; fail well before hanging
 _INLINE = re.compile(r"`(keymgr [^`]+)`")
 

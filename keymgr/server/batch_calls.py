@@ -18,7 +18,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -102,6 +102,16 @@ def _run_one(
     return (target.key_id, target.key_version, code.name)
 
 
+def fill_results(results: Any, outcomes: Sequence[object]) -> None:
+    """Each outcome as the next `results` entry: `error` for an ItemError, else `ok`."""
+    for outcome in outcomes:
+        result = results.add()
+        if isinstance(outcome, keys_pb2.ItemError):
+            result.error.CopyFrom(outcome)
+        else:
+            result.ok.CopyFrom(outcome)
+
+
 def _at(index: int) -> str:
     return f"items[{index}]."
 
@@ -132,12 +142,7 @@ class BatchCryptoCalls:
             ).run(self._node, caller)
 
         response = keys_pb2.BatchEncryptResponse()
-        for outcome in await run_items("BatchEncrypt", request.items, one):
-            result = response.results.add()
-            if isinstance(outcome, keys_pb2.ItemError):
-                result.error.CopyFrom(outcome)
-            else:
-                result.ok.CopyFrom(outcome)
+        fill_results(response.results, await run_items("BatchEncrypt", request.items, one))
         return response
 
     @rpc
@@ -152,12 +157,7 @@ class BatchCryptoCalls:
             ).run(self._node, caller)
 
         response = keys_pb2.BatchDecryptResponse()
-        for outcome in await run_items("BatchDecrypt", request.items, one):
-            result = response.results.add()
-            if isinstance(outcome, keys_pb2.ItemError):
-                result.error.CopyFrom(outcome)
-            else:
-                result.ok.CopyFrom(outcome)
+        fill_results(response.results, await run_items("BatchDecrypt", request.items, one))
         return response
 
     @rpc
@@ -178,10 +178,5 @@ class BatchCryptoCalls:
             ).run(self._node, caller)
 
         response = keys_pb2.BatchGenerateDataKeyResponse()
-        for outcome in await run_items("BatchGenerateDataKey", request.items, one):
-            result = response.results.add()
-            if isinstance(outcome, keys_pb2.ItemError):
-                result.error.CopyFrom(outcome)
-            else:
-                result.ok.CopyFrom(outcome)
+        fill_results(response.results, await run_items("BatchGenerateDataKey", request.items, one))
         return response

@@ -32,7 +32,8 @@ class ImportRejected(ValueError):
     """The payload does not unwrap to acceptable material; the message names the part."""
 
 
-def _oaep() -> padding.OAEP:
+def oaep() -> padding.OAEP:
+    """RSA-OAEP with SHA-256 and MGF1-SHA-256, empty label: what every wrap here uses."""
     return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
@@ -108,7 +109,7 @@ def unwrap_material(private_der: bytes | bytearray, algorithm: str, payload: byt
 
 def _rsa_decrypt(private: rsa.RSAPrivateKey, block: bytes, part: str) -> bytes:
     try:
-        return private.decrypt(block, _oaep())
+        return private.decrypt(block, oaep())
     except ValueError:
         raise ImportRejected(
             f"{part} does not decrypt: altered, or not made with this key's wrapping key "

@@ -24,6 +24,7 @@ from keymgr.store.keystore_validation import (
     FAILED_PRECONDITION,
     NOT_FOUND,
     CommandRefused,
+    export_bundle,
     invalid,
 )
 from keymgr.v1 import store_pb2
@@ -60,6 +61,7 @@ GATED = {
 KINDS = frozenset(GATED.values())
 DECIDED_KEPT = 1000
 JOINS_KEPT = 1000
+BUNDLES_KEPT = 10_000  # export records; the audit keeps every one beyond that
 SEAL_TYPES = frozenset(naming.SEAL_TYPES)
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 PENDING = store_pb2.OPERATION_STATE_PENDING
@@ -77,6 +79,7 @@ M = TypeVar(
     store_pb2.JoinAuthorization,
     store_pb2.SealMigration,
     store_pb2.AuthorizeRemoval,
+    store_pb2.ExportBundle,
 )
 Execute = Callable[[store_pb2.Command], store_pb2.CommandResult]
 
@@ -93,6 +96,7 @@ class Access:
         self.joins: dict[str, store_pb2.JoinAuthorization] = {}  # by token id
         self.seal_migrations: dict[str, store_pb2.SealMigration] = {}  # by migration id
         self.removals: dict[str, store_pb2.AuthorizeRemoval] = {}  # by member id
+        self.bundles: tuple[store_pb2.ExportBundle, ...] = ()  # export records, oldest first
         # derived from `operations`: the earliest expiry of a pending one, so that
         # `expire` (run before every command) need not scan the decided ones
         self._next_expiry: int | None = None
@@ -137,6 +141,7 @@ class Access:
         state.joins.extend(self.joins.values())
         state.seal_migrations.extend(self.seal_migrations.values())
         state.removals.extend(self.removals[k] for k in sorted(self.removals))
+        state.export_bundles.extend(self.bundles)
 
     @classmethod
     def load(cls, state: store_pb2.StoreState) -> Access:
@@ -158,6 +163,7 @@ class Access:
         if len(access.seal_migrations) != len(state.seal_migrations):
             raise ValueError("snapshot repeats a seal migration id")
         access.removals = {r.member_id: _copy(r) for r in state.removals}
+        access.bundles = tuple(_copy(b) for b in state.export_bundles)
         return access
 
     # --- gated operations (run only from an approved request) ---------------------------
@@ -224,10 +230,36 @@ class Access:
             raise CommandRefused(FAILED_PRECONDITION, "export grant was already used")
         if grant.expires_at_ms <= command.time_ms:
             raise CommandRefused(FAILED_PRECONDITION, "export grant has expired")
+        use = command.use_export_grant
+        if use.HasField("bundle"):  # absent only in commands from before export records
+            export_bundle("use_export_grant.bundle", use.bundle)
         used = _copy(grant)
         used.used = True
         self.grants = {**self.grants, used.id: used}
+        if use.HasField("bundle"):
+            self._record_bundle(grant, use.bundle, command)
         return store_pb2.CommandResult(ok=True)
+
+    def _record_bundle(
+        self,
+        grant: store_pb2.ExportGrant,
+        proposed: store_pb2.ExportBundle,
+        command: store_pb2.Command,
+    ) -> None:
+        """Keeps the export's record: the proposer's where/how, the grant's what and who."""
+        bundle = _copy(proposed)
+        bundle.id = grant.id
+        bundle.key_id = grant.key_id
+        bundle.version = grant.version
+        approval = self.operations.get(grant.id)
+        del bundle.approvers[:]
+        bundle.approvers.extend(approval.approvals if approval is not None else ())
+        bundle.exported_by = command.principal
+        bundle.exported_at_ms = command.time_ms
+        self.bundles = (*self.bundles, bundle)[-BUNDLES_KEPT:]
+
+    def bundles_of(self, key_id: str) -> list[store_pb2.ExportBundle]:
+        return [b for b in self.bundles if b.key_id == key_id]
 
     def authorize_join(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         token = command.authorize_join

@@ -686,6 +686,8 @@ class KeyStore:
         stored = self._existing("grant_export.grant.key_id", grant.key_id)
         if grant.version not in stored.wrapped_material:
             raise CommandRefused(check.NOT_FOUND, f"key has no version {grant.version}")
+        if stored.key.purpose == keys_pb2.KEY_PURPOSE_HSM:
+            raise CommandRefused(check.FAILED_PRECONDITION, check.HSM_NOT_EXPORTABLE)
         return self._t.access.grant_export(command)
 
     def _use_export_grant(self, command: store_pb2.Command) -> store_pb2.CommandResult:

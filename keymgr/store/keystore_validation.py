@@ -195,6 +195,26 @@ def init_cluster(init: store_pb2.InitCluster) -> None:
     keyring_term("init_cluster.first_term", init.first_term)
 
 
+HSM_NOT_EXPORTABLE = "HSM-held keys cannot be exported"
+EXPORT_DESTINATIONS = frozenset({"escrow", "rsa-aes", "aws", "gcp", "azure", "openbao"})
+MAX_EXPORT_TEXT = 1024
+
+
+def export_bundle(field: str, bundle: store_pb2.ExportBundle) -> None:
+    """What a proposer may put in an export record: where, how, to which key. The key,
+    version, approvers and time come from the state machine's own grant and clock."""
+    if bundle.destination not in EXPORT_DESTINATIONS:
+        raise invalid(f"{field}.destination", f"one of {sorted(EXPORT_DESTINATIONS)}")
+    if not bundle.algorithm or len(bundle.algorithm) > 64:
+        raise invalid(f"{field}.algorithm", "1..64 characters")
+    if len(bundle.wrapping_key_sha256) != 32:
+        raise invalid(f"{field}.wrapping_key_sha256", "must be 32 bytes (SHA-256)")
+    if len(bundle.kek_id) > MAX_EXPORT_TEXT:
+        raise invalid(f"{field}.kek_id", f"at most {MAX_EXPORT_TEXT} characters")
+    if (bundle.destination == "azure") != bool(bundle.kek_id):
+        raise invalid(f"{field}.kek_id", "set for azure exports only")
+
+
 def snapshot_key(key_id_: str, stored: store_pb2.StoredKey) -> None:
     """Checks one stored key of a snapshot; raises ValueError (restore's contract)."""
     key = stored.key

@@ -1,11 +1,27 @@
 from keymgr.v1 import store_pb2 as _store_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ExportDestination(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPORT_DESTINATION_UNSPECIFIED: _ClassVar[ExportDestination]
+    EXPORT_DESTINATION_RSA_AES: _ClassVar[ExportDestination]
+    EXPORT_DESTINATION_AWS: _ClassVar[ExportDestination]
+    EXPORT_DESTINATION_GCP: _ClassVar[ExportDestination]
+    EXPORT_DESTINATION_AZURE: _ClassVar[ExportDestination]
+    EXPORT_DESTINATION_OPENBAO: _ClassVar[ExportDestination]
+EXPORT_DESTINATION_UNSPECIFIED: ExportDestination
+EXPORT_DESTINATION_RSA_AES: ExportDestination
+EXPORT_DESTINATION_AWS: ExportDestination
+EXPORT_DESTINATION_GCP: ExportDestination
+EXPORT_DESTINATION_AZURE: ExportDestination
+EXPORT_DESTINATION_OPENBAO: ExportDestination
 
 class ApprovalResponse(_message.Message):
     __slots__ = ("operation",)
@@ -114,24 +130,50 @@ class RequestExportRequest(_message.Message):
     def __init__(self, name_or_id: _Optional[str] = ..., version: _Optional[int] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
 
 class ExportKeyRequest(_message.Message):
-    __slots__ = ("grant_id", "wrapping_public_key")
+    __slots__ = ("grant_id", "wrapping_public_key", "destination", "algorithm", "kek_id", "import_token")
     GRANT_ID_FIELD_NUMBER: _ClassVar[int]
     WRAPPING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    KEK_ID_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     grant_id: str
     wrapping_public_key: bytes
-    def __init__(self, grant_id: _Optional[str] = ..., wrapping_public_key: _Optional[bytes] = ...) -> None: ...
+    destination: ExportDestination
+    algorithm: str
+    kek_id: str
+    import_token: bytes
+    def __init__(self, grant_id: _Optional[str] = ..., wrapping_public_key: _Optional[bytes] = ..., destination: _Optional[_Union[ExportDestination, str]] = ..., algorithm: _Optional[str] = ..., kek_id: _Optional[str] = ..., import_token: _Optional[bytes] = ...) -> None: ...
 
 class ExportKeyResponse(_message.Message):
-    __slots__ = ("key_id", "version", "wrapped_key", "algorithm")
+    __slots__ = ("key_id", "version", "wrapped_key", "algorithm", "destination", "import_token", "bundle_id")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     WRAPPED_KEY_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_ID_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     version: int
     wrapped_key: bytes
     algorithm: str
-    def __init__(self, key_id: _Optional[str] = ..., version: _Optional[int] = ..., wrapped_key: _Optional[bytes] = ..., algorithm: _Optional[str] = ...) -> None: ...
+    destination: ExportDestination
+    import_token: bytes
+    bundle_id: str
+    def __init__(self, key_id: _Optional[str] = ..., version: _Optional[int] = ..., wrapped_key: _Optional[bytes] = ..., algorithm: _Optional[str] = ..., destination: _Optional[_Union[ExportDestination, str]] = ..., import_token: _Optional[bytes] = ..., bundle_id: _Optional[str] = ...) -> None: ...
+
+class ListExportBundlesRequest(_message.Message):
+    __slots__ = ("name_or_id",)
+    NAME_OR_ID_FIELD_NUMBER: _ClassVar[int]
+    name_or_id: str
+    def __init__(self, name_or_id: _Optional[str] = ...) -> None: ...
+
+class ListExportBundlesResponse(_message.Message):
+    __slots__ = ("bundles",)
+    BUNDLES_FIELD_NUMBER: _ClassVar[int]
+    bundles: _containers.RepeatedCompositeFieldContainer[_store_pb2.ExportBundle]
+    def __init__(self, bundles: _Optional[_Iterable[_Union[_store_pb2.ExportBundle, _Mapping]]] = ...) -> None: ...
 
 class WhoAmIRequest(_message.Message):
     __slots__ = ()

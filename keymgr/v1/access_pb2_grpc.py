@@ -105,6 +105,11 @@ class AccessStub:
                 request_serializer=keymgr_dot_v1_dot_access__pb2.ExportKeyRequest.SerializeToString,
                 response_deserializer=keymgr_dot_v1_dot_access__pb2.ExportKeyResponse.FromString,
                 _registered_method=True)
+        self.ListExportBundles = channel.unary_unary(
+                '/keymgr.v1.Access/ListExportBundles',
+                request_serializer=keymgr_dot_v1_dot_access__pb2.ListExportBundlesRequest.SerializeToString,
+                response_deserializer=keymgr_dot_v1_dot_access__pb2.ListExportBundlesResponse.FromString,
+                _registered_method=True)
 
 
 class AccessServicer:
@@ -208,6 +213,13 @@ class AccessServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListExportBundles(self, request, context):
+        """Every recorded export of a key: where it went, to which wrapping key, who approved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccessServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -280,6 +292,11 @@ def add_AccessServicer_to_server(servicer, server):
                     servicer.ExportKey,
                     request_deserializer=keymgr_dot_v1_dot_access__pb2.ExportKeyRequest.FromString,
                     response_serializer=keymgr_dot_v1_dot_access__pb2.ExportKeyResponse.SerializeToString,
+            ),
+            'ListExportBundles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExportBundles,
+                    request_deserializer=keymgr_dot_v1_dot_access__pb2.ListExportBundlesRequest.FromString,
+                    response_serializer=keymgr_dot_v1_dot_access__pb2.ListExportBundlesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -660,6 +677,33 @@ class Access:
             '/keymgr.v1.Access/ExportKey',
             keymgr_dot_v1_dot_access__pb2.ExportKeyRequest.SerializeToString,
             keymgr_dot_v1_dot_access__pb2.ExportKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExportBundles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keymgr.v1.Access/ListExportBundles',
+            keymgr_dot_v1_dot_access__pb2.ListExportBundlesRequest.SerializeToString,
+            keymgr_dot_v1_dot_access__pb2.ListExportBundlesResponse.FromString,
             options,
             channel_credentials,
             insecure,

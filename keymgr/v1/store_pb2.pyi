@@ -419,10 +419,36 @@ class GrantExport(_message.Message):
     def __init__(self, grant: _Optional[_Union[ExportGrant, _Mapping]] = ...) -> None: ...
 
 class UseExportGrant(_message.Message):
-    __slots__ = ("grant_id",)
+    __slots__ = ("grant_id", "bundle")
     GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_FIELD_NUMBER: _ClassVar[int]
     grant_id: str
-    def __init__(self, grant_id: _Optional[str] = ...) -> None: ...
+    bundle: ExportBundle
+    def __init__(self, grant_id: _Optional[str] = ..., bundle: _Optional[_Union[ExportBundle, _Mapping]] = ...) -> None: ...
+
+class ExportBundle(_message.Message):
+    __slots__ = ("id", "key_id", "version", "destination", "algorithm", "wrapping_key_sha256", "approvers", "exported_by", "exported_at_ms", "kek_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    WRAPPING_KEY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    APPROVERS_FIELD_NUMBER: _ClassVar[int]
+    EXPORTED_BY_FIELD_NUMBER: _ClassVar[int]
+    EXPORTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    KEK_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    key_id: str
+    version: int
+    destination: str
+    algorithm: str
+    wrapping_key_sha256: bytes
+    approvers: _containers.RepeatedScalarFieldContainer[str]
+    exported_by: str
+    exported_at_ms: int
+    kek_id: str
+    def __init__(self, id: _Optional[str] = ..., key_id: _Optional[str] = ..., version: _Optional[int] = ..., destination: _Optional[str] = ..., algorithm: _Optional[str] = ..., wrapping_key_sha256: _Optional[bytes] = ..., approvers: _Optional[_Iterable[str]] = ..., exported_by: _Optional[str] = ..., exported_at_ms: _Optional[int] = ..., kek_id: _Optional[str] = ...) -> None: ...
 
 class AuthorizeRemoval(_message.Message):
     __slots__ = ("member_id", "expires_at_ms", "used", "operation_id")
@@ -603,7 +629,7 @@ class RequestRecord(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
 
 class StoreState(_message.Message):
-    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations", "export_grants", "members", "joins", "seal_migrations", "removals")
+    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations", "export_grants", "members", "joins", "seal_migrations", "removals", "export_bundles")
     class KeysEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -626,6 +652,7 @@ class StoreState(_message.Message):
     JOINS_FIELD_NUMBER: _ClassVar[int]
     SEAL_MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
     REMOVALS_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_BUNDLES_FIELD_NUMBER: _ClassVar[int]
     init: InitCluster
     keyring: _containers.RepeatedCompositeFieldContainer[KeyringTerm]
     active_term: int
@@ -641,4 +668,5 @@ class StoreState(_message.Message):
     joins: _containers.RepeatedCompositeFieldContainer[JoinAuthorization]
     seal_migrations: _containers.RepeatedCompositeFieldContainer[SealMigration]
     removals: _containers.RepeatedCompositeFieldContainer[AuthorizeRemoval]
-    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ..., export_grants: _Optional[_Iterable[_Union[ExportGrant, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., joins: _Optional[_Iterable[_Union[JoinAuthorization, _Mapping]]] = ..., seal_migrations: _Optional[_Iterable[_Union[SealMigration, _Mapping]]] = ..., removals: _Optional[_Iterable[_Union[AuthorizeRemoval, _Mapping]]] = ...) -> None: ...
+    export_bundles: _containers.RepeatedCompositeFieldContainer[ExportBundle]
+    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ..., export_grants: _Optional[_Iterable[_Union[ExportGrant, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., joins: _Optional[_Iterable[_Union[JoinAuthorization, _Mapping]]] = ..., seal_migrations: _Optional[_Iterable[_Union[SealMigration, _Mapping]]] = ..., removals: _Optional[_Iterable[_Union[AuthorizeRemoval, _Mapping]]] = ..., export_bundles: _Optional[_Iterable[_Union[ExportBundle, _Mapping]]] = ...) -> None: ...

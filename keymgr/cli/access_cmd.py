@@ -43,6 +43,9 @@ def print_operation(op: store_pb2.PendingOperation, as_json: bool) -> None:
         print(f"\nAnother admin approves with: keymgr approvals approve {op.id}")
 
 
+DESTINATIONS = ("", "rsa-aes", "aws", "gcp", "azure", "openbao")
+
+
 def register(subparsers: Any) -> None:
     policy = subparsers.add_parser(
         "policy", help="default-deny access policies (changes need approvals)"
@@ -162,6 +165,16 @@ def register(subparsers: Any) -> None:
     fetch.add_argument("grant_id")
     fetch.add_argument("--public-key", required=True, help="PEM RSA public key (>= 3072)")
     fetch.add_argument("--out", required=True, help="file for the wrapped key (0600)")
+    fetch.add_argument("--destination", choices=DESTINATIONS, default="",
+                       help="wrap as this destination imports it (default: RSA-OAEP escrow)")
+    fetch.add_argument("--algorithm", default="",
+                       help="aws: RSA_AES_KEY_WRAP_SHA_256 | RSAES_OAEP_SHA_256; gcp: the "
+                       "import job's method (RSA_OAEP_3072_SHA256_AES_256, ...)")
+    fetch.add_argument("--kek-id", default="", help="azure: the key-exchange key's kid")
+    fetch.add_argument("--import-token", default="", metavar="FILE",
+                       help="aws: GetParametersForImport's ImportToken (binary), passed through")
+    fetch.add_argument("--out-import-token", default="", metavar="FILE",
+                       help="aws: where to write the import token that goes with --out")
     add_connection_flags(fetch)
     fetch.set_defaults(func=run_export_fetch)
 
@@ -298,16 +311,40 @@ def run_export_fetch(args: argparse.Namespace) -> int:
     public_key = Path(args.public_key)
     if not public_key.is_file():
         raise CliError(f"--public-key: file not found: {public_key}", code=EXIT_USAGE)
+    token = b""
+    if args.import_token:
+        if not Path(args.import_token).is_file():
+            raise CliError(f"--import-token: file not found: {args.import_token}", code=EXIT_USAGE)
+        token = Path(args.import_token).read_bytes()
+    if bool(args.out_import_token) != bool(token):
+        raise CliError("--import-token and --out-import-token go together", code=EXIT_USAGE)
     with client_from(args) as client:
-        exported = client.export_key(args.grant_id, public_key.read_bytes())
-    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(exported.wrapped_key)
+        exported = client.export_key(
+            args.grant_id,
+            public_key.read_bytes(),
+            destination=args.destination,
+            algorithm=args.algorithm,
+            kek_id=args.kek_id,
+            import_token=token,
+        )
+    _write_new(args.out, exported.wrapped_key)
+    if args.out_import_token:
+        _write_new(args.out_import_token, exported.import_token)
     print(
         f"key {exported.key_id} version {exported.version} written to {args.out} "
-        f"({exported.algorithm})"
+        f"({args.destination or 'escrow'}, {exported.algorithm}; record {exported.bundle_id})"
     )
     return 0
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """Writes a file that must not exist yet, readable by its owner only."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliError(f"{path}: exists; refusing to overwrite", code=EXIT_USAGE) from None
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
 
 
 def run_whoami(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from keymgr.cli import keys_import_cmd
+from keymgr.cli import keys_export_cmd, keys_import_cmd
 from keymgr.cli.common import (
     add_connection_flags,
     client_from,
@@ -90,6 +90,7 @@ def register(subparsers: Any) -> None:
     add_connection_flags(create)
     create.set_defaults(func=run_create)
     keys_import_cmd.register(commands)
+    keys_export_cmd.register(commands)
 
     for name, helptext in (
         ("get", "show a key"),

@@ -958,16 +958,42 @@ class Client:
         )
         return cast("store_pb2.PendingOperation", response.operation)
 
-    def export_key(self, grant_id: str, wrapping_public_key: bytes) -> access_pb2.ExportKeyResponse:
+    def export_key(
+        self,
+        grant_id: str,
+        wrapping_public_key: bytes,
+        *,
+        destination: str = "",
+        algorithm: str = "",
+        kek_id: str = "",
+        import_token: bytes = b"",
+    ) -> access_pb2.ExportKeyResponse:
+        """Uses an approved grant once. `destination`: "" (RSA-OAEP escrow), "rsa-aes",
+        "aws", "gcp", "azure" or "openbao"; the payload comes back in its import format."""
+        name = "EXPORT_DESTINATION_" + (destination or "unspecified").upper().replace("-", "_")
+        if name not in set(access_pb2.ExportDestination.keys()):
+            raise ValueError(f"unknown export destination {destination!r}")
         return cast(
             "access_pb2.ExportKeyResponse",
             self._access(
                 "ExportKey",
                 access_pb2.ExportKeyRequest(
-                    grant_id=grant_id, wrapping_public_key=wrapping_public_key
+                    grant_id=grant_id,
+                    wrapping_public_key=wrapping_public_key,
+                    destination=name,
+                    algorithm=algorithm,
+                    kek_id=kek_id,
+                    import_token=import_token,
                 ),
             ),
         )
+
+    def list_export_bundles(self, name_or_id: str) -> list[store_pb2.ExportBundle]:
+        """Every recorded export of a key, oldest first (no material: where, to whom)."""
+        response = self._access(
+            "ListExportBundles", access_pb2.ListExportBundlesRequest(name_or_id=name_or_id)
+        )
+        return list(response.bundles)
 
     def whoami(self) -> access_pb2.WhoAmIResponse:
         return cast("access_pb2.WhoAmIResponse", self._access("WhoAmI", access_pb2.WhoAmIRequest()))

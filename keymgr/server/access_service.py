@@ -10,10 +10,12 @@ from __future__ import annotations
 import uuid
 
 import grpc
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from keymgr.server.audit_target import note_key
+from keymgr.crypto.key_export import wrap
+from keymgr.server import key_export
+from keymgr.server.audit_target import note_detail, note_key
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import (
@@ -25,8 +27,8 @@ from keymgr.server.errors import (
 from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
 from keymgr.store.access import GATED, KINDS, check_policy
-from keymgr.store.keystore_validation import CommandRefused
-from keymgr.v1 import access_pb2, store_pb2
+from keymgr.store.keystore_validation import HSM_NOT_EXPORTABLE, CommandRefused
+from keymgr.v1 import access_pb2, keys_pb2, store_pb2
 
 DEFAULT_TTL_S = 24 * 3600
 MAX_TTL_S = 30 * 86400
@@ -274,6 +276,8 @@ class AccessServicer:
     ) -> access_pb2.ApprovalResponse:
         caller = self._admin(context)
         stored = self._node.find_key("name_or_id", request.name_or_id)
+        if stored.key.purpose == keys_pb2.KEY_PURPOSE_HSM:
+            raise FailedPrecondition(HSM_NOT_EXPORTABLE)
         version = request.version or stored.key.current_version
         if version not in stored.wrapped_material:
             raise NotFound(f"version: key {stored.key.name!r} has no version {version}")
@@ -300,32 +304,50 @@ class AccessServicer:
     ) -> access_pb2.ExportKeyResponse:
         caller = self._admin(context)
         public_key = wrapping_key(request.wrapping_public_key)
+        plan = key_export.plan_for(request, public_key)
         grant = self._node.store.access.grants.get(request.grant_id)
         if grant is None or grant.grantee != caller.principal:
             raise NotFound("grant_id: no export grant with this id for this principal")
         self._node.check_serving()
         stored = self._node.find_key("grant_id", grant.key_id)
         note_key(stored.key.id, grant.version)
+        if stored.key.purpose == keys_pb2.KEY_PURPOSE_HSM:
+            raise FailedPrecondition(HSM_NOT_EXPORTABLE)
         if not stored.wrapped_material.get(grant.version):
             raise FailedPrecondition(f"key version {grant.version} no longer exists")
         await self._node.proposer.submit(  # exactly once, cluster-wide, before any bytes leave
             store_pb2.Command(
                 request_id=f"export-{grant.id}-{uuid.uuid4().hex[:8]}",
                 principal=caller.principal,
-                use_export_grant=store_pb2.UseExportGrant(grant_id=grant.id),
+                use_export_grant=store_pb2.UseExportGrant(
+                    grant_id=grant.id, bundle=key_export.bundle_for(plan)
+                ),
             )
         )
-        oaep = padding.OAEP(
-            mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
-        )
-        sealed = self._node.materials.with_plaintext(
-            stored, grant.version, lambda material: public_key.encrypt(bytes(material), oaep)
+        approval = self._node.store.access.operations.get(grant.id)
+        note_detail(key_export.audit_line(plan, list(approval.approvals) if approval else []))
+        payload = self._node.materials.with_plaintext(
+            stored, grant.version, lambda material: wrap(plan, bytes(material))
         )
         return access_pb2.ExportKeyResponse(
             key_id=stored.key.id,
             version=grant.version,
-            wrapped_key=sealed,
-            algorithm="RSAES_OAEP_SHA_256",
+            wrapped_key=payload,
+            algorithm=plan.algorithm,
+            destination=request.destination,
+            import_token=request.import_token,
+            bundle_id=grant.id,
+        )
+
+    @rpc
+    async def ListExportBundles(
+        self, request: access_pb2.ListExportBundlesRequest, context: grpc.aio.ServicerContext
+    ) -> access_pb2.ListExportBundlesResponse:
+        self._admin(context)
+        stored = self._node.find_key("name_or_id", request.name_or_id)
+        note_key(stored.key.id)
+        return access_pb2.ListExportBundlesResponse(
+            bundles=self._node.store.access.bundles_of(stored.key.id)
         )
 
     @rpc

@@ -17,6 +17,7 @@ class AuditTarget:
     key_version: int | None = None
     context: dict[str, str] = field(default_factory=dict)
     batch: list[str] = field(default_factory=list)  # a batch call's items, see note_batch
+    detail: str = ""  # what a successful call did beyond key and version (note_detail)
 
 
 audit_target: contextvars.ContextVar[AuditTarget | None] = contextvars.ContextVar(
@@ -31,6 +32,14 @@ def note_key(key_id: str, version: int | None = None) -> None:
         target.key_id = key_id
         if version is not None:
             target.key_version = version
+
+
+def note_detail(text: str) -> None:
+    """A line for a successful request's audit `detail` (never material): e.g. where an
+    export went. Errors keep their own message there."""
+    target = audit_target.get()
+    if target is not None:
+        target.detail = text
 
 
 def note_context(context: Mapping[str, str]) -> None:

@@ -227,7 +227,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                     key_version=target.key_version,
                     request_id=client_rid,
                     context={**target.context, **_context_of(request)},
-                    detail=detail,
+                    detail=detail or target.detail,
                     batch=target.batch,
                 )
             )

@@ -15,19 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 from keymgr.client import Client, FailedPrecondition, InvalidArgument, KeymgrError, NotFound
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.v1 import keys_pb2
+from tests.integration.byok_support import OAEP, open_envelope_v2
 from tests.integration.clients_support import assert_not_in_files
 from tests.integration.conftest import _spec
 from tests.integration.test_cli import cluster_env, keymgr, one_line_error
 
-OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 TWO_STEP = "RSA_AES_KEY_WRAP_SHA_256"
 DIRECT = "RSAES_OAEP_SHA_256"
 MATERIALS: list[bytes] = []  # every material a test wrapped: none may reach a node's files
@@ -104,17 +102,6 @@ def python_wrap(public_der: bytes, secret: bytes) -> bytes:
     public: Any = serialization.load_der_public_key(public_der)
     ephemeral = os.urandom(32)
     return public.encrypt(ephemeral, OAEP) + aes_key_wrap_with_padding(ephemeral, secret)
-
-
-def open_envelope_v2(secret: bytes, blob: bytes, context: bytes = b"") -> bytes:
-    """docs/architecture.md, "Ciphertext formats", client envelope format v2, written
-    from the document: K_msg = HMAC-SHA256(K, label ‖ salt ‖ AAD ‖ 0x01)."""
-    assert blob[0] == 2
-    header, salt, nonce, sealed = blob[:21], blob[21:53], blob[53:65], blob[65:]
-    aad = header + context
-    mac = hmac.HMAC(secret, hashes.SHA256())
-    mac.update(b"keymgr/envelope/v2\0" + salt + aad + b"\x01")
-    return AESGCM(mac.finalize()).decrypt(nonce, sealed, aad)
 
 
 def test_openssl_wrapped_material_imports_and_ciphertexts_open_outside(

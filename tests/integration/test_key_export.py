@@ -1,0 +1,237 @@
+"""Export for a destination (BYOK out of keymgr), end to end on a real cluster, where
+the test plays the cloud: it holds the RSA private key and unwraps each payload exactly
+as AWS KMS, Google Cloud KMS, Azure Key Vault and OpenBao transit document their import,
+then checks the recovered material by an independent path (it opens a ciphertext keymgr
+made, following the documented envelope format). Every export leaves a record (no
+material) that `keymgr keys destinations` lists; bad requests get a status naming the
+field and leave the grant usable; no material reaches a node's files."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
+
+from keymgr.client import Client, FailedPrecondition, InvalidArgument, NotFound
+from keymgr.ops.devcluster import LocalCluster
+from keymgr.v1 import keys_pb2, store_pb2
+from tests.integration.byok_support import OAEP, open_envelope_v2
+from tests.integration.clients_support import assert_not_in_files
+from tests.integration.conftest import _spec
+from tests.integration.helpers import client_for, eventually, principal
+from tests.integration.test_cli import cluster_env, keymgr, one_line_error
+
+AZURE_OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+EXECUTED = store_pb2.OPERATION_STATE_EXECUTED
+PENDING = store_pb2.OPERATION_STATE_PENDING
+RECOVERED: list[bytes] = []  # every material a test recovered: none may be in a node's files
+
+
+@pytest.fixture(scope="module")
+def export_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    root = tmp_path_factory.mktemp("export-cluster")
+    spec = _spec()
+    spec.audit_files = {node.id: str(root / f"audit-{node.id}.log") for node in spec.nodes}
+    local = LocalCluster(root, spec)
+    try:
+        local.bring_up()
+        with local.client() as alice:  # exports need two admins: alice asks, bob approves
+            assert alice.set_roles(principal("admin", "bob"), ["admin"]).state == EXECUTED
+            assert alice.set_approval_rule("export-key", 2).state == EXECUTED
+        yield local
+        assert len(RECOVERED) >= 6
+        assert assert_not_in_files(RECOVERED, local.root) > 10  # logs, audit, journal, dumps
+        audit = b"".join(Path(path).read_bytes() for path in spec.audit_files.values())
+        for destination in (b"aws", b"gcp", b"azure", b"openbao"):
+            assert b"export to " + destination in audit
+    finally:
+        local.close()
+
+
+@pytest.fixture(scope="module")
+def admins(export_cluster: LocalCluster) -> Iterator[tuple[Client, Client]]:
+    with export_cluster.client() as alice, client_for(export_cluster, "bob", "admin") as bob:
+        yield alice, bob
+
+
+@cache
+def rsa_key(bits: int) -> rsa.RSAPrivateKey:
+    """The cloud's wrapping key pair (made once per size: RSA-4096 takes a while)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def pem(private: Any) -> bytes:
+    return bytes(private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ))
+
+
+def fingerprint(private: Any) -> bytes:
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ))
+    return digest.finalize()
+
+
+def approved_grant(alice: Client, bob: Client) -> tuple[str, bytes, str]:
+    """(grant id, a keymgr ciphertext, key name) for a fresh key, approved by bob."""
+    name = f"exp-{uuid.uuid4().hex[:8]}"
+    alice.create_key(name)
+    blob = alice.encrypt(name, b"made inside keymgr", consistent=True)
+    operation = alice.request_export(name)
+    assert operation.state == PENDING
+    assert bob.approve(operation.id).state == EXECUTED
+    return operation.id, blob, name
+
+
+def unwrap_rsa_aes(private: rsa.RSAPrivateKey, payload: bytes, pad: padding.OAEP) -> bytes:
+    """CKM_RSA_AES_KEY_WRAP undone as the destination does: OAEP-decrypt the first
+    modulus-size bytes, then AES key unwrap with padding (RFC 5649) of the rest."""
+    size = private.key_size // 8
+    ephemeral = private.decrypt(payload[:size], pad)
+    assert len(ephemeral) == 32
+    return aes_key_unwrap_with_padding(ephemeral, payload[size:])
+
+
+def check_material(material: bytes, blob: bytes) -> None:
+    RECOVERED.append(material)
+    assert len(material) == 32
+    assert open_envelope_v2(material, blob) == b"made inside keymgr"
+
+
+def test_aws_both_wrapping_algorithms_and_the_import_token(admins: tuple[Client, Client]) -> None:
+    alice, bob = admins
+    token = b"\x01\x02AWS-import-token\xff" * 40
+    for bits, algorithm in ((3072, "RSA_AES_KEY_WRAP_SHA_256"), (4096, "RSAES_OAEP_SHA_256")):
+        grant_id, blob, _ = approved_grant(alice, bob)
+        private = rsa_key(bits)
+        exported = alice.export_key(grant_id, pem(private), destination="aws",
+                                    algorithm=algorithm, import_token=token)
+        assert exported.algorithm == algorithm and exported.import_token == token
+        if algorithm == "RSAES_OAEP_SHA_256":
+            assert len(exported.wrapped_key) == bits // 8
+            material = private.decrypt(exported.wrapped_key, OAEP)
+        else:
+            assert len(exported.wrapped_key) == bits // 8 + 40  # KWP of 32 bytes: 40
+            material = unwrap_rsa_aes(private, exported.wrapped_key, OAEP)
+        check_material(material, blob)
+
+
+def test_gcp_import_job_methods(admins: tuple[Client, Client]) -> None:
+    alice, bob = admins
+    for bits in (3072, 4096):
+        grant_id, blob, _ = approved_grant(alice, bob)
+        method = f"RSA_OAEP_{bits}_SHA256_AES_256"
+        other = rsa_key(7168 - bits)  # the other size: the method's key size is checked
+        with pytest.raises(InvalidArgument, match=f"wrapping_public_key: {method} needs"):
+            alice.export_key(grant_id, pem(other), destination="gcp", algorithm=method)
+        exported = alice.export_key(grant_id, pem(rsa_key(bits)), destination="gcp",
+                                    algorithm=method)  # the refusal left the grant unused
+        assert exported.algorithm == method
+        check_material(unwrap_rsa_aes(rsa_key(bits), exported.wrapped_key, OAEP), blob)
+
+
+def test_azure_byok_file(admins: tuple[Client, Client]) -> None:
+    alice, bob = admins
+    grant_id, blob, name = approved_grant(alice, bob)
+    kid = "https://contoso.vault.azure.net/keys/KEKforBYOK/0123456789abcdef"
+    with pytest.raises(InvalidArgument, match="kek_id"):
+        alice.export_key(grant_id, pem(rsa_key(4096)), destination="azure")
+    exported = alice.export_key(grant_id, pem(rsa_key(4096)), destination="azure", kek_id=kid)
+    document = json.loads(exported.wrapped_key)
+    assert set(document) == {"schema_version", "header", "ciphertext", "generator"}
+    assert document["header"] == {"kid": kid, "alg": "dir", "enc": "CKM_RSA_AES_KEY_WRAP"}
+    assert document["generator"] and document["schema_version"]
+    ciphertext = document["ciphertext"]
+    assert "=" not in ciphertext and "+" not in ciphertext and "/" not in ciphertext
+    raw = base64.urlsafe_b64decode(ciphertext + "=" * (-len(ciphertext) % 4))
+    check_material(unwrap_rsa_aes(rsa_key(4096), raw, AZURE_OAEP), blob)
+    [record] = alice.list_export_bundles(name)
+    assert (record.destination, record.kek_id) == ("azure", kid)
+
+
+def test_openbao_transit_ciphertext(admins: tuple[Client, Client]) -> None:
+    alice, bob = admins
+    grant_id, blob, _ = approved_grant(alice, bob)
+    with pytest.raises(InvalidArgument, match="openbao needs an RSA-4096 wrapping key"):
+        alice.export_key(grant_id, pem(rsa_key(3072)), destination="openbao")
+    exported = alice.export_key(grant_id, pem(rsa_key(4096)), destination="openbao")
+    raw = base64.b64decode(exported.wrapped_key, validate=True)
+    check_material(unwrap_rsa_aes(rsa_key(4096), raw, OAEP), blob)
+
+
+def test_every_export_is_recorded_and_listed(
+    admins: tuple[Client, Client], export_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    alice, bob = admins
+    grant_id, blob, name = approved_grant(alice, bob)
+    assert alice.list_export_bundles(name) == []
+    private = rsa_key(3072)
+    exported = alice.export_key(grant_id, pem(private), destination="rsa-aes")
+    check_material(unwrap_rsa_aes(private, exported.wrapped_key, OAEP), blob)
+    [record] = alice.list_export_bundles(name)
+    key = alice.get_key(name)
+    assert (record.id, record.key_id, record.version) == (grant_id, key.id, 1)
+    assert record.destination == "rsa-aes" and record.wrapping_key_sha256 == fingerprint(private)
+    assert sorted(record.approvers) == sorted([alice.whoami().principal, bob.whoami().principal])
+    assert record.exported_by == alice.whoami().principal and record.exported_at_ms > 0
+    for node in export_cluster.spec.nodes:  # replicated: every node gets the record
+        assert eventually(lambda api=node.api: _on(export_cluster, api, name)) == [record]
+    env = cluster_env(export_cluster)
+    listed = keymgr("keys", "destinations", name, env=env)
+    assert listed.returncode == 0, listed.stderr.decode()
+    assert "rsa-aes" in listed.stdout.decode()
+    assert fingerprint(private).hex() in listed.stdout.decode()
+    missing = keymgr("keys", "destinations", "no-such-key", env=env)
+    assert "no-such-key" in one_line_error(missing) or "not found" in one_line_error(missing)
+
+
+def _on(cluster: LocalCluster, endpoint: str, name: str) -> list[store_pb2.ExportBundle]:
+    with Client([endpoint], credentials=cluster.credentials) as one:
+        return one.list_export_bundles(name)
+
+
+def test_refusals_are_clear_and_change_nothing(admins: tuple[Client, Client]) -> None:
+    alice, bob = admins
+    name = f"exp-{uuid.uuid4().hex[:8]}"
+    alice.create_key(name)
+    pending = alice.request_export(name)
+    with pytest.raises(NotFound, match="grant_id: no export grant"):  # not approved yet
+        alice.export_key(pending.id, pem(rsa_key(3072)), destination="aws")
+    hsm = f"exp-hsm-{uuid.uuid4().hex[:8]}"
+    alice.create_key(hsm, purpose=keys_pb2.KEY_PURPOSE_HSM)
+    with pytest.raises(FailedPrecondition, match="HSM-held keys cannot be exported"):
+        alice.request_export(hsm)
+    grant_id, blob, _ = approved_grant(alice, bob)
+    ec_pem = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"wrapping_public_key": ec_pem, "destination": "aws"}, "wrapping_public_key"),
+        ({"wrapping_public_key": pem(rsa_key(2048)), "destination": "aws"},
+         "wrapping_public_key"),
+        ({"destination": "aws", "algorithm": "SYMMETRIC_DEFAULT"}, "algorithm"),
+        ({"destination": "gcp"}, "algorithm"),
+        ({"destination": "gcp", "algorithm": "RSA_OAEP_3072_SHA1_AES_256"}, "algorithm"),
+        ({"destination": "rsa-aes", "import_token": b"tok"}, "import_token"),
+        ({"destination": "aws", "kek_id": "kid"}, "kek_id"),
+    ]
+    for call, field in cases:
+        call.setdefault("wrapping_public_key", pem(rsa_key(3072)))
+        with pytest.raises(InvalidArgument) as caught:
+            alice.export_key(grant_id, **call)
+        assert str(caught.value).find(field) >= 0, str(caught.value)
+    exported = alice.export_key(grant_id, pem(rsa_key(3072)), destination="aws")
+    check_material(unwrap_rsa_aes(rsa_key(3072), exported.wrapped_key, OAEP), blob)
+    with pytest.raises(FailedPrecondition, match="already used"):
+        alice.export_key(grant_id, pem(rsa_key(3072)), destination="aws")

@@ -59,6 +59,14 @@ def free_port(host: str = "127.0.0.1", *, pair: bool = False) -> int:
     raise RuntimeError(f"no free port on {host} after {ATTEMPTS} tries")
 
 
+def private_port(host: str = "127.0.0.1") -> int:
+    """A port for a listener a process opens for itself at once (pysyncobj behind the
+    Raft TLS front): from the kernel's ephemeral range, so it never takes a number
+    `free_port` hands out for another node's public port (a node restarting on its port
+    found it taken by a peer's private listener)."""
+    return _kernel_port(host)
+
+
 def _kernel_port(host: str) -> int:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:

@@ -53,7 +53,7 @@ from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import TCPNode
 
 from keymgr.durable_files import fsync_dir, fsync_file, replace_file, write_all
-from keymgr.ops.ports import free_port
+from keymgr.ops.ports import private_port
 from keymgr.store import proposal_batch
 from keymgr.store.dump_writer import DumpWriter, Frozen, FrozenBytes
 from keymgr.store.durable_journal import (
@@ -340,7 +340,7 @@ class RaftNode:
 
     def _start_tls(self, files: RaftTlsFiles) -> None:
         """Public Raft port behind mutual TLS; pysyncobj moves to a private loopback port."""
-        self._bind_address = f"127.0.0.1:{free_port()}"
+        self._bind_address = f"127.0.0.1:{private_port()}"
         overrides = dict(self._settings.dial_overrides)
         tls = RaftTls(
             files=files,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import stat
@@ -15,6 +16,8 @@ from keymgr.audit.errors import AuditCorrupt, SinkError
 from keymgr.audit.files import count_lines, last_lines, rotated
 from keymgr.audit.record import ChainPoint, line_hash, parse_line
 from keymgr.durable_files import fsync_dir, write_all
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FACILITIES", "FileSink", "SyslogSink", "format_rfc5424"]
 
@@ -73,6 +76,9 @@ class FileSink:
             if not lines:
                 continue
             where = f"{path}: line {count_lines(path)}"
+            if not newline and path == self.path:
+                _set_aside_torn_tail(path)  # a crash cut the line's write: see there
+                return self.resume()
             if not newline:
                 raise AuditCorrupt(f"{where}: last line is incomplete (no newline); "
                                    f"check with `keymgr audit verify`, then move the file aside")
@@ -274,3 +280,33 @@ class SyslogSink:
         if self._sock is not None:
             sock, self._sock = self._sock, None
             sock.close()
+
+
+def _set_aside_torn_tail(path: Path) -> None:
+    """Moves the bytes after the last newline of `path` to `<path>.torn` and cuts them off.
+
+    Only a crash (kill -9, power loss) in the middle of a line's one write leaves a line
+    without its newline: a line is written before the reply it audits leaves, so the
+    call it was for was never answered, and continuing the chain from the last whole
+    line hides nothing that was acknowledged. The torn bytes are kept, not deleted, for
+    the auditor; a whole last line that is corrupt or edited still stops the node.
+    """
+    data = path.read_bytes()
+    cut = data.rfind(b"\n") + 1
+    torn = path.with_name(path.name + ".torn")
+    fd = os.open(torn, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        write_all(fd, data[cut:] + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.ftruncate(fd, cut)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    log.warning(
+        "audit: %s ended in a line torn by a crash (%d bytes, never answered); moved to %s",
+        path, len(data) - cut, torn,
+    )

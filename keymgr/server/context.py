@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -19,6 +19,7 @@ import grpc
 from keymgr.audit import AuditLog
 from keymgr.config import Member, NodeConfig
 from keymgr.crypto.barrier import Keyring
+from keymgr.seal.pkcs11 import Pkcs11Seal
 from keymgr.server import authz, batch_memo
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of, require_admin
@@ -48,6 +49,33 @@ class NodeContext:
     metrics: NodeMetrics | None = None
     _status: RaftStatus | None = field(default=None, repr=False)
     _status_at: float = 0.0
+
+    @classmethod
+    def assemble(
+        cls,
+        config: NodeConfig,
+        *,
+        store: KeyStore,
+        raft: RaftNode,
+        seal: SealController,
+        audit: AuditLog,
+        hsm: Callable[[], Pkcs11Seal | None],
+        metrics: NodeMetrics | None = None,
+    ) -> NodeContext:
+        """The parts every serving process builds the same way around its store, Raft
+        view and seal: material cache (cleared on seal) and proposer."""
+        materials = MaterialCache(seal.keyring, store, hsm=hsm)
+        seal.on_seal(materials.clear)
+        return cls(
+            config=config,
+            store=store,
+            raft=raft,
+            seal=seal,
+            materials=materials,
+            proposer=Proposer(raft, recorded_result=store.recorded_result),
+            audit=audit,
+            metrics=metrics,
+        )
 
     def raft_status(self) -> RaftStatus:
         """Raft status, cached briefly: it is read on every crypto call."""

@@ -27,18 +27,17 @@ from keymgr.server.errors import NodeError
 from keymgr.server.forwarding import internal_socket, internal_target
 from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.logs import JsonFormatter, RequestIdFilter, text_formatter
-from keymgr.server.material import MaterialCache
 from keymgr.server.metrics import NodeMetrics, run_observers
 from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.peers import Peers
-from keymgr.server.proposer import Proposer, now_ms
+from keymgr.server.proposer import now_ms
 from keymgr.server.rotation import rotate_due_keys
 from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.server.worker_hub import WorkerHub
-from keymgr.server.worker_process import api_server, serve_worker
+from keymgr.server.worker_process import api_server, feed_socket, serve_worker
 from keymgr.server.worker_supervisor import WorkerSupervisor
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
@@ -80,17 +79,13 @@ def build_node(config: NodeConfig) -> NodeContext:
     seal = SealController(
         store=store, root_store=SealedRootKeyStore(data_dir), auto_seal=auto_seal, retry=retry
     )
-    audit = build_audit_log(config, seal.audit_key)
-    materials = MaterialCache(seal.keyring, store, hsm=seal.hsm)
-    seal.on_seal(materials.clear)
-    return NodeContext(
-        audit=audit,
-        config=config,
+    return NodeContext.assemble(
+        config,
         store=store,
         raft=raft,
         seal=seal,
-        materials=materials,
-        proposer=Proposer(raft, recorded_result=store.recorded_result),
+        audit=build_audit_log(config, seal.audit_key),
+        hsm=seal.hsm,
         metrics=NodeMetrics(config.node.id) if config.metrics.listen else None,
     )
 
@@ -136,7 +131,7 @@ async def serve(config: NodeConfig, config_path: Path | None = None) -> None:
     supervisor: WorkerSupervisor | None = None
     if workers and config_path is not None:
         data_dir = config.node.data_dir
-        hub = WorkerHub(node.raft, node.store, node.seal, data_dir / "workers.sock")
+        hub = WorkerHub(node.raft, node.store, node.seal, feed_socket(config))
         node.raft.set_apply_listener(hub)
         internal = api_server(1)
         add_servicers(internal, **servicers)  # the same servicers: workers relay here

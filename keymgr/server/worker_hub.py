@@ -166,7 +166,7 @@ class WorkerHub:
             self._queue(worker, frame, joining=True)
 
         await asyncio.to_thread(self._raft.call_in_tick, snapshot, JOIN_TIMEOUT_S)
-        self._send_status(worker)
+        self._send_status(worker, *self._status_now())
 
     def _propose(self, worker: _Worker, request_id: int, command: bytes) -> None:
         raft = self._raft
@@ -190,13 +190,21 @@ class WorkerHub:
     async def _push_status(self) -> None:
         while True:
             await asyncio.sleep(STATUS_PERIOD_S)
-            for worker in list(self._workers):
-                if worker.active:
-                    self._send_status(worker)
+            active = [w for w in self._workers if w.active]
+            if active:
+                now = self._status_now()  # read once per period, sent to every worker
+                for worker in active:
+                    self._send_status(worker, *now)
 
-    def _send_status(self, worker: _Worker) -> None:
-        self._queue(worker, wire.encode(Kind.STATUS, wire.status_body(self._raft.status())))
-        held = self._seal.held_root()
+    def _status_now(self) -> tuple[bytes, tuple[bytes, int] | None]:
+        """The Raft status frame and the root key as held, read together."""
+        frame = wire.encode(Kind.STATUS, wire.status_body(self._raft.status()))
+        return frame, self._seal.held_root()
+
+    def _send_status(
+        self, worker: _Worker, status_frame: bytes, held: tuple[bytes, int] | None
+    ) -> None:
+        self._queue(worker, status_frame)
         state: tuple[object, ...] = (
             ("sealed", self._seal.reason) if held is None else ("unsealed", held[1], held[0])
         )

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+from pathlib import Path
 from typing import cast
 
 import grpc
@@ -31,9 +32,7 @@ from keymgr.seal.pkcs11 import Pkcs11Seal
 from keymgr.server.context import NodeContext
 from keymgr.server.forwarding import ForwardingHandler, internal_target
 from keymgr.server.keys_service import KeyManagementServicer
-from keymgr.server.material import MaterialCache
 from keymgr.server.metrics import run_observers
-from keymgr.server.proposer import Proposer
 from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.tls import server_credentials
@@ -48,8 +47,9 @@ log = logging.getLogger("keymgr.worker")
 READY_TIMEOUT_S = 30.0
 
 
-def feed_socket(config: NodeConfig) -> str:
-    return str(config.node.data_dir / "workers.sock")
+def feed_socket(config: NodeConfig) -> Path:
+    """The unix socket a node's Raft process feeds its workers on (`worker_hub`)."""
+    return config.node.data_dir / "workers.sock"
 
 
 def api_server(processes: int) -> grpc.aio.Server:
@@ -88,19 +88,14 @@ def build_worker(config: NodeConfig, number: int) -> tuple[NodeContext, WorkerRe
         auto_seal=None,
         retry=retry,
     )
-    replica = WorkerReplica(store, seal, config.node.data_dir / "workers.sock")
-    raft = cast(RaftNode, replica)  # the services use only the surface the replica has
-    audit = build_audit_log(worker_audit_config(config, number), seal.audit_key)
-    materials = MaterialCache(seal.keyring, store, hsm=lambda: hsm)
-    seal.on_seal(materials.clear)
-    node = NodeContext(
-        audit=audit,
-        config=config,
+    replica = WorkerReplica(store, seal, feed_socket(config))
+    node = NodeContext.assemble(
+        config,
         store=store,
-        raft=raft,
+        raft=cast(RaftNode, replica),  # the services use only the surface the replica has
         seal=seal,
-        materials=materials,
-        proposer=Proposer(raft, recorded_result=store.recorded_result),
+        audit=build_audit_log(worker_audit_config(config, number), seal.audit_key),
+        hsm=lambda: hsm,
     )
     return node, replica
 

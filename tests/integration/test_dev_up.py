@@ -130,7 +130,7 @@ def test_dev_up_names_a_busy_port_and_a_free_command(tmp_path: Path) -> None:
     assert "internal error" not in err and "Traceback" not in err and "STALE" not in err, err
     assert len(err.strip().splitlines()) == 1, err
     assert f"port {base + 101} (node2 Raft)" in err, err
-    suggested = int(err.split("--base-port ")[1].split()[0])
+    suggested = int(err.rsplit("dev-up --base-port ", 1)[1].split()[0])
     for port in (*range(suggested, suggested + 3), *range(suggested + 100, suggested + 103)):
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

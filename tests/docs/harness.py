@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import stat
 import subprocess
 import sys
 import time
@@ -130,13 +129,13 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
-        bin_dir = self.work / ".bin"
-        bin_dir.mkdir(exist_ok=True)
-        wrapper = bin_dir / "keymgr"
-        wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m keymgr "$@"\n')
-        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+        # a new user's shell: no keymgr on PATH until the doc says how to get it there
+        # (`. dev-cluster/env`), no KEYMGR_* variables
         base = {k: v for k, v in os.environ.items() if not k.startswith("KEYMGR_")}
-        base["PATH"] = f"{bin_dir}:{base.get('PATH', '/usr/bin:/bin')}"
+        venv_bin = str(Path(sys.executable).parent)
+        base["PATH"] = ":".join(
+            p for p in base.get("PATH", "/usr/bin:/bin").split(":") if p and p != venv_bin
+        )
         base["PYTHONPATH"] = str(REPO)
         base["NO_COLOR"] = "1"
         self.env = {**base, **self.env}
@@ -167,8 +166,8 @@ class Harness:
 
     def _cluster(self, kind: str) -> None:
         """`cluster dev`: what `keymgr dev up --dir dev-cluster` makes (file seal,
-        initialised, unsealed, shares in dev-cluster/unseal-shares.txt); the KEYMGR_*
-        variables point at it.
+        initialised, unsealed, shares in dev-cluster/unseal-shares.txt,
+        dev-cluster/env); the doc sources dev-cluster/env as dev up tells the user to.
         `cluster fresh`: 3 Shamir-sealed nodes, started and NOT initialised, with the
         work dir as cluster dir (certs/, data/<node>/, ...); KEYMGR_* and NODE1..3.
         `cluster dr`: another fresh one in dr/ with its own CA; DR_ADDR, DR_NODE1..3."""
@@ -179,7 +178,7 @@ class Harness:
             fd = os.open(cluster.root / "unseal-shares.txt", os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write("\n".join(shares) + "\n")
-            self._point_at(cluster, "dev-cluster/certs")
+            cluster.write_env_file()
         elif kind in ("fresh", "dr"):
             root = self.work if kind == "fresh" else self.work / "dr"
             cluster = LocalCluster(root, default_spec(3, seal="shamir"))

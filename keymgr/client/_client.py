@@ -24,11 +24,16 @@ from keymgr.client._batch import (
 )
 from keymgr.client._exceptions import (
     KeymgrError,
+    OutcomeUnknown,
     RetryableError,
+    TlsHandshakeFailed,
+    Unauthenticated,
+    Unavailable,
     from_rpc_error,
     may_have_been_applied,
 )
 from keymgr.client._failover import FailoverPolicy
+from keymgr.client._handshake import explain_handshake_failure, may_be_refused_handshake
 from keymgr.consistency import INDEX_KEY, MIN_INDEX_KEY, parse_index
 from keymgr.stubs import access_stub, keys_stub, operator_stub, tde_stub, volume_stub
 from keymgr.tls13 import require_tls13
@@ -124,6 +129,7 @@ class Client:
         self._turn = itertools.count()
         self._policy = FailoverPolicy(endpoints)
         self._credentials = credentials.channel_credentials()
+        self._tls_files = credentials  # to explain a failed handshake (`_handshake`)
         self._timeout = timeout
         self._attempts = attempts or max(3, 2 * len(self._policy.endpoints))
         self._backoff = backoff
@@ -215,6 +221,7 @@ class Client:
             except grpc.RpcError as exc:
                 self._note_index(exc)
                 last = from_rpc_error(exc, endpoint=target, request_id=request_id)
+                self._raise_if_tls_refused(last, target)
                 if not isinstance(last, RetryableError):
                     raise last from None
                 if at_most_once and may_have_been_applied(last):
@@ -228,6 +235,19 @@ class Client:
             return response
         assert last is not None
         raise last
+
+    def _raise_if_tls_refused(self, error: KeymgrError, endpoint: str) -> None:
+        """A refused certificate is final and says why (gRPC calls it `Socket closed`)."""
+        if not isinstance(error, (Unavailable, Unauthenticated)):
+            return
+        if isinstance(error, OutcomeUnknown) or not may_be_refused_handshake(str(error)):
+            return
+        files = self._tls_files
+        reason = explain_handshake_failure(endpoint, files.ca, files.cert, files.key)
+        if reason is not None:
+            raise TlsHandshakeFailed(
+                f"{endpoint}: {reason}", endpoint=endpoint, code=error.code
+            ) from None
 
     def _write(
         self, method: str, build: Callable[[str], Any], request_id: str | None

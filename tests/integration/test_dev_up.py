@@ -121,7 +121,7 @@ def test_dev_up_names_a_busy_port_and_a_free_command(tmp_path: Path) -> None:
         squatter.listen()
         process = _start_dev_up(directory, base)
         try:
-            out, err = process.communicate(timeout=240)
+            _, err = process.communicate(timeout=240)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)

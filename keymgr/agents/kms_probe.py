@@ -31,7 +31,7 @@ def probe(socket_path: Path, *, timeout: float = 10.0) -> ProbeResult:
     if not socket_path.exists():
         raise ProbeFailed(f"{socket_path}: no such socket (is the plugin running?)")
     with grpc.insecure_channel(f"unix://{socket_path.resolve()}") as channel:
-        kms = api_pb2_grpc.KeyManagementServiceStub(channel)
+        kms = api_pb2_grpc.KeyManagementServiceStub(channel)  # type: ignore[no-untyped-call]
         try:
             status = kms.Status(api_pb2.StatusRequest(), timeout=timeout)
             if status.version != "v2" or status.healthz != "ok":

@@ -148,3 +148,28 @@ def test_access_and_rotation_reports(cluster: LocalCluster) -> None:
     assert len(rows[name]["versions"]) == 2 and rows[name]["overdue"] is False
     bad = keymgr("policy", "put", "x", "--op", "frob", "--pattern", "*", "--role", "agent", env=env)
     assert "unknown operation" in one_line_error(bad)
+
+
+def test_pki_issues_from_the_cluster_ca_the_cli_points_at(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Following a guide on a dev cluster: `keymgr pki client ...` without --dir signs
+    with the CA of the cluster KEYMGR_CACERT names; a --dir with no CA says where the
+    cluster's CA is, never to make a new one (which no node would trust)."""
+    from cryptography import x509
+
+    env = {**os.environ, **cluster_env(cluster)}
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+
+    def pki(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "keymgr", "pki", *args], cwd=tmp_path,
+                              env=env, capture_output=True, timeout=60)
+
+    made = pki("client", name, "--kind", "service")
+    assert made.returncode == 0, made.stderr
+    issued = x509.load_pem_x509_certificate((cluster.certs / f"{name}.pem").read_bytes())
+    ca = x509.load_pem_x509_certificate(cluster.credentials.ca.read_bytes())
+    issued.verify_directly_issued_by(ca)
+    err = one_line_error(pki("client", "other", "--kind", "service", "--dir", "certs"))
+    assert "no CA in certs" in err and str(cluster.certs) in err, err
+    assert "pki init" not in err

@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ def register(subparsers: Any) -> None:
     )
     probe.add_argument("--socket", type=Path, required=True, help="the plugin's unix socket")
     probe.add_argument("--timeout", type=float, default=10.0, help="per-call timeout, seconds")
+    probe.add_argument("--wait", type=float, default=0.0,
+                       help="seconds to wait for the socket to appear (a plugin starting)")
     probe.set_defaults(func=run_probe)
 
 
@@ -65,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
 def run_probe(args: argparse.Namespace) -> int:
     from keymgr.agents.kms_probe import ProbeFailed, probe
 
+    deadline = time.monotonic() + max(args.wait, 0.0)
+    while not args.socket.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     try:
         result = probe(args.socket, timeout=args.timeout)
     except ProbeFailed as exc:

@@ -15,7 +15,9 @@ A doc is read top to bottom:
   init`) becomes ``$SHAREn`` for the blocks after it: the harness plays the custodians.
 
 A failing command fails with the doc file and line of the command and the output.
-Every process is stopped by its PID.
+Every process is stopped by its PID: the nodes, and a process a block starts in the
+background (a gateway, a plugin), which the doc records as it tells the user to, in
+`<name>.pid` in the working directory (`... & echo $! > gateway.pid`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -308,7 +311,15 @@ class Harness:
 
     def close(self) -> None:
         """Stops every node by PID: those started here, and those a block started
-        (e.g. a drill restarting a node), found by run/<id>.pid checked against /proc."""
+        (e.g. a drill restarting a node), found by run/<id>.pid checked against /proc;
+        then the background processes of blocks (`<name>.pid` in the work dir)."""
+        try:
+            self._close_clusters()
+        finally:
+            for pid_file in sorted(self.work.glob("*.pid")):
+                _stop_pid_file(pid_file)
+
+    def _close_clusters(self) -> None:
         for cluster in self.clusters.values():
             cluster.close()
             try:
@@ -317,6 +328,32 @@ class Harness:
                 continue
             for node_id in list(attached.foreign):
                 attached.stop(node_id)
+
+
+def _stop_pid_file(pid_file: Path, timeout: float = 10.0) -> None:
+    """SIGTERM (then SIGKILL) the process a doc block started, if it still runs and is
+    the one recorded (a keymgr or mariadbd command line, not a reused PID)."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return
+    if b"keymgr" not in cmdline and b"mariadbd" not in cmdline:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+            except (OSError, IndexError):
+                return
+            if state == "Z":
+                return
+            time.sleep(0.05)
 
 
 def iter_keymgr_commands(steps: list[Step]) -> Iterator[tuple[Block, list[str]]]:

@@ -8,6 +8,7 @@ A doc is read top to bottom:
   the next one only if the block exported it);
 - a fenced block ``sh skip-ci`` is not run; it must hold a ``#`` comment saying why
   (a long-running foreground process, a command for another host);
+- a line ``! cmd`` fails the block if ``cmd`` succeeds (bash alone would not);
 - ``<!-- ci: ... -->`` lines (invisible in rendered Markdown) tell the harness what the
   operator does outside the shell at that point: bring up a cluster, kill a node, start
   a new node's service. The vocabulary is `Harness.directives`;
@@ -259,7 +260,7 @@ class Harness:
             f"trap 'echo $LINENO > {shlex.quote(str(err_line))}' ERR",
             f"trap 'env -0 > {shlex.quote(str(env_out))}' EXIT",
         ]
-        script = "\n".join([*prelude, block.body, ""])
+        script = "\n".join([*prelude, strict_negation(block.body), ""])
         started = time.monotonic()
         try:
             result = subprocess.run(
@@ -328,6 +329,22 @@ class Harness:
                 continue
             for node_id in list(attached.foreign):
                 attached.stop(node_id)
+
+
+_NEGATED = re.compile(r"^(\s*!\s.*?)(\s+#.*)?$")
+
+
+def strict_negation(body: str) -> str:
+    """`! cmd` lines made to fail the block when cmd succeeds: bash's `set -e` ignores
+    a negated command, so `! grep secret file` would pass whether or not the file holds
+    it. Each such line gets `|| false` before its comment (same line numbers)."""
+    lines = []
+    for line in body.splitlines():
+        match = _NEGATED.match(line)
+        if match and not line.rstrip().endswith("\\"):
+            line = f"{match.group(1)} || false{match.group(2) or ''}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _stop_pid_file(pid_file: Path, timeout: float = 10.0) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.harness import REPO, Harness, iter_keymgr_commands
+from tests.docs.harness import REPO, DocError, Harness, iter_keymgr_commands
 from tests.docs.test_docs_commands import command_path
 
 # what each guide must have run (not just that a few blocks did)
@@ -42,3 +42,21 @@ def _guide_checks(name: str, work: Path) -> None:
     """What the guide promises, checked on what it left behind."""
     if name == "kubernetes":
         assert not (work / "kms" / "keymgr.sock").exists()  # the plugin was stopped
+    if name == "mariadb":
+        data = work / "mariadb" / "data"
+        assert (data / "shop" / "secret.ibd").exists() and (data / "ib_logfile0").exists()
+        for path in (p for p in data.rglob("*") if p.is_file()):
+            assert b"card-4111" not in path.read_bytes(), f"plaintext row in {path}"
+
+
+def test_mariadb_guide_check_finds_the_rows_without_innodb_encrypt_log(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The guide's own check has teeth: with `innodb-encrypt-log` left out, the rows
+    are in ib_logfile0 after shutdown and the guide fails at that line."""
+    guide = (REPO / "docs" / "guide-mariadb.md").read_text()
+    assert "innodb-encrypt-log = ON\n" in guide
+    without = tmp_path / "guide-mariadb-without-encrypt-log.md"
+    without.write_text(guide.replace("innodb-encrypt-log = ON\n", ""))
+    with pytest.raises(DocError, match=r"command failed[^\n]*\n.*ib_logfile0"):
+        harness.run_doc(without)

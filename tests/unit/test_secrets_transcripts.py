@@ -51,8 +51,9 @@ def describe_version(v: store_pb2.StoredSecretVersion) -> str:
 
 def describe_mount(m: store_pb2.SecretMount) -> str:
     return (
-        f"mount {m.name} key={short(m.key_id)} max={m.max_versions} cas={str(m.cas_required).lower()}"
-        f" after={m.delete_version_after_s} created={m.created_at_ms}"
+        f"mount {m.name} key={short(m.key_id)} max={m.max_versions} "
+        f"cas={str(m.cas_required).lower()} after={m.delete_version_after_s} "
+        f"created={m.created_at_ms}"
     )
 
 

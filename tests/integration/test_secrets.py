@@ -23,8 +23,10 @@ from keymgr.client import (
     PermissionDenied,
     Unauthenticated,
 )
+from keymgr.consistency import INDEX_KEY, MIN_INDEX_KEY
 from keymgr.ops.devcluster import LocalCluster
-from keymgr.v1 import store_pb2
+from keymgr.stubs import keys_stub, secrets_stub
+from keymgr.v1 import keys_pb2, secrets_pb2, store_pb2
 from tests.integration.conftest import MakeCluster
 from tests.integration.helpers import client_for, grant, principal
 from tests.integration.test_crash import restart
@@ -157,8 +159,6 @@ def test_bad_values_refused_and_nothing_written(kv: Client) -> None:
     meta = api.read_metadata(MOUNT, "sized")
     assert meta.current_version == 1 and sorted(meta.versions) == [1]
     raw = kv.secrets._stub(kv._policy.endpoints[0])  # a body that is not JSON
-    from keymgr.v1 import secrets_pb2
-
     with pytest.raises(grpc.RpcError) as not_json:
         raw.Put(secrets_pb2.PutSecretRequest(mount=MOUNT, path="sized", data=b"{nope"),
                 metadata=(), timeout=5)
@@ -285,3 +285,79 @@ def test_kill_a_node_then_restart_keeps_secrets(make_cluster: MakeCluster) -> No
         with cluster.client([node.id]) as one:
             assert one.secrets.get("secret", "app/3").data == {"i": 33}
             assert one.secrets.get("secret", "app/24").data == {"i": 24}
+
+
+def test_every_process_of_a_node_serves_secrets_tokens_and_forwarding(
+    make_cluster: MakeCluster,
+) -> None:
+    """serving.processes > 1: Secrets calls reach the Raft process from any worker, a
+    token works on services a worker serves itself, and a gateway's forwarded
+    certificate survives the worker's relay (and is still refused from a non-gateway)."""
+    cluster = make_cluster(processes=2)
+    cluster.bring_up()
+    node = "node1"
+    cluster.wait_workers(node)
+    reader = principal("service", "w-reader")
+    with cluster.client() as admin:
+        admin.secrets.enable_mount("secret")
+        admin.create_key("w-key")
+        grant(admin, store_pb2.Policy(
+            name="w-reader", principals=[reader],
+            operations=["secret-read", "secret-write", "describe"],
+            key_patterns=["w-*"], path_patterns=["secret/w/*"],
+        ))
+        token = admin.secrets.create_token(reader, 600).token
+        admin.set_roles(principal("service", "w-gw"), ["gateway"])
+    with client_for(cluster, "w-reader", "service"):
+        pass
+    reader_pem = (cluster.certs / "w-reader.pem").read_bytes()
+    with client_for(cluster, "w-gw", "service"):
+        pass
+    gw_creds = grpc.ssl_channel_credentials(
+        root_certificates=cluster.credentials.ca.read_bytes(),
+        private_key=(cluster.certs / "w-gw-key.pem").read_bytes(),
+        certificate_chain=(cluster.certs / "w-gw.pem").read_bytes(),
+    )
+    api = cluster.node(node).api
+    channels = [grpc.secure_channel(api, creds, options=[("grpc.use_local_subchannel_pool", 1)])
+                for creds in [cluster.credentials.channel_credentials()] * 12 + [gw_creds] * 12]
+    try:
+        for i, channel in enumerate(channels):
+            secrets_api = secrets_stub(channel)
+            keys_api = keys_stub(channel)
+            as_token = (("keymgr-token", token),)
+            _, call = secrets_api.Put.with_call(
+                secrets_pb2.PutSecretRequest(mount="secret", path=f"w/{i}", data=b'{"i":1}',
+                                             request_id=f"w-{i}"),
+                metadata=as_token, timeout=10,
+            )
+            index = max(int(v) for k, v in call.trailing_metadata() if k == INDEX_KEY)
+            for other in channels[:4]:
+                got = secrets_stub(other).Get(
+                    secrets_pb2.GetSecretRequest(mount="secret", path=f"w/{i}"),
+                    metadata=(*as_token, (MIN_INDEX_KEY, str(index))), timeout=10,
+                )
+                assert got.data == b'{"i":1}'
+            key = keys_api.GetKey(keys_pb2.GetKeyRequest(name_or_id="w-key"),
+                                  metadata=as_token, timeout=10)
+            assert key.key.name == "w-key"
+            forwarded = (("keymgr-forwarded-cert-bin", reader_pem),)
+            if i >= 12:  # the gateway's connections
+                got = secrets_api.Get(secrets_pb2.GetSecretRequest(mount="secret", path="w/0"),
+                                      metadata=forwarded, timeout=10)
+                assert got.data == b'{"i":1}'
+                key = keys_api.GetKey(keys_pb2.GetKeyRequest(name_or_id="w-key"),
+                                      metadata=forwarded, timeout=10)
+                assert key.key.name == "w-key"
+            else:  # the admin is no gateway: refused, relayed or not
+                with pytest.raises(grpc.RpcError) as relayed:
+                    secrets_api.Get(secrets_pb2.GetSecretRequest(mount="secret", path="w/0"),
+                                    metadata=forwarded, timeout=10)
+                with pytest.raises(grpc.RpcError) as local:
+                    keys_api.GetKey(keys_pb2.GetKeyRequest(name_or_id="w-key"),
+                                    metadata=forwarded, timeout=10)
+                for refused in (relayed, local):
+                    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        for channel in channels:
+            channel.close()

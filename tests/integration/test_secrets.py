@@ -5,6 +5,7 @@ bad input (each a clear status, nothing half-written), failover and restart.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -361,3 +362,29 @@ def test_every_process_of_a_node_serves_secrets_tokens_and_forwarding(
     finally:
         for channel in channels:
             channel.close()
+
+
+def test_every_secrets_call_is_audited_without_the_value(
+    cluster: LocalCluster, kv: Client
+) -> None:
+    reader = principal("service", "audited")
+    grant(kv, store_pb2.Policy(name="audited", principals=[reader],
+                               operations=["secret-read"], path_patterns=[f"{MOUNT}/aud/*"]))
+    issued = kv.secrets.create_token(reader, 600)
+    with cluster.client(["node2"]) as one:
+        one.secrets.put(MOUNT, "aud/x", {"pw": "AUDIT-VALUE-7781"})
+        one.secrets.with_token(issued.token).get(MOUNT, "aud/x")
+        with pytest.raises(PermissionDenied):
+            one.secrets.with_token(issued.token).destroy(MOUNT, "aud/x", [1])
+    text = (cluster.data_dir("node2") / "audit" / "audit.log").read_text()
+    assert "AUDIT-VALUE-7781" not in text and issued.token not in text
+    lines = [json.loads(line) for line in text.splitlines() if "path=aud/x" in line]
+    by_op = {line["operation"]: line for line in lines}
+    assert by_op["Put"]["result"] == "OK" and "versions=1" in by_op["Put"]["detail"]
+    get = by_op["Get"]
+    assert get["principal"] == reader
+    assert f"token {issued.info.accessor}" in get["detail"]
+    assert "via spiffe://keymgr/admin/" in get["detail"]
+    assert f"mount={MOUNT} path=aud/x versions=1" in get["detail"]
+    denied = by_op["Destroy"]
+    assert denied["result"] == "PERMISSION_DENIED" and "versions=1" in denied["detail"]

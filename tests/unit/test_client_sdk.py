@@ -13,14 +13,20 @@ from keymgr.client._exceptions import _BY_CODE, from_rpc_error, may_have_been_ap
 
 
 class FakeRpcError(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+    def __init__(
+        self, code: grpc.StatusCode, details: str, error_kind: str = ""
+    ) -> None:
         self._code, self._details = code, details
+        self._trailers = (("keymgr-error", error_kind),) if error_kind else ()
 
     def code(self) -> grpc.StatusCode:
         return self._code
 
     def details(self) -> str:
         return self._details
+
+    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._trailers
 
 
 def test_every_status_code_is_mapped() -> None:
@@ -105,30 +111,32 @@ def test_handshake_cut_by_a_dying_node_is_retryable() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "details", "maybe_ran"),
+    ("code", "details", "kind", "maybe_ran"),
     [
         (grpc.StatusCode.UNAVAILABLE, "write outcome unknown (timed out or the leader changed)",
-         True),
+         "outcome-unknown", True),
         (grpc.StatusCode.UNAVAILABLE, "audit log unavailable: reply withheld (fail closed), "
-         "write outcome unknown; try another node", True),
-        (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", True),
-        (grpc.StatusCode.CANCELLED, "Cancelled", True),
-        (grpc.StatusCode.UNAVAILABLE, "Socket closed", True),
+         "write outcome unknown; try another node", "outcome-unknown", True),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", "", True),
+        (grpc.StatusCode.CANCELLED, "Cancelled", "", True),
+        (grpc.StatusCode.UNAVAILABLE, "Socket closed", "", True),
         (grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: "
          "UNKNOWN: ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused",
+         "", False),
+        (grpc.StatusCode.UNAVAILABLE, "no Raft leader: no leader to accept the command", "",
          False),
-        (grpc.StatusCode.UNAVAILABLE, "no Raft leader: no leader to accept the command", False),
-        (grpc.StatusCode.UNAVAILABLE, "node is sealed: unseal it", False),
+        (grpc.StatusCode.UNAVAILABLE, "node is sealed: unseal it", "", False),
     ],
 )
 def test_at_most_once_calls_know_when_a_request_may_have_run(
-    code: grpc.StatusCode, details: str, maybe_ran: bool
+    code: grpc.StatusCode, details: str, kind: str, maybe_ran: bool
 ) -> None:
     """Init and RotateRoot fail over only when the request surely did not run: their
-    reply (the shares) cannot be had twice."""
-    error = from_rpc_error(FakeRpcError(code, details), endpoint="h:1")
+    reply (the shares) cannot be had twice. "Outcome unknown" is the node's
+    `keymgr-error` trailer (tests/unit/test_error_metadata.py), not its words."""
+    error = from_rpc_error(FakeRpcError(code, details, kind), endpoint="h:1")
     assert may_have_been_applied(error) is maybe_ran
-    if "outcome unknown" in details:
+    if kind:
         assert isinstance(error, sdk.OutcomeUnknown) and isinstance(error, sdk.RetryableError)
 
 

@@ -29,7 +29,7 @@ from keymgr.client._exceptions import (
 from keymgr.client._failover import FailoverPolicy
 from keymgr.consistency import INDEX_KEY, MIN_INDEX_KEY, parse_index
 from keymgr.stubs import access_stub, keys_stub, operator_stub, tde_stub, volume_stub
-from keymgr.tls13 import require_tls13
+from keymgr.tls13 import channel_credentials, client_channel_options
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,12 +42,7 @@ class Credentials:
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
         """TLS 1.3 only (InsecureTlsError if gRPC here could negotiate TLS 1.2)."""
-        require_tls13()
-        return grpc.ssl_channel_credentials(
-            root_certificates=self.ca.read_bytes(),
-            private_key=self.key.read_bytes(),
-            certificate_chain=self.cert.read_bytes(),
-        )
+        return channel_credentials(self.cert, self.key, self.ca)
 
 
 # service name, as the service modules pass it to `_call` -> the stub's constructor
@@ -138,7 +133,7 @@ class Transport:
             channel = self._channels.get((endpoint, connection))
             if channel is None:
                 # several connections to one node must not share gRPC's global pool
-                options = [("grpc.use_local_subchannel_pool", 1)] if self._connections > 1 else []
+                options = client_channel_options(own_connection=self._connections > 1)
                 channel = grpc.secure_channel(endpoint, self._credentials, options)
                 self._channels[(endpoint, connection)] = channel
             return channel

@@ -145,7 +145,7 @@ def test_bad_paths_are_refused_naming_the_field(kv: Client, path: str, field: st
     assert str(refused.value).startswith(f"{field}:")
 
 
-def test_bad_values_refused_and_nothing_written(kv: Client) -> None:
+def test_bad_values_refused_and_nothing_written(cluster: LocalCluster, kv: Client) -> None:
     api = kv.secrets
     api.put(MOUNT, "sized", {"small": "x"})
     with pytest.raises(InvalidArgument) as big:
@@ -159,7 +159,9 @@ def test_bad_values_refused_and_nothing_written(kv: Client) -> None:
         api.put(MOUNT, "sized", {"a": "b"}, cas=7)
     meta = api.read_metadata(MOUNT, "sized")
     assert meta.current_version == 1 and sorted(meta.versions) == [1]
-    raw = kv.secrets._stub(kv._policy.endpoints[0])  # a body that is not JSON
+    channel = grpc.secure_channel(cluster.node("node1").api,
+                                  cluster.credentials.channel_credentials())
+    raw = secrets_stub(channel)  # bodies the SDK would not send
     with pytest.raises(grpc.RpcError) as not_json:
         raw.Put(secrets_pb2.PutSecretRequest(mount=MOUNT, path="sized", data=b"{nope"),
                 metadata=(), timeout=5)
@@ -169,6 +171,7 @@ def test_bad_values_refused_and_nothing_written(kv: Client) -> None:
         raw.Put(secrets_pb2.PutSecretRequest(mount=MOUNT, path="sized", data=b"[1]"),
                 metadata=(), timeout=5)
     assert "data: must be a JSON object" in (array.value.details() or "")
+    channel.close()
     assert api.read_metadata(MOUNT, "sized").current_version == 1
 
 

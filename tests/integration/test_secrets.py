@@ -363,6 +363,22 @@ def test_every_process_of_a_node_serves_secrets_tokens_and_forwarding(
                                     metadata=forwarded, timeout=10)
                 for refused in (relayed, local):
                     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # one path written through every process of the node at once: distinct versions
+        done: list[int] = []
+
+        def put_race(channel: grpc.Channel) -> None:
+            reply = secrets_stub(channel).Put(
+                secrets_pb2.PutSecretRequest(mount="secret", path="w/race", data=b"{}"),
+                metadata=(("keymgr-token", token),), timeout=30,
+            )
+            done.append(reply.version.version)
+
+        racers = [threading.Thread(target=put_race, args=(c,)) for c in channels[:12]]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=60)
+        assert sorted(done) == list(range(1, 13))
     finally:
         for channel in channels:
             channel.close()

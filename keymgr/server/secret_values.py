@@ -14,6 +14,7 @@ from typing import Any
 
 from keymgr.crypto import envelope
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
+from keymgr.server.audit_target import note_key
 from keymgr.server.context import NodeContext
 from keymgr.server.crypto_ops import require_enabled
 from keymgr.server.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -78,6 +79,7 @@ def seal(
 ) -> bytes:
     stored = mount_key(node, mount)
     key_version = stored.key.current_version
+    note_key(stored.key.id, key_version)
     material = node.materials.material(stored, key_version)
     context = secret_context(mount.name, path, version)
     return envelope.seal(material, stored.key.id, key_version, data, context)
@@ -96,6 +98,7 @@ def open_value(
     if stored is None or header.key_version not in stored.wrapped_material:
         raise NotFound(f"{mount.name}/{path} v{version}: the key that sealed it is gone")
     require_enabled(stored)
+    note_key(stored.key.id, header.key_version)
     material = node.materials.material(stored, header.key_version)
     try:
         return envelope.open(material, blob, secret_context(mount.name, path, version))

@@ -25,7 +25,7 @@ import grpc
 from keymgr.crypto.barrier import Keyring
 from keymgr.pki import NODE_KIND, IdentityRefused, parse_principal
 from keymgr.server import rotation, secret_values, validation
-from keymgr.server.audit_target import note_key, note_secret
+from keymgr.server.audit_target import note_secret
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import (
@@ -41,6 +41,7 @@ from keymgr.store import secrets_validation as rules
 from keymgr.store.secrets import is_deleted
 from keymgr.v1 import keys_pb2, secrets_pb2, store_pb2
 
+ENABLED = keys_pb2.KEY_STATE_ENABLED
 WRITE_ATTEMPTS = 12
 WRITE_STRIPES = 64  # writes to one path on one node wait for each other (no self-races)
 READ = "secret-read"
@@ -246,7 +247,6 @@ class SecretsServicer:
             custom_metadata=secret.custom_metadata,
         )
         if not found.destroyed and not is_deleted(found, now_ms()):
-            note_key(mount.key_id)
             response.data = secret_values.open_value(
                 self._node, mount, request.path, found.version, found.ciphertext
             )
@@ -439,7 +439,10 @@ class SecretsServicer:
         rid = validation.request_id_or_new(request.request_id)
         if request.key_name:
             validation.key_name("key_name", request.key_name)
-            key_id = self._node.find_key("key_name", request.key_name).key.id
+            key = self._node.find_key("key_name", request.key_name).key
+            if key.purpose != keys_pb2.KEY_PURPOSE_ENCRYPT or key.state != ENABLED:
+                raise InvalidArgument("key_name", f"{key.name!r} is not an enabled ENCRYPT key")
+            key_id = key.id
         else:
             key_id = await self._create_mount_key(caller, rid, request.mount, keyring)
         command = store_pb2.Command(request_id=rid, principal=caller.principal)

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from keymgr import pki
 from keymgr.client import (
+    AlreadyExists,
     Client,
     FailedPrecondition,
     InvalidArgument,
@@ -271,6 +272,33 @@ def test_mounts_and_config(kv: Client) -> None:
     assert MOUNT in [m.mount for m in api.list_mounts()]
     with pytest.raises(NotFound):
         api.read_config("nosuchmount")
+    with pytest.raises(AlreadyExists):
+        api.enable_mount(MOUNT)
+    kv.create_key(f"{MOUNT}-tde", purpose=keys_pb2.KEY_PURPOSE_TDE)
+    with pytest.raises(InvalidArgument) as wrong_key:
+        api.enable_mount(f"{MOUNT}2", key_name=f"{MOUNT}-tde")
+    assert str(wrong_key.value).startswith("key_name:")
+    with pytest.raises(NotFound):
+        api.enable_mount(f"{MOUNT}2", key_name="no-such-key")
+    with pytest.raises(InvalidArgument) as bad_name:
+        api.enable_mount("bad/name")
+    assert str(bad_name.value).startswith("mount:")
+    assert f"{MOUNT}2" not in [m.mount for m in api.list_mounts()]
+
+
+def test_only_admins_manage_mounts_and_tokens(cluster: LocalCluster, kv: Client) -> None:
+    with client_for(cluster, "not-admin", "service") as other:
+        for call in (
+            lambda: other.secrets.enable_mount("mine"),
+            lambda: other.secrets.write_config(MOUNT, max_versions=1),
+            lambda: other.secrets.create_token(principal("service", "x"), 60),
+            lambda: other.secrets.list_tokens(),
+        ):
+            with pytest.raises(PermissionDenied):
+                call()
+        with pytest.raises(PermissionDenied):  # no policy: no secret either
+            other.secrets.get(MOUNT, "apps/web")
+    assert kv.secrets.read_config(MOUNT).max_versions == 3
 
 
 def test_kill_a_node_then_restart_keeps_secrets(make_cluster: MakeCluster) -> None:

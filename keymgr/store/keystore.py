@@ -18,6 +18,8 @@ Semantics callers rely on:
   before the command's `time_ms` is destroyed, as if a Tick had come first. So a key
   whose deadline passed cannot be re-enabled by a late CancelDeletion, and the outcome
   depends only on the log. The purge also runs when the command itself is refused.
+- Secrets (mounts, versioned values as ciphertext, tokens) are a table of their own
+  (`keymgr.store.secrets`), applied under the same rules and part of the same snapshot.
 - `applied_commands` counts every `apply` call not answered from the request window,
   refused or not (a per-replica progress counter: equal logs, equal counts). A refused
   command otherwise changes nothing but the request window (when it carries an id).

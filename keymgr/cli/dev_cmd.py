@@ -69,6 +69,7 @@ def run_up(args: argparse.Namespace) -> int:
             fd = os.open(shares_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write("\n".join(shares) + "\n")
+        cluster.enable_secrets_mount()
         _print_summary(cluster, cluster.write_env_file())
         stop.wait()
     except KeyboardInterrupt:
@@ -139,4 +140,5 @@ def _print_summary(cluster: LocalCluster, env_file: Path) -> None:
     print("\nUse it from another shell, in any directory (puts keymgr on PATH, sets KEYMGR_*):")
     print(f"  . {shlex.quote(str(env_file))}")
     print("  keymgr keys create demo && keymgr datakey demo && keymgr operator status")
+    print("  keymgr secrets put secret/demo password=s3cr3t && keymgr secrets get secret/demo")
     print("\nCtrl-C stops the cluster.", flush=True)

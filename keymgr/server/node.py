@@ -33,8 +33,8 @@ from keymgr.server.peers import Peers
 from keymgr.server.proposer import now_ms
 from keymgr.server.rotation import rotate_due_keys
 from keymgr.server.sealing import SealController, build_seal
+from keymgr.server.secrets_service import SecretsServicer
 from keymgr.server.tde_service import TdeKeysServicer
-from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.server.worker_hub import WorkerHub
 from keymgr.server.worker_process import api_server, feed_socket, serve_worker
@@ -43,6 +43,7 @@ from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
 from keymgr.store.raft_tls import RaftTlsFiles
 from keymgr.stubs import add_servicers
+from keymgr.tls13 import server_credentials
 from keymgr.v1 import store_pb2
 
 log = logging.getLogger("keymgr.node")
@@ -124,6 +125,7 @@ async def serve(config: NodeConfig, config_path: Path | None = None) -> None:
         "access": AccessServicer(node),
         "volume": VolumeKeysServicer(node),
         "tde": TdeKeysServicer(node),
+        "secrets": SecretsServicer(node),
     }
     add_servicers(server, **servicers)
     hub: WorkerHub | None = None

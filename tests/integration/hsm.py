@@ -9,7 +9,7 @@ from typing import Any
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.ops.softhsm import SOFTHSM_MODULE, SoftHsm
 from tests.integration.conftest import MakeCluster
-from tests.secret_values import unmistakable
+from tests.unmistakable_secrets import unmistakable
 
 PIN = unmistakable("hsm-pin")  # scanned for in node logs
 KEY_LABEL = "keymgr-root-kek"

@@ -23,7 +23,7 @@ from keymgr.config import (
     load_config,
     parse_config,
 )
-from tests.secret_values import unmistakable
+from tests.unmistakable_secrets import unmistakable
 
 Data = dict[str, Any]
 PASSWORD_FILE = "secrets/cluster-secret"

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from tests.integration import hsm
-from tests.unmistakable_secrets import MIN_LENGTH, unmistakable
 from tests.unit import softhsm_process, test_config
+from tests.unmistakable_secrets import MIN_LENGTH, unmistakable
 
 SCANNED = {
     "tests/integration/hsm.py PIN (node logs)": hsm.PIN,

@@ -119,9 +119,15 @@ def _source(args: argparse.Namespace, flag: str) -> str:
     """Where a path came from, as the user set it: the flag, or the KEYMGR_* variable
     when the flag was not given (so the error points at what to fix)."""
     env_name = _ENV_NAMES[flag]
+    value = getattr(args, flag)
     spellings = ("--key", "--client-key") if flag == "key" else (f"--{flag}",)
-    given_as_flag = any(a.split("=", 1)[0] in spellings for a in sys.argv[1:])
-    if not given_as_flag and os.environ.get(env_name) == getattr(args, flag):
+    argv = sys.argv[1:]
+    given_as_flag = any(  # `--ca X` or `--ca=X` with this very value
+        (word in spellings and argv[i + 1 : i + 2] == [value])
+        or any(word == f"{s}={value}" for s in spellings)
+        for i, word in enumerate(argv)
+    )
+    if not given_as_flag and os.environ.get(env_name) == value:
         return env_name
     return f"--{_FLAG_NAMES.get(flag, flag)}"
 

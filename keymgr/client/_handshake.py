@@ -18,6 +18,9 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from keymgr.tls13 import ssl_context
 
 PROBE_TIMEOUT_S = 1.5  # a refusal is quick; bounds the probe of a hung node
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -34,9 +37,8 @@ def explain_handshake_failure(endpoint: str, ca: Path, cert: Path, key: Path) ->
     """A one-line reason the TLS handshake with `endpoint` fails with these files, or
     None if it does not (the node is down or closed for another reason: retryable)."""
     host, _, port = endpoint.rpartition(":")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = ssl_context("client")
     context.check_hostname = False  # names are gRPC's to check; here: who trusts whom
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
     context.set_alpn_protocols(["h2"])
     try:
         context.load_verify_locations(str(ca))
@@ -85,4 +87,10 @@ def _why_refused(ca_path: Path, cert_path: Path) -> str:
             f"in {ca_path} (issue one with `keymgr pki client NAME --dir DIR`, DIR holding "
             "the cluster's CA: dev-cluster/certs for a dev cluster)"
         )
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usages = None
+    if usages is not None and ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+        return ": it is not a client certificate (no clientAuth extended key usage)"
     return " (issued by the CA the client trusts, but not one the node accepts)"

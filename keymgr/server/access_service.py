@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from keymgr.crypto.key_export import wrap
+from keymgr.raft.proposer import now_ms
 from keymgr.server import key_export
 from keymgr.server.audit_target import note_detail, note_key
 from keymgr.server.auth import Caller, caller_of
@@ -24,7 +25,6 @@ from keymgr.server.errors import (
     InvalidArgument,
     NotFound,
 )
-from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
 from keymgr.store.access import GATED, KINDS, check_policy
 from keymgr.store.keystore_validation import HSM_NOT_EXPORTABLE, CommandRefused

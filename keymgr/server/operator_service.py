@@ -13,6 +13,9 @@ import grpc
 from keymgr.crypto.aead import wipe
 from keymgr.crypto.barrier import wrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
+from keymgr.raft import snapshot_file
+from keymgr.raft.node import ProposalRejected, RaftError
+from keymgr.raft.proposer import now_ms
 from keymgr.seal.shamir import ShareCollector, new_shamir_init
 from keymgr.server import join, migration, validation
 from keymgr.server.access_service import request_approval
@@ -27,13 +30,10 @@ from keymgr.server.errors import (
     Unavailable,
 )
 from keymgr.server.peers import Peers
-from keymgr.server.proposer import now_ms
 from keymgr.server.read_gate import lag_entries
 from keymgr.server.root_rotation import request_root_rotation
 from keymgr.server.rotation import attempt_id
 from keymgr.server.rpc import rpc
-from keymgr.store import snapshot_file
-from keymgr.store.raft import ProposalRejected, RaftError
 from keymgr.v1 import operator_pb2, store_pb2
 
 REMOVAL_TTL_S = 24 * 3600

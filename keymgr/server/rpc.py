@@ -37,10 +37,12 @@ import grpc
 from keymgr.audit import AuditEvent, AuditUnavailable
 from keymgr.audit.bounds import bounded
 from keymgr.consistency import INDEX_KEY
+from keymgr.raft.node import NoLeader, RaftError
+from keymgr.raft.proposer import OutcomeUnknown
 from keymgr.server.audit_target import AuditTarget, audit_target
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import NodeError, status_for
+from keymgr.server.errors import NodeError, Unavailable, status_for
 from keymgr.server.indexes import WriteIndex, requested_min_index, write_index
 from keymgr.server.logs import request_id as current_request_id
 
@@ -152,6 +154,23 @@ class RateLimitedLog:
 bad_bodies = RateLimitedLog(log, BAD_BODY_LOG_INTERVAL_S)
 
 
+def _raft_refused(exc: RaftError) -> NodeError:
+    if isinstance(exc, OutcomeUnknown):
+        return Unavailable(str(exc))
+    if isinstance(exc, NoLeader):
+        return Unavailable(f"no Raft leader: {exc}")
+    return Unavailable(f"write not accepted: {exc}")
+
+
+def node_error_for(exc: Exception) -> NodeError | None:
+    """The domain error a lower layer's exception stands for; None if unmapped."""
+    if isinstance(exc, NodeError):
+        return exc
+    if isinstance(exc, RaftError):
+        return _raft_refused(exc)
+    return None
+
+
 def _principal(context: grpc.aio.ServicerContext) -> str:
     try:
         return caller_of(context).principal
@@ -198,14 +217,16 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                 if name not in NODE_LOCAL:
                     await node.await_index(wanted)
                 response = await method(self, request, context)
-        except NodeError as exc:
-            code, detail = status_for(exc)
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
-        except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("internal error in %s (ref=%s)", name, ref)
-            code, detail = grpc.StatusCode.INTERNAL, f"internal error (ref={ref})"
+        except Exception as exc:
+            mapped = node_error_for(exc)
+            if mapped is not None:
+                code, detail = status_for(mapped)
+            else:
+                ref = uuid.uuid4().hex[:12]
+                log.exception("internal error in %s (ref=%s)", name, ref)
+                code, detail = grpc.StatusCode.INTERNAL, f"internal error (ref={ref})"
         finally:
             audit_target.reset(token)
             write_index.reset(index_token)

@@ -27,6 +27,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from keymgr.audit import build_audit_log
 from keymgr.config import AuditFileConfig, NodeConfig
 from keymgr.listen_limits import NODE_API, raise_open_file_limit
+from keymgr.raft.node import RaftNode
 from keymgr.seal.base import SealedRootKeyStore
 from keymgr.seal.pkcs11 import Pkcs11Seal
 from keymgr.server.context import NodeContext
@@ -39,7 +40,6 @@ from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.server.worker_replica import WorkerReplica
 from keymgr.store.keystore import KeyStore
-from keymgr.store.raft import RaftNode
 from keymgr.stubs import add_local_servicers
 
 log = logging.getLogger("keymgr.worker")

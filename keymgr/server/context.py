@@ -21,6 +21,7 @@ from keymgr.config import Member, NodeConfig
 from keymgr.crypto.barrier import Keyring
 from keymgr.raft.node import RaftError, RaftNode, RaftStatus
 from keymgr.raft.proposer import Proposer
+from keymgr.seal.controller import SealController
 from keymgr.seal.pkcs11 import Pkcs11Seal
 from keymgr.server import authz, batch_memo
 from keymgr.server.audit_target import note_key
@@ -30,7 +31,6 @@ from keymgr.server.indexes import await_applied, note_write_index
 from keymgr.server.material import MaterialCache
 from keymgr.server.metrics import NodeMetrics
 from keymgr.server.read_gate import raft_refusal
-from keymgr.server.sealing import SealController
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import store_pb2
 

@@ -24,6 +24,7 @@ from keymgr.raft.node import RaftError, RaftNode, RaftSettings
 from keymgr.raft.proposer import now_ms
 from keymgr.raft.tls import RaftTlsFiles
 from keymgr.seal.base import SealedRootKeyStore
+from keymgr.seal.controller import SealController, build_seal
 from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError
@@ -34,7 +35,6 @@ from keymgr.server.metrics import NodeMetrics, run_observers
 from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.peers import Peers
 from keymgr.server.rotation import rotate_due_keys
-from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer

@@ -29,12 +29,12 @@ from keymgr.config import AuditFileConfig, NodeConfig
 from keymgr.listen_limits import NODE_API, raise_open_file_limit
 from keymgr.raft.node import RaftNode
 from keymgr.seal.base import SealedRootKeyStore
+from keymgr.seal.controller import SealController, build_seal
 from keymgr.seal.pkcs11 import Pkcs11Seal
 from keymgr.server.context import NodeContext
 from keymgr.server.forwarding import ForwardingHandler, internal_target
 from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.metrics import run_observers
-from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer

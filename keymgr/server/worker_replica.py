@@ -20,8 +20,8 @@ from pathlib import Path
 
 from keymgr.raft import proposal_batch
 from keymgr.raft.node import NoLeader, OnDone, ProposalTimeout, RaftError, RaftStatus, commands_in
+from keymgr.seal.controller import SealController
 from keymgr.server import worker_wire as wire
-from keymgr.server.sealing import SealController
 from keymgr.server.worker_wire import Kind
 from keymgr.store.keystore import KeyStore
 

@@ -34,7 +34,7 @@ from keymgr.crypto.aead import wipe
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.crypto.join import PUBLIC_KEY_SIZE, JoinKeyPair, seal_root_key
 from keymgr.raft.proposer import now_ms
-from keymgr.server.access_service import (
+from keymgr.server.approvals import (
     NODE_OP_MAX_TTL_S,
     NODE_OP_TTL_S,
     expiry_ms,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from keymgr.config import ConfigError, load_config
 from keymgr.seal.controller import build_seal
-from keymgr.server.access_service import (
+from keymgr.server.approvals import (
     NODE_OP_MAX_TTL_S,
     NODE_OP_TTL_S,
     expiry_ms,

@@ -11,7 +11,7 @@ import grpc
 from keymgr.raft.node import ProposalRejected, RaftError
 from keymgr.raft.proposer import now_ms
 from keymgr.server import join
-from keymgr.server.access_service import request_approval
+from keymgr.server.approvals import request_approval
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext, zone_warnings
 from keymgr.server.errors import (

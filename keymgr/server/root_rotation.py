@@ -24,7 +24,7 @@ from keymgr.crypto.barrier import (
 )
 from keymgr.raft.proposer import now_ms
 from keymgr.seal.shamir import new_shamir_init
-from keymgr.server.access_service import request_approval
+from keymgr.server.approvals import request_approval
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import FailedPrecondition, InvalidArgument, Unavailable

@@ -2,21 +2,34 @@
 
 Servicers translate, they do not decide: every failure a caller can cause is one of
 these classes, and `status_for` is the only place that picks a gRPC code (so a test can
-check that each class is mapped). Messages are one line, name the offending field where
-there is one, and never carry key material.
+check that each class is mapped). Lower layers' exceptions (Raft, HSM, crypto, snapshot
+files, ...) become these classes in one table, `keymgr.server.rpc.LOWER_LAYER_ERRORS`.
+Messages are one line, name the offending field where there is one, and never carry
+key material.
+
+`kind`, when set, travels as `keymgr-error` trailing metadata (`ERROR_KEY`), so the SDK
+tells "outcome unknown" and "unauthenticated" apart without matching message text.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 import grpc
 
 from keymgr.v1 import store_pb2
+
+ERROR_KEY: Final = "keymgr-error"  # trailing metadata: what kind of failure, for the SDK
+OUTCOME_UNKNOWN: Final = "outcome-unknown"  # a write may or may not have been applied
+UNAUTHENTICATED: Final = "unauthenticated"  # no acceptable client identity
+ERROR_KINDS: Final = (OUTCOME_UNKNOWN, UNAUTHENTICATED)
 
 
 class NodeError(Exception):
     """Base of every error the node reports to a caller."""
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    kind: str = ""  # one of ERROR_KINDS, sent as `keymgr-error` metadata; "" = none
 
 
 class InvalidArgument(NodeError):
@@ -51,12 +64,18 @@ class PermissionDenied(NodeError):
 
 class Unauthenticated(NodeError):
     code = grpc.StatusCode.UNAUTHENTICATED
+    kind = UNAUTHENTICATED
 
 
 class Unavailable(NodeError):
     """This node cannot serve now (sealed, no leader, lagging); another node may."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        if outcome_unknown:
+            self.kind = OUTCOME_UNKNOWN
 
 
 class Sealed(Unavailable):
@@ -99,6 +118,7 @@ def error_from_command(error: store_pb2.CommandError) -> NodeError:
 
 
 def status_for(error: NodeError) -> tuple[grpc.StatusCode, str]:
-    """The gRPC status code and one-line message for a domain error."""
+    """The gRPC status code and one-line message for a domain error (its `kind`, if any,
+    goes in the `keymgr-error` metadata: see `keymgr.server.rpc`)."""
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
     return error.code, message

@@ -154,8 +154,8 @@ class MembershipRpcs:
         change = raft.add_member if kind == "add" else raft.remove_member
         try:
             await asyncio.to_thread(change, raft_address, MEMBERSHIP_TIMEOUT_S)
-        except ProposalRejected as exc:
-            raise FailedPrecondition(str(exc)) from exc
+        except ProposalRejected:
+            raise  # FAILED_PRECONDITION (server/rpc.py): not a peer, already a member
         except RaftError as exc:
             raise Unavailable(f"membership change failed: {exc}") from exc
 

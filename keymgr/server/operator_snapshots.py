@@ -129,10 +129,7 @@ class SnapshotRpcs:
         if not request.final:
             return operator_pb2.RestoreSnapshotResponse(received=len(buffer))
         self._uploads.pop(request.upload_id, None)
-        try:
-            parsed = snapshot_file.parse(bytes(buffer))
-        except snapshot_file.SnapshotFileError as exc:
-            raise InvalidArgument("file", str(exc)) from exc
+        parsed = snapshot_file.parse(bytes(buffer))  # SnapshotFileError: INVALID_ARGUMENT
         state = store_pb2.StoreState()
         try:
             state.ParseFromString(parsed.state)
@@ -143,9 +140,9 @@ class SnapshotRpcs:
         root = self._root_from_shares(state.init, list(request.shares))
         try:
             snapshot_file.verify(parsed, root)
-        except snapshot_file.SnapshotFileError as exc:
+        except snapshot_file.SnapshotFileError:
             wipe(root)
-            raise InvalidArgument("file", str(exc)) from exc
+            raise
         command = store_pb2.Command(
             request_id=uuid.uuid4().hex,
             principal=caller.principal,

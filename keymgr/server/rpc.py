@@ -36,15 +36,37 @@ import grpc
 
 from keymgr.audit import AuditEvent, AuditUnavailable
 from keymgr.audit.bounds import bounded
+from keymgr.audit.errors import AuditError
+from keymgr.config import ConfigError
 from keymgr.consistency import INDEX_KEY
-from keymgr.raft.node import NoLeader, RaftError
-from keymgr.raft.proposer import OutcomeUnknown
+from keymgr.crypto.errors import DecryptionFailed, InvalidShare, MalformedCiphertext
+from keymgr.crypto.key_export import ExportRefused
+from keymgr.crypto.key_import import ImportRejected
+from keymgr.pki import IdentityRefused
+from keymgr.raft.durable_journal import StorageFailure
+from keymgr.raft.node import NoLeader, ProposalRejected, RaftError
+from keymgr.raft.proposer import CommandFailed, OutcomeUnknown
+from keymgr.raft.snapshot_file import SnapshotFileError
+from keymgr.seal.pkcs11 import HsmUnavailable
 from keymgr.server.audit_target import AuditTarget, audit_target
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import NodeError, Unavailable, status_for
+from keymgr.server.errors import (
+    ERROR_KEY,
+    OUTCOME_UNKNOWN,
+    DecryptFailed,
+    FailedPrecondition,
+    InvalidArgument,
+    NodeError,
+    Unauthenticated,
+    Unavailable,
+    error_from_command,
+    status_for,
+)
 from keymgr.server.indexes import WriteIndex, requested_min_index, write_index
 from keymgr.server.logs import request_id as current_request_id
+from keymgr.store.keystore_validation import CommandRefused
+from keymgr.v1 import store_pb2
 
 log = logging.getLogger(__name__)
 
@@ -154,20 +176,80 @@ class RateLimitedLog:
 bad_bodies = RateLimitedLog(log, BAD_BODY_LOG_INTERVAL_S)
 
 
-def _raft_refused(exc: RaftError) -> NodeError:
-    if isinstance(exc, OutcomeUnknown):
-        return Unavailable(str(exc))
-    if isinstance(exc, NoLeader):
-        return Unavailable(f"no Raft leader: {exc}")
-    return Unavailable(f"write not accepted: {exc}")
+# --- lower layers' exceptions ---------------------------------------------------------
+#
+# One table, like httpx's mapping of its transport's exceptions: what each lower layer's
+# exception means to a caller. A servicer lets these propagate (it catches one only to
+# add what the table cannot know: a field name of its own request, a wipe, a retry);
+# the wrapper below and the batch calls answer through `node_error_for`. Order matters:
+# the first entry whose class matches wins, so subclasses come before their bases.
+# tests/unit/test_error_table.py imports every keymgr module and fails on an exception
+# class that is neither mapped here nor listed in NEVER_AT_THE_RPC_BOUNDARY.
+
+ErrorRule = tuple[type[Exception], Callable[[Any], NodeError]]
+
+LOWER_LAYER_ERRORS: tuple[ErrorRule, ...] = (
+    # Raft (keymgr.raft): retryable, except what the state machine or Raft refused
+    (OutcomeUnknown, lambda e: Unavailable(str(e), outcome_unknown=True)),
+    (CommandFailed, lambda e: error_from_command(e.error)),
+    (ProposalRejected, lambda e: FailedPrecondition(str(e))),
+    # (only the proposer, having watched for the command, says a write's outcome is
+    # unknown; the other Raft calls are not writes a client could resend)
+    (NoLeader, lambda e: Unavailable(f"no Raft leader: {e}")),
+    (RaftError, lambda e: Unavailable(f"write not accepted: {e}")),
+    (StorageFailure, lambda e: Unavailable(f"Raft storage failed: {e}")),
+    # seals and HSM keys: another node's HSM may work
+    (HsmUnavailable, lambda e: Unavailable(f"this node's HSM failed: {e}; try another node")),
+    # crypto: one opaque answer for a ciphertext that does not authenticate
+    (DecryptionFailed, lambda e: DecryptFailed()),
+    (MalformedCiphertext, lambda e: InvalidArgument("ciphertext_blob", str(e))),
+    (InvalidShare, lambda e: InvalidArgument("share", str(e))),
+    (ImportRejected, lambda e: InvalidArgument("wrapped_key_material", str(e))),
+    (ExportRefused, lambda e: InvalidArgument(e.field, e.problem)),
+    # the state machine's own field rules, applied before proposing
+    (CommandRefused, lambda e: error_from_command(
+        store_pb2.CommandError(code=e.code, message=e.message))),
+    # backup files, identities, the node's own config and audit log
+    (SnapshotFileError, lambda e: InvalidArgument("file", str(e))),
+    (IdentityRefused, lambda e: Unauthenticated(f"no keymgr identity in client {e}")),
+    (ConfigError, lambda e: FailedPrecondition(f"node config: {e}")),
+    (AuditUnavailable, lambda e: Unavailable(f"audit log unavailable: {e}")),
+    (AuditError, lambda e: Unavailable(f"audit log: {e}")),
+)
+
+# Exceptions keymgr defines that never reach a servicer, and why (the test checks that
+# every class is in one table or the other).
+NEVER_AT_THE_RPC_BOUNDARY: dict[str, str] = {
+    "keymgr.raft.durable_journal.JournalError": "raised while the Raft node loads its "
+    "journal at start; the node does not serve",
+    "keymgr.raft.durable_journal.DumpError": "a damaged dump found at start or in snapshot "
+    "transfer, inside the Raft adapter",
+    "keymgr.raft.settings.SettingsError": "Raft settings are checked at start",
+    "keymgr.raft.wire_codec.RefusedPayload": "raised inside pysyncobj's decoder for a Raft "
+    "peer's frame; the connection is dropped",
+    "keymgr.raft.proposal_batch.BatchError": "a bad batch between the Raft process and its "
+    "workers; the worker link turns it into a RaftError",
+    "keymgr.server.worker_wire.WireError": "the worker <-> Raft process pipe; the hub and "
+    "replica turn it into a RaftError",
+    "keymgr.tls13.InsecureTlsError": "TLS contexts are built at start",
+    "keymgr.cli.common.CliError": "the command-line tool's own errors",
+    "keymgr.client._exceptions.KeymgrError": "the SDK's errors, raised in clients",
+    "keymgr.agents.volume.VolumeError": "the volume agent, a client",
+    "keymgr.agents.cryptsetup.CryptsetupError": "the volume agent's cryptsetup, a client",
+    "keymgr.agents.tde_gateway.GatewayConfigError": "the TDE gateway's config, read at its "
+    "start",
+    "keymgr.bounded_http._BadRequest": "the HTTP gateways answer it with a 4xx themselves",
+    "keymgr.ops.chaos_disk.DiskFaultSkipped": "the chaos drill, run by an operator",
+}
 
 
 def node_error_for(exc: Exception) -> NodeError | None:
-    """The domain error a lower layer's exception stands for; None if unmapped."""
+    """The domain error `exc` stands for (itself if it is one); None if it is a bug."""
     if isinstance(exc, NodeError):
         return exc
-    if isinstance(exc, RaftError):
-        return _raft_refused(exc)
+    for exc_type, render in LOWER_LAYER_ERRORS:
+        if isinstance(exc, exc_type):
+            return render(exc)
     return None
 
 
@@ -208,6 +290,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         client_rid = None if undecodable else getattr(request, "request_id", None) or None
         rid_token = current_request_id.set(bounded(client_rid) if client_rid else uuid.uuid4().hex)
         code, detail, response = grpc.StatusCode.OK, "", None
+        kind = ""
         try:
             if undecodable is not None:
                 code, detail = grpc.StatusCode.INVALID_ARGUMENT, undecodable.problem
@@ -223,6 +306,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
             mapped = node_error_for(exc)
             if mapped is not None:
                 code, detail = status_for(mapped)
+                kind = mapped.kind
             else:
                 ref = uuid.uuid4().hex[:12]
                 log.exception("internal error in %s (ref=%s)", name, ref)
@@ -261,8 +345,13 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                 "audit log unavailable: reply withheld (fail closed), write outcome unknown; "
                 "try another node",
             )
+            kind = OUTCOME_UNKNOWN
         current_request_id.reset(rid_token)
-        trailing = ((INDEX_KEY, str(written.index)),) if written.index else ()
+        trailing: tuple[tuple[str, str], ...] = (
+            ((INDEX_KEY, str(written.index)),) if written.index else ()
+        )
+        if kind:
+            trailing += ((ERROR_KEY, kind),)
         if code != grpc.StatusCode.OK:
             await context.abort(code, detail, trailing_metadata=trailing)
         if trailing:

@@ -6,7 +6,7 @@ The Raft adapter calls back in its tick thread; we hop back to the event loop wi
 the state machine refused is final and raised as whatever `refusal` builds from its
 `CommandError` (the server passes its domain errors). When Raft cannot tell whether a
 command committed (the leader changed under it), we watch the local state machine for
-its request id before giving up with `OutcomeUnknown`: a write that did commit is then
+its request id before giving up with `WriteOutcomeUnknown`: a write that did commit is then
 reported as done, which matters for Init, whose shares exist only in this reply. Each
 write reports the Raft index it was applied at to `applied_at` (the server's
 read-your-writes bookkeeping). Nothing here knows about gRPC.
@@ -27,7 +27,7 @@ RecordedResult = Callable[[str], bytes | None]
 Refusal = Callable[[store_pb2.CommandError], Exception]
 
 
-class OutcomeUnknown(RaftError):
+class WriteOutcomeUnknown(RaftError):
     """Raft could not say whether the command was applied (timed out, or the leader
     changed) and this node has not applied it: retry with the same request_id."""
 
@@ -76,7 +76,7 @@ class Proposer:
 
     async def submit(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         """Replicates and applies `command`. Raises `refusal(error)` if the state machine
-        refused it, `OutcomeUnknown` if Raft cannot tell, any other `RaftError` if Raft
+        refused it, `WriteOutcomeUnknown` if Raft cannot tell, any other `RaftError` if Raft
         did not accept it."""
         if not command.time_ms:
             command.time_ms = now_ms()
@@ -110,7 +110,7 @@ class Proposer:
                 raise
             raw = await self._settled(command.request_id, wait_s=self._timeout_s)
         if raw is None:
-            raise OutcomeUnknown()
+            raise WriteOutcomeUnknown()
         result = store_pb2.CommandResult.FromString(raw)
         if result.WhichOneof("result") == "error":
             raise self._refusal(result.error)

@@ -45,7 +45,7 @@ from keymgr.crypto.key_import import ImportRejected
 from keymgr.pki import IdentityRefused
 from keymgr.raft.durable_journal import StorageFailure
 from keymgr.raft.node import NoLeader, ProposalRejected, RaftError
-from keymgr.raft.proposer import CommandFailed, OutcomeUnknown
+from keymgr.raft.proposer import CommandFailed, WriteOutcomeUnknown
 from keymgr.raft.snapshot_file import SnapshotFileError
 from keymgr.seal.pkcs11 import HsmUnavailable
 from keymgr.server.audit_target import AuditTarget, audit_target
@@ -190,7 +190,7 @@ ErrorRule = tuple[type[Exception], Callable[[Any], NodeError]]
 
 LOWER_LAYER_ERRORS: tuple[ErrorRule, ...] = (
     # Raft (keymgr.raft): retryable, except what the state machine or Raft refused
-    (OutcomeUnknown, lambda e: Unavailable(str(e), outcome_unknown=True)),
+    (WriteOutcomeUnknown, lambda e: Unavailable(str(e), outcome_unknown=True)),
     (CommandFailed, lambda e: error_from_command(e.error)),
     (ProposalRejected, lambda e: FailedPrecondition(str(e))),
     # (only the proposer, having watched for the command, says a write's outcome is

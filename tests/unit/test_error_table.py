@@ -30,7 +30,7 @@ from keymgr.crypto.key_import import ImportRejected
 from keymgr.pki import IdentityRefused
 from keymgr.raft.durable_journal import StorageFailure
 from keymgr.raft.node import NoLeader, ProposalRejected, ProposalTimeout, RaftError
-from keymgr.raft.proposer import CommandFailed, OutcomeUnknown
+from keymgr.raft.proposer import CommandFailed, WriteOutcomeUnknown
 from keymgr.raft.snapshot_file import SnapshotFileError
 from keymgr.seal.pkcs11 import HsmUnavailable
 from keymgr.server import rpc as rpc_module
@@ -114,7 +114,7 @@ def test_no_entry_is_shadowed_by_an_earlier_base() -> None:
 
 # one instance of each mapped class and the status the caller must get for it
 SAMPLES: list[tuple[Exception, Code, str]] = [
-    (OutcomeUnknown(), Code.UNAVAILABLE, "write outcome unknown"),
+    (WriteOutcomeUnknown(), Code.UNAVAILABLE, "write outcome unknown"),
     (CommandFailed(store_pb2.CommandError(
         code=store_pb2.ERROR_CODE_NOT_FOUND, message="no key 'x'")), Code.NOT_FOUND, "no key"),
     (ProposalRejected("10.0.0.9:7101 is not a peer"), Code.FAILED_PRECONDITION, "not a peer"),
@@ -160,7 +160,7 @@ def test_only_an_unknown_write_outcome_and_a_missing_identity_carry_a_kind() -> 
     kinds = {
         type(exc).__name__: getattr(node_error_for(exc), "kind", None) for exc, _, _ in SAMPLES
     }
-    assert kinds.pop("OutcomeUnknown") == OUTCOME_UNKNOWN
+    assert kinds.pop("WriteOutcomeUnknown") == OUTCOME_UNKNOWN
     assert kinds.pop("IdentityRefused") == UNAUTHENTICATED
     assert set(kinds.values()) == {""}
     assert Unauthenticated("no client certificate").kind == UNAUTHENTICATED
@@ -246,7 +246,7 @@ def test_the_wrapper_sends_the_kind_as_keymgr_error_metadata_and_keeps_the_text(
     audit = AuditLog([FileSink(tmp_path / "audit.log")], "node1", lambda: None)
     servicer = _Failing(_Node(audit))
     answers = _call_failing(servicer, [
-        OutcomeUnknown(),
+        WriteOutcomeUnknown(),
         Unauthenticated("a client certificate issued by the cluster CA is required"),
         NoLeader("no leader to accept the command"),
         HsmUnavailable("token removed"),

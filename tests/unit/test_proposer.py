@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from keymgr.raft.node import NoLeader, OnDone
-from keymgr.raft.proposer import OutcomeUnknown, Proposer
+from keymgr.raft.proposer import Proposer, WriteOutcomeUnknown
 from keymgr.server.errors import Unavailable
 from keymgr.server.indexes import WriteIndex, note_write_index, write_index
 from keymgr.server.rpc import node_error_for
@@ -89,7 +89,7 @@ def test_a_write_that_committed_after_a_leader_change_is_reported_done() -> None
 def test_a_write_that_never_committed_is_unavailable() -> None:
     store = KeyStore()
     command = init_command(request_id="init-lost")
-    with pytest.raises(OutcomeUnknown, match="outcome unknown") as raised:
+    with pytest.raises(WriteOutcomeUnknown, match="outcome unknown") as raised:
         asyncio.run(_proposer(store, commits=False).submit(command))
     assert not store.initialized
     answered = node_error_for(raised.value)

@@ -7,29 +7,23 @@ files, ...) become these classes in one table, `keymgr.server.rpc.LOWER_LAYER_ER
 Messages are one line, name the offending field where there is one, and never carry
 key material.
 
-`kind`, when set, travels as `keymgr-error` trailing metadata (`ERROR_KEY`), so the SDK
-tells "outcome unknown" and "unauthenticated" apart without matching message text.
+`kind`, when set, travels as `keymgr-error` trailing metadata (`keymgr.error_metadata`),
+so the SDK tells "outcome unknown" and "unauthenticated" apart without matching text.
 """
 
 from __future__ import annotations
 
-from typing import Final
-
 import grpc
 
+from keymgr.error_metadata import OUTCOME_UNKNOWN, UNAUTHENTICATED
 from keymgr.v1 import store_pb2
-
-ERROR_KEY: Final = "keymgr-error"  # trailing metadata: what kind of failure, for the SDK
-OUTCOME_UNKNOWN: Final = "outcome-unknown"  # a write may or may not have been applied
-UNAUTHENTICATED: Final = "unauthenticated"  # no acceptable client identity
-ERROR_KINDS: Final = (OUTCOME_UNKNOWN, UNAUTHENTICATED)
 
 
 class NodeError(Exception):
     """Base of every error the node reports to a caller."""
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
-    kind: str = ""  # one of ERROR_KINDS, sent as `keymgr-error` metadata; "" = none
+    kind: str = ""  # a keymgr.error_metadata kind, sent as `keymgr-error`; "" = none
 
 
 class InvalidArgument(NodeError):
@@ -72,10 +66,12 @@ class Unavailable(NodeError):
 
     code = grpc.StatusCode.UNAVAILABLE
 
-    def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
-        super().__init__(message)
-        if outcome_unknown:
-            self.kind = OUTCOME_UNKNOWN
+
+class OutcomeUnknown(Unavailable):
+    """A write may or may not have been applied (timed out, or the leader changed under
+    it); the status carries `keymgr-error: outcome-unknown` (`keymgr.error_metadata`)."""
+
+    kind = OUTCOME_UNKNOWN
 
 
 class Sealed(Unavailable):

@@ -36,13 +36,13 @@ from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.peers import Peers
 from keymgr.server.rotation import rotate_due_keys
 from keymgr.server.tde_service import TdeKeysServicer
-from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.server.worker_hub import WorkerHub
 from keymgr.server.worker_process import api_server, feed_socket, serve_worker
 from keymgr.server.worker_supervisor import WorkerSupervisor
 from keymgr.store.keystore import KeyStore
 from keymgr.stubs import add_servicers
+from keymgr.tls13 import server_credentials
 from keymgr.v1 import store_pb2
 
 log = logging.getLogger("keymgr.node")

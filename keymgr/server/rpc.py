@@ -42,6 +42,7 @@ from keymgr.consistency import INDEX_KEY
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare, MalformedCiphertext
 from keymgr.crypto.key_export import ExportRefused
 from keymgr.crypto.key_import import ImportRejected
+from keymgr.error_metadata import ERROR_KEY, OUTCOME_UNKNOWN
 from keymgr.pki import IdentityRefused
 from keymgr.raft.durable_journal import StorageFailure
 from keymgr.raft.node import NoLeader, ProposalRejected, RaftError
@@ -52,12 +53,11 @@ from keymgr.server.audit_target import AuditTarget, audit_target
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import (
-    ERROR_KEY,
-    OUTCOME_UNKNOWN,
     DecryptFailed,
     FailedPrecondition,
     InvalidArgument,
     NodeError,
+    OutcomeUnknown,
     Unauthenticated,
     Unavailable,
     error_from_command,
@@ -190,7 +190,7 @@ ErrorRule = tuple[type[Exception], Callable[[Any], NodeError]]
 
 LOWER_LAYER_ERRORS: tuple[ErrorRule, ...] = (
     # Raft (keymgr.raft): retryable, except what the state machine or Raft refused
-    (WriteOutcomeUnknown, lambda e: Unavailable(str(e), outcome_unknown=True)),
+    (WriteOutcomeUnknown, lambda e: OutcomeUnknown(str(e))),
     (CommandFailed, lambda e: error_from_command(e.error)),
     (ProposalRejected, lambda e: FailedPrecondition(str(e))),
     # (only the proposer, having watched for the command, says a write's outcome is
@@ -306,7 +306,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
             mapped = node_error_for(exc)
             if mapped is not None:
                 code, detail = status_for(mapped)
-                kind = mapped.kind
+                kind = mapped.kind  # keymgr-error for the SDK (keymgr.error_metadata)
             else:
                 ref = uuid.uuid4().hex[:12]
                 log.exception("internal error in %s (ref=%s)", name, ref)
@@ -350,10 +350,9 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         trailing: tuple[tuple[str, str], ...] = (
             ((INDEX_KEY, str(written.index)),) if written.index else ()
         )
-        if kind:
-            trailing += ((ERROR_KEY, kind),)
         if code != grpc.StatusCode.OK:
-            await context.abort(code, detail, trailing_metadata=trailing)
+            marked = (*trailing, (ERROR_KEY, kind)) if kind else trailing
+            await context.abort(code, detail, trailing_metadata=marked)
         if trailing:
             context.set_trailing_metadata(trailing)
         assert response is not None

@@ -36,11 +36,11 @@ from keymgr.server.forwarding import ForwardingHandler, internal_target
 from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.metrics import run_observers
 from keymgr.server.tde_service import TdeKeysServicer
-from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.server.worker_replica import WorkerReplica
 from keymgr.store.keystore import KeyStore
 from keymgr.stubs import add_local_servicers
+from keymgr.tls13 import server_credentials
 
 log = logging.getLogger("keymgr.worker")
 

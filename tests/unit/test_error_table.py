@@ -27,6 +27,7 @@ from keymgr.config import ConfigError
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare, MalformedCiphertext
 from keymgr.crypto.key_export import ExportRefused
 from keymgr.crypto.key_import import ImportRejected
+from keymgr.error_metadata import ERROR_KEY, OUTCOME_UNKNOWN, UNAUTHENTICATED
 from keymgr.pki import IdentityRefused
 from keymgr.raft.durable_journal import StorageFailure
 from keymgr.raft.node import NoLeader, ProposalRejected, ProposalTimeout, RaftError
@@ -35,14 +36,7 @@ from keymgr.raft.snapshot_file import SnapshotFileError
 from keymgr.seal.pkcs11 import HsmUnavailable
 from keymgr.server import rpc as rpc_module
 from keymgr.server.auth import Caller
-from keymgr.server.errors import (
-    ERROR_KEY,
-    OUTCOME_UNKNOWN,
-    UNAUTHENTICATED,
-    NodeError,
-    Unauthenticated,
-    error_from_command,
-)
+from keymgr.server.errors import NodeError, OutcomeUnknown, Unauthenticated, error_from_command
 from keymgr.server.rpc import (
     LOWER_LAYER_ERRORS,
     NEVER_AT_THE_RPC_BOUNDARY,
@@ -164,6 +158,7 @@ def test_only_an_unknown_write_outcome_and_a_missing_identity_carry_a_kind() -> 
     assert kinds.pop("IdentityRefused") == UNAUTHENTICATED
     assert set(kinds.values()) == {""}
     assert Unauthenticated("no client certificate").kind == UNAUTHENTICATED
+    assert OutcomeUnknown("the leader changed").kind == OUTCOME_UNKNOWN
 
 
 def test_every_state_machine_error_code_has_a_status() -> None:

@@ -235,6 +235,19 @@ class OpenBaoCluster:
         """The binary's version, e.g. v2.7.2."""
         return _bao_version(bao_binary())
 
+    def api(
+        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 30.0
+    ) -> tuple[int, dict[str, Any]]:
+        """One JSON call to the active node's /v1/`path` with the root token:
+        (status, decoded body). For tests and tools that drive OpenBao as a peer."""
+        return self._http(
+            method,
+            f"{self.leader_address}/v1/{path}",
+            token=self.root_token,
+            body=body,
+            timeout=timeout,
+        )
+
     # -- lifecycle ---------------------------------------------------------------
 
     def __enter__(self) -> OpenBaoCluster:

@@ -196,6 +196,7 @@ def init_cluster(init: store_pb2.InitCluster) -> None:
 
 
 HSM_NOT_EXPORTABLE = "HSM-held keys cannot be exported"
+NOT_EXPORTABLE = "the key was created non-exportable: its material never leaves the cluster"
 EXPORT_DESTINATIONS = frozenset({"escrow", "rsa-aes", "aws", "gcp", "azure", "openbao"})
 MAX_EXPORT_TEXT = 1024
 

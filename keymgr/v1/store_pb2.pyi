@@ -83,7 +83,7 @@ class KeyringTerm(_message.Message):
     def __init__(self, term: _Optional[int] = ..., wrapped_key: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
 
 class CreateKey(_message.Message):
-    __slots__ = ("key_id", "name", "purpose", "labels", "description", "wrapped_material", "rotation_period_s", "origin")
+    __slots__ = ("key_id", "name", "purpose", "labels", "description", "wrapped_material", "rotation_period_s", "origin", "non_exportable")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class CreateKey(_message.Message):
     WRAPPED_MATERIAL_FIELD_NUMBER: _ClassVar[int]
     ROTATION_PERIOD_S_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    NON_EXPORTABLE_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     name: str
     purpose: _keys_pb2.KeyPurpose
@@ -107,7 +108,8 @@ class CreateKey(_message.Message):
     wrapped_material: bytes
     rotation_period_s: int
     origin: _keys_pb2.KeyOrigin
-    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[_keys_pb2.KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., wrapped_material: _Optional[bytes] = ..., rotation_period_s: _Optional[int] = ..., origin: _Optional[_Union[_keys_pb2.KeyOrigin, str]] = ...) -> None: ...
+    non_exportable: bool
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[_keys_pb2.KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., wrapped_material: _Optional[bytes] = ..., rotation_period_s: _Optional[int] = ..., origin: _Optional[_Union[_keys_pb2.KeyOrigin, str]] = ..., non_exportable: _Optional[bool] = ...) -> None: ...
 
 class PrepareImport(_message.Message):
     __slots__ = ("key_id", "token_id", "public_key", "wrapped_private_key", "expires_at_ms")

@@ -193,3 +193,26 @@ def test_refusals_are_clear_and_change_nothing(admins: tuple[Client, Client]) ->
     check_material(unwrap_rsa_aes(rsa_key(3072), exported.wrapped_key, OAEP), blob)
     with pytest.raises(FailedPrecondition, match="already used"):
         alice.export_key(grant_id, pem(rsa_key(3072)), destination="aws")
+
+
+def test_non_exportable_keys_never_leave(
+    admins: tuple[Client, Client], export_cluster: LocalCluster
+) -> None:
+    """A key created non-exportable gets no export grant (refused before any approval is
+    asked for) for any version, from the SDK or the CLI; the flag shows and stays."""
+    alice, _ = admins
+    name = f"kept-{uuid.uuid4().hex[:8]}"
+    env = cluster_env(export_cluster)
+    created = keymgr("keys", "create", name, "--non-exportable", env=env)
+    assert created.returncode == 0, created.stderr.decode()
+    assert "no (fixed at creation)" in created.stdout.decode()
+    alice.rotate_key(name)
+    for version in (0, 1, 2):
+        with pytest.raises(FailedPrecondition, match="created non-exportable"):
+            alice.request_export(name, version=version)
+    refused = keymgr("export", "request", name, env=env)
+    assert "created non-exportable" in one_line_error(refused)
+    assert alice.get_key(name).non_exportable
+    operations = alice.list_approvals(include_decided=True).operations
+    assert not [op for op in operations if name in op.summary]
+    assert alice.list_export_bundles(name) == []

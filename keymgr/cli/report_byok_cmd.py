@@ -50,7 +50,7 @@ def run_byok(args: argparse.Namespace) -> int:
     else:
         for m in missing:
             print(
-                f"{m.key_name}  v{m.current_version} not sent to {m.destination}  (it has "
+                f"{m.key_name}  v{m.current_version} not sent to {m.where}  (it has "
                 f"v{m.last_version}, exported {format_time_ms(m.last_exported_at_ms)} to "
                 f"wrapping-key-sha256={m.last_wrapping_key_sha256.hex()})"
             )

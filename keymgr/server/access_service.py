@@ -262,6 +262,8 @@ class AccessServicer:
     ) -> access_pb2.ApprovalResponse:
         caller = self._admin(context)
         if operation_id not in self._node.store.access.operations:
+            await self._node.read_barrier()  # asked for through another node just now?
+        if operation_id not in self._node.store.access.operations:
             raise NotFound(f"operation_id: no operation {operation_id!r}")
         command = store_pb2.Command(
             request_id=f"decide-{operation_id}-{uuid.uuid4().hex[:8]}",
@@ -318,6 +320,9 @@ class AccessServicer:
         public_key = wrapping_key(request.wrapping_public_key)
         plan = key_export.plan_for(request, public_key)
         grant = self._node.store.access.grants.get(request.grant_id)
+        if grant is None:
+            await self._node.read_barrier()  # approved through another node just now?
+            grant = self._node.store.access.grants.get(request.grant_id)
         if grant is None or grant.grantee != caller.principal:
             raise NotFound("grant_id: no export grant with this id for this principal")
         self._node.check_serving()
@@ -331,12 +336,14 @@ class AccessServicer:
                 request_id=f"export-{grant.id}-{uuid.uuid4().hex[:8]}",
                 principal=caller.principal,
                 use_export_grant=store_pb2.UseExportGrant(
-                    grant_id=grant.id, bundle=key_export.bundle_for(plan)
+                    grant_id=grant.id,
+                    bundle=key_export.bundle_for(plan, request.destination_name),
                 ),
             )
         )
         approval = self._node.store.access.operations.get(grant.id)
-        note_detail(key_export.audit_line(plan, list(approval.approvals) if approval else []))
+        approvers = list(approval.approvals) if approval else []
+        note_detail(key_export.audit_line(plan, request.destination_name, approvers))
         payload = self._node.materials.with_plaintext(
             stored, grant.version, lambda material: wrap(plan, bytes(material))
         )

@@ -429,7 +429,7 @@ class UseExportGrant(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., bundle: _Optional[_Union[ExportBundle, _Mapping]] = ...) -> None: ...
 
 class ExportBundle(_message.Message):
-    __slots__ = ("id", "key_id", "version", "destination", "algorithm", "wrapping_key_sha256", "approvers", "exported_by", "exported_at_ms", "kek_id")
+    __slots__ = ("id", "key_id", "version", "destination", "algorithm", "wrapping_key_sha256", "approvers", "exported_by", "exported_at_ms", "kek_id", "destination_name")
     ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -440,6 +440,7 @@ class ExportBundle(_message.Message):
     EXPORTED_BY_FIELD_NUMBER: _ClassVar[int]
     EXPORTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     KEK_ID_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_NAME_FIELD_NUMBER: _ClassVar[int]
     id: str
     key_id: str
     version: int
@@ -450,7 +451,8 @@ class ExportBundle(_message.Message):
     exported_by: str
     exported_at_ms: int
     kek_id: str
-    def __init__(self, id: _Optional[str] = ..., key_id: _Optional[str] = ..., version: _Optional[int] = ..., destination: _Optional[str] = ..., algorithm: _Optional[str] = ..., wrapping_key_sha256: _Optional[bytes] = ..., approvers: _Optional[_Iterable[str]] = ..., exported_by: _Optional[str] = ..., exported_at_ms: _Optional[int] = ..., kek_id: _Optional[str] = ...) -> None: ...
+    destination_name: str
+    def __init__(self, id: _Optional[str] = ..., key_id: _Optional[str] = ..., version: _Optional[int] = ..., destination: _Optional[str] = ..., algorithm: _Optional[str] = ..., wrapping_key_sha256: _Optional[bytes] = ..., approvers: _Optional[_Iterable[str]] = ..., exported_by: _Optional[str] = ..., exported_at_ms: _Optional[int] = ..., kek_id: _Optional[str] = ..., destination_name: _Optional[str] = ...) -> None: ...
 
 class AuthorizeRemoval(_message.Message):
     __slots__ = ("member_id", "expires_at_ms", "used", "operation_id")

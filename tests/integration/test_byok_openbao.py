@@ -46,7 +46,7 @@ from tests.integration.byok_support import (
     unwrap_rsa_aes,
 )
 from tests.integration.clients_support import assert_not_in_files
-from tests.integration.helpers import client_for
+from tests.integration.helpers import client_for, eventually
 from tests.integration.test_cli import cluster_env, keymgr, one_line_error
 
 OPENBAO_VERSION = "v2.7.2"
@@ -208,10 +208,16 @@ def test_openbao_byok_export_imported_by_keymgr(
     assert open_transit(original, made_by_openbao) == (1, b"made by openbao")
 
 
-def report(env: dict[str, str], *flags: str) -> tuple[int, str]:
-    done = keymgr("report", "byok", *flags, env=env)
-    assert "Traceback" not in done.stderr.decode(), done.stderr.decode()
-    return done.returncode, done.stdout.decode()
+def report(env: dict[str, str], code: int, *flags: str) -> str:
+    """`keymgr report byok` once it exits `code` (it reads from any node, which may not
+    have applied the last write yet); its output."""
+    def run() -> str | None:
+        done = keymgr("report", "byok", *flags, env=env)
+        assert "Traceback" not in done.stderr.decode(), done.stderr.decode()
+        return done.stdout.decode() if done.returncode == code else None
+    out = eventually(run)
+    assert out is not None
+    return out
 
 
 def test_report_byok_finds_destinations_left_on_the_old_version(
@@ -223,26 +229,25 @@ def test_report_byok_finds_destinations_left_on_the_old_version(
     alice.create_key(name)
     aws = rsa_key(4096)  # the test plays AWS KMS: GetParametersForImport's key pair
     push_to_openbao(alice, bob, bao, name)
-    alice.export_key(approved_export(alice, bob, name), pem(aws), destination="aws")
-    code, out = report(env)
-    assert code == 0, out
+    alice.export_key(approved_export(alice, bob, name), pem(aws), destination="aws",
+                     destination_name="prod-eu")
+    out = report(env, 0)
     assert "every destination has the current version" in out
 
     alice.rotate_key(name)
-    code, out = report(env)
-    assert code == 2, out
+    out = report(env, 2)
     lines = out.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith(f"{name}  v2 not sent to ") for line in lines)
-    assert [line.split()[5] for line in lines] == ["aws", "openbao"]
-    code, out = report(env, "--json")
-    assert code == 2
-    missing = json.loads(out)["missing"]
-    assert [(m["key"], m["destination"], m["current_version"], m["last_version_sent"])
-            for m in missing] == [(name, "aws", 2, 1), (name, "openbao", 2, 1)]
+    assert [line.split()[5] for line in lines] == ["aws:prod-eu", "openbao"]
+    missing = json.loads(report(env, 2, "--json"))["missing"]
+    assert [(m["key"], m["destination"], m["destination_name"], m["current_version"],
+             m["last_version_sent"]) for m in missing] == [
+        (name, "aws", "prod-eu", 2, 1), (name, "openbao", "", 2, 1)]
     assert missing[0]["last_wrapping_key_sha256"] == fingerprint(aws).hex()
 
     push_to_openbao(alice, bob, bao, name)  # import_version: OpenBao's version 2
-    exported = alice.export_key(approved_export(alice, bob, name), pem(aws), destination="aws")
+    exported = alice.export_key(approved_export(alice, bob, name), pem(aws), destination="aws",
+                                destination_name="prod-eu")
     assert exported.version == 2
     v2 = unwrap_rsa_aes(aws, exported.wrapped_key, OAEP)  # what AWS would import
     RECOVERED.append(v2)
@@ -250,11 +255,9 @@ def test_report_byok_finds_destinations_left_on_the_old_version(
                               {"plaintext": b64(b"after the re-push")})["ciphertext"]
     assert open_transit(v2, made_by_openbao) == (2, b"after the re-push")
     assert open_envelope_v2(v2, alice.encrypt(name, b"v2", consistent=True)) == b"v2"
-    code, out = report(env)
-    assert code == 0, out
-    code, out = report(env, "--json")
-    assert code == 0 and json.loads(out)["missing"] == []
-    assert json.loads(out)["keys_exported"] >= 3
+    assert "every destination has the current version" in report(env, 0)
+    current = json.loads(report(env, 0, "--json"))
+    assert current["missing"] == [] and current["keys_exported"] >= 3
 
     unreachable = keymgr("report", "byok", "--address", "127.0.0.1:1", "--timeout", "2",
                          env=env)

@@ -135,9 +135,11 @@ def test_every_export_is_recorded_and_listed(
     grant_id, blob, name = approved_grant(alice, bob)
     assert alice.list_export_bundles(name) == []
     private = rsa_key(3072)
-    exported = alice.export_key(grant_id, pem(private), destination="rsa-aes")
+    exported = alice.export_key(grant_id, pem(private), destination="rsa-aes",
+                                destination_name="vault-7@dc2")
     check_material(unwrap_rsa_aes(private, exported.wrapped_key, OAEP), blob)
     [record] = alice.list_export_bundles(name)
+    assert record.destination_name == "vault-7@dc2"
     key = alice.get_key(name)
     assert (record.id, record.key_id, record.version) == (grant_id, key.id, 1)
     assert record.destination == "rsa-aes" and record.wrapping_key_sha256 == fingerprint(private)
@@ -148,7 +150,7 @@ def test_every_export_is_recorded_and_listed(
     env = cluster_env(export_cluster)
     listed = keymgr("keys", "destinations", name, env=env)
     assert listed.returncode == 0, listed.stderr.decode()
-    assert "rsa-aes" in listed.stdout.decode()
+    assert "rsa-aes:vault-7@dc2" in listed.stdout.decode()
     assert fingerprint(private).hex() in listed.stdout.decode()
     missing = keymgr("keys", "destinations", "no-such-key", env=env)
     assert "no-such-key" in one_line_error(missing) or "not found" in one_line_error(missing)
@@ -183,6 +185,7 @@ def test_refusals_are_clear_and_change_nothing(admins: tuple[Client, Client]) ->
         ({"destination": "gcp", "algorithm": "RSA_OAEP_3072_SHA1_AES_256"}, "algorithm"),
         ({"destination": "rsa-aes", "import_token": b"tok"}, "import_token"),
         ({"destination": "aws", "kek_id": "kid"}, "kek_id"),
+        ({"destination": "aws", "destination_name": "prod eu"}, "destination_name"),
     ]
     for call, field in cases:
         call.setdefault("wrapping_public_key", pem(rsa_key(3072)))

@@ -93,6 +93,8 @@ def test_replicas_and_restores_agree() -> None:
         (bundle(wrapping_key_sha256=b"short"), "use_export_grant.bundle.wrapping_key_sha256"),
         (bundle(destination="azure"), "use_export_grant.bundle.kek_id"),
         (bundle(kek_id="kid-for-aws"), "use_export_grant.bundle.kek_id"),
+        (bundle(destination_name="prod eu"), "use_export_grant.bundle.destination_name"),
+        (bundle(destination_name="x" * 129), "use_export_grant.bundle.destination_name"),
     ],
 )
 def test_bad_records_are_refused_and_the_grant_stays_unused(

@@ -178,8 +178,8 @@ class OpenBaoCluster:
     # as it runs in production: HTTPS listeners and a file audit device
     production: bool = False
     bootstrap_timeout_s: float = BOOTSTRAP_TIMEOUT_S
-    root_token: str = ""
-    unseal_key: str = ""
+    root_token: str = field(default="", repr=False)  # secrets: never in a repr or a log
+    unseal_key: str = field(default="", repr=False)
     base_dir: Path | None = None
     _nodes: list[_Node] = field(default_factory=list, init=False, repr=False)
     _owns_dir: bool = field(default=False, init=False, repr=False)

@@ -35,12 +35,12 @@ from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.metrics import run_observers
 from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.tde_service import TdeKeysServicer
-from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.server.worker_replica import WorkerReplica
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftNode
 from keymgr.stubs import add_local_servicers
+from keymgr.tls13 import server_credentials
 
 log = logging.getLogger("keymgr.worker")
 

@@ -7,7 +7,8 @@
     ├── TdeCalls       TDE master keys                                    (_tde)
     ├── OperatorCalls  init, seal, status, membership, root rotation      (_operator)
     ├── SnapshotCalls  backup and restore                                 (_snapshots)
-    └── AccessCalls    policies, roles, approvals, export                 (_access)
+    ├── AccessCalls    policies, roles, approvals, export                 (_access)
+    └── SecretsCalls   `client.secrets`: versioned secrets, tokens        (_secrets)
 
 A new service adds one module with a `Transport` subclass and one base below.
 """
@@ -19,6 +20,7 @@ from keymgr.client._crypto import CryptoCalls
 from keymgr.client._keys import KeyCalls
 from keymgr.client._operator import OperatorCalls
 from keymgr.client._results import DataKey, MasterKey, VolumeKey
+from keymgr.client._secrets import SecretsCalls
 from keymgr.client._snapshots import SnapshotCalls
 from keymgr.client._tde import TdeCalls
 from keymgr.client._transport import Credentials
@@ -28,7 +30,14 @@ __all__ = ["Client", "Credentials", "DataKey", "MasterKey", "VolumeKey"]
 
 
 class Client(
-    KeyCalls, CryptoCalls, VolumeCalls, TdeCalls, OperatorCalls, SnapshotCalls, AccessCalls
+    KeyCalls,
+    CryptoCalls,
+    VolumeCalls,
+    TdeCalls,
+    OperatorCalls,
+    SnapshotCalls,
+    AccessCalls,
+    SecretsCalls,
 ):
     """Talks to a keymgr cluster through any of `endpoints` ("host:port").
 

@@ -28,7 +28,14 @@ from keymgr.client._exceptions import (
 )
 from keymgr.client._failover import FailoverPolicy
 from keymgr.consistency import INDEX_KEY, MIN_INDEX_KEY, parse_index
-from keymgr.stubs import access_stub, keys_stub, operator_stub, tde_stub, volume_stub
+from keymgr.stubs import (
+    access_stub,
+    keys_stub,
+    operator_stub,
+    secrets_stub,
+    tde_stub,
+    volume_stub,
+)
 from keymgr.tls13 import channel_credentials, client_channel_options
 
 
@@ -52,6 +59,7 @@ STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
     "access": access_stub,
     "volume": volume_stub,
     "tde": tde_stub,
+    "secrets": secrets_stub,
 }
 
 
@@ -157,16 +165,20 @@ class Transport:
         request_id: str = "",
         endpoint: str | None = None,
         at_most_once: bool = False,
+        credential: tuple[tuple[str, str | bytes], ...] = (),
     ) -> Any:
         """One RPC with failover. `at_most_once`: never send it again once it may have
-        run (for calls whose reply cannot be had twice: Init's and RotateRoot's shares)."""
+        run (for calls whose reply cannot be had twice: Init's and RotateRoot's shares).
+        `credential`: metadata that stands in for the certificate's principal (a
+        `keymgr-token`, a gateway's forwarded certificate), sent on every attempt."""
         plan = [endpoint] if endpoint else self._policy.plan(self._attempts)
         last: KeymgrError | None = None
         for number, target in enumerate(plan):
             stub = self._stub(target, service)
             try:
+                metadata = (*(self._metadata() or ()), *credential) or None
                 response, call = getattr(stub, method).with_call(
-                    request, timeout=self._timeout, metadata=self._metadata()
+                    request, timeout=self._timeout, metadata=metadata
                 )
             except grpc.RpcError as exc:
                 self._note_index(exc)

@@ -293,7 +293,7 @@ CLIENT_METHODS = frozenset({
     "rotate_key", "rotate_keyring", "rotate_master_key", "rotate_root", "save_snapshot",
     "schedule_key_deletion", "seal", "seal_status", "seen_index", "set_approval_rule",
     "set_key_rotation", "set_roles", "step_down", "unseal", "unwrap_volume_key",
-    "whoami",
+    "whoami", "secrets",
 })
 
 
@@ -317,6 +317,7 @@ def test_each_client_method_lives_in_one_service_module() -> None:
     assert shadowed == {}
     assert {base.__module__ for base in sdk.Client.__mro__[1:-2]} <= {
         f"keymgr.client._{m}"
-        for m in ("keys", "crypto", "volume", "tde", "operator", "snapshots", "access")
+        for m in ("keys", "crypto", "volume", "tde", "operator", "snapshots", "access",
+                  "secrets")
     }
     assert sdk.Client.__mro__[-2] is Transport

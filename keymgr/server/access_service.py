@@ -14,7 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from keymgr.crypto.key_export import wrap
+from keymgr.raft.proposer import now_ms
 from keymgr.server import key_export
+from keymgr.server.approvals import DEFAULT_TTL_S, expiry_ms, request_approval
 from keymgr.server.audit_target import note_detail, note_key
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
@@ -24,16 +26,14 @@ from keymgr.server.errors import (
     InvalidArgument,
     NotFound,
 )
-from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
-from keymgr.store.access import GATED, KINDS, check_policy
-from keymgr.store.keystore_validation import HSM_NOT_EXPORTABLE, CommandRefused
+from keymgr.store.access import KINDS, check_policy
+from keymgr.store.keystore_validation import (
+    HSM_NOT_EXPORTABLE,
+    NOT_EXPORTABLE,
+    CommandRefused,
+)
 from keymgr.v1 import access_pb2, keys_pb2, store_pb2
-
-DEFAULT_TTL_S = 24 * 3600
-MAX_TTL_S = 30 * 86400
-NODE_OP_TTL_S = 3600  # join tokens and seal migrations: about one node, act soon
-NODE_OP_MAX_TTL_S = 7 * 86400
 
 
 def wrapping_key(pem: bytes) -> rsa.RSAPublicKey:
@@ -47,49 +47,14 @@ def wrapping_key(pem: bytes) -> rsa.RSAPublicKey:
     return key
 
 
-def expiry_ms(ttl_seconds: int, *, default_s: int = DEFAULT_TTL_S, max_s: int = MAX_TTL_S) -> int:
-    """When a request made with `ttl_seconds` (0 = `default_s`) expires; the field named
-    if it is over `max_s`."""
-    ttl = ttl_seconds or default_s
-    if ttl > max_s:
-        raise InvalidArgument("ttl_seconds", f"at most {max_s}")
-    return now_ms() + ttl * 1000
+def check_exportable(key: keys_pb2.Key) -> None:
+    """HSM-held and non-exportable keys get no grant and no export (the state machine
+    refuses the grant too); FailedPrecondition saying which."""
+    if key.purpose == keys_pb2.KEY_PURPOSE_HSM:
+        raise FailedPrecondition(HSM_NOT_EXPORTABLE)
+    if key.non_exportable:
+        raise FailedPrecondition(NOT_EXPORTABLE)
 
-
-async def request_approval(
-    node: NodeContext,
-    caller: Caller,
-    op: str,
-    message: object,
-    *,
-    summary: str,
-    ttl_s: int = 0,
-    expires_at_ms: int = 0,
-    set_grant_id: bool = False,
-    operation_id: str = "",
-) -> store_pb2.PendingOperation:
-    """Proposes a split-key operation; it has run already if one approval is enough.
-    It expires at `expires_at_ms` if given, else `ttl_s` from now. `operation_id`: the
-    client's, already checked; "" = a new one."""
-    expires_at_ms = expires_at_ms or expiry_ms(ttl_s)
-    inner = store_pb2.Command()
-    getattr(inner, op).CopyFrom(message)
-    operation_id = operation_id or uuid.uuid4().hex[:16]
-    if set_grant_id:
-        inner.grant_export.grant.id = operation_id
-    command = store_pb2.Command(
-        request_id=f"approval-{operation_id}",
-        principal=caller.principal,
-        request_approval=store_pb2.RequestApproval(
-            operation_id=operation_id,
-            kind=GATED[op],
-            command=inner,
-            expires_at_ms=expires_at_ms,
-            summary=summary,
-        ),
-    )
-    result = await node.proposer.submit(command)
-    return result.operation
 
 
 class AccessServicer:
@@ -249,6 +214,8 @@ class AccessServicer:
     ) -> access_pb2.ApprovalResponse:
         caller = self._admin(context)
         if operation_id not in self._node.store.access.operations:
+            await self._node.read_barrier()  # asked for through another node just now?
+        if operation_id not in self._node.store.access.operations:
             raise NotFound(f"operation_id: no operation {operation_id!r}")
         command = store_pb2.Command(
             request_id=f"decide-{operation_id}-{uuid.uuid4().hex[:8]}",
@@ -276,8 +243,7 @@ class AccessServicer:
     ) -> access_pb2.ApprovalResponse:
         caller = self._admin(context)
         stored = self._node.find_key("name_or_id", request.name_or_id)
-        if stored.key.purpose == keys_pb2.KEY_PURPOSE_HSM:
-            raise FailedPrecondition(HSM_NOT_EXPORTABLE)
+        check_exportable(stored.key)
         version = request.version or stored.key.current_version
         if version not in stored.wrapped_material:
             raise NotFound(f"version: key {stored.key.name!r} has no version {version}")
@@ -306,13 +272,15 @@ class AccessServicer:
         public_key = wrapping_key(request.wrapping_public_key)
         plan = key_export.plan_for(request, public_key)
         grant = self._node.store.access.grants.get(request.grant_id)
+        if grant is None:
+            await self._node.read_barrier()  # approved through another node just now?
+            grant = self._node.store.access.grants.get(request.grant_id)
         if grant is None or grant.grantee != caller.principal:
             raise NotFound("grant_id: no export grant with this id for this principal")
         self._node.check_serving()
         stored = self._node.find_key("grant_id", grant.key_id)
         note_key(stored.key.id, grant.version)
-        if stored.key.purpose == keys_pb2.KEY_PURPOSE_HSM:
-            raise FailedPrecondition(HSM_NOT_EXPORTABLE)
+        check_exportable(stored.key)
         if not stored.wrapped_material.get(grant.version):
             raise FailedPrecondition(f"key version {grant.version} no longer exists")
         await self._node.proposer.submit(  # exactly once, cluster-wide, before any bytes leave
@@ -320,12 +288,14 @@ class AccessServicer:
                 request_id=f"export-{grant.id}-{uuid.uuid4().hex[:8]}",
                 principal=caller.principal,
                 use_export_grant=store_pb2.UseExportGrant(
-                    grant_id=grant.id, bundle=key_export.bundle_for(plan)
+                    grant_id=grant.id,
+                    bundle=key_export.bundle_for(plan, request.destination_name),
                 ),
             )
         )
         approval = self._node.store.access.operations.get(grant.id)
-        note_detail(key_export.audit_line(plan, list(approval.approvals) if approval else []))
+        approvers = list(approval.approvals) if approval else []
+        note_detail(key_export.audit_line(plan, request.destination_name, approvers))
         payload = self._node.materials.with_plaintext(
             stored, grant.version, lambda material: wrap(plan, bytes(material))
         )

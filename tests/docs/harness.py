@@ -36,6 +36,7 @@ from pathlib import Path
 
 from keymgr.ops.devcluster import LocalCluster, NodeSpec, default_spec
 from keymgr.ops.ports import free_port
+from keymgr_bench.openbao_peer import OpenBaoCluster, bao_binary
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK_TIMEOUT_S = 120.0
@@ -128,6 +129,7 @@ class Harness:
     work: Path
     env: dict[str, str] = field(default_factory=dict)
     clusters: dict[str, LocalCluster] = field(default_factory=dict)
+    peers: list[OpenBaoCluster] = field(default_factory=list)
     ran: list[Block] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
 
@@ -153,6 +155,7 @@ class Harness:
             "new-node": self._new_node,
             "config": self._config,
             "start": self._start,
+            "openbao": self._openbao,
         }
 
     def directive(self, step: Directive) -> None:
@@ -247,6 +250,16 @@ class Harness:
         cluster.start(node_id)
         cluster.wait_answering(node_id)
 
+    def _openbao(self) -> None:
+        """`bao server -dev` with transit enabled, as the doc's skip-ci block starts it,
+        on a free loopback port: exports BAO_ADDR and BAO_TOKEN and puts `bao` on PATH."""
+        peer = OpenBaoCluster(dev=True, bootstrap_timeout_s=60.0)
+        self.peers.append(peer)
+        peer.start()
+        self.env["BAO_ADDR"] = peer.addresses[0]
+        self.env["BAO_TOKEN"] = peer.root_token
+        self.env["PATH"] = f"{Path(bao_binary()).parent}:{self.env['PATH']}"
+
     # --- blocks ---------------------------------------------------------------------
 
     def run(self, block: Block) -> str:
@@ -313,8 +326,11 @@ class Harness:
     def close(self) -> None:
         """Stops every node by PID: those started here, and those a block started
         (e.g. a drill restarting a node), found by run/<id>.pid checked against /proc;
-        then the background processes of blocks (`<name>.pid` in the work dir)."""
+        every OpenBao server started here; then the background processes of blocks
+        (`<name>.pid` in the work dir)."""
         try:
+            for peer in self.peers:
+                peer.close()
             self._close_clusters()
         finally:
             for pid_file in sorted(self.work.glob("*.pid")):

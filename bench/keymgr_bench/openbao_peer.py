@@ -10,7 +10,7 @@ throwaway CA, TLS 1.3) and a declarative file audit device. Raft traffic between
 nodes uses OpenBao's own cluster TLS either way. Processes are stopped by their PIDs.
 
 `OpenBaoTarget` + `openbao_scenarios` give the async operations for `run_load`.
-`python -m keymgr.ops.openbao_peer --duration 10` benchmarks OpenBao alone.
+`python -m keymgr_bench.openbao_peer --duration 10` benchmarks OpenBao alone.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from typing import Any
 import aiohttp
 
 from keymgr import pki
-from keymgr.ops.loadgen import LoadResult, median_of, run_load
 from keymgr.ops.ports import free_port
 from keymgr.tls13 import ssl_context
+from keymgr_bench.loadgen import LoadResult, median_of, run_load
 
 Op = Callable[[int], Awaitable[None]]
 
@@ -178,8 +178,8 @@ class OpenBaoCluster:
     # as it runs in production: HTTPS listeners and a file audit device
     production: bool = False
     bootstrap_timeout_s: float = BOOTSTRAP_TIMEOUT_S
-    root_token: str = ""
-    unseal_key: str = ""
+    root_token: str = field(default="", repr=False)  # secrets: never in a repr or a log
+    unseal_key: str = field(default="", repr=False)
     base_dir: Path | None = None
     _nodes: list[_Node] = field(default_factory=list, init=False, repr=False)
     _owns_dir: bool = field(default=False, init=False, repr=False)
@@ -234,6 +234,19 @@ class OpenBaoCluster:
     def version(self) -> str:
         """The binary's version, e.g. v2.7.2."""
         return _bao_version(bao_binary())
+
+    def api(
+        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 30.0
+    ) -> tuple[int, dict[str, Any]]:
+        """One JSON call to the active node's /v1/`path` with the root token:
+        (status, decoded body). For tests and tools that drive OpenBao as a peer."""
+        return self._http(
+            method,
+            f"{self.leader_address}/v1/{path}",
+            token=self.root_token,
+            body=body,
+            timeout=timeout,
+        )
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -732,10 +745,10 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m keymgr.ops.openbao_peer`: benchmark OpenBao alone."""
-    from keymgr.ops.bench_report import CONCURRENCIES, print_report, write_report
+    """`python -m keymgr_bench.openbao_peer`: benchmark OpenBao alone."""
+    from keymgr_bench.bench_report import CONCURRENCIES, print_report, write_report
 
-    parser = argparse.ArgumentParser(prog="python -m keymgr.ops.openbao_peer")
+    parser = argparse.ArgumentParser(prog="python -m keymgr_bench.openbao_peer")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per window")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each window")
     parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCIES))

@@ -84,9 +84,20 @@ def test_dev_up_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         for pid in node_pids:
             assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"node {pid} still runs"
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        _stop_dev_up(process)
+
+
+def _stop_dev_up(process: subprocess.Popen[str]) -> None:
+    """Ctrl-C first: dev up stops its nodes (they run in their own sessions, so killing
+    dev up's group alone would leave them running); SIGKILL only if that hangs."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
 
 def _run_printed_hint(text: str, tmp_path: Path) -> None:
@@ -127,9 +138,7 @@ def test_dev_up_names_a_busy_port_and_a_free_command(tmp_path: Path) -> None:
         try:
             _, err = process.communicate(timeout=240)
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+            _stop_dev_up(process)
     assert process.returncode != 0
     assert "internal error" not in err and "Traceback" not in err and "STALE" not in err, err
     assert len(err.strip().splitlines()) == 1, err
@@ -153,18 +162,16 @@ def test_dev_up_says_a_dev_cluster_already_runs_there(tmp_path: Path) -> None:
             if not line or "Ctrl-C stops the cluster" in line:
                 break
         second = _start_dev_up(directory, base)
-        _, err = second.communicate(timeout=120)
+        try:
+            _, err = second.communicate(timeout=120)
+        finally:
+            _stop_dev_up(second)
         assert second.returncode != 0
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         assert f"a dev cluster from {directory} is already running" in err, err
         assert f"--dir {directory}-" in err, err  # its Raft peers are the old ports
     finally:
-        os.killpg(first.pid, signal.SIGINT)
-        try:
-            first.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait(timeout=30)
+        _stop_dev_up(first)
 
 
 def test_a_node_that_exits_shows_this_runs_output_only(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ class CoreHooks(Protocol):
     def outgoing(self, node: Any, message: Any) -> Any: ...
     def send_failed(self, core: Core, node: Any) -> None: ...
     def before_tick(self, core: Core) -> None: ...
+    def append_entries_round(self, core: Core, starting: bool) -> None: ...
     def storage_failed(self, core: Core, error: StorageFailure) -> None: ...
     def incoming_allowed(self, conn: Any, message: Any) -> bool: ...
 
@@ -174,6 +175,15 @@ class Core(SyncObj):  # type: ignore[misc]
     def _km_apply(self, payload: bytes) -> bytes | None:
         # pysyncobj increments raftLastApplied after this returns.
         return self._km_hooks.apply(payload, self.raftLastApplied + 1)
+
+    def _SyncObj__sendAppendEntries(self) -> None:
+        """pysyncobj's heartbeat round, bracketed so the adapter can pace snapshot chunks
+        (SyncObj calls `self.__sendAppendEntries`, which resolves to this override)."""
+        self._km_hooks.append_entries_round(self, True)
+        try:
+            super()._SyncObj__sendAppendEntries()
+        finally:
+            self._km_hooks.append_entries_round(self, False)
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
         try:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import functools
 import heapq
 import itertools
 import json
@@ -69,6 +70,7 @@ from keymgr.raft.durable_journal import (
     plan_load,
 )
 from keymgr.raft.settings import RaftSettings, check_address, validate_settings
+from keymgr.raft.snapshot_install import Prepared
 from keymgr.raft.snapshot_transfer import SnapshotReceiver, SnapshotSender
 from keymgr.raft.tls import RaftTls, RaftTlsFiles
 from keymgr.raft.wire_codec import install as install_wire_codec
@@ -96,6 +98,7 @@ _CREATE_JOURNAL_LOCK = threading.Lock()
 OnDone = Callable[[bytes | None, "RaftError | None"], None]
 T = TypeVar("T")
 MEMBERS_FILE = "members.json"
+TRANSFER_KEEPALIVE_S = 0.1  # a follower's "still here" while a snapshot arrives
 
 
 class StateMachine(Protocol):
@@ -123,6 +126,7 @@ class _Preloaded:
     prev: tuple[bytes, int, int]
     last: tuple[bytes, int, int]
     cluster: tuple[str, ...]
+    swap_in: Callable[[], None] | None = None  # a leader's snapshot, prepared off the tick
 
 
 def _file_identity(path: str) -> tuple[int, int, int] | None:
@@ -278,6 +282,8 @@ class RaftNode:
         self._heard_commit: int | None = None
         self._ack_cap: int | None = None
         self._message_source: tuple[str, int] | None = None
+        self._transfer_keepalive = 0.0  # when this follower last said "still here"
+        self._transfer_node: Any = None  # the leader sending us a snapshot
         self._snapshot_receiver: SnapshotReceiver | None = None
         self._snapshot_sender: SnapshotSender | None = None
         self._refused_votes = 0
@@ -385,7 +391,9 @@ class RaftNode:
         if rewrite_journal:
             # after a failed fsync the page cache cannot be trusted to reach the disk
             journal.replace_entries(journal.entries())
-        self._snapshot_receiver = SnapshotReceiver(dump_path)
+        self._snapshot_receiver = SnapshotReceiver(
+            dump_path, off_tick=True, prepare=getattr(self._machine, "prepare_restore", None)
+        )
         if damaged_dump is not None:
             self._recovery = _Recovery(f"local Raft dump was corrupt ({damaged_dump})", False)
         elif journal.damage is not None:
@@ -931,6 +939,7 @@ class RaftNode:
             self._snapshot_sender.reset(node)
 
     def before_tick(self, core: Core) -> None:
+        self._install_prepared_snapshot(core)
         self._drain_queue(core)
         recovery = self._recovery
         if recovery is not None and not recovery.fresh:
@@ -963,6 +972,8 @@ class RaftNode:
         term = message.get("term", -1)
         if kind != "append_entries" or not isinstance(term, int) or term < core.raftCurrentTerm:
             return message
+        if self._installing_from(core, node, term):
+            return None
         self._message_source = (str(node.id), term)
         commit = message.get("commit_index")
         if isinstance(commit, int):
@@ -998,6 +1009,7 @@ class RaftNode:
         if kind == "append_entries" and core._getLeader() == node:
             now = time.monotonic()
             self._last_leader_contact = now
+            self._keep_transfer_alive(core, node, message, now)
             commit = self._heard_commit
             echo = message.get("km_echo")
             if commit is not None:
@@ -1037,6 +1049,95 @@ class RaftNode:
             if isinstance(stamp, float):
                 self._stamps[str(node.id)] = stamp
 
+    def _installing_from(self, core: Core, node: Any, term: int) -> bool:
+        """While a snapshot from this leader is decoded off the tick, its AppendEntries
+        wait (they follow the snapshot, which pysyncobj does not have yet: it would
+        refuse them and the leader would send the whole snapshot again). The leader is
+        still heard: no election, and a "still here" reply keeps its link up."""
+        receiver = self._snapshot_receiver
+        pending = receiver.pending_source if receiver is not None else None
+        if pending is None:
+            return False
+        if pending != (str(node.id), term):
+            receiver.cancel_pending(f"{node.id} leads at term {term}")  # type: ignore[union-attr]
+            return False
+        self._transfer_node = node
+        core._SyncObj__raftElectionDeadline = raft_clock() + self._settings.election_timeout_max
+        self._last_leader_contact = time.monotonic()
+        self._send_keepalive(core, node, time.monotonic())
+        return True
+
+    def _install_prepared_snapshot(self, core: Core) -> None:
+        """Swaps in a snapshot prepared off the tick (see snapshot_install), in the tick."""
+        receiver = self._snapshot_receiver
+        if receiver is None or receiver.pending_source is None:
+            return
+        writer = self._dump_writer
+        with writer.install_lock if writer is not None else contextlib.nullcontext():
+            prepared = receiver.take_prepared(int(core.raftLastApplied))
+            if prepared is None:
+                return
+            if writer is not None:
+                writer.supersede()
+        dump = prepared.dump
+        identity = _file_identity(str(self._settings.data_dir / "raft.dump"))
+        if identity is None:
+            self._set_fatal("the installed snapshot vanished")
+            return
+        install = getattr(self._machine, "install_prepared", None)
+        swap_in: Callable[[], None]
+        if prepared.state is not None and callable(install):
+            swap_in = functools.partial(self._swap_machine, install, identity[1], prepared)
+        else:
+            swap_in = functools.partial(self._restore_machine, dump.snapshot)
+        self._preloaded = _Preloaded(identity, dump.prev, dump.last, dump.cluster, swap_in)
+        core._SyncObj__loadDumpFile(clearJournal=True)
+        leader = self._transfer_node
+        if leader is not None:
+            core._SyncObj__sendNextNodeIdx(leader, success=True)
+
+    def _swap_machine(self, install: Callable[[Any], None], size: int, prepared: Prepared) -> None:
+        started = time.monotonic()
+        install(prepared.state)
+        self.restore_seconds = time.monotonic() - started
+        log.info(
+            "Raft node %s restored the state machine (%d bytes) in %.3f s "
+            "(decoded off the Raft thread in %.3f s)",
+            self._settings.self_address, size, self.restore_seconds, prepared.seconds,
+        )
+
+    def _keep_transfer_alive(self, core: Core, node: Any, message: Any, now: float) -> None:
+        """A follower sends nothing back during a snapshot transfer, and a paced one
+        lasts longer than the leader's connection timeout (it would drop the link and
+        start over): answer a reply that means "still here" (no success, no reset)
+        every `TRANSFER_KEEPALIVE_S` while chunks arrive."""
+        chunk = message.get("serialized")
+        if not isinstance(chunk, tuple) or len(chunk) < 3:
+            return
+        self._transfer_node = node
+        self._send_keepalive(core, node, now)
+
+    def _send_keepalive(self, core: Core, node: Any, now: float) -> None:
+        if now - self._transfer_keepalive < TRANSFER_KEEPALIVE_S:
+            return
+        self._transfer_keepalive = now
+        core._SyncObj__transport.send(
+            node,
+            {"type": "next_node_idx", "next_node_idx": 0, "reset": False, "success": False},
+        )
+
+    def append_entries_round(self, core: Core, starting: bool) -> None:
+        """Paces snapshot chunks per heartbeat round (see snapshot_transfer)."""
+        sender = self._snapshot_sender
+        if sender is None:
+            return
+        if starting:
+            sender.start_round()
+            return
+        held = sender.end_round()
+        if held:
+            core._SyncObj__connectedNodes.update(held)  # held only for this round
+
     def on_tick(self, core: Core) -> None:
         if self._tick_thread is None:
             self._tick_thread = threading.current_thread()
@@ -1059,7 +1160,10 @@ class RaftNode:
     def _wrap_snapshot_transfer(self, core: Core) -> None:
         """Numbered chunks out, verified and durable install in (see snapshot_transfer)."""
         serializer = core._SyncObj__serializer
-        sender = SnapshotSender(serializer.getTransmissionData)
+        sender = SnapshotSender(
+            serializer.getTransmissionData,
+            hold=lambda node: core._SyncObj__connectedNodes.discard(node),
+        )
         self._snapshot_sender = sender
         serializer.getTransmissionData = sender.next_chunk
         receiver = self._snapshot_receiver
@@ -1269,9 +1373,15 @@ class RaftNode:
         startup, self._startup_load_pending = self._startup_load_pending, False
         preloaded, self._preloaded = self._preloaded, None
         try:
-            if startup and preloaded is not None and preloaded.identity == _file_identity(path):
+            if (
+                preloaded is not None
+                and (startup or preloaded.swap_in is not None)
+                and preloaded.identity == _file_identity(path)
+            ):
                 prev, last, cluster = preloaded.prev, preloaded.last, preloaded.cluster
-                snapshot = None  # the machine holds it already (_preload)
+                snapshot = None  # the machine holds it already (_preload) or swaps it in
+                if preloaded.swap_in is not None:
+                    preloaded.swap_in()
             else:
                 with open(path, "rb") as f:
                     dump = decode_dump(f.read())

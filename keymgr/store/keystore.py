@@ -43,6 +43,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from keymgr.store import key_records
 from keymgr.store import keystore_validation as check
@@ -108,6 +109,15 @@ class _Tables:
         self.secrets = Secrets()  # secrets mounts, paths and tokens
 
 
+@dataclass(frozen=True)
+class PreparedState:
+    """A snapshot decoded off the apply thread, ready for `KeyStore.install_prepared`."""
+
+    tables: _Tables
+    recent: OrderedDict[str, bytes]
+    applied: int
+
+
 class KeyStore:
     """Key records, the keyring and the cluster's init record, as replicated by Raft.
 
@@ -162,6 +172,12 @@ class KeyStore:
 
     def restore(self, snapshot: bytes) -> None:
         """Replaces the whole state; ValueError (state unchanged) if `snapshot` is bad."""
+        self.install_prepared(self.prepare_restore(snapshot))
+
+    @staticmethod
+    def prepare_restore(snapshot: bytes) -> PreparedState:
+        """Decodes a snapshot into tables without touching any store: the slow part of
+        `restore` (O(keys)), safe on any thread. ValueError if `snapshot` is bad."""
         state = store_pb2.StoreState()
         try:
             rest, records = key_records.split(bytes(snapshot))
@@ -170,9 +186,14 @@ class KeyStore:
             raise ValueError("snapshot is not an encoded keymgr.v1.StoreState") from None
         tables = _tables_from(state, records)
         recent = check.snapshot_requests(state, REQUEST_WINDOW)
-        self._t = tables
-        self._recent = recent
-        self._applied = state.applied_commands
+        return PreparedState(tables, recent, state.applied_commands)
+
+    def install_prepared(self, prepared: PreparedState) -> None:
+        """Swaps in a prepared state (apply thread; O(1)): readers see the old state or
+        the new one, never a mix, and no command is applied to a half-built one."""
+        self._t = prepared.tables
+        self._recent = prepared.recent
+        self._applied = prepared.applied
         self._generation += 1
         self._revision += 1
 

@@ -9,6 +9,8 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
+import pytest
+
 from keymgr.store.keystore import KeyStore, rotation_due_ms
 from keymgr.v1 import keys_pb2, store_pb2
 from tests.unit.test_keystore import FAR, encode, init_op, kid
@@ -168,3 +170,38 @@ def test_a_snapshot_in_protobuf_order_restores_too() -> None:
     copy.restore(state.SerializeToString(deterministic=True))
     assert _all_keys(copy) == _all_keys(store) and copy.key_counts() == store.key_counts()
     assert copy.rotations_due(FAR, 100) == store.rotations_due(FAR, 100)
+
+
+def test_a_snapshot_prepared_off_the_apply_thread_swaps_in_whole() -> None:
+    """A follower decodes a leader's snapshot on another thread: the live store is
+    untouched until the swap, and after it applies exactly as a restored one."""
+    log = _random_log(11, keys=80, commands=300)
+    leader = KeyStore()
+    for command in log[:250]:
+        leader.apply(command)
+    snapshot = leader.snapshot()
+    follower = KeyStore()
+    for command in log[:20]:
+        follower.apply(command)
+    before = follower.snapshot()
+    prepared = KeyStore.prepare_restore(snapshot)
+    follower.apply(log[20])  # the live store keeps applying while it is prepared
+    assert follower.snapshot() != before
+    restored = KeyStore()
+    restored.restore(snapshot)
+    follower.install_prepared(prepared)
+    assert follower.snapshot() == restored.snapshot() == snapshot
+    for command in log[250:]:
+        assert follower.apply(command) == restored.apply(command) == leader.apply(command)
+    assert follower.snapshot() == leader.snapshot()
+    _check_against_a_full_scan(follower, now=10**13)
+
+
+def test_a_bad_snapshot_is_refused_before_anything_is_swapped() -> None:
+    store = KeyStore()
+    for command in _random_log(3, keys=10, commands=20):
+        store.apply(command)
+    before = store.snapshot()
+    with pytest.raises(ValueError, match="StoreState"):
+        KeyStore.prepare_restore(b"\xff\x00 not a snapshot")
+    assert store.snapshot() == before

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from keymgr.raft.durable_journal import Dump, decode_dump, encode_dump
+from keymgr.raft.snapshot_install import Prepared
 from keymgr.raft.snapshot_transfer import SnapshotReceiver, SnapshotSender
 
 LEADER = ("127.0.0.1:7101", 3)
@@ -99,3 +102,137 @@ def test_malformed_chunks_and_oversize_transfers(tmp_path: Path) -> None:
     assert receiver.receive(("x", True, False, 0), LEADER, 0) is False
     assert not any(receiver.receive(c, LEADER, 0) for c in numbered(dump_bytes()))
     assert receiver.discarded == 3 and not dump.exists()
+
+
+# -- pacing: a bounded number of bytes per heartbeat round -------------------------------
+
+
+def test_sender_reads_at_most_a_round_budget_then_holds_the_node() -> None:
+    blob = dump_bytes(size=40_000)
+    pending = iter(chunks(blob))
+    held: list[str] = []
+    sender = SnapshotSender(lambda _node: next(pending), hold=held.append, round_budget=10_000)
+    rounds: list[list[Any]] = []
+    while not rounds or rounds[-1][-1] is None:
+        sender.start_round()
+        sent: list[Any] = []
+        while True:  # pysyncobj's loop: ask until None (held) or the last chunk
+            chunk = sender.next_chunk("node")
+            sent.append(chunk)
+            if chunk is None or chunk[2]:
+                break
+        rounds.append(sent)
+        assert sender.end_round() == (["node"] if chunk is None else [])
+    data = [c for r in rounds for c in r if c is not None]
+    assert all(sum(len(c[0]) for c in r if c is not None) <= 12_288 for r in rounds)
+    assert len(rounds) > 3 and held == ["node"] * (len(rounds) - 1)
+    assert sender.held_rounds == len(rounds) - 1
+    assert [c[3] for c in data] == [sum(len(d[0]) for d in data[:i]) for i in range(len(data))]
+    assert b"".join(c[0] for c in data) == blob
+
+
+def test_paced_chunks_still_install_whole(tmp_path: Path) -> None:
+    blob = dump_bytes()
+    pending = iter(chunks(blob))
+    sender = SnapshotSender(lambda _node: next(pending), hold=lambda _n: None, round_budget=5000)
+    receiver = SnapshotReceiver(str(tmp_path / "raft.dump"))
+    installed = False
+    for _ in range(1000):
+        sender.start_round()
+        chunk = sender.next_chunk("node")
+        while chunk is not None:
+            installed = receiver.receive(chunk, LEADER, applied_index=10) or installed
+            if chunk[2]:
+                break
+            chunk = sender.next_chunk("node")
+        receiver.receive(None, LEADER, applied_index=10)  # the round's empty heartbeat
+        if installed:
+            break
+    assert installed and (tmp_path / "raft.dump").read_bytes() == blob
+
+
+# -- off the tick: verify and decode on a thread, swap in from the tick ------------------
+
+
+def test_off_tick_install_waits_for_prepare_and_replaces_the_dump_only_then(
+    tmp_path: Path,
+) -> None:
+    dump = tmp_path / "raft.dump"
+    old = dump_bytes(last_index=50)
+    dump.write_bytes(old)
+    blob = dump_bytes(last_index=100)
+    release = threading.Event()
+    prepared_from: list[bytes] = []
+
+    def prepare(snapshot: bytes) -> str:
+        assert release.wait(10)
+        prepared_from.append(snapshot)
+        return "new state"
+
+    receiver = SnapshotReceiver(str(dump), off_tick=True, prepare=prepare)
+    assert not any(receiver.receive(c, LEADER, applied_index=10) for c in numbered(blob))
+    assert receiver.pending_source == LEADER
+    assert receiver.take_prepared(applied_index=10) is None  # still decoding
+    assert dump.read_bytes() == old  # nothing installed while it decodes
+    release.set()
+    prepared = wait_prepared(receiver, applied_index=10)
+    assert prepared.state == "new state" and prepared.dump.last[1] == 100
+    assert prepared_from == [decode_dump(blob).snapshot]
+    assert dump.read_bytes() == blob and receiver.installed == 1
+    assert receiver.pending_source is None and not (tmp_path / "raft.dump.incoming").exists()
+
+
+def test_off_tick_install_refuses_corrupt_stale_or_unrestorable_snapshots(tmp_path: Path) -> None:
+    dump = tmp_path / "raft.dump"
+    old = dump_bytes(last_index=50)
+    dump.write_bytes(old)
+
+    def refuse(_snapshot: bytes) -> None:
+        raise ValueError("not a StoreState")
+
+    corrupt = bytearray(dump_bytes(last_index=100))
+    corrupt[-10] ^= 1
+    cases = [
+        (bytes(corrupt), None, 10),  # checksum
+        (dump_bytes(last_index=100), None, 200),  # older than what is applied here
+        (dump_bytes(last_index=100), refuse, 10),  # the state machine refuses it
+    ]
+    for blob, prepare, applied in cases:
+        receiver = SnapshotReceiver(str(dump), off_tick=True, prepare=prepare)
+        for c in numbered(blob):
+            receiver.receive(c, LEADER, applied_index=applied)
+        deadline = time.monotonic() + 10
+        while receiver.pending_source is not None and time.monotonic() < deadline:
+            assert receiver.take_prepared(applied_index=applied) is None
+            time.sleep(0.01)
+        assert receiver.pending_source is None and receiver.discarded == 1
+        assert dump.read_bytes() == old
+
+
+def test_a_new_transfer_cancels_an_install_being_prepared(tmp_path: Path) -> None:
+    dump = tmp_path / "raft.dump"
+    release = threading.Event()
+    receiver = SnapshotReceiver(
+        str(dump), off_tick=True, prepare=lambda s: release.wait(10) and len(s)
+    )
+    for c in numbered(dump_bytes(last_index=100)):
+        receiver.receive(c, LEADER, applied_index=10)
+    newer = ("127.0.0.1:7102", 4)
+    second = numbered(dump_bytes(last_index=120))
+    receiver.receive(second[0], newer, applied_index=10)
+    assert receiver.pending_source is None and receiver.discarded == 1
+    release.set()
+    for c in second[1:]:
+        receiver.receive(c, newer, applied_index=10)
+    prepared = wait_prepared(receiver, applied_index=10)
+    assert prepared.dump.last[1] == 120 and decode_dump(dump.read_bytes()).last[1] == 120
+
+
+def wait_prepared(receiver: SnapshotReceiver, applied_index: int) -> Prepared:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        prepared = receiver.take_prepared(applied_index)
+        if prepared is not None:
+            return prepared
+        time.sleep(0.01)
+    raise AssertionError("the install was never prepared")

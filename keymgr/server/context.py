@@ -32,6 +32,7 @@ from keymgr.server.indexes import await_applied, note_write_index
 from keymgr.server.material import MaterialCache
 from keymgr.server.metrics import NodeMetrics
 from keymgr.server.read_gate import raft_refusal
+from keymgr.server.request_tally import RequestTally
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import store_pb2
 
@@ -48,6 +49,7 @@ class NodeContext:
     proposer: Proposer
     audit: AuditLog
     metrics: NodeMetrics | None = None
+    calls: RequestTally | None = None  # calls answered here (the metrics', or a worker's)
     _status: RaftStatus | None = field(default=None, repr=False)
     _status_at: float = 0.0
     _ca_pem: bytes | None = field(default=None, repr=False)
@@ -63,6 +65,7 @@ class NodeContext:
         audit: AuditLog,
         hsm: Callable[[], Pkcs11Seal | None],
         metrics: NodeMetrics | None = None,
+        calls: RequestTally | None = None,
     ) -> NodeContext:
         """The parts every serving process builds the same way around its store, Raft
         view and seal: material cache (cleared on seal) and proposer."""
@@ -82,6 +85,7 @@ class NodeContext:
             ),
             audit=audit,
             metrics=metrics,
+            calls=metrics.calls if metrics is not None else calls,
         )
 
     def raft_status(self) -> RaftStatus:

@@ -1,7 +1,9 @@
 """Prometheus metrics and the gRPC health status of one node.
 
 Request counts and latencies are recorded by the `@rpc` wrapper, next to the audit
-line, so every method is covered and the numbers match the audit log. Gauges (Raft,
+line, so every method is covered and the numbers match the audit log; worker processes
+push theirs to the Raft process (`request_tally`), so a node's counts cover every
+process serving on its port. Gauges (Raft,
 seal, audit, key counts) are sampled by `run_observers`, a periodic task, rather than
 pushed from the Raft thread: the tick thread must never wait on anything.
 
@@ -23,13 +25,13 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     generate_latest,
 )
 
 from keymgr.bounded_http import BoundedHttpServer, Request, Response
 from keymgr.listen_limits import METRICS
 from keymgr.server.read_gate import lag_entries
+from keymgr.server.request_tally import RequestTally
 
 if TYPE_CHECKING:
     from keymgr.server.context import NodeContext
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OBSERVE_INTERVAL_S = 0.25
-_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class NodeMetrics:
@@ -47,14 +48,9 @@ class NodeMetrics:
         self.node_id = node_id
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "keymgr_requests", "RPCs answered, by method and gRPC code", ["method", "code"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "keymgr_request_duration_seconds", "RPC latency, by method and gRPC code",
-            ["method", "code"], buckets=_BUCKETS, registry=r,
-        )
+        # counts and latencies of this process's calls and its workers' (pushed rows)
+        self.calls = RequestTally()
+        r.register(self.calls)
         self.raft_term = Gauge("keymgr_raft_term", "Current Raft term", registry=r)
         self.raft_commit = Gauge("keymgr_raft_commit_index", "Raft commit index", registry=r)
         self.raft_applied = Gauge("keymgr_raft_applied_index", "Raft applied index", registry=r)
@@ -92,8 +88,7 @@ class NodeMetrics:
         self._leader: str | None = None
 
     def observe_request(self, method: str, code: str, seconds: float) -> None:
-        self.requests.labels(method, code).inc()
-        self.latency.labels(method, code).observe(seconds)
+        self.calls.observe(method, code, seconds)
 
     def answer(self, request: Request) -> Response:
         """GET /metrics (or /): the registry in Prometheus text format."""

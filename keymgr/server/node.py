@@ -133,7 +133,8 @@ async def serve(config: NodeConfig, config_path: Path | None = None) -> None:
     supervisor: WorkerSupervisor | None = None
     if workers and config_path is not None:
         data_dir = config.node.data_dir
-        hub = WorkerHub(node.raft, node.store, node.seal, feed_socket(config))
+        calls = node.metrics.calls if node.metrics is not None else None
+        hub = WorkerHub(node.raft, node.store, node.seal, feed_socket(config), calls)
         node.raft.set_apply_listener(hub)
         internal = api_server(1)
         add_servicers(internal, **servicers)  # the same servicers: workers relay here

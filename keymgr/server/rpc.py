@@ -335,8 +335,8 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         caller = _caller(context)
         identity_source.reset(source_token)
         elapsed = time.perf_counter() - started
-        if node.metrics is not None:
-            node.metrics.observe_request(name, code.name, elapsed)
+        if node.calls is not None:
+            node.calls.observe(name, code.name, elapsed)
         log.debug("%s -> %s in %.1f ms", name, code.name, elapsed * 1000)
         principal = caller.principal if caller is not None else ""
         if undecodable is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -22,6 +23,7 @@ from pathlib import Path
 from keymgr.raft.node import RaftError, RaftNode
 from keymgr.seal.controller import SealController
 from keymgr.server import worker_wire as wire
+from keymgr.server.request_tally import RequestTally, parse_rows
 from keymgr.server.worker_wire import Kind
 from keymgr.store.keystore import KeyStore
 
@@ -43,8 +45,16 @@ class _Worker:
 class WorkerHub:
     """Serves the workers' socket; an `ApplyListener` of the Raft node."""
 
-    def __init__(self, raft: RaftNode, store: KeyStore, seal: SealController, path: Path) -> None:
+    def __init__(
+        self,
+        raft: RaftNode,
+        store: KeyStore,
+        seal: SealController,
+        path: Path,
+        calls: RequestTally | None = None,
+    ) -> None:
         self._raft = raft
+        self._calls = calls  # the node's tally: workers' calls are merged into it
         self._store = store
         self._seal = seal
         self._path = path
@@ -148,6 +158,8 @@ class WorkerHub:
                     task = asyncio.create_task(self._barrier(worker, request_id))
                     self._barriers.add(task)
                     task.add_done_callback(self._barriers.discard)
+                elif frame.kind is Kind.METRICS:
+                    self._merge_calls(frame.body)
                 else:
                     raise wire.WireError(f"unexpected {frame.kind.name} from a worker")
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -156,6 +168,14 @@ class WorkerHub:
             log.warning("worker connection closed: %s", exc)
         finally:
             self._drop(worker)
+
+    def _merge_calls(self, body: bytes) -> None:
+        try:
+            rows = parse_rows(json.loads(body))
+        except ValueError as exc:  # JSONDecodeError too
+            raise wire.WireError(str(exc)) from None
+        if self._calls is not None:
+            self._calls.merge(rows)
 
     async def _join(self, worker: _Worker) -> None:
         """Sends the worker a snapshot taken in the tick thread between two entries."""

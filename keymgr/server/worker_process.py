@@ -35,6 +35,7 @@ from keymgr.server.context import NodeContext
 from keymgr.server.forwarding import ForwardingHandler, internal_target
 from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.metrics import run_observers
+from keymgr.server.request_tally import RequestTally
 from keymgr.server.secrets_service import SecretsServicer
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.volume_service import VolumeKeysServicer
@@ -97,6 +98,7 @@ def build_worker(config: NodeConfig, number: int) -> tuple[NodeContext, WorkerRe
         seal=seal,
         audit=build_audit_log(worker_audit_config(config, number), seal.audit_key),
         hsm=lambda: hsm,
+        calls=RequestTally(),  # pushed to the Raft process for the node's metrics
     )
     return node, replica
 
@@ -127,6 +129,8 @@ async def serve_worker(config: NodeConfig, number: int) -> None:
     server.add_secure_port(config.api.listen, server_credentials(tls.cert, tls.key, tls.ca))
     await server.start()
     observer = asyncio.create_task(run_observers(node, health_servicer))
+    assert node.calls is not None
+    pusher = asyncio.create_task(replica.push_calls(node.calls))
     log.info("worker %d of node %s serving on %s", number, config.node.id, config.api.listen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -140,8 +144,10 @@ async def serve_worker(config: NodeConfig, number: int) -> None:
         lost.cancel()
         stopping.cancel()
         observer.cancel()
+        pusher.cancel()
         await health_servicer.enter_graceful_shutdown()
         await server.stop(grace=1.0)
+        replica.flush_calls(node.calls)  # the calls since the last push
         feed.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await feed

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import logging
 import math
 import time
@@ -22,6 +23,7 @@ from keymgr.raft import proposal_batch
 from keymgr.raft.node import NoLeader, OnDone, ProposalTimeout, RaftError, RaftStatus, commands_in
 from keymgr.seal.controller import SealController
 from keymgr.server import worker_wire as wire
+from keymgr.server.request_tally import PUSH_PERIOD_S, RequestTally
 from keymgr.server.worker_wire import Kind
 from keymgr.store.keystore import KeyStore
 
@@ -155,6 +157,19 @@ class WorkerReplica:
             self._seal.seal(frame.body.decode(errors="replace"))
         else:
             raise wire.WireError(f"unexpected {kind.name} from the Raft process")
+
+    async def push_calls(self, calls: RequestTally) -> None:
+        """Sends the calls answered here to the Raft process every PUSH_PERIOD_S, for
+        the node's metrics (forever: cancel to stop, then `flush_calls`)."""
+        while True:
+            await asyncio.sleep(PUSH_PERIOD_S)
+            self.flush_calls(calls)
+
+    def flush_calls(self, calls: RequestTally) -> None:
+        writer = self._writer
+        rows = calls.drain()
+        if rows and writer is not None and not self.lost.is_set():
+            writer.write(wire.encode(Kind.METRICS, json.dumps(rows).encode()))
 
     async def _propose(self, command: bytes, timeout: float | None) -> tuple[int, bytes]:
         return await self._request(Kind.PROPOSE, command, timeout)

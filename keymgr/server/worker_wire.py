@@ -43,6 +43,7 @@ class Kind(IntEnum):
     # worker -> Raft process
     PROPOSE = 10  # request id, command
     BARRIER = 11  # request id
+    METRICS = 12  # JSON rows of calls answered since the last push (request_tally)
 
 
 @dataclass(frozen=True)

@@ -220,3 +220,43 @@ def test_one_process_means_no_workers(make_cluster: MakeCluster, processes: int)
     cluster.bring_up()
     time.sleep(0.5)
     assert all(cluster.worker_pids(n.id) == [] for n in cluster.spec.nodes)
+
+
+def test_calls_served_by_a_worker_count_in_the_nodes_metrics(make_cluster: MakeCluster) -> None:
+    """The metrics endpoint (the Raft process's) counts the calls its workers answered:
+    each worker pushes its counts over the feed socket."""
+    from tests.integration.test_observability import _sample, _scrape
+
+    cluster = make_cluster(processes=2)
+    cluster.bring_up()
+    node = "node1"
+    cluster.wait_workers(node)
+    audit_dir = cluster.data_dir(node) / "audit"
+    labels = 'code="OK",method="GenerateDataKey"'
+    with cluster.client([node]) as client:
+        client.create_key("counted")
+
+    def generated() -> float:
+        try:
+            return _sample(_scrape(cluster, node), "keymgr_requests_total", labels)
+        except AssertionError:
+            return 0.0  # no such call counted yet
+
+    before = generated()
+    worker_before = _audit_lines(audit_dir / "audit-worker1.log")
+    calls = 0
+    with connections(cluster, node) as channels:
+        for _ in range(2):
+            for channel in channels:
+                keys_stub(channel).GenerateDataKey(
+                    keys_pb2.GenerateDataKeyRequest(key_name="counted"), timeout=10
+                )
+                calls += 1
+    served_by_worker = _audit_lines(audit_dir / "audit-worker1.log") - worker_before
+    assert served_by_worker > 0  # the kernel gave the worker some of the connections
+    eventually(lambda: generated() - before == calls, timeout=10.0)
+    text = _scrape(cluster, node)
+    count = _sample(text, "keymgr_request_duration_seconds_count", labels)
+    assert count - before == calls
+    every = 'code="OK",le="+Inf",method="GenerateDataKey"'
+    assert _sample(text, "keymgr_request_duration_seconds_bucket", every) == count

@@ -43,6 +43,7 @@ _DUMP_LINE = re.compile(
     r"thread in ([\d.]+) s, written and synced by a worker in ([\d.]+) s"
 )
 _RESTORE_LINE = re.compile(r"restored the state machine \((\d+) bytes\) in ([\d.]+) s")
+_OFF_TICK_LINE = re.compile(r"decoded off the Raft thread in ([\d.]+) s")
 
 
 @dataclass
@@ -57,8 +58,10 @@ class ScalePoint:
     restart_to_serving_s: float
     restart_restore_s: float
     catch_up_s: float
-    catch_up_restore_s: float
+    catch_up_restore_s: float  # in the follower's Raft thread (the swap)
+    catch_up_decode_s: float  # verified and decoded off its Raft thread
     elections: list[str]  # phases during which the term changed
+    terms: list[int]  # before loading, after loading, after the restart, after catch-up
 
 
 def _rss(pid: int) -> int:
@@ -193,6 +196,7 @@ async def bench_scale(
                 _wait_applied(cluster, rebuilt, target_index, timeout=900)
                 catch_up_s = time.monotonic() - started
                 installed = _last_match(cluster.log_path(rebuilt), _RESTORE_LINE)
+                decoded = _last_match(cluster.log_path(rebuilt), _OFF_TICK_LINE)
                 _, _, term_after = _roles(cluster)
                 if term_after != term_then:
                     elections.append("catch-up")
@@ -208,7 +212,9 @@ async def bench_scale(
                     restart_restore_s=float(restore.group(2)) if restore else 0.0,
                     catch_up_s=round(catch_up_s, 2),
                     catch_up_restore_s=float(installed.group(2)) if installed else 0.0,
+                    catch_up_decode_s=float(decoded.group(1)) if decoded else 0.0,
                     elections=elections,
+                    terms=[term, term_now, term_then, term_after],
                 )
                 points.append(point)
                 say(format_point(point))
@@ -224,8 +230,9 @@ def format_point(p: ScalePoint) -> str:
         f"{', '.join(f'{c:.3f}' for c in p.idle_cores)} cores | dump {p.dump_bytes / p.keys:.0f} "
         f"B/key, cut {p.dump_cut_s * 1000:.1f} ms in tick, written in {p.dump_write_s:.2f} s | "
         f"restart to serving {p.restart_to_serving_s:.2f} s (restore {p.restart_restore_s:.2f} s)"
-        f" | catch-up {p.catch_up_s:.2f} s (restore {p.catch_up_restore_s:.2f} s) | "
-        f"elections: {', '.join(p.elections) or 'none'}"
+        f" | catch-up {p.catch_up_s:.2f} s (in tick {p.catch_up_restore_s:.3f} s, decoded off "
+        f"it in {p.catch_up_decode_s:.2f} s) | elections: {', '.join(p.elections) or 'none'} "
+        f"(terms {' -> '.join(map(str, p.terms))})"
     )
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,7 @@ class WorkerHub:
         self._lock = threading.Lock()
         # (target or None for every active worker, frame) in Raft order; a RESET for a
         # joining worker is (worker, frame) with `joining` set
-        self._outbox: list[tuple[_Worker | None, bytes, bool]] = []
+        self._outbox: list[tuple[_Worker | None, bytes | Callable[[], bytes], bool]] = []
         self._wake_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: set[_Worker] = set()
@@ -77,10 +78,17 @@ class WorkerHub:
 
     def state_restored(self, index: int) -> None:
         if self._workers:
-            frame = wire.encode(Kind.RESET, wire.indexed(index, self._store.snapshot()))
-            self._queue(None, frame)
+            self._queue(None, self._reset_frame(index))
 
-    def _queue(self, target: _Worker | None, frame: bytes, joining: bool = False) -> None:
+    def _reset_frame(self, index: int) -> Callable[[], bytes]:
+        """A RESET frame cut now (tick thread: O(keys) pointer copies) and encoded when
+        the event loop sends it: encoding every key in the tick stalled Raft."""
+        frozen = self._store.freeze()
+        return lambda: wire.encode(Kind.RESET, wire.indexed(index, frozen.encode()))
+
+    def _queue(
+        self, target: _Worker | None, frame: bytes | Callable[[], bytes], joining: bool = False
+    ) -> None:
         loop = self._loop
         if loop is None:
             return
@@ -118,7 +126,8 @@ class WorkerHub:
         with self._lock:
             outbox, self._outbox = self._outbox, []
             self._wake_pending = False
-        for target, frame, joining in outbox:
+        for target, queued, joining in outbox:
+            frame = queued() if callable(queued) else queued
             if joining and target is not None:
                 target.active = True
             if target is not None:
@@ -181,9 +190,7 @@ class WorkerHub:
         """Sends the worker a snapshot taken in the tick thread between two entries."""
 
         def snapshot(_core: object) -> None:
-            index = self._raft.applying_index
-            frame = wire.encode(Kind.RESET, wire.indexed(index, self._store.snapshot()))
-            self._queue(worker, frame, joining=True)
+            self._queue(worker, self._reset_frame(self._raft.applying_index), joining=True)
 
         await asyncio.to_thread(self._raft.call_in_tick, snapshot, JOIN_TIMEOUT_S)
         self._send_status(worker, *self._status_now())

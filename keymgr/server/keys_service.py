@@ -119,12 +119,15 @@ class KeyManagementServicer(BatchCryptoCalls):
     ) -> keys_pb2.KeyResponse:
         algorithm = key_import.checked_algorithm(request.algorithm)
         payload = key_import.checked_payload(request.wrapped_key_material)
+        expires_at_ms = key_import.checked_expiry(request.expires_at_ms, now_ms())
         caller, stored = self._managed(context, request.name_or_id)
         key_import.require_importable(stored)
         token_id = key_import.checked_token(stored, request.import_token)
         keyring = self._node.check_serving()
         material = key_import.unwrap(keyring, stored, algorithm, payload)
-        command = key_import.import_command(keyring, stored, token_id, request.version, material)
+        command = key_import.import_command(
+            keyring, stored, token_id, request.version, material, expires_at_ms
+        )
         del material
         command.request_id = validation.request_id_or_new(request.request_id)
         command.principal = caller.principal

@@ -137,6 +137,7 @@ class MaterialCache:
             return  # the callers say "no such version" themselves
         entry = key.versions[version - 1]
         if entry.material_expired or 0 < entry.expires_at_ms <= self._clock():
+            self.forget(key.id, version)
             raise FailedPrecondition(material_expired(key.name, version))
 
     def _drop_destroyed(self) -> None:

@@ -93,6 +93,7 @@ def open_envelope(
             f"(minimum decryption version {stored.key.min_decryption_version})"
         )
     note_key(stored.key.id, header.key_version)
+    node.materials.require_unexpired(stored, header.key_version)  # before "no version"
     if header.key_version not in stored.wrapped_material:
         raise NotFound(f"{field}: key {stored.key.name!r} has no version {header.key_version}")
     material = node.materials.material(stored, header.key_version)

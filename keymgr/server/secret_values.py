@@ -123,6 +123,8 @@ def open_value(
         raise FailedPrecondition(f"{mount.name}/{path} v{version}: stored value is damaged")\
             from None
     stored = node.lookup(header.key_id)
+    if stored is not None:
+        node.materials.require_unexpired(stored, header.key_version)
     if stored is None or header.key_version not in stored.wrapped_material:
         raise NotFound(f"{mount.name}/{path} v{version}: the key that sealed it is gone")
     require_enabled(stored)

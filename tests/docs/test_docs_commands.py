@@ -97,8 +97,8 @@ def test_byok_guide_runs(harness: Harness) -> None:
     """Import with openssl, export to stand-ins of the three clouds and to a real
     OpenBao, then the re-push after a rotation that `keymgr report byok` drives."""
     run_docs(harness, [BYOK_GUIDE], [
-        ("keys", "import-params"), ("keys", "import"), ("export", "request"),
-        ("approvals", "approve"), ("export", "fetch"), ("keys", "destinations"),
+        ("keys", "import-params"), ("keys", "import"), ("keys", "export-wrapped"),
+        ("approvals", "approve"), ("keys", "destinations"),
         ("keys", "rotate"), ("report", "byok"),
     ])
 

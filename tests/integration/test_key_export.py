@@ -275,6 +275,15 @@ def test_export_wrapped_files_the_request_then_writes_the_payload(
     out.unlink()
     again = keymgr(*argv, env=env)  # the grant is spent: a new request
     assert again.returncode == 3 and operation_id not in again.stdout.decode()
+    [second] = re.findall(r"keymgr approvals approve (\S+)", again.stdout.decode())
+    assert bob.approve(second).state == store_pb2.OPERATION_STATE_EXECUTED
+    fetched = keymgr("export", "fetch", second, "--destination", "aws", "--public-key",
+                     str(wrapping), "--out", str(tmp_path / "two.bin"), "--usage",
+                     "encrypt-decrypt", env=env)  # the two-step flow still works
+    assert fetched.returncode == 0, fetched.stderr.decode()
+    check_material(unwrap_rsa_aes(private, (tmp_path / "two.bin").read_bytes(), OAEP), blob)
+    assert [b.usage for b in alice.list_export_bundles(name)] == [
+        "generate-verify-mac", "encrypt-decrypt"]
     alice.rotate_key(name)
     report = keymgr("report", "byok", "--json", env=env)
     assert report.returncode == 2, report.stderr.decode()

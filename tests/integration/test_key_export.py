@@ -287,8 +287,9 @@ def test_export_wrapped_files_the_request_then_writes_the_payload(
     alice.rotate_key(name)
     report = keymgr("report", "byok", "--json", env=env)
     assert report.returncode == 2, report.stderr.decode()
-    [row] = [r for r in json.loads(report.stdout)["missing"] if r["key"] == name]
-    assert row["last_usage"] == "generate-verify-mac" and row["destination_name"] == "acct-1"
+    rows = {(r["destination"], r["destination_name"]): r["last_usage"]
+            for r in json.loads(report.stdout)["missing"] if r["key"] == name}
+    assert rows == {("aws", "acct-1"): "generate-verify-mac", ("aws", ""): "encrypt-decrypt"}
     bad = keymgr("keys", "export-wrapped", name, "--to", "aws", "--wrapping-key",
                  str(tmp_path / "missing.pem"), "--out", str(out), env=env)
     assert "--wrapping-key: file not found" in one_line_error(bad)

@@ -15,11 +15,11 @@ import logging
 import time
 
 from keymgr.audit import AuditEvent, AuditUnavailable
+from keymgr.raft.node import RaftError
+from keymgr.raft.proposer import now_ms
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError
-from keymgr.server.proposer import now_ms
 from keymgr.server.rotation import SCHEDULER
-from keymgr.store.raft import RaftError
 from keymgr.v1 import store_pb2
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from keymgr.v1 import (
     access_pb2_grpc,
     keys_pb2_grpc,
     operator_pb2_grpc,
+    secrets_pb2_grpc,
     tde_pb2_grpc,
     volume_pb2_grpc,
 )
@@ -42,6 +43,10 @@ def volume_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
 
 def tde_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
     return tde_pb2_grpc.TdeKeysStub(channel)  # type: ignore[no-untyped-call]
+
+
+def secrets_stub(channel: grpc.Channel | grpc.aio.Channel) -> Any:
+    return secrets_pb2_grpc.SecretsStub(channel)  # type: ignore[no-untyped-call]
 
 
 class _Registrations:
@@ -68,8 +73,9 @@ def add_servicers(
     access: object,
     volume: object,
     tde: object,
+    secrets: object,
 ) -> dict[str, dict[str, grpc.RpcMethodHandler]]:
-    """Registers the five services, every method tolerant of bodies that do not decode;
+    """Registers the six services, every method tolerant of bodies that do not decode;
     returns what was registered (service -> method -> handler)."""
     recorded = _Registrations()
     keys_pb2_grpc.add_KeyManagementServicer_to_server(keys, recorded)  # type: ignore[no-untyped-call]
@@ -77,13 +83,14 @@ def add_servicers(
     access_pb2_grpc.add_AccessServicer_to_server(access, recorded)  # type: ignore[no-untyped-call]
     volume_pb2_grpc.add_VolumeKeysServicer_to_server(volume, recorded)  # type: ignore[no-untyped-call]
     tde_pb2_grpc.add_TdeKeysServicer_to_server(tde, recorded)  # type: ignore[no-untyped-call]
-    return _register_tolerant(server, recorded, expected=5)
+    secrets_pb2_grpc.add_SecretsServicer_to_server(secrets, recorded)  # type: ignore[no-untyped-call]
+    return _register_tolerant(server, recorded, expected=6)
 
 
 def add_local_servicers(
     server: grpc.aio.Server, *, keys: object, volume: object, tde: object
 ) -> dict[str, dict[str, grpc.RpcMethodHandler]]:
-    """What a worker process serves itself (it relays Operator and Access calls)."""
+    """What a worker process serves itself (it relays Operator, Access and Secrets calls)."""
     recorded = _Registrations()
     keys_pb2_grpc.add_KeyManagementServicer_to_server(keys, recorded)  # type: ignore[no-untyped-call]
     volume_pb2_grpc.add_VolumeKeysServicer_to_server(volume, recorded)  # type: ignore[no-untyped-call]

@@ -29,6 +29,15 @@ from keymgr.client._exceptions import (
     may_have_been_applied,
 )
 from keymgr.client._failover import FailoverPolicy
+from keymgr.client._secrets import (
+    IssuedToken,
+    MountConfig,
+    Secret,
+    SecretMetadata,
+    SecretsClient,
+    SecretVersion,
+    TokenInfo,
+)
 from keymgr.tls13 import InsecureTlsError
 
 __all__ = [
@@ -49,15 +58,22 @@ __all__ = [
     "FinalError",
     "InsecureTlsError",
     "InvalidArgument",
+    "IssuedToken",
     "ItemResult",
     "KeymgrError",
     "MasterKey",
+    "MountConfig",
     "NotFound",
     "OutcomeUnknown",
     "PermissionDenied",
     "RetryableError",
+    "Secret",
+    "SecretMetadata",
+    "SecretVersion",
+    "SecretsClient",
     "ServerError",
     "Timeout",
+    "TokenInfo",
     "Unauthenticated",
     "Unavailable",
     "VolumeKey",

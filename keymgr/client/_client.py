@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -29,6 +30,7 @@ from keymgr.client._exceptions import (
     may_have_been_applied,
 )
 from keymgr.client._failover import FailoverPolicy
+from keymgr.client._secrets import SecretsClient
 from keymgr.consistency import INDEX_KEY, MIN_INDEX_KEY, parse_index
 from keymgr.stubs import access_stub, keys_stub, operator_stub, tde_stub, volume_stub
 from keymgr.tls13 import require_tls13
@@ -132,6 +134,11 @@ class Client:
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._index = 0  # highest Raft index seen in a reply (see `seen_index`)
+
+    @functools.cached_property
+    def secrets(self) -> SecretsClient:
+        """Versioned secrets (keymgr.client._secrets): same endpoints and failover."""
+        return SecretsClient(self)
 
     @property
     def seen_index(self) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 FORWARDED_CERT = "keymgr-forwarded-cert-bin"  # binary metadata: PEM has newlines
-FORWARDED_SERVICES = ("/keymgr.v1.Operator/", "/keymgr.v1.Access/")
+FORWARDED_SERVICES = ("/keymgr.v1.Operator/", "/keymgr.v1.Access/", "/keymgr.v1.Secrets/")
 # what a forwarded call may carry on: the client's own metadata (request ids,
 # read-your-writes index), never a forwarded identity it made up
 _DROP = frozenset({FORWARDED_CERT, "authorization"})

@@ -33,6 +33,7 @@ from keymgr.server.peers import Peers
 from keymgr.server.proposer import now_ms
 from keymgr.server.rotation import rotate_due_keys
 from keymgr.server.sealing import SealController, build_seal
+from keymgr.server.secrets_service import SecretsServicer
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
@@ -124,6 +125,7 @@ async def serve(config: NodeConfig, config_path: Path | None = None) -> None:
         "access": AccessServicer(node),
         "volume": VolumeKeysServicer(node),
         "tde": TdeKeysServicer(node),
+        "secrets": SecretsServicer(node),
     }
     add_servicers(server, **servicers)
     hub: WorkerHub | None = None

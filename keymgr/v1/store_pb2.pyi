@@ -504,8 +504,176 @@ class SetMember(_message.Message):
     remove: bool
     def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., remove: _Optional[bool] = ...) -> None: ...
 
+class SecretMount(_message.Message):
+    __slots__ = ("name", "key_id", "max_versions", "cas_required", "delete_version_after_s", "created_at_ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CAS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DELETE_VERSION_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    key_id: str
+    max_versions: int
+    cas_required: bool
+    delete_version_after_s: int
+    created_at_ms: int
+    def __init__(self, name: _Optional[str] = ..., key_id: _Optional[str] = ..., max_versions: _Optional[int] = ..., cas_required: _Optional[bool] = ..., delete_version_after_s: _Optional[int] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+
+class StoredSecretVersion(_message.Message):
+    __slots__ = ("version", "created_at_ms", "deletion_at_ms", "destroyed", "ciphertext")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DELETION_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DESTROYED_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    created_at_ms: int
+    deletion_at_ms: int
+    destroyed: bool
+    ciphertext: bytes
+    def __init__(self, version: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., deletion_at_ms: _Optional[int] = ..., destroyed: _Optional[bool] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
+
+class StoredSecret(_message.Message):
+    __slots__ = ("mount", "path", "current_version", "oldest_version", "created_at_ms", "updated_at_ms", "max_versions", "cas_required", "delete_version_after_s", "custom_metadata", "versions")
+    class CustomMetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CAS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DELETE_VERSION_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_METADATA_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    mount: str
+    path: str
+    current_version: int
+    oldest_version: int
+    created_at_ms: int
+    updated_at_ms: int
+    max_versions: int
+    cas_required: bool
+    delete_version_after_s: int
+    custom_metadata: _containers.ScalarMap[str, str]
+    versions: _containers.RepeatedCompositeFieldContainer[StoredSecretVersion]
+    def __init__(self, mount: _Optional[str] = ..., path: _Optional[str] = ..., current_version: _Optional[int] = ..., oldest_version: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., max_versions: _Optional[int] = ..., cas_required: _Optional[bool] = ..., delete_version_after_s: _Optional[int] = ..., custom_metadata: _Optional[_Mapping[str, str]] = ..., versions: _Optional[_Iterable[_Union[StoredSecretVersion, _Mapping]]] = ...) -> None: ...
+
+class StoredToken(_message.Message):
+    __slots__ = ("accessor", "token_sha256", "principal", "display_name", "created_at_ms", "expires_at_ms", "revoked")
+    ACCESSOR_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    accessor: str
+    token_sha256: bytes
+    principal: str
+    display_name: str
+    created_at_ms: int
+    expires_at_ms: int
+    revoked: bool
+    def __init__(self, accessor: _Optional[str] = ..., token_sha256: _Optional[bytes] = ..., principal: _Optional[str] = ..., display_name: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., revoked: _Optional[bool] = ...) -> None: ...
+
+class EnableSecretsMount(_message.Message):
+    __slots__ = ("mount",)
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    mount: SecretMount
+    def __init__(self, mount: _Optional[_Union[SecretMount, _Mapping]] = ...) -> None: ...
+
+class ConfigureSecretsMount(_message.Message):
+    __slots__ = ("mount", "max_versions", "cas_required", "delete_version_after_s")
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CAS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DELETE_VERSION_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    mount: str
+    max_versions: int
+    cas_required: bool
+    delete_version_after_s: int
+    def __init__(self, mount: _Optional[str] = ..., max_versions: _Optional[int] = ..., cas_required: _Optional[bool] = ..., delete_version_after_s: _Optional[int] = ...) -> None: ...
+
+class PutSecret(_message.Message):
+    __slots__ = ("mount", "path", "version", "ciphertext", "cas")
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    CAS_FIELD_NUMBER: _ClassVar[int]
+    mount: str
+    path: str
+    version: int
+    ciphertext: bytes
+    cas: int
+    def __init__(self, mount: _Optional[str] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., ciphertext: _Optional[bytes] = ..., cas: _Optional[int] = ...) -> None: ...
+
+class SecretVersions(_message.Message):
+    __slots__ = ("mount", "path", "versions")
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    mount: str
+    path: str
+    versions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, mount: _Optional[str] = ..., path: _Optional[str] = ..., versions: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class WriteSecretMetadata(_message.Message):
+    __slots__ = ("mount", "path", "max_versions", "cas_required", "delete_version_after_s", "set_custom_metadata", "custom_metadata")
+    class CustomMetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MAX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CAS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DELETE_VERSION_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    SET_CUSTOM_METADATA_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_METADATA_FIELD_NUMBER: _ClassVar[int]
+    mount: str
+    path: str
+    max_versions: int
+    cas_required: bool
+    delete_version_after_s: int
+    set_custom_metadata: bool
+    custom_metadata: _containers.ScalarMap[str, str]
+    def __init__(self, mount: _Optional[str] = ..., path: _Optional[str] = ..., max_versions: _Optional[int] = ..., cas_required: _Optional[bool] = ..., delete_version_after_s: _Optional[int] = ..., set_custom_metadata: _Optional[bool] = ..., custom_metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class DeleteSecretMetadata(_message.Message):
+    __slots__ = ("mount", "path")
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    mount: str
+    path: str
+    def __init__(self, mount: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class CreateSecretToken(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: StoredToken
+    def __init__(self, token: _Optional[_Union[StoredToken, _Mapping]] = ...) -> None: ...
+
+class RevokeSecretToken(_message.Message):
+    __slots__ = ("accessor",)
+    ACCESSOR_FIELD_NUMBER: _ClassVar[int]
+    accessor: str
+    def __init__(self, accessor: _Optional[str] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration", "authorize_removal", "consume_removal", "rotate_root", "prepare_import", "import_material")
+    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration", "authorize_removal", "consume_removal", "rotate_root", "prepare_import", "import_material", "enable_secrets_mount", "configure_secrets_mount", "put_secret", "delete_secret_versions", "undelete_secret_versions", "destroy_secret_versions", "write_secret_metadata", "delete_secret_metadata", "create_secret_token", "revoke_secret_token")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -538,6 +706,16 @@ class Command(_message.Message):
     ROTATE_ROOT_FIELD_NUMBER: _ClassVar[int]
     PREPARE_IMPORT_FIELD_NUMBER: _ClassVar[int]
     IMPORT_MATERIAL_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_SECRETS_MOUNT_FIELD_NUMBER: _ClassVar[int]
+    CONFIGURE_SECRETS_MOUNT_FIELD_NUMBER: _ClassVar[int]
+    PUT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    DELETE_SECRET_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    UNDELETE_SECRET_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    DESTROY_SECRET_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    WRITE_SECRET_METADATA_FIELD_NUMBER: _ClassVar[int]
+    DELETE_SECRET_METADATA_FIELD_NUMBER: _ClassVar[int]
+    CREATE_SECRET_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_SECRET_TOKEN_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ms: int
     principal: str
@@ -570,7 +748,17 @@ class Command(_message.Message):
     rotate_root: RotateRoot
     prepare_import: PrepareImport
     import_material: ImportMaterial
-    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ..., authorize_removal: _Optional[_Union[AuthorizeRemoval, _Mapping]] = ..., consume_removal: _Optional[_Union[ConsumeRemoval, _Mapping]] = ..., rotate_root: _Optional[_Union[RotateRoot, _Mapping]] = ..., prepare_import: _Optional[_Union[PrepareImport, _Mapping]] = ..., import_material: _Optional[_Union[ImportMaterial, _Mapping]] = ...) -> None: ...
+    enable_secrets_mount: EnableSecretsMount
+    configure_secrets_mount: ConfigureSecretsMount
+    put_secret: PutSecret
+    delete_secret_versions: SecretVersions
+    undelete_secret_versions: SecretVersions
+    destroy_secret_versions: SecretVersions
+    write_secret_metadata: WriteSecretMetadata
+    delete_secret_metadata: DeleteSecretMetadata
+    create_secret_token: CreateSecretToken
+    revoke_secret_token: RevokeSecretToken
+    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ..., authorize_removal: _Optional[_Union[AuthorizeRemoval, _Mapping]] = ..., consume_removal: _Optional[_Union[ConsumeRemoval, _Mapping]] = ..., rotate_root: _Optional[_Union[RotateRoot, _Mapping]] = ..., prepare_import: _Optional[_Union[PrepareImport, _Mapping]] = ..., import_material: _Optional[_Union[ImportMaterial, _Mapping]] = ..., enable_secrets_mount: _Optional[_Union[EnableSecretsMount, _Mapping]] = ..., configure_secrets_mount: _Optional[_Union[ConfigureSecretsMount, _Mapping]] = ..., put_secret: _Optional[_Union[PutSecret, _Mapping]] = ..., delete_secret_versions: _Optional[_Union[SecretVersions, _Mapping]] = ..., undelete_secret_versions: _Optional[_Union[SecretVersions, _Mapping]] = ..., destroy_secret_versions: _Optional[_Union[SecretVersions, _Mapping]] = ..., write_secret_metadata: _Optional[_Union[WriteSecretMetadata, _Mapping]] = ..., delete_secret_metadata: _Optional[_Union[DeleteSecretMetadata, _Mapping]] = ..., create_secret_token: _Optional[_Union[CreateSecretToken, _Mapping]] = ..., revoke_secret_token: _Optional[_Union[RevokeSecretToken, _Mapping]] = ...) -> None: ...
 
 class CommandError(_message.Message):
     __slots__ = ("code", "message")
@@ -581,18 +769,24 @@ class CommandError(_message.Message):
     def __init__(self, code: _Optional[_Union[ErrorCode, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class CommandResult(_message.Message):
-    __slots__ = ("key", "keyring_term", "error", "ok", "operation")
+    __slots__ = ("key", "keyring_term", "error", "ok", "operation", "secret_version", "secret_mount", "secret_token")
     KEY_FIELD_NUMBER: _ClassVar[int]
     KEYRING_TERM_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     OPERATION_FIELD_NUMBER: _ClassVar[int]
+    SECRET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SECRET_MOUNT_FIELD_NUMBER: _ClassVar[int]
+    SECRET_TOKEN_FIELD_NUMBER: _ClassVar[int]
     key: _keys_pb2.Key
     keyring_term: int
     error: CommandError
     ok: bool
     operation: PendingOperation
-    def __init__(self, key: _Optional[_Union[_keys_pb2.Key, _Mapping]] = ..., keyring_term: _Optional[int] = ..., error: _Optional[_Union[CommandError, _Mapping]] = ..., ok: _Optional[bool] = ..., operation: _Optional[_Union[PendingOperation, _Mapping]] = ...) -> None: ...
+    secret_version: StoredSecretVersion
+    secret_mount: SecretMount
+    secret_token: StoredToken
+    def __init__(self, key: _Optional[_Union[_keys_pb2.Key, _Mapping]] = ..., keyring_term: _Optional[int] = ..., error: _Optional[_Union[CommandError, _Mapping]] = ..., ok: _Optional[bool] = ..., operation: _Optional[_Union[PendingOperation, _Mapping]] = ..., secret_version: _Optional[_Union[StoredSecretVersion, _Mapping]] = ..., secret_mount: _Optional[_Union[SecretMount, _Mapping]] = ..., secret_token: _Optional[_Union[StoredToken, _Mapping]] = ...) -> None: ...
 
 class StoredKey(_message.Message):
     __slots__ = ("key", "wrapped_material", "pending_import", "import_digests")
@@ -629,7 +823,7 @@ class RequestRecord(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
 
 class StoreState(_message.Message):
-    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations", "export_grants", "members", "joins", "seal_migrations", "removals", "export_bundles")
+    __slots__ = ("init", "keyring", "active_term", "keys", "recent_requests", "applied_commands", "policies", "role_bindings", "approval_rules", "operations", "export_grants", "members", "joins", "seal_migrations", "removals", "export_bundles", "secret_mounts", "secrets", "secret_tokens")
     class KeysEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -653,6 +847,9 @@ class StoreState(_message.Message):
     SEAL_MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
     REMOVALS_FIELD_NUMBER: _ClassVar[int]
     EXPORT_BUNDLES_FIELD_NUMBER: _ClassVar[int]
+    SECRET_MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_TOKENS_FIELD_NUMBER: _ClassVar[int]
     init: InitCluster
     keyring: _containers.RepeatedCompositeFieldContainer[KeyringTerm]
     active_term: int
@@ -669,4 +866,7 @@ class StoreState(_message.Message):
     seal_migrations: _containers.RepeatedCompositeFieldContainer[SealMigration]
     removals: _containers.RepeatedCompositeFieldContainer[AuthorizeRemoval]
     export_bundles: _containers.RepeatedCompositeFieldContainer[ExportBundle]
-    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ..., export_grants: _Optional[_Iterable[_Union[ExportGrant, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., joins: _Optional[_Iterable[_Union[JoinAuthorization, _Mapping]]] = ..., seal_migrations: _Optional[_Iterable[_Union[SealMigration, _Mapping]]] = ..., removals: _Optional[_Iterable[_Union[AuthorizeRemoval, _Mapping]]] = ..., export_bundles: _Optional[_Iterable[_Union[ExportBundle, _Mapping]]] = ...) -> None: ...
+    secret_mounts: _containers.RepeatedCompositeFieldContainer[SecretMount]
+    secrets: _containers.RepeatedCompositeFieldContainer[StoredSecret]
+    secret_tokens: _containers.RepeatedCompositeFieldContainer[StoredToken]
+    def __init__(self, init: _Optional[_Union[InitCluster, _Mapping]] = ..., keyring: _Optional[_Iterable[_Union[KeyringTerm, _Mapping]]] = ..., active_term: _Optional[int] = ..., keys: _Optional[_Mapping[str, StoredKey]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., applied_commands: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[Policy, _Mapping]]] = ..., role_bindings: _Optional[_Iterable[_Union[RoleBinding, _Mapping]]] = ..., approval_rules: _Optional[_Iterable[_Union[ApprovalRule, _Mapping]]] = ..., operations: _Optional[_Iterable[_Union[PendingOperation, _Mapping]]] = ..., export_grants: _Optional[_Iterable[_Union[ExportGrant, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., joins: _Optional[_Iterable[_Union[JoinAuthorization, _Mapping]]] = ..., seal_migrations: _Optional[_Iterable[_Union[SealMigration, _Mapping]]] = ..., removals: _Optional[_Iterable[_Union[AuthorizeRemoval, _Mapping]]] = ..., export_bundles: _Optional[_Iterable[_Union[ExportBundle, _Mapping]]] = ..., secret_mounts: _Optional[_Iterable[_Union[SecretMount, _Mapping]]] = ..., secrets: _Optional[_Iterable[_Union[StoredSecret, _Mapping]]] = ..., secret_tokens: _Optional[_Iterable[_Union[StoredToken, _Mapping]]] = ...) -> None: ...

@@ -20,14 +20,15 @@ from keymgr.server.auth import Caller
 from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.rpc import RateLimitedLog, UndecodableRequest, rpc, tolerant_handlers
+from keymgr.server.secrets_service import SecretsServicer
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.stubs import add_servicers
-from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, tde_pb2, volume_pb2
+from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, secrets_pb2, tde_pb2, volume_pb2
 
 SERVICES = {
     f"keymgr.v1.{name}": module
-    for module in (keys_pb2, operator_pb2, access_pb2, volume_pb2, tde_pb2)
+    for module in (keys_pb2, operator_pb2, access_pb2, volume_pb2, tde_pb2, secrets_pb2)
     for name in module.DESCRIPTOR.services_by_name
 }
 GARBAGE = b"\xff\xff\xff\xff"  # tag with field number 0: never a valid message
@@ -54,12 +55,13 @@ def register(server: Any) -> dict[str, dict[str, grpc.RpcMethodHandler]]:
             ("access", AccessServicer),
             ("volume", VolumeKeysServicer),
             ("tde", TdeKeysServicer),
+            ("secrets", SecretsServicer),
         )
     }
     return add_servicers(server, **servicers)
 
 
-def test_every_method_of_the_five_services_is_tolerant() -> None:
+def test_every_method_of_the_six_services_is_tolerant() -> None:
     server = Recorder()
     registered = register(server)
     assert set(registered) == set(server.registered) == set(SERVICES)
@@ -77,7 +79,7 @@ def test_every_method_of_the_five_services_is_tolerant() -> None:
             assert good.DESCRIPTOR.full_name == method.input_type.full_name
             assert hasattr(handler.unary_unary, "__wrapped__"), f"{method.name} is not @rpc"
             count += 1
-    assert count == 58  # 19 + 19 + 15 + 3 + 2, as in proto/keymgr/v1
+    assert count == 76  # 19 + 19 + 15 + 3 + 2 + 18, as in proto/keymgr/v1
 
 
 class _Node:

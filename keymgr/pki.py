@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -50,7 +51,9 @@ __all__ = [
     "issue_client_cert",
     "issue_node_cert",
     "load_ca",
+    "parse_principal",
     "principal_from_certificate",
+    "verified_client_certificate",
 ]
 
 SPIFFE_DOMAIN: Final = "keymgr"
@@ -454,3 +457,36 @@ def principal_from_certificate(pem: bytes | str, *, role: PeerRole = "client") -
     if isinstance(found, str):
         raise IdentityRefused(found)
     return found
+
+
+def parse_principal(uri: str) -> Principal:
+    """The principal a `spiffe://keymgr/<kind>/<name>` id names (IdentityRefused if it
+    is not one `keymgr pki` would issue): for ids that arrive without a certificate."""
+    found = _spiffe_principal(uri)
+    if isinstance(found, str):
+        raise IdentityRefused(found)
+    return found
+
+
+def verified_client_certificate(
+    certificate: bytes, ca_pem: bytes, *, now: datetime.datetime | None = None
+) -> bytes:
+    """The PEM of `certificate` (DER or PEM) if the CA in `ca_pem` issued it and it is
+    valid now; else IdentityRefused. For a certificate a gateway forwards, which no TLS
+    handshake verified (the cluster CA issues leaves directly)."""
+    try:
+        if certificate.lstrip().startswith(b"-----BEGIN"):
+            cert = x509.load_pem_x509_certificate(certificate)
+        else:
+            cert = x509.load_der_x509_certificate(certificate)
+        ca = x509.load_pem_x509_certificate(ca_pem)
+    except ValueError:
+        raise IdentityRefused("forwarded certificate is not a well-formed certificate") from None
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        raise IdentityRefused("forwarded certificate was not issued by the cluster CA") from None
+    moment = now or _now()
+    if not cert.not_valid_before_utc - _CLOCK_SKEW <= moment <= cert.not_valid_after_utc:
+        raise IdentityRefused("forwarded certificate is expired or not yet valid")
+    return cert.public_bytes(serialization.Encoding.PEM)

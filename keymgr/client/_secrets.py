@@ -10,6 +10,7 @@ Values travel as JSON objects and are never shown by `repr`.
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 import uuid
@@ -346,7 +347,7 @@ class SecretsClient:
         )
         return _mount(self._write("EnableMount", request))
 
-    def list_mounts(self) -> list[MountConfig]:
+    def list_mounts(self) -> builtins.list[MountConfig]:
         response = self._call("ListMounts", secrets_pb2.ListMountsRequest())
         return [_mount(m) for m in response.mounts]
 
@@ -362,7 +363,7 @@ class SecretsClient:
     def revoke_token(self, accessor: str) -> None:
         self._write("RevokeToken", secrets_pb2.RevokeTokenRequest(accessor=accessor))
 
-    def list_tokens(self) -> list[TokenInfo]:
+    def list_tokens(self) -> builtins.list[TokenInfo]:
         response = self._call("ListTokens", secrets_pb2.ListTokensRequest())
         return [_token(t) for t in response.tokens]
 

@@ -18,6 +18,7 @@ class AuditTarget:
     context: dict[str, str] = field(default_factory=dict)
     batch: list[str] = field(default_factory=list)  # a batch call's items, see note_batch
     detail: str = ""  # what a successful call did beyond key and version (note_detail)
+    subject: str = ""  # what a secrets call acted on, kept on errors too (note_secret)
 
 
 audit_target: contextvars.ContextVar[AuditTarget | None] = contextvars.ContextVar(
@@ -74,3 +75,18 @@ def _batch_text(entry: BatchEntry, count: int) -> str:
     key_id, version, outcome = entry
     text = f"{key_id or '-'}:{version if version is not None else '-'}:{outcome}"
     return f"{text}*{count}" if count > 1 else text
+
+
+def note_secret(mount: str, path: str = "", versions: Sequence[int] = ()) -> None:
+    """The secret a call acted on (mount, path, versions; never a value), for its audit
+    line whatever the outcome."""
+    target = audit_target.get()
+    if target is None:
+        return
+    parts = [f"mount={mount}"]
+    if path:
+        parts.append(f"path={path}")
+    if versions:
+        shown = ",".join(str(v) for v in list(versions)[:32])
+        parts.append(f"versions={shown}{',...' if len(versions) > 32 else ''}")
+    target.subject = " ".join(parts)

@@ -63,6 +63,39 @@ def allowed(
     return False
 
 
+def allowed_path(
+    policies: Iterable[store_pb2.Policy],
+    roles: Iterable[str],
+    caller: Caller,
+    operation: str,
+    target: str,
+) -> bool:
+    """Secrets: a policy naming the caller grants `operation` (or "*") on `target`
+    ("<mount>/<path>", or the folder a list call lists) through its path_patterns."""
+    role_list = tuple(roles)
+    for policy in policies:
+        if operation not in policy.operations and "*" not in policy.operations:
+            continue
+        if not _subject_matches(policy, caller, role_list):
+            continue
+        if any(fnmatchcase(target, pattern) for pattern in policy.path_patterns):
+            return True
+    return False
+
+
+def require_path(
+    policies: Iterable[store_pb2.Policy],
+    roles: Iterable[str],
+    caller: Caller,
+    operation: str,
+    target: str,
+) -> None:
+    if not allowed_path(policies, roles, caller, operation, target):
+        raise PermissionDenied(
+            f"principal {caller.principal!r} may not {operation} on {target!r}"
+        )
+
+
 def require(
     policies: Iterable[store_pb2.Policy],
     roles: Iterable[str],

@@ -19,6 +19,7 @@ import grpc
 from keymgr.audit import AuditLog
 from keymgr.config import Member, NodeConfig
 from keymgr.crypto.barrier import Keyring
+from keymgr.pki import verified_client_certificate
 from keymgr.seal.pkcs11 import Pkcs11Seal
 from keymgr.server import authz, batch_memo
 from keymgr.server.audit_target import note_key
@@ -49,6 +50,7 @@ class NodeContext:
     metrics: NodeMetrics | None = None
     _status: RaftStatus | None = field(default=None, repr=False)
     _status_at: float = 0.0
+    _ca_pem: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def assemble(
@@ -140,6 +142,29 @@ class NodeContext:
 
         grant = ("grant", caller, operation, key_name, frozenset((context or {}).items()))
         batch_memo.remembered(grant, check)
+
+    def authorize_secret(self, caller: Caller, operation: str, target: str) -> None:
+        """Default deny for secrets: a policy's path_patterns must grant `operation` on
+        `target` ("<mount>/<path>", or the folder listed)."""
+        access = self.store.access
+        authz.require_path(
+            access.policies.values(), access.roles_of(caller.principal), caller, operation,
+            target,
+        )
+
+    # --- IdentitySource (keymgr.server.auth): tokens and forwarded certificates --------
+
+    def roles_of(self, principal: str) -> tuple[str, ...]:
+        return self.store.access.roles_of(principal)
+
+    def token_for(self, digest: bytes) -> store_pb2.StoredToken | None:
+        return self.store.secrets.token_by_digest(digest)
+
+    def verified_client_certificate(self, certificate: bytes) -> bytes:
+        """PEM of a forwarded certificate the cluster CA issued (IdentityRefused if not)."""
+        if self._ca_pem is None:
+            self._ca_pem = self.config.tls.ca.read_bytes()
+        return verified_client_certificate(certificate, self._ca_pem)
 
     def serving_reason(self) -> str:
         """Why this node refuses crypto calls now, or "" when it serves them."""

@@ -5,7 +5,9 @@ A client's connection lands on whichever process of the node the kernel picks
 the Raft node, the seal and the peers; the worker passes them, bytes unchanged, to the
 Raft process's private unix-socket server, with the client certificate gRPC already
 verified in `keymgr-forwarded-cert` metadata. Only that socket (0600 in the node's
-0700 data directory) honours the header; on the public port it is ignored.
+0700 data directory) honours the header as the transport identity; on the public port
+it is a gateway's claim to act for that certificate (checked in `auth`), which a worker
+relays as `keymgr-relayed-cert-bin`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from typing import Any
 import grpc
 
 FORWARDED_CERT = "keymgr-forwarded-cert-bin"  # binary metadata: PEM has newlines
+# a gateway's forwarded certificate, carried on by a worker (FORWARDED_CERT is its own)
+RELAYED_CERT = "keymgr-relayed-cert-bin"
 FORWARDED_SERVICES = ("/keymgr.v1.Operator/", "/keymgr.v1.Access/", "/keymgr.v1.Secrets/")
 # what a forwarded call may carry on: the client's own metadata (request ids,
 # read-your-writes index), never a forwarded identity it made up
-_DROP = frozenset({FORWARDED_CERT, "authorization"})
+_DROP = frozenset({FORWARDED_CERT, RELAYED_CERT, "authorization"})
 
 
 def internal_target(data_dir: Path) -> str:
@@ -36,14 +40,19 @@ def is_internal_peer(context: grpc.aio.ServicerContext) -> bool:
     return str(context.peer()).startswith("unix:")
 
 
+def metadata_value(context: grpc.aio.ServicerContext, name: str) -> bytes | None:
+    """The first value of metadata `name`, as bytes, or None."""
+    for key, value in context.invocation_metadata() or ():
+        if key == name:
+            return value if isinstance(value, bytes) else value.encode()
+    return None
+
+
 def forwarded_certificate(context: grpc.aio.ServicerContext) -> bytes | None:
     """The PEM a worker forwarded, on the internal socket only."""
     if not is_internal_peer(context):
         return None
-    for key, value in context.invocation_metadata() or ():
-        if key == FORWARDED_CERT:
-            return value if isinstance(value, bytes) else value.encode()
-    return None
+    return metadata_value(context, FORWARDED_CERT)
 
 
 def _identity(data: bytes) -> bytes:
@@ -78,9 +87,11 @@ class ForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
 
         async def relay(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             pems = context.auth_context().get("x509_pem_cert") or []
-            metadata: list[tuple[str, Any]] = [
-                (k, v) for k, v in (context.invocation_metadata() or ()) if k not in _DROP
-            ]
+            received = context.invocation_metadata() or ()
+            metadata: list[tuple[str, Any]] = [(k, v) for k, v in received if k not in _DROP]
+            claimed = next((v for k, v in received if k == FORWARDED_CERT), None)
+            if claimed is not None:  # a gateway's claim: the Raft process checks it
+                metadata.append((RELAYED_CERT, claimed))
             if pems:
                 metadata.append((FORWARDED_CERT, bytes(pems[0])))
             remaining = context.time_remaining()

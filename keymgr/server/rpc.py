@@ -38,7 +38,7 @@ from keymgr.audit import AuditEvent, AuditUnavailable
 from keymgr.audit.bounds import bounded
 from keymgr.consistency import INDEX_KEY
 from keymgr.server.audit_target import AuditTarget, audit_target
-from keymgr.server.auth import caller_of
+from keymgr.server.auth import Caller, caller_of, identity_source, transport_caller
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError, status_for
 from keymgr.server.indexes import WriteIndex, requested_min_index, write_index
@@ -152,11 +152,25 @@ class RateLimitedLog:
 bad_bodies = RateLimitedLog(log, BAD_BODY_LOG_INTERVAL_S)
 
 
-def _principal(context: grpc.aio.ServicerContext) -> str:
+def _caller(context: grpc.aio.ServicerContext) -> Caller | None:
+    """Who the audit line names: the caller, else (a refused token or forwarded
+    certificate) the certificate's holder who presented it, else nobody."""
     try:
-        return caller_of(context).principal
+        return caller_of(context)
     except NodeError:
+        pass
+    try:
+        return transport_caller(context)
+    except NodeError:
+        return None
+
+
+def _stood_in(caller: Caller | None) -> str:
+    """How a token or forwarded certificate stood in for the caller, for audit."""
+    if caller is None or not caller.via:
         return ""
+    token = f" token {caller.accessor}" if caller.accessor else ""
+    return f"via {caller.via}{token}"
 
 
 def _context_of(request: Any) -> dict[str, str]:
@@ -188,6 +202,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         undecodable = request if isinstance(request, UndecodableRequest) else None
         client_rid = None if undecodable else getattr(request, "request_id", None) or None
         rid_token = current_request_id.set(bounded(client_rid) if client_rid else uuid.uuid4().hex)
+        source_token = identity_source.set(node)
         code, detail, response = grpc.StatusCode.OK, "", None
         try:
             if undecodable is not None:
@@ -209,11 +224,13 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         finally:
             audit_target.reset(token)
             write_index.reset(index_token)
+        caller = _caller(context)
+        identity_source.reset(source_token)
         elapsed = time.perf_counter() - started
         if node.metrics is not None:
             node.metrics.observe_request(name, code.name, elapsed)
         log.debug("%s -> %s in %.1f ms", name, code.name, elapsed * 1000)
-        principal = _principal(context)
+        principal = caller.principal if caller is not None else ""
         if undecodable is not None:
             bad_bodies.note(f"{name} from {bounded(principal)}, {undecodable.size} bytes")
         try:
@@ -227,7 +244,11 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                     key_version=target.key_version,
                     request_id=client_rid,
                     context={**target.context, **_context_of(request)},
-                    detail=detail or target.detail,
+                    detail="; ".join(
+                        part
+                        for part in (target.subject, detail or target.detail, _stood_in(caller))
+                        if part
+                    ),
                     batch=target.batch,
                 )
             )

@@ -30,7 +30,11 @@ from keymgr.store.keystore_validation import (
 from keymgr.v1 import store_pb2
 
 ADMIN = "admin"
-ROLES = frozenset({"admin", "operator", "auditor", "agent", "service"})
+GATEWAY = "gateway"  # may act for a client certificate it forwards (keymgr-forwarded-cert-bin)
+ROLES = frozenset({"admin", "operator", "auditor", "agent", "service", GATEWAY})
+SECRET_OPERATIONS = frozenset(
+    {"secret-read", "secret-write", "secret-list", "secret-delete", "secret-destroy"}
+)
 OPERATIONS = frozenset(
     {
         "*",
@@ -43,6 +47,7 @@ OPERATIONS = frozenset(
         "random",
         "volume",
         "tde",
+        *SECRET_OPERATIONS,
     }
 )
 # command op -> approval kind: these ops run only through an approved RequestApproval
@@ -126,7 +131,8 @@ class Access:
             roles=[ADMIN],
             operations=["*"],
             key_patterns=["*"],
-            description="made at init: admins may use and manage every key",
+            path_patterns=["*"],
+            description="made at init: admins may use and manage every key and secret",
         )
         self.policies = {default.name: default}
 
@@ -462,10 +468,17 @@ def check_policy(policy: store_pb2.Policy) -> None:
     unknown_ops = set(policy.operations) - OPERATIONS
     if unknown_ops:
         raise invalid("policy.operations", f"unknown operation(s) {sorted(unknown_ops)}")
-    if not policy.key_patterns:
-        raise invalid("policy.key_patterns", "must not be empty (use '*' for every key)")
+    if not policy.key_patterns and not policy.path_patterns:
+        raise invalid(
+            "policy.key_patterns",
+            "must not be empty (use '*' for every key) unless path_patterns is set",
+        )
     if len(policy.key_patterns) > 64 or len(policy.required_context) > 16:
         raise invalid("policy", "at most 64 key patterns and 16 required context entries")
+    if len(policy.path_patterns) > 64 or any(
+        not p or len(p) > 1024 for p in policy.path_patterns
+    ):
+        raise invalid("policy.path_patterns", "at most 64 patterns of 1..1024 characters")
 
 
 def _earliest_expiry(operations: dict[str, store_pb2.PendingOperation]) -> int | None:

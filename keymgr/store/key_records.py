@@ -8,7 +8,8 @@ concatenating records, with no per-key work in the Raft tick thread.
 
 Snapshot layout (a valid `StoreState` encoding: protobuf parsers take fields in any
 order and merge repeated fields): the other fields, deterministically encoded; then the
-request window (field 5) oldest first; then every key record in the store's own order.
+request window (field 5) oldest first; then every key record in the store's own order;
+then other pre-encoded records (secret paths, field 18) in their owner's order.
 That order is the order in which keys were first created by the log (a restore keeps
 the snapshot's order), so equal logs give equal bytes on every node.
 """
@@ -139,14 +140,19 @@ class FrozenState:
     """A consistent cut of the store, taken in O(keys) pointer copies: records and
     request results are immutable bytes, so encoding can happen in any thread later."""
 
-    __slots__ = ("_head", "_records", "_requests")
+    __slots__ = ("_extra", "_head", "_records", "_requests")
 
     def __init__(
-        self, head: bytes, requests: Sequence[tuple[str, bytes]], records: Sequence[bytes]
+        self,
+        head: bytes,
+        requests: Sequence[tuple[str, bytes]],
+        records: Sequence[bytes],
+        extra: Sequence[bytes] = (),
     ) -> None:
         self._head = head
         self._requests = requests
         self._records = records
+        self._extra = extra  # other pre-encoded fields (secret records), written last
 
     @property
     def keys(self) -> int:
@@ -159,6 +165,9 @@ class FrozenState:
         records = self._records
         for start in range(0, len(records), per_chunk):
             yield b"".join(records[start : start + per_chunk])
+        extra = self._extra
+        for start in range(0, len(extra), per_chunk):
+            yield b"".join(extra[start : start + per_chunk])
 
     def size(self, per_chunk: int = RECORDS_PER_CHUNK) -> int:
         """Length of `encode()`, without building it."""
@@ -167,7 +176,7 @@ class FrozenState:
         records = self._records
         for start in range(0, len(records), per_chunk):
             total += sum(map(len, records[start : start + per_chunk]))
-        return total
+        return total + sum(map(len, self._extra))
 
     def encode(self) -> bytes:
         return b"".join(self.chunks())

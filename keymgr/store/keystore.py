@@ -47,6 +47,7 @@ from keymgr.store import keystore_validation as check
 from keymgr.store.access import GATED, Access
 from keymgr.store.due_index import DueIndex
 from keymgr.store.keystore_validation import CommandRefused
+from keymgr.store.secrets import Secrets
 from keymgr.v1 import keys_pb2, store_pb2
 
 REQUEST_WINDOW = 10_000
@@ -86,7 +87,7 @@ class _Tables:
 
     __slots__ = (
         "access", "counts", "deletions", "init", "keyring", "keys", "members", "names",
-        "root_view", "rotations",
+        "root_view", "rotations", "secrets",
     )
 
     def __init__(self) -> None:
@@ -102,6 +103,7 @@ class _Tables:
         self.counts = dict.fromkeys(check.STATE_WORDS, 0)  # keys by state
         self.access = Access()  # policies, roles, approvals
         self.members: dict[str, store_pb2.Member] = {}  # by id; runtime membership
+        self.secrets = Secrets()  # secrets mounts, paths and tokens
 
 
 class KeyStore:
@@ -148,10 +150,12 @@ class KeyStore:
         state.applied_commands = self._applied
         t.access.save(state)
         state.members.extend(t.members[m] for m in sorted(t.members))
+        t.secrets.save(state)
         return key_records.FrozenState(
             state.SerializeToString(deterministic=True),
             list(self._recent.items()),
             list(t.keys.values()),
+            t.secrets.frozen_records(),
         )
 
     def restore(self, snapshot: bytes) -> None:
@@ -210,6 +214,11 @@ class KeyStore:
     def access(self) -> Access:
         """Policies, role bindings, approval rules and operations (read-only tables)."""
         return self._t.access
+
+    @property
+    def secrets(self) -> Secrets:
+        """Secrets mounts, paths and tokens (read-only tables; see keymgr.store.secrets)."""
+        return self._t.secrets
 
     @property
     def applied_commands(self) -> int:
@@ -723,6 +732,59 @@ class KeyStore:
         self._revision += 1
         return result
 
+    def _secrets_write(
+        self, command: store_pb2.Command, write: Callable[[store_pb2.Command],
+                                                          store_pb2.CommandResult]
+    ) -> store_pb2.CommandResult:
+        result = write(command)
+        self._revision += 1
+        return result
+
+    def _enable_secrets_mount(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        secrets = self._t.secrets
+        return self._secrets_write(
+            command, lambda c: secrets.enable_mount(c, self._mount_key_problem)
+        )
+
+    def _mount_key_problem(self, key_id: str) -> str:
+        """Why key `key_id` cannot encrypt a mount's values, or ""."""
+        record = self._t.keys.get(key_id)
+        if record is None:
+            return f"no key {key_id!r}"
+        key = key_records.decode(record).key
+        if key.purpose != keys_pb2.KEY_PURPOSE_ENCRYPT:
+            return f"key {key.name!r} is not an ENCRYPT key"
+        if key.state == DESTROYED:
+            return f"key {key.name!r} is destroyed"
+        return ""
+
+    def _configure_secrets_mount(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._secrets_write(command, self._t.secrets.configure_mount)
+
+    def _put_secret(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._secrets_write(command, self._t.secrets.put)
+
+    def _delete_secret_versions(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._secrets_write(command, self._t.secrets.delete_versions)
+
+    def _undelete_secret_versions(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._secrets_write(command, self._t.secrets.undelete_versions)
+
+    def _destroy_secret_versions(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._secrets_write(command, self._t.secrets.destroy_versions)
+
+    def _write_secret_metadata(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._secrets_write(command, self._t.secrets.write_metadata)
+
+    def _delete_secret_metadata(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._secrets_write(command, self._t.secrets.delete_metadata)
+
+    def _create_secret_token(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._secrets_write(command, self._t.secrets.create_token)
+
+    def _revoke_secret_token(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        return self._secrets_write(command, self._t.secrets.revoke_token)
+
     def _sorted_index(self) -> list[tuple[str, str]]:
         """(name, id) of every key, sorted; rebuilt only when keys were created/restored."""
         generation = self._generation
@@ -764,6 +826,16 @@ _HANDLERS: dict[str, _Handler] = {
     "set_member": KeyStore._set_member,
     "prepare_import": KeyStore._prepare_import,
     "import_material": KeyStore._import_material,
+    "enable_secrets_mount": KeyStore._enable_secrets_mount,
+    "configure_secrets_mount": KeyStore._configure_secrets_mount,
+    "put_secret": KeyStore._put_secret,
+    "delete_secret_versions": KeyStore._delete_secret_versions,
+    "undelete_secret_versions": KeyStore._undelete_secret_versions,
+    "destroy_secret_versions": KeyStore._destroy_secret_versions,
+    "write_secret_metadata": KeyStore._write_secret_metadata,
+    "delete_secret_metadata": KeyStore._delete_secret_metadata,
+    "create_secret_token": KeyStore._create_secret_token,
+    "revoke_secret_token": KeyStore._revoke_secret_token,
 }
 
 
@@ -811,6 +883,7 @@ def _tables_from(state: store_pb2.StoreState, records: list[bytes]) -> _Tables:
     tables.deletions = DueIndex(deletions)
     tables.rotations = DueIndex(rotations)
     tables.access = Access.load(state)
+    tables.secrets = Secrets.load(state)
     for member in state.members:
         copy = store_pb2.Member()
         copy.CopyFrom(member)

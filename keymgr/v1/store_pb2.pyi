@@ -214,7 +214,7 @@ class Tick(_message.Message):
     def __init__(self) -> None: ...
 
 class Policy(_message.Message):
-    __slots__ = ("name", "principals", "roles", "operations", "key_patterns", "required_context", "description")
+    __slots__ = ("name", "principals", "roles", "operations", "key_patterns", "required_context", "description", "path_patterns")
     class RequiredContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +229,7 @@ class Policy(_message.Message):
     KEY_PATTERNS_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PATH_PATTERNS_FIELD_NUMBER: _ClassVar[int]
     name: str
     principals: _containers.RepeatedScalarFieldContainer[str]
     roles: _containers.RepeatedScalarFieldContainer[str]
@@ -236,7 +237,8 @@ class Policy(_message.Message):
     key_patterns: _containers.RepeatedScalarFieldContainer[str]
     required_context: _containers.ScalarMap[str, str]
     description: str
-    def __init__(self, name: _Optional[str] = ..., principals: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[str]] = ..., operations: _Optional[_Iterable[str]] = ..., key_patterns: _Optional[_Iterable[str]] = ..., required_context: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ...) -> None: ...
+    path_patterns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., principals: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[str]] = ..., operations: _Optional[_Iterable[str]] = ..., key_patterns: _Optional[_Iterable[str]] = ..., required_context: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., path_patterns: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RoleBinding(_message.Message):
     __slots__ = ("principal", "roles")

@@ -9,7 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-MAX_VALUE_BYTES = 512 << 10  # a version's data, serialized (the cluster's limit too)
+from keymgr.store.secrets_validation import MAX_DELETE_AFTER_S, MAX_VALUE_BYTES
+
 MAX_DEPTH = 64
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
@@ -146,7 +147,6 @@ def optional_bool(body: Mapping[str, Any], name: str) -> bool | None:
 
 
 _DURATION_PART = re.compile(r"([0-9]{1,12})(h|m|s)")
-MAX_DURATION_S = 100 * 365 * 24 * 3600
 
 
 def _seconds(value: Any, field_name: str) -> int:
@@ -162,8 +162,8 @@ def _seconds(value: Any, field_name: str) -> int:
         seconds = sum(int(n) * units[u] for n, u in _DURATION_PART.findall(value))
     else:
         raise BadBody(400, f"{field_name}: expected seconds or a duration like 1h30m")
-    if not 0 <= seconds <= MAX_DURATION_S:
-        raise BadBody(400, f"{field_name}: must be from 0 to {MAX_DURATION_S} seconds")
+    if not 0 <= seconds <= MAX_DELETE_AFTER_S:
+        raise BadBody(400, f"{field_name}: must be from 0 to {MAX_DELETE_AFTER_S} seconds")
     return seconds
 
 

@@ -37,11 +37,11 @@ from keymgr.gateway.bodies import BadBody
 from keymgr.gateway.cluster import ClusterUnavailable, with_failover
 from keymgr.gateway.paths import Target
 from keymgr.gateway.replies import Reply
+from keymgr.store.secrets_validation import path_problem, prefix_problem
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_PATH_BYTES = 512  # the secrets engine's limit on a path (and on a list prefix)
 MERGE_PATCH = "application/merge-patch+json"
 PATH_OPERATIONS = frozenset({"data", "metadata", "delete", "undelete", "destroy", "subkeys"})
 
@@ -132,17 +132,19 @@ class KvHandlers:
             if operation not in PATH_OPERATIONS:
                 return replies.error(404, "no handler for route")
             path = target.rest(2)
-            if len(path.encode()) > MAX_PATH_BYTES:
-                return replies.error(400, f"path: longer than {MAX_PATH_BYTES} bytes")
             listing = method == "LIST" or (
                 method == "GET" and target.query.get("list", "").lower() == "true"
             )
             if operation == "metadata" and listing:
                 prefix = f"{path}/" if path else ""
+                if problem := prefix_problem(prefix):
+                    return replies.error(400, f"path: {problem}")
                 keys = self._run(lambda: secrets.list(mount, prefix), f"list {mount}")
                 return replies.ok({"keys": keys})
             if not path or target.folder:
                 return replies.error(400, "path: a secret path is required (no trailing /)")
+            if problem := path_problem(path):  # the cluster checks again; this saves a trip
+                return replies.error(400, f"path: {problem}")
             return self._path(secrets, method, operation, mount, path, target, headers, body)
         except (KeymgrError, ClusterUnavailable, BadBody) as exc:
             return error_reply(exc)

@@ -5,7 +5,8 @@ percent-decoding, so an encoded slash (`%2F`) can never make a new segment; it, 
 encoded NUL or backslash, any control character, an empty segment (`//`), a `.` or `..`
 segment (also when spelled `%2e%2e`) and a target longer than `MAX_TARGET_BYTES` are
 refused with 400 before any handler runs. A trailing `/` is kept as a flag (a folder to
-list). Segment characters and lengths are the cluster's to judge (it names the field).
+list). The secrets engine's own path rules (`keymgr.store.secrets_validation`) are
+applied next, by `kv2`, and again by the cluster.
 """
 
 from __future__ import annotations

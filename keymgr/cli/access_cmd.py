@@ -19,7 +19,7 @@ from keymgr.cli.common import (
     print_table,
     to_dict,
 )
-from keymgr.store.access import state_word
+from keymgr.store.access import ROLES, state_word
 from keymgr.v1 import store_pb2
 
 
@@ -63,7 +63,7 @@ def register(subparsers: Any) -> None:
         "--role",
         action="append",
         default=[],
-        choices=["admin", "operator", "auditor", "agent", "service"],
+        choices=sorted(ROLES),
     )
     put.add_argument(
         "--op",
@@ -71,14 +71,20 @@ def register(subparsers: Any) -> None:
         default=[],
         required=True,
         help="encrypt, decrypt, generate-data-key, re-encrypt, describe, manage, "
-        "random, volume, tde or *",
+        "random, volume, tde, secret-read, secret-write, secret-list, secret-delete, "
+        "secret-destroy or *",
     )
     put.add_argument(
         "--pattern",
         action="append",
         default=[],
-        required=True,
-        help="key name pattern (fnmatch), repeatable",
+        help="key name pattern (fnmatch), repeatable (this or --path-pattern is required)",
+    )
+    put.add_argument(
+        "--path-pattern",
+        action="append",
+        default=[],
+        help="secret path pattern <mount>/<path> (fnmatch, e.g. secret/apps/web/*), repeatable",
     )
     put.add_argument(
         "--context",
@@ -184,12 +190,15 @@ def register(subparsers: Any) -> None:
 
 
 def run_policy_put(args: argparse.Namespace) -> int:
+    if not args.pattern and not args.path_pattern:
+        raise CliError("--pattern or --path-pattern: at least one is required", code=EXIT_USAGE)
     policy = store_pb2.Policy(
         name=args.name,
         principals=args.principal,
         roles=args.role,
         operations=args.op,
         key_patterns=args.pattern,
+        path_patterns=args.path_pattern,
         required_context=parse_context(args.context),
         description=args.description,
     )
@@ -210,13 +219,14 @@ def run_policy_get(args: argparse.Namespace) -> int:
 
 def _print_policies(policies: list[store_pb2.Policy]) -> None:
     print_table(
-        ("Name", "Subjects", "Operations", "Keys", "Required context"),
+        ("Name", "Subjects", "Operations", "Keys", "Paths", "Required context"),
         [
             (
                 p.name,
                 ",".join([*p.principals, *(f"role:{r}" for r in p.roles)]),
                 ",".join(p.operations),
-                ",".join(p.key_patterns),
+                ",".join(p.key_patterns) or "-",
+                ",".join(p.path_patterns) or "-",
                 ",".join(f"{k}={v}" for k, v in sorted(p.required_context.items())) or "-",
             )
             for p in policies

@@ -64,6 +64,7 @@ def run_up(args: argparse.Namespace) -> int:
             fd = os.open(shares_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write("\n".join(shares) + "\n")
+        cluster.enable_secrets_mount()
         _print_summary(cluster)
         stop.wait()
     except KeyboardInterrupt:
@@ -95,4 +96,5 @@ def _print_summary(cluster: LocalCluster) -> None:
         f"KEYMGR_CLIENT_KEY={creds.key}"
     )
     print("  keymgr keys create demo && keymgr datakey demo && keymgr operator status")
+    print("  keymgr secrets put secret/demo password=s3cr3t && keymgr secrets get secret/demo")
     print("\nCtrl-C stops the cluster.", flush=True)

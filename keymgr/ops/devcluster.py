@@ -56,6 +56,9 @@ class ClusterSpec:
     audit_files: dict[str, str] = field(default_factory=dict)  # node id -> audit log path
 
 
+DEV_SECRETS_MOUNT = "secret"
+
+
 def default_spec(count: int = 3, *, seal: str = "file", ports: Sequence[int] = ()) -> ClusterSpec:
     """`count` nodes in zones a, b, c...; fixed ports if given (API, then Raft = API+100)."""
     nodes = []
@@ -405,6 +408,14 @@ class LocalCluster:
                             raise
                         time.sleep(0.1)
             return status
+
+    def enable_secrets_mount(self, mount: str = DEV_SECRETS_MOUNT) -> None:
+        """The dev cluster's KV mount (as `bao server -dev` mounts `secret/`); kept if it
+        exists already (a restarted dev cluster)."""
+        with self.client() as client:
+            if any(m.mount == mount for m in client.secrets.list_mounts()):
+                return
+            client.secrets.enable_mount(mount)
 
     def bring_up(self, *, shares: int = 3, threshold: int = 2) -> list[str]:
         """prepare, start, init, unseal every node, wait until all serve."""

@@ -94,3 +94,37 @@ def test_every_file_a_node_wrote_is_owner_only(make_cluster: MakeCluster) -> Non
                     wrong.append(f"{path.relative_to(cluster.root)} {mode:o}")
     assert not wrong
     assert seen >= 12  # journal, dump, meta, root key per node at least
+
+
+def test_no_secret_value_appears_in_any_file_a_node_wrote(make_cluster: MakeCluster) -> None:
+    """50 secrets written (some versions destroyed, the mount's key rotated between
+    writes): no value, raw, hex or base64, in any node's journal, dump, audit or log."""
+    cluster = make_cluster(log_compaction_min_entries=20)
+    cluster.bring_up(shares=3, threshold=2)
+    values: dict[str, bytes] = {}
+    with cluster.client() as client:
+        mount = client.secrets.enable_mount("secret")
+        for i in range(50):
+            value = f"SECRET-VALUE-{i:04d}-fedcba9876543210"
+            client.secrets.put("secret", f"apps/app-{i}", {"password": value})
+            values[f"secret {i}"] = value.encode()
+            values[f"secret {i} as stored"] = f'{{"password":"{value}"}}'.encode()
+            if i == 25:
+                client.rotate_key(mount.key_name)
+            if i % 5 == 0:
+                client.secrets.put("secret", f"apps/app-{i}", {"password": value + "-v2"})
+                values[f"secret {i} v2"] = f"{value}-v2".encode()
+                client.secrets.destroy("secret", f"apps/app-{i}", [1])
+        assert client.secrets.get("secret", "apps/app-10", version=2).data == {
+            "password": "SECRET-VALUE-0010-fedcba9876543210-v2"
+        }
+        assert client.secrets.get("secret", "apps/app-3").data is not None
+    for node in cluster.spec.nodes:
+        cluster.stop(node.id)
+    scanned = 0
+    for path, content in files_under(cluster.root / "data", cluster.root / "logs"):
+        scanned += 1
+        for name, secret in values.items():
+            for form in encodings(secret):
+                assert form not in content, f"{name} found in {path}"
+    assert scanned >= 9

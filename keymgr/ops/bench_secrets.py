@@ -34,7 +34,7 @@ import yaml
 from keymgr import pki
 from keymgr.ops.devcluster import LocalCluster, default_spec
 from keymgr.ops.loadgen import LoadResult, median_of, run_load
-from keymgr.ops.ports import free_port
+from keymgr.ops.ports import NotListening, free_port, wait_listening
 from keymgr.tls13 import ssl_context
 from keymgr.v1 import store_pb2
 
@@ -168,30 +168,24 @@ def _gateway_config(cluster: LocalCluster, port: int) -> dict[str, Any]:
 
 
 def _start_gateway(cluster: LocalCluster, root: Path) -> tuple[subprocess.Popen[bytes], int]:
-    import socket
-    import time
-
     port = free_port()
     config = root / "gateway.yaml"
     config.write_text(yaml.safe_dump(_gateway_config(cluster, port)))
-    log = (root / "gateway.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "keymgr", "gateway", "--config", str(config)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
-    deadline = time.monotonic() + GATEWAY_START_TIMEOUT_S
-    while True:
-        if process.poll() is not None:
-            raise BenchError(f"the gateway exited: {(root / 'gateway.log').read_text()[-1500:]}")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return process, port
-        if time.monotonic() > deadline:
+    log = root / "gateway.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "keymgr", "gateway", "--config", str(config)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        wait_listening(port, process, timeout=GATEWAY_START_TIMEOUT_S, log=log)
+    except NotListening as exc:
+        if process.poll() is None:
             process.kill()
             process.wait(10)
-            raise BenchError("the gateway did not listen in time")
-        time.sleep(0.1)
+        raise BenchError(f"the gateway: {exc}") from None
+    return process, port
 
 
 def _grant_token(cluster: LocalCluster) -> str:

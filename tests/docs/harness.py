@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import stat
 import subprocess
 import sys
@@ -36,7 +35,7 @@ import yaml
 
 from keymgr.ops.devcluster import LocalCluster, NodeSpec, default_spec
 from keymgr.ops.openbao_peer import bao_binary
-from keymgr.ops.ports import free_port
+from keymgr.ops.ports import NotListening, free_port, wait_listening
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK_TIMEOUT_S = 120.0
@@ -270,17 +269,10 @@ class Harness:
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
         self.processes.append(process)
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise DocError(f"the gateway exited: {(self.work / 'ci-gateway.log').read_text()}")
-            with socket.socket() as sock:
-                sock.settimeout(0.5)
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise DocError("the gateway did not listen within 30 s")
-            time.sleep(0.1)
+        try:
+            wait_listening(port, process, log=self.work / "ci-gateway.log")
+        except NotListening as exc:
+            raise DocError(f"the gateway: {exc}") from None
         self.env["BAO_ADDR"] = f"https://127.0.0.1:{port}"
 
     # --- blocks ---------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,15 +53,6 @@ def command_path(words: list[str], *, group_ok: bool = False) -> tuple[str, ...]
     if _subparsers(parser) and not group_ok:
         raise DocError(f"`keymgr {' '.join(words)}`: incomplete command")
     return tuple(path)
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(tmp_path / "work")
-    try:
-        yield h
-    finally:
-        h.close()
 
 
 def test_quickstart_and_runbook_commands_run(harness: Harness) -> None:

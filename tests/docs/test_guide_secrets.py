@@ -7,25 +7,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from tests.docs.harness import REPO, Harness, iter_keymgr_commands
 from tests.docs.test_docs_commands import command_path
 
 GUIDE = REPO / "docs" / "guide-secrets.md"
 _PYTHON = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(tmp_path / "work")
-    try:
-        yield h
-    finally:
-        h.close()
 
 
 def test_guide_secrets_runs_as_written(harness: Harness) -> None:

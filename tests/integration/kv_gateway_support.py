@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ from keymgr import pki
 from keymgr.client import AlreadyExists, Client
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.ops.openbao_peer import bao_binary
-from keymgr.ops.ports import free_port
+from keymgr.ops.ports import free_port, wait_listening
 from keymgr.v1 import store_pb2
-from tests.integration.clients_support import Processes, agent_cert, wait_for
+from tests.integration.clients_support import Processes, agent_cert
 
 GATEWAY_NAME = "kv-gateway"
 GATEWAY = f"spiffe://keymgr/service/{GATEWAY_NAME}"
@@ -57,12 +56,6 @@ class RunningGateway:
         }
         return subprocess.run([bao_binary(), *args], env=env, capture_output=True, text=True,
                               timeout=timeout, check=False, stdin=subprocess.DEVNULL)
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def gateway_config(cluster: LocalCluster, port: int, *, tde: dict[str, Any] | None = None,
@@ -108,12 +101,7 @@ def start_gateway(cluster: LocalCluster, root: Path, processes: Processes, *,
         [sys.executable, "-m", "keymgr", command, "--config", str(path)], log
     )
 
-    def listening() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"gateway exited: {log.read_text()[-2000:]}")
-        return port_open(port)
-
-    wait_for(listening, timeout=30, what="gateway listening")
+    wait_listening(port, process, log=log)
     return RunningGateway(port, cluster.credentials.ca, root, process, log)
 
 

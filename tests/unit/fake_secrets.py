@@ -27,18 +27,7 @@ from keymgr.client._secrets import (
     SecretVersion,
     TokenInfo,
 )
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+from keymgr.server.secret_values import merge_patch
 
 
 @dataclass

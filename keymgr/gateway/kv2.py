@@ -116,6 +116,9 @@ class KvHandlers:
     def _run(self, call: Callable[[], T], what: str) -> T:
         return with_failover(call, self.failover_deadline_s, what)
 
+    def _write(self, call: Callable[[], T], what: str) -> T:
+        return with_failover(call, self.failover_deadline_s, what, write=True)
+
     def handle(
         self,
         secrets: SecretsClient,
@@ -174,16 +177,16 @@ class KvHandlers:
                 request = bodies.json_object(body)
                 data, cas = bodies.secret_data(request), bodies.cas_option(request)
                 write = secrets.patch if method == "PATCH" else secrets.put
-                version_info = self._run(lambda: write(mount, path, data, cas=cas), what)
+                version_info = self._write(lambda: write(mount, path, data, cas=cas), what)
                 return replies.ok(written(version_info))
             if method == "DELETE":
-                self._run(lambda: secrets.delete(mount, path), what)
+                self._write(lambda: secrets.delete(mount, path), what)
                 return replies.no_content()
         elif operation in ("delete", "undelete", "destroy") and writing:
             numbers = bodies.versions(bodies.json_object(body))
             action = {"delete": secrets.delete, "undelete": secrets.undelete,
                       "destroy": secrets.destroy}[operation]
-            self._run(lambda: action(mount, path, numbers), what)
+            self._write(lambda: action(mount, path, numbers), what)
             return replies.no_content()
         elif operation == "metadata":
             if method == "GET":
@@ -192,7 +195,7 @@ class KvHandlers:
             if writing or method == "PATCH":
                 return self._write_metadata(secrets, method, mount, path, headers, body)
             if method == "DELETE":
-                self._run(lambda: secrets.delete_metadata(mount, path), what)
+                self._write(lambda: secrets.delete_metadata(mount, path), what)
                 return replies.no_content()
         elif operation == "subkeys" and method == "GET":
             version = bodies.whole_number(target.query.get("version", "0"), "version")
@@ -233,7 +236,7 @@ class KvHandlers:
             else:
                 custom = bodies.custom_metadata(request["custom_metadata"])
         arguments: dict[str, Any] = {**_defaults(request), "custom_metadata": custom}
-        self._run(lambda: secrets.write_metadata(mount, path, **arguments), "metadata")
+        self._write(lambda: secrets.write_metadata(mount, path, **arguments), "metadata")
         return replies.no_content()
 
     def _config(self, secrets: SecretsClient, method: str, mount: str, body: bytes) -> Reply:
@@ -241,7 +244,7 @@ class KvHandlers:
             config = self._run(lambda: secrets.read_config(mount), f"config {mount}")
         elif method in ("POST", "PUT"):
             arguments = _defaults(bodies.json_object(body, required=False))
-            self._run(lambda: secrets.write_config(mount, **arguments), f"config {mount}")
+            self._write(lambda: secrets.write_config(mount, **arguments), f"config {mount}")
             return replies.no_content()
         else:
             return replies.error(405, "unsupported operation")

@@ -48,7 +48,8 @@ class FakeStore:
     mounts: dict[str, MountConfig] = field(default_factory=dict)
     paths: dict[tuple[str, str], _Path] = field(default_factory=dict)
     tokens: dict[str, tuple[TokenInfo, tuple[str, ...]]] = field(default_factory=dict)
-    unavailable_calls: int = 0  # the next N calls raise Unavailable (a failover)
+    unavailable_calls: int = 0  # the next N calls raise `unavailable` (a failover)
+    unavailable: type[Unavailable] = Unavailable
     calls: list[str] = field(default_factory=list)
 
 
@@ -70,7 +71,7 @@ class FakeSecrets:
         self.store.calls.append(f"{operation} {target}")
         if self.store.unavailable_calls:
             self.store.unavailable_calls -= 1
-            raise Unavailable("node down")
+            raise self.store.unavailable("node down")
         entry = self.store.tokens.get(self.token or "")
         if entry is None or entry[0].revoked or entry[0].expire_time < time.time():
             raise Unauthenticated("token not valid")

@@ -23,7 +23,7 @@ import hvac.exceptions
 import pytest
 
 from keymgr import pki
-from keymgr.client import Credentials
+from keymgr.client import Credentials, OutcomeUnknown
 from keymgr.client._secrets import MountConfig
 from keymgr.gateway.config import GatewayConfig, KvConfig
 from keymgr.gateway.server import Gateway, build_server
@@ -334,6 +334,15 @@ def test_a_failover_is_waited_out(served: Served) -> None:
     assert served.request("GET", "/v1/secret/data/apps/web/x") == (
         503, {"errors": ["key manager unavailable"]})
     assert 2.5 < time.monotonic() - started < 6
+
+
+def test_a_write_that_may_have_run_is_not_sent_again(served: Served) -> None:
+    served.store.unavailable_calls, served.store.unavailable = 1, OutcomeUnknown
+    started = time.monotonic()
+    assert served.request("POST", "/v1/secret/data/apps/web/x", {"data": {"a": 1}}) == (
+        503, {"errors": ["key manager unavailable"]})
+    assert time.monotonic() - started < 2 and served.store.paths == {}
+    assert served.store.calls == ["secret-write secret/apps/web/x"]
 
 
 def test_a_client_certificate_is_forwarded_when_no_token_is_sent(served: Served) -> None:

@@ -256,6 +256,10 @@ class BoundedHttpServer:
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError, EOFError) as exc:
             graceful = False
             log.debug("%s: connection from %s ended: %r", self._name, peer_text, exc)
+        except asyncio.CancelledError:
+            # shutdown: end quietly (asyncio logs a traceback for a cancelled task it
+            # started for a connection)
+            graceful = False
         finally:
             self._conns.discard(conn)
             if graceful:

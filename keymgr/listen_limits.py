@@ -30,6 +30,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from keymgr.tls13 import KEEPALIVE_S, KEEPALIVE_TIMEOUT_S
+
 log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT_S = 5.0  # TLS 1.3 needs one round trip; 5 s is ample across zones
@@ -51,8 +53,8 @@ class GrpcLimits:
     max_idle_s: float = 300.0  # no RPC for this long: GOAWAY (clients reconnect on use)
     max_age_s: float = 3600.0  # then GOAWAY: certificates are checked again on reconnect
     age_grace_s: float = 60.0  # for the RPCs still running at max_age
-    keepalive_s: float = 60.0  # the server pings a silent peer, so half-open ones go
-    keepalive_timeout_s: float = 20.0
+    keepalive_s: float = KEEPALIVE_S  # the server pings a silent peer, so half-open ones go
+    keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S
 
     def options(self) -> list[tuple[str, int]]:
         def ms(seconds: float) -> int:

@@ -88,14 +88,15 @@ def add_servicers(
 
 
 def add_local_servicers(
-    server: grpc.aio.Server, *, keys: object, volume: object, tde: object
+    server: grpc.aio.Server, *, keys: object, volume: object, tde: object, secrets: object
 ) -> dict[str, dict[str, grpc.RpcMethodHandler]]:
-    """What a worker process serves itself (it relays Operator, Access and Secrets calls)."""
+    """What a worker process serves itself (it relays Operator and Access calls)."""
     recorded = _Registrations()
     keys_pb2_grpc.add_KeyManagementServicer_to_server(keys, recorded)  # type: ignore[no-untyped-call]
     volume_pb2_grpc.add_VolumeKeysServicer_to_server(volume, recorded)  # type: ignore[no-untyped-call]
     tde_pb2_grpc.add_TdeKeysServicer_to_server(tde, recorded)  # type: ignore[no-untyped-call]
-    return _register_tolerant(server, recorded, expected=3)
+    secrets_pb2_grpc.add_SecretsServicer_to_server(secrets, recorded)  # type: ignore[no-untyped-call]
+    return _register_tolerant(server, recorded, expected=4)
 
 
 def _register_tolerant(

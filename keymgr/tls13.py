@@ -1,4 +1,21 @@
-"""TLS 1.3 only, for every server and client keymgr builds, whatever the environment says.
+"""TLS settings for every server and client keymgr builds: the one place that chooses
+protocol version, cipher list, ALPN, credentials, client channel options and keepalive.
+
+The node (`keymgr.server`: its API port, its calls to peers), the SDK
+(`keymgr.client.Credentials`), the Raft port, the TDE gateway and the tools all get
+their TLS from here, so client and server cannot drift apart:
+
+    gRPC server        server_credentials(cert, key, ca)  mTLS, client cert required
+    gRPC client        channel_credentials(cert, key, ca) + client_channel_options()
+    Python ssl         ssl_context("server" | "client")   (Raft, TDE gateway, tools)
+    version            TLS 1.3 only (below)
+    ALPN               GRPC_ALPN: gRPC core negotiates "h2" itself on both sides
+    keepalive          the server pings a silent client (KEEPALIVE_S, used by
+                       keymgr.listen_limits); clients send no pings of their own: a
+                       client pinging more often than the server allows would be sent
+                       GOAWAY ("too_many_pings")
+
+TLS 1.3 only, whatever the environment says.
 
 gRPC Python has no minimum-TLS-version setting (grpc/grpc#37305). It has
 GRPC_SSL_CIPHER_SUITES, the cipher list of TLS 1.2 and older (TLS 1.3 suites are not in
@@ -33,6 +50,7 @@ import ssl
 import sys
 import threading
 from concurrent import futures
+from pathlib import Path
 from typing import Final, Literal
 
 CIPHER_SUITES_VARIABLE: Final = "GRPC_SSL_CIPHER_SUITES"
@@ -43,6 +61,10 @@ _GRPC_LOADED_FIRST = "grpc" in sys.modules
 os.environ[CIPHER_SUITES_VARIABLE] = TLS13_ONLY_CIPHER_SUITES
 
 import grpc  # noqa: E402 - must read the variable set just above
+
+GRPC_ALPN: Final = ("h2",)  # HTTP/2: what gRPC core offers and accepts
+KEEPALIVE_S: Final = 60.0  # a node's API pings a peer silent this long...
+KEEPALIVE_TIMEOUT_S: Final = 20.0  # ...and drops it if no answer comes in this long
 
 _PROBE_TIMEOUT_S: Final = 5.0
 _checked = False
@@ -91,6 +113,38 @@ def ssl_context(side: Literal["server", "client"]) -> ssl.SSLContext:
     return context
 
 
+# --- gRPC credentials and channel options ---------------------------------------------
+
+
+def server_credentials(cert: Path, key: Path, ca: Path) -> grpc.ServerCredentials:
+    """A node's API: TLS 1.3, and a client certificate from the cluster CA required."""
+    require_tls13()
+    return grpc.ssl_server_credentials(
+        [(key.read_bytes(), cert.read_bytes())],
+        root_certificates=ca.read_bytes(),
+        require_client_auth=True,
+    )
+
+
+def channel_credentials(cert: Path, key: Path, ca: Path) -> grpc.ChannelCredentials:
+    """A client's side (SDK, CLI, agents, a node calling a peer): TLS 1.3, presenting
+    `cert`, trusting only the cluster CA (InsecureTlsError if gRPC here could
+    negotiate TLS 1.2)."""
+    require_tls13()
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca.read_bytes(),
+        private_key=key.read_bytes(),
+        certificate_chain=cert.read_bytes(),
+    )
+
+
+def client_channel_options(*, own_connection: bool = False) -> list[tuple[str, int]]:
+    """Channel arguments of a client channel to a node. `own_connection`: this channel
+    opens its own connection rather than share gRPC's process-wide one to the same
+    address (several connections to one node reach several of its serving processes)."""
+    return [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
+
+
 # --- the check ----------------------------------------------------------------------
 
 
@@ -118,7 +172,7 @@ def _handshake_completes(port: int, version: ssl.TLSVersion) -> bool:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # our own throwaway server; only the version counts
     context.minimum_version = context.maximum_version = version
-    context.set_alpn_protocols(["h2"])
+    context.set_alpn_protocols(list(GRPC_ALPN))
     try:
         with (
             socket.create_connection(("127.0.0.1", port), timeout=_PROBE_TIMEOUT_S) as raw,

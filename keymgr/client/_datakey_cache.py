@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from keymgr.client._client import DataKey
+from keymgr.client._results import DataKey
 
 # AES-GCM with random 96-bit nonces: NIST SP 800-38D allows at most 2**32 messages per key
 MAX_MESSAGES_LIMIT = 2**32

@@ -16,11 +16,18 @@
 
 Every exception carries the endpoint that answered and the request id (for writes),
 so a retry after a Timeout can reuse it: the cluster returns the first result again.
+
+`OutcomeUnknown` and `Unauthenticated` come from the node's structured trailing
+metadata (`keymgr-error`, see `keymgr.error_metadata`), never from its message text.
+The one text the SDK still reads is gRPC core's own, for failures no node answered: a
+TLS handshake that failed (the certificate was refused) or a connection that was lost.
 """
 
 from __future__ import annotations
 
 import grpc
+
+from keymgr.error_metadata import OUTCOME_UNKNOWN, UNAUTHENTICATED, error_kind
 
 
 class KeymgrError(Exception):
@@ -112,26 +119,40 @@ _BY_CODE: dict[grpc.StatusCode, type[KeymgrError]] = {
 }
 
 
-# A handshake cut short because the node died or restarted is retryable, not a
-# certificate problem (seen in leader-loss drills: "Handshake read failed (recvmsg:
-# Connection reset by peer)").
-OUTCOME_UNKNOWN_MARK = "outcome unknown"  # the server's words for an ambiguous write
+# the node's structured `keymgr-error` trailer -> the exception it stands for
+_BY_KIND: dict[str, type[KeymgrError]] = {
+    OUTCOME_UNKNOWN: OutcomeUnknown,
+    UNAUTHENTICATED: Unauthenticated,
+}
+
+# gRPC core's words (no node answered) for a connection lost or refused. A handshake cut
+# short because the node died or restarted is retryable, not a certificate problem
+# (seen in leader-loss drills: "Handshake read failed (recvmsg: Connection reset by peer)").
 _TRANSPORT_LOSS = ("recvmsg", "connection reset", "connection refused", "socket closed", "eof")
 
 
+def _trailers(exc: grpc.RpcError) -> tuple[tuple[str, str | bytes], ...]:
+    try:
+        return tuple(exc.trailing_metadata() or ())
+    except Exception:  # not a call error (no trailers), or a call that never started
+        return ()
+
+
 def from_rpc_error(exc: grpc.RpcError, *, endpoint: str, request_id: str = "") -> KeymgrError:
-    """The most specific client exception for a gRPC error."""
+    """The most specific client exception for a gRPC error: the node's `keymgr-error`
+    trailer first, then a refused TLS handshake (no node answered), then the code."""
     code: grpc.StatusCode = exc.code()
     details: str = exc.details() or code.name
     lower = details.lower()
-    if (
+    kind = error_kind(_trailers(exc))
+    if kind is not None:
+        cls: type[KeymgrError] = _BY_KIND[kind]
+    elif (
         code == grpc.StatusCode.UNAVAILABLE
         and "handshake" in lower
         and not any(sign in lower for sign in _TRANSPORT_LOSS)
     ):
-        cls: type[KeymgrError] = Unauthenticated
-    elif code == grpc.StatusCode.UNAVAILABLE and OUTCOME_UNKNOWN_MARK in lower:
-        cls = OutcomeUnknown
+        cls = Unauthenticated
     else:
         cls = _BY_CODE.get(code, ServerError)
     return cls(f"{endpoint}: {details}", endpoint=endpoint, request_id=request_id, code=code)

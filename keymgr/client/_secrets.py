@@ -11,26 +11,16 @@ Values travel as JSON objects and are never shown by `repr`.
 from __future__ import annotations
 
 import builtins
+import functools
 import json
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import grpc
-
-from keymgr.client._exceptions import (
-    InvalidArgument,
-    KeymgrError,
-    RetryableError,
-    from_rpc_error,
-)
-from keymgr.stubs import secrets_stub
+from keymgr.client._exceptions import FinalError, InvalidArgument
+from keymgr.client._transport import Transport
 from keymgr.v1 import secrets_pb2
-
-if TYPE_CHECKING:
-    from keymgr.client._client import Client
 
 TOKEN_METADATA = "keymgr-token"
 FORWARDED_CERT_METADATA = "keymgr-forwarded-cert-bin"
@@ -144,7 +134,7 @@ def _json_object(data: Mapping[str, Any]) -> bytes:
         raise InvalidArgument(f"data: not serializable as JSON ({exc})") from None
 
 
-def _final_message(error: KeymgrError) -> KeymgrError:
+def _final_message(error: FinalError) -> FinalError:
     """The same error with the node's message alone (no "endpoint: " prefix)."""
     prefix = f"{error.endpoint}: "
     text = str(error)
@@ -158,58 +148,34 @@ class SecretsClient:
     """Versioned secrets of a keymgr cluster (see proto/keymgr/v1/secrets.proto)."""
 
     def __init__(
-        self, client: Client, credential: tuple[tuple[str, str | bytes], ...] = ()
+        self, transport: Transport, credential: tuple[tuple[str, str | bytes], ...] = ()
     ) -> None:
-        self._client = client
+        self._transport = transport
         self._credential = credential
-        self._stubs: dict[str, Any] = {}
 
     def with_token(self, token: str) -> SecretsClient:
         """The same client, every call authenticated as `token`'s principal."""
         if not token or any(c in token for c in "\r\n\0"):
             raise InvalidArgument("token: must be a non-empty single-line string")
-        return SecretsClient(self._client, ((TOKEN_METADATA, token),))
+        return SecretsClient(self._transport, ((TOKEN_METADATA, token),))
 
     def with_forwarded_certificate(self, pem: bytes) -> SecretsClient:
         """The same client acting for the holder of certificate `pem` (DER or PEM); the
         cluster honours it only from a caller with role `gateway`."""
         if not pem:
             raise InvalidArgument("certificate: must not be empty")
-        return SecretsClient(self._client, ((FORWARDED_CERT_METADATA, bytes(pem)),))
+        return SecretsClient(self._transport, ((FORWARDED_CERT_METADATA, bytes(pem)),))
 
     # --- transport -----------------------------------------------------------------
 
-    def _stub(self, endpoint: str) -> Any:
-        stub = self._stubs.get(endpoint)
-        if stub is None:
-            stub = self._stubs[endpoint] = secrets_stub(self._client._channel(endpoint, 0))
-        return stub
-
     def _call(self, method: str, request: Any, *, request_id: str = "") -> Any:
-        """One call with the client's failover, index and this client's credential."""
-        client = self._client
-        plan = client._policy.plan(client._attempts)
-        last: KeymgrError | None = None
-        for number, target in enumerate(plan):
-            metadata = (*(client._metadata() or ()), *self._credential)
-            try:
-                response, call = getattr(self._stub(target), method).with_call(
-                    request, timeout=client._timeout, metadata=metadata
-                )
-            except grpc.RpcError as exc:
-                client._note_index(exc)
-                last = from_rpc_error(exc, endpoint=target, request_id=request_id)
-                if not isinstance(last, RetryableError):
-                    raise _final_message(last) from None
-                client._policy.failed(target)
-                if number + 1 < len(plan):
-                    time.sleep(min(client._backoff * (number + 1), 1.0))
-                continue
-            client._note_index(call)
-            client._policy.succeeded(target)
-            return response
-        assert last is not None
-        raise last
+        """One call with the client's failover and index, and this client's credential."""
+        try:
+            return self._transport._call(
+                "secrets", method, request, request_id=request_id, credential=self._credential
+            )
+        except FinalError as error:
+            raise _final_message(error) from None
 
     def _write(self, method: str, request: Any) -> Any:
         rid = uuid.uuid4().hex
@@ -370,3 +336,11 @@ class SecretsClient:
     def lookup_token(self) -> TokenInfo:
         """The token this client sends (`with_token`); Unauthenticated if none or invalid."""
         return _token(self._call("LookupToken", secrets_pb2.LookupTokenRequest()))
+
+
+class SecretsCalls(Transport):
+    """`client.secrets`: the secrets calls, on this client's connections."""
+
+    @functools.cached_property
+    def secrets(self) -> SecretsClient:
+        return SecretsClient(self)

@@ -36,7 +36,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, tde_pb2, volume_pb2
+from keymgr.v1 import access_pb2, keys_pb2, operator_pb2, secrets_pb2, tde_pb2, volume_pb2
 
 MAX_MESSAGE_BYTES: Final = 1 << 20  # the node's grpc.max_receive_message_length
 BUGS: Final = frozenset({"UNKNOWN", "INTERNAL"})
@@ -95,9 +95,9 @@ class Method:
 
 
 def api_methods() -> list[Method]:
-    """Every method of the five services, from the generated descriptors."""
+    """Every method of the six services, from the generated descriptors."""
     methods = []
-    for module in (keys_pb2, operator_pb2, access_pb2, volume_pb2, tde_pb2):
+    for module in (keys_pb2, operator_pb2, access_pb2, volume_pb2, tde_pb2, secrets_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             for method in service.methods:
                 request = GetMessageClass(method.input_type)

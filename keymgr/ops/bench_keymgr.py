@@ -16,6 +16,7 @@ import grpc
 
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.stubs import keys_stub, operator_stub
+from keymgr.tls13 import client_channel_options
 from keymgr.v1 import keys_pb2, operator_pb2
 
 Op = Callable[[int], Awaitable[None]]
@@ -46,7 +47,7 @@ class KeymgrTarget:
         channels = self.channels.get(node_id)
         if channels is None:
             creds = self.cluster.credentials.channel_credentials()
-            own_connection = [("grpc.use_local_subchannel_pool", 1)]
+            own_connection = client_channel_options(own_connection=True)
             channels = [
                 grpc.aio.secure_channel(self.cluster.node(node_id).api, creds, own_connection)
                 for _ in range(self.connections)

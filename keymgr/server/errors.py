@@ -59,6 +59,11 @@ class Unavailable(NodeError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class OutcomeUnknown(Unavailable):
+    """A write may or may not have been applied (timed out, or the leader changed under
+    it); the status carries `keymgr-error: outcome-unknown` (`keymgr.error_metadata`)."""
+
+
 class Sealed(Unavailable):
     def __init__(self, reason: str = "") -> None:
         suffix = f" ({reason})" if reason else ""

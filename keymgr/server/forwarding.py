@@ -21,7 +21,7 @@ import grpc
 FORWARDED_CERT = "keymgr-forwarded-cert-bin"  # binary metadata: PEM has newlines
 # a gateway's forwarded certificate, carried on by a worker (FORWARDED_CERT is its own)
 RELAYED_CERT = "keymgr-relayed-cert-bin"
-FORWARDED_SERVICES = ("/keymgr.v1.Operator/", "/keymgr.v1.Access/", "/keymgr.v1.Secrets/")
+FORWARDED_SERVICES = ("/keymgr.v1.Operator/", "/keymgr.v1.Access/")
 # what a forwarded call may carry on: the client's own metadata (request ids,
 # read-your-writes index), never a forwarded identity it made up
 _DROP = frozenset({FORWARDED_CERT, RELAYED_CERT, "authorization"})

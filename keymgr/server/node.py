@@ -35,7 +35,6 @@ from keymgr.server.rotation import rotate_due_keys
 from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.secrets_service import SecretsServicer
 from keymgr.server.tde_service import TdeKeysServicer
-from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.server.worker_hub import WorkerHub
 from keymgr.server.worker_process import api_server, feed_socket, serve_worker
@@ -44,6 +43,7 @@ from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftError, RaftNode, RaftSettings
 from keymgr.store.raft_tls import RaftTlsFiles
 from keymgr.stubs import add_servicers
+from keymgr.tls13 import server_credentials
 from keymgr.v1 import store_pb2
 
 log = logging.getLogger("keymgr.node")

@@ -7,8 +7,8 @@ from typing import Any
 import grpc
 
 from keymgr.config import NodeConfig
-from keymgr.server.tls import channel_credentials
 from keymgr.stubs import operator_stub
+from keymgr.tls13 import channel_credentials, client_channel_options
 
 
 class Peers:
@@ -20,7 +20,9 @@ class Peers:
     def operator(self, api_address: str) -> Any:
         channel = self._channels.get(api_address)
         if channel is None:
-            channel = grpc.aio.secure_channel(api_address, self._credentials)
+            channel = grpc.aio.secure_channel(
+                api_address, self._credentials, client_channel_options()
+            )
             self._channels[api_address] = channel
         return operator_stub(channel)
 

@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from keymgr.server.errors import Unavailable, error_from_command
+from keymgr.server.errors import OutcomeUnknown, Unavailable, error_from_command
 from keymgr.server.indexes import note_write_index
 from keymgr.store.raft import NoLeader, ProposalTimeout, RaftError, RaftNode
 from keymgr.v1 import keys_pb2, store_pb2
@@ -81,7 +81,7 @@ class Proposer:
             else:
                 raise Unavailable(f"write not accepted: {exc}") from exc
         if raw is None:
-            raise Unavailable(
+            raise OutcomeUnknown(
                 "write outcome unknown (timed out or the leader changed): retry with the "
                 "same request_id"
             )

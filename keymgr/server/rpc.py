@@ -37,10 +37,11 @@ import grpc
 from keymgr.audit import AuditEvent, AuditUnavailable
 from keymgr.audit.bounds import bounded
 from keymgr.consistency import INDEX_KEY
+from keymgr.error_metadata import ERROR_KEY, OUTCOME_UNKNOWN, UNAUTHENTICATED
 from keymgr.server.audit_target import AuditTarget, audit_target
 from keymgr.server.auth import Caller, caller_of, identity_source, transport_caller
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import NodeError, status_for
+from keymgr.server.errors import NodeError, OutcomeUnknown, Unauthenticated, status_for
 from keymgr.server.indexes import WriteIndex, requested_min_index, write_index
 from keymgr.server.logs import request_id as current_request_id
 
@@ -188,6 +189,16 @@ def _context_of(request: Any) -> dict[str, str]:
     return context
 
 
+def _error_kind(error: NodeError) -> str:
+    """The `keymgr-error` trailer the SDK acts on for `error` (`keymgr.error_metadata`),
+    or "" when its gRPC code says enough."""
+    if isinstance(error, OutcomeUnknown):
+        return OUTCOME_UNKNOWN
+    if isinstance(error, Unauthenticated):
+        return UNAUTHENTICATED
+    return ""
+
+
 def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
     name = method.__name__
 
@@ -203,7 +214,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         client_rid = None if undecodable else getattr(request, "request_id", None) or None
         rid_token = current_request_id.set(bounded(client_rid) if client_rid else uuid.uuid4().hex)
         source_token = identity_source.set(node)
-        code, detail, response = grpc.StatusCode.OK, "", None
+        code, detail, response, kind = grpc.StatusCode.OK, "", None, ""
         try:
             if undecodable is not None:
                 code, detail = grpc.StatusCode.INVALID_ARGUMENT, undecodable.problem
@@ -215,6 +226,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                 response = await method(self, request, context)
         except NodeError as exc:
             code, detail = status_for(exc)
+            kind = _error_kind(exc)
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
         except Exception:
@@ -261,10 +273,12 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                 "audit log unavailable: reply withheld (fail closed), write outcome unknown; "
                 "try another node",
             )
+            kind = OUTCOME_UNKNOWN
         current_request_id.reset(rid_token)
         trailing = ((INDEX_KEY, str(written.index)),) if written.index else ()
         if code != grpc.StatusCode.OK:
-            await context.abort(code, detail, trailing_metadata=trailing)
+            marked = (*trailing, (ERROR_KEY, kind)) if kind else trailing
+            await context.abort(code, detail, trailing_metadata=marked)
         if trailing:
             context.set_trailing_metadata(trailing)
         assert response is not None

@@ -14,6 +14,7 @@ from typing import Any
 
 from keymgr.crypto import envelope
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
+from keymgr.server.audit_target import note_key
 from keymgr.server.context import NodeContext
 from keymgr.server.crypto_ops import require_enabled
 from keymgr.server.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -30,17 +31,45 @@ def secret_context(mount: str, path: str, version: int) -> dict[str, str]:
     }
 
 
+MAX_DEPTH = 64  # nesting of objects and arrays (a merge patch recurses through it)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_object(field: str, data: bytes) -> dict[str, Any]:
-    """The JSON object in `data` (UTF-8), at most MAX_VALUE_BYTES; else InvalidArgument."""
+    """The JSON object in `data` (UTF-8, no NaN/Infinity, nested at most MAX_DEPTH), at
+    most MAX_VALUE_BYTES; else InvalidArgument."""
     if len(data) > MAX_VALUE_BYTES:
         raise InvalidArgument(field, f"{len(data)} bytes, more than {MAX_VALUE_BYTES}")
     try:
-        value = json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidArgument(field, "not valid JSON (UTF-8)") from None
     if not isinstance(value, dict):
         raise InvalidArgument(field, "must be a JSON object")
+    if _depth(value) > MAX_DEPTH:
+        raise InvalidArgument(field, f"nested more than {MAX_DEPTH} levels")
     return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in `value` (iterative: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def encode(field: str, value: dict[str, Any]) -> bytes:
@@ -78,6 +107,7 @@ def seal(
 ) -> bytes:
     stored = mount_key(node, mount)
     key_version = stored.key.current_version
+    note_key(stored.key.id, key_version)
     material = node.materials.material(stored, key_version)
     context = secret_context(mount.name, path, version)
     return envelope.seal(material, stored.key.id, key_version, data, context)
@@ -96,6 +126,7 @@ def open_value(
     if stored is None or header.key_version not in stored.wrapped_material:
         raise NotFound(f"{mount.name}/{path} v{version}: the key that sealed it is gone")
     require_enabled(stored)
+    note_key(stored.key.id, header.key_version)
     material = node.materials.material(stored, header.key_version)
     try:
         return envelope.open(material, blob, secret_context(mount.name, path, version))

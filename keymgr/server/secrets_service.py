@@ -12,8 +12,10 @@ mount, path and versions in its audit line (never a value).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import random
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -23,7 +25,7 @@ import grpc
 from keymgr.crypto.barrier import Keyring
 from keymgr.pki import NODE_KIND, IdentityRefused, parse_principal
 from keymgr.server import rotation, secret_values, validation
-from keymgr.server.audit_target import note_key, note_secret
+from keymgr.server.audit_target import note_secret
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import (
@@ -39,7 +41,9 @@ from keymgr.store import secrets_validation as rules
 from keymgr.store.secrets import is_deleted
 from keymgr.v1 import keys_pb2, secrets_pb2, store_pb2
 
-WRITE_ATTEMPTS = 5
+ENABLED = keys_pb2.KEY_STATE_ENABLED
+WRITE_ATTEMPTS = 12
+WRITE_STRIPES = 64  # writes to one path on one node wait for each other (no self-races)
 READ = "secret-read"
 WRITE = "secret-write"
 LIST = "secret-list"
@@ -81,6 +85,7 @@ def _token_info(token: store_pb2.StoredToken) -> secrets_pb2.TokenInfo:
 class SecretsServicer:
     def __init__(self, node: NodeContext) -> None:
         self._node = node
+        self._stripes = [asyncio.Lock() for _ in range(WRITE_STRIPES)]
 
     # --- shared steps ----------------------------------------------------------------
 
@@ -126,7 +131,23 @@ class SecretsServicer:
         """Proposes the next version of `path` with the value `value_at(current state)`,
         again against fresh state if another write took that version meanwhile."""
         rid = validation.request_id_or_new(request_id)
+        stripe = self._stripes[hash((mount.name, path)) % WRITE_STRIPES]
+        async with stripe:
+            return await self._propose_version(rid, caller, mount, path, cas, value_at)
+
+    async def _propose_version(
+        self,
+        rid: str,
+        caller: Caller,
+        mount: store_pb2.SecretMount,
+        path: str,
+        cas: int | None,
+        value_at: Callable[[store_pb2.StoredSecret | None], bytes],
+    ) -> store_pb2.StoredSecretVersion:
         for attempt in range(WRITE_ATTEMPTS):
+            if attempt:  # lost to a write on another node: let it land, then go again
+                await asyncio.sleep(random.uniform(0, 0.01 * attempt))
+                await self._node.read_barrier()
             secret = self._node.store.secrets.secret(mount.name, path)
             version = (secret.current_version if secret is not None else 0) + 1
             data = value_at(secret)
@@ -145,7 +166,6 @@ class SecretsServicer:
             try:
                 result = await self._node.proposer.submit(command)
             except Conflict:
-                await self._node.read_barrier()
                 continue
             note_secret(mount.name, path, (result.secret_version.version,))
             return result.secret_version
@@ -227,7 +247,6 @@ class SecretsServicer:
             custom_metadata=secret.custom_metadata,
         )
         if not found.destroyed and not is_deleted(found, now_ms()):
-            note_key(mount.key_id)
             response.data = secret_values.open_value(
                 self._node, mount, request.path, found.version, found.ciphertext
             )
@@ -420,7 +439,10 @@ class SecretsServicer:
         rid = validation.request_id_or_new(request.request_id)
         if request.key_name:
             validation.key_name("key_name", request.key_name)
-            key_id = self._node.find_key("key_name", request.key_name).key.id
+            key = self._node.find_key("key_name", request.key_name).key
+            if key.purpose != keys_pb2.KEY_PURPOSE_ENCRYPT or key.state != ENABLED:
+                raise InvalidArgument("key_name", f"{key.name!r} is not an enabled ENCRYPT key")
+            key_id = key.id
         else:
             key_id = await self._create_mount_key(caller, rid, request.mount, keyring)
         command = store_pb2.Command(request_id=rid, principal=caller.principal)

@@ -34,13 +34,14 @@ from keymgr.server.forwarding import ForwardingHandler, internal_target
 from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.metrics import run_observers
 from keymgr.server.sealing import SealController, build_seal
+from keymgr.server.secrets_service import SecretsServicer
 from keymgr.server.tde_service import TdeKeysServicer
-from keymgr.server.tls import server_credentials
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.server.worker_replica import WorkerReplica
 from keymgr.store.keystore import KeyStore
 from keymgr.store.raft import RaftNode
 from keymgr.stubs import add_local_servicers
+from keymgr.tls13 import server_credentials
 
 log = logging.getLogger("keymgr.worker")
 
@@ -117,6 +118,7 @@ async def serve_worker(config: NodeConfig, number: int) -> None:
         keys=KeyManagementServicer(node),
         volume=VolumeKeysServicer(node),
         tde=TdeKeysServicer(node),
+        secrets=SecretsServicer(node),  # reads from the replica, writes via the Raft process
     )
     server.add_generic_rpc_handlers([ForwardingHandler(internal)])
     health_servicer = health.aio.HealthServicer()

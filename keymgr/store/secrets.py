@@ -287,7 +287,7 @@ class Secrets:
         key = (change.mount, change.path)
         if key not in self.records:
             raise CommandRefused(NOT_FOUND, f"no secret {change.mount}/{change.path}")
-        self.records = {k: v for k, v in self.records.items() if k != key}
+        del self.records[key]  # readers only `get` from it (or copy it first)
         paths = self.sorted_paths.get(change.mount, ())
         at = bisect_left(paths, change.path)
         self.sorted_paths = {**self.sorted_paths, change.mount: paths[:at] + paths[at + 1 :]}

@@ -43,6 +43,11 @@ def test_snapshot_save_restore_on_a_fresh_cluster(
                 client.rotate_key(key.name)
                 blobs.append((client.encrypt(key.name, b"after rotation"), "after rotation"))
         client.rotate_keyring()
+        client.secrets.enable_mount("secret")  # secrets travel in the backup too
+        client.secrets.put("secret", "dr/db", {"password": "one"})
+        client.secrets.put("secret", "dr/db", {"password": "two"})
+        client.secrets.destroy("secret", "dr/db", [1])
+        token = client.secrets.create_token("spiffe://keymgr/service/dr", 3600).token
     backup = tmp_path / "backup.kms"
     assert main(["operator", "snapshot", "save", str(backup), *_cli_flags(source, ["node1"])]) == 0
     assert backup.read_bytes().startswith(b"KMSNAP")
@@ -90,6 +95,9 @@ def test_snapshot_save_restore_on_a_fresh_cluster(
     with target.client() as client:
         names = {k.name for k in client.list_keys(page_size=100)[0]}
         assert {f"dr-{i}" for i in range(5)} <= names and "after-backup" not in names
+        assert client.secrets.get("secret", "dr/db").data == {"password": "two"}
+        assert client.secrets.get("secret", "dr/db", version=1).version.destroyed
+        assert client.secrets.with_token(token).lookup_token().principal.endswith("/dr")
         assert client.create_key("new-after-restore").current_version == 1
         # a second restore onto the now-initialised cluster is refused
         with pytest.raises(Exception, match="already initialized"):

@@ -64,6 +64,10 @@ def test_dev_up_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             data_key = client.generate_data_key(key.name, consistent=True)
             assert client.decrypt(data_key.ciphertext_blob) == data_key.plaintext
             assert len(client.cluster_status().nodes) == 3
+            # like `bao server -dev`, a KV mount named secret is there
+            assert [m.mount for m in client.secrets.list_mounts()] == ["secret"]
+            client.secrets.put("secret", "readme", {"password": "s3cr3t"})
+            assert client.secrets.get("secret", "readme").data == {"password": "s3cr3t"}
         node_pids = [
             int(w)
             for line in output

@@ -6,6 +6,7 @@ bad input (each a clear status, nothing half-written), failover and restart.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from keymgr import pki
 from keymgr.client import (
+    AlreadyExists,
     Client,
     FailedPrecondition,
     InvalidArgument,
@@ -145,7 +147,7 @@ def test_bad_paths_are_refused_naming_the_field(kv: Client, path: str, field: st
     assert str(refused.value).startswith(f"{field}:")
 
 
-def test_bad_values_refused_and_nothing_written(kv: Client) -> None:
+def test_bad_values_refused_and_nothing_written(cluster: LocalCluster, kv: Client) -> None:
     api = kv.secrets
     api.put(MOUNT, "sized", {"small": "x"})
     with pytest.raises(InvalidArgument) as big:
@@ -159,7 +161,9 @@ def test_bad_values_refused_and_nothing_written(kv: Client) -> None:
         api.put(MOUNT, "sized", {"a": "b"}, cas=7)
     meta = api.read_metadata(MOUNT, "sized")
     assert meta.current_version == 1 and sorted(meta.versions) == [1]
-    raw = kv.secrets._stub(kv._policy.endpoints[0])  # a body that is not JSON
+    channel = grpc.secure_channel(cluster.node("node1").api,
+                                  cluster.credentials.channel_credentials())
+    raw = secrets_stub(channel)  # bodies the SDK would not send
     with pytest.raises(grpc.RpcError) as not_json:
         raw.Put(secrets_pb2.PutSecretRequest(mount=MOUNT, path="sized", data=b"{nope"),
                 metadata=(), timeout=5)
@@ -169,6 +173,7 @@ def test_bad_values_refused_and_nothing_written(kv: Client) -> None:
         raw.Put(secrets_pb2.PutSecretRequest(mount=MOUNT, path="sized", data=b"[1]"),
                 metadata=(), timeout=5)
     assert "data: must be a JSON object" in (array.value.details() or "")
+    channel.close()
     assert api.read_metadata(MOUNT, "sized").current_version == 1
 
 
@@ -267,6 +272,33 @@ def test_mounts_and_config(kv: Client) -> None:
     assert MOUNT in [m.mount for m in api.list_mounts()]
     with pytest.raises(NotFound):
         api.read_config("nosuchmount")
+    with pytest.raises(AlreadyExists):
+        api.enable_mount(MOUNT)
+    kv.create_key(f"{MOUNT}-tde", purpose=keys_pb2.KEY_PURPOSE_TDE)
+    with pytest.raises(InvalidArgument) as wrong_key:
+        api.enable_mount(f"{MOUNT}2", key_name=f"{MOUNT}-tde")
+    assert str(wrong_key.value).startswith("key_name:")
+    with pytest.raises(NotFound):
+        api.enable_mount(f"{MOUNT}2", key_name="no-such-key")
+    with pytest.raises(InvalidArgument) as bad_name:
+        api.enable_mount("bad/name")
+    assert str(bad_name.value).startswith("mount:")
+    assert f"{MOUNT}2" not in [m.mount for m in api.list_mounts()]
+
+
+def test_only_admins_manage_mounts_and_tokens(cluster: LocalCluster, kv: Client) -> None:
+    with client_for(cluster, "not-admin", "service") as other:
+        for call in (
+            lambda: other.secrets.enable_mount("mine"),
+            lambda: other.secrets.write_config(MOUNT, max_versions=1),
+            lambda: other.secrets.create_token(principal("service", "x"), 60),
+            lambda: other.secrets.list_tokens(),
+        ):
+            with pytest.raises(PermissionDenied):
+                call()
+        with pytest.raises(PermissionDenied):  # no policy: no secret either
+            other.secrets.get(MOUNT, "apps/web")
+    assert kv.secrets.read_config(MOUNT).max_versions == 3
 
 
 def test_kill_a_node_then_restart_keeps_secrets(make_cluster: MakeCluster) -> None:
@@ -359,6 +391,22 @@ def test_every_process_of_a_node_serves_secrets_tokens_and_forwarding(
                                     metadata=forwarded, timeout=10)
                 for refused in (relayed, local):
                     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # one path written through every process of the node at once: distinct versions
+        done: list[int] = []
+
+        def put_race(channel: grpc.Channel) -> None:
+            reply = secrets_stub(channel).Put(
+                secrets_pb2.PutSecretRequest(mount="secret", path="w/race", data=b"{}"),
+                metadata=(("keymgr-token", token),), timeout=30,
+            )
+            done.append(reply.version.version)
+
+        racers = [threading.Thread(target=put_race, args=(c,)) for c in channels[:12]]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=60)
+        assert sorted(done) == list(range(1, 13))
     finally:
         for channel in channels:
             channel.close()
@@ -388,3 +436,38 @@ def test_every_secrets_call_is_audited_without_the_value(
     assert f"mount={MOUNT} path=aud/x versions=1" in get["detail"]
     denied = by_op["Destroy"]
     assert denied["result"] == "PERMISSION_DENIED" and "versions=1" in denied["detail"]
+
+
+def test_concurrent_writers_on_every_node_each_get_their_own_version(
+    cluster: LocalCluster, kv: Client
+) -> None:
+    """Writers on three nodes at once, threads sharing clients: every acknowledged put
+    has its own version (the version is bound into the envelope: a node that lost the
+    race seals again) and every version opens to what its writer wrote."""
+    kv.secrets.write_metadata(MOUNT, "race", max_versions=100)
+    results: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    clients = [cluster.client([n.id]) for n in cluster.spec.nodes]
+
+    def writer(number: int) -> None:
+        api = clients[number % 3].secrets
+        for i in range(5):
+            version = api.put(MOUNT, "race", {"w": number, "i": i}).version
+            with lock:
+                results.append((version, number * 100 + i))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert len(results) == 30
+        versions = sorted(v for v, _ in results)
+        assert versions == list(range(versions[0], versions[0] + 30))
+        for version, tag in results:
+            data = kv.secrets.get(MOUNT, "race", version=version).data
+            assert data == {"w": tag // 100, "i": tag % 100}
+    finally:
+        for client in clients:
+            client.close()

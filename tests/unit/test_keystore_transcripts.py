@@ -9,12 +9,25 @@ from `snapshot()` reproduces the same snapshot bytes.
 Commands (`t=` sets the clock and sticks; `rid=` sets a request id; `#n` is the key id
 `n` as 32 hex digits, `key=` takes `#n` or a live name):
 
-    init [admins=a,b] [shares=N] [threshold=N] [digests=N] [term=N] [root=x]
+    init [admins=a,b] [shares=N] [threshold=N] [digests=N] [term=N] [root=x] [approvals=N]
     create [id=#n] name=x [purpose=encrypt|tde|volume|N] [labels=k:v,...] [desc=...]
     rotate key=k [v=N] [material=x]          enable key=k / disable key=k
-    schedule key=k at=MS / cancel key=k      rotate-keyring [term=N] [wrapped=x]
+    schedule key=k at=MS / cancel key=k      rotate-keyring [term=N] [wrapped=x] [gen=N]
     tick                                     raw hex=..   (undecodable command bytes)
     get NAME_OR_ID    list [size=N]    due    state
+
+Access commands (keystore_access_commands.py; `as=NAME` proposes as NAME, default alice):
+
+    request KIND id=OP [expires=MS] [claim=KIND] FIELDS   a split-key request, KIND one of
+        set-roles principal= roles=a,b     set-approval-rule rule=KIND required=N
+        put-policy name= roles= ops= [patterns=]    delete-policy name=    destroy-key key=
+        authorize-join token= node= [digest=BYTES] [until=MS]
+        migrate-seal migration= node= to=TYPE [until=MS]    remove-node member= [until=MS]
+        rotate-root [from=GEN] [shares=N] [threshold=N] [term=N] (keyring: as it is now)
+    direct KIND FIELDS (the same command without approval)    approve id=OP / reject id=OP
+    consume-join token= node=    consume-seal-migration migration= node=
+    consume-removal member=      member ID [api=] [raft=] [zone=] [remove=1]
+    access (roles, rules, operations, joins, migrations, removals, members)    root
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ import pytest
 
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import keys_pb2, store_pb2
+from tests.unit import keystore_access_commands as access_commands
 
 DATA = Path(__file__).parent / "testdata" / "keystore"
 REWRITE = os.environ.get("KEYSTORE_REWRITE") == "1"
@@ -118,6 +132,8 @@ def describe_result(raw: bytes) -> list[str]:
     if kind == "error":
         code = store_pb2.ErrorCode.Name(result.error.code).removeprefix("ERROR_CODE_")
         return [f"error {code}: {result.error.message}"]
+    if kind == "operation":
+        return access_commands.describe_operation(result.operation)
     return ["ok" if result.ok else f"unexpected result {result}"]
 
 
@@ -136,7 +152,8 @@ class Env:
 
     def propose(self, args: dict[str, str], **op: Any) -> list[str]:
         command = store_pb2.Command(
-            request_id=args.get("rid", ""), time_ms=self.now, principal="alice", **op
+            request_id=args.get("rid", ""), time_ms=self.now, principal=args.get("as", "alice"),
+            **op,
         )
         return describe_result(self.store.apply(command.SerializeToString()))
 
@@ -154,6 +171,7 @@ class Env:
                 term=int(args.get("term", "1")), wrapped_key=b"term", created_at_ms=self.now
             ),
             share_digests=[b"digest"] * int(args.get("digests", str(shares))),
+            approvals_required=int(args.get("approvals", "0")),
         ))
 
     def create(self, args: dict[str, str]) -> list[str]:
@@ -202,7 +220,9 @@ class Env:
             new_term=store_pb2.KeyringTerm(
                 term=term, wrapped_key=args.get("wrapped", "term").encode(),
                 created_at_ms=self.now,
-            )))
+            ),
+            root_generation=int(args.get("gen", str(self.store.root_generation))),
+        ))
 
     def tick(self, args: dict[str, str]) -> list[str]:
         return self.propose(args, tick=store_pb2.Tick())
@@ -246,6 +266,7 @@ HANDLERS: dict[str, Callable[[Env, dict[str, str]], list[str]]] = {
     "disable": Env.disable, "schedule": Env.schedule, "cancel": Env.cancel,
     "rotate-keyring": Env.rotate_keyring, "tick": Env.tick, "raw": Env.raw, "get": Env.get,
     "list": Env.list_keys, "due": Env.due, "state": Env.state,
+    **access_commands.HANDLERS,
 }
 
 
@@ -288,4 +309,4 @@ def test_transcript(path: Path) -> None:
 
 
 def test_there_are_transcripts() -> None:
-    assert len(list(DATA.glob("*.txt"))) >= 5
+    assert len(list(DATA.glob("*.txt"))) >= 10

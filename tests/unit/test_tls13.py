@@ -79,3 +79,71 @@ def test_every_ssl_context_in_keymgr_comes_from_ssl_context() -> None:
         if maker.search(path.read_text())
     )
     assert makers == ["tls13.py"], makers
+
+
+def test_every_grpc_credential_and_client_option_in_keymgr_comes_from_tls13() -> None:
+    """Client and server take their TLS settings from one module, so they cannot drift."""
+    root = Path(keymgr.__file__).parent
+    chooser = re.compile(
+        r"ssl_(channel|server)_credentials\(|use_local_subchannel_pool|keepalive_time_ms\""
+    )
+    owners = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if chooser.search(path.read_text())
+    )
+    assert owners == ["listen_limits.py", "tls13.py"], owners  # listen_limits: option names
+
+
+def test_server_keepalive_is_the_one_tls13_chooses() -> None:
+    from keymgr import listen_limits, tls13
+
+    for limits in (listen_limits.NODE_API, listen_limits.KMS_PLUGIN):
+        options = dict(limits.options())
+        assert options["grpc.keepalive_time_ms"] == int(tls13.KEEPALIVE_S * 1000)
+        assert options["grpc.keepalive_timeout_ms"] == int(tls13.KEEPALIVE_TIMEOUT_S * 1000)
+    assert tls13.client_channel_options() == []  # clients never ping (too_many_pings)
+    assert tls13.client_channel_options(own_connection=True) == [
+        ("grpc.use_local_subchannel_pool", 1)
+    ]
+
+
+def test_sdk_and_node_credentials_from_tls13_talk_to_each_other(tmp_path: Path) -> None:
+    """A server built with `server_credentials` answers the SDK's credentials and a
+    peer node's, and refuses a client that presents no certificate."""
+    from concurrent import futures
+
+    import grpc
+
+    from keymgr.client import Credentials
+    from keymgr.tls13 import channel_credentials, client_channel_options, server_credentials
+
+    ca_files = pki.create_ca(tmp_path)
+    ca = pki.load_ca(tmp_path)
+    node = pki.issue_node_cert(ca, "node1")
+    admin = pki.issue_client_cert(ca, "admin")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    echo = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("t.Echo", {"Say": echo}),)
+    )
+    port = server.add_secure_port(
+        "127.0.0.1:0", server_credentials(node.cert, node.key, ca_files.cert)
+    )
+    server.start()
+    sdk = Credentials(ca=ca_files.cert, cert=admin.cert, key=admin.key).channel_credentials()
+    peer = channel_credentials(node.cert, node.key, ca_files.cert)
+    anonymous = grpc.ssl_channel_credentials(root_certificates=ca_files.cert.read_bytes())
+    try:
+        for creds, own in ((sdk, True), (peer, False)):
+            options = client_channel_options(own_connection=own)
+            with grpc.secure_channel(f"127.0.0.1:{port}", creds, options) as channel:
+                assert channel.unary_unary("/t.Echo/Say")(b"hi", timeout=5) == b"hi"
+        with (
+            grpc.secure_channel(f"127.0.0.1:{port}", anonymous) as channel,
+            pytest.raises(grpc.RpcError) as refused,
+        ):
+            channel.unary_unary("/t.Echo/Say")(b"hi", timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        server.stop(None)

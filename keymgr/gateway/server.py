@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections import OrderedDict
 
 from keymgr.bounded_http import BoundedHttpServer, Handler, Request, Response
 from keymgr.client import Client
@@ -31,7 +29,6 @@ from keymgr.listen_limits import GATEWAY, TDE_GATEWAY, HttpLimits
 
 log = logging.getLogger(__name__)
 
-MAX_CALLER_VIEWS = 256
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "LIST"})
 
 
@@ -69,32 +66,16 @@ class Gateway:
             self.client.secrets if self.client is not None and config.kv else None
         )
         self.kv = KvHandlers(config.failover_deadline_s)
-        self._views: OrderedDict[tuple[str, bytes], SecretsClient] = OrderedDict()
-        self._views_lock = threading.Lock()
         self.sys = SysHandlers(config.kv, config.failover_deadline_s)
 
     def secrets_for(self, caller: Caller) -> SecretsClient:
-        """The cluster as `caller` sees it. The view is kept per credential (a few
-        hundred at most, least recently used dropped) because a new one builds its gRPC
-        stubs again; it caches transport only: the cluster judges the credential on
-        every call, so a revoked token is refused at once."""
+        """The cluster as `caller` sees it: every call carries the caller's credential,
+        which the cluster judges each time (a revoked token is refused at once)."""
         assert self.secrets is not None
-        key = (caller.token or "", caller.certificate_pem or b"")
-        with self._views_lock:
-            view = self._views.get(key)
-            if view is not None:
-                self._views.move_to_end(key)
-                return view
         if caller.token:
-            view = self.secrets.with_token(caller.token)
-        else:
-            assert caller.certificate_pem is not None
-            view = self.secrets.with_forwarded_certificate(caller.certificate_pem)
-        with self._views_lock:
-            self._views[key] = view
-            while len(self._views) > MAX_CALLER_VIEWS:
-                self._views.popitem(last=False)
-        return view
+            return self.secrets.with_token(caller.token)
+        assert caller.certificate_pem is not None
+        return self.secrets.with_forwarded_certificate(caller.certificate_pem)
 
     def answer(self, request: Request) -> Reply:
         if request.method not in METHODS:

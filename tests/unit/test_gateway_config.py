@@ -99,3 +99,13 @@ def test_the_cli_says_it_in_one_line(tmp_path: Path, certs: Path) -> None:
         result = keymgr(command, "--config", str(path))
         assert result.returncode != 0 and "kv.mounts" in result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_a_taken_port_is_one_line_too(tmp_path: Path, certs: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        body = {**base(certs), "kv": {}, "listen": f"127.0.0.1:{taken.getsockname()[1]}"}
+        result = keymgr("gateway", "--config", str(write(tmp_path, body)))
+    assert result.returncode != 0 and "cannot start" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1

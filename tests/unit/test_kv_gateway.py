@@ -323,6 +323,12 @@ def test_methods_content_types_and_routes(served: Served) -> None:
                           )[0] == 400
     status, body = served.request("LIST", "/v1/secret/metadata/apps/")
     assert status == 200 and body is not None and body["data"]["keys"] == ["web/"]
+    served.request("POST", "/v1/secret/data/apps/web/nested", {"data": {"a": {"b": 1}, "c": 2}})
+    status, body = served.request("GET", "/v1/secret/subkeys/apps/web/nested")
+    assert status == 200 and body is not None
+    assert body["data"]["subkeys"] == {"a": {"b": None}, "c": None}
+    assert served.request("GET", "/v1/secret/subkeys/apps/web/nested?depth=1")[1]["data"][
+        "subkeys"] == {"a": None, "c": None}
 
 
 def test_a_failover_is_waited_out(served: Served) -> None:

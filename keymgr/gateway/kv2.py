@@ -95,7 +95,7 @@ def error_reply(exc: Exception) -> Reply:
     if isinstance(exc, PermissionDenied | Unauthenticated):
         return replies.denied()
     if isinstance(exc, FailedPrecondition) and str(exc).startswith("cas:"):
-        required = "required" in str(exc)
+        required = "require" in str(exc)  # "cas: this path requires a check-and-set ..."
         return replies.error(400, replies.CAS_REQUIRED if required else replies.CAS_MISMATCH)
     if isinstance(exc, InvalidArgument | FailedPrecondition):
         return replies.error(400, str(exc))

@@ -124,6 +124,10 @@ def check_hvac(gateway: RunningGateway, mount: str, token: str) -> None:
     assert meta["custom_metadata"] == {"owner": "db"}
     assert meta["versions"]["1"]["destroyed"] is True
     assert meta["versions"]["2"]["destroyed"] is False
+    kv.update_metadata("apps/db/main", cas_required=True, mount_point=mount)
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set parameter required"):
+        kv.create_or_update_secret("apps/db/main", {"password": "x"}, mount_point=mount)
+    kv.update_metadata("apps/db/main", cas_required=False, mount_point=mount)
     kv.create_or_update_secret("apps/web/api", {"key": "k"}, mount_point=mount)
     assert kv.list_secrets("apps", mount_point=mount)["data"]["keys"] == ["db/", "web/"]
     kv.create_or_update_secret("tmp/x", {"k": "v"}, mount_point=mount)

@@ -102,7 +102,7 @@ class FakeSecrets:
         current = entry.current if entry else 0
         required = config.cas_required or (entry is not None and entry.cas_required)
         if required and cas is None:
-            raise FailedPrecondition("cas: required for this path")
+            raise FailedPrecondition("cas: this path requires a check-and-set version")
         if cas is not None and cas != current:
             raise FailedPrecondition(f"cas: {cas} is not the current version {current}")
         now = time.time()

@@ -177,6 +177,9 @@ def register(subparsers: Any) -> None:
                        help="aws: RSA_AES_KEY_WRAP_SHA_256 | RSAES_OAEP_SHA_256; gcp: the "
                        "import job's method (RSA_OAEP_3072_SHA256_AES_256, ...)")
     fetch.add_argument("--kek-id", default="", help="azure: the key-exchange key's kid")
+    fetch.add_argument("--destination-name", default="", metavar="NAME",
+                       help="which one of that kind (account, project, vault, server), e.g. "
+                       "prod-eu: `keymgr report byok` counts each name on its own")
     fetch.add_argument("--import-token", default="", metavar="FILE",
                        help="aws: GetParametersForImport's ImportToken (binary), passed through")
     fetch.add_argument("--out-import-token", default="", metavar="FILE",
@@ -336,6 +339,7 @@ def run_export_fetch(args: argparse.Namespace) -> int:
             algorithm=args.algorithm,
             kek_id=args.kek_id,
             import_token=token,
+            destination_name=args.destination_name,
         )
     _write_new(args.out, exported.wrapped_key)
     if args.out_import_token:

@@ -39,6 +39,12 @@ def _origin(origin: int) -> str:
     return "external" if origin == keys_pb2.KEY_ORIGIN_EXTERNAL else "keymgr"
 
 
+def _exportable(key: keys_pb2.Key) -> str:
+    if key.purpose == keys_pb2.KEY_PURPOSE_HSM:
+        return "no (HSM-held)"
+    return "no (fixed at creation)" if key.non_exportable else "yes, with approvals"
+
+
 def print_key(key: keys_pb2.Key, as_json: bool) -> None:
     if as_json:
         print_json(to_dict(key))
@@ -50,6 +56,7 @@ def print_key(key: keys_pb2.Key, as_json: bool) -> None:
             ("Purpose", _purpose(key)),
             ("State", _state(key)),
             ("Origin", _origin(key.origin)),
+            ("Exportable", _exportable(key)),
             ("Current Version", key.current_version),
             ("Created", format_time_ms(key.created_at_ms)),
             ("Deletion Time", format_time_ms(key.deletion_time_ms)),
@@ -85,6 +92,11 @@ def register(subparsers: Any) -> None:
         choices=("keymgr", "external"),
         default="keymgr",
         help="external: no material until `keymgr keys import` (BYOK)",
+    )
+    create.add_argument(
+        "--non-exportable",
+        action="store_true",
+        help="the material never leaves the cluster, not even wrapped (cannot be undone)",
     )
     create.add_argument("--request-id", default=None, help="idempotency key for retries")
     add_connection_flags(create)
@@ -154,6 +166,7 @@ def run_create(args: argparse.Namespace) -> int:
             description=args.description,
             rotation_period_seconds=args.rotation_period,
             origin=args.origin,
+            non_exportable=args.non_exportable,
             request_id=args.request_id,
         )
     print_key(key, args.json)

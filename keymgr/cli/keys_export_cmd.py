@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from keymgr.cli.common import add_connection_flags, client_from, format_time_ms, print_json, to_dict
+from keymgr.v1 import store_pb2
 
 
 def register(commands: Any) -> None:
@@ -18,6 +19,13 @@ def register(commands: Any) -> None:
     destinations.add_argument("name", help="key name or id")
     add_connection_flags(destinations)
     destinations.set_defaults(func=run_destinations)
+
+
+def where(bundle: store_pb2.ExportBundle) -> str:
+    """`aws`, or `aws:prod-eu` when the export named which one."""
+    if bundle.destination_name:
+        return f"{bundle.destination}:{bundle.destination_name}"
+    return bundle.destination
 
 
 def run_destinations(args: argparse.Namespace) -> int:
@@ -32,7 +40,7 @@ def run_destinations(args: argparse.Namespace) -> int:
     for b in bundles:
         kek = f" kek={b.kek_id}" if b.kek_id else ""
         print(
-            f"{format_time_ms(b.exported_at_ms)}  v{b.version}  {b.destination:<8} "
+            f"{format_time_ms(b.exported_at_ms)}  v{b.version}  {where(b):<8} "
             f"{b.algorithm}  wrapping-key-sha256={b.wrapping_key_sha256.hex()}{kek}  "
             f"by={b.exported_by} approvers={','.join(b.approvers) or '-'}  record={b.id}"
         )

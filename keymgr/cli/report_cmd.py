@@ -6,6 +6,7 @@ import argparse
 import time
 from typing import Any
 
+from keymgr.cli import report_byok_cmd
 from keymgr.cli.common import (
     add_connection_flags,
     client_from,
@@ -28,6 +29,7 @@ def register(subparsers: Any) -> None:
     )
     add_connection_flags(rotation)
     rotation.set_defaults(func=run_rotation)
+    report_byok_cmd.register(commands)
 
 
 def _row(key: keys_pb2.Key, now_ms: int) -> dict[str, Any]:

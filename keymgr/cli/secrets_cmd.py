@@ -268,11 +268,10 @@ def parse_data(items: Sequence[str]) -> dict[str, Any]:
         raise CliError("data: give key=value pairs, key=@file, or - for JSON on stdin",
                        code=EXIT_USAGE)
     data: dict[str, Any] = {}
-    for item in items:
+    for number, item in enumerate(items, 1):
         name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise CliError(f"data: expected key=value, got {name or item[:20]!r}",
-                           code=EXIT_USAGE)
+        if not sep or not name:  # never echoed: it may be a value typed without its key
+            raise CliError(f"data: argument {number} is not key=value", code=EXIT_USAGE)
         if value.startswith("@"):
             path = Path(value[1:])
             try:
@@ -461,8 +460,7 @@ def run_metadata_put(args: argparse.Namespace) -> int:
         for item in args.custom_metadata:
             name, sep, value = item.partition("=")
             if not sep or not name:
-                raise CliError(f"-custom-metadata: expected key=value, got {item!r}",
-                               code=EXIT_USAGE)
+                raise CliError("-custom-metadata: expected key=value", code=EXIT_USAGE)
             custom[name] = value
     with client_from(args) as client:
         _secrets(args, client).write_metadata(

@@ -107,9 +107,11 @@ class AccessCalls(Transport):
         algorithm: str = "",
         kek_id: str = "",
         import_token: bytes = b"",
+        destination_name: str = "",
     ) -> access_pb2.ExportKeyResponse:
         """Uses an approved grant once. `destination`: "" (RSA-OAEP escrow), "rsa-aes",
-        "aws", "gcp", "azure" or "openbao"; the payload comes back in its import format."""
+        "aws", "gcp", "azure" or "openbao"; the payload comes back in its import format.
+        `destination_name`: which one of that kind (account, project, vault, server)."""
         name = "EXPORT_DESTINATION_" + (destination or "unspecified").upper().replace("-", "_")
         if name not in set(access_pb2.ExportDestination.keys()):
             raise ValueError(f"unknown export destination {destination!r}")
@@ -124,6 +126,7 @@ class AccessCalls(Transport):
                     algorithm=algorithm,
                     kek_id=kek_id,
                     import_token=import_token,
+                    destination_name=destination_name,
                 ),
             ),
         )

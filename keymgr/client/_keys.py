@@ -31,9 +31,11 @@ class KeyCalls(Transport):
         description: str = "",
         rotation_period_seconds: int = 0,
         origin: str = "keymgr",
+        non_exportable: bool = False,
         request_id: str | None = None,
     ) -> keys_pb2.Key:
-        """`origin="external"`: a key without material until `import_key_material`."""
+        """`origin="external"`: a key without material until `import_key_material`;
+        `non_exportable`: no export of its material, ever (fixed at creation)."""
         key_origin = _ORIGINS.get(origin.lower())
         if key_origin is None:
             raise ValueError(f"origin must be one of {sorted(_ORIGINS)}, got {origin!r}")
@@ -46,6 +48,7 @@ class KeyCalls(Transport):
                 description=description,
                 rotation_period_seconds=rotation_period_seconds,
                 origin=key_origin,
+                non_exportable=non_exportable,
                 request_id=rid,
             ),
             request_id,

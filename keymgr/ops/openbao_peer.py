@@ -178,8 +178,8 @@ class OpenBaoCluster:
     # as it runs in production: HTTPS listeners and a file audit device
     production: bool = False
     bootstrap_timeout_s: float = BOOTSTRAP_TIMEOUT_S
-    root_token: str = ""
-    unseal_key: str = ""
+    root_token: str = field(default="", repr=False)  # secrets: never in a repr or a log
+    unseal_key: str = field(default="", repr=False)
     base_dir: Path | None = None
     _nodes: list[_Node] = field(default_factory=list, init=False, repr=False)
     _owns_dir: bool = field(default=False, init=False, repr=False)
@@ -234,6 +234,19 @@ class OpenBaoCluster:
     def version(self) -> str:
         """The binary's version, e.g. v2.7.2."""
         return _bao_version(bao_binary())
+
+    def api(
+        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 30.0
+    ) -> tuple[int, dict[str, Any]]:
+        """One JSON call to the active node's /v1/`path` with the root token:
+        (status, decoded body). For tests and tools that drive OpenBao as a peer."""
+        return self._http(
+            method,
+            f"{self.leader_address}/v1/{path}",
+            token=self.root_token,
+            body=body,
+            timeout=timeout,
+        )
 
     # -- lifecycle ---------------------------------------------------------------
 

@@ -27,7 +27,11 @@ from keymgr.server.errors import (
 from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
 from keymgr.store.access import GATED, KINDS, check_policy
-from keymgr.store.keystore_validation import HSM_NOT_EXPORTABLE, CommandRefused
+from keymgr.store.keystore_validation import (
+    HSM_NOT_EXPORTABLE,
+    NOT_EXPORTABLE,
+    CommandRefused,
+)
 from keymgr.v1 import access_pb2, keys_pb2, store_pb2
 
 DEFAULT_TTL_S = 24 * 3600
@@ -45,6 +49,15 @@ def wrapping_key(pem: bytes) -> rsa.RSAPublicKey:
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 3072:
         raise InvalidArgument("wrapping_public_key", "must be an RSA key of at least 3072 bits")
     return key
+
+
+def check_exportable(key: keys_pb2.Key) -> None:
+    """HSM-held and non-exportable keys get no grant and no export (the state machine
+    refuses the grant too); FailedPrecondition saying which."""
+    if key.purpose == keys_pb2.KEY_PURPOSE_HSM:
+        raise FailedPrecondition(HSM_NOT_EXPORTABLE)
+    if key.non_exportable:
+        raise FailedPrecondition(NOT_EXPORTABLE)
 
 
 def expiry_ms(ttl_seconds: int, *, default_s: int = DEFAULT_TTL_S, max_s: int = MAX_TTL_S) -> int:
@@ -249,6 +262,8 @@ class AccessServicer:
     ) -> access_pb2.ApprovalResponse:
         caller = self._admin(context)
         if operation_id not in self._node.store.access.operations:
+            await self._node.read_barrier()  # asked for through another node just now?
+        if operation_id not in self._node.store.access.operations:
             raise NotFound(f"operation_id: no operation {operation_id!r}")
         command = store_pb2.Command(
             request_id=f"decide-{operation_id}-{uuid.uuid4().hex[:8]}",
@@ -276,8 +291,7 @@ class AccessServicer:
     ) -> access_pb2.ApprovalResponse:
         caller = self._admin(context)
         stored = self._node.find_key("name_or_id", request.name_or_id)
-        if stored.key.purpose == keys_pb2.KEY_PURPOSE_HSM:
-            raise FailedPrecondition(HSM_NOT_EXPORTABLE)
+        check_exportable(stored.key)
         version = request.version or stored.key.current_version
         if version not in stored.wrapped_material:
             raise NotFound(f"version: key {stored.key.name!r} has no version {version}")
@@ -306,13 +320,15 @@ class AccessServicer:
         public_key = wrapping_key(request.wrapping_public_key)
         plan = key_export.plan_for(request, public_key)
         grant = self._node.store.access.grants.get(request.grant_id)
+        if grant is None:
+            await self._node.read_barrier()  # approved through another node just now?
+            grant = self._node.store.access.grants.get(request.grant_id)
         if grant is None or grant.grantee != caller.principal:
             raise NotFound("grant_id: no export grant with this id for this principal")
         self._node.check_serving()
         stored = self._node.find_key("grant_id", grant.key_id)
         note_key(stored.key.id, grant.version)
-        if stored.key.purpose == keys_pb2.KEY_PURPOSE_HSM:
-            raise FailedPrecondition(HSM_NOT_EXPORTABLE)
+        check_exportable(stored.key)
         if not stored.wrapped_material.get(grant.version):
             raise FailedPrecondition(f"key version {grant.version} no longer exists")
         await self._node.proposer.submit(  # exactly once, cluster-wide, before any bytes leave
@@ -320,12 +336,14 @@ class AccessServicer:
                 request_id=f"export-{grant.id}-{uuid.uuid4().hex[:8]}",
                 principal=caller.principal,
                 use_export_grant=store_pb2.UseExportGrant(
-                    grant_id=grant.id, bundle=key_export.bundle_for(plan)
+                    grant_id=grant.id,
+                    bundle=key_export.bundle_for(plan, request.destination_name),
                 ),
             )
         )
         approval = self._node.store.access.operations.get(grant.id)
-        note_detail(key_export.audit_line(plan, list(approval.approvals) if approval else []))
+        approvers = list(approval.approvals) if approval else []
+        note_detail(key_export.audit_line(plan, request.destination_name, approvers))
         payload = self._node.materials.with_plaintext(
             stored, grant.version, lambda material: wrap(plan, bytes(material))
         )

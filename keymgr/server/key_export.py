@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from keymgr.crypto import key_export
 from keymgr.server.errors import InvalidArgument
+from keymgr.store.keystore_validation import DESTINATION_NAME, DESTINATION_NAME_RULE
 from keymgr.v1 import access_pb2, store_pb2
 
 DESTINATIONS = {
@@ -37,25 +38,29 @@ def plan_for(
         raise InvalidArgument("import_token", f"at most {MAX_IMPORT_TOKEN} bytes")
     if request.kek_id and destination != key_export.AZURE:
         raise InvalidArgument("kek_id", "only azure exports name a key-exchange key")
+    if not DESTINATION_NAME.fullmatch(request.destination_name):
+        raise InvalidArgument("destination_name", DESTINATION_NAME_RULE)
     try:
         return key_export.plan(destination, request.algorithm, public_key, request.kek_id)
     except key_export.ExportRefused as refused:
         raise InvalidArgument(refused.field, refused.problem) from None
 
 
-def bundle_for(plan: key_export.ExportPlan) -> store_pb2.ExportBundle:
+def bundle_for(plan: key_export.ExportPlan, destination_name: str) -> store_pb2.ExportBundle:
     """The proposer's part of the record; the state machine adds key, approvers, time."""
     return store_pb2.ExportBundle(
         destination=plan.destination,
         algorithm=plan.algorithm,
         wrapping_key_sha256=plan.fingerprint,
         kek_id=plan.kek_id,
+        destination_name=destination_name,
     )
 
 
-def audit_line(plan: key_export.ExportPlan, approvers: list[str]) -> str:
+def audit_line(plan: key_export.ExportPlan, destination_name: str, approvers: list[str]) -> str:
+    where = f"{plan.destination}:{destination_name}" if destination_name else plan.destination
     kek = f", kek {plan.kek_id}" if plan.kek_id else ""
     return (
-        f"export to {plan.destination} ({plan.algorithm}{kek}), wrapping key sha256 "
+        f"export to {where} ({plan.algorithm}{kek}), wrapping key sha256 "
         f"{plan.fingerprint.hex()}, approved by {','.join(approvers) or '-'}"
     )

@@ -78,6 +78,7 @@ class KeyManagementServicer(BatchCryptoCalls):
                 ),
                 rotation_period_s=period,
                 origin=request.origin if external else keys_pb2.KEY_ORIGIN_UNSPECIFIED,
+                non_exportable=request.non_exportable,
             )
         )
         key = await self._node.proposer.submit_for_key(command)

@@ -18,6 +18,8 @@ Semantics callers rely on:
   before the command's `time_ms` is destroyed, as if a Tick had come first. So a key
   whose deadline passed cannot be re-enabled by a late CancelDeletion, and the outcome
   depends only on the log. The purge also runs when the command itself is refused.
+- Secrets (mounts, versioned values as ciphertext, tokens) are a table of their own
+  (`keymgr.store.secrets`), applied under the same rules and part of the same snapshot.
 - `applied_commands` counts every `apply` call not answered from the request window,
   refused or not (a per-replica progress counter: equal logs, equal counts). A refused
   command otherwise changes nothing but the request window (when it carries an id).
@@ -477,6 +479,7 @@ class KeyStore:
         key.rotation_period_seconds = create.rotation_period_s
         key.labels.update(create.labels)
         key.description = create.description
+        key.non_exportable = create.non_exportable
         key.created_at_ms = command.time_ms
         result = self._publish(stored, None)
         t.names[name] = key_id  # after the record, so a name always resolves
@@ -697,6 +700,8 @@ class KeyStore:
             raise CommandRefused(check.NOT_FOUND, f"key has no version {grant.version}")
         if stored.key.purpose == keys_pb2.KEY_PURPOSE_HSM:
             raise CommandRefused(check.FAILED_PRECONDITION, check.HSM_NOT_EXPORTABLE)
+        if stored.key.non_exportable:
+            raise CommandRefused(check.FAILED_PRECONDITION, check.NOT_EXPORTABLE)
         return self._t.access.grant_export(command)
 
     def _use_export_grant(self, command: store_pb2.Command) -> store_pb2.CommandResult:

@@ -196,8 +196,11 @@ def init_cluster(init: store_pb2.InitCluster) -> None:
 
 
 HSM_NOT_EXPORTABLE = "HSM-held keys cannot be exported"
+NOT_EXPORTABLE = "the key was created non-exportable: its material never leaves the cluster"
 EXPORT_DESTINATIONS = frozenset({"escrow", "rsa-aes", "aws", "gcp", "azure", "openbao"})
 MAX_EXPORT_TEXT = 1024
+DESTINATION_NAME = re.compile(r"[A-Za-z0-9._:/@-]{0,128}")
+DESTINATION_NAME_RULE = "0..128 of letters, digits and . _ : / @ -"
 
 
 def export_bundle(field: str, bundle: store_pb2.ExportBundle) -> None:
@@ -213,6 +216,8 @@ def export_bundle(field: str, bundle: store_pb2.ExportBundle) -> None:
         raise invalid(f"{field}.kek_id", f"at most {MAX_EXPORT_TEXT} characters")
     if (bundle.destination == "azure") != bool(bundle.kek_id):
         raise invalid(f"{field}.kek_id", "set for azure exports only")
+    if not DESTINATION_NAME.fullmatch(bundle.destination_name):
+        raise invalid(f"{field}.destination_name", DESTINATION_NAME_RULE)
 
 
 def snapshot_key(key_id_: str, stored: store_pb2.StoredKey) -> None:

@@ -71,7 +71,7 @@ class KeyVersion(_message.Message):
     def __init__(self, version: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., created_by: _Optional[str] = ..., origin: _Optional[_Union[KeyOrigin, str]] = ...) -> None: ...
 
 class Key(_message.Message):
-    __slots__ = ("id", "name", "purpose", "state", "current_version", "versions", "labels", "description", "created_at_ms", "deletion_time_ms", "rotation_period_seconds", "min_decryption_version", "created_by", "origin")
+    __slots__ = ("id", "name", "purpose", "state", "current_version", "versions", "labels", "description", "created_at_ms", "deletion_time_ms", "rotation_period_seconds", "min_decryption_version", "created_by", "origin", "non_exportable")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,7 @@ class Key(_message.Message):
     MIN_DECRYPTION_VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    NON_EXPORTABLE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     purpose: KeyPurpose
@@ -107,7 +108,8 @@ class Key(_message.Message):
     min_decryption_version: int
     created_by: str
     origin: KeyOrigin
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., state: _Optional[_Union[KeyState, str]] = ..., current_version: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[KeyVersion, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., deletion_time_ms: _Optional[int] = ..., rotation_period_seconds: _Optional[int] = ..., min_decryption_version: _Optional[int] = ..., created_by: _Optional[str] = ..., origin: _Optional[_Union[KeyOrigin, str]] = ...) -> None: ...
+    non_exportable: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., state: _Optional[_Union[KeyState, str]] = ..., current_version: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[KeyVersion, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., deletion_time_ms: _Optional[int] = ..., rotation_period_seconds: _Optional[int] = ..., min_decryption_version: _Optional[int] = ..., created_by: _Optional[str] = ..., origin: _Optional[_Union[KeyOrigin, str]] = ..., non_exportable: _Optional[bool] = ...) -> None: ...
 
 class KeyResponse(_message.Message):
     __slots__ = ("key",)
@@ -116,7 +118,7 @@ class KeyResponse(_message.Message):
     def __init__(self, key: _Optional[_Union[Key, _Mapping]] = ...) -> None: ...
 
 class CreateKeyRequest(_message.Message):
-    __slots__ = ("name", "purpose", "labels", "description", "rotation_period_seconds", "origin", "request_id")
+    __slots__ = ("name", "purpose", "labels", "description", "rotation_period_seconds", "origin", "non_exportable", "request_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +132,7 @@ class CreateKeyRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     ROTATION_PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    NON_EXPORTABLE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     purpose: KeyPurpose
@@ -137,8 +140,9 @@ class CreateKeyRequest(_message.Message):
     description: str
     rotation_period_seconds: int
     origin: KeyOrigin
+    non_exportable: bool
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., rotation_period_seconds: _Optional[int] = ..., origin: _Optional[_Union[KeyOrigin, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., purpose: _Optional[_Union[KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., rotation_period_seconds: _Optional[int] = ..., origin: _Optional[_Union[KeyOrigin, str]] = ..., non_exportable: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetImportParametersRequest(_message.Message):
     __slots__ = ("name_or_id", "wrapping_key_bits", "validity_seconds", "request_id")

@@ -83,7 +83,7 @@ class KeyringTerm(_message.Message):
     def __init__(self, term: _Optional[int] = ..., wrapped_key: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
 
 class CreateKey(_message.Message):
-    __slots__ = ("key_id", "name", "purpose", "labels", "description", "wrapped_material", "rotation_period_s", "origin")
+    __slots__ = ("key_id", "name", "purpose", "labels", "description", "wrapped_material", "rotation_period_s", "origin", "non_exportable")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class CreateKey(_message.Message):
     WRAPPED_MATERIAL_FIELD_NUMBER: _ClassVar[int]
     ROTATION_PERIOD_S_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    NON_EXPORTABLE_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     name: str
     purpose: _keys_pb2.KeyPurpose
@@ -107,7 +108,8 @@ class CreateKey(_message.Message):
     wrapped_material: bytes
     rotation_period_s: int
     origin: _keys_pb2.KeyOrigin
-    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[_keys_pb2.KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., wrapped_material: _Optional[bytes] = ..., rotation_period_s: _Optional[int] = ..., origin: _Optional[_Union[_keys_pb2.KeyOrigin, str]] = ...) -> None: ...
+    non_exportable: bool
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., purpose: _Optional[_Union[_keys_pb2.KeyPurpose, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., wrapped_material: _Optional[bytes] = ..., rotation_period_s: _Optional[int] = ..., origin: _Optional[_Union[_keys_pb2.KeyOrigin, str]] = ..., non_exportable: _Optional[bool] = ...) -> None: ...
 
 class PrepareImport(_message.Message):
     __slots__ = ("key_id", "token_id", "public_key", "wrapped_private_key", "expires_at_ms")
@@ -429,7 +431,7 @@ class UseExportGrant(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., bundle: _Optional[_Union[ExportBundle, _Mapping]] = ...) -> None: ...
 
 class ExportBundle(_message.Message):
-    __slots__ = ("id", "key_id", "version", "destination", "algorithm", "wrapping_key_sha256", "approvers", "exported_by", "exported_at_ms", "kek_id")
+    __slots__ = ("id", "key_id", "version", "destination", "algorithm", "wrapping_key_sha256", "approvers", "exported_by", "exported_at_ms", "kek_id", "destination_name")
     ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -440,6 +442,7 @@ class ExportBundle(_message.Message):
     EXPORTED_BY_FIELD_NUMBER: _ClassVar[int]
     EXPORTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     KEK_ID_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_NAME_FIELD_NUMBER: _ClassVar[int]
     id: str
     key_id: str
     version: int
@@ -450,7 +453,8 @@ class ExportBundle(_message.Message):
     exported_by: str
     exported_at_ms: int
     kek_id: str
-    def __init__(self, id: _Optional[str] = ..., key_id: _Optional[str] = ..., version: _Optional[int] = ..., destination: _Optional[str] = ..., algorithm: _Optional[str] = ..., wrapping_key_sha256: _Optional[bytes] = ..., approvers: _Optional[_Iterable[str]] = ..., exported_by: _Optional[str] = ..., exported_at_ms: _Optional[int] = ..., kek_id: _Optional[str] = ...) -> None: ...
+    destination_name: str
+    def __init__(self, id: _Optional[str] = ..., key_id: _Optional[str] = ..., version: _Optional[int] = ..., destination: _Optional[str] = ..., algorithm: _Optional[str] = ..., wrapping_key_sha256: _Optional[bytes] = ..., approvers: _Optional[_Iterable[str]] = ..., exported_by: _Optional[str] = ..., exported_at_ms: _Optional[int] = ..., kek_id: _Optional[str] = ..., destination_name: _Optional[str] = ...) -> None: ...
 
 class AuthorizeRemoval(_message.Message):
     __slots__ = ("member_id", "expires_at_ms", "used", "operation_id")

@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from keymgr.ops.devcluster import LocalCluster, NodeSpec, default_spec
-from keymgr.ops.openbao_peer import bao_binary
+from keymgr.ops.openbao_peer import OpenBaoCluster, bao_binary
 from keymgr.ops.ports import NotListening, free_port, wait_listening
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,6 +128,7 @@ class Harness:
     work: Path
     env: dict[str, str] = field(default_factory=dict)
     clusters: dict[str, LocalCluster] = field(default_factory=dict)
+    peers: list[OpenBaoCluster] = field(default_factory=list)
     ran: list[Block] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -158,6 +159,7 @@ class Harness:
             "config": self._config,
             "start": self._start,
             "gateway": self._gateway,
+            "openbao": self._openbao,
         }
 
     def directive(self, step: Directive) -> None:
@@ -275,6 +277,16 @@ class Harness:
             raise DocError(f"the gateway: {exc}") from None
         self.env["BAO_ADDR"] = f"https://127.0.0.1:{port}"
 
+    def _openbao(self) -> None:
+        """`bao server -dev` with transit enabled, as the doc's skip-ci block starts it,
+        on a free loopback port: exports BAO_ADDR and BAO_TOKEN and puts `bao` on PATH."""
+        peer = OpenBaoCluster(dev=True, bootstrap_timeout_s=60.0)
+        self.peers.append(peer)
+        peer.start()
+        self.env["BAO_ADDR"] = peer.addresses[0]
+        self.env["BAO_TOKEN"] = peer.root_token
+        self.env["PATH"] = f"{Path(bao_binary()).parent}:{self.env['PATH']}"
+
     # --- blocks ---------------------------------------------------------------------
 
     def run(self, block: Block) -> str:
@@ -341,7 +353,7 @@ class Harness:
     def close(self) -> None:
         """Stops every node by PID: those started here, and those a block started
         (e.g. a drill restarting a node), found by run/<id>.pid checked against /proc;
-        and the gateways started here."""
+        the gateways and every OpenBao server started here."""
         for process in self.processes:
             if process.poll() is None:
                 process.terminate()
@@ -350,6 +362,8 @@ class Harness:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(10)
+        for peer in self.peers:
+            peer.close()
         for cluster in self.clusters.values():
             cluster.close()
             try:

@@ -12,45 +12,43 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from keymgr.client import Client, FailedPrecondition, InvalidArgument, NotFound
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.v1 import keys_pb2, store_pb2
-from tests.integration.byok_support import OAEP, open_envelope_v2
+from tests.integration.byok_support import (
+    OAEP,
+    approved_grant,
+    audit_bytes,
+    fingerprint,
+    open_envelope_v2,
+    pem,
+    rsa_key,
+    two_admin_cluster,
+    unwrap_rsa_aes,
+)
 from tests.integration.clients_support import assert_not_in_files
-from tests.integration.conftest import _spec
-from tests.integration.helpers import client_for, eventually, principal
+from tests.integration.helpers import client_for, eventually
 from tests.integration.test_cli import cluster_env, keymgr, one_line_error
 
 AZURE_OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
-EXECUTED = store_pb2.OPERATION_STATE_EXECUTED
-PENDING = store_pb2.OPERATION_STATE_PENDING
 RECOVERED: list[bytes] = []  # every material a test recovered: none may be in a node's files
 
 
 @pytest.fixture(scope="module")
 def export_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    root = tmp_path_factory.mktemp("export-cluster")
-    spec = _spec()
-    spec.audit_files = {node.id: str(root / f"audit-{node.id}.log") for node in spec.nodes}
-    local = LocalCluster(root, spec)
+    local = two_admin_cluster(tmp_path_factory.mktemp("export-cluster"))
     try:
-        local.bring_up()
-        with local.client() as alice:  # exports need two admins: alice asks, bob approves
-            assert alice.set_roles(principal("admin", "bob"), ["admin"]).state == EXECUTED
-            assert alice.set_approval_rule("export-key", 2).state == EXECUTED
         yield local
         assert len(RECOVERED) >= 6
         assert assert_not_in_files(RECOVERED, local.root) > 10  # logs, audit, journal, dumps
-        audit = b"".join(Path(path).read_bytes() for path in spec.audit_files.values())
+        audit = audit_bytes(local)
         for destination in (b"aws", b"gcp", b"azure", b"openbao"):
             assert b"export to " + destination in audit
     finally:
@@ -61,46 +59,6 @@ def export_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCl
 def admins(export_cluster: LocalCluster) -> Iterator[tuple[Client, Client]]:
     with export_cluster.client() as alice, client_for(export_cluster, "bob", "admin") as bob:
         yield alice, bob
-
-
-@cache
-def rsa_key(bits: int) -> rsa.RSAPrivateKey:
-    """The cloud's wrapping key pair (made once per size: RSA-4096 takes a while)."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
-
-
-def pem(private: Any) -> bytes:
-    return bytes(private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ))
-
-
-def fingerprint(private: Any) -> bytes:
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    ))
-    return digest.finalize()
-
-
-def approved_grant(alice: Client, bob: Client) -> tuple[str, bytes, str]:
-    """(grant id, a keymgr ciphertext, key name) for a fresh key, approved by bob."""
-    name = f"exp-{uuid.uuid4().hex[:8]}"
-    alice.create_key(name)
-    blob = alice.encrypt(name, b"made inside keymgr", consistent=True)
-    operation = alice.request_export(name)
-    assert operation.state == PENDING
-    assert bob.approve(operation.id).state == EXECUTED
-    return operation.id, blob, name
-
-
-def unwrap_rsa_aes(private: rsa.RSAPrivateKey, payload: bytes, pad: padding.OAEP) -> bytes:
-    """CKM_RSA_AES_KEY_WRAP undone as the destination does: OAEP-decrypt the first
-    modulus-size bytes, then AES key unwrap with padding (RFC 5649) of the rest."""
-    size = private.key_size // 8
-    ephemeral = private.decrypt(payload[:size], pad)
-    assert len(ephemeral) == 32
-    return aes_key_unwrap_with_padding(ephemeral, payload[size:])
 
 
 def check_material(material: bytes, blob: bytes) -> None:
@@ -177,9 +135,11 @@ def test_every_export_is_recorded_and_listed(
     grant_id, blob, name = approved_grant(alice, bob)
     assert alice.list_export_bundles(name) == []
     private = rsa_key(3072)
-    exported = alice.export_key(grant_id, pem(private), destination="rsa-aes")
+    exported = alice.export_key(grant_id, pem(private), destination="rsa-aes",
+                                destination_name="vault-7@dc2")
     check_material(unwrap_rsa_aes(private, exported.wrapped_key, OAEP), blob)
     [record] = alice.list_export_bundles(name)
+    assert record.destination_name == "vault-7@dc2"
     key = alice.get_key(name)
     assert (record.id, record.key_id, record.version) == (grant_id, key.id, 1)
     assert record.destination == "rsa-aes" and record.wrapping_key_sha256 == fingerprint(private)
@@ -190,7 +150,7 @@ def test_every_export_is_recorded_and_listed(
     env = cluster_env(export_cluster)
     listed = keymgr("keys", "destinations", name, env=env)
     assert listed.returncode == 0, listed.stderr.decode()
-    assert "rsa-aes" in listed.stdout.decode()
+    assert "rsa-aes:vault-7@dc2" in listed.stdout.decode()
     assert fingerprint(private).hex() in listed.stdout.decode()
     missing = keymgr("keys", "destinations", "no-such-key", env=env)
     assert "no-such-key" in one_line_error(missing) or "not found" in one_line_error(missing)
@@ -225,6 +185,7 @@ def test_refusals_are_clear_and_change_nothing(admins: tuple[Client, Client]) ->
         ({"destination": "gcp", "algorithm": "RSA_OAEP_3072_SHA1_AES_256"}, "algorithm"),
         ({"destination": "rsa-aes", "import_token": b"tok"}, "import_token"),
         ({"destination": "aws", "kek_id": "kid"}, "kek_id"),
+        ({"destination": "aws", "destination_name": "prod eu"}, "destination_name"),
     ]
     for call, field in cases:
         call.setdefault("wrapping_public_key", pem(rsa_key(3072)))
@@ -235,3 +196,26 @@ def test_refusals_are_clear_and_change_nothing(admins: tuple[Client, Client]) ->
     check_material(unwrap_rsa_aes(rsa_key(3072), exported.wrapped_key, OAEP), blob)
     with pytest.raises(FailedPrecondition, match="already used"):
         alice.export_key(grant_id, pem(rsa_key(3072)), destination="aws")
+
+
+def test_non_exportable_keys_never_leave(
+    admins: tuple[Client, Client], export_cluster: LocalCluster
+) -> None:
+    """A key created non-exportable gets no export grant (refused before any approval is
+    asked for) for any version, from the SDK or the CLI; the flag shows and stays."""
+    alice, _ = admins
+    name = f"kept-{uuid.uuid4().hex[:8]}"
+    env = cluster_env(export_cluster)
+    created = keymgr("keys", "create", name, "--non-exportable", env=env)
+    assert created.returncode == 0, created.stderr.decode()
+    assert "no (fixed at creation)" in created.stdout.decode()
+    alice.rotate_key(name)
+    for version in (0, 1, 2):
+        with pytest.raises(FailedPrecondition, match="created non-exportable"):
+            alice.request_export(name, version=version)
+    refused = keymgr("export", "request", name, env=env)
+    assert "created non-exportable" in one_line_error(refused)
+    assert alice.get_key(name).non_exportable
+    operations = alice.list_approvals(include_decided=True).operations
+    assert not [op for op in operations if name in op.summary]
+    assert alice.list_export_bundles(name) == []

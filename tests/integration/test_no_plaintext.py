@@ -98,7 +98,8 @@ def test_every_file_a_node_wrote_is_owner_only(make_cluster: MakeCluster) -> Non
 
 def test_no_secret_value_appears_in_any_file_a_node_wrote(make_cluster: MakeCluster) -> None:
     """50 secrets written (some versions destroyed, the mount's key rotated between
-    writes): no value, raw, hex or base64, in any node's journal, dump, audit or log."""
+    writes) and a token issued and used: no value and no token, raw, hex or base64, in
+    any node's journal, dump, audit or log."""
     cluster = make_cluster(log_compaction_min_entries=20)
     cluster.bring_up(shares=3, threshold=2)
     values: dict[str, bytes] = {}
@@ -119,6 +120,9 @@ def test_no_secret_value_appears_in_any_file_a_node_wrote(make_cluster: MakeClus
             "password": "SECRET-VALUE-0010-fedcba9876543210-v2"
         }
         assert client.secrets.get("secret", "apps/app-3").data is not None
+        issued = client.secrets.create_token("spiffe://keymgr/service/scan", 600)
+        values["token"] = issued.token.encode()
+        assert client.secrets.with_token(issued.token).lookup_token().principal.endswith("/scan")
     for node in cluster.spec.nodes:
         cluster.stop(node.id)
     scanned = 0

@@ -89,7 +89,7 @@ def test_secrets_cli_bad_input_is_one_line(cluster: LocalCluster) -> None:
     env = cluster_env(cluster)
     cases = [
         (("secrets", "put", "secret"), "path"),
-        (("secrets", "put", "nosuch/a", "novalue"), "key=value"),
+        (("secrets", "put", "nosuch/a", "novalue"), "not key=value"),
         (("secrets", "put", "nosuch/a", "x=@/no/such/file"), "cannot read"),
         (("secrets", "put", "nosuch/../a", "x=1"), "path:"),
         (("secrets", "get", "-version=abc", "nosuch/a"), "whole number"),

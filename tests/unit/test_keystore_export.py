@@ -1,7 +1,7 @@
 """Export records in the state machine: a used grant records where the material went,
 with the key, version, approvers and time taken from the state machine's own grant and
-command (not the proposer's word); bad records and HSM keys are refused and change
-nothing; replicas and snapshots agree byte for byte."""
+command (not the proposer's word); bad records, HSM-held and non-exportable keys are
+refused and change nothing; replicas and snapshots agree byte for byte."""
 
 from __future__ import annotations
 
@@ -93,6 +93,8 @@ def test_replicas_and_restores_agree() -> None:
         (bundle(wrapping_key_sha256=b"short"), "use_export_grant.bundle.wrapping_key_sha256"),
         (bundle(destination="azure"), "use_export_grant.bundle.kek_id"),
         (bundle(kek_id="kid-for-aws"), "use_export_grant.bundle.kek_id"),
+        (bundle(destination_name="prod eu"), "use_export_grant.bundle.destination_name"),
+        (bundle(destination_name="x" * 129), "use_export_grant.bundle.destination_name"),
     ],
 )
 def test_bad_records_are_refused_and_the_grant_stays_unused(
@@ -115,11 +117,20 @@ def test_a_used_grant_records_once() -> None:
     assert len(store_pb2.StoreState.FromString(store.snapshot()).export_bundles) == 1
 
 
-def test_hsm_keys_get_no_export_grant() -> None:
+@pytest.mark.parametrize(("create", "message"), [
+    ({"purpose": keys_pb2.KEY_PURPOSE_HSM}, "HSM-held keys cannot be exported"),
+    ({"non_exportable": True}, "the key was created non-exportable: its material never "
+     "leaves the cluster"),
+])
+def test_hsm_and_non_exportable_keys_get_no_export_grant(
+    create: dict[str, Any], message: str
+) -> None:
+    """The state machine refuses the grant itself, whatever a proposer sent."""
     store = fresh()
-    ok(store_pb2.CommandResult.FromString(store.apply(encode(
-        create_key=create_op(1, "in-hsm", purpose=keys_pb2.KEY_PURPOSE_HSM)))))
+    created = ok(store_pb2.CommandResult.FromString(store.apply(encode(
+        create_key=create_op(1, "kept-in", **create)))))
+    assert created.key.non_exportable == bool(create.get("non_exportable"))
     result = store_pb2.CommandResult.FromString(store.apply(grant_request()))
     error = result.operation.result.error
-    assert error.code == PRECONDITION and error.message == "HSM-held keys cannot be exported"
+    assert error.code == PRECONDITION and error.message == message
     assert not store_pb2.StoreState.FromString(store.snapshot()).export_grants

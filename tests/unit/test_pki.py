@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import ipaddress
 import re
 import stat
@@ -291,3 +292,36 @@ def test_cluster_secret(tmp_path: Path) -> None:
 
 def test_ca_repr_hides_key(ca: pki.CertificateAuthority) -> None:
     assert "PrivateKey" not in repr(ca)
+
+
+def test_forwarded_certificate_is_verified_against_the_ca(
+    ca: pki.CertificateAuthority, tmp_path: Path
+) -> None:
+    ca_pem = ca.certificate.public_bytes(serialization.Encoding.PEM)
+    files = pki.issue_client_cert(ca, "fwd", kind="service")
+    pem = files.cert.read_bytes()
+    assert pki.verified_client_certificate(pem, ca_pem) == _cert(files.cert).public_bytes(
+        serialization.Encoding.PEM
+    )
+    der = _cert(files.cert).public_bytes(serialization.Encoding.DER)
+    assert pki.verified_client_certificate(der, ca_pem) == pem.replace(b"\r\n", b"\n")
+    pki.create_ca(tmp_path / "other")
+    foreign = pki.issue_client_cert(pki.load_ca(tmp_path / "other"), "fwd", kind="service")
+    expired, _ = forge(ca, uris=["spiffe://keymgr/service/old"], ekus=(CLIENT_AUTH,),
+                       not_after=datetime.datetime.now(datetime.UTC)
+                       - datetime.timedelta(days=1))
+    for bad, problem in (
+        (foreign.cert.read_bytes(), "not issued by the cluster CA"),
+        (expired, "expired"),
+        (b"not a certificate", "not a well-formed"),
+        (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not a well-formed"),
+    ):
+        with pytest.raises(pki.IdentityRefused, match=problem):
+            pki.verified_client_certificate(bad, ca_pem)
+
+
+def test_parse_principal() -> None:
+    assert pki.parse_principal("spiffe://keymgr/service/app").kind == "service"
+    for bad in ("alice", "spiffe://keymgr/nokind/x", "spiffe://other/service/x"):
+        with pytest.raises(pki.IdentityRefused):
+            pki.parse_principal(bad)

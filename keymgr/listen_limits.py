@@ -19,7 +19,7 @@ stopped by one client that connects and says nothing. Every listener therefore h
   connection) rather than queued without bound.
 
 The numbers live here so `docs/threat-model.md` (g) can name them in one place; the
-Raft port has its own (`keymgr/store/raft_tls.py`).
+Raft port has its own (`keymgr/raft/tls.py`).
 """
 
 from __future__ import annotations

@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
+from types import ModuleType
 from typing import Any
 
 from keymgr.cli.common import EXIT_USAGE, CliError
+
+BENCH_INSTALL_HINT = (
+    "the benchmarks are not installed (package keymgr_bench): from a keymgr checkout run "
+    "`KEYMGR_EXTRAS=bench source scripts/bootstrap` or `.venv/bin/pip install -e ./bench`"
+)
+
+
+def bench_module(name: str) -> ModuleType:
+    """`keymgr_bench.<name>`, imported only when a bench command runs (nodes never
+    install it); a clear CliError naming what to install when it is missing."""
+    try:
+        return importlib.import_module(f"keymgr_bench.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.split(".")[0] in ("keymgr_bench", "aiohttp"):
+            raise CliError(BENCH_INSTALL_HINT) from None
+        raise
 
 DEFAULT_SCENARIOS = (
     "datakey,decrypt-leader,decrypt-follower,create-key,batch-datakey,batch-encrypt,batch-decrypt"
@@ -112,7 +130,8 @@ def run_scale(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from keymgr.ops.bench_scale import bench_scale, to_json
+    scale_module = bench_module("bench_scale")
+    bench_scale, to_json = scale_module.bench_scale, scale_module.to_json
 
     try:
         counts = [int(v) for v in args.keys.split(",") if v.strip()]
@@ -161,8 +180,9 @@ def _process_counts(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from keymgr.ops.bench import bench_keymgr
-    from keymgr.ops.bench_report import print_report, write_report
+    bench_keymgr = bench_module("bench").bench_keymgr
+    report = bench_module("bench_report")
+    print_report, write_report = report.print_report, report.write_report
 
     concurrencies = _ints(args.concurrency, "--concurrency")
     process_counts = _process_counts(args.processes)
@@ -198,16 +218,15 @@ def run(args: argparse.Namespace) -> int:
         "processes_per_node": process_counts,
     }
     if not args.no_openbao:
-        from keymgr.ops.openbao_peer import SCENARIOS as PEER_SCENARIOS
-        from keymgr.ops.openbao_peer import OpenBaoCluster, bench_openbao
+        peer = bench_module("openbao_peer")
 
-        peer_scenarios = [s for s in scenarios if s in PEER_SCENARIOS]
+        peer_scenarios = [s for s in scenarios if s in peer.SCENARIOS]
         theirs = {}
         for production in setups:
-            with OpenBaoCluster(production=production) as cluster:
+            with peer.OpenBaoCluster(production=production) as cluster:
                 meta["openbao" + (" (production)" if production else "")] = cluster.description
                 results = asyncio.run(
-                    bench_openbao(
+                    peer.bench_openbao(
                         cluster,
                         scenarios=peer_scenarios,
                         concurrencies=concurrencies,
@@ -244,14 +263,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_secrets(args: argparse.Namespace) -> int:
-    from keymgr.ops.bench_report import print_report, write_report
-    from keymgr.ops.bench_secrets import SCENARIOS, bench_keymgr_kv, bench_openbao_kv
-
+    report = bench_module("bench_report")
+    kv = bench_module("bench_secrets")
     concurrencies = _ints(args.concurrency, "--concurrency")
     scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
-    unknown = [s for s in scenarios if s not in SCENARIOS]
+    unknown = [s for s in scenarios if s not in kv.SCENARIOS]
     if not scenarios or unknown:
-        raise CliError(f"--scenario: expected {', '.join(SCENARIOS)}", code=EXIT_USAGE)
+        raise CliError(f"--scenario: expected {', '.join(kv.SCENARIOS)}", code=EXIT_USAGE)
     if args.duration <= 0 or args.warmup < 0 or args.repeat < 1:
         raise CliError("--duration must be > 0, --warmup >= 0, --repeat >= 1", code=EXIT_USAGE)
 
@@ -263,16 +281,16 @@ def run_secrets(args: argparse.Namespace) -> int:
         "warmup_s": args.warmup, "repeats": args.repeat, "seed": args.seed,
         "progress": progress,
     }
-    ours, about_ours = asyncio.run(bench_keymgr_kv(**common))
+    ours, about_ours = asyncio.run(kv.bench_keymgr_kv(**common))
     meta: dict[str, Any] = {"keymgr": about_ours, "duration_s": args.duration,
                             "repeats (median kept)": args.repeat, "seed": args.seed}
     theirs = None
     if not args.no_openbao:
-        theirs, about_theirs = asyncio.run(bench_openbao_kv(**common))
+        theirs, about_theirs = asyncio.run(kv.bench_openbao_kv(**common))
         meta["openbao"] = about_theirs
-    print_report(ours, theirs, meta=meta)
+    report.print_report(ours, theirs, meta=meta)
     if args.json:
-        write_report(args.json, ours, theirs, meta=meta)
+        report.write_report(args.json, ours, theirs, meta=meta)
     return 0
 
 
@@ -280,7 +298,7 @@ def run_clients(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from keymgr.ops.bench_clients import bench_clients
+    bench_clients = bench_module("bench_clients").bench_clients
 
     if args.unlocks < 1 or args.threads < 1 or args.seconds <= 0:
         raise CliError("--unlocks, --threads must be >= 1, --seconds > 0", code=EXIT_USAGE)

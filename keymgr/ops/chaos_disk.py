@@ -1,6 +1,6 @@
 """Disk faults for `keymgr drill chaos`: a torn journal tail, a corrupt dump, a full disk.
 
-The journal is either keymgr's checksummed format (`keymgr.store.journal_records`,
+The journal is either keymgr's checksummed format (`keymgr.raft.journal_records`,
 read with its own `scan`) or pysyncobj's legacy one (a 40-byte header whose bytes 36..40
 hold the end offset of the last record, then records of
 ``<u32 length><u64 index><u64 term><command><u32 length>``). A torn tail is what a crash
@@ -21,7 +21,7 @@ import struct
 import subprocess
 from pathlib import Path
 
-from keymgr.store import journal_records as journal_records_format
+from keymgr.raft import journal_records as journal_records_format
 
 HEADER_SIZE = 40  # pysyncobj.journal.FIRST_RECORD_OFFSET
 LAST_RECORD_OFFSET_AT = 36  # pysyncobj.journal.LAST_RECORD_OFFSET_OFFSET

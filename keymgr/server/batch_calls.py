@@ -28,7 +28,7 @@ from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.crypto_ops import DataKeyItem, DecryptItem, EncryptItem, read_consistency
 from keymgr.server.errors import InvalidArgument, NodeError, status_for
-from keymgr.server.rpc import rpc
+from keymgr.server.rpc import node_error_for, rpc
 from keymgr.v1 import keys_pb2
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,14 @@ def _run_one(
     code = grpc.StatusCode.OK
     try:
         outcomes.append(work(index, item))
-    except NodeError as exc:
-        code = exc.code
-        outcomes.append(item_error(exc))
-    except Exception:
-        code, error = _internal(name, index)
-        outcomes.append(error)
+    except Exception as exc:
+        mapped = node_error_for(exc)  # the same table as a single call's
+        if mapped is not None:
+            code = mapped.code
+            outcomes.append(item_error(mapped))
+        else:
+            code, error = _internal(name, index)
+            outcomes.append(error)
     finally:
         audit_target.reset(token)
     return (target.key_id, target.key_version, code.name)

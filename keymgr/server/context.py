@@ -20,19 +20,19 @@ from keymgr.audit import AuditLog
 from keymgr.config import Member, NodeConfig
 from keymgr.crypto.barrier import Keyring
 from keymgr.pki import verified_client_certificate
+from keymgr.raft.node import RaftError, RaftNode, RaftStatus
+from keymgr.raft.proposer import Proposer
+from keymgr.seal.controller import SealController
 from keymgr.seal.pkcs11 import Pkcs11Seal
 from keymgr.server import authz, batch_memo
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of, require_admin
-from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable
-from keymgr.server.indexes import await_applied
+from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable, error_from_command
+from keymgr.server.indexes import await_applied, note_write_index
 from keymgr.server.material import MaterialCache
 from keymgr.server.metrics import NodeMetrics
-from keymgr.server.proposer import Proposer
 from keymgr.server.read_gate import raft_refusal
-from keymgr.server.sealing import SealController
 from keymgr.store.keystore import KeyStore
-from keymgr.store.raft import RaftError, RaftNode, RaftStatus
 from keymgr.v1 import store_pb2
 
 STATUS_TTL_S = 0.05
@@ -74,7 +74,12 @@ class NodeContext:
             raft=raft,
             seal=seal,
             materials=materials,
-            proposer=Proposer(raft, recorded_result=store.recorded_result),
+            proposer=Proposer(
+                raft,
+                recorded_result=store.recorded_result,
+                refusal=error_from_command,
+                applied_at=note_write_index,
+            ),
             audit=audit,
             metrics=metrics,
         )

@@ -2,14 +2,20 @@
 
 Servicers translate, they do not decide: every failure a caller can cause is one of
 these classes, and `status_for` is the only place that picks a gRPC code (so a test can
-check that each class is mapped). Messages are one line, name the offending field where
-there is one, and never carry key material.
+check that each class is mapped). Lower layers' exceptions (Raft, HSM, crypto, snapshot
+files, ...) become these classes in one table, `keymgr.server.rpc.LOWER_LAYER_ERRORS`.
+Messages are one line, name the offending field where there is one, and never carry
+key material.
+
+`kind`, when set, travels as `keymgr-error` trailing metadata (`keymgr.error_metadata`),
+so the SDK tells "outcome unknown" and "unauthenticated" apart without matching text.
 """
 
 from __future__ import annotations
 
 import grpc
 
+from keymgr.error_metadata import OUTCOME_UNKNOWN, UNAUTHENTICATED
 from keymgr.v1 import store_pb2
 
 
@@ -17,6 +23,7 @@ class NodeError(Exception):
     """Base of every error the node reports to a caller."""
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    kind: str = ""  # a keymgr.error_metadata kind, sent as `keymgr-error`; "" = none
 
 
 class InvalidArgument(NodeError):
@@ -51,6 +58,7 @@ class PermissionDenied(NodeError):
 
 class Unauthenticated(NodeError):
     code = grpc.StatusCode.UNAUTHENTICATED
+    kind = UNAUTHENTICATED
 
 
 class Unavailable(NodeError):
@@ -62,6 +70,8 @@ class Unavailable(NodeError):
 class OutcomeUnknown(Unavailable):
     """A write may or may not have been applied (timed out, or the leader changed under
     it); the status carries `keymgr-error: outcome-unknown` (`keymgr.error_metadata`)."""
+
+    kind = OUTCOME_UNKNOWN
 
 
 class Sealed(Unavailable):
@@ -104,6 +114,7 @@ def error_from_command(error: store_pb2.CommandError) -> NodeError:
 
 
 def status_for(error: NodeError) -> tuple[grpc.StatusCode, str]:
-    """The gRPC status code and one-line message for a domain error."""
+    """The gRPC status code and one-line message for a domain error (its `kind`, if any,
+    goes in the `keymgr-error` metadata: see `keymgr.server.rpc`)."""
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
     return error.code, message

@@ -9,7 +9,9 @@ it. The ciphertext format is the same envelope as for software keys. `HsmKey` ha
 material passes through the node's memory once per import (it must: it is replicated,
 and each node has its own HSM), and each per-message key passes through it once (the
 HSM computes it with HMAC and takes it back for the GCM operation; PKCS#11 2.40 HSMs
-such as SoftHSM have no HKDF derive mechanism that would keep it inside).
+such as SoftHSM have no HKDF derive mechanism that would keep it inside). An HSM that
+fails raises `HsmUnavailable`, which the server's error table answers UNAVAILABLE ("try
+another node": each node has its own HSM).
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ from keymgr.crypto.aead import (
     wipe,
 )
 from keymgr.crypto.errors import DecryptionFailed
-from keymgr.seal.pkcs11 import HsmUnavailable, Pkcs11Seal
-from keymgr.server.errors import Unavailable
+from keymgr.seal.pkcs11 import Pkcs11Seal
 
 MaterialSource = Callable[[], bytearray]
 
@@ -68,14 +69,9 @@ class HsmKey(Aead):
                     held = self._handles[prf] = self.seal.import_key(
                         label, bytes(plain), prf=prf
                     )
-                except HsmUnavailable as exc:
-                    raise Unavailable(f"this node's HSM cannot take the key: {exc}") from None
                 finally:
                     wipe(plain)
             return held[0]
-
-    def _unavailable(self, exc: HsmUnavailable) -> Unavailable:
-        return Unavailable(f"this node's HSM failed: {exc}; try another node")
 
     def message_key(self, label: bytes, salt: BytesLike, associated_data: BytesLike) -> bytes:
         raise TypeError("an HSM key's per-message keys are made and used inside the HSM")
@@ -100,13 +96,10 @@ class HsmKey(Aead):
         if len(nonce) != NONCE_SIZE:
             raise ValueError(f"nonce must be {NONCE_SIZE} bytes, got {len(nonce)}")
         info = message_key_input(label, salt, associated_data)
-        try:
-            sealed = self.seal.derived_gcm(
-                self._key(prf=True), info=info, encrypt=True, nonce=nonce,
-                data=bytes(plaintext), aad=bytes(associated_data),
-            )
-        except HsmUnavailable as exc:
-            raise self._unavailable(exc) from None
+        sealed = self.seal.derived_gcm(
+            self._key(prf=True), info=info, encrypt=True, nonce=nonce,
+            data=bytes(plaintext), aad=bytes(associated_data),
+        )
         assert sealed is not None
         return b"".join((prefix, salt, nonce, sealed))
 
@@ -115,14 +108,11 @@ class HsmKey(Aead):
         if len(view) < DERIVED_OVERHEAD:
             raise DecryptionFailed("ciphertext is too short")
         salt, nonce = view[:SALT_SIZE], view[SALT_SIZE : SALT_SIZE + NONCE_SIZE]
-        try:
-            plain = self.seal.derived_gcm(
-                self._key(prf=True), info=message_key_input(label, salt, associated_data),
-                encrypt=False, nonce=nonce, data=view[SALT_SIZE + NONCE_SIZE :],
-                aad=bytes(associated_data),
-            )
-        except HsmUnavailable as exc:
-            raise self._unavailable(exc) from None
+        plain = self.seal.derived_gcm(
+            self._key(prf=True), info=message_key_input(label, salt, associated_data),
+            encrypt=False, nonce=nonce, data=view[SALT_SIZE + NONCE_SIZE :],
+            aad=bytes(associated_data),
+        )
         if plain is None:
             raise DecryptionFailed("ciphertext does not authenticate")
         return plain
@@ -137,11 +127,8 @@ class HsmKey(Aead):
         view = bytes(blob)
         if len(view) < NONCE_SIZE + 16:
             raise DecryptionFailed("ciphertext is too short")
-        try:
-            plain = self.seal.gcm(self._key(), encrypt=False, nonce=view[:NONCE_SIZE],
-                                  data=view[NONCE_SIZE:], aad=bytes(associated_data))
-        except HsmUnavailable as exc:
-            raise self._unavailable(exc) from None
+        plain = self.seal.gcm(self._key(), encrypt=False, nonce=view[:NONCE_SIZE],
+                              data=view[NONCE_SIZE:], aad=bytes(associated_data))
         if plain is None:
             raise DecryptionFailed("ciphertext does not authenticate")
         return plain

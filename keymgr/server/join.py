@@ -33,7 +33,8 @@ import grpc
 from keymgr.crypto.aead import wipe
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.crypto.join import PUBLIC_KEY_SIZE, JoinKeyPair, seal_root_key
-from keymgr.server.access_service import (
+from keymgr.raft.proposer import now_ms
+from keymgr.server.approvals import (
     NODE_OP_MAX_TTL_S,
     NODE_OP_TTL_S,
     expiry_ms,
@@ -49,7 +50,6 @@ from keymgr.server.errors import (
     Unavailable,
 )
 from keymgr.server.peers import Peers
-from keymgr.server.proposer import now_ms
 from keymgr.store.access import state_word
 from keymgr.v1 import operator_pb2, store_pb2
 

@@ -16,11 +16,10 @@ import secrets
 from keymgr.crypto import key_import
 from keymgr.crypto.barrier import Keyring, import_key_aad, material_aad
 from keymgr.crypto.errors import DecryptionFailed
+from keymgr.raft.proposer import now_ms
 from keymgr.server.audit_target import note_key
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, NodeError, error_from_command
-from keymgr.server.proposer import now_ms
+from keymgr.server.errors import FailedPrecondition, InvalidArgument, NodeError
 from keymgr.store import keystore_validation as check
-from keymgr.store.keystore_validation import CommandRefused
 from keymgr.v1 import keys_pb2, store_pb2
 
 DEFAULT_BITS = 3072
@@ -33,15 +32,9 @@ ALGORITHMS = {
 }
 
 
-def _as_node_error(refused: CommandRefused) -> NodeError:
-    return error_from_command(store_pb2.CommandError(code=refused.code, message=refused.message))
-
-
 def require_importable(stored: store_pb2.StoredKey) -> None:
-    try:
-        check.importable(stored.key, "name_or_id")
-    except CommandRefused as refused:
-        raise _as_node_error(refused) from None
+    """The state machine's own rule (its CommandRefused is mapped by server/rpc.py)."""
+    check.importable(stored.key, "name_or_id")
 
 
 def checked_bits(bits: int) -> int:
@@ -106,10 +99,7 @@ def checked_token(stored: store_pb2.StoredKey, token: str) -> str:
         raise InvalidArgument(
             "import_token", f"was issued for another key, not {stored.key.name!r}"
         )
-    try:
-        check.pending_token(stored, token_id, now_ms())
-    except CommandRefused as refused:
-        raise _as_node_error(refused) from None
+    check.pending_token(stored, token_id, now_ms())  # CommandRefused: see server/rpc.py
     return token_id
 
 
@@ -146,10 +136,8 @@ def unwrap(
         raise NodeError(
             f"stored wrapping key of key {stored.key.id} does not authenticate"
         ) from exc
-    try:
+    try:  # ImportRejected: INVALID_ARGUMENT naming wrapped_key_material (server/rpc.py)
         return key_import.unwrap_material(private, algorithm, payload)
-    except key_import.ImportRejected as exc:
-        raise InvalidArgument("wrapped_key_material", str(exc)) from None
     finally:
         private[:] = bytes(len(private))
 

@@ -11,6 +11,7 @@ import uuid
 
 import grpc
 
+from keymgr.raft.proposer import now_ms
 from keymgr.server import key_import, rotation, validation
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.authz import NO_KEY, allowed
@@ -26,7 +27,6 @@ from keymgr.server.crypto_ops import (
     usable_key,
 )
 from keymgr.server.errors import InvalidArgument
-from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, store_pb2
 

@@ -20,7 +20,11 @@ from grpc_health.v1 import health, health_pb2_grpc
 from keymgr.audit import build_audit_log
 from keymgr.config import NodeConfig
 from keymgr.listen_limits import NODE_API, raise_open_file_limit
+from keymgr.raft.node import RaftError, RaftNode, RaftSettings
+from keymgr.raft.proposer import now_ms
+from keymgr.raft.tls import RaftTlsFiles
 from keymgr.seal.base import SealedRootKeyStore
+from keymgr.seal.controller import SealController, build_seal
 from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
 from keymgr.server.errors import NodeError
@@ -30,9 +34,7 @@ from keymgr.server.logs import JsonFormatter, RequestIdFilter, text_formatter
 from keymgr.server.metrics import NodeMetrics, run_observers
 from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.peers import Peers
-from keymgr.server.proposer import now_ms
 from keymgr.server.rotation import rotate_due_keys
-from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.secrets_service import SecretsServicer
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.volume_service import VolumeKeysServicer
@@ -40,8 +42,6 @@ from keymgr.server.worker_hub import WorkerHub
 from keymgr.server.worker_process import api_server, feed_socket, serve_worker
 from keymgr.server.worker_supervisor import WorkerSupervisor
 from keymgr.store.keystore import KeyStore
-from keymgr.store.raft import RaftError, RaftNode, RaftSettings
-from keymgr.store.raft_tls import RaftTlsFiles
 from keymgr.stubs import add_servicers
 from keymgr.tls13 import server_credentials
 from keymgr.v1 import store_pb2

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from keymgr.config import ServingConfig
-from keymgr.store.raft import RaftStatus
+from keymgr.raft.node import RaftStatus
 
 
 def lag_entries(status: RaftStatus) -> int:

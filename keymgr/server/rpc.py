@@ -36,14 +36,37 @@ import grpc
 
 from keymgr.audit import AuditEvent, AuditUnavailable
 from keymgr.audit.bounds import bounded
+from keymgr.audit.errors import AuditError
+from keymgr.config import ConfigError
 from keymgr.consistency import INDEX_KEY
-from keymgr.error_metadata import ERROR_KEY, OUTCOME_UNKNOWN, UNAUTHENTICATED
+from keymgr.crypto.errors import DecryptionFailed, InvalidShare, MalformedCiphertext
+from keymgr.crypto.key_export import ExportRefused
+from keymgr.crypto.key_import import ImportRejected
+from keymgr.error_metadata import ERROR_KEY, OUTCOME_UNKNOWN
+from keymgr.pki import IdentityRefused
+from keymgr.raft.durable_journal import StorageFailure
+from keymgr.raft.node import NoLeader, ProposalRejected, RaftError
+from keymgr.raft.proposer import CommandFailed, WriteOutcomeUnknown
+from keymgr.raft.snapshot_file import SnapshotFileError
+from keymgr.seal.pkcs11 import HsmUnavailable
 from keymgr.server.audit_target import AuditTarget, audit_target
 from keymgr.server.auth import Caller, caller_of, identity_source, transport_caller
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import NodeError, OutcomeUnknown, Unauthenticated, status_for
+from keymgr.server.errors import (
+    DecryptFailed,
+    FailedPrecondition,
+    InvalidArgument,
+    NodeError,
+    OutcomeUnknown,
+    Unauthenticated,
+    Unavailable,
+    error_from_command,
+    status_for,
+)
 from keymgr.server.indexes import WriteIndex, requested_min_index, write_index
 from keymgr.server.logs import request_id as current_request_id
+from keymgr.store.keystore_validation import CommandRefused
+from keymgr.v1 import store_pb2
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +176,83 @@ class RateLimitedLog:
 bad_bodies = RateLimitedLog(log, BAD_BODY_LOG_INTERVAL_S)
 
 
+# --- lower layers' exceptions ---------------------------------------------------------
+#
+# One table, like httpx's mapping of its transport's exceptions: what each lower layer's
+# exception means to a caller. A servicer lets these propagate (it catches one only to
+# add what the table cannot know: a field name of its own request, a wipe, a retry);
+# the wrapper below and the batch calls answer through `node_error_for`. Order matters:
+# the first entry whose class matches wins, so subclasses come before their bases.
+# tests/unit/test_error_table.py imports every keymgr module and fails on an exception
+# class that is neither mapped here nor listed in NEVER_AT_THE_RPC_BOUNDARY.
+
+ErrorRule = tuple[type[Exception], Callable[[Any], NodeError]]
+
+LOWER_LAYER_ERRORS: tuple[ErrorRule, ...] = (
+    # Raft (keymgr.raft): retryable, except what the state machine or Raft refused
+    (WriteOutcomeUnknown, lambda e: OutcomeUnknown(str(e))),
+    (CommandFailed, lambda e: error_from_command(e.error)),
+    (ProposalRejected, lambda e: FailedPrecondition(str(e))),
+    # (only the proposer, having watched for the command, says a write's outcome is
+    # unknown; the other Raft calls are not writes a client could resend)
+    (NoLeader, lambda e: Unavailable(f"no Raft leader: {e}")),
+    (RaftError, lambda e: Unavailable(f"write not accepted: {e}")),
+    (StorageFailure, lambda e: Unavailable(f"Raft storage failed: {e}")),
+    # seals and HSM keys: another node's HSM may work
+    (HsmUnavailable, lambda e: Unavailable(f"this node's HSM failed: {e}; try another node")),
+    # crypto: one opaque answer for a ciphertext that does not authenticate
+    (DecryptionFailed, lambda e: DecryptFailed()),
+    (MalformedCiphertext, lambda e: InvalidArgument("ciphertext_blob", str(e))),
+    (InvalidShare, lambda e: InvalidArgument("share", str(e))),
+    (ImportRejected, lambda e: InvalidArgument("wrapped_key_material", str(e))),
+    (ExportRefused, lambda e: InvalidArgument(e.field, e.problem)),
+    # the state machine's own field rules, applied before proposing
+    (CommandRefused, lambda e: error_from_command(
+        store_pb2.CommandError(code=e.code, message=e.message))),
+    # backup files, identities, the node's own config and audit log
+    (SnapshotFileError, lambda e: InvalidArgument("file", str(e))),
+    (IdentityRefused, lambda e: Unauthenticated(f"no keymgr identity in client {e}")),
+    (ConfigError, lambda e: FailedPrecondition(f"node config: {e}")),
+    (AuditUnavailable, lambda e: Unavailable(f"audit log unavailable: {e}")),
+    (AuditError, lambda e: Unavailable(f"audit log: {e}")),
+)
+
+# Exceptions keymgr defines that never reach a servicer, and why (the test checks that
+# every class is in one table or the other).
+NEVER_AT_THE_RPC_BOUNDARY: dict[str, str] = {
+    "keymgr.raft.durable_journal.JournalError": "raised while the Raft node loads its "
+    "journal at start; the node does not serve",
+    "keymgr.raft.durable_journal.DumpError": "a damaged dump found at start or in snapshot "
+    "transfer, inside the Raft adapter",
+    "keymgr.raft.settings.SettingsError": "Raft settings are checked at start",
+    "keymgr.raft.wire_codec.RefusedPayload": "raised inside pysyncobj's decoder for a Raft "
+    "peer's frame; the connection is dropped",
+    "keymgr.raft.proposal_batch.BatchError": "a bad batch between the Raft process and its "
+    "workers; the worker link turns it into a RaftError",
+    "keymgr.server.worker_wire.WireError": "the worker <-> Raft process pipe; the hub and "
+    "replica turn it into a RaftError",
+    "keymgr.tls13.InsecureTlsError": "TLS contexts are built at start",
+    "keymgr.cli.common.CliError": "the command-line tool's own errors",
+    "keymgr.client._exceptions.KeymgrError": "the SDK's errors, raised in clients",
+    "keymgr.agents.volume.VolumeError": "the volume agent, a client",
+    "keymgr.agents.cryptsetup.CryptsetupError": "the volume agent's cryptsetup, a client",
+    "keymgr.agents.tde_gateway.GatewayConfigError": "the TDE gateway's config, read at its "
+    "start",
+    "keymgr.bounded_http._BadRequest": "the HTTP gateways answer it with a 4xx themselves",
+    "keymgr.ops.chaos_disk.DiskFaultSkipped": "the chaos drill, run by an operator",
+}
+
+
+def node_error_for(exc: Exception) -> NodeError | None:
+    """The domain error `exc` stands for (itself if it is one); None if it is a bug."""
+    if isinstance(exc, NodeError):
+        return exc
+    for exc_type, render in LOWER_LAYER_ERRORS:
+        if isinstance(exc, exc_type):
+            return render(exc)
+    return None
+
+
 def _caller(context: grpc.aio.ServicerContext) -> Caller | None:
     """Who the audit line names: the caller, else (a refused token or forwarded
     certificate) the certificate's holder who presented it, else nobody."""
@@ -189,16 +289,6 @@ def _context_of(request: Any) -> dict[str, str]:
     return context
 
 
-def _error_kind(error: NodeError) -> str:
-    """The `keymgr-error` trailer the SDK acts on for `error` (`keymgr.error_metadata`),
-    or "" when its gRPC code says enough."""
-    if isinstance(error, OutcomeUnknown):
-        return OUTCOME_UNKNOWN
-    if isinstance(error, Unauthenticated):
-        return UNAUTHENTICATED
-    return ""
-
-
 def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
     name = method.__name__
 
@@ -224,15 +314,17 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
                 if name not in NODE_LOCAL:
                     await node.await_index(wanted)
                 response = await method(self, request, context)
-        except NodeError as exc:
-            code, detail = status_for(exc)
-            kind = _error_kind(exc)
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
-        except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("internal error in %s (ref=%s)", name, ref)
-            code, detail = grpc.StatusCode.INTERNAL, f"internal error (ref={ref})"
+        except Exception as exc:
+            mapped = node_error_for(exc)
+            if mapped is not None:
+                code, detail = status_for(mapped)
+                kind = mapped.kind  # keymgr-error for the SDK (keymgr.error_metadata)
+            else:
+                ref = uuid.uuid4().hex[:12]
+                log.exception("internal error in %s (ref=%s)", name, ref)
+                code, detail = grpc.StatusCode.INTERNAL, f"internal error (ref={ref})"
         finally:
             audit_target.reset(token)
             write_index.reset(index_token)
@@ -275,7 +367,9 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
             )
             kind = OUTCOME_UNKNOWN
         current_request_id.reset(rid_token)
-        trailing = ((INDEX_KEY, str(written.index)),) if written.index else ()
+        trailing: tuple[tuple[str, str], ...] = (
+            ((INDEX_KEY, str(written.index)),) if written.index else ()
+        )
         if code != grpc.StatusCode.OK:
             marked = (*trailing, (ERROR_KEY, kind)) if kind else trailing
             await context.abort(code, detail, trailing_metadata=marked)

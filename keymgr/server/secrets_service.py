@@ -24,6 +24,7 @@ import grpc
 
 from keymgr.crypto.barrier import Keyring
 from keymgr.pki import NODE_KIND, IdentityRefused, parse_principal
+from keymgr.raft.proposer import now_ms
 from keymgr.server import rotation, secret_values, validation
 from keymgr.server.audit_target import note_secret
 from keymgr.server.auth import Caller, caller_of
@@ -35,7 +36,6 @@ from keymgr.server.errors import (
     NotFound,
     Unauthenticated,
 )
-from keymgr.server.proposer import now_ms
 from keymgr.server.rpc import rpc
 from keymgr.store import secrets_validation as rules
 from keymgr.store.secrets import is_deleted

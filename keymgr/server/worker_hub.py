@@ -19,11 +19,11 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keymgr.raft.node import RaftError, RaftNode
+from keymgr.seal.controller import SealController
 from keymgr.server import worker_wire as wire
-from keymgr.server.sealing import SealController
 from keymgr.server.worker_wire import Kind
 from keymgr.store.keystore import KeyStore
-from keymgr.store.raft import RaftError, RaftNode
 
 log = logging.getLogger(__name__)
 

@@ -27,19 +27,19 @@ from grpc_health.v1 import health, health_pb2_grpc
 from keymgr.audit import build_audit_log
 from keymgr.config import AuditFileConfig, NodeConfig
 from keymgr.listen_limits import NODE_API, raise_open_file_limit
+from keymgr.raft.node import RaftNode
 from keymgr.seal.base import SealedRootKeyStore
+from keymgr.seal.controller import SealController, build_seal
 from keymgr.seal.pkcs11 import Pkcs11Seal
 from keymgr.server.context import NodeContext
 from keymgr.server.forwarding import ForwardingHandler, internal_target
 from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.metrics import run_observers
-from keymgr.server.sealing import SealController, build_seal
 from keymgr.server.secrets_service import SecretsServicer
 from keymgr.server.tde_service import TdeKeysServicer
 from keymgr.server.volume_service import VolumeKeysServicer
 from keymgr.server.worker_replica import WorkerReplica
 from keymgr.store.keystore import KeyStore
-from keymgr.store.raft import RaftNode
 from keymgr.stubs import add_local_servicers
 from keymgr.tls13 import server_credentials
 

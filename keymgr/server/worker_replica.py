@@ -18,12 +18,12 @@ import math
 import time
 from pathlib import Path
 
+from keymgr.raft import proposal_batch
+from keymgr.raft.node import NoLeader, OnDone, ProposalTimeout, RaftError, RaftStatus, commands_in
+from keymgr.seal.controller import SealController
 from keymgr.server import worker_wire as wire
-from keymgr.server.sealing import SealController
 from keymgr.server.worker_wire import Kind
-from keymgr.store import proposal_batch
 from keymgr.store.keystore import KeyStore
-from keymgr.store.raft import NoLeader, OnDone, ProposalTimeout, RaftError, RaftStatus, commands_in
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from keymgr.store.raft import (
+from keymgr.raft.node import (
     NoLeader,
     PeerStatus,
     ProposalRejected,

@@ -34,8 +34,8 @@ from pathlib import Path
 import yaml
 
 from keymgr.ops.devcluster import LocalCluster, NodeSpec, default_spec
-from keymgr.ops.openbao_peer import OpenBaoCluster, bao_binary
 from keymgr.ops.ports import NotListening, free_port, wait_listening
+from keymgr_bench.openbao_peer import OpenBaoCluster, bao_binary
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK_TIMEOUT_S = 120.0

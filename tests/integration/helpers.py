@@ -8,8 +8,8 @@ from typing import TypeVar
 
 from keymgr.client import Client, Credentials, KeymgrError
 from keymgr.ops.devcluster import LocalCluster
+from keymgr.raft.durable_journal import decode_dump
 from keymgr.seal.shamir import ShareCollector
-from keymgr.store.durable_journal import decode_dump
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import operator_pb2, store_pb2
 from tests.integration.clients_support import agent_cert

@@ -18,9 +18,9 @@ import yaml
 from keymgr import pki
 from keymgr.client import AlreadyExists, Client
 from keymgr.ops.devcluster import LocalCluster
-from keymgr.ops.openbao_peer import bao_binary
 from keymgr.ops.ports import free_port, wait_listening
 from keymgr.v1 import store_pb2
+from keymgr_bench.openbao_peer import bao_binary
 from tests.integration.clients_support import Processes, agent_cert
 
 GATEWAY_NAME = "kv-gateway"

@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from keymgr.store.raft import RaftError, RaftNode, RaftSettings
+from keymgr.raft.node import RaftError, RaftNode, RaftSettings
 
 
 class ToyMachine:

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from keymgr.client import Client
 from keymgr.ops.devcluster import LocalCluster
-from keymgr.ops.openbao_peer import OpenBaoCluster
+from keymgr_bench.openbao_peer import OpenBaoCluster
 from tests.integration.byok_support import (
     OAEP,
     approved_export,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from keymgr.ops.ports import free_port
-from keymgr.store.durable_journal import decode_dump
+from keymgr.raft.durable_journal import decode_dump
+from keymgr.raft.node import RaftNode, RaftSettings
 from keymgr.store.key_records import FrozenState
 from keymgr.store.keystore import KeyStore
-from keymgr.store.raft import RaftNode, RaftSettings
 from keymgr.v1 import store_pb2
 from tests.unit.test_keystore import encode, init_op, kid
 

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from keymgr.ops.bench_report import (
+from keymgr_bench.bench_report import (
     format_report,
     load_report,
     print_report,
@@ -15,7 +15,7 @@ from keymgr.ops.bench_report import (
     report_json,
     write_report,
 )
-from keymgr.ops.loadgen import LoadResult
+from keymgr_bench.loadgen import LoadResult
 
 
 def _result(ops_per_s: float, *, cpu_ms_per_op: float = 0.25, errors: int = 0) -> LoadResult:

@@ -11,7 +11,7 @@ import pytest
 from pysyncobj.journal import FileJournal
 
 from keymgr.ops import chaos_disk
-from keymgr.store import journal_records
+from keymgr.raft import journal_records
 
 
 def _journal(path: Path, entries: int) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 
 import pytest
 
@@ -55,3 +57,38 @@ def test_count_flags_give_one_line_usage_errors(
     assert exited.value.code == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "module"),
+    [
+        (["bench", "--no-openbao", "--duration", "1"], "keymgr_bench.bench"),
+        (["bench-scale", "--keys", "1000"], "keymgr_bench.bench_scale"),
+        (["bench-clients"], "keymgr_bench.bench_clients"),
+    ],
+)
+def test_bench_commands_say_what_to_install_when_the_benchmarks_are_missing(
+    argv: list[str],
+    module: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nodes do not install keymgr_bench: a bench command then names the fix, one line."""
+    monkeypatch.setitem(sys.modules, "keymgr_bench", None)
+    monkeypatch.setitem(sys.modules, module, None)
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "pip install -e ./bench" in err and "KEYMGR_EXTRAS=bench" in err
+
+
+def test_a_node_imports_no_benchmark_code() -> None:
+    """Starting a node (its command module and the server) pulls in no keymgr_bench."""
+    code = (
+        "import sys, keymgr.cli.main, keymgr.server.node; "
+        "print(sorted(m for m in sys.modules if m.startswith(('keymgr_bench', 'aiohttp'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+    assert loaded == "[]"

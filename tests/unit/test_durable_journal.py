@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from keymgr.store import durable_journal as dj
-from keymgr.store.durable_journal import (
+from keymgr.raft import durable_journal as dj
+from keymgr.raft.core import plan_append
+from keymgr.raft.durable_journal import (
     Dump,
     DumpError,
     DurableJournal,
@@ -19,7 +20,6 @@ from keymgr.store.durable_journal import (
     encode_dump,
     plan_load,
 )
-from keymgr.store.raft_core import plan_append
 
 
 def entry(idx: int, term: int = 1) -> dj.Entry:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pysyncobj.journal import FileJournal
 
-from keymgr.store import journal_records
-from keymgr.store.durable_journal import DurableJournal, JournalError
+from keymgr.raft import journal_records
+from keymgr.raft.durable_journal import DurableJournal, JournalError
 
 
 def entries(n: int) -> list[tuple[bytes, int, int]]:
@@ -106,7 +106,7 @@ def test_a_journal_cut_inside_its_header_is_damage_not_a_foreign_file(
 def test_creating_a_journal_on_a_full_disk_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import keymgr.store.durable_journal as dj
+    import keymgr.raft.durable_journal as dj
 
     def full(fd: int, data: bytes) -> None:
         raise OSError(28, "No space left on device")

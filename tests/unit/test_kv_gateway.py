@@ -28,7 +28,7 @@ from keymgr.client._secrets import MountConfig
 from keymgr.gateway.config import GatewayConfig, KvConfig
 from keymgr.gateway.server import Gateway, build_server
 from keymgr.listen_limits import GATEWAY
-from keymgr.ops.openbao_peer import bao_binary
+from keymgr_bench.openbao_peer import bao_binary
 from tests.unit.fake_secrets import FakeSecrets, FakeStore
 
 ADMIN = "kmt_admin-token"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from keymgr.ops.loadgen import LoadResult, median_of, percentile, process_cpu_s, run_load
+from keymgr_bench.loadgen import LoadResult, median_of, percentile, process_cpu_s, run_load
 
 
 def test_sleep_op_throughput_and_latency() -> None:
@@ -120,7 +120,7 @@ def test_host_cpu_covers_server_and_client() -> None:
 
 
 def test_hanging_op_does_not_hang_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("keymgr.ops.loadgen.DRAIN_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("keymgr_bench.loadgen.DRAIN_TIMEOUT_S", 0.2)
 
     async def op(worker: int) -> None:
         await asyncio.sleep(3600)

@@ -12,11 +12,12 @@ import threading
 
 import pytest
 
+from keymgr.raft.node import NoLeader, OnDone
+from keymgr.raft.proposer import Proposer, WriteOutcomeUnknown
 from keymgr.server.errors import Unavailable
-from keymgr.server.indexes import WriteIndex, write_index
-from keymgr.server.proposer import Proposer
+from keymgr.server.indexes import WriteIndex, note_write_index, write_index
+from keymgr.server.rpc import node_error_for
 from keymgr.store.keystore import KeyStore
-from keymgr.store.raft import NoLeader, OnDone
 from keymgr.v1 import store_pb2
 
 from .test_keystore import init_op
@@ -69,6 +70,7 @@ def _proposer(store: KeyStore, *, commits: bool) -> Proposer:
         raft,  # type: ignore[arg-type]
         recorded_result=store.recorded_result,
         timeout_s=1.0,
+        applied_at=note_write_index,
     )
 
 
@@ -87,9 +89,12 @@ def test_a_write_that_committed_after_a_leader_change_is_reported_done() -> None
 def test_a_write_that_never_committed_is_unavailable() -> None:
     store = KeyStore()
     command = init_command(request_id="init-lost")
-    with pytest.raises(Unavailable, match="outcome unknown"):
+    with pytest.raises(WriteOutcomeUnknown, match="outcome unknown") as raised:
         asyncio.run(_proposer(store, commits=False).submit(command))
     assert not store.initialized
+    answered = node_error_for(raised.value)
+    assert isinstance(answered, Unavailable)
+    assert "outcome unknown" in str(answered)
 
 
 async def _submit_noting_index(proposer: Proposer, command: store_pb2.Command) -> int:
@@ -101,7 +106,11 @@ async def _submit_noting_index(proposer: Proposer, command: store_pb2.Command) -
 
 def test_a_write_notes_the_raft_index_it_was_applied_at() -> None:
     store = KeyStore()
-    proposer = Proposer(CommittingRaft(store), timeout_s=1.0)  # type: ignore[arg-type]
+    proposer = Proposer(
+        CommittingRaft(store),  # type: ignore[arg-type]
+        timeout_s=1.0,
+        applied_at=note_write_index,
+    )
     assert asyncio.run(_submit_noting_index(proposer, init_command("init-7"))) == 7
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from keymgr.config import ServingConfig
 from keymgr.consistency import MIN_INDEX_KEY, parse_index
+from keymgr.raft.node import RaftStatus
 from keymgr.server.errors import InvalidArgument, Unavailable
 from keymgr.server.indexes import (
     WriteIndex,
@@ -27,7 +28,6 @@ from keymgr.server.indexes import (
     write_index,
 )
 from keymgr.server.read_gate import lag_entries, raft_refusal
-from keymgr.store.raft import RaftStatus
 
 SERVING = ServingConfig(max_leader_silence_s=3.0, max_staleness_s=1.0, max_lag_entries=100)
 

@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from keymgr.store import snapshot_file
-from keymgr.store.snapshot_file import MAC_LEN, MAGIC, SnapshotFileError
+from keymgr.raft import snapshot_file
+from keymgr.raft.snapshot_file import MAC_LEN, MAGIC, SnapshotFileError
 
 ROOT = bytes(range(32))
 

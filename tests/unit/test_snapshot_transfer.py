@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from keymgr.store.durable_journal import Dump, decode_dump, encode_dump
-from keymgr.store.snapshot_transfer import SnapshotReceiver, SnapshotSender
+from keymgr.raft.durable_journal import Dump, decode_dump, encode_dump
+from keymgr.raft.snapshot_transfer import SnapshotReceiver, SnapshotSender
 
 LEADER = ("127.0.0.1:7101", 3)
 

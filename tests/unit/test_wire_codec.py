@@ -11,7 +11,7 @@ import pytest
 from pysyncobj import pickle as pysyncobj_pickle
 from pysyncobj.node import TCPNode
 
-from keymgr.store import wire_codec
+from keymgr.raft import wire_codec
 
 
 class _Exploit:
@@ -23,7 +23,7 @@ class _Exploit:
 
 
 def test_installed_for_every_raft_process() -> None:
-    import keymgr.store.raft  # noqa: F401  (installs on import)
+    import keymgr.raft.node  # noqa: F401  (installs on import)
 
     assert pysyncobj_pickle.loads is wire_codec.safe_loads
 

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
+from keymgr.raft import proposal_batch
+from keymgr.raft.node import NoLeader, PeerStatus, ProposalTimeout, RaftStatus, commands_in
 from keymgr.server import worker_wire as wire
 from keymgr.server.worker_wire import Kind
-from keymgr.store import proposal_batch
-from keymgr.store.raft import NoLeader, PeerStatus, ProposalTimeout, RaftStatus, commands_in
 
 
 def _read(data: bytes) -> wire.Frame:

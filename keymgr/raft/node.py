@@ -54,9 +54,10 @@ from pysyncobj.node import TCPNode
 
 from keymgr.durable_files import fsync_dir, fsync_file, replace_file, write_all
 from keymgr.ops.ports import private_port
-from keymgr.store import proposal_batch
-from keymgr.store.dump_writer import DumpWriter, Frozen, FrozenBytes
-from keymgr.store.durable_journal import (
+from keymgr.raft import proposal_batch
+from keymgr.raft.core import Core, plan_append
+from keymgr.raft.dump_writer import DumpWriter, Frozen, FrozenBytes
+from keymgr.raft.durable_journal import (
     Dump,
     DumpError,
     DurableJournal,
@@ -67,11 +68,10 @@ from keymgr.store.durable_journal import (
     encode_dump,
     plan_load,
 )
-from keymgr.store.raft_core import Core, plan_append
-from keymgr.store.raft_settings import RaftSettings, check_address, validate_settings
-from keymgr.store.raft_tls import RaftTls, RaftTlsFiles
-from keymgr.store.snapshot_transfer import SnapshotReceiver, SnapshotSender
-from keymgr.store.wire_codec import install as install_wire_codec
+from keymgr.raft.settings import RaftSettings, check_address, validate_settings
+from keymgr.raft.snapshot_transfer import SnapshotReceiver, SnapshotSender
+from keymgr.raft.tls import RaftTls, RaftTlsFiles
+from keymgr.raft.wire_codec import install as install_wire_codec
 
 __all__ = [
     "NoLeader",

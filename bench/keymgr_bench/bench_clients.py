@@ -20,8 +20,8 @@ from typing import Any
 from keymgr.agents.cryptsetup import Cryptsetup
 from keymgr.agents.volume import VolumeAgent
 from keymgr.ops.devcluster import LocalCluster, default_spec
-from keymgr.ops.loadgen import percentile
 from keymgr.v1 import keys_pb2
+from keymgr_bench.loadgen import percentile
 
 
 @dataclass

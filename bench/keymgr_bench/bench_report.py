@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from keymgr.ops.loadgen import LoadResult
+from keymgr_bench.loadgen import LoadResult
 
 SCENARIOS = ("datakey", "decrypt-leader", "decrypt-follower", "create-key")
 BATCH_SCENARIOS = ("batch-datakey", "batch-encrypt", "batch-decrypt")

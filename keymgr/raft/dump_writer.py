@@ -32,8 +32,8 @@ from typing import Any, Protocol
 from pysyncobj.config import SERIALIZER_STATE
 
 from keymgr.durable_files import fsync_dir, write_all
-from keymgr.store.durable_journal import encode_dump_stream
-from keymgr.store.journal_records import Entry
+from keymgr.raft.durable_journal import encode_dump_stream
+from keymgr.raft.journal_records import Entry
 
 log = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ import yaml
 
 from keymgr import pki
 from keymgr.ops.devcluster import LocalCluster, default_spec
-from keymgr.ops.loadgen import LoadResult, median_of, run_load
 from keymgr.ops.ports import NotListening, free_port, wait_listening
 from keymgr.tls13 import ssl_context
 from keymgr.v1 import store_pb2
+from keymgr_bench.loadgen import LoadResult, median_of, run_load
 
 Op = Callable[[int], Awaitable[None]]
 Results = dict[tuple[str, int], LoadResult]
@@ -238,7 +238,7 @@ async def bench_keymgr_kv(**kwargs: Any) -> tuple[Results, str]:
 
 async def bench_openbao_kv(**kwargs: Any) -> tuple[Results, str]:
     """The OpenBao side: 3-node Raft, HTTPS listeners and a file audit device."""
-    from keymgr.ops.openbao_peer import OpenBaoCluster, _http
+    from keymgr_bench.openbao_peer import OpenBaoCluster, _http
 
     with OpenBaoCluster(production=True) as cluster:
         leader = cluster.leader_address

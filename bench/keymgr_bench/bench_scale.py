@@ -30,10 +30,10 @@ from typing import Any
 
 import grpc
 
-from keymgr.ops.bench_keymgr import KeymgrTarget
 from keymgr.ops.devcluster import LocalCluster, default_spec
-from keymgr.ops.loadgen import process_cpu_s
 from keymgr.v1 import keys_pb2, operator_pb2
+from keymgr_bench.bench_keymgr import KeymgrTarget
+from keymgr_bench.loadgen import process_cpu_s
 
 ROTATION_PERIOD_S = 30 * 86400
 COMPACTION_ENTRIES = 200

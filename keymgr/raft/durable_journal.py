@@ -9,7 +9,7 @@ record; the intact prefix is kept and the damage reported) and adds:
 * group commit: `add` only appends (pwrite); `sync()` makes everything appended since
   the previous sync durable with one fdatasync. The Raft adapter calls it
   before any message leaves the node and before the leader counts its own log toward the
-  commit index (see `keymgr.store.raft` for the ordering duties).
+  commit index (see `keymgr.raft.node` for the ordering duties).
 * term, vote and commit index in a small JSON file written atomically (temp, fsync,
   rename, fsync of the directory) instead of pysyncobj's pickle meta file.
 * crash-safe rewrites (`replace_entries`, used by compaction and by safe load): a fresh
@@ -34,8 +34,8 @@ from typing import Any
 from pysyncobj.journal import FileJournal, Journal
 
 from keymgr.durable_files import fsync_dir, replace_file, write_all
-from keymgr.store import journal_records
-from keymgr.store.journal_records import Entry
+from keymgr.raft import journal_records
+from keymgr.raft.journal_records import Entry
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
 
     `damage` says why the journal was cut back when it was opened (a torn or corrupt
     record: the intact prefix is kept and the file truncated there); the node then
-    rebuilds the rest from the leader without voting (see `keymgr.store.raft`).
+    rebuilds the rest from the leader without voting (see `keymgr.raft.node`).
     """
 
     def __init__(self, path: str, *, on_sync: SyncObserver | None = None) -> None:

@@ -12,9 +12,9 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from keymgr.ops.bench_keymgr import KeymgrTarget, keymgr_scenarios
 from keymgr.ops.devcluster import LocalCluster, default_spec
-from keymgr.ops.loadgen import LoadResult, median_of, run_load
+from keymgr_bench.bench_keymgr import KeymgrTarget, keymgr_scenarios
+from keymgr_bench.loadgen import LoadResult, median_of, run_load
 
 Results = dict[tuple[str, int], LoadResult]
 

@@ -31,7 +31,7 @@ from pysyncobj import SyncObj, replicated
 from pysyncobj.node import TCPNode
 from pysyncobj.transport import TCPTransport
 
-from keymgr.store.durable_journal import StorageFailure
+from keymgr.raft.durable_journal import StorageFailure
 
 log = logging.getLogger(__name__)
 

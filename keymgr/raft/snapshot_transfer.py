@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from keymgr.durable_files import fsync_dir, fsync_file, write_all
-from keymgr.store.durable_journal import DumpError, decode_dump
+from keymgr.raft.durable_journal import DumpError, decode_dump
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from keymgr.store.raft_tls import RaftTlsFiles
+from keymgr.raft.tls import RaftTlsFiles
 
 
 class SettingsError(ValueError):

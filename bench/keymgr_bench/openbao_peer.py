@@ -10,7 +10,7 @@ throwaway CA, TLS 1.3) and a declarative file audit device. Raft traffic between
 nodes uses OpenBao's own cluster TLS either way. Processes are stopped by their PIDs.
 
 `OpenBaoTarget` + `openbao_scenarios` give the async operations for `run_load`.
-`python -m keymgr.ops.openbao_peer --duration 10` benchmarks OpenBao alone.
+`python -m keymgr_bench.openbao_peer --duration 10` benchmarks OpenBao alone.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from typing import Any
 import aiohttp
 
 from keymgr import pki
-from keymgr.ops.loadgen import LoadResult, median_of, run_load
 from keymgr.ops.ports import free_port
 from keymgr.tls13 import ssl_context
+from keymgr_bench.loadgen import LoadResult, median_of, run_load
 
 Op = Callable[[int], Awaitable[None]]
 
@@ -745,10 +745,10 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m keymgr.ops.openbao_peer`: benchmark OpenBao alone."""
-    from keymgr.ops.bench_report import CONCURRENCIES, print_report, write_report
+    """`python -m keymgr_bench.openbao_peer`: benchmark OpenBao alone."""
+    from keymgr_bench.bench_report import CONCURRENCIES, print_report, write_report
 
-    parser = argparse.ArgumentParser(prog="python -m keymgr.ops.openbao_peer")
+    parser = argparse.ArgumentParser(prog="python -m keymgr_bench.openbao_peer")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per window")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each window")
     parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCIES))

@@ -5,7 +5,9 @@ The listener is `keymgr.bounded_http` with `listen_limits.GATEWAY`: each TLS 1.3
 handshake on its own within 5 s, a head within 10 s, a body (at most 1 MiB, with a
 Content-Length) within 10 s more, at most 512 connections (the oldest idle one makes
 room). Requests are answered on a pool of worker threads sharing one cluster `Client`
-(no lock: it is thread-safe), so a slow request does not hold up the others.
+(no lock: it is thread-safe), so a slow request does not hold up the others. Both the
+HTTPS certificate and the gateway's own certificate for the cluster are followed: a
+reissued one is used from the next connection / call on, without a restart.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from keymgr.client import Client
 from keymgr.client._secrets import SecretsClient
 from keymgr.gateway import replies
 from keymgr.gateway.callers import Caller, caller_of
+from keymgr.gateway.cluster import ClusterClient
 from keymgr.gateway.config import GatewayConfig
 from keymgr.gateway.kv2 import KvHandlers
 from keymgr.gateway.paths import BadTarget, parse_target
 from keymgr.gateway.replies import Reply
 from keymgr.gateway.sysapi import SysHandlers
-from keymgr.gateway.tde import MasterKeySource, TdeGateway
+from keymgr.gateway.tde import TdeGateway
 from keymgr.gateway.tls import ReloadingContext
 from keymgr.listen_limits import GATEWAY, TDE_GATEWAY, HttpLimits
 
@@ -39,43 +42,53 @@ class Gateway:
         self,
         config: GatewayConfig,
         *,
-        client: Client | None = None,
         secrets: SecretsClient | None = None,
         tde: TdeGateway | None = None,
     ) -> None:
         self.config = config
-        needs_client = client is None and (
-            (secrets is None and config.kv is not None) or (tde is None and config.tde_enabled)
+        needs_cluster = (secrets is None and config.kv is not None) or (
+            tde is None and config.tde_enabled
         )
-        self.client = (
-            Client(
-                config.addresses,
-                credentials=config.credentials,
-                timeout=config.timeout_s,
-                connections_per_node=config.connections_per_node,
+        credentials = config.credentials
+        self.cluster = (
+            ClusterClient(
+                lambda: Client(
+                    config.addresses,
+                    credentials=credentials,
+                    timeout=config.timeout_s,
+                    connections_per_node=config.connections_per_node,
+                ),
+                (credentials.ca, credentials.cert, credentials.key),
             )
-            if needs_client
-            else client
+            if needs_cluster
+            else None
         )
         if tde is None and config.tde_enabled:
-            assert self.client is not None
-            source: MasterKeySource = self.client
-            tde = TdeGateway(config, client=source)
+            assert self.cluster is not None
+            tde = TdeGateway(config, client=self.cluster)
         self.tde = tde
-        self.secrets = secrets if secrets is not None else (
-            self.client.secrets if self.client is not None and config.kv else None
-        )
+        self._secrets = secrets
         self.kv = KvHandlers(config.failover_deadline_s)
         self.sys = SysHandlers(config.kv, config.failover_deadline_s)
+
+    @property
+    def secrets(self) -> SecretsClient | None:
+        """The secrets calls (on the cluster client of the moment); None without kv."""
+        if self._secrets is not None:
+            return self._secrets
+        if self.cluster is None or self.config.kv is None:
+            return None
+        return self.cluster.current().secrets
 
     def secrets_for(self, caller: Caller) -> SecretsClient:
         """The cluster as `caller` sees it: every call carries the caller's credential,
         which the cluster judges each time (a revoked token is refused at once)."""
-        assert self.secrets is not None
+        secrets = self.secrets
+        assert secrets is not None
         if caller.token:
-            return self.secrets.with_token(caller.token)
+            return secrets.with_token(caller.token)
         assert caller.certificate_pem is not None
-        return self.secrets.with_forwarded_certificate(caller.certificate_pem)
+        return secrets.with_forwarded_certificate(caller.certificate_pem)
 
     def answer(self, request: Request) -> Reply:
         if request.method not in METHODS:

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0
 
 
-def _stamp(paths: tuple[Path, ...]) -> tuple[tuple[int, int, int], ...]:
+def file_stamp(paths: tuple[Path, ...]) -> tuple[tuple[int, int, int], ...]:
+    """What tells a replaced file apart (mtime, size, inode); OSError if one is gone."""
     stamps = []
     for path in paths:
         info = os.stat(path)
@@ -40,7 +41,7 @@ class ReloadingContext:
         self._files = (cert, key) + ((client_ca,) if client_ca else ())
         self._cert, self._key, self._client_ca = cert, key, client_ca
         self._lock = threading.Lock()
-        self._stamp = _stamp(self._files)
+        self._stamp = file_stamp(self._files)
         self._context = self._build()  # raises at start: a bad pair is a config error
         self._checked = time.monotonic()
         self.reloads = 0
@@ -60,7 +61,7 @@ class ReloadingContext:
         with self._lock:
             self._checked = now
             try:
-                stamp = _stamp(self._files)
+                stamp = file_stamp(self._files)
                 if stamp != self._stamp:
                     self._context = self._build()
                     self._stamp = stamp

@@ -99,7 +99,10 @@ class KmsPlugin(api_pb2_grpc.KeyManagementServiceServicer):
 
 
 def serve(client: Client, key_name: str, socket_path: Path) -> grpc.Server:
-    """Starts the plugin on `socket_path` (owner-only); returns the running server."""
+    """Starts the plugin on `socket_path` (owner-only; a missing directory is made
+    owner-only too); returns the running server. OSError names a directory it cannot
+    make."""
+    socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()
     raise_open_file_limit(KMS_PLUGIN.max_connections)

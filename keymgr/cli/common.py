@@ -106,9 +106,35 @@ def credentials_from(args: argparse.Namespace) -> Credentials:
             )
         path = Path(value)
         if not path.is_file():
-            raise CliError(f"--{flag}: file not found: {path}", code=EXIT_USAGE)
+            raise CliError(f"{_source(args, flag)}: file not found: {_shown(path)}",
+                           code=EXIT_USAGE)
         paths[flag] = path
     return Credentials(ca=paths["ca"], cert=paths["cert"], key=paths["key"])
+
+
+_ENV_NAMES = {"ca": "KEYMGR_CACERT", "cert": "KEYMGR_CLIENT_CERT", "key": "KEYMGR_CLIENT_KEY"}
+
+
+def _source(args: argparse.Namespace, flag: str) -> str:
+    """Where a path came from, as the user set it: the flag, or the KEYMGR_* variable
+    when the flag was not given (so the error points at what to fix)."""
+    env_name = _ENV_NAMES[flag]
+    value = getattr(args, flag)
+    spellings = ("--key", "--client-key") if flag == "key" else (f"--{flag}",)
+    argv = sys.argv[1:]
+    given_as_flag = any(  # `--ca X` or `--ca=X` with this very value
+        (word in spellings and argv[i + 1 : i + 2] == [value])
+        or any(word == f"{s}={value}" for s in spellings)
+        for i, word in enumerate(argv)
+    )
+    if not given_as_flag and os.environ.get(env_name) == value:
+        return env_name
+    return f"--{_FLAG_NAMES.get(flag, flag)}"
+
+
+def _shown(path: Path) -> str:
+    """A relative path with the directory it was looked up in (the CLI was run elsewhere)."""
+    return str(path) if path.is_absolute() else f"{path} (relative to {Path.cwd()})"
 
 
 def to_dict(message: Message) -> dict[str, Any]:

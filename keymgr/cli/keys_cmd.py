@@ -226,6 +226,11 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _period(seconds: int) -> str:
+    """`none` when the key has no automatic rotation (not `- s`)."""
+    return f"{seconds} s" if seconds else "none"
+
+
 def run_history(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         key = client.get_key(args.name)
@@ -234,7 +239,7 @@ def run_history(args: argparse.Namespace) -> int:
         return 0
     print(
         f"{key.name} ({key.id}): current version {key.current_version}, rotation period "
-        f"{key.rotation_period_seconds or '-'} s, min decryption version "
+        f"{_period(key.rotation_period_seconds)}, min decryption version "
         f"{key.min_decryption_version or 1}\n"
     )
     print_table(

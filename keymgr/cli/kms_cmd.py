@@ -1,4 +1,5 @@
-"""`keymgr kms-plugin`: the Kubernetes KMS v2 plugin on a unix socket.
+"""`keymgr kms-plugin`: the Kubernetes KMS v2 plugin on a unix socket;
+`keymgr kms-probe`: one Status/Encrypt/Decrypt round trip against such a socket.
 
 `--key` names the managed key; the client's private key is `--client-key`.
 """
@@ -10,10 +11,11 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from keymgr.cli.common import add_connection_flags, client_from
+from keymgr.cli.common import EXIT_USAGE, CliError, add_connection_flags, client_from
 
 
 def register(subparsers: Any) -> None:
@@ -28,13 +30,30 @@ def register(subparsers: Any) -> None:
     add_connection_flags(parser, client_key_flag="--client-key")
     parser.set_defaults(func=run)
 
+    probe = subparsers.add_parser(
+        "kms-probe",
+        help="check a KMS v2 plugin socket as the API server would (Status, Encrypt, Decrypt)",
+        description="Example: keymgr kms-probe --socket /var/run/kms/keymgr.sock",
+    )
+    probe.add_argument("--socket", type=Path, required=True, help="the plugin's unix socket")
+    probe.add_argument("--timeout", type=float, default=10.0, help="per-call timeout, seconds")
+    probe.add_argument("--wait", type=float, default=0.0,
+                       help="seconds to wait for the socket to appear (a plugin starting)")
+    probe.set_defaults(func=run_probe)
+
 
 def run(args: argparse.Namespace) -> int:
     from keymgr.agents.kms_plugin import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     client = client_from(args)
-    server = serve(client, args.key_name, args.socket)
+    try:
+        server = serve(client, args.key_name, args.socket)
+    except OSError as exc:
+        raise CliError(f"--socket: {exc.strerror or exc}: {exc.filename or args.socket}",
+                       code=EXIT_USAGE) from None
+    except RuntimeError as exc:  # gRPC's bind failure
+        raise CliError(f"--socket: cannot listen on {args.socket}: {exc}") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -43,4 +62,21 @@ def run(args: argparse.Namespace) -> int:
     server.stop(grace=2).wait()
     client.close()
     args.socket.unlink(missing_ok=True)
+    return 0
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    from keymgr.agents.kms_probe import ProbeFailed, probe
+
+    deadline = time.monotonic() + max(args.wait, 0.0)
+    while not args.socket.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        result = probe(args.socket, timeout=args.timeout)
+    except ProbeFailed as exc:
+        raise CliError(f"kms-probe: {exc}") from None
+    print(f"Status   version {result.version}, healthz {result.healthz}, key_id {result.key_id}")
+    print(f"Encrypt  32-byte DEK -> {result.ciphertext_bytes}-byte ciphertext, "
+          f"key_id {result.key_id}")
+    print("Decrypt  returned the DEK")
     return 0

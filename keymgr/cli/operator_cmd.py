@@ -220,7 +220,9 @@ def _print_seal(status: operator_pb2.SealStatusResponse, as_json: bool) -> None:
             ("Sealed", str(status.sealed).lower()),
             ("Total Shares", status.shares),
             ("Threshold", status.threshold),
-            ("Unseal Progress", f"{status.progress}/{status.threshold}"),
+            # progress means something only while shares are being collected
+            *([("Unseal Progress", f"{status.progress}/{status.threshold}")]
+              if status.sealed else []),
             *([("Reason", status.reason)] if status.reason else []),
             *([("Seal Error", status.seal_error)] if status.seal_error else []),
             ("Root Key Generation", status.root_generation),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from keymgr import pki
 from keymgr.cli.common import EXIT_USAGE, CliError
+
+_DIR_HELP = "the CA's directory, where NAME.pem and NAME-key.pem go (default: KEYMGR_CACERT's)"
 
 
 def register(subparsers: Any) -> None:
@@ -17,7 +21,10 @@ def register(subparsers: Any) -> None:
         description="Example:\n  keymgr pki init --dir certs\n"
         "  keymgr pki node node1 --dir certs --host 127.0.0.1\n"
         "  keymgr pki client alice --kind admin --dir certs\n"
-        "  keymgr pki secret secrets/cluster-secret",
+        "  keymgr pki secret secrets/cluster-secret\n\n"
+        "node, server and client use the CA in --dir; without --dir, the directory of\n"
+        "KEYMGR_CACERT (the CA of the cluster the CLI points at: dev-cluster/certs after\n"
+        "`. dev-cluster/env`), else ./certs.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="pki_command", required=True)
@@ -28,7 +35,7 @@ def register(subparsers: Any) -> None:
 
     node = commands.add_parser("node", help="issue a node certificate (server + client)")
     node.add_argument("node_id")
-    node.add_argument("--dir", default="certs")
+    node.add_argument("--dir", default=None, help=_DIR_HELP)
     node.add_argument("--host", action="append", help="IP or DNS name (repeatable)")
     node.set_defaults(func=run_node)
 
@@ -36,7 +43,7 @@ def register(subparsers: Any) -> None:
         "server", help="issue a TLS server certificate (e.g. for the TDE gateway)"
     )
     server.add_argument("name")
-    server.add_argument("--dir", default="certs")
+    server.add_argument("--dir", default=None, help=_DIR_HELP)
     server.add_argument("--host", action="append", help="IP or DNS name (repeatable)")
     server.set_defaults(func=run_server)
 
@@ -45,7 +52,7 @@ def register(subparsers: Any) -> None:
     client.add_argument(
         "--kind", default="admin", choices=["admin", "operator", "auditor", "agent", "service"]
     )
-    client.add_argument("--dir", default="certs")
+    client.add_argument("--dir", default=None, help=_DIR_HELP)
     client.set_defaults(func=run_client)
 
     secret = commands.add_parser("secret", help="create the Raft cluster secret file")
@@ -53,11 +60,34 @@ def register(subparsers: Any) -> None:
     secret.set_defaults(func=run_secret)
 
 
-def _ca(directory: str) -> pki.CertificateAuthority:
-    path = Path(directory)
-    if not (path / "ca.pem").is_file():
-        raise CliError(
-            f"--dir: no CA in {path} (run `keymgr pki init --dir {path}`)", code=EXIT_USAGE
+def _ca_dir(given: str | None) -> Path:
+    """--dir, else where the cluster CA the CLI uses lives (KEYMGR_CACERT), else certs."""
+    if given:
+        return Path(given)
+    cacert = os.environ.get("KEYMGR_CACERT", "")
+    return Path(cacert).parent if cacert else Path("certs")
+
+
+def _ca(given: str | None) -> pki.CertificateAuthority:
+    path = _ca_dir(given)
+    cacert = os.environ.get("KEYMGR_CACERT", "")
+    if not (path / "ca.pem").is_file() or not (path / "ca-key.pem").is_file():
+        # never advise `pki init` here: a new CA is one no running cluster trusts
+        where = (
+            f"the cluster KEYMGR_CACERT points at has its CA in {Path(cacert).parent.resolve()}"
+            if cacert and given
+            else "use the directory that holds your cluster's ca.pem and ca-key.pem "
+            "(a dev cluster's: dev-cluster/certs, the default after `. dev-cluster/env`)"
+        )
+        missing = "no CA" if not (path / "ca.pem").is_file() else "no CA key (ca-key.pem)"
+        raise CliError(f"--dir: {missing} in {path}: {where}", code=EXIT_USAGE)
+    if cacert and Path(cacert).is_file() and (
+        Path(cacert).read_bytes() != (path / "ca.pem").read_bytes()
+    ):
+        print(
+            f"keymgr: note: the CA in {path} is not the one KEYMGR_CACERT names ({cacert}); "
+            "that cluster will not accept what it signs",
+            file=sys.stderr,
         )
     return pki.load_ca(path)
 

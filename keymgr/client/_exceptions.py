@@ -12,6 +12,7 @@
         ├── Conflict            lost a race; safe to retry with fresh state
         ├── PermissionDenied
         ├── Unauthenticated
+        │   └── TlsHandshakeFailed  the node refused our certificate, or we refused its
         └── ServerError         internal error on the node
 
 Every exception carries the endpoint that answered and the request id (for writes),
@@ -93,6 +94,12 @@ class PermissionDenied(FinalError):
 
 class Unauthenticated(FinalError):
     pass
+
+
+class TlsHandshakeFailed(Unauthenticated):
+    """The TLS handshake failed for a reason retrying cannot fix (a certificate from
+    another CA, an expired one, a CA file that does not sign the node's certificate);
+    the message says which."""
 
 
 class ServerError(FinalError):

@@ -22,11 +22,16 @@ import grpc
 
 from keymgr.client._exceptions import (
     KeymgrError,
+    OutcomeUnknown,
     RetryableError,
+    TlsHandshakeFailed,
+    Unauthenticated,
+    Unavailable,
     from_rpc_error,
     may_have_been_applied,
 )
 from keymgr.client._failover import FailoverPolicy
+from keymgr.client._handshake import explain_handshake_failure, may_be_refused_handshake
 from keymgr.consistency import INDEX_KEY, MIN_INDEX_KEY, parse_index
 from keymgr.stubs import (
     access_stub,
@@ -88,6 +93,7 @@ class Transport:
         self._turn = itertools.count()
         self._policy = FailoverPolicy(endpoints)
         self._credentials = credentials.channel_credentials()
+        self._tls_files = credentials  # to explain a failed handshake (`_handshake`)
         self._timeout = timeout
         self._attempts = attempts or max(3, 2 * len(self._policy.endpoints))
         self._backoff = backoff
@@ -183,6 +189,7 @@ class Transport:
             except grpc.RpcError as exc:
                 self._note_index(exc)
                 last = from_rpc_error(exc, endpoint=target, request_id=request_id)
+                self._raise_if_tls_refused(last, target)
                 if not isinstance(last, RetryableError):
                     raise last from None
                 if at_most_once and may_have_been_applied(last):
@@ -196,3 +203,16 @@ class Transport:
             return response
         assert last is not None
         raise last
+
+    def _raise_if_tls_refused(self, error: KeymgrError, endpoint: str) -> None:
+        """A refused certificate is final and says why (gRPC calls it `Socket closed`)."""
+        if not isinstance(error, (Unavailable, Unauthenticated)):
+            return
+        if isinstance(error, OutcomeUnknown) or not may_be_refused_handshake(str(error)):
+            return
+        files = self._tls_files
+        reason = explain_handshake_failure(endpoint, files.ca, files.cert, files.key)
+        if reason is not None:
+            raise TlsHandshakeFailed(
+                f"{endpoint}: {reason}", endpoint=endpoint, code=error.code
+            ) from None

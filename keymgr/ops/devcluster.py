@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -27,6 +28,11 @@ from keymgr.private_files import owner_only_append
 from keymgr.v1 import operator_pb2
 
 READY_TIMEOUT_S = 30.0
+ENV_FILE = "env"
+
+
+class NodeExited(RuntimeError):
+    """A node process ended while we waited for it (its own output says why)."""
 
 
 @dataclass
@@ -103,6 +109,9 @@ class LocalCluster:
         self.spec = spec
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.foreign: dict[str, int] = {}  # node id -> PID started by another process
+        # node id -> size of its stderr and log files when it was last started, so an
+        # error shows what this run wrote, not lines left by an earlier one
+        self._output_start: dict[str, dict[Path, int]] = {}
 
     @classmethod
     def attach(cls, root: Path) -> LocalCluster:
@@ -154,18 +163,47 @@ class LocalCluster:
             key=self.certs / "admin-key.pem",
         )
 
+    def write_env_file(self) -> Path:
+        """`<root>/env`: sourced by a shell (`. dev-cluster/env`), it puts this Python's
+        `keymgr` on PATH and points KEYMGR_* at the cluster by absolute paths, so the
+        CLI works in any directory of that shell."""
+        creds = self.credentials
+        bin_dir = Path(sys.executable).parent
+        if (bin_dir / "keymgr").exists():
+            command = f'export PATH={shlex.quote(str(bin_dir))}:"$PATH"'
+        else:  # not an installed environment (e.g. PYTHONPATH): a shell function
+            command = f'keymgr() {{ {shlex.quote(sys.executable)} -m keymgr "$@"; }}'
+        lines = [
+            f"# keymgr dev cluster in {self.root}: `. {self.root / ENV_FILE}` in any shell",
+            command,
+            f"export KEYMGR_ADDR={','.join(n.api for n in self.spec.nodes)}",
+            f"export KEYMGR_CACERT={shlex.quote(str(creds.ca))}",
+            f"export KEYMGR_CLIENT_CERT={shlex.quote(str(creds.cert))}",
+            f"export KEYMGR_CLIENT_KEY={shlex.quote(str(creds.key))}",
+        ]
+        path = self.root / ENV_FILE
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
     def config_path(self, node_id: str) -> Path:
         return self.root / f"{node_id}.yaml"
 
     def last_output(self, node_id: str, lines: int = 5) -> str:
         """The end of a node's stderr and log, for an error message about its exit."""
         tail: list[str] = []
-        for path in (self.log_path(node_id).with_suffix(".stderr"), self.log_path(node_id)):
+        starts = self._output_start.get(node_id, {})
+        for path in self._output_files(node_id):
             try:
-                tail += path.read_text(errors="replace").splitlines()[-lines:]
+                with path.open("rb") as out:
+                    out.seek(starts.get(path, 0))
+                    text = out.read().decode(errors="replace")
             except OSError:
                 continue
+            tail += text.splitlines()[-lines:]
         return " | ".join(line.strip() for line in tail) or "(none)"
+
+    def _output_files(self, node_id: str) -> tuple[Path, Path]:
+        return (self.log_path(node_id).with_suffix(".stderr"), self.log_path(node_id))
 
     def log_path(self, node_id: str) -> Path:
         return self.root / "logs" / f"{node_id}.log"
@@ -256,6 +294,10 @@ class LocalCluster:
     def start(self, node_id: str) -> None:
         if node_id in self.processes and self.processes[node_id].poll() is None:
             return
+        self._output_start[node_id] = {
+            path: path.stat().st_size if path.exists() else 0
+            for path in self._output_files(node_id)
+        }
         log = owner_only_append(self.log_path(node_id).with_suffix(".stderr"))
         self.processes[node_id] = subprocess.Popen(
             [sys.executable, "-m", "keymgr", "server", "--config", str(self.config_path(node_id))],
@@ -359,7 +401,7 @@ class LocalCluster:
             while True:
                 process = self.processes.get(node_id)
                 if process is not None and process.poll() is not None:
-                    raise RuntimeError(
+                    raise NodeExited(
                         f"{node_id} exited with {process.returncode}; see "
                         f"{self.log_path(node_id)}; last output: {self.last_output(node_id)}"
                     )

@@ -32,9 +32,13 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-def _bindable(host: str, port: int) -> bool:
+def bindable(host: str, port: int, *, reuse_address: bool = False) -> bool:
+    """Whether a listener could bind host:port now (`reuse_address`: as a server does,
+    so connections of a stopped server in TIME_WAIT do not count)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if reuse_address:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -55,7 +59,7 @@ def free_port(host: str = "127.0.0.1", *, pair: bool = False) -> int:
             wanted = (port, port + 1) if pair else (port,)
             if any(p in _handed_out for p in wanted):
                 continue
-            if all(_bindable(host, p) for p in wanted):
+            if all(bindable(host, p) for p in wanted):
                 _handed_out.update(wanted)
                 return port
     raise RuntimeError(f"no free port on {host} after {ATTEMPTS} tries")

@@ -232,6 +232,10 @@ NEVER_AT_THE_RPC_BOUNDARY: dict[str, str] = {
     "keymgr.server.worker_wire.WireError": "the worker <-> Raft process pipe; the hub and "
     "replica turn it into a RaftError",
     "keymgr.tls13.InsecureTlsError": "TLS contexts are built at start",
+    "keymgr.agents.kms_probe.ProbeFailed": "the `keymgr kms-probe` command's own "
+    "failure, a client of the KMS plugin; the CLI prints it",
+    "keymgr.ops.devcluster.NodeExited": "a dev or test cluster node that exited at "
+    "start; raised to the CLI or test that started it",
     "keymgr.cli.common.CliError": "the command-line tool's own errors",
     "keymgr.client._exceptions.KeymgrError": "the SDK's errors, raised in clients",
     "keymgr.agents.volume.VolumeError": "the volume agent, a client",

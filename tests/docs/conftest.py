@@ -1,5 +1,4 @@
-"""The docs harness as a fixture: one working directory per test, every cluster and
-gateway it started stopped at the end."""
+"""The docs harness as a fixture: one working directory, everything it started stopped."""
 
 from __future__ import annotations
 

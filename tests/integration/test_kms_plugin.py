@@ -13,9 +13,11 @@ import grpc
 import pytest
 
 from keymgr.k8s_kms_v2 import api_pb2, api_pb2_grpc
+from keymgr.ops.devcluster import LocalCluster
 from keymgr.v1 import keys_pb2, store_pb2
 from tests.integration.clients_support import Processes, connection_args, wait_for
 from tests.integration.conftest import MakeCluster
+from tests.integration.test_cli import cluster_env, keymgr, one_line_error
 
 PLUGIN = "spiffe://keymgr/service/kms-plugin"
 
@@ -36,7 +38,7 @@ def test_kms_v2_plugin(make_cluster: MakeCluster, tmp_path: Path, processes: Pro
         assert operation.state == store_pb2.OPERATION_STATE_EXECUTED
         for node in cluster.spec.nodes:  # read barrier: the policy is applied everywhere
             admin.generate_data_key("k8s-secrets", consistent=True, endpoint=node.api)
-    sock = tmp_path / "kms.sock"
+    sock = tmp_path / "run" / "kms" / "kms.sock"  # directories not made yet, as on a new host
     processes.start(
         [
             sys.executable, "-m", "keymgr", "kms-plugin", "--socket", str(sock),
@@ -47,6 +49,11 @@ def test_kms_v2_plugin(make_cluster: MakeCluster, tmp_path: Path, processes: Pro
     )
     wait_for(sock.exists, timeout=20, what="plugin socket")
     assert stat.S_IMODE(sock.stat().st_mode) & 0o077 == 0  # owner only
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700  # made owner-only
+    probed = keymgr("kms-probe", "--socket", str(sock))  # no Kubernetes needed
+    assert probed.returncode == 0, probed.stderr
+    assert "healthz ok" in probed.stdout.decode() and "Decrypt  returned the DEK" in (
+        probed.stdout.decode())
     with grpc.insecure_channel(f"unix://{sock}") as channel:
         kms = api_pb2_grpc.KeyManagementServiceStub(channel)
         status = kms.Status(api_pb2.StatusRequest(), timeout=15)
@@ -90,3 +97,16 @@ def test_kms_v2_plugin(make_cluster: MakeCluster, tmp_path: Path, processes: Pro
         wait_for(unhealthy, timeout=30, what="healthz not ok without quorum", interval=0.5)
         status = kms.Status(api_pb2.StatusRequest(), timeout=30)
         assert "unavailable" in status.healthz and status.key_id == new_key_id
+
+
+def test_kms_plugin_socket_errors_are_one_line(cluster: LocalCluster, tmp_path: Path) -> None:
+    """A socket directory that cannot be made names it (not `internal error:
+    RuntimeError: Failed to bind`); a probe of a missing socket says so."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    bad = keymgr("kms-plugin", "--socket", str(blocker / "kms" / "kms.sock"),
+                 "--key", "k8s-secrets", env=cluster_env(cluster))
+    err = one_line_error(bad)
+    assert "internal error" not in err and "--socket" in err and str(blocker) in err, err
+    missing = one_line_error(keymgr("kms-probe", "--socket", str(tmp_path / "none.sock")))
+    assert "no such socket" in missing and "none.sock" in missing

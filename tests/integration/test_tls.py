@@ -214,3 +214,57 @@ def test_grpc_loaded_before_keymgr_with_tls12_is_refused_loudly(
     assert done.stdout.startswith(expected), done.stdout
     if expected != "built":
         assert "import keymgr before grpc" in done.stdout
+
+
+def _other_ca(tmp_path: Path) -> Path:
+    """A CA the cluster does not trust, with an admin certificate of its own."""
+    from keymgr import pki
+
+    other = tmp_path / "other-ca"
+    pki.create_ca(other)
+    pki.issue_client_cert(pki.load_ca(other), "admin", kind="admin")
+    return other
+
+
+def test_a_refused_certificate_is_named_at_once_not_retried(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """gRPC calls a client certificate the node refused `Socket closed` (UNAVAILABLE):
+    the SDK and CLI say what failed and why, at once, as a final error."""
+    import time
+
+    from keymgr.client import Client, Credentials, TlsHandshakeFailed
+    from tests.integration.test_cli import cluster_env, keymgr, one_line_error
+
+    other = _other_ca(tmp_path)
+    creds = cluster.credentials
+    addresses = [n.api for n in cluster.spec.nodes]
+    cases = {
+        "client cert from another CA": (
+            Credentials(ca=creds.ca, cert=other / "admin.pem", key=other / "admin-key.pem"),
+            ["refused this client's certificate", "not by the cluster's CA", str(creds.ca)],
+        ),
+        "node cert not signed by our CA": (
+            Credentials(ca=other / "ca.pem", cert=creds.cert, key=creds.key),
+            ["node's certificate is not signed by the CA in", str(other / "ca.pem")],
+        ),
+    }
+    for name, (wrong, words) in cases.items():
+        started = time.monotonic()
+        with Client(addresses, credentials=wrong) as client, pytest.raises(
+            TlsHandshakeFailed
+        ) as caught:
+            client.list_keys()
+        assert time.monotonic() - started < 1.0, name  # not 6 tries with backoff
+        for word in words:
+            assert word in str(caught.value), (name, str(caught.value))
+        env = {
+            **cluster_env(cluster),
+            "KEYMGR_CACERT": str(wrong.ca),
+            "KEYMGR_CLIENT_CERT": str(wrong.cert),
+            "KEYMGR_CLIENT_KEY": str(wrong.key),
+        }
+        err = one_line_error(keymgr("keys", "list", env=env))
+        assert "TLS handshake failed" in err and "Socket closed" not in err, err
+    with Client(addresses, credentials=creds) as client:
+        client.list_keys()  # the right files still work (no probe on success)

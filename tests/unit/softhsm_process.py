@@ -14,8 +14,9 @@ from pathlib import Path
 
 from keymgr.ops.softhsm import SOFTHSM_MODULE, SoftHsm
 from keymgr.seal.pkcs11 import PinSource, Pkcs11Seal
+from tests.unmistakable_secrets import unmistakable
 
-PIN = "1234"
+PIN = unmistakable("hsm-pin")  # scanned for in errors and repr
 _HSM: SoftHsm | None = None
 
 

@@ -23,9 +23,11 @@ from keymgr.config import (
     load_config,
     parse_config,
 )
+from tests.unmistakable_secrets import unmistakable
 
 Data = dict[str, Any]
 PASSWORD_FILE = "secrets/cluster-secret"
+CONFIG_PIN = unmistakable("hsm-pin")  # scanned for in repr and errors
 
 
 @pytest.fixture(scope="module")
@@ -445,7 +447,7 @@ def test_no_files_skips_the_audit_path_check(cluster_dir: Path) -> None:
 def _pkcs11_data(cluster_dir: Path, **seal: object) -> Data:
     pin = cluster_dir / "secrets" / "hsm-pin"
     if not pin.exists():
-        pin.write_text("1234\n")
+        pin.write_text(CONFIG_PIN + "\n")
     pin.chmod(0o600)
     data = good()
     data["seal"] = {
@@ -466,13 +468,13 @@ def test_pkcs11_seal_loads(cluster_dir: Path) -> None:
     assert p.pin_file == cluster_dir / "secrets" / "hsm-pin" and p.pin_env is None
     assert p.module_env == (("SOFTHSM2_CONF", "/x/softhsm2.conf"),)
     assert (p.retry_min_s, p.retry_max_s, p.health_interval_s) == (0.5, 10.0, 1.0)
-    assert "1234" not in repr(config)
+    assert CONFIG_PIN not in repr(config)
 
 
 @pytest.mark.parametrize(
     ("seal", "field", "message"),
     [
-        ({"pin": "1234"}, "seal.pin", "never put the PIN in the config"),
+        ({"pin": CONFIG_PIN}, "seal.pin", "never put the PIN in the config"),
         ({"pin_env": "HSM_PIN"}, "seal.pin_file", "set exactly one of pin_env and pin_file"),
         ({"pin_file": None, "pin_env": "1X"}, "seal.pin_env", "not an environment variable"),
         ({"module": "libsofthsm2.so"}, "seal.module", "must be an absolute path"),
@@ -493,7 +495,7 @@ def test_pkcs11_seal_errors(cluster_dir: Path, seal: dict[str, object], field: s
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert raised.value.field == field and message in str(raised.value)
-    assert "1234" not in str(raised.value) and "\n" not in str(raised.value)
+    assert CONFIG_PIN not in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_pkcs11_pin_file_must_be_private(cluster_dir: Path) -> None:

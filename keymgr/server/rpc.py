@@ -240,8 +240,16 @@ NEVER_AT_THE_RPC_BOUNDARY: dict[str, str] = {
     "keymgr.client._exceptions.KeymgrError": "the SDK's errors, raised in clients",
     "keymgr.agents.volume.VolumeError": "the volume agent, a client",
     "keymgr.agents.cryptsetup.CryptsetupError": "the volume agent's cryptsetup, a client",
-    "keymgr.agents.tde_gateway.GatewayConfigError": "the TDE gateway's config, read at its "
-    "start",
+    "keymgr.gateway.config.GatewayConfigError": "the gateway's config, read at its "
+    "start; the CLI prints it",
+    "keymgr.gateway.bodies.BadBody": "an HTTP body the gateway refuses; answered as a "
+    "KV v2 4xx by the gateway, never sent to a node",
+    "keymgr.gateway.paths.BadTarget": "an HTTP request target the gateway refuses; "
+    "answered as a KV v2 400 by the gateway",
+    "keymgr.gateway.cluster.ClusterUnavailable": "the gateway's own answer (503) "
+    "when no node answered within its failover deadline",
+    "keymgr.ops.ports.NotListening": "a test or tool waiting for a port it started; "
+    "raised to that caller",
     "keymgr.bounded_http._BadRequest": "the HTTP gateways answer it with a 4xx themselves",
     "keymgr.ops.chaos_disk.DiskFaultSkipped": "the chaos drill, run by an operator",
 }

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from keymgr import pki
-from keymgr.agents.tde_gateway import hash_token
 from keymgr.client import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from keymgr.gateway.config import hash_token
 from keymgr.listen_limits import TDE_GATEWAY
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.ops.ports import free_port

@@ -5,10 +5,11 @@ unavailable (a leader election, a node being replaced) the gateway keeps trying 
 `failover_deadline_s` before it answers 503, so a client sees a slow answer rather than
 an error during a failover. Final errors are raised at once.
 
-A write is sent again only when the error says it never ran (a refused connection, a
-sealed or leaderless node): each SDK call makes its own request id, so a write that may
-have been applied (a timeout, a lost connection) is answered 503 rather than applied
-twice (a second version, or a check-and-set refused although the first one succeeded).
+A write is sent again under the request id it was first sent with (the caller fixes
+it), so a write that may have been applied (a timeout, a lost connection) and is sent
+again is applied at most once: the cluster answers the second sending with the first
+one's result (no second version, no check-and-set refused although the first
+succeeded).
 
 One `Client` serves every request thread: its failover order is thread-safe and it opens
 `connections_per_node` channels to each node, taken in turn. `ClusterClient` rebuilds it
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from keymgr.client import Client, MasterKey, RetryableError, may_have_been_applied
+from keymgr.client import Client, MasterKey, RetryableError
 from keymgr.gateway.tls import file_stamp
 
 log = logging.getLogger(__name__)
@@ -41,17 +42,14 @@ class ClusterUnavailable(Exception):
     """No node answered within the failover deadline."""
 
 
-def with_failover(
-    call: Callable[[], T], deadline_s: float, what: str, *, write: bool = False
-) -> T:
+def with_failover(call: Callable[[], T], deadline_s: float, what: str) -> T:
+    """`call` until it answers or `deadline_s` passes; a write must carry one request id
+    across the calls (see the module docstring)."""
     deadline = time.monotonic() + deadline_s
     while True:
         try:
             return call()
         except RetryableError as exc:
-            if write and may_have_been_applied(exc):
-                log.warning("%s: outcome unknown, not sent again: %s", what, exc)
-                raise ClusterUnavailable(what) from None
             if time.monotonic() + RETRY_PAUSE_S > deadline:
                 log.warning("%s: cluster unavailable: %s", what, exc)
                 raise ClusterUnavailable(what) from None

@@ -20,6 +20,7 @@ message, InvalidArgument 400 naming the field, no node within the failover deadl
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -95,7 +96,7 @@ def error_reply(exc: Exception) -> Reply:
     if isinstance(exc, PermissionDenied | Unauthenticated):
         return replies.denied()
     if isinstance(exc, FailedPrecondition) and str(exc).startswith("cas:"):
-        required = "require" in str(exc)  # "cas: this path requires a check-and-set ..."
+        required = str(exc).startswith("cas: required")  # else "cas: mismatch: ..."
         return replies.error(400, replies.CAS_REQUIRED if required else replies.CAS_MISMATCH)
     if isinstance(exc, InvalidArgument | FailedPrecondition):
         return replies.error(400, str(exc))
@@ -116,8 +117,11 @@ class KvHandlers:
     def _run(self, call: Callable[[], T], what: str) -> T:
         return with_failover(call, self.failover_deadline_s, what)
 
-    def _write(self, call: Callable[[], T], what: str) -> T:
-        return with_failover(call, self.failover_deadline_s, what, write=True)
+    def _write(self, call: Callable[[str], T], what: str) -> T:
+        """One HTTP write is one request id, however often the failover sends it: the
+        cluster applies it at most once."""
+        request_id = uuid.uuid4().hex
+        return with_failover(lambda: call(request_id), self.failover_deadline_s, what)
 
     def handle(
         self,
@@ -177,16 +181,18 @@ class KvHandlers:
                 request = bodies.json_object(body)
                 data, cas = bodies.secret_data(request), bodies.cas_option(request)
                 write = secrets.patch if method == "PATCH" else secrets.put
-                version_info = self._write(lambda: write(mount, path, data, cas=cas), what)
+                version_info = self._write(
+                    lambda rid: write(mount, path, data, cas=cas, request_id=rid), what
+                )
                 return replies.ok(written(version_info))
             if method == "DELETE":
-                self._write(lambda: secrets.delete(mount, path), what)
+                self._write(lambda rid: secrets.delete(mount, path, request_id=rid), what)
                 return replies.no_content()
         elif operation in ("delete", "undelete", "destroy") and writing:
             numbers = bodies.versions(bodies.json_object(body))
             action = {"delete": secrets.delete, "undelete": secrets.undelete,
                       "destroy": secrets.destroy}[operation]
-            self._write(lambda: action(mount, path, numbers), what)
+            self._write(lambda rid: action(mount, path, numbers, request_id=rid), what)
             return replies.no_content()
         elif operation == "metadata":
             if method == "GET":
@@ -195,7 +201,7 @@ class KvHandlers:
             if writing or method == "PATCH":
                 return self._write_metadata(secrets, method, mount, path, headers, body)
             if method == "DELETE":
-                self._write(lambda: secrets.delete_metadata(mount, path), what)
+                self._write(lambda rid: secrets.delete_metadata(mount, path, request_id=rid), what)
                 return replies.no_content()
         elif operation == "subkeys" and method == "GET":
             version = bodies.whole_number(target.query.get("version", "0"), "version")
@@ -236,7 +242,9 @@ class KvHandlers:
             else:
                 custom = bodies.custom_metadata(request["custom_metadata"])
         arguments: dict[str, Any] = {**_defaults(request), "custom_metadata": custom}
-        self._write(lambda: secrets.write_metadata(mount, path, **arguments), "metadata")
+        self._write(
+            lambda rid: secrets.write_metadata(mount, path, **arguments, request_id=rid), "metadata"
+        )
         return replies.no_content()
 
     def _config(self, secrets: SecretsClient, method: str, mount: str, body: bytes) -> Reply:
@@ -244,7 +252,10 @@ class KvHandlers:
             config = self._run(lambda: secrets.read_config(mount), f"config {mount}")
         elif method in ("POST", "PUT"):
             arguments = _defaults(bodies.json_object(body, required=False))
-            self._write(lambda: secrets.write_config(mount, **arguments), f"config {mount}")
+            self._write(
+                lambda rid: secrets.write_config(mount, **arguments, request_id=rid),
+                f"config {mount}",
+            )
             return replies.no_content()
         else:
             return replies.error(405, "unsupported operation")

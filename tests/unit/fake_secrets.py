@@ -51,6 +51,7 @@ class FakeStore:
     unavailable_calls: int = 0  # the next N calls raise `unavailable` (a failover)
     unavailable: type[Unavailable] = Unavailable
     calls: list[str] = field(default_factory=list)
+    put_request_ids: list[str | None] = field(default_factory=list)
 
 
 class FakeSecrets:
@@ -93,7 +94,8 @@ class FakeSecrets:
     # -- data -----------------------------------------------------------------------
 
     def put(self, mount: str, path: str, data: Mapping[str, Any], *,
-            cas: int | None = None) -> SecretVersion:
+            cas: int | None = None, request_id: str | None = None) -> SecretVersion:
+        self.store.put_request_ids.append(request_id)
         self._check("secret-write", f"{mount}/{path}")
         if "/" in path and any(s in ("", ".", "..") for s in path.split("/")):
             raise InvalidArgument("path: empty, . or .. segment")
@@ -102,9 +104,9 @@ class FakeSecrets:
         current = entry.current if entry else 0
         required = config.cas_required or (entry is not None and entry.cas_required)
         if required and cas is None:
-            raise FailedPrecondition("cas: this path requires a check-and-set version")
+            raise FailedPrecondition("cas: required: this path requires a check-and-set version")
         if cas is not None and cas != current:
-            raise FailedPrecondition(f"cas: {cas} is not the current version {current}")
+            raise FailedPrecondition(f"cas: mismatch: {cas} is not the current version {current}")
         now = time.time()
         if entry is None:
             entry = self.store.paths[(mount, path)] = _Path(created=now, updated=now)
@@ -119,7 +121,7 @@ class FakeSecrets:
         return entry.info[entry.current]
 
     def patch(self, mount: str, path: str, data: Mapping[str, Any], *,
-              cas: int | None = None) -> SecretVersion:
+              cas: int | None = None, request_id: str | None = None) -> SecretVersion:
         self._check("secret-write", f"{mount}/{path}")
         entry = self._path(mount, path)
         value = entry.values.get(entry.current)
@@ -155,21 +157,24 @@ class FakeSecrets:
         self._check(operation, f"{mount}/{path}")
         return self._path(mount, path)
 
-    def delete(self, mount: str, path: str, versions: Sequence[int] = ()) -> None:
+    def delete(self, mount: str, path: str, versions: Sequence[int] = (), *,
+               request_id: str | None = None) -> None:
         entry = self._versions("secret-delete", mount, path, versions)
         for n in versions or [entry.current]:
             if n in entry.info and not entry.info[n].deletion_time:
                 info = entry.info[n]
                 entry.info[n] = SecretVersion(n, info.created_time, time.time(), info.destroyed)
 
-    def undelete(self, mount: str, path: str, versions: Sequence[int]) -> None:
+    def undelete(self, mount: str, path: str, versions: Sequence[int], *,
+                 request_id: str | None = None) -> None:
         entry = self._versions("secret-write", mount, path, versions)
         for n in versions:
             if n in entry.info:
                 info = entry.info[n]
                 entry.info[n] = SecretVersion(n, info.created_time, 0.0, info.destroyed)
 
-    def destroy(self, mount: str, path: str, versions: Sequence[int]) -> None:
+    def destroy(self, mount: str, path: str, versions: Sequence[int], *,
+                request_id: str | None = None) -> None:
         entry = self._versions("secret-destroy", mount, path, versions)
         for n in versions:
             if n in entry.info:
@@ -190,7 +195,8 @@ class FakeSecrets:
     def write_metadata(self, mount: str, path: str, *, max_versions: int | None = None,
                        cas_required: bool | None = None,
                        delete_version_after_s: int | None = None,
-                       custom_metadata: Mapping[str, str] | None = None) -> None:
+                       custom_metadata: Mapping[str, str] | None = None,
+                       request_id: str | None = None) -> None:
         self._check("secret-write", f"{mount}/{path}")
         self._mount(mount)
         now = time.time()
@@ -206,7 +212,8 @@ class FakeSecrets:
                 raise InvalidArgument("custom_metadata: at most 64 entries")
             e.custom = dict(custom_metadata)
 
-    def delete_metadata(self, mount: str, path: str) -> None:
+    def delete_metadata(self, mount: str, path: str, *,
+                        request_id: str | None = None) -> None:
         self._check("secret-delete", f"{mount}/{path}")
         self._path(mount, path)
         del self.store.paths[(mount, path)]
@@ -219,7 +226,8 @@ class FakeSecrets:
 
     def write_config(self, mount: str, *, max_versions: int | None = None,
                      cas_required: bool | None = None,
-                     delete_version_after_s: int | None = None) -> MountConfig:
+                     delete_version_after_s: int | None = None,
+                     request_id: str | None = None) -> MountConfig:
         self._check("secret-write", f"{mount}/")
         old = self._mount(mount)
         new = MountConfig(

@@ -14,18 +14,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from keymgr.crypto.key_export import wrap
+from keymgr.node_errors import (
+    CommandRejected,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from keymgr.raft.proposer import now_ms
 from keymgr.server import key_export
 from keymgr.server.approvals import DEFAULT_TTL_S, expiry_ms, request_approval
 from keymgr.server.audit_target import note_detail, note_key
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import (
-    CommandRejected,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-)
 from keymgr.server.rpc import rpc
 from keymgr.store.access import KINDS, check_policy
 from keymgr.store.keystore_validation import (

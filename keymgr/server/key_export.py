@@ -15,7 +15,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from keymgr.crypto import key_export
-from keymgr.server.errors import InvalidArgument
+from keymgr.node_errors import InvalidArgument
 from keymgr.store.keystore_validation import (
     DESTINATION_NAME,
     DESTINATION_NAME_RULE,

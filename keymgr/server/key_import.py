@@ -16,9 +16,9 @@ import secrets
 from keymgr.crypto import key_import
 from keymgr.crypto.barrier import Keyring, import_key_aad, material_aad
 from keymgr.crypto.errors import DecryptionFailed
+from keymgr.node_errors import FailedPrecondition, InvalidArgument, NodeError
 from keymgr.raft.proposer import now_ms
 from keymgr.server.audit_target import note_key
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, NodeError
 from keymgr.store import keystore_validation as check
 from keymgr.v1 import keys_pb2, store_pb2
 

@@ -11,6 +11,7 @@ import uuid
 
 import grpc
 
+from keymgr.node_errors import InvalidArgument
 from keymgr.raft.proposer import now_ms
 from keymgr.server import key_import, rotation, validation
 from keymgr.server.auth import Caller, caller_of
@@ -26,7 +27,6 @@ from keymgr.server.crypto_ops import (
     seal_under_current,
     usable_key,
 )
-from keymgr.server.errors import InvalidArgument
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, store_pb2
 

@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from keymgr.crypto.aead import Aead, wipe
 from keymgr.crypto.barrier import Keyring, material_aad
 from keymgr.crypto.errors import DecryptionFailed
+from keymgr.node_errors import FailedPrecondition, NodeError, NotFound, Unavailable
 from keymgr.raft.proposer import now_ms
 from keymgr.seal.pkcs11 import Pkcs11Seal
-from keymgr.server.errors import FailedPrecondition, NodeError, NotFound, Unavailable
 from keymgr.server.hsm_keys import HsmKey
 from keymgr.store.keystore import KeyStore
 from keymgr.store.keystore_validation import material_expired

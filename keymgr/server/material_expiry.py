@@ -15,10 +15,10 @@ import logging
 import time
 
 from keymgr.audit import AuditEvent, AuditUnavailable
+from keymgr.node_errors import NodeError
 from keymgr.raft.node import RaftError
 from keymgr.raft.proposer import now_ms
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import NodeError
 from keymgr.server.rotation import SCHEDULER
 from keymgr.v1 import store_pb2
 

@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from keymgr.audit import build_audit_log
 from keymgr.config import NodeConfig
 from keymgr.listen_limits import NODE_API, raise_open_file_limit
+from keymgr.node_errors import NodeError
 from keymgr.raft.node import RaftError, RaftNode, RaftSettings
 from keymgr.raft.proposer import now_ms
 from keymgr.raft.tls import RaftTlsFiles
@@ -27,7 +28,6 @@ from keymgr.seal.base import SealedRootKeyStore
 from keymgr.seal.controller import SealController, build_seal
 from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import NodeError
 from keymgr.server.forwarding import internal_socket, internal_target
 from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.logs import JsonFormatter, RequestIdFilter, text_formatter

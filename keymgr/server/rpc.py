@@ -43,16 +43,7 @@ from keymgr.crypto.errors import DecryptionFailed, InvalidShare, MalformedCipher
 from keymgr.crypto.key_export import ExportRefused
 from keymgr.crypto.key_import import ImportRejected
 from keymgr.error_metadata import ERROR_KEY, OUTCOME_UNKNOWN
-from keymgr.pki import IdentityRefused
-from keymgr.raft.durable_journal import StorageFailure
-from keymgr.raft.node import NoLeader, ProposalRejected, RaftError
-from keymgr.raft.proposer import CommandFailed, WriteOutcomeUnknown
-from keymgr.raft.snapshot_file import SnapshotFileError
-from keymgr.seal.pkcs11 import HsmUnavailable
-from keymgr.server.audit_target import AuditTarget, audit_target
-from keymgr.server.auth import Caller, caller_of, identity_source, transport_caller
-from keymgr.server.context import NodeContext
-from keymgr.server.errors import (
+from keymgr.node_errors import (
     DecryptFailed,
     FailedPrecondition,
     InvalidArgument,
@@ -63,6 +54,15 @@ from keymgr.server.errors import (
     error_from_command,
     status_for,
 )
+from keymgr.pki import IdentityRefused
+from keymgr.raft.durable_journal import StorageFailure
+from keymgr.raft.node import NoLeader, ProposalRejected, RaftError
+from keymgr.raft.proposer import CommandFailed, WriteOutcomeUnknown
+from keymgr.raft.snapshot_file import SnapshotFileError
+from keymgr.seal.pkcs11 import HsmUnavailable
+from keymgr.server.audit_target import AuditTarget, audit_target
+from keymgr.server.auth import Caller, caller_of, identity_source, transport_caller
+from keymgr.server.context import NodeContext
 from keymgr.server.indexes import WriteIndex, requested_min_index, write_index
 from keymgr.server.logs import request_id as current_request_id
 from keymgr.store.keystore_validation import CommandRefused

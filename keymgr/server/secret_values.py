@@ -14,10 +14,10 @@ from typing import Any
 
 from keymgr.crypto import envelope
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
+from keymgr.node_errors import FailedPrecondition, InvalidArgument, NotFound
 from keymgr.server.audit_target import note_key
 from keymgr.server.context import NodeContext
 from keymgr.server.crypto_ops import require_enabled
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from keymgr.store.secrets_validation import MAX_VALUE_BYTES
 from keymgr.v1 import store_pb2
 

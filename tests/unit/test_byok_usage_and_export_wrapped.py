@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from keymgr.cli.keys_export_wrapped_cmd import rerun_command, usable_grant
 from keymgr.cli.keys_import_cmd import expiry_ms, rfc3339_ms
 from keymgr.cli.main import build_parser
+from keymgr.node_errors import InvalidArgument
 from keymgr.server import key_export
-from keymgr.server.errors import InvalidArgument
 from keymgr.v1 import access_pb2, keys_pb2, store_pb2
 
 WRAPPING = rsa.generate_private_key(public_exponent=65537, key_size=3072).public_key()

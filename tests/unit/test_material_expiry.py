@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 from keymgr.crypto.barrier import Keyring, material_aad
-from keymgr.server.errors import FailedPrecondition
+from keymgr.node_errors import FailedPrecondition
 from keymgr.server.material import MaterialCache
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import keys_pb2, store_pb2

@@ -1,6 +1,6 @@
-"""A small HTTP/1.1 server (GET only, optional TLS) that slow and idle clients cannot stop.
+"""A small HTTP/1.1 server (optional TLS) that slow and idle clients cannot stop.
 
-Used by the MariaDB TDE gateway and the metrics endpoint, in place of `http.server`,
+Used by the gateway (KV v2 and MariaDB TDE) and the metrics endpoint, in place of `http.server`,
 whose TLS handshake ran inside the single accept loop with no timeout (one idle socket
 stopped every key fetch) and whose threads waited on a peer for ever.
 
@@ -13,9 +13,11 @@ no thread; a handler (blocking code) runs on a small worker pool. Bounds, all fr
 - a whole request head must arrive within `head_timeout_s` of the handshake or of the
   previous answer (one deadline, not one per read: a byte now and then does not extend
   it); this is also the keep-alive idle time;
-- the head is at most `max_head_bytes` in at most `max_headers` lines; a request that
-  announces a body (Content-Length > 0, Transfer-Encoding) is refused (the listeners
-  serve GET only);
+- the head is at most `max_head_bytes` in at most `max_headers` lines;
+- a body is read only where `max_body_bytes` allows one (0: any body is refused with
+  413, as the GET-only listeners do), only with a Content-Length (Transfer-Encoding:
+  411), at most `max_body_bytes` (larger: 413 before a byte of it is read), and whole
+  within `body_timeout_s` of the end of the head (one deadline, like the head's);
 - an answer must be taken by the peer within `write_timeout_s`;
 - at most `max_connections`: at the cap the oldest connection that is not being answered
   (handshaking, sending its head, or idle between requests) is closed to make room, and
@@ -56,6 +58,8 @@ class Request:
     version: str
     headers: Mapping[str, str]  # names in lower case; each at most once
     peer: str
+    body: bytes = b""
+    peer_certificate: bytes | None = None  # DER of a verified TLS client certificate
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,15 @@ class _BadRequest(Exception):
         self.status = status
 
 
+def _peer_certificate(writer: asyncio.StreamWriter) -> bytes | None:
+    """DER of the client certificate the handshake verified (None if none was sent)."""
+    ssl_object = writer.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+    return der
+
+
 def _listening_socket(address: tuple[str, int]) -> socket.socket:
     host, port = address
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
@@ -102,12 +115,14 @@ class BoundedHttpServer:
         handler: Handler,
         limits: HttpLimits,
         *,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
         name: str = "http",
         server_header: str = "keymgr",
     ) -> None:
         self._handler = handler
         self._limits = limits
+        # a callable is asked once per connection, so a reissued certificate is served
+        # from the next handshake on (`keymgr.gateway.tls.ReloadingContext`)
         self._ssl = ssl_context
         self._name = name
         self._server_header = server_header
@@ -205,16 +220,19 @@ class BoundedHttpServer:
         peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         graceful = False
         try:
+            certificate: bytes | None = None
             if self._ssl is not None:
+                context = self._ssl if isinstance(self._ssl, ssl.SSLContext) else self._ssl()
                 # nothing may be awaited before this: the ClientHello must reach TLS
                 await writer.start_tls(
-                    self._ssl, ssl_handshake_timeout=self._limits.handshake_timeout_s
+                    context, ssl_handshake_timeout=self._limits.handshake_timeout_s
                 )
+                certificate = _peer_certificate(writer)
             graceful = True  # from here on, end with a FIN (and TLS close_notify)
             while True:
                 conn.since = time.monotonic()
                 try:
-                    request = await self._read_request(reader, peer_text)
+                    request = await self._read_request(reader, writer, peer_text, certificate)
                 except _BadRequest as bad:
                     body = json.dumps({"errors": [str(bad)]}).encode()
                     await self._write(writer, Response(bad.status, body), close=True)
@@ -229,13 +247,19 @@ class BoundedHttpServer:
                     or request.version == "HTTP/1.0"
                     or "close" in request.headers.get("connection", "").lower()
                 )
-                await self._write(writer, response, close=close)
+                await self._write(
+                    writer, response, close=close, head_only=request.method == "HEAD"
+                )
                 conn.busy = False
                 if close:
                     return
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError, EOFError) as exc:
             graceful = False
             log.debug("%s: connection from %s ended: %r", self._name, peer_text, exc)
+        except asyncio.CancelledError:
+            # shutdown: end quietly (asyncio logs a traceback for a cancelled task it
+            # started for a connection)
+            graceful = False
         finally:
             self._conns.discard(conn)
             if graceful:
@@ -244,7 +268,13 @@ class BoundedHttpServer:
                     await asyncio.wait_for(writer.wait_closed(), 1.0)
             conn.abort()
 
-    async def _read_request(self, reader: asyncio.StreamReader, peer: str) -> Request | None:
+    async def _read_request(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        certificate: bytes | None,
+    ) -> Request | None:
         try:
             head = await asyncio.wait_for(
                 reader.readuntil(b"\r\n\r\n"), self._limits.head_timeout_s
@@ -271,13 +301,35 @@ class BoundedHttpServer:
             if key in headers:
                 raise _BadRequest(400, f"header {key} repeated")
             headers[key] = value.strip(" \t")
-        length = headers.get("content-length", "0")
-        if not length.isdigit():
-            raise _BadRequest(400, "malformed content-length")
-        if int(length) > 0 or "transfer-encoding" in headers:
-            raise _BadRequest(413, "request bodies are not accepted")
+        body = await self._read_body(reader, writer, headers)
         return Request(method=method, target=target, version=version, headers=headers,
-                       peer=peer)
+                       peer=peer, body=body, peer_certificate=certificate)
+
+    async def _read_body(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        headers: Mapping[str, str],
+    ) -> bytes:
+        length_text = headers.get("content-length", "0")
+        if not length_text.isdigit() or len(length_text) > 12:
+            raise _BadRequest(400, "malformed content-length")
+        length = int(length_text)
+        limit = self._limits.max_body_bytes
+        if limit == 0 and (length > 0 or "transfer-encoding" in headers):
+            raise _BadRequest(413, "request bodies are not accepted")
+        if "transfer-encoding" in headers:
+            raise _BadRequest(411, "a body needs a content-length")
+        if length > limit:
+            raise _BadRequest(413, f"request body larger than {limit} bytes")
+        if length == 0:
+            return b""
+        if headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            return await asyncio.wait_for(
+                reader.readexactly(length), self._limits.body_timeout_s
+            )
+        except TimeoutError:
+            raise _BadRequest(408, "request body not received in time") from None
 
     async def _answer(self, request: Request) -> Response:
         loop = asyncio.get_running_loop()
@@ -289,19 +341,18 @@ class BoundedHttpServer:
             return Response(500, b'{"errors":["internal error"]}', close=True)
 
     async def _write(self, writer: asyncio.StreamWriter, response: Response, *,
-                     close: bool) -> None:
+                     close: bool, head_only: bool = False) -> None:
         try:
             reason = http.HTTPStatus(response.status).phrase
         except ValueError:
             reason = "Status"
-        lines = [
-            f"HTTP/1.1 {response.status} {reason}",
-            f"Server: {self._server_header}",
-            f"Content-Type: {response.content_type}",
-            f"Content-Length: {len(response.body)}",
-            "Cache-Control: no-store",
-        ]
+        lines = [f"HTTP/1.1 {response.status} {reason}", f"Server: {self._server_header}"]
+        if response.status != 204:  # a 204 has no body, so no length or type (RFC 9110)
+            lines.append(f"Content-Type: {response.content_type}")
+            lines.append(f"Content-Length: {len(response.body)}")
+        lines.append("Cache-Control: no-store")
         if close:
             lines.append("Connection: close")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body)
+        body = b"" if response.status == 204 or head_only else response.body
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         await asyncio.wait_for(writer.drain(), self._limits.write_timeout_s)

@@ -12,8 +12,9 @@ stopped by one client that connects and says nothing. Every listener therefore h
   connection that is not being answered (idle, handshaking or still sending its head),
   so a flood of idle connections cannot lock the legitimate client out; gRPC refuses the
   newcomer (its handshakes end after `HANDSHAKE_TIMEOUT_S`, so a slot frees quickly);
-- a **cap on sizes**: request head, header count, gRPC message and metadata, no request
-  bodies on the HTTP listeners (they serve GET only);
+- a **cap on sizes**: request head, header count, gRPC message and metadata; request
+  bodies only on the gateway's KV v2 listener (at most 1 MiB, with a Content-Length,
+  whole within `BODY_TIMEOUT_S`), none on the GET-only listeners;
 - a **cap on work in flight**, answered at once (RESOURCE_EXHAUSTED, or a closed
   connection) rather than queued without bound.
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT_S = 5.0  # TLS 1.3 needs one round trip; 5 s is ample across zones
 HEAD_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 10.0  # 1 MiB in 10 s is 100 KiB/s: any live client manages it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +86,8 @@ class HttpLimits:
     write_timeout_s: float = WRITE_TIMEOUT_S
     max_head_bytes: int = 16 << 10  # request line and headers together
     max_headers: int = 64
+    max_body_bytes: int = 0  # 0: no request bodies (GET-only listeners)
+    body_timeout_s: float = BODY_TIMEOUT_S  # the whole body, from the end of the head
 
 
 # The node's mTLS API. Clients are agents, gateways, plugins, the CLI and peer nodes:
@@ -106,8 +110,13 @@ KMS_PLUGIN = GrpcLimits(
 )
 
 # The MariaDB TDE gateway (HTTPS, token-authenticated): database servers, each with a
-# handful of connections. Fetches go one at a time to the cluster (the client's lock).
+# handful of connections. GET only.
 TDE_GATEWAY = HttpLimits(max_connections=256, workers=8)
+
+# The gateway with KV v2 mounts (`keymgr gateway`): automation, CLIs and the databases.
+# Bodies (a secret version is at most 512 KiB of JSON) up to 1 MiB; more workers, since
+# each answer waits on a cluster round trip (a Raft commit for writes), not on CPU.
+GATEWAY = HttpLimits(max_connections=512, workers=32, max_body_bytes=1 << 20)
 
 # Prometheus /metrics (plain HTTP, private address): one or two scrapers.
 METRICS = HttpLimits(max_connections=64, workers=2, max_head_bytes=8 << 10, max_headers=32)

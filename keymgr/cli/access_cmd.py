@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from keymgr.cli.common import (
     print_table,
     to_dict,
 )
+from keymgr.client import Client
 from keymgr.store.access import ROLES, state_word
 from keymgr.v1 import store_pb2
 
@@ -44,6 +46,27 @@ def print_operation(op: store_pb2.PendingOperation, as_json: bool) -> None:
 
 
 DESTINATIONS = ("", "rsa-aes", "aws", "gcp", "azure", "openbao")
+USAGES = ("encrypt-decrypt", "wrap-unwrap", "generate-verify-mac")
+
+
+def add_export_flags(parser: argparse.ArgumentParser) -> None:
+    """The destination flags `export fetch` and `keys export-wrapped` share."""
+    parser.add_argument("--algorithm", default="",
+                        help="aws: RSA_AES_KEY_WRAP_SHA_256 | RSAES_OAEP_SHA_256; gcp: the "
+                        "import job's method (RSA_OAEP_3072_SHA256_AES_256, ...)")
+    parser.add_argument("--kek-id", default="", help="azure: the key-exchange key's kid")
+    parser.add_argument("--destination-name", default="", metavar="NAME",
+                        help="which one of that kind (account, project, vault, server), e.g. "
+                        "prod-eu: `keymgr report byok` counts each name on its own")
+    parser.add_argument("--usage", choices=USAGES, default="",
+                        help="what the destination may do with the key, recorded with the "
+                        "export (default: from the key's purpose; which destination takes "
+                        "which: docs/guide-byok.md)")
+    parser.add_argument("--import-token", default="", metavar="FILE",
+                        help="aws: GetParametersForImport's ImportToken (binary), passed "
+                        "through")
+    parser.add_argument("--out-import-token", default="", metavar="FILE",
+                        help="aws: where to write the import token that goes with --out")
 
 
 def register(subparsers: Any) -> None:
@@ -173,17 +196,7 @@ def register(subparsers: Any) -> None:
     fetch.add_argument("--out", required=True, help="file for the wrapped key (0600)")
     fetch.add_argument("--destination", choices=DESTINATIONS, default="",
                        help="wrap as this destination imports it (default: RSA-OAEP escrow)")
-    fetch.add_argument("--algorithm", default="",
-                       help="aws: RSA_AES_KEY_WRAP_SHA_256 | RSAES_OAEP_SHA_256; gcp: the "
-                       "import job's method (RSA_OAEP_3072_SHA256_AES_256, ...)")
-    fetch.add_argument("--kek-id", default="", help="azure: the key-exchange key's kid")
-    fetch.add_argument("--destination-name", default="", metavar="NAME",
-                       help="which one of that kind (account, project, vault, server), e.g. "
-                       "prod-eu: `keymgr report byok` counts each name on its own")
-    fetch.add_argument("--import-token", default="", metavar="FILE",
-                       help="aws: GetParametersForImport's ImportToken (binary), passed through")
-    fetch.add_argument("--out-import-token", default="", metavar="FILE",
-                       help="aws: where to write the import token that goes with --out")
+    add_export_flags(fetch)
     add_connection_flags(fetch)
     fetch.set_defaults(func=run_export_fetch)
 
@@ -320,10 +333,18 @@ def run_export_request(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_export_fetch(args: argparse.Namespace) -> int:
-    public_key = Path(args.public_key)
-    if not public_key.is_file():
-        raise CliError(f"--public-key: file not found: {public_key}", code=EXIT_USAGE)
+@dataclass(frozen=True)
+class ExportInputs:
+    """An export's files, read and checked before anything is asked of the cluster."""
+
+    public_key: bytes
+    import_token: bytes
+
+
+def export_inputs(args: argparse.Namespace, public_key_flag: str, public_key: str) -> ExportInputs:
+    path = Path(public_key)
+    if not path.is_file():
+        raise CliError(f"{public_key_flag}: file not found: {path}", code=EXIT_USAGE)
     token = b""
     if args.import_token:
         if not Path(args.import_token).is_file():
@@ -331,23 +352,37 @@ def run_export_fetch(args: argparse.Namespace) -> int:
         token = Path(args.import_token).read_bytes()
     if bool(args.out_import_token) != bool(token):
         raise CliError("--import-token and --out-import-token go together", code=EXIT_USAGE)
-    with client_from(args) as client:
-        exported = client.export_key(
-            args.grant_id,
-            public_key.read_bytes(),
-            destination=args.destination,
-            algorithm=args.algorithm,
-            kek_id=args.kek_id,
-            import_token=token,
-            destination_name=args.destination_name,
-        )
+    return ExportInputs(path.read_bytes(), token)
+
+
+def fetch_export(
+    client: Client, args: argparse.Namespace, grant_id: str, destination: str,
+    inputs: ExportInputs,
+) -> None:
+    """Uses the grant once and writes the payload (and AWS's import token) to new files."""
+    exported = client.export_key(
+        grant_id,
+        inputs.public_key,
+        destination=destination,
+        algorithm=args.algorithm,
+        kek_id=args.kek_id,
+        import_token=inputs.import_token,
+        destination_name=args.destination_name,
+        usage=args.usage,
+    )
     _write_new(args.out, exported.wrapped_key)
     if args.out_import_token:
         _write_new(args.out_import_token, exported.import_token)
     print(
         f"key {exported.key_id} version {exported.version} written to {args.out} "
-        f"({args.destination or 'escrow'}, {exported.algorithm}; record {exported.bundle_id})"
+        f"({destination or 'escrow'}, {exported.algorithm}; record {exported.bundle_id})"
     )
+
+
+def run_export_fetch(args: argparse.Namespace) -> int:
+    inputs = export_inputs(args, "--public-key", args.public_key)
+    with client_from(args) as client:
+        fetch_export(client, args, args.grant_id, args.destination, inputs)
     return 0
 
 

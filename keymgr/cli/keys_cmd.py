@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
-from keymgr.cli import keys_export_cmd, keys_import_cmd
+from keymgr.cli import keys_export_cmd, keys_export_wrapped_cmd, keys_import_cmd
 from keymgr.cli.common import (
     add_connection_flags,
     client_from,
@@ -45,6 +46,24 @@ def _exportable(key: keys_pb2.Key) -> str:
     return "no (fixed at creation)" if key.non_exportable else "yes, with approvals"
 
 
+def expiry_word(version: keys_pb2.KeyVersion) -> str:
+    """`-` (never), the expiry time, or the expired state of imported material."""
+    if version.material_expired:
+        return "expired (material erased)"
+    if not version.expires_at_ms:
+        return "-"
+    if version.expires_at_ms <= time.time() * 1000:
+        return "expired"
+    return format_time_ms(version.expires_at_ms)
+
+
+def _expiry_note(version: keys_pb2.KeyVersion) -> str:
+    word = expiry_word(version)
+    if word == "-":
+        return ""
+    return f" ({word})" if word.startswith("expired") else f" (expires {word})"
+
+
 def print_key(key: keys_pb2.Key, as_json: bool) -> None:
     if as_json:
         print_json(to_dict(key))
@@ -62,7 +81,10 @@ def print_key(key: keys_pb2.Key, as_json: bool) -> None:
             ("Deletion Time", format_time_ms(key.deletion_time_ms)),
             ("Labels", ",".join(f"{k}={v}" for k, v in sorted(key.labels.items())) or "-"),
             ("Description", key.description or "-"),
-            *((f"Version {v.version}", format_time_ms(v.created_at_ms)) for v in key.versions),
+            *(
+                (f"Version {v.version}", format_time_ms(v.created_at_ms) + _expiry_note(v))
+                for v in key.versions
+            ),
         ]
     )
 
@@ -103,6 +125,7 @@ def register(subparsers: Any) -> None:
     create.set_defaults(func=run_create)
     keys_import_cmd.register(commands)
     keys_export_cmd.register(commands)
+    keys_export_wrapped_cmd.register(commands)
 
     for name, helptext in (
         ("get", "show a key"),
@@ -243,9 +266,15 @@ def run_history(args: argparse.Namespace) -> int:
         f"{key.min_decryption_version or 1}\n"
     )
     print_table(
-        ("Version", "Created", "Created by", "Origin"),
+        ("Version", "Created", "Created by", "Origin", "Expires"),
         [
-            (v.version, format_time_ms(v.created_at_ms), v.created_by or "-", _origin(v.origin))
+            (
+                v.version,
+                format_time_ms(v.created_at_ms),
+                v.created_by or "-",
+                _origin(v.origin),
+                expiry_word(v),
+            )
             for v in key.versions
         ],
     )

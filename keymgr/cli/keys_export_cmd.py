@@ -13,7 +13,8 @@ from keymgr.v1 import store_pb2
 def register(commands: Any) -> None:
     destinations = commands.add_parser(
         "destinations",
-        help="every export of a key: destination, wrapping key fingerprint, approvers, time",
+        help="every export of a key: destination, usage, wrapping key fingerprint, approvers, "
+        "time",
         description="Example: keymgr keys destinations orders",
     )
     destinations.add_argument("name", help="key name or id")
@@ -41,7 +42,8 @@ def run_destinations(args: argparse.Namespace) -> int:
         kek = f" kek={b.kek_id}" if b.kek_id else ""
         print(
             f"{format_time_ms(b.exported_at_ms)}  v{b.version}  {where(b):<8} "
-            f"{b.algorithm}  wrapping-key-sha256={b.wrapping_key_sha256.hex()}{kek}  "
+            f"{b.algorithm}  usage={b.usage or '-'}  "
+            f"wrapping-key-sha256={b.wrapping_key_sha256.hex()}{kek}  "
             f"by={b.exported_by} approvers={','.join(b.approvers) or '-'}  record={b.id}"
         )
     return 0

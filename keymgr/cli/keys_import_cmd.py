@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from keymgr.cli.common import (
     print_json,
     to_dict,
 )
+from keymgr.cli.secrets_cmd import duration
 from keymgr.private_files import owner_only_append
 
 ALGORITHMS = ("RSA_AES_KEY_WRAP_SHA_256", "RSAES_OAEP_SHA_256")
@@ -41,7 +44,8 @@ def register(commands: Any) -> None:
     imp = commands.add_parser(
         "import",
         help="import wrapped AES-256 material as a new version of a key of origin external",
-        description="Example: keymgr keys import byok --wrapped payload.bin --token token.txt",
+        description="Example: keymgr keys import byok --wrapped payload.bin --token token.txt "
+        "--expires-in 30d",
     )
     imp.add_argument("name", help="key name or id")
     imp.add_argument("--wrapped", type=Path, required=True, metavar="FILE",
@@ -51,6 +55,13 @@ def register(commands: Any) -> None:
     imp.add_argument("--algorithm", choices=ALGORITHMS, default=ALGORITHMS[0])
     imp.add_argument("--version", type=int, default=0,
                      help="0 = a new version; an existing one only takes its own material")
+    expiry = imp.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-in", type=duration, metavar="DURATION",
+                        help="erase the imported material after this long, e.g. 90s, 12h, "
+                        "30d (default: never); import it again to use it after that")
+    expiry.add_argument("--valid-to", type=rfc3339_ms, metavar="RFC3339",
+                        help="erase the imported material at this time, e.g. "
+                        "2027-01-31T00:00:00Z (as AWS KMS ValidTo)")
     add_connection_flags(imp)
     imp.set_defaults(func=run_import)
 
@@ -60,6 +71,29 @@ def _read(path: Path, flag: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise CliError(f"{flag}: cannot read {path}: {exc.strerror}") from None
+
+
+def rfc3339_ms(text: str) -> int:
+    """argparse type: an RFC 3339 time with its offset -> unix ms."""
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an RFC 3339 time like 2027-01-31T00:00:00Z, got {text!r}"
+        ) from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give the time zone (Z or +hh:mm): {text!r}")
+    return int(when.timestamp() * 1000)
+
+
+def expiry_ms(args: argparse.Namespace) -> int:
+    """--expires-in (from this machine's clock) or --valid-to as unix ms; 0 = never."""
+    if args.expires_in is not None:
+        if args.expires_in <= 0:
+            raise CliError("--expires-in: must be more than 0")
+        return int(time.time() * 1000) + int(args.expires_in) * 1000
+    valid_to: int = args.valid_to or 0
+    return valid_to
 
 
 def run_import_params(args: argparse.Namespace) -> int:
@@ -87,6 +121,7 @@ def run_import_params(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     payload = _read(args.wrapped, "--wrapped")
     token = _read(args.token, "--token").decode("ascii", "replace").strip()
+    expires_at_ms = expiry_ms(args)
     with client_from(args) as client:
         key = client.import_key_material(
             args.name,
@@ -94,6 +129,7 @@ def run_import(args: argparse.Namespace) -> int:
             wrapped_key_material=payload,
             algorithm=args.algorithm,
             version=args.version,
+            expires_at_ms=expires_at_ms,
         )
     from keymgr.cli.keys_cmd import print_key  # keys_cmd registers this module
 

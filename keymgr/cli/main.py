@@ -18,6 +18,7 @@ from keymgr.cli import (
     crypto_cmd,
     dev_cmd,
     drill_cmd,
+    gateway_cmd,
     keys_cmd,
     kms_cmd,
     operator_cmd,
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         bench_cmd,
         volume_cmd,
         tde_cmd,
+        gateway_cmd,
         kms_cmd,
         drill_cmd,
     ):

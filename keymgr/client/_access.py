@@ -108,10 +108,13 @@ class AccessCalls(Transport):
         kek_id: str = "",
         import_token: bytes = b"",
         destination_name: str = "",
+        usage: str = "",
     ) -> access_pb2.ExportKeyResponse:
         """Uses an approved grant once. `destination`: "" (RSA-OAEP escrow), "rsa-aes",
         "aws", "gcp", "azure" or "openbao"; the payload comes back in its import format.
-        `destination_name`: which one of that kind (account, project, vault, server)."""
+        `destination_name`: which one of that kind (account, project, vault, server).
+        `usage`: "encrypt-decrypt" | "wrap-unwrap" | "generate-verify-mac" ("" = from
+        the key's purpose), recorded with the export."""
         name = "EXPORT_DESTINATION_" + (destination or "unspecified").upper().replace("-", "_")
         if name not in set(access_pb2.ExportDestination.keys()):
             raise ValueError(f"unknown export destination {destination!r}")
@@ -127,6 +130,7 @@ class AccessCalls(Transport):
                     kek_id=kek_id,
                     import_token=import_token,
                     destination_name=destination_name,
+                    usage=usage,
                 ),
             ),
         )

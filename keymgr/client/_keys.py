@@ -85,9 +85,11 @@ class KeyCalls(Transport):
         wrapped_key_material: bytes,
         algorithm: str = "RSA_AES_KEY_WRAP_SHA_256",
         version: int = 0,
+        expires_at_ms: int = 0,
         request_id: str | None = None,
     ) -> keys_pb2.Key:
-        """Imports wrapped AES-256 material as a new version (or `version` again)."""
+        """Imports wrapped AES-256 material as a new version (or `version` again).
+        `expires_at_ms` (unix ms, 0 = never): when the cluster erases the material."""
         return self._write(
             "ImportKeyMaterial",
             lambda rid: keys_pb2.ImportKeyMaterialRequest(
@@ -96,6 +98,7 @@ class KeyCalls(Transport):
                 wrapped_key_material=wrapped_key_material,
                 algorithm=wrapping_algorithm(algorithm),
                 version=version,
+                expires_at_ms=expires_at_ms,
                 request_id=rid,
             ),
             request_id,

@@ -177,29 +177,43 @@ class SecretsClient:
         except FinalError as error:
             raise _final_message(error) from None
 
-    def _write(self, method: str, request: Any) -> Any:
-        rid = uuid.uuid4().hex
+    def _write(self, method: str, request: Any, request_id: str | None = None) -> Any:
+        """A write under `request_id` (new if None): sending it again with the same id,
+        after an answer that may not have come back, applies it at most once."""
+        rid = request_id or uuid.uuid4().hex
         request.request_id = rid
         return self._call(method, request, request_id=rid)
 
     # --- data ----------------------------------------------------------------------
 
     def put(
-        self, mount: str, path: str, data: Mapping[str, Any], *, cas: int | None = None
+        self,
+        mount: str,
+        path: str,
+        data: Mapping[str, Any],
+        *,
+        cas: int | None = None,
+        request_id: str | None = None,
     ) -> SecretVersion:
         request = secrets_pb2.PutSecretRequest(mount=mount, path=path, data=_json_object(data))
         if cas is not None:
             request.cas = cas
-        return _version(self._write("Put", request).version)
+        return _version(self._write("Put", request, request_id).version)
 
     def patch(
-        self, mount: str, path: str, data: Mapping[str, Any], *, cas: int | None = None
+        self,
+        mount: str,
+        path: str,
+        data: Mapping[str, Any],
+        *,
+        cas: int | None = None,
+        request_id: str | None = None,
     ) -> SecretVersion:
         """RFC 7396 merge patch of the current version, applied on the node."""
         request = secrets_pb2.PatchSecretRequest(mount=mount, path=path, data=_json_object(data))
         if cas is not None:
             request.cas = cas
-        return _version(self._write("Patch", request).version)
+        return _version(self._write("Patch", request, request_id).version)
 
     def get(self, mount: str, path: str, *, version: int = 0) -> Secret:
         """Version `version` (0 = current); `data` is None if it is deleted or destroyed."""
@@ -220,23 +234,30 @@ class SecretsClient:
         response = self._call("List", secrets_pb2.ListSecretsRequest(mount=mount, prefix=prefix))
         return list(response.keys)
 
-    def delete(self, mount: str, path: str, versions: Sequence[int] = ()) -> None:
+    def delete(
+        self,
+        mount: str,
+        path: str,
+        versions: Sequence[int] = (),
+        *,
+        request_id: str | None = None,
+    ) -> None:
         """Soft-deletes `versions` (() = the current version)."""
-        self._write(
-            "Delete", secrets_pb2.SecretVersionsRequest(mount=mount, path=path, versions=versions)
-        )
+        request = secrets_pb2.SecretVersionsRequest(mount=mount, path=path, versions=versions)
+        self._write("Delete", request, request_id)
 
-    def undelete(self, mount: str, path: str, versions: Sequence[int]) -> None:
-        self._write(
-            "Undelete",
-            secrets_pb2.SecretVersionsRequest(mount=mount, path=path, versions=versions),
-        )
+    def undelete(
+        self, mount: str, path: str, versions: Sequence[int], *, request_id: str | None = None
+    ) -> None:
+        request = secrets_pb2.SecretVersionsRequest(mount=mount, path=path, versions=versions)
+        self._write("Undelete", request, request_id)
 
-    def destroy(self, mount: str, path: str, versions: Sequence[int]) -> None:
+    def destroy(
+        self, mount: str, path: str, versions: Sequence[int], *, request_id: str | None = None
+    ) -> None:
         """Removes the versions' ciphertext from the cluster for good."""
-        self._write(
-            "Destroy", secrets_pb2.SecretVersionsRequest(mount=mount, path=path, versions=versions)
-        )
+        request = secrets_pb2.SecretVersionsRequest(mount=mount, path=path, versions=versions)
+        self._write("Destroy", request, request_id)
 
     # --- metadata ------------------------------------------------------------------
 
@@ -265,6 +286,7 @@ class SecretsClient:
         cas_required: bool | None = None,
         delete_version_after_s: int | None = None,
         custom_metadata: Mapping[str, str] | None = None,
+        request_id: str | None = None,
     ) -> None:
         """Changes only what is given; `custom_metadata` replaces the whole map."""
         request = secrets_pb2.WriteSecretMetadataRequest(mount=mount, path=path)
@@ -277,11 +299,12 @@ class SecretsClient:
         if custom_metadata is not None:
             request.set_custom_metadata = True
             request.custom_metadata.update(custom_metadata)
-        self._write("WriteMetadata", request)
+        self._write("WriteMetadata", request, request_id)
 
-    def delete_metadata(self, mount: str, path: str) -> None:
+    def delete_metadata(self, mount: str, path: str, *, request_id: str | None = None) -> None:
         """Removes the path and every version of it."""
-        self._write("DeleteMetadata", secrets_pb2.SecretPathRequest(mount=mount, path=path))
+        request = secrets_pb2.SecretPathRequest(mount=mount, path=path)
+        self._write("DeleteMetadata", request, request_id)
 
     # --- mounts --------------------------------------------------------------------
 
@@ -295,6 +318,7 @@ class SecretsClient:
         max_versions: int | None = None,
         cas_required: bool | None = None,
         delete_version_after_s: int | None = None,
+        request_id: str | None = None,
     ) -> MountConfig:
         request = secrets_pb2.WriteMountConfigRequest(mount=mount)
         if max_versions is not None:
@@ -303,7 +327,7 @@ class SecretsClient:
             request.cas_required = cas_required
         if delete_version_after_s is not None:
             request.delete_version_after_s = delete_version_after_s
-        return _mount(self._write("WriteConfig", request))
+        return _mount(self._write("WriteConfig", request, request_id))
 
     def enable_mount(self, mount: str, *, key_name: str = "", max_versions: int = 0) -> MountConfig:
         """A new mount; its values are encrypted under `key_name` (default: a new key

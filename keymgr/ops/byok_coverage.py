@@ -28,6 +28,7 @@ class MissingPush:
     last_version: int  # the newest version that went there
     last_exported_at_ms: int
     last_wrapping_key_sha256: bytes  # the destination key it went to (to find it again)
+    last_usage: str  # the usage that export allowed ("" for exports recorded before usage)
 
     @property
     def where(self) -> str:
@@ -46,6 +47,7 @@ class MissingPush:
             "last_version_sent": self.last_version,
             "last_exported_at_ms": self.last_exported_at_ms,
             "last_wrapping_key_sha256": self.last_wrapping_key_sha256.hex(),
+            "last_usage": self.last_usage,
         }
 
 
@@ -82,6 +84,7 @@ def missing_pushes(
                         last_version=bundle.version,
                         last_exported_at_ms=bundle.exported_at_ms,
                         last_wrapping_key_sha256=bundle.wrapping_key_sha256,
+                        last_usage=bundle.usage,
                     )
                 )
     return sorted(missing, key=lambda m: (m.key_name, m.destination, m.destination_name))

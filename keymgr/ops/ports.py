@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import random
 import socket
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 PORT_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -77,3 +79,34 @@ def _kernel_port(host: str) -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class NotListening(RuntimeError):
+    """A started server did not listen in time, or exited first (the message says)."""
+
+
+def wait_listening(
+    port: int,
+    process: subprocess.Popen[bytes],
+    *,
+    timeout: float = 30.0,
+    log: Path | None = None,
+    host: str = "127.0.0.1",
+) -> None:
+    """Returns once `process` accepts connections on `port`; raises NotListening (with
+    the tail of `log`) if it exits or `timeout` passes first."""
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-1500:] if log and log.exists() else ""
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise NotListening(f"exited ({process.returncode}) before listening: {tail()}")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        if time.monotonic() > deadline:
+            raise NotListening(f"not listening on {host}:{port} after {timeout:.0f} s: {tail()}")
+        time.sleep(0.1)

@@ -35,11 +35,11 @@ from keymgr.crypto.aead import wipe
 from keymgr.crypto.barrier import Keyring, root_successor_aad, unwrap_root_key, unwrap_term_key
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
 from keymgr.crypto.shamir import decode_share
+from keymgr.node_errors import FailedPrecondition, InvalidArgument, Sealed, Unavailable
 from keymgr.seal.base import Seal, SealedRootKeyStore
 from keymgr.seal.devfile import FileSeal
 from keymgr.seal.pkcs11 import HsmUnavailable, PinSource, Pkcs11Seal
 from keymgr.seal.shamir import ShareCollector
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, Sealed, Unavailable
 from keymgr.store.keystore import KeyStore
 
 log = logging.getLogger(__name__)

@@ -14,18 +14,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from keymgr.crypto.key_export import wrap
+from keymgr.node_errors import (
+    CommandRejected,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from keymgr.raft.proposer import now_ms
 from keymgr.server import key_export
 from keymgr.server.approvals import DEFAULT_TTL_S, expiry_ms, request_approval
 from keymgr.server.audit_target import note_detail, note_key
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import (
-    CommandRejected,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-)
 from keymgr.server.rpc import rpc
 from keymgr.store.access import KINDS, check_policy
 from keymgr.store.keystore_validation import (
@@ -245,6 +245,7 @@ class AccessServicer:
         stored = self._node.find_key("name_or_id", request.name_or_id)
         check_exportable(stored.key)
         version = request.version or stored.key.current_version
+        self._node.materials.require_unexpired(stored, version)
         if version not in stored.wrapped_material:
             raise NotFound(f"version: key {stored.key.name!r} has no version {version}")
         ttl_s = request.ttl_seconds or DEFAULT_TTL_S
@@ -281,6 +282,8 @@ class AccessServicer:
         stored = self._node.find_key("grant_id", grant.key_id)
         note_key(stored.key.id, grant.version)
         check_exportable(stored.key)
+        usage = key_export.usage_for(request.usage, plan.destination, stored.key.purpose)
+        self._node.materials.require_unexpired(stored, grant.version)  # before the grant
         if not stored.wrapped_material.get(grant.version):
             raise FailedPrecondition(f"key version {grant.version} no longer exists")
         await self._node.proposer.submit(  # exactly once, cluster-wide, before any bytes leave
@@ -289,13 +292,13 @@ class AccessServicer:
                 principal=caller.principal,
                 use_export_grant=store_pb2.UseExportGrant(
                     grant_id=grant.id,
-                    bundle=key_export.bundle_for(plan, request.destination_name),
+                    bundle=key_export.bundle_for(plan, request.destination_name, usage),
                 ),
             )
         )
         approval = self._node.store.access.operations.get(grant.id)
         approvers = list(approval.approvals) if approval else []
-        note_detail(key_export.audit_line(plan, request.destination_name, approvers))
+        note_detail(key_export.audit_line(plan, request.destination_name, approvers, usage))
         payload = self._node.materials.with_plaintext(
             stored, grant.version, lambda material: wrap(plan, bytes(material))
         )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import uuid
 
+from keymgr.node_errors import InvalidArgument
 from keymgr.raft.proposer import now_ms
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import InvalidArgument
 from keymgr.store.access import GATED
 from keymgr.v1 import store_pb2
 

@@ -34,8 +34,8 @@ from typing import Protocol
 
 import grpc
 
+from keymgr.node_errors import PermissionDenied, Unauthenticated
 from keymgr.pki import NODE_KIND, IdentityRefused, parse_principal, principal_from_certificate
-from keymgr.server.errors import PermissionDenied, Unauthenticated
 from keymgr.server.forwarding import (
     FORWARDED_CERT,
     RELAYED_CERT,

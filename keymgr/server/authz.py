@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
+from keymgr.node_errors import PermissionDenied
 from keymgr.server.auth import Caller
-from keymgr.server.errors import PermissionDenied
 from keymgr.v1 import store_pb2
 
 NO_KEY = ""  # operations that name no key (GenerateRandom) match only pattern "*"

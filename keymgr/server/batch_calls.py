@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 
 import grpc
 
+from keymgr.node_errors import InvalidArgument, NodeError, status_for
 from keymgr.server import batch_memo
 from keymgr.server.audit_target import AuditTarget, BatchEntry, audit_target, note_batch
 from keymgr.server.auth import Caller, caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.crypto_ops import DataKeyItem, DecryptItem, EncryptItem, read_consistency
-from keymgr.server.errors import InvalidArgument, NodeError, status_for
 from keymgr.server.rpc import node_error_for, rpc
 from keymgr.v1 import keys_pb2
 

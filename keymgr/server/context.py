@@ -19,6 +19,7 @@ import grpc
 from keymgr.audit import AuditLog
 from keymgr.config import Member, NodeConfig
 from keymgr.crypto.barrier import Keyring
+from keymgr.node_errors import FailedPrecondition, NotFound, Unavailable, error_from_command
 from keymgr.pki import verified_client_certificate
 from keymgr.raft.node import RaftError, RaftNode, RaftStatus
 from keymgr.raft.proposer import Proposer
@@ -27,7 +28,6 @@ from keymgr.seal.pkcs11 import Pkcs11Seal
 from keymgr.server import authz, batch_memo
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of, require_admin
-from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable, error_from_command
 from keymgr.server.indexes import await_applied, note_write_index
 from keymgr.server.material import MaterialCache
 from keymgr.server.metrics import NodeMetrics

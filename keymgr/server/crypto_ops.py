@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from keymgr.crypto import envelope
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
+from keymgr.node_errors import DecryptFailed, FailedPrecondition, InvalidArgument, NotFound
 from keymgr.server import validation
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import DecryptFailed, FailedPrecondition, InvalidArgument, NotFound
 from keymgr.v1 import keys_pb2, store_pb2
 
 ENABLED = keys_pb2.KEY_STATE_ENABLED
@@ -93,6 +93,7 @@ def open_envelope(
             f"(minimum decryption version {stored.key.min_decryption_version})"
         )
     note_key(stored.key.id, header.key_version)
+    node.materials.require_unexpired(stored, header.key_version)  # before "no version"
     if header.key_version not in stored.wrapped_material:
         raise NotFound(f"{field}: key {stored.key.name!r} has no version {header.key_version}")
     material = node.materials.material(stored, header.key_version)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import grpc
 
 from keymgr.consistency import MIN_INDEX_KEY, parse_index
-from keymgr.server.errors import InvalidArgument, Unavailable
+from keymgr.node_errors import InvalidArgument, Unavailable
 
 MIN_INDEX_WAIT_S = 0.5
 MIN_INDEX_POLL_S = 0.01

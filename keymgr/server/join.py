@@ -33,6 +33,13 @@ import grpc
 from keymgr.crypto.aead import wipe
 from keymgr.crypto.errors import DecryptionFailed
 from keymgr.crypto.join import PUBLIC_KEY_SIZE, JoinKeyPair, seal_root_key
+from keymgr.node_errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NodeError,
+    PermissionDenied,
+    Unavailable,
+)
 from keymgr.raft.proposer import now_ms
 from keymgr.server.approvals import (
     NODE_OP_MAX_TTL_S,
@@ -42,13 +49,6 @@ from keymgr.server.approvals import (
 )
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import (
-    FailedPrecondition,
-    InvalidArgument,
-    NodeError,
-    PermissionDenied,
-    Unavailable,
-)
 from keymgr.server.peers import Peers
 from keymgr.store.access import state_word
 from keymgr.v1 import operator_pb2, store_pb2

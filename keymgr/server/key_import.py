@@ -16,15 +16,17 @@ import secrets
 from keymgr.crypto import key_import
 from keymgr.crypto.barrier import Keyring, import_key_aad, material_aad
 from keymgr.crypto.errors import DecryptionFailed
+from keymgr.node_errors import FailedPrecondition, InvalidArgument, NodeError
 from keymgr.raft.proposer import now_ms
 from keymgr.server.audit_target import note_key
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, NodeError
 from keymgr.store import keystore_validation as check
 from keymgr.v1 import keys_pb2, store_pb2
 
 DEFAULT_BITS = 3072
 DEFAULT_VALIDITY_S = 24 * 3600
 MIN_VALIDITY_S = 60
+MIN_EXPIRY_S = 1
+MAX_EXPIRY_S = 10 * 365 * 86400
 MAX_WRAPPED_PAYLOAD = 4096  # a 4096-bit RSA block plus a wrapped 32-byte key is 552
 ALGORITHMS = {
     keys_pb2.WRAPPING_ALGORITHM_RSA_AES_KEY_WRAP_SHA_256: key_import.RSA_AES_KEY_WRAP_SHA_256,
@@ -142,19 +144,42 @@ def unwrap(
         private[:] = bytes(len(private))
 
 
+def checked_expiry(expires_at_ms: int, now: int) -> int:
+    """The requested expiry of imported material (0 = never); must lie ahead."""
+    if expires_at_ms == 0:
+        return 0
+    if not now + MIN_EXPIRY_S * 1000 <= expires_at_ms <= now + MAX_EXPIRY_S * 1000:
+        raise InvalidArgument(
+            "expires_at_ms",
+            f"must be 0 (never) or {MIN_EXPIRY_S} s to {MAX_EXPIRY_S // 86400} days from "
+            f"now, got {expires_at_ms}",
+        )
+    return expires_at_ms
+
+
 def import_command(
-    keyring: Keyring, stored: store_pb2.StoredKey, token_id: str, version: int, material: bytes
+    keyring: Keyring,
+    stored: store_pb2.StoredKey,
+    token_id: str,
+    version: int,
+    material: bytes,
+    expires_at_ms: int = 0,
 ) -> store_pb2.Command:
     """ImportMaterial for `version` (0 = next): new material barrier-encrypted, or for an
-    existing imported version only its digest (the state machine compares it)."""
+    existing imported version only its digest (the state machine compares it), plus the
+    material again, encrypted, when that version's material expired and was erased."""
     key = stored.key
     target = version or key.current_version + 1
-    imp = store_pb2.ImportMaterial(key_id=key.id, token_id=token_id, version=target)
+    imp = store_pb2.ImportMaterial(
+        key_id=key.id, token_id=token_id, version=target, expires_at_ms=expires_at_ms
+    )
     if target == key.current_version + 1:
         term = keyring.active_term
         imp.wrapped_material = keyring.encrypt(material, material_aad(key.id, target))
     elif 1 <= target <= key.current_version and target in stored.import_digests:
         term = key_import.digest_term(stored.import_digests[target])
+        if key.versions[target - 1].material_expired:
+            imp.wrapped_material = keyring.encrypt(material, material_aad(key.id, target))
     else:
         raise InvalidArgument(
             "version",

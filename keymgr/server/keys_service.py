@@ -11,6 +11,7 @@ import uuid
 
 import grpc
 
+from keymgr.node_errors import InvalidArgument
 from keymgr.raft.proposer import now_ms
 from keymgr.server import key_import, rotation, validation
 from keymgr.server.auth import Caller, caller_of
@@ -26,7 +27,6 @@ from keymgr.server.crypto_ops import (
     seal_under_current,
     usable_key,
 )
-from keymgr.server.errors import InvalidArgument
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, store_pb2
 
@@ -119,12 +119,15 @@ class KeyManagementServicer(BatchCryptoCalls):
     ) -> keys_pb2.KeyResponse:
         algorithm = key_import.checked_algorithm(request.algorithm)
         payload = key_import.checked_payload(request.wrapped_key_material)
+        expires_at_ms = key_import.checked_expiry(request.expires_at_ms, now_ms())
         caller, stored = self._managed(context, request.name_or_id)
         key_import.require_importable(stored)
         token_id = key_import.checked_token(stored, request.import_token)
         keyring = self._node.check_serving()
         material = key_import.unwrap(keyring, stored, algorithm, payload)
-        command = key_import.import_command(keyring, stored, token_id, request.version, material)
+        command = key_import.import_command(
+            keyring, stored, token_id, request.version, material, expires_at_ms
+        )
         del material
         command.request_id = validation.request_id_or_new(request.request_id)
         command.principal = caller.principal

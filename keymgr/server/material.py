@@ -5,6 +5,11 @@ a version once and keeps it in memory until it is sealed (as Vault keeps its key
 Python cannot promise erasure of `bytes`; `clear()` drops every reference so that the
 memory is freed, which is as far as the language lets us go. Keys of purpose HSM are
 kept only inside this node's HSM (`hsm_keys.HsmKey`), and removed from it on `clear()`.
+
+Imported material may expire. Every use checks the version's expiry against this node's
+own clock first and refuses once it has passed (fail closed), even before the leader's
+ExpireMaterial has erased it from the state; a version whose material is erased leaves
+the cache as soon as the change is seen.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from keymgr.crypto.aead import Aead, wipe
 from keymgr.crypto.barrier import Keyring, material_aad
 from keymgr.crypto.errors import DecryptionFailed
+from keymgr.node_errors import FailedPrecondition, NodeError, NotFound, Unavailable
+from keymgr.raft.proposer import now_ms
 from keymgr.seal.pkcs11 import Pkcs11Seal
-from keymgr.server.errors import FailedPrecondition, NodeError, NotFound, Unavailable
 from keymgr.server.hsm_keys import HsmKey
 from keymgr.store.keystore import KeyStore
+from keymgr.store.keystore_validation import material_expired
 from keymgr.v1 import keys_pb2, store_pb2
 
 K = TypeVar("K", bound=Hashable)
@@ -38,8 +45,10 @@ class MaterialCache:
         keyring: Callable[[], Keyring],
         store: KeyStore,
         hsm: Callable[[], Pkcs11Seal | None] = lambda: None,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
         self._keyring = keyring
+        self._clock = clock
         self._store = store
         self._hsm = hsm  # this node's HSM now (a seal can be migrated), if it has one
         self._revision = -1
@@ -48,6 +57,7 @@ class MaterialCache:
 
     def material(self, stored: store_pb2.StoredKey, version: int) -> Aead:
         """An AES-GCM object keyed with the material of `version` of `stored`."""
+        self.require_unexpired(stored, version)
         key = (stored.key.id, version)
         cached = self._cached(self._material, key)
         if isinstance(cached, HsmKey) and cached.seal is not self._hsm():
@@ -86,6 +96,7 @@ class MaterialCache:
             raise FailedPrecondition(
                 f"key {stored.key.name!r} is an HSM key: it only encrypts and decrypts"
             )
+        self.require_unexpired(stored, version)
         key = (stored.key.id, version, info)
         cached = self._cached(self._derived, key)
         if cached is None:
@@ -102,6 +113,7 @@ class MaterialCache:
         self, stored: store_pb2.StoredKey, version: int, use: Callable[[bytearray], T]
     ) -> T:
         """Decrypts one version's material, hands it to `use`, wipes it."""
+        self.require_unexpired(stored, version)
         key_id = stored.key.id
         wrapped = stored.wrapped_material.get(version)
         if not wrapped:
@@ -117,18 +129,37 @@ class MaterialCache:
         finally:
             wipe(plain)
 
+    def require_unexpired(self, stored: store_pb2.StoredKey, version: int) -> None:
+        """FailedPrecondition if `version` is imported material past its expiry by this
+        node's clock, or already erased for it."""
+        key = stored.key
+        if not 1 <= version <= len(key.versions):
+            return  # the callers say "no such version" themselves
+        entry = key.versions[version - 1]
+        if entry.material_expired or 0 < entry.expires_at_ms <= self._clock():
+            self.forget(key.id, version)
+            raise FailedPrecondition(material_expired(key.name, version))
+
     def _drop_destroyed(self) -> None:
-        """Material of destroyed keys leaves memory as soon as we notice the change."""
+        """Material of destroyed keys, and of versions whose imported material was
+        erased, leaves memory as soon as we notice the change."""
         self._revision = self._store.revision
         for key_id in {k[0] for k in self._material} | {k[0] for k in self._derived}:
             stored = self._store.lookup(key_id)
             if stored is None or stored.key.state == keys_pb2.KEY_STATE_DESTROYED:
                 self.forget(key_id)
+                continue
+            for version in [v.version for v in stored.key.versions if v.material_expired]:
+                self.forget(key_id, version)
 
-    def forget(self, key_id: str) -> None:
-        for entry in [k for k in self._material if k[0] == key_id]:
+    def forget(self, key_id: str, version: int | None = None) -> None:
+        """Drops the key's material (one version's, given `version`) from memory."""
+        def matches(entry: tuple[str, int] | tuple[str, int, bytes]) -> bool:
+            return entry[0] == key_id and (version is None or entry[1] == version)
+
+        for entry in [k for k in self._material if matches(k)]:
             _close(self._material.pop(entry))
-        for derived in [k for k in self._derived if k[0] == key_id]:
+        for derived in [k for k in self._derived if matches(k)]:
             del self._derived[derived]
 
     def clear(self) -> None:

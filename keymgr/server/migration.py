@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from keymgr.config import ConfigError, load_config
+from keymgr.node_errors import FailedPrecondition, InvalidArgument, NotFound
 from keymgr.seal.controller import build_seal
 from keymgr.server.approvals import (
     NODE_OP_MAX_TTL_S,
@@ -27,7 +28,6 @@ from keymgr.server.approvals import (
 )
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from keymgr.store.access import SEAL_TYPES, state_word
 from keymgr.v1 import operator_pb2, store_pb2
 

@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from keymgr.audit import build_audit_log
 from keymgr.config import NodeConfig
 from keymgr.listen_limits import NODE_API, raise_open_file_limit
+from keymgr.node_errors import NodeError
 from keymgr.raft.node import RaftError, RaftNode, RaftSettings
 from keymgr.raft.proposer import now_ms
 from keymgr.raft.tls import RaftTlsFiles
@@ -27,10 +28,10 @@ from keymgr.seal.base import SealedRootKeyStore
 from keymgr.seal.controller import SealController, build_seal
 from keymgr.server.access_service import AccessServicer
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import NodeError
 from keymgr.server.forwarding import internal_socket, internal_target
 from keymgr.server.keys_service import KeyManagementServicer
 from keymgr.server.logs import JsonFormatter, RequestIdFilter, text_formatter
+from keymgr.server.material_expiry import expire_due_material
 from keymgr.server.metrics import NodeMetrics, run_observers
 from keymgr.server.operator_service import OperatorServicer
 from keymgr.server.peers import Peers
@@ -93,8 +94,9 @@ def build_node(config: NodeConfig) -> NodeContext:
 
 async def run_schedules(node: NodeContext) -> None:
     """Leader duties driven by time: destroy keys whose deletion is due, rotate keys
-    whose rotation period has passed. Time enters the state machine only here. Every
-    node also follows a replicated root key rotation here."""
+    whose rotation period has passed, erase imported material whose expiry has passed.
+    Time enters the state machine only here. Every node also follows a replicated root
+    key rotation here."""
     while True:
         await asyncio.sleep(SCHEDULE_INTERVAL_S)
         with contextlib.suppress(NodeError):
@@ -111,6 +113,9 @@ async def run_schedules(node: NodeContext) -> None:
         rotated = await rotate_due_keys(node)
         if rotated:
             log.info("rotated %d key(s) on schedule", rotated)
+        erased = await expire_due_material(node)
+        if erased:
+            log.info("erased the expired imported material of %d version(s)", erased)
 
 
 async def serve(config: NodeConfig, config_path: Path | None = None) -> None:

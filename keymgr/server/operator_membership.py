@@ -8,19 +8,19 @@ import uuid
 
 import grpc
 
-from keymgr.raft.node import ProposalRejected, RaftError
-from keymgr.raft.proposer import now_ms
-from keymgr.server import join
-from keymgr.server.approvals import request_approval
-from keymgr.server.auth import Caller, caller_of
-from keymgr.server.context import NodeContext, zone_warnings
-from keymgr.server.errors import (
+from keymgr.node_errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     Unavailable,
 )
+from keymgr.raft.node import ProposalRejected, RaftError
+from keymgr.raft.proposer import now_ms
+from keymgr.server import join
+from keymgr.server.approvals import request_approval
+from keymgr.server.auth import Caller, caller_of
+from keymgr.server.context import NodeContext, zone_warnings
 from keymgr.server.operator_seal import seal_status
 from keymgr.server.peers import Peers
 from keymgr.server.rpc import rpc

@@ -12,12 +12,12 @@ import grpc
 
 from keymgr.crypto.aead import wipe
 from keymgr.crypto.barrier import wrap_term_key
+from keymgr.node_errors import Conflict, FailedPrecondition, InvalidArgument
 from keymgr.raft.proposer import now_ms
 from keymgr.seal.shamir import new_shamir_init
 from keymgr.server import migration, validation
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import Conflict, FailedPrecondition, InvalidArgument
 from keymgr.server.root_rotation import request_root_rotation
 from keymgr.server.rotation import attempt_id
 from keymgr.server.rpc import rpc

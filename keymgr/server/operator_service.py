@@ -12,10 +12,10 @@ import math
 
 import grpc
 
+from keymgr.node_errors import FailedPrecondition, NotFound, Unavailable
 from keymgr.raft.node import RaftError
 from keymgr.server.auth import caller_of, require_node_or_admin
 from keymgr.server.context import NodeContext, zone_warnings
-from keymgr.server.errors import FailedPrecondition, NotFound, Unavailable
 from keymgr.server.operator_membership import MembershipRpcs
 from keymgr.server.operator_seal import SealRpcs
 from keymgr.server.operator_snapshots import SnapshotRpcs

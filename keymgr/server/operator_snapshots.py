@@ -13,13 +13,13 @@ import grpc
 
 from keymgr.crypto.aead import wipe
 from keymgr.crypto.errors import DecryptionFailed, InvalidShare
+from keymgr.node_errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from keymgr.raft import snapshot_file
 from keymgr.raft.node import RaftError
 from keymgr.raft.proposer import now_ms
 from keymgr.seal.shamir import ShareCollector
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from keymgr.server.rpc import rpc
 from keymgr.v1 import operator_pb2, store_pb2
 

@@ -22,12 +22,12 @@ from keymgr.crypto.barrier import (
     wrap_root_key,
     wrap_term_key,
 )
+from keymgr.node_errors import FailedPrecondition, InvalidArgument, Unavailable
 from keymgr.raft.proposer import now_ms
 from keymgr.seal.shamir import new_shamir_init
 from keymgr.server.approvals import request_approval
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, Unavailable
 from keymgr.store.access import state_word
 from keymgr.v1 import operator_pb2, store_pb2
 

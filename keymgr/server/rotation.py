@@ -13,10 +13,10 @@ import logging
 import secrets
 
 from keymgr.crypto.barrier import Keyring, material_aad
+from keymgr.node_errors import Conflict, NodeError
 from keymgr.raft.node import RaftError
 from keymgr.raft.proposer import now_ms
 from keymgr.server.context import NodeContext
-from keymgr.server.errors import Conflict, NodeError
 from keymgr.v1 import keys_pb2, store_pb2
 
 log = logging.getLogger(__name__)

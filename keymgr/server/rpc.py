@@ -43,16 +43,7 @@ from keymgr.crypto.errors import DecryptionFailed, InvalidShare, MalformedCipher
 from keymgr.crypto.key_export import ExportRefused
 from keymgr.crypto.key_import import ImportRejected
 from keymgr.error_metadata import ERROR_KEY, OUTCOME_UNKNOWN
-from keymgr.pki import IdentityRefused
-from keymgr.raft.durable_journal import StorageFailure
-from keymgr.raft.node import NoLeader, ProposalRejected, RaftError
-from keymgr.raft.proposer import CommandFailed, WriteOutcomeUnknown
-from keymgr.raft.snapshot_file import SnapshotFileError
-from keymgr.seal.pkcs11 import HsmUnavailable
-from keymgr.server.audit_target import AuditTarget, audit_target
-from keymgr.server.auth import Caller, caller_of, identity_source, transport_caller
-from keymgr.server.context import NodeContext
-from keymgr.server.errors import (
+from keymgr.node_errors import (
     DecryptFailed,
     FailedPrecondition,
     InvalidArgument,
@@ -63,6 +54,15 @@ from keymgr.server.errors import (
     error_from_command,
     status_for,
 )
+from keymgr.pki import IdentityRefused
+from keymgr.raft.durable_journal import StorageFailure
+from keymgr.raft.node import NoLeader, ProposalRejected, RaftError
+from keymgr.raft.proposer import CommandFailed, WriteOutcomeUnknown
+from keymgr.raft.snapshot_file import SnapshotFileError
+from keymgr.seal.pkcs11 import HsmUnavailable
+from keymgr.server.audit_target import AuditTarget, audit_target
+from keymgr.server.auth import Caller, caller_of, identity_source, transport_caller
+from keymgr.server.context import NodeContext
 from keymgr.server.indexes import WriteIndex, requested_min_index, write_index
 from keymgr.server.logs import request_id as current_request_id
 from keymgr.store.keystore_validation import CommandRefused
@@ -240,8 +240,16 @@ NEVER_AT_THE_RPC_BOUNDARY: dict[str, str] = {
     "keymgr.client._exceptions.KeymgrError": "the SDK's errors, raised in clients",
     "keymgr.agents.volume.VolumeError": "the volume agent, a client",
     "keymgr.agents.cryptsetup.CryptsetupError": "the volume agent's cryptsetup, a client",
-    "keymgr.agents.tde_gateway.GatewayConfigError": "the TDE gateway's config, read at its "
-    "start",
+    "keymgr.gateway.config.GatewayConfigError": "the gateway's config, read at its "
+    "start; the CLI prints it",
+    "keymgr.gateway.bodies.BadBody": "an HTTP body the gateway refuses; answered as a "
+    "KV v2 4xx by the gateway, never sent to a node",
+    "keymgr.gateway.paths.BadTarget": "an HTTP request target the gateway refuses; "
+    "answered as a KV v2 400 by the gateway",
+    "keymgr.gateway.cluster.ClusterUnavailable": "the gateway's own answer (503) "
+    "when no node answered within its failover deadline",
+    "keymgr.ops.ports.NotListening": "a test or tool waiting for a port it started; "
+    "raised to that caller",
     "keymgr.bounded_http._BadRequest": "the HTTP gateways answer it with a 4xx themselves",
     "keymgr.ops.chaos_disk.DiskFaultSkipped": "the chaos drill, run by an operator",
 }

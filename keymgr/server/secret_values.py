@@ -14,10 +14,10 @@ from typing import Any
 
 from keymgr.crypto import envelope
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
+from keymgr.node_errors import FailedPrecondition, InvalidArgument, NotFound
 from keymgr.server.audit_target import note_key
 from keymgr.server.context import NodeContext
 from keymgr.server.crypto_ops import require_enabled
-from keymgr.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from keymgr.store.secrets_validation import MAX_VALUE_BYTES
 from keymgr.v1 import store_pb2
 
@@ -123,6 +123,8 @@ def open_value(
         raise FailedPrecondition(f"{mount.name}/{path} v{version}: stored value is damaged")\
             from None
     stored = node.lookup(header.key_id)
+    if stored is not None:
+        node.materials.require_unexpired(stored, header.key_version)
     if stored is None or header.key_version not in stored.wrapped_material:
         raise NotFound(f"{mount.name}/{path} v{version}: the key that sealed it is gone")
     require_enabled(stored)

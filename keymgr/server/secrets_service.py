@@ -23,19 +23,19 @@ from collections.abc import Callable, Sequence
 import grpc
 
 from keymgr.crypto.barrier import Keyring
-from keymgr.pki import NODE_KIND, IdentityRefused, parse_principal
-from keymgr.raft.proposer import now_ms
-from keymgr.server import rotation, secret_values, validation
-from keymgr.server.audit_target import note_secret
-from keymgr.server.auth import Caller, caller_of
-from keymgr.server.context import NodeContext
-from keymgr.server.errors import (
+from keymgr.node_errors import (
     AlreadyExists,
     Conflict,
     InvalidArgument,
     NotFound,
     Unauthenticated,
 )
+from keymgr.pki import NODE_KIND, IdentityRefused, parse_principal
+from keymgr.raft.proposer import now_ms
+from keymgr.server import rotation, secret_values, validation
+from keymgr.server.audit_target import note_secret
+from keymgr.server.auth import Caller, caller_of
+from keymgr.server.context import NodeContext
 from keymgr.server.rpc import rpc
 from keymgr.store import secrets_validation as rules
 from keymgr.store.secrets import is_deleted

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import grpc
 
+from keymgr.node_errors import FailedPrecondition, NotFound
 from keymgr.server import rotation, validation
 from keymgr.server.audit_target import note_context, note_key
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.crypto_ops import require_enabled
-from keymgr.server.errors import FailedPrecondition, NotFound
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, tde_pb2
 

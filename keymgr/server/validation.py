@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from keymgr.config.schema import MAX_DELETION_WINDOW_S
-from keymgr.server.errors import CommandRejected, InvalidArgument
+from keymgr.node_errors import CommandRejected, InvalidArgument
 from keymgr.store import keystore_validation as store_check
 from keymgr.store.keystore_validation import CommandRefused
 

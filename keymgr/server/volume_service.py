@@ -13,12 +13,12 @@ import secrets
 
 import grpc
 
+from keymgr.node_errors import FailedPrecondition
 from keymgr.server import validation
 from keymgr.server.audit_target import note_context
 from keymgr.server.auth import caller_of
 from keymgr.server.context import NodeContext
 from keymgr.server.crypto_ops import open_envelope, require_enabled, seal_under_current
-from keymgr.server.errors import FailedPrecondition
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, volume_pb2
 

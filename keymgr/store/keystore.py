@@ -34,8 +34,10 @@ the caller; other returned messages are shared: treat them as read-only.
 Costs that must not grow with the number of keys while nothing happens: counts by
 state are kept up to date by `apply` (metrics), and the keys a timer must act on
 (deletion, rotation) are indexed by due time (`DueIndex`), so the leader's scheduler
-does O(due) work. A snapshot is cut in O(keys) pointer copies (`freeze`) and encoded
-later, in any thread.
+does O(due) work. Imported material that expires is indexed the same way (`expiries`):
+the leader proposes ExpireMaterial for each due version, and the command's own time_ms
+decides whether it is due, so every replica erases the same material. A snapshot is
+cut in O(keys) pointer copies (`freeze`) and encoded later, in any thread.
 """
 
 from __future__ import annotations
@@ -81,6 +83,23 @@ def _deletion_due_ms(key: keys_pb2.Key) -> int | None:
     return int(key.deletion_time_ms) if key.state == PENDING else None
 
 
+def expiry_due_ms(key: keys_pb2.Key) -> int | None:
+    """When the key's first imported version with an expiry is due for erasure, else None."""
+    if key.state == DESTROYED:
+        return None
+    due = [v.expires_at_ms for v in key.versions if v.expires_at_ms and not v.material_expired]
+    return int(min(due)) if due else None
+
+
+def expired_versions(key: keys_pb2.Key, now_ms: int) -> list[int]:
+    """Versions whose imported material expired at or before `now_ms`, not yet erased."""
+    return [
+        v.version
+        for v in key.versions
+        if v.expires_at_ms and not v.material_expired and v.expires_at_ms <= now_ms
+    ]
+
+
 _UNDECODABLE = _error(check.INVALID_ARGUMENT, "command: not a valid keymgr.v1.Command")
 _OK = store_pb2.CommandResult(ok=True)
 
@@ -89,8 +108,8 @@ class _Tables:
     """Everything readers see, swapped as one object by `restore`."""
 
     __slots__ = (
-        "access", "counts", "deletions", "init", "keyring", "keys", "members", "names",
-        "root_view", "rotations", "secrets",
+        "access", "counts", "deletions", "expiries", "init", "keyring", "keys", "members",
+        "names", "root_view", "rotations", "secrets",
     )
 
     def __init__(self) -> None:
@@ -103,6 +122,7 @@ class _Tables:
         self.names: dict[str, str] = {}  # name -> id of keys that are not destroyed
         self.deletions = DueIndex()  # pending keys by deletion_time_ms
         self.rotations = DueIndex()  # enabled keys with a period, by next rotation
+        self.expiries = DueIndex()  # keys with imported material that expires, by expiry
         self.counts = dict.fromkeys(check.STATE_WORDS, 0)  # keys by state
         self.access = Access()  # policies, roles, approvals
         self.members: dict[str, store_pb2.Member] = {}  # by id; runtime membership
@@ -317,6 +337,19 @@ class KeyStore:
                     due.append(key)  # re-checked: the index may have moved on meanwhile
         return due
 
+    def expiries_due(self, now_ms: int, limit: int = 1000) -> list[tuple[keys_pb2.Key, int]]:
+        """(key, version) of imported material whose expiry is at or before `now_ms`,
+        not yet erased, earliest key first, at most `limit` keys (leader's timer; O(due))."""
+        t = self._t
+        due: list[tuple[keys_pb2.Key, int]] = []
+        for _, key_id in t.expiries.due(now_ms, limit):
+            record = t.keys.get(key_id)
+            if record is not None:
+                key = key_records.decode(record).key
+                if key.state != DESTROYED:  # re-checked, as rotations_due does
+                    due.extend((key, version) for version in expired_versions(key, now_ms))
+        return due
+
     # --- apply ---------------------------------------------------------------------
 
     def _apply(self, raw: bytes) -> bytes:
@@ -415,6 +448,7 @@ class KeyStore:
         counts[key.state] += 1
         t.deletions.set(key.id, _deletion_due_ms(key))
         t.rotations.set(key.id, rotation_due_ms(key))
+        t.expiries.set(key.id, expiry_due_ms(key))
         self._revision += 1
         return store_pb2.CommandResult(key=key)
 
@@ -681,6 +715,8 @@ class KeyStore:
         for an imported version (by its keyed digest); either way the token is spent."""
         imp = command.import_material
         check.import_material(imp)
+        if imp.expires_at_ms and imp.expires_at_ms <= command.time_ms:
+            raise check.invalid("import_material.expires_at_ms", "must be after time_ms")
         old = self._existing("import_material.key_id", imp.key_id)
         check.importable(old.key, "import_material.key_id")
         check.pending_token(old, imp.token_id, command.time_ms)
@@ -695,11 +731,40 @@ class KeyStore:
                 created_at_ms=command.time_ms,
                 created_by=command.principal,
                 origin=EXTERNAL,
+                expires_at_ms=imp.expires_at_ms,
             )
             stored.wrapped_material[imp.version] = imp.wrapped_material
             stored.import_digests[imp.version] = imp.material_digest
         else:
             check.same_material(old, imp)
+            version = key.versions[imp.version - 1]
+            if version.material_expired:  # the same material, back after its erasure
+                check.wrapped("import_material.wrapped_material", imp.wrapped_material)
+                stored.wrapped_material[imp.version] = imp.wrapped_material
+                version.material_expired = False
+            version.expires_at_ms = imp.expires_at_ms
+        return self._publish(stored, old)
+
+    def _expire_material(self, command: store_pb2.Command) -> store_pb2.CommandResult:
+        """Erases one imported version's material once its expiry has passed; the
+        version, its digest and its history stay (the same material can come back)."""
+        expire = command.expire_material
+        old = self._existing("expire_material.key_id", expire.key_id)
+        if not 1 <= expire.version <= old.key.current_version:
+            raise check.invalid(
+                "expire_material.version", f"key has no version {expire.version}"
+            )
+        version = old.key.versions[expire.version - 1]
+        if version.material_expired or old.key.state == DESTROYED:
+            return store_pb2.CommandResult(key=old.key)  # already erased: idempotent
+        if not version.expires_at_ms or version.expires_at_ms > command.time_ms:
+            raise CommandRefused(
+                check.FAILED_PRECONDITION,
+                f"expire_material: version {expire.version} has not expired at time_ms",
+            )
+        stored = _copy(old)
+        del stored.wrapped_material[expire.version]
+        stored.key.versions[expire.version - 1].material_expired = True
         return self._publish(stored, old)
 
     def _put_policy(self, command: store_pb2.Command) -> store_pb2.CommandResult:
@@ -717,6 +782,12 @@ class KeyStore:
     def _grant_export(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         grant = command.grant_export.grant
         stored = self._existing("grant_export.grant.key_id", grant.key_id)
+        if 1 <= grant.version <= len(stored.key.versions) and (
+            stored.key.versions[grant.version - 1].material_expired
+        ):
+            raise CommandRefused(
+                check.FAILED_PRECONDITION, check.material_expired(stored.key.name, grant.version)
+            )
         if grant.version not in stored.wrapped_material:
             raise CommandRefused(check.NOT_FOUND, f"key has no version {grant.version}")
         if stored.key.purpose == keys_pb2.KEY_PURPOSE_HSM:
@@ -852,6 +923,7 @@ _HANDLERS: dict[str, _Handler] = {
     "set_member": KeyStore._set_member,
     "prepare_import": KeyStore._prepare_import,
     "import_material": KeyStore._import_material,
+    "expire_material": KeyStore._expire_material,
     "enable_secrets_mount": KeyStore._enable_secrets_mount,
     "configure_secrets_mount": KeyStore._configure_secrets_mount,
     "put_secret": KeyStore._put_secret,
@@ -887,6 +959,7 @@ def _tables_from(state: store_pb2.StoreState, records: list[bytes]) -> _Tables:
     keys, names, counts = tables.keys, tables.names, tables.counts
     deletions: list[tuple[str, int]] = []
     rotations: list[tuple[str, int]] = []
+    expiries: list[tuple[str, int]] = []
     for raw in records:
         try:
             key_id, stored, record = key_records.read_entry(raw)
@@ -906,8 +979,11 @@ def _tables_from(state: store_pb2.StoreState, records: list[bytes]) -> _Tables:
             deletions.append((key_id, due))
         if (due := rotation_due_ms(key)) is not None:
             rotations.append((key_id, due))
+        if (due := expiry_due_ms(key)) is not None:
+            expiries.append((key_id, due))
     tables.deletions = DueIndex(deletions)
     tables.rotations = DueIndex(rotations)
+    tables.expiries = DueIndex(expiries)
     tables.access = Access.load(state)
     tables.secrets = Secrets.load(state)
     for member in state.members:

@@ -197,10 +197,17 @@ def init_cluster(init: store_pb2.InitCluster) -> None:
 
 HSM_NOT_EXPORTABLE = "HSM-held keys cannot be exported"
 NOT_EXPORTABLE = "the key was created non-exportable: its material never leaves the cluster"
+
+
+def material_expired(key_name: str, version: int) -> str:
+    """The one message for every use of an imported version whose material expired."""
+    return f"version {version} of key {key_name!r}: imported material expired; import it again"
 EXPORT_DESTINATIONS = frozenset({"escrow", "rsa-aes", "aws", "gcp", "azure", "openbao"})
 MAX_EXPORT_TEXT = 1024
 DESTINATION_NAME = re.compile(r"[A-Za-z0-9._:/@-]{0,128}")
 DESTINATION_NAME_RULE = "0..128 of letters, digits and . _ : / @ -"
+# What an export allows the destination to do with the key (ExportBundle.usage).
+EXPORT_USAGES = ("encrypt-decrypt", "wrap-unwrap", "generate-verify-mac")
 
 
 def export_bundle(field: str, bundle: store_pb2.ExportBundle) -> None:
@@ -218,6 +225,8 @@ def export_bundle(field: str, bundle: store_pb2.ExportBundle) -> None:
         raise invalid(f"{field}.kek_id", "set for azure exports only")
     if not DESTINATION_NAME.fullmatch(bundle.destination_name):
         raise invalid(f"{field}.destination_name", DESTINATION_NAME_RULE)
+    if bundle.usage and bundle.usage not in EXPORT_USAGES:  # empty: recorded before usage
+        raise invalid(f"{field}.usage", f"one of {' | '.join(EXPORT_USAGES)}")
 
 
 def snapshot_key(key_id_: str, stored: store_pb2.StoredKey) -> None:
@@ -235,7 +244,11 @@ def snapshot_key(key_id_: str, stored: store_pb2.StoredKey) -> None:
     if key.state == keys_pb2.KEY_STATE_DESTROYED:
         if stored.wrapped_material or stored.HasField("pending_import"):
             raise ValueError(f"snapshot key {key_id_} is destroyed but holds material")
-    elif not awaiting_import and key.current_version not in stored.wrapped_material:
+    elif (
+        not awaiting_import
+        and key.current_version not in stored.wrapped_material
+        and not key.versions[key.current_version - 1].material_expired
+    ):
         raise ValueError(f"snapshot key {key_id_} lacks material for its current version")
     if key.state == keys_pb2.KEY_STATE_PENDING_DELETION and key.deletion_time_ms <= 0:
         raise ValueError(f"snapshot key {key_id_} is pending deletion without a time")
@@ -392,7 +405,8 @@ def same_material(stored: store_pb2.StoredKey, imp: store_pb2.ImportMaterial) ->
             "import_material.version",
             f"must be at most {stored.key.current_version + 1} (the next version)",
         )
-    if imp.wrapped_material:
+    expired = stored.key.versions[version - 1].material_expired
+    if imp.wrapped_material and not expired:
         raise invalid("import_material.wrapped_material", "must be empty for a re-import")
     if stored.import_digests.get(version) != imp.material_digest:
         raise CommandRefused(

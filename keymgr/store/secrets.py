@@ -193,12 +193,12 @@ class Secrets:
             if put.cas != current:
                 raise CommandRefused(
                     FAILED_PRECONDITION,
-                    f"cas: check-and-set version {put.cas} does not match the current "
+                    f"cas: mismatch: check-and-set version {put.cas} does not match the current "
                     f"version {current}",
                 )
         elif effective_cas_required(secret, mount):
             raise CommandRefused(
-                FAILED_PRECONDITION, "cas: this path requires a check-and-set version"
+                FAILED_PRECONDITION, "cas: required: this path requires a check-and-set version"
             )
         if put.version != current + 1:
             raise CommandRefused(

@@ -130,7 +130,7 @@ class RequestExportRequest(_message.Message):
     def __init__(self, name_or_id: _Optional[str] = ..., version: _Optional[int] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
 
 class ExportKeyRequest(_message.Message):
-    __slots__ = ("grant_id", "wrapping_public_key", "destination", "algorithm", "kek_id", "import_token", "destination_name")
+    __slots__ = ("grant_id", "wrapping_public_key", "destination", "algorithm", "kek_id", "import_token", "destination_name", "usage")
     GRANT_ID_FIELD_NUMBER: _ClassVar[int]
     WRAPPING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,7 @@ class ExportKeyRequest(_message.Message):
     KEK_ID_FIELD_NUMBER: _ClassVar[int]
     IMPORT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_NAME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     grant_id: str
     wrapping_public_key: bytes
     destination: ExportDestination
@@ -145,7 +146,8 @@ class ExportKeyRequest(_message.Message):
     kek_id: str
     import_token: bytes
     destination_name: str
-    def __init__(self, grant_id: _Optional[str] = ..., wrapping_public_key: _Optional[bytes] = ..., destination: _Optional[_Union[ExportDestination, str]] = ..., algorithm: _Optional[str] = ..., kek_id: _Optional[str] = ..., import_token: _Optional[bytes] = ..., destination_name: _Optional[str] = ...) -> None: ...
+    usage: str
+    def __init__(self, grant_id: _Optional[str] = ..., wrapping_public_key: _Optional[bytes] = ..., destination: _Optional[_Union[ExportDestination, str]] = ..., algorithm: _Optional[str] = ..., kek_id: _Optional[str] = ..., import_token: _Optional[bytes] = ..., destination_name: _Optional[str] = ..., usage: _Optional[str] = ...) -> None: ...
 
 class ExportKeyResponse(_message.Message):
     __slots__ = ("key_id", "version", "wrapped_key", "algorithm", "destination", "import_token", "bundle_id")

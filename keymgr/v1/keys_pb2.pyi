@@ -59,16 +59,20 @@ CONSISTENCY_DEFAULT: Consistency
 CONSISTENCY_LINEARIZABLE: Consistency
 
 class KeyVersion(_message.Message):
-    __slots__ = ("version", "created_at_ms", "created_by", "origin")
+    __slots__ = ("version", "created_at_ms", "created_by", "origin", "expires_at_ms", "material_expired")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    MATERIAL_EXPIRED_FIELD_NUMBER: _ClassVar[int]
     version: int
     created_at_ms: int
     created_by: str
     origin: KeyOrigin
-    def __init__(self, version: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., created_by: _Optional[str] = ..., origin: _Optional[_Union[KeyOrigin, str]] = ...) -> None: ...
+    expires_at_ms: int
+    material_expired: bool
+    def __init__(self, version: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., created_by: _Optional[str] = ..., origin: _Optional[_Union[KeyOrigin, str]] = ..., expires_at_ms: _Optional[int] = ..., material_expired: _Optional[bool] = ...) -> None: ...
 
 class Key(_message.Message):
     __slots__ = ("id", "name", "purpose", "state", "current_version", "versions", "labels", "description", "created_at_ms", "deletion_time_ms", "rotation_period_seconds", "min_decryption_version", "created_by", "origin", "non_exportable")
@@ -173,20 +177,22 @@ class GetImportParametersResponse(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., public_key_pem: _Optional[str] = ..., import_token: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., wrapping_key_bits: _Optional[int] = ...) -> None: ...
 
 class ImportKeyMaterialRequest(_message.Message):
-    __slots__ = ("name_or_id", "import_token", "wrapped_key_material", "algorithm", "version", "request_id")
+    __slots__ = ("name_or_id", "import_token", "wrapped_key_material", "algorithm", "version", "expires_at_ms", "request_id")
     NAME_OR_ID_FIELD_NUMBER: _ClassVar[int]
     IMPORT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     WRAPPED_KEY_MATERIAL_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name_or_id: str
     import_token: str
     wrapped_key_material: bytes
     algorithm: WrappingAlgorithm
     version: int
+    expires_at_ms: int
     request_id: str
-    def __init__(self, name_or_id: _Optional[str] = ..., import_token: _Optional[str] = ..., wrapped_key_material: _Optional[bytes] = ..., algorithm: _Optional[_Union[WrappingAlgorithm, str]] = ..., version: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, name_or_id: _Optional[str] = ..., import_token: _Optional[str] = ..., wrapped_key_material: _Optional[bytes] = ..., algorithm: _Optional[_Union[WrappingAlgorithm, str]] = ..., version: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SetKeyRotationRequest(_message.Message):
     __slots__ = ("name_or_id", "rotation_period_seconds", "min_decryption_version", "request_id")

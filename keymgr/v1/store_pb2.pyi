@@ -126,18 +126,28 @@ class PrepareImport(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., token_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., wrapped_private_key: _Optional[bytes] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
 
 class ImportMaterial(_message.Message):
-    __slots__ = ("key_id", "token_id", "version", "wrapped_material", "material_digest")
+    __slots__ = ("key_id", "token_id", "version", "wrapped_material", "material_digest", "expires_at_ms")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     WRAPPED_MATERIAL_FIELD_NUMBER: _ClassVar[int]
     MATERIAL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     token_id: str
     version: int
     wrapped_material: bytes
     material_digest: bytes
-    def __init__(self, key_id: _Optional[str] = ..., token_id: _Optional[str] = ..., version: _Optional[int] = ..., wrapped_material: _Optional[bytes] = ..., material_digest: _Optional[bytes] = ...) -> None: ...
+    expires_at_ms: int
+    def __init__(self, key_id: _Optional[str] = ..., token_id: _Optional[str] = ..., version: _Optional[int] = ..., wrapped_material: _Optional[bytes] = ..., material_digest: _Optional[bytes] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+
+class ExpireMaterial(_message.Message):
+    __slots__ = ("key_id", "version")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    version: int
+    def __init__(self, key_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class PendingImport(_message.Message):
     __slots__ = ("token_id", "public_key", "wrapped_private_key", "expires_at_ms")
@@ -431,7 +441,7 @@ class UseExportGrant(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., bundle: _Optional[_Union[ExportBundle, _Mapping]] = ...) -> None: ...
 
 class ExportBundle(_message.Message):
-    __slots__ = ("id", "key_id", "version", "destination", "algorithm", "wrapping_key_sha256", "approvers", "exported_by", "exported_at_ms", "kek_id", "destination_name")
+    __slots__ = ("id", "key_id", "version", "destination", "algorithm", "wrapping_key_sha256", "approvers", "exported_by", "exported_at_ms", "kek_id", "destination_name", "usage")
     ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -443,6 +453,7 @@ class ExportBundle(_message.Message):
     EXPORTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     KEK_ID_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_NAME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     id: str
     key_id: str
     version: int
@@ -454,7 +465,8 @@ class ExportBundle(_message.Message):
     exported_at_ms: int
     kek_id: str
     destination_name: str
-    def __init__(self, id: _Optional[str] = ..., key_id: _Optional[str] = ..., version: _Optional[int] = ..., destination: _Optional[str] = ..., algorithm: _Optional[str] = ..., wrapping_key_sha256: _Optional[bytes] = ..., approvers: _Optional[_Iterable[str]] = ..., exported_by: _Optional[str] = ..., exported_at_ms: _Optional[int] = ..., kek_id: _Optional[str] = ..., destination_name: _Optional[str] = ...) -> None: ...
+    usage: str
+    def __init__(self, id: _Optional[str] = ..., key_id: _Optional[str] = ..., version: _Optional[int] = ..., destination: _Optional[str] = ..., algorithm: _Optional[str] = ..., wrapping_key_sha256: _Optional[bytes] = ..., approvers: _Optional[_Iterable[str]] = ..., exported_by: _Optional[str] = ..., exported_at_ms: _Optional[int] = ..., kek_id: _Optional[str] = ..., destination_name: _Optional[str] = ..., usage: _Optional[str] = ...) -> None: ...
 
 class AuthorizeRemoval(_message.Message):
     __slots__ = ("member_id", "expires_at_ms", "used", "operation_id")
@@ -679,7 +691,7 @@ class RevokeSecretToken(_message.Message):
     def __init__(self, accessor: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration", "authorize_removal", "consume_removal", "rotate_root", "prepare_import", "import_material", "enable_secrets_mount", "configure_secrets_mount", "put_secret", "delete_secret_versions", "undelete_secret_versions", "destroy_secret_versions", "write_secret_metadata", "delete_secret_metadata", "create_secret_token", "revoke_secret_token")
+    __slots__ = ("request_id", "time_ms", "principal", "init_cluster", "create_key", "rotate_key", "set_key_enabled", "schedule_deletion", "cancel_deletion", "rotate_keyring", "tick", "put_policy", "delete_policy", "set_roles", "set_approval_rule", "request_approval", "decide_approval", "destroy_key", "set_rotation_policy", "grant_export", "use_export_grant", "restore_state", "set_member", "authorize_join", "consume_join", "authorize_seal_migration", "consume_seal_migration", "authorize_removal", "consume_removal", "rotate_root", "prepare_import", "import_material", "enable_secrets_mount", "configure_secrets_mount", "put_secret", "delete_secret_versions", "undelete_secret_versions", "destroy_secret_versions", "write_secret_metadata", "delete_secret_metadata", "create_secret_token", "revoke_secret_token", "expire_material")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -722,6 +734,7 @@ class Command(_message.Message):
     DELETE_SECRET_METADATA_FIELD_NUMBER: _ClassVar[int]
     CREATE_SECRET_TOKEN_FIELD_NUMBER: _ClassVar[int]
     REVOKE_SECRET_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_MATERIAL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ms: int
     principal: str
@@ -764,7 +777,8 @@ class Command(_message.Message):
     delete_secret_metadata: DeleteSecretMetadata
     create_secret_token: CreateSecretToken
     revoke_secret_token: RevokeSecretToken
-    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ..., authorize_removal: _Optional[_Union[AuthorizeRemoval, _Mapping]] = ..., consume_removal: _Optional[_Union[ConsumeRemoval, _Mapping]] = ..., rotate_root: _Optional[_Union[RotateRoot, _Mapping]] = ..., prepare_import: _Optional[_Union[PrepareImport, _Mapping]] = ..., import_material: _Optional[_Union[ImportMaterial, _Mapping]] = ..., enable_secrets_mount: _Optional[_Union[EnableSecretsMount, _Mapping]] = ..., configure_secrets_mount: _Optional[_Union[ConfigureSecretsMount, _Mapping]] = ..., put_secret: _Optional[_Union[PutSecret, _Mapping]] = ..., delete_secret_versions: _Optional[_Union[SecretVersions, _Mapping]] = ..., undelete_secret_versions: _Optional[_Union[SecretVersions, _Mapping]] = ..., destroy_secret_versions: _Optional[_Union[SecretVersions, _Mapping]] = ..., write_secret_metadata: _Optional[_Union[WriteSecretMetadata, _Mapping]] = ..., delete_secret_metadata: _Optional[_Union[DeleteSecretMetadata, _Mapping]] = ..., create_secret_token: _Optional[_Union[CreateSecretToken, _Mapping]] = ..., revoke_secret_token: _Optional[_Union[RevokeSecretToken, _Mapping]] = ...) -> None: ...
+    expire_material: ExpireMaterial
+    def __init__(self, request_id: _Optional[str] = ..., time_ms: _Optional[int] = ..., principal: _Optional[str] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., rotate_key: _Optional[_Union[RotateKey, _Mapping]] = ..., set_key_enabled: _Optional[_Union[SetKeyEnabled, _Mapping]] = ..., schedule_deletion: _Optional[_Union[ScheduleDeletion, _Mapping]] = ..., cancel_deletion: _Optional[_Union[CancelDeletion, _Mapping]] = ..., rotate_keyring: _Optional[_Union[RotateKeyring, _Mapping]] = ..., tick: _Optional[_Union[Tick, _Mapping]] = ..., put_policy: _Optional[_Union[PutPolicy, _Mapping]] = ..., delete_policy: _Optional[_Union[DeletePolicy, _Mapping]] = ..., set_roles: _Optional[_Union[SetRoles, _Mapping]] = ..., set_approval_rule: _Optional[_Union[SetApprovalRule, _Mapping]] = ..., request_approval: _Optional[_Union[RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[DecideApproval, _Mapping]] = ..., destroy_key: _Optional[_Union[DestroyKey, _Mapping]] = ..., set_rotation_policy: _Optional[_Union[SetRotationPolicy, _Mapping]] = ..., grant_export: _Optional[_Union[GrantExport, _Mapping]] = ..., use_export_grant: _Optional[_Union[UseExportGrant, _Mapping]] = ..., restore_state: _Optional[_Union[RestoreState, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., authorize_join: _Optional[_Union[AuthorizeJoin, _Mapping]] = ..., consume_join: _Optional[_Union[ConsumeJoin, _Mapping]] = ..., authorize_seal_migration: _Optional[_Union[AuthorizeSealMigration, _Mapping]] = ..., consume_seal_migration: _Optional[_Union[ConsumeSealMigration, _Mapping]] = ..., authorize_removal: _Optional[_Union[AuthorizeRemoval, _Mapping]] = ..., consume_removal: _Optional[_Union[ConsumeRemoval, _Mapping]] = ..., rotate_root: _Optional[_Union[RotateRoot, _Mapping]] = ..., prepare_import: _Optional[_Union[PrepareImport, _Mapping]] = ..., import_material: _Optional[_Union[ImportMaterial, _Mapping]] = ..., enable_secrets_mount: _Optional[_Union[EnableSecretsMount, _Mapping]] = ..., configure_secrets_mount: _Optional[_Union[ConfigureSecretsMount, _Mapping]] = ..., put_secret: _Optional[_Union[PutSecret, _Mapping]] = ..., delete_secret_versions: _Optional[_Union[SecretVersions, _Mapping]] = ..., undelete_secret_versions: _Optional[_Union[SecretVersions, _Mapping]] = ..., destroy_secret_versions: _Optional[_Union[SecretVersions, _Mapping]] = ..., write_secret_metadata: _Optional[_Union[WriteSecretMetadata, _Mapping]] = ..., delete_secret_metadata: _Optional[_Union[DeleteSecretMetadata, _Mapping]] = ..., create_secret_token: _Optional[_Union[CreateSecretToken, _Mapping]] = ..., revoke_secret_token: _Optional[_Union[RevokeSecretToken, _Mapping]] = ..., expire_material: _Optional[_Union[ExpireMaterial, _Mapping]] = ...) -> None: ...
 
 class CommandError(_message.Message):
     __slots__ = ("code", "message")

@@ -11,7 +11,7 @@ A doc is read top to bottom:
 - a line ``! cmd`` fails the block if ``cmd`` succeeds (bash alone would not);
 - ``<!-- ci: ... -->`` lines (invisible in rendered Markdown) tell the harness what the
   operator does outside the shell at that point: bring up a cluster, kill a node, start
-  a new node's service. The vocabulary is `Harness.directives`;
+  a new node's service, start the gateway. The vocabulary is `Harness.directives`;
 - whatever a block prints as ``Unseal Share N: ...`` (the output of `keymgr operator
   init`) becomes ``$SHAREn`` for the blocks after it: the harness plays the custodians.
 
@@ -34,8 +34,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from keymgr.ops.devcluster import LocalCluster, NodeSpec, default_spec
-from keymgr.ops.ports import free_port
+from keymgr.ops.ports import NotListening, free_port, wait_listening
 from keymgr_bench.openbao_peer import OpenBaoCluster, bao_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,6 +134,7 @@ class Harness:
     peers: list[OpenBaoCluster] = field(default_factory=list)
     ran: list[Block] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -155,6 +158,7 @@ class Harness:
             "new-node": self._new_node,
             "config": self._config,
             "start": self._start,
+            "gateway": self._gateway,
             "openbao": self._openbao,
         }
 
@@ -182,6 +186,7 @@ class Harness:
             cluster = LocalCluster(self.work / "dev-cluster", default_spec(3))
             self.clusters[kind] = cluster
             shares = cluster.bring_up(shares=3, threshold=2)
+            cluster.enable_secrets_mount()  # as `keymgr dev up` does
             fd = os.open(cluster.root / "unseal-shares.txt", os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write("\n".join(shares) + "\n")
@@ -249,6 +254,28 @@ class Harness:
         cluster = self._fresh()
         cluster.start(node_id)
         cluster.wait_answering(node_id)
+
+    def _gateway(self, config: str) -> None:
+        """`keymgr gateway --config <config>` in the foreground of another shell: start
+        it from a copy of the doc's config listening on a free port; export BAO_ADDR."""
+        source = self.work / config
+        body = yaml.safe_load(source.read_text())
+        port = free_port()
+        body["listen"] = f"127.0.0.1:{port}"
+        copy = source.with_name(f"ci-{source.name}")
+        copy.write_text(yaml.safe_dump(body))
+        with open(self.work / "ci-gateway.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "keymgr", "gateway", "--config", copy.name],
+                cwd=source.parent, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        self.processes.append(process)
+        try:
+            wait_listening(port, process, log=self.work / "ci-gateway.log")
+        except NotListening as exc:
+            raise DocError(f"the gateway: {exc}") from None
+        self.env["BAO_ADDR"] = f"https://127.0.0.1:{port}"
 
     def _openbao(self) -> None:
         """`bao server -dev` with transit enabled, as the doc's skip-ci block starts it,
@@ -326,9 +353,11 @@ class Harness:
     def close(self) -> None:
         """Stops every node by PID: those started here, and those a block started
         (e.g. a drill restarting a node), found by run/<id>.pid checked against /proc;
-        every OpenBao server started here; then the background processes of blocks
-        (`<name>.pid` in the work dir)."""
+        every OpenBao server and gateway started here; then the background processes of
+        blocks (`<name>.pid` in the work dir)."""
         try:
+            for process in self.processes:
+                _stop_process(process)
             for peer in self.peers:
                 peer.close()
             self._close_clusters()
@@ -387,6 +416,16 @@ def _stop_pid_file(pid_file: Path, timeout: float = 10.0) -> None:
             if state == "Z":
                 return
             time.sleep(0.05)
+
+
+def _stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
 
 
 def iter_keymgr_commands(steps: list[Step]) -> Iterator[tuple[Block, list[str]]]:

@@ -25,7 +25,8 @@ BYOK_GUIDE = REPO / "docs" / "guide-byok.md"  # run by test_byok_guide_runs
 # Every keymgr command and option the guides name must exist; the LUKS, MariaDB and
 # Kubernetes guides are also run against a dev cluster in tests/docs/test_guides.py.
 GUIDES = [
-    REPO / "docs" / f"guide-{name}.md" for name in ("luks", "mariadb", "kubernetes", "sdk")
+    REPO / "docs" / f"guide-{name}.md"
+    for name in ("luks", "mariadb", "kubernetes", "sdk", "secrets")
 ]
 RUNTIME_BUDGET_S = 90.0  # the target is ~60 s on a 2-core machine; fail well before hanging
 _INLINE = re.compile(r"`(keymgr [^`]+)`")
@@ -87,8 +88,8 @@ def test_byok_guide_runs(harness: Harness) -> None:
     """Import with openssl, export to stand-ins of the three clouds and to a real
     OpenBao, then the re-push after a rotation that `keymgr report byok` drives."""
     run_docs(harness, [BYOK_GUIDE], [
-        ("keys", "import-params"), ("keys", "import"), ("export", "request"),
-        ("approvals", "approve"), ("export", "fetch"), ("keys", "destinations"),
+        ("keys", "import-params"), ("keys", "import"), ("keys", "export-wrapped"),
+        ("approvals", "approve"), ("keys", "destinations"),
         ("keys", "rotate"), ("report", "byok"),
     ])
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from keymgr.audit.bounds import REFUSED_LINE_BYTES
-from keymgr.ops import apifuzz
 from keymgr.ops.devcluster import LocalCluster
+from tests import apifuzz
 from tests.integration import raw_grpc
 from tests.integration.conftest import MakeCluster
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import shlex
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,7 +107,11 @@ def test_azure_byok_file(admins: tuple[Client, Client]) -> None:
     kid = "https://contoso.vault.azure.net/keys/KEKforBYOK/0123456789abcdef"
     with pytest.raises(InvalidArgument, match="kek_id"):
         alice.export_key(grant_id, pem(rsa_key(4096)), destination="azure")
-    exported = alice.export_key(grant_id, pem(rsa_key(4096)), destination="azure", kek_id=kid)
+    with pytest.raises(InvalidArgument, match="usage: azure takes"):
+        alice.export_key(grant_id, pem(rsa_key(4096)), destination="azure", kek_id=kid,
+                         usage="generate-verify-mac")
+    exported = alice.export_key(grant_id, pem(rsa_key(4096)), destination="azure", kek_id=kid,
+                                usage="wrap-unwrap")
     document = json.loads(exported.wrapped_key)
     assert set(document) == {"schema_version", "header", "ciphertext", "generator"}
     assert document["header"] == {"kid": kid, "alg": "dir", "enc": "CKM_RSA_AES_KEY_WRAP"}
@@ -115,7 +121,7 @@ def test_azure_byok_file(admins: tuple[Client, Client]) -> None:
     raw = base64.urlsafe_b64decode(ciphertext + "=" * (-len(ciphertext) % 4))
     check_material(unwrap_rsa_aes(rsa_key(4096), raw, AZURE_OAEP), blob)
     [record] = alice.list_export_bundles(name)
-    assert (record.destination, record.kek_id) == ("azure", kid)
+    assert (record.destination, record.kek_id, record.usage) == ("azure", kid, "wrap-unwrap")
 
 
 def test_openbao_transit_ciphertext(admins: tuple[Client, Client]) -> None:
@@ -143,6 +149,7 @@ def test_every_export_is_recorded_and_listed(
     key = alice.get_key(name)
     assert (record.id, record.key_id, record.version) == (grant_id, key.id, 1)
     assert record.destination == "rsa-aes" and record.wrapping_key_sha256 == fingerprint(private)
+    assert record.usage == "encrypt-decrypt"  # the default for an encrypt key
     assert sorted(record.approvers) == sorted([alice.whoami().principal, bob.whoami().principal])
     assert record.exported_by == alice.whoami().principal and record.exported_at_ms > 0
     for node in export_cluster.spec.nodes:  # replicated: every node gets the record
@@ -152,6 +159,9 @@ def test_every_export_is_recorded_and_listed(
     assert listed.returncode == 0, listed.stderr.decode()
     assert "rsa-aes:vault-7@dc2" in listed.stdout.decode()
     assert fingerprint(private).hex() in listed.stdout.decode()
+    assert "usage=encrypt-decrypt" in listed.stdout.decode()
+    assert b"export to rsa-aes:vault-7@dc2 (RSA_AES_KEY_WRAP_SHA_256) for encrypt-decrypt" in (
+        audit_bytes(export_cluster))
     missing = keymgr("keys", "destinations", "no-such-key", env=env)
     assert "no-such-key" in one_line_error(missing) or "not found" in one_line_error(missing)
 
@@ -186,6 +196,8 @@ def test_refusals_are_clear_and_change_nothing(admins: tuple[Client, Client]) ->
         ({"destination": "rsa-aes", "import_token": b"tok"}, "import_token"),
         ({"destination": "aws", "kek_id": "kid"}, "kek_id"),
         ({"destination": "aws", "destination_name": "prod eu"}, "destination_name"),
+        ({"destination": "aws", "usage": "wrap-unwrap"}, "usage"),
+        ({"destination": "rsa-aes", "usage": "sign"}, "usage"),
     ]
     for call, field in cases:
         call.setdefault("wrapping_public_key", pem(rsa_key(3072)))
@@ -219,3 +231,65 @@ def test_non_exportable_keys_never_leave(
     operations = alice.list_approvals(include_decided=True).operations
     assert not [op for op in operations if name in op.summary]
     assert alice.list_export_bundles(name) == []
+
+
+def test_export_wrapped_files_the_request_then_writes_the_payload(
+    admins: tuple[Client, Client], export_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """`keymgr keys export-wrapped`: exit 3 with the approve and re-run commands, no
+    second request while one waits, then (approved) the payload exactly as `export
+    fetch` writes it, a record with the usage, and `report byok --json` showing it."""
+    alice, bob = admins
+    env = cluster_env(export_cluster)
+    name = f"wrapped-{uuid.uuid4().hex[:8]}"
+    alice.create_key(name)
+    blob = alice.encrypt(name, b"made inside keymgr", consistent=True)
+    private = rsa_key(3072)
+    wrapping = tmp_path / "WrappingPublicKey.pem"
+    wrapping.write_bytes(pem(private))
+    out = tmp_path / "EncryptedKeyMaterial.bin"
+    argv = ["keys", "export-wrapped", name, "--to", "aws", "--wrapping-key", str(wrapping),
+            "--out", str(out), "--destination-name", "acct-1", "--usage", "generate-verify-mac"]
+    first = keymgr(*argv, env=env)
+    assert first.returncode == 3, first.stderr.decode()
+    text = first.stdout.decode()
+    [operation_id] = re.findall(r"keymgr approvals approve (\S+)", text)
+    [rerun] = re.findall(r"Then run again: +(.+)", text)
+    assert shlex.split(rerun)[:3] == ["keymgr", "keys", "export-wrapped"] and not out.exists()
+    waiting = keymgr(*argv, env=env)
+    assert waiting.returncode == 3 and operation_id in waiting.stdout.decode()
+    assert b"waits" in waiting.stdout
+    requests = [op for op in alice.list_approvals(include_decided=True).operations
+                if op.kind == "export-key" and name in op.summary]
+    assert [op.id for op in requests] == [operation_id]  # no second request filed
+    assert bob.approve(operation_id).state == store_pb2.OPERATION_STATE_EXECUTED
+    done = keymgr(*shlex.split(rerun)[1:], env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    check_material(unwrap_rsa_aes(private, out.read_bytes(), OAEP), blob)
+    [record] = alice.list_export_bundles(name)
+    assert record.id == operation_id and record.usage == "generate-verify-mac"
+    assert (record.destination, record.destination_name) == ("aws", "acct-1")
+    listed = keymgr("keys", "destinations", name, "--json", env=env)
+    assert json.loads(listed.stdout)[0]["usage"] == "generate-verify-mac"
+    out.unlink()
+    again = keymgr(*argv, env=env)  # the grant is spent: a new request
+    assert again.returncode == 3 and operation_id not in again.stdout.decode()
+    [second] = re.findall(r"keymgr approvals approve (\S+)", again.stdout.decode())
+    assert bob.approve(second).state == store_pb2.OPERATION_STATE_EXECUTED
+    fetched = keymgr("export", "fetch", second, "--destination", "aws", "--public-key",
+                     str(wrapping), "--out", str(tmp_path / "two.bin"), "--usage",
+                     "encrypt-decrypt", env=env)  # the two-step flow still works
+    assert fetched.returncode == 0, fetched.stderr.decode()
+    check_material(unwrap_rsa_aes(private, (tmp_path / "two.bin").read_bytes(), OAEP), blob)
+    assert [b.usage for b in alice.list_export_bundles(name)] == [
+        "generate-verify-mac", "encrypt-decrypt"]
+    alice.rotate_key(name)
+    report = keymgr("report", "byok", "--json", env=env)
+    assert report.returncode == 2, report.stderr.decode()
+    rows = {(r["destination"], r["destination_name"]): r["last_usage"]
+            for r in json.loads(report.stdout)["missing"] if r["key"] == name}
+    assert rows == {("aws", "acct-1"): "generate-verify-mac", ("aws", ""): "encrypt-decrypt"}
+    bad = keymgr("keys", "export-wrapped", name, "--to", "aws", "--wrapping-key",
+                 str(tmp_path / "missing.pem"), "--out", str(out), env=env)
+    assert "--wrapping-key: file not found" in one_line_error(bad)

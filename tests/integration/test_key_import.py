@@ -268,6 +268,103 @@ def test_cli_import_as_the_guide_runs_it(byok_cluster: LocalCluster, tmp_path: P
     assert open_envelope_v2(secret, blob) == b"cli"
 
 
+def _until(check: Any, timeout_s: float, what: str) -> Any:
+    """Polls `check` until it returns something true (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_imported_material_expires_is_erased_and_comes_back(
+    byok_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """`keys import --expires-in 4s` on a 3-node cluster: every node serves the version
+    until its expiry, then every node refuses it with FAILED_PRECONDITION, the leader
+    erases it (audit line, `keys history` says so), and the same material imported
+    again brings the version back: an old ciphertext opens again."""
+    env = cluster_env(byok_cluster)
+    nodes = byok_cluster.spec.nodes
+    with byok_cluster.client() as client:
+        key = external_key(client)
+        params = client.get_import_parameters(key.name)
+        with pytest.raises(InvalidArgument, match="expires_at_ms"):
+            client.import_key_material(
+                key.name, import_token=params.import_token, expires_at_ms=1000,
+                wrapped_key_material=python_wrap(params.public_key, material()))
+        secret = material()
+        pem, token, payload = tmp_path / "w.pem", tmp_path / "t.txt", tmp_path / "p.bin"
+        pem.write_text(params.public_key_pem)
+        token.write_text(params.import_token + "\n")
+        payload.write_bytes(python_wrap(params.public_key, secret))
+        started_ms = time.time() * 1000
+        imported = keymgr("keys", "import", key.name, "--wrapped", str(payload), "--token",
+                          str(token), "--expires-in", "4s", env=env)
+        assert imported.returncode == 0, imported.stderr
+        assert b"(expires " in imported.stdout
+        version = client.get_key(key.name).versions[0]
+        assert started_ms + 3000 < version.expires_at_ms < time.time() * 1000 + 4000
+        assert not version.material_expired
+        blobs = [client.encrypt(key.name, b"before expiry", consistent=True, endpoint=n.api)
+                 for n in nodes]
+        history = keymgr("keys", "history", key.name, env=env)
+        assert b"Expires" in history.stdout and b"expired" not in history.stdout
+
+        time.sleep(max(0.0, version.expires_at_ms / 1000 - time.time()))
+        message = f"version 1 of key {key.name!r}: imported material expired; import it again"
+        for node, blob in zip(nodes, blobs, strict=True):
+            with pytest.raises(FailedPrecondition) as refused:
+                client.decrypt(blob, endpoint=node.api)
+            assert message in str(refused.value)
+            with pytest.raises(FailedPrecondition, match="imported material expired"):
+                client.encrypt(key.name, b"after expiry", endpoint=node.api)
+
+        def erased_everywhere() -> bool:
+            for n in nodes:
+                with byok_cluster.client([n.id]) as one:
+                    if not one.get_key(key.name).versions[0].material_expired:
+                        return False
+            return True
+
+        _until(erased_everywhere, 15, "the leader to erase the expired material")
+        audit = b"".join(Path(p).read_bytes() for p in byok_cluster.spec.audit_files.values())
+        erasures = [line for line in audit.splitlines()
+                    if b"ExpireImportedMaterial" in line and key.id.encode() in line]
+        assert len(erasures) == 1, erasures  # once, however many rounds the leader ran
+        assert b'"principal":"scheduler"' in erasures[0].replace(b" ", b"")
+        history = keymgr("keys", "history", key.name, env=env)
+        assert b"expired (material erased)" in history.stdout, history.stdout
+        shown = keymgr("keys", "get", key.name, env=env)
+        assert b"expired (material erased)" in shown.stdout
+        with pytest.raises(FailedPrecondition, match="imported material expired"):
+            client.request_export(key.name)
+
+        again = client.get_import_parameters(key.name)
+        with pytest.raises(FailedPrecondition, match="wrapped_key_material: differs"):
+            client.import_key_material(
+                key.name, import_token=again.import_token, version=1,
+                wrapped_key_material=python_wrap(again.public_key, material()))
+        back = client.import_key_material(
+            key.name, import_token=again.import_token, version=1,
+            wrapped_key_material=python_wrap(again.public_key, secret))
+        assert back.current_version == 1
+        assert not back.versions[0].material_expired and back.versions[0].expires_at_ms == 0
+        for node, blob in zip(nodes, blobs, strict=True):
+            opened = _until(lambda n=node, b=blob: _decrypts(client, b, n.api), 10,
+                            f"node {node.id} to serve the re-imported version")
+            assert opened == b"before expiry"
+
+
+def _decrypts(client: Client, blob: bytes, endpoint: str) -> bytes | None:
+    try:
+        return client.decrypt(blob, endpoint=endpoint)
+    except FailedPrecondition:
+        return None  # this node has not applied the re-import yet
+
+
 def test_zz_expired_token_is_refused(byok: Client, expiring: Any) -> None:
     """Last in the module: waits (at most 60 s) for the token made first to expire."""
     key, params = expiring

@@ -69,6 +69,23 @@ def test_versions_cas_and_reads(kv: Client) -> None:
     assert api.get(MOUNT, "apps/web").data == {"user": "web"}
 
 
+def test_a_write_sent_again_under_its_request_id_is_applied_once(
+    cluster: LocalCluster, kv: Client
+) -> None:
+    """What the gateway relies on when it resends an ambiguous write: the second sending,
+    even to another node, answers with the first one's version and writes nothing."""
+    api = kv.secrets
+    first = api.put(MOUNT, "idem/once", {"v": 1}, cas=0, request_id="idem-put-1")
+    with cluster.client([cluster.spec.nodes[-1].id]) as other:
+        again = other.secrets.put(MOUNT, "idem/once", {"v": 1}, cas=0, request_id="idem-put-1")
+    assert again.version == first.version == 1
+    assert api.read_metadata(MOUNT, "idem/once").current_version == 1
+    api.delete(MOUNT, "idem/once", request_id="idem-del-1")
+    api.undelete(MOUNT, "idem/once", [1], request_id="idem-undel-1")
+    api.delete(MOUNT, "idem/once", request_id="idem-del-1")  # answered, not applied again
+    assert api.get(MOUNT, "idem/once").data == {"v": 1}
+
+
 def test_max_versions_prunes_oldest(kv: Client) -> None:
     api = kv.secrets
     for i in range(5):

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from keymgr import pki
-from keymgr.agents.tde_gateway import hash_token
 from keymgr.client import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from keymgr.gateway.config import hash_token
 from keymgr.listen_limits import TDE_GATEWAY
 from keymgr.ops.devcluster import LocalCluster
 from keymgr.ops.ports import free_port
@@ -180,41 +180,46 @@ def grant_gateway(cluster: LocalCluster) -> None:
 
 
 def start_gateway(
-    cluster: LocalCluster, tmp_path: Path, processes: Processes
+    cluster: LocalCluster, tmp_path: Path, processes: Processes, *, unified: bool = True
 ) -> tuple[int, str, str]:
     """A running gateway (server certificate from the cluster CA, a client certificate,
-    node1 first); returns its port, shop-db's token and another database's token."""
+    node1 first); returns its port, shop-db's token and another database's token.
+
+    `unified`: `keymgr gateway` with a `tde:` section next to `kv:` (the secrets mounts
+    are served on the same listener); otherwise `keymgr tde-gateway` with the
+    configuration it has always read (top-level mount and tokens)."""
     ca = pki.load_ca(cluster.certs)
     pki.issue_server_cert(ca, "tde-gateway-tls", hosts=["127.0.0.1"])
     cert, key = agent_cert(cluster, "tde-gateway", "service")
     token, wrong_db_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     port = free_port()
+    tde = {
+        "mount": "keymgr",
+        "tokens": [
+            {"sha256": hash_token(token), "db_id": "shop-db"},
+            {"sha256": hash_token(wrong_db_token), "db_id": "other-db"},
+        ],
+    }
     config = tmp_path / "gateway.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "listen": f"127.0.0.1:{port}",
-                "tls": {
-                    "cert": str(cluster.certs / "tde-gateway-tls.pem"),
-                    "key": str(cluster.certs / "tde-gateway-tls-key.pem"),
-                },
-                "mount": "keymgr",
-                "cluster": {
-                    "addresses": [n.api for n in cluster.spec.nodes],  # node1 first
-                    "ca": str(cluster.credentials.ca),
-                    "cert": str(cert),
-                    "key": str(key),
-                },
-                "tokens": [
-                    {"sha256": hash_token(token), "db_id": "shop-db"},
-                    {"sha256": hash_token(wrong_db_token), "db_id": "other-db"},
-                ],
-                "failover_deadline_s": 20,
-            }
-        )
-    )
+    body = {
+        "listen": f"127.0.0.1:{port}",
+        "tls": {
+            "cert": str(cluster.certs / "tde-gateway-tls.pem"),
+            "key": str(cluster.certs / "tde-gateway-tls-key.pem"),
+        },
+        "cluster": {
+            "addresses": [n.api for n in cluster.spec.nodes],  # node1 first
+            "ca": str(cluster.credentials.ca),
+            "cert": str(cert),
+            "key": str(key),
+        },
+        "failover_deadline_s": 20,
+        **({"tde": tde, "kv": {}} if unified else tde),
+    }
+    config.write_text(yaml.safe_dump(body))
+    command = "gateway" if unified else "tde-gateway"
     processes.start(
-        [*keymgr_argv(), "tde-gateway", "--config", str(config)], tmp_path / "gateway.log"
+        [*keymgr_argv(), command, "--config", str(config)], tmp_path / "gateway.log"
     )
     wait_for(lambda: port_open(port), timeout=20, what="gateway listening")
     return port, token, wrong_db_token
@@ -285,6 +290,7 @@ def test_mariadb_tde_through_the_gateway(
     grant_gateway(cluster)
     port, token, wrong_db_token = start_gateway(cluster, tmp_path, processes)
     check_gateway_http(cluster, port, token, wrong_db_token)
+    check_kv_on_the_same_listener(cluster, port)
 
     db = gateway_mariadb(cluster, tmp_path / "mariadb", port, token, processes)
     db.start()
@@ -331,7 +337,7 @@ def test_mariadb_fetches_keys_while_the_gateway_is_besieged(
     cluster = make_cluster()
     cluster.bring_up()
     grant_gateway(cluster)
-    port, token, _ = start_gateway(cluster, tmp_path, processes)
+    port, token, _ = start_gateway(cluster, tmp_path, processes, unified=False)
     db = gateway_mariadb(cluster, tmp_path / "mariadb", port, token, processes)
     context = ssl.create_default_context(cafile=str(cluster.credentials.ca))
     siege = (
@@ -361,6 +367,30 @@ def test_mariadb_fetches_keys_while_the_gateway_is_besieged(
     # the gateway closed each held connection when its phase's deadline passed
     assert max(lifetimes["idle"] + lifetimes["slow-hello"]) < TDE_GATEWAY.handshake_timeout_s + 3
     assert max(lifetimes["slow-head"]) < TDE_GATEWAY.head_timeout_s + 3
+
+
+def check_kv_on_the_same_listener(cluster: LocalCluster, port: int) -> None:
+    """The unified gateway also serves a KV v2 mount (hvac, a keymgr token)."""
+    import hvac
+
+    from tests.integration.kv_gateway_support import (
+        ALL_SECRET_OPERATIONS,
+        applied_everywhere,
+        grant,
+        token_for,
+    )
+
+    app = "spiffe://keymgr/service/tde-test-app"
+    with cluster.client() as admin:
+        admin.secrets.enable_mount("secret")
+        grant(admin, "tde-test-app", app, ALL_SECRET_OPERATIONS, ["secret/*"])
+        token = token_for(admin, app)
+        applied_everywhere(cluster, admin)
+    kv = hvac.Client(url=f"https://127.0.0.1:{port}", token=token,
+                     verify=str(cluster.credentials.ca)).secrets.kv.v2
+    kv.create_or_update_secret("db/shop", {"password": "p"}, mount_point="secret")
+    read = kv.read_secret_version("db/shop", mount_point="secret", raise_on_deleted_version=True)
+    assert read["data"]["data"] == {"password": "p"}
 
 
 def version_of(db: MariaDB) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from keymgr.ops.apifuzz import (
+from tests.apifuzz import (
     ADMIN_UNDECODABLE_ONLY,
     INIT_POLICY,
     KINDS,

@@ -14,10 +14,10 @@ import grpc
 import pytest
 
 import keymgr.client as sdk
+from keymgr import node_errors as errors
 from keymgr.audit import AuditLog, AuditUnavailable, FileSink
 from keymgr.client._exceptions import from_rpc_error, may_have_been_applied
 from keymgr.error_metadata import ERROR_KEY, OUTCOME_UNKNOWN, UNAUTHENTICATED, error_kind
-from keymgr.server import errors
 from keymgr.server import rpc as rpc_module
 from keymgr.server.auth import Caller
 from keymgr.server.rpc import rpc, tolerant_handlers

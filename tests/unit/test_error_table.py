@@ -28,6 +28,7 @@ from keymgr.crypto.errors import DecryptionFailed, InvalidShare, MalformedCipher
 from keymgr.crypto.key_export import ExportRefused
 from keymgr.crypto.key_import import ImportRejected
 from keymgr.error_metadata import ERROR_KEY, OUTCOME_UNKNOWN, UNAUTHENTICATED
+from keymgr.node_errors import NodeError, OutcomeUnknown, Unauthenticated, error_from_command
 from keymgr.pki import IdentityRefused
 from keymgr.raft.durable_journal import StorageFailure
 from keymgr.raft.node import NoLeader, ProposalRejected, ProposalTimeout, RaftError
@@ -36,7 +37,6 @@ from keymgr.raft.snapshot_file import SnapshotFileError
 from keymgr.seal.pkcs11 import HsmUnavailable
 from keymgr.server import rpc as rpc_module
 from keymgr.server.auth import Caller
-from keymgr.server.errors import NodeError, OutcomeUnknown, Unauthenticated, error_from_command
 from keymgr.server.rpc import (
     LOWER_LAYER_ERRORS,
     NEVER_AT_THE_RPC_BOUNDARY,

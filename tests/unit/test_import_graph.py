@@ -73,6 +73,19 @@ def test_raft_knows_nothing_of_servicers_or_clients() -> None:
     assert offences == []
 
 
+def test_lower_layers_know_nothing_of_the_server() -> None:
+    """Seals, crypto, audit and config sit below the servicers: they raise the node's
+    domain errors (`keymgr.node_errors`) but never import `keymgr.server`."""
+    offences = [
+        f"{path.relative_to(PACKAGE_ROOT.parent)} imports {module}"
+        for package in ("seal", "crypto", "audit", "config", "store", "raft")
+        for path in modules_under(package)
+        for module in imports_of(path)
+        if _within(module, ("keymgr.server", "keymgr.cli", "keymgr.gateway"))
+    ]
+    assert offences == []
+
+
 def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
     """The walk above is not vacuous: a planted import of each kind is found."""
     planted = tmp_path / "keymgr" / "store" / "planted.py"

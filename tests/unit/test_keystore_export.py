@@ -95,6 +95,7 @@ def test_replicas_and_restores_agree() -> None:
         (bundle(kek_id="kid-for-aws"), "use_export_grant.bundle.kek_id"),
         (bundle(destination_name="prod eu"), "use_export_grant.bundle.destination_name"),
         (bundle(destination_name="x" * 129), "use_export_grant.bundle.destination_name"),
+        (bundle(usage="decrypt-only"), "use_export_grant.bundle.usage"),
     ],
 )
 def test_bad_records_are_refused_and_the_grant_stays_unused(
@@ -134,3 +135,28 @@ def test_hsm_and_non_exportable_keys_get_no_export_grant(
     error = result.operation.result.error
     assert error.code == PRECONDITION and error.message == message
     assert not store_pb2.StoreState.FromString(store.snapshot()).export_grants
+
+
+def test_the_record_keeps_the_stated_usage() -> None:
+    store = granted_store()
+    ok(use(store, bundle(usage="generate-verify-mac")))
+    [record] = store_pb2.StoreState.FromString(store.snapshot()).export_bundles
+    assert record.usage == "generate-verify-mac"
+
+
+def test_no_export_grant_for_a_version_whose_imported_material_expired() -> None:
+    """The state machine names the expiry, not a missing version."""
+    from tests.unit.test_keystore_import import import_op, prepare_op
+
+    store = fresh()
+    ok(store_pb2.CommandResult.FromString(store.apply(encode(create_key=create_op(
+        1, "byok", wrapped_material=b"", origin=keys_pb2.KEY_ORIGIN_EXTERNAL)))))
+    for t, op in ((1000, {"prepare_import": prepare_op()}),
+                  (1050, {"import_material": import_op(expires_at_ms=1080)}),
+                  (1090, {"expire_material": store_pb2.ExpireMaterial(key_id=kid(1),
+                                                                      version=1)})):
+        ok(store_pb2.CommandResult.FromString(store.apply(encode(t=t, **op))))
+    result = store_pb2.CommandResult.FromString(store.apply(grant_request()))
+    error = result.operation.result.error
+    assert error.code == PRECONDITION
+    assert error.message == "version 1 of key 'byok': imported material expired; import it again"

@@ -28,6 +28,9 @@ Access commands (keystore_access_commands.py; `as=NAME` proposes as NAME, defaul
     consume-join token= node=    consume-seal-migration migration= node=
     consume-removal member=      member ID [api=] [raft=] [zone=] [remove=1]
     access (roles, rules, operations, joins, migrations, removals, members)    root
+
+Import commands (keystore_import_commands.py): create-external, prepare, import, expire,
+expiries.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import pytest
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import keys_pb2, store_pb2
 from tests.unit import keystore_access_commands as access_commands
+from tests.unit import keystore_import_commands as import_commands
 
 DATA = Path(__file__).parent / "testdata" / "keystore"
 REWRITE = os.environ.get("KEYSTORE_REWRITE") == "1"
@@ -115,6 +119,11 @@ def describe(key: keys_pb2.Key) -> str:
     ]
     if key.deletion_time_ms:
         parts.append(f"deletion={key.deletion_time_ms}")
+    if any(v.expires_at_ms or v.material_expired for v in key.versions):
+        parts.append("expiry=" + ",".join(
+            f"{v.version}@{v.expires_at_ms or '-'}{':erased' if v.material_expired else ''}"
+            for v in key.versions
+        ))
     if key.labels:
         parts.append("labels=" + ",".join(f"{k}:{v}" for k, v in sorted(key.labels.items())))
     if key.description:
@@ -267,6 +276,7 @@ HANDLERS: dict[str, Callable[[Env, dict[str, str]], list[str]]] = {
     "rotate-keyring": Env.rotate_keyring, "tick": Env.tick, "raw": Env.raw, "get": Env.get,
     "list": Env.list_keys, "due": Env.due, "state": Env.state,
     **access_commands.HANDLERS,
+    **import_commands.HANDLERS,
 }
 
 

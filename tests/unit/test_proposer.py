@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
+from keymgr.node_errors import Unavailable
 from keymgr.raft.node import NoLeader, OnDone
 from keymgr.raft.proposer import Proposer, WriteOutcomeUnknown
-from keymgr.server.errors import Unavailable
 from keymgr.server.indexes import WriteIndex, note_write_index, write_index
 from keymgr.server.rpc import node_error_for
 from keymgr.store.keystore import KeyStore

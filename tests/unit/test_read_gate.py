@@ -18,8 +18,8 @@ import pytest
 
 from keymgr.config import ServingConfig
 from keymgr.consistency import MIN_INDEX_KEY, parse_index
+from keymgr.node_errors import InvalidArgument, Unavailable
 from keymgr.raft.node import RaftStatus
-from keymgr.server.errors import InvalidArgument, Unavailable
 from keymgr.server.indexes import (
     WriteIndex,
     await_applied,

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from keymgr.crypto.barrier import wrap_term_key
+from keymgr.node_errors import InvalidArgument, Sealed, Unavailable
 from keymgr.seal.base import SealedRootKeyStore
 from keymgr.seal.controller import RetryPolicy, SealController
 from keymgr.seal.devfile import FileSeal
 from keymgr.seal.shamir import new_shamir_init
-from keymgr.server.errors import InvalidArgument, Sealed, Unavailable
 from keymgr.server.root_rotation import build_rotation
 from keymgr.store import keystore as keystore_module
 from keymgr.store.keystore import KeyStore

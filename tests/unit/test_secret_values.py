@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from keymgr.server.errors import InvalidArgument
+from keymgr.node_errors import InvalidArgument
 from keymgr.server.secret_values import MAX_DEPTH, json_object, merge_patch, secret_context
 from keymgr.store.secrets_validation import MAX_VALUE_BYTES, path_problem, prefix_problem
 

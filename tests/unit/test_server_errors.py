@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from keymgr.server import errors
+from keymgr import node_errors as errors
 from keymgr.v1 import store_pb2
 
 

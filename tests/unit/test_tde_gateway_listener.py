@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from keymgr import pki
-from keymgr.agents.tde_gateway import GatewayConfig, TdeGateway, build_server, hash_token
 from keymgr.client import Credentials, MasterKey
+from keymgr.gateway.config import GatewayConfig, hash_token
+from keymgr.gateway.server import Gateway, build_server
+from keymgr.gateway.tde import TdeGateway
 from keymgr.listen_limits import TDE_GATEWAY
 from tests.held_connections import ENDLESS_HEADERS, Siege, client_hello, tcp, tls
 
@@ -58,7 +60,8 @@ def gateway(tmp_path: Path) -> Iterator[tuple[int, ssl.SSLContext, StandInCluste
         tokens={hash_token(TOKEN): "shop-db"},
     )
     cluster = StandInCluster()
-    server = build_server(TdeGateway(config, client=cluster))  # type: ignore[arg-type]
+    tde = TdeGateway(config, client=cluster)  # type: ignore[arg-type]
+    server = build_server(Gateway(config, tde=tde))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     context = ssl.create_default_context(cafile=str(certs / "ca.pem"))

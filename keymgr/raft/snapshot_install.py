@@ -43,7 +43,6 @@ class PreparedInstall:
         self._done = threading.Event()
         self._result: Prepared | None = None
         self._error: str | None = None
-        self.cancelled = False
         threading.Thread(target=self._run, name="snapshot-install", daemon=True).start()
 
     def _run(self) -> None:
@@ -62,9 +61,6 @@ class PreparedInstall:
             self._error = f"state machine cannot restore it: {type(exc).__name__}"
         finally:
             self._done.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
 
     @property
     def done(self) -> bool:

@@ -77,6 +77,13 @@ class OperatorServicer(SealRpcs, SnapshotRpcs, MembershipRpcs):
         self, request: operator_pb2.LocalStatusRequest, context: grpc.aio.ServicerContext
     ) -> operator_pb2.NodeStatus:
         caller = caller_of(context)
+        if caller.kind != "node" and not self._node.store.initialized:
+            # who is an admin is in the state this node has not applied yet (a restarted
+            # node replaying its journal, or a cluster not initialized): it cannot say no
+            raise Unavailable(
+                "this node holds no cluster state yet (not initialized, or still loading "
+                "it): ask another node, or try again"
+            )
         require_node_or_admin(caller, self._node.store.access.is_admin(caller.principal))
         return self._local_status()
 

@@ -110,7 +110,8 @@ def check_follows_raft_then_heals(
     with cluster.client(["node3"], attempts=1, timeout=3.0) as client:
         status = wait_sealed_with(client, api, reason)
         assert status.seal_type == "pkcs11"
-        local = node_status(client, api)
+        # a restarted node answers once it has loaded its state (Unavailable until then)
+        local = eventually(lambda: node_status(client, api))
         assert not local.serving and reason in local.error and reason in local.seal_error
         with pytest.raises(Unavailable, match="sealed"):
             client.decrypt(sample[0], endpoint=api)

@@ -118,3 +118,28 @@ def test_keyring_rotation_keeps_old_material(make_cluster: MakeCluster) -> None:
     cluster.wait_serving()
     with cluster.client() as client:
         assert client.decrypt(blob) == b"x"
+
+
+def test_a_node_without_state_says_unavailable_not_permission_denied(
+    make_cluster: MakeCluster,
+) -> None:
+    """Before init (or while a restarted node loads its state) the node cannot know who
+    the admins are: its status answer is "try again / ask another node", never a final
+    PermissionDenied that would stop a caller's retries."""
+    cluster = make_cluster()
+    cluster.prepare()
+    cluster.start_all()
+    for node in cluster.spec.nodes:
+        cluster.wait_answering(node.id)
+    api = cluster.node("node1").api
+    with (
+        cluster.client(["node1"], attempts=1) as client,
+        pytest.raises(Unavailable, match="no cluster state yet"),
+    ):
+        node_status(client, api)
+    shares = cluster.init()
+    for node in cluster.spec.nodes[1:]:
+        cluster.unseal(node.id, shares[:2])
+    cluster.wait_serving()
+    with cluster.client(["node1"], attempts=1) as client:
+        assert eventually(lambda: node_status(client, api)).serving

@@ -35,7 +35,7 @@ def test_error_kind_reads_only_known_values() -> None:
 class _Node:
     def __init__(self, audit: Any) -> None:
         self.audit = audit
-        self.metrics = None
+        self.calls = None
 
     async def await_index(self, wanted: int) -> None:
         pass

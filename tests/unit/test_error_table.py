@@ -183,7 +183,7 @@ def test_an_unmapped_exception_is_a_bug_not_a_status() -> None:
 class _Node:
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
-        self.metrics = None
+        self.calls = None
 
     async def await_index(self, wanted: int) -> None:
         return None

@@ -85,7 +85,7 @@ def test_every_method_of_the_six_services_is_tolerant() -> None:
 class _Node:
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
-        self.metrics = None
+        self.calls = None
         self.awaited: list[int] = []
 
     async def await_index(self, wanted: int) -> None:

@@ -162,6 +162,7 @@ class BoundedHttpServer:
             self._stopping = True
             loop, stop = self._loop, self._stop
         if loop is not None and stop is not None:
+
             def wake() -> None:
                 if not stop.done():
                     stop.set_result(None)
@@ -247,9 +248,7 @@ class BoundedHttpServer:
                     or request.version == "HTTP/1.0"
                     or "close" in request.headers.get("connection", "").lower()
                 )
-                await self._write(
-                    writer, response, close=close, head_only=request.method == "HEAD"
-                )
+                await self._write(writer, response, close=close, head_only=request.method == "HEAD")
                 conn.busy = False
                 if close:
                     return
@@ -302,11 +301,20 @@ class BoundedHttpServer:
                 raise _BadRequest(400, f"header {key} repeated")
             headers[key] = value.strip(" \t")
         body = await self._read_body(reader, writer, headers)
-        return Request(method=method, target=target, version=version, headers=headers,
-                       peer=peer, body=body, peer_certificate=certificate)
+        return Request(
+            method=method,
+            target=target,
+            version=version,
+            headers=headers,
+            peer=peer,
+            body=body,
+            peer_certificate=certificate,
+        )
 
     async def _read_body(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
         headers: Mapping[str, str],
     ) -> bytes:
         length_text = headers.get("content-length", "0")
@@ -325,9 +333,7 @@ class BoundedHttpServer:
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
-            return await asyncio.wait_for(
-                reader.readexactly(length), self._limits.body_timeout_s
-            )
+            return await asyncio.wait_for(reader.readexactly(length), self._limits.body_timeout_s)
         except TimeoutError:
             raise _BadRequest(408, "request body not received in time") from None
 
@@ -336,12 +342,19 @@ class BoundedHttpServer:
         try:
             return await loop.run_in_executor(self._pool, self._handler, request)
         except Exception:
-            log.exception("%s: handler failed for %s %s", self._name, request.method,
-                          request.target[:200])
+            log.exception(
+                "%s: handler failed for %s %s", self._name, request.method, request.target[:200]
+            )
             return Response(500, b'{"errors":["internal error"]}', close=True)
 
-    async def _write(self, writer: asyncio.StreamWriter, response: Response, *,
-                     close: bool, head_only: bool = False) -> None:
+    async def _write(
+        self,
+        writer: asyncio.StreamWriter,
+        response: Response,
+        *,
+        close: bool,
+        head_only: bool = False,
+    ) -> None:
         try:
             reason = http.HTTPStatus(response.status).phrase
         except ValueError:

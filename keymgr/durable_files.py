@@ -54,7 +54,11 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 def replace_file(
-    path: str | Path, data: bytes, *, mode: int = 0o600, exclusive: bool = False,
+    path: str | Path,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    exclusive: bool = False,
     ignore_dir_fsync_errors: bool = False,
 ) -> None:
     """Atomically and durably makes `path` hold `data` with permissions `mode`.

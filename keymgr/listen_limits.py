@@ -153,7 +153,10 @@ class RefusalLog:
             count, self._since_last, self._last = self._since_last, 0, now
         log.warning(
             "%s: turned away %d connection(s) since the last report (%d in all); latest: %s",
-            self._what, count, self.total, reason,
+            self._what,
+            count,
+            self.total,
+            reason,
         )
 
 
@@ -172,6 +175,7 @@ def raise_open_file_limit(connections: int, want: int = WANT_OPEN_FILES) -> int:
     if soft != resource.RLIM_INFINITY and soft < 4 * connections:
         log.warning(
             "open-file limit %d is low for %d connections: raise LimitNOFILE",
-            soft, connections,
+            soft,
+            connections,
         )
     return soft

@@ -87,8 +87,7 @@ class DecryptFailed(NodeError):
 
     def __init__(self, field: str = "ciphertext_blob") -> None:
         super().__init__(
-            f"{field}: decryption failed (wrong ciphertext, key version or "
-            "encryption_context)"
+            f"{field}: decryption failed (wrong ciphertext, key version or encryption_context)"
         )
 
 

@@ -136,8 +136,14 @@ def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate,
-                key: ec.EllipticCurvePrivateKey, *, replace: bool = True) -> None:
+def _write_pair(
+    cert_path: Path,
+    key_path: Path,
+    cert: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    replace: bool = True,
+) -> None:
     # Key first: a certificate on disk without its key is useless but harmless.
     _write_atomic(key_path, _key_pem(key), mode=0o600, replace=replace)
     _write_atomic(cert_path, _cert_pem(cert), mode=0o644, replace=replace)
@@ -163,8 +169,9 @@ def _spiffe_uri(kind: str, name: str) -> str:
     return f"spiffe://{SPIFFE_DOMAIN}/{kind}/{name}"
 
 
-def create_ca(out_dir: Path, *, common_name: str = "keymgr dev CA", days: int = 3650,
-              force: bool = False) -> CaFiles:
+def create_ca(
+    out_dir: Path, *, common_name: str = "keymgr dev CA", days: int = 3650, force: bool = False
+) -> CaFiles:
     """Makes a self-signed CA in `out_dir` (ca.pem, ca-key.pem 0600).
 
     Raises FileExistsError if either file exists and not `force`: replacing a CA
@@ -178,10 +185,12 @@ def create_ca(out_dir: Path, *, common_name: str = "keymgr dev CA", days: int = 
             if path.exists():
                 raise FileExistsError(f"{path}: a CA already exists")
     key = _new_key()
-    name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "keymgr"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "keymgr"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
     now = _now()
     public = key.public_key()
     cert = (
@@ -195,9 +204,15 @@ def create_ca(out_dir: Path, *, common_name: str = "keymgr dev CA", days: int = 
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -242,9 +257,16 @@ def _general_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
     return names
 
 
-def _issue(ca: CertificateAuthority, *, common_name: str, sans: list[x509.GeneralName],
-           usages: list[x509.ObjectIdentifier], days: int, cert_path: Path,
-           key_path: Path) -> CertFiles:
+def _issue(
+    ca: CertificateAuthority,
+    *,
+    common_name: str,
+    sans: list[x509.GeneralName],
+    usages: list[x509.ObjectIdentifier],
+    days: int,
+    cert_path: Path,
+    key_path: Path,
+) -> CertFiles:
     _check_days(days)
     key = _new_key()
     public = key.public_key()
@@ -263,9 +285,15 @@ def _issue(ca: CertificateAuthority, *, common_name: str, sans: list[x509.Genera
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -282,9 +310,14 @@ def _issue(ca: CertificateAuthority, *, common_name: str, sans: list[x509.Genera
     return CertFiles(cert=cert_path, key=key_path)
 
 
-def issue_node_cert(ca: CertificateAuthority, node_id: str, *,
-                    hosts: Sequence[str] = DEFAULT_NODE_HOSTS, days: int = 825,
-                    out_dir: Path | None = None) -> CertFiles:
+def issue_node_cert(
+    ca: CertificateAuthority,
+    node_id: str,
+    *,
+    hosts: Sequence[str] = DEFAULT_NODE_HOSTS,
+    days: int = 825,
+    out_dir: Path | None = None,
+) -> CertFiles:
     """Issues `<node_id>.pem` / `<node_id>-key.pem`, valid as TLS server and client.
 
     Nodes also call each other (status fan-out) with this certificate, hence clientAuth.
@@ -296,15 +329,24 @@ def issue_node_cert(ca: CertificateAuthority, node_id: str, *,
     sans = [*_general_names(hosts), x509.UniformResourceIdentifier(_spiffe_uri(NODE_KIND, node_id))]
     directory = Path(out_dir) if out_dir is not None else ca.directory
     return _issue(
-        ca, common_name=node_id, sans=sans,
+        ca,
+        common_name=node_id,
+        sans=sans,
         usages=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
-        days=days, cert_path=directory / f"{node_id}.pem",
+        days=days,
+        cert_path=directory / f"{node_id}.pem",
         key_path=directory / f"{node_id}-key.pem",
     )
 
 
-def issue_client_cert(ca: CertificateAuthority, name: str, *, kind: str = "admin",
-                      days: int = 365, out_dir: Path | None = None) -> CertFiles:
+def issue_client_cert(
+    ca: CertificateAuthority,
+    name: str,
+    *,
+    kind: str = "admin",
+    days: int = 365,
+    out_dir: Path | None = None,
+) -> CertFiles:
     """Issues `<name>.pem` / `<name>-key.pem` for a client of `kind` (see CLIENT_KINDS)."""
     if not isinstance(name, str) or not _CLIENT_NAME.fullmatch(name):
         raise ValueError(f"name: expected [A-Za-z0-9][A-Za-z0-9._-]{{0,63}}, got {name!r}")
@@ -312,15 +354,24 @@ def issue_client_cert(ca: CertificateAuthority, name: str, *, kind: str = "admin
         raise ValueError(f"kind: expected one of {', '.join(sorted(CLIENT_KINDS))}, got {kind!r}")
     directory = Path(out_dir) if out_dir is not None else ca.directory
     return _issue(
-        ca, common_name=name, sans=[x509.UniformResourceIdentifier(_spiffe_uri(kind, name))],
-        usages=[ExtendedKeyUsageOID.CLIENT_AUTH], days=days,
-        cert_path=directory / f"{name}.pem", key_path=directory / f"{name}-key.pem",
+        ca,
+        common_name=name,
+        sans=[x509.UniformResourceIdentifier(_spiffe_uri(kind, name))],
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        days=days,
+        cert_path=directory / f"{name}.pem",
+        key_path=directory / f"{name}-key.pem",
     )
 
 
-def issue_server_cert(ca: CertificateAuthority, name: str, *,
-                      hosts: Sequence[str] = DEFAULT_NODE_HOSTS, days: int = 825,
-                      out_dir: Path | None = None) -> CertFiles:
+def issue_server_cert(
+    ca: CertificateAuthority,
+    name: str,
+    *,
+    hosts: Sequence[str] = DEFAULT_NODE_HOSTS,
+    days: int = 825,
+    out_dir: Path | None = None,
+) -> CertFiles:
     """Issues `<name>.pem` / `<name>-key.pem`, a TLS server certificate only (no
     principal URI): for HTTPS endpoints such as the TDE gateway."""
     if not isinstance(name, str) or not _CLIENT_NAME.fullmatch(name):
@@ -329,9 +380,13 @@ def issue_server_cert(ca: CertificateAuthority, name: str, *,
         raise ValueError("hosts: expected at least one IP address or DNS name")
     directory = Path(out_dir) if out_dir is not None else ca.directory
     return _issue(
-        ca, common_name=name, sans=_general_names(hosts),
-        usages=[ExtendedKeyUsageOID.SERVER_AUTH], days=days,
-        cert_path=directory / f"{name}.pem", key_path=directory / f"{name}-key.pem",
+        ca,
+        common_name=name,
+        sans=_general_names(hosts),
+        usages=[ExtendedKeyUsageOID.SERVER_AUTH],
+        days=days,
+        cert_path=directory / f"{name}.pem",
+        key_path=directory / f"{name}-key.pem",
     )
 
 

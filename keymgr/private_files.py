@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 
 def check_private_file(path: Path) -> str:
-    """"" if `path` is a regular file, mode 0600 or 0400, owned by this user; else why not.
+    """ "" if `path` is a regular file, mode 0600 or 0400, owned by this user; else why not.
 
     The owner is not checked when running as root (`keymgr config check` at boot reads
     the files the service user owns).

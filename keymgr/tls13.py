@@ -208,7 +208,8 @@ def _throwaway_certificate() -> tuple[bytes, bytes]:
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)

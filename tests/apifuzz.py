@@ -47,14 +47,28 @@ BUGS: Final = frozenset({"UNKNOWN", "INTERNAL"})
 # run (SetKeyRotation and CreateKey with a rotation period, below; SaveSnapshot keeps
 # each snapshot 5 minutes): an admin fuzz sends these only bodies that do not decode.
 # An agent without policy gets every kind.
-ADMIN_UNDECODABLE_ONLY: Final = frozenset({
-    "Seal", "StepDown", "AddPeer", "RemovePeer", "Join", "RequestSealMigration",
-    "MigrateSeal", "RotateRoot", "SetKeyRotation", "SaveSnapshot",
-})
+ADMIN_UNDECODABLE_ONLY: Final = frozenset(
+    {
+        "Seal",
+        "StepDown",
+        "AddPeer",
+        "RemovePeer",
+        "Join",
+        "RequestSealMigration",
+        "MigrateSeal",
+        "RotateRoot",
+        "SetKeyRotation",
+        "SaveSnapshot",
+    }
+)
 INIT_POLICY: Final = "admins"  # the policy init makes (keymgr/store/access.py)
 
 KINDS: Final = (
-    ("random", 30), ("mutated", 35), ("extreme", 30), ("groups", 4.7), ("oversized", 0.3)
+    ("random", 30),
+    ("mutated", 35),
+    ("extreme", 30),
+    ("groups", 4.7),
+    ("oversized", 0.3),
 )
 
 _INT_LIMITS: Final = {
@@ -71,9 +85,26 @@ _INT_LIMITS: Final = {
 }
 _FLOATS: Final = (0.0, -0.0, 1.0, -1.0, math.inf, -math.inf, math.nan, 1e308, 5e-324, 3.4e38)
 _SPECIAL_STRINGS: Final = (
-    "", " ", "a", "\x00", "*", "admins", "admin", "../../etc/passwd", "%s%n{0}",
-    "${principal.name}", "\u202e", "\U0001f511", "kmj1-" + "0" * 16 + "-" + "0" * 64,
-    "km1-zz", "-1", "9" * 40, "spiffe://keymgr/admin/admin", "a" * 128, "a" * 129, "0" * 32,
+    "",
+    " ",
+    "a",
+    "\x00",
+    "*",
+    "admins",
+    "admin",
+    "../../etc/passwd",
+    "%s%n{0}",
+    "${principal.name}",
+    "\u202e",
+    "\U0001f511",
+    "kmj1-" + "0" * 16 + "-" + "0" * 64,
+    "km1-zz",
+    "-1",
+    "9" * 40,
+    "spiffe://keymgr/admin/admin",
+    "a" * 128,
+    "a" * 129,
+    "0" * 32,
 )
 _ALPHABETS: Final = (
     "abcdefghijklmnopqrstuvwxyz0123456789-_.",

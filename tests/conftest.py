@@ -32,6 +32,4 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="requests tests/integration/test_fuzz.py sends, half as admin, half as an "
         "agent without policy (default 10,000, about 15 s; raise it for a longer run)",
     )
-    group.addoption(
-        "--fuzz-seed", type=int, default=12, help="seed of the fuzz cases (default 12)"
-    )
+    group.addoption("--fuzz-seed", type=int, default=12, help="seed of the fuzz cases (default 12)")

@@ -25,9 +25,15 @@ SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 
 def _key_usage(digital_signature: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=digital_signature, content_commitment=False,
-        key_encipherment=False, data_encipherment=False, key_agreement=not digital_signature,
-        key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=not digital_signature,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -67,7 +73,8 @@ def forge(
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     cert = builder.sign(ca.private_key, hashes.SHA256())
     key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
     return cert.public_bytes(serialization.Encoding.PEM), key_pem

@@ -103,7 +103,12 @@ class Siege:
         self.connect_failures = 0
 
     def hold(
-        self, kind: str, connect: Connect, count: int, *, first: bytes = b"",
+        self,
+        kind: str,
+        connect: Connect,
+        count: int,
+        *,
+        first: bytes = b"",
         trickle: bytes = b"",
     ) -> Siege:
         self._groups.append(_Group(kind, connect, count, first, trickle))

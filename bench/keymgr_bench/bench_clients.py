@@ -119,8 +119,11 @@ def bench_clients(
                 "kdf": "pbkdf2, 1000 iterations" if fast_kdf else "cryptsetup default",
                 "unlock_agent_path": unlock.summary(),
                 "unwrap_rpc_only": unwrap.summary(),
-                "get_master_key": {"threads": threads, "seconds": seconds,
-                                   "ops_per_s": round(rate, 1)},
+                "get_master_key": {
+                    "threads": threads,
+                    "seconds": seconds,
+                    "ops_per_s": round(rate, 1),
+                },
             }
         finally:
             cluster.close()

@@ -130,19 +130,25 @@ async def _batch_ops(stub: Any, key_name: str) -> dict[str, Op]:
     """batch-encrypt, batch-decrypt, batch-datakey: BATCH_ITEMS keys per call, on the
     leader, each item with its own context (as an application batching rows would)."""
     contexts = [{"row": str(i)} for i in range(BATCH_ITEMS)]
-    encrypt = keys_pb2.BatchEncryptRequest(items=[
-        keys_pb2.BatchEncryptItem(key_name=key_name, plaintext=bytes(32), encryption_context=c)
-        for c in contexts
-    ])
+    encrypt = keys_pb2.BatchEncryptRequest(
+        items=[
+            keys_pb2.BatchEncryptItem(key_name=key_name, plaintext=bytes(32), encryption_context=c)
+            for c in contexts
+        ]
+    )
     sealed = await stub.BatchEncrypt(encrypt, timeout=10)
-    decrypt = keys_pb2.BatchDecryptRequest(items=[
-        keys_pb2.BatchDecryptItem(ciphertext_blob=r.ok.ciphertext_blob, encryption_context=c)
-        for r, c in zip(sealed.results, contexts, strict=True)
-    ])
-    datakey = keys_pb2.BatchGenerateDataKeyRequest(items=[
-        keys_pb2.BatchGenerateDataKeyItem(key_name=key_name, encryption_context=c)
-        for c in contexts
-    ])
+    decrypt = keys_pb2.BatchDecryptRequest(
+        items=[
+            keys_pb2.BatchDecryptItem(ciphertext_blob=r.ok.ciphertext_blob, encryption_context=c)
+            for r, c in zip(sealed.results, contexts, strict=True)
+        ]
+    )
+    datakey = keys_pb2.BatchGenerateDataKeyRequest(
+        items=[
+            keys_pb2.BatchGenerateDataKeyItem(key_name=key_name, encryption_context=c)
+            for c in contexts
+        ]
+    )
 
     def call(method: str, request: Any) -> Op:
         async def op(worker: int) -> None:

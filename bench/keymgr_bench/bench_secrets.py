@@ -47,8 +47,13 @@ PRELOADED = 100
 VALUE_BYTES = 64
 BENCH_PRINCIPAL = "spiffe://keymgr/service/bench-secrets"
 GATEWAY_START_TIMEOUT_S = 30.0
-SECRET_OPERATIONS = ["secret-read", "secret-write", "secret-list", "secret-delete",
-                     "secret-destroy"]
+SECRET_OPERATIONS = [
+    "secret-read",
+    "secret-write",
+    "secret-list",
+    "secret-delete",
+    "secret-destroy",
+]
 
 
 class BenchError(RuntimeError):
@@ -69,11 +74,14 @@ class KvTarget:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                ssl=self.context or False, limit=self.pool_size,
-                limit_per_host=self.pool_size, keepalive_timeout=60.0,
+                ssl=self.context or False,
+                limit=self.pool_size,
+                limit_per_host=self.pool_size,
+                keepalive_timeout=60.0,
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=30.0),
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=30.0),
                 headers={"X-Vault-Token": self.token},
             )
         return self._session
@@ -133,8 +141,13 @@ async def measure(
         for round_no in range(1, repeats + 1):
             for name in scenarios:
                 for concurrency in concurrencies:
-                    result = await run_load(ops[name], concurrency=concurrency,
-                                            duration_s=duration_s, warmup_s=warmup_s, pids=pids)
+                    result = await run_load(
+                        ops[name],
+                        concurrency=concurrency,
+                        duration_s=duration_s,
+                        warmup_s=warmup_s,
+                        pids=pids,
+                    )
                     runs.setdefault((name, concurrency), []).append(result)
                     if progress is not None:
                         progress(
@@ -154,8 +167,10 @@ def _gateway_config(cluster: LocalCluster, port: int) -> dict[str, Any]:
     pki.issue_client_cert(ca, "bench-gateway", kind="service")
     return {
         "listen": f"127.0.0.1:{port}",
-        "tls": {"cert": str(cluster.certs / "bench-gateway-tls.pem"),
-                "key": str(cluster.certs / "bench-gateway-tls-key.pem")},
+        "tls": {
+            "cert": str(cluster.certs / "bench-gateway-tls.pem"),
+            "key": str(cluster.certs / "bench-gateway-tls-key.pem"),
+        },
         "cluster": {
             "addresses": [n.api for n in cluster.spec.nodes],
             "ca": str(cluster.credentials.ca),
@@ -175,7 +190,9 @@ def _start_gateway(cluster: LocalCluster, root: Path) -> tuple[subprocess.Popen[
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "keymgr", "gateway", "--config", str(config)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     try:
@@ -191,10 +208,14 @@ def _start_gateway(cluster: LocalCluster, root: Path) -> tuple[subprocess.Popen[
 def _grant_token(cluster: LocalCluster) -> str:
     with cluster.client() as admin:
         admin.secrets.enable_mount(MOUNT)
-        operation = admin.put_policy(store_pb2.Policy(
-            name="bench-secrets", principals=[BENCH_PRINCIPAL], operations=SECRET_OPERATIONS,
-            path_patterns=[f"{MOUNT}/*"],
-        ))
+        operation = admin.put_policy(
+            store_pb2.Policy(
+                name="bench-secrets",
+                principals=[BENCH_PRINCIPAL],
+                operations=SECRET_OPERATIONS,
+                path_patterns=[f"{MOUNT}/*"],
+            )
+        )
         if operation.state != store_pb2.OPERATION_STATE_EXECUTED:
             raise BenchError(f"the bench policy was not applied: {operation}")
         token = admin.secrets.create_token(BENCH_PRINCIPAL, 3600, display_name="bench").token
@@ -220,11 +241,15 @@ async def bench_keymgr_kv(**kwargs: Any) -> tuple[Results, str]:
             pids.append(gateway.pid)
             context = ssl_context("client")
             context.load_verify_locations(cafile=str(cluster.credentials.ca))
-            target = KvTarget(f"https://127.0.0.1:{port}", token, context,
-                              pool_size=max(kwargs["concurrencies"]))
+            target = KvTarget(
+                f"https://127.0.0.1:{port}", token, context, pool_size=max(kwargs["concurrencies"])
+            )
             results = await measure(target, side="keymgr", pids=pids, **kwargs)
-            return results, "keymgr 3-node cluster (mTLS, fsync, audit file) behind " \
-                "`keymgr gateway` (HTTPS, TLS 1.3), token auth"
+            return (
+                results,
+                "keymgr 3-node cluster (mTLS, fsync, audit file) behind "
+                "`keymgr gateway` (HTTPS, TLS 1.3), token auth",
+            )
         finally:
             if gateway is not None and gateway.poll() is None:
                 gateway.terminate()
@@ -242,13 +267,19 @@ async def bench_openbao_kv(**kwargs: Any) -> tuple[Results, str]:
 
     with OpenBaoCluster(production=True) as cluster:
         leader = cluster.leader_address
-        status, body = _http("POST", f"{leader}/v1/sys/mounts/{MOUNT}", token=cluster.root_token,
-                             body={"type": "kv", "options": {"version": "2"}}, timeout=30.0,
-                             context=cluster.ssl_context)
+        status, body = _http(
+            "POST",
+            f"{leader}/v1/sys/mounts/{MOUNT}",
+            token=cluster.root_token,
+            body={"type": "kv", "options": {"version": "2"}},
+            timeout=30.0,
+            context=cluster.ssl_context,
+        )
         if status not in (200, 204):
             raise BenchError(f"OpenBao: enabling kv-v2 answered {status}: {body}")
-        target = KvTarget(leader, cluster.root_token, cluster.ssl_context,
-                          pool_size=max(kwargs["concurrencies"]))
+        target = KvTarget(
+            leader, cluster.root_token, cluster.ssl_context, pool_size=max(kwargs["concurrencies"])
+        )
         for _ in range(100):  # the new mount takes a moment to route
             try:
                 await target.call("GET", f"{MOUNT}/config")

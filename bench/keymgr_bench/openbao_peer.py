@@ -53,10 +53,16 @@ STOP_TIMEOUT_S = 10.0
 TRANSIT_MOUNT = "transit"
 BENCH_KEY = "bench-key"
 BATCH_ITEMS = 100  # batch_input items per transit call (keymgr's batch scenarios match)
-SCENARIOS = frozenset({
-    "datakey", "decrypt-leader", "decrypt-follower", "create-key", "batch-encrypt",
-    "batch-decrypt",
-})  # what this peer can run (it has no batch data-key call)
+SCENARIOS = frozenset(
+    {
+        "datakey",
+        "decrypt-leader",
+        "decrypt-follower",
+        "create-key",
+        "batch-encrypt",
+        "batch-decrypt",
+    }
+)  # what this peer can run (it has no batch data-key call)
 TLS_NOTE = "OpenBao HTTP listeners run without TLS (loopback only); keymgr uses mTLS"
 PRODUCTION_NOTE = "OpenBao as in production: HTTPS listeners (TLS 1.3) and a file audit device"
 
@@ -682,15 +688,18 @@ async def _batch_ops(target: OpenBaoTarget, leader: str) -> dict[str, Op]:
     def call(path: str, body: dict[str, Any]) -> Op:
         async def op(worker: int) -> None:
             answer = await target.post(leader, f"{TRANSIT_MOUNT}/{path}/{BENCH_KEY}", body)
-            failed = next((r["error"] for r in answer["data"]["batch_results"]
-                           if r.get("error")), None)
+            failed = next(
+                (r["error"] for r in answer["data"]["batch_results"] if r.get("error")), None
+            )
             if failed:
                 raise OpenBaoError(f"{path} item failed: {failed}")
 
         return op
 
-    return {"batch-encrypt": call("encrypt", encrypt_body),
-            "batch-decrypt": call("decrypt", decrypt_body)}
+    return {
+        "batch-encrypt": call("encrypt", encrypt_body),
+        "batch-decrypt": call("decrypt", decrypt_body),
+    }
 
 
 async def bench_openbao(

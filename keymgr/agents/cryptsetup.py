@@ -77,8 +77,16 @@ class Cryptsetup:
     def format(self, device: Path, key: bytes, *, extra: Sequence[str] = ()) -> None:
         self._run(
             "luksFormat",
-            ["luksFormat", "--type", "luks2", "--batch-mode", *self._kdf(), *extra,
-             "--key-file=-", str(device)],
+            [
+                "luksFormat",
+                "--type",
+                "luks2",
+                "--batch-mode",
+                *self._kdf(),
+                *extra,
+                "--key-file=-",
+                str(device),
+            ],
             key=key,
         )
 

@@ -56,7 +56,5 @@ def probe(socket_path: Path, *, timeout: float = 10.0) -> ProbeResult:
     if opened.plaintext != dek:
         raise ProbeFailed("Decrypt: did not return the plaintext Encrypt was given")
     if sealed.key_id != status.key_id:
-        raise ProbeFailed(
-            f"Encrypt used key_id {sealed.key_id!r}, Status said {status.key_id!r}"
-        )
+        raise ProbeFailed(f"Encrypt used key_id {sealed.key_id!r}, Status said {status.key_id!r}")
     return ProbeResult(status.version, status.healthz, sealed.key_id, len(sealed.ciphertext))

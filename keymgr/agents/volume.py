@@ -145,9 +145,7 @@ class VolumeAgent:
             raise VolumeError(f"{device}: no keymgr token in the LUKS2 header")
         return tokens, slots
 
-    def _working_key(
-        self, device: Path, use: Callable[[bytes], bool]
-    ) -> tuple[VolumeToken, bytes]:
+    def _working_key(self, device: Path, use: Callable[[bytes], bool]) -> tuple[VolumeToken, bytes]:
         """The first token whose unwrapped key `use` accepts (it opens a keyslot)."""
         tokens, _ = self._tokens(device)
         for token in tokens:

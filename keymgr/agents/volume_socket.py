@@ -107,9 +107,7 @@ class KeySocketServer:
         self._agent = agent
         self._path = path
         self._devices = dict(devices)
-        self._allowed = frozenset(
-            allowed_uids if allowed_uids is not None else {0, os.geteuid()}
-        )
+        self._allowed = frozenset(allowed_uids if allowed_uids is not None else {0, os.geteuid()})
         self._max_pending = max_pending
         self._pending = 0
         self._lock = threading.Lock()

@@ -53,8 +53,7 @@ def derive_audit_key(root_key: bytes | bytearray) -> bytes:
     return hkdf.derive(bytes(root_key))
 
 
-def build_audit_log(config: NodeConfig,
-                    hmac_key_provider: Callable[[], bytes | None]) -> AuditLog:
+def build_audit_log(config: NodeConfig, hmac_key_provider: Callable[[], bytes | None]) -> AuditLog:
     """The node's audit log from `config.audit`; raises AuditCorrupt if the existing
     file's last line is damaged (the node must not start and hide it).
 
@@ -66,10 +65,21 @@ def build_audit_log(config: NodeConfig,
         file_config = AuditFileConfig(path=config.node.data_dir / "audit" / "audit.log")
     sinks: list[Sink] = []
     if file_config is not None:
-        sinks.append(FileSink(file_config.path, max_bytes=file_config.max_bytes,
-                              keep=file_config.keep, fsync=file_config.fsync))
+        sinks.append(
+            FileSink(
+                file_config.path,
+                max_bytes=file_config.max_bytes,
+                keep=file_config.keep,
+                fsync=file_config.fsync,
+            )
+        )
     if audit.syslog is not None:
-        sinks.append(SyslogSink(audit.syslog.address, protocol=audit.syslog.protocol,
-                                facility=audit.syslog.facility,
-                                required=audit.syslog.required))
+        sinks.append(
+            SyslogSink(
+                audit.syslog.address,
+                protocol=audit.syslog.protocol,
+                facility=audit.syslog.facility,
+                required=audit.syslog.required,
+            )
+        )
     return AuditLog(sinks, config.node.id, hmac_key_provider)

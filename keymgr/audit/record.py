@@ -57,10 +57,24 @@ __all__ = [
 
 GENESIS: Final = "0" * 64
 SEALED: Final = "<sealed>"
-FIELDS: Final = frozenset({
-    "seq", "time", "node", "principal", "operation", "key_id", "key_version", "request_id",
-    "result", "latency_ms", "context", "detail", "prev", "hash",
-})
+FIELDS: Final = frozenset(
+    {
+        "seq",
+        "time",
+        "node",
+        "principal",
+        "operation",
+        "key_id",
+        "key_version",
+        "request_id",
+        "result",
+        "latency_ms",
+        "context",
+        "detail",
+        "prev",
+        "hash",
+    }
+)
 OPTIONAL_FIELDS: Final = frozenset({"batch"})  # written only when there is something
 
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
@@ -79,10 +93,20 @@ def line_hash(record: Mapping[str, object]) -> str:
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TYPES: Final[dict[str, tuple[type, ...]]] = {
-    "seq": (int,), "time": (str,), "node": (str,), "principal": (str,),
-    "operation": (str,), "key_id": (str, type(None)), "key_version": (int, type(None)),
-    "request_id": (str, type(None)), "result": (str,), "latency_ms": (int, float),
-    "context": (dict,), "detail": (str,), "prev": (str,), "hash": (str,),
+    "seq": (int,),
+    "time": (str,),
+    "node": (str,),
+    "principal": (str,),
+    "operation": (str,),
+    "key_id": (str, type(None)),
+    "key_version": (int, type(None)),
+    "request_id": (str, type(None)),
+    "result": (str,),
+    "latency_ms": (int, float),
+    "context": (dict,),
+    "detail": (str,),
+    "prev": (str,),
+    "hash": (str,),
 }
 
 

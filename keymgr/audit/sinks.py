@@ -25,9 +25,23 @@ DEFAULT_MAX_BYTES: Final = 100 * 1024 * 1024
 DEFAULT_KEEP: Final = 10
 
 FACILITIES: Final[dict[str, int]] = {
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
-    "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "ntp": 12, "security": 13,
-    "console": 14, "solaris-cron": 15, **{f"local{i}": 16 + i for i in range(8)},
+    "kern": 0,
+    "user": 1,
+    "mail": 2,
+    "daemon": 3,
+    "auth": 4,
+    "syslog": 5,
+    "lpr": 6,
+    "news": 7,
+    "uucp": 8,
+    "cron": 9,
+    "authpriv": 10,
+    "ftp": 11,
+    "ntp": 12,
+    "security": 13,
+    "console": 14,
+    "solaris-cron": 15,
+    **{f"local{i}": 16 + i for i in range(8)},
 }
 # RFC 5612's documentation enterprise number until keymgr has its own.
 SD_ID: Final = "keymgr@32473"
@@ -47,8 +61,14 @@ class FileSink:
     required = True
     chained = True
 
-    def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 keep: int = DEFAULT_KEEP, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        keep: int = DEFAULT_KEEP,
+        fsync: bool = False,
+    ) -> None:
         if max_bytes < 1 or keep < 1:
             raise ValueError("max_bytes and keep must be >= 1")
         self.path = Path(path)
@@ -80,16 +100,22 @@ class FileSink:
                 _set_aside_torn_tail(path)  # a crash cut the line's write: see there
                 return self.resume()
             if not newline:
-                raise AuditCorrupt(f"{where}: last line is incomplete (no newline); "
-                                   f"check with `keymgr audit verify`, then move the file aside")
+                raise AuditCorrupt(
+                    f"{where}: last line is incomplete (no newline); "
+                    f"check with `keymgr audit verify`, then move the file aside"
+                )
             try:
                 record = parse_line(lines[-1])
             except ValueError as exc:
-                raise AuditCorrupt(f"{where}: last line is corrupt ({exc}); check with "
-                                   f"`keymgr audit verify`, then move the file aside") from None
+                raise AuditCorrupt(
+                    f"{where}: last line is corrupt ({exc}); check with "
+                    f"`keymgr audit verify`, then move the file aside"
+                ) from None
             if line_hash(record) != record["hash"]:
-                raise AuditCorrupt(f"{where}: last line does not match its hash; check with "
-                                   f"`keymgr audit verify`, then move the file aside")
+                raise AuditCorrupt(
+                    f"{where}: last line does not match its hash; check with "
+                    f"`keymgr audit verify`, then move the file aside"
+                )
             seq, digest = record["seq"], record["hash"]
             assert isinstance(seq, int) and isinstance(digest, str)  # checked by parse_line
             return ChainPoint(seq=seq, hash=digest)
@@ -170,8 +196,14 @@ def _header_token(value: object, limit: int) -> str:
     return text or "-"
 
 
-def format_rfc5424(line: str, record: Mapping[str, object], *, facility: int,
-                   app_name: str = "keymgr", procid: int | None = None) -> bytes:
+def format_rfc5424(
+    line: str,
+    record: Mapping[str, object],
+    *,
+    facility: int,
+    app_name: str = "keymgr",
+    procid: int | None = None,
+) -> bytes:
     """`<PRI>1 TIME HOST APP PROCID audit [keymgr@32473 seq=.. result=..] <json line>`.
 
     Severity: info for OK, warning for denials, notice for other failures. The message is
@@ -184,15 +216,17 @@ def format_rfc5424(line: str, record: Mapping[str, object], *, facility: int,
         severity = _SEVERITY_WARNING
     else:
         severity = _SEVERITY_NOTICE
-    header = " ".join((
-        f"<{facility * 8 + severity}>1",
-        _header_token(record.get("time"), 64),
-        _header_token(record.get("node"), 255),
-        _header_token(app_name, 48),
-        _header_token(os.getpid() if procid is None else procid, 128),
-        "audit",
-        f'[{SD_ID} seq="{_sd_value(record.get("seq"))}" result="{_sd_value(result)}"]',
-    ))
+    header = " ".join(
+        (
+            f"<{facility * 8 + severity}>1",
+            _header_token(record.get("time"), 64),
+            _header_token(record.get("node"), 255),
+            _header_token(app_name, 48),
+            _header_token(os.getpid() if procid is None else procid, 128),
+            "audit",
+            f'[{SD_ID} seq="{_sd_value(record.get("seq"))}" result="{_sd_value(result)}"]',
+        )
+    )
     message = line.encode("utf-8")
     if not line.isascii():
         message = b"\xef\xbb\xbf" + message
@@ -208,9 +242,15 @@ class SyslogSink:
 
     chained = False
 
-    def __init__(self, address: str, *, protocol: Literal["udp", "tcp"] = "udp",
-                 facility: str = "authpriv", required: bool = True, timeout_s: float = 2.0
-                 ) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        protocol: Literal["udp", "tcp"] = "udp",
+        facility: str = "authpriv",
+        required: bool = True,
+        timeout_s: float = 2.0,
+    ) -> None:
         if facility not in FACILITIES:
             raise ValueError(f"unknown syslog facility {facility!r}")
         if protocol not in ("udp", "tcp"):
@@ -308,5 +348,7 @@ def _set_aside_torn_tail(path: Path) -> None:
         os.close(fd)
     log.warning(
         "audit: %s ended in a line torn by a crash (%d bytes, never answered); moved to %s",
-        path, len(data) - cut, torn,
+        path,
+        len(data) - cut,
+        torn,
     )

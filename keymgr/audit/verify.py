@@ -77,8 +77,9 @@ def _read(paths: Sequence[Path]) -> tuple[list[_Entry], list[Problem], int]:
             for number, raw in enumerate(handle, start=1):
                 total += 1
                 if not raw.endswith(b"\n"):
-                    problems.append(Problem(path, number, "corrupt",
-                                            "last line is incomplete (no newline)"))
+                    problems.append(
+                        Problem(path, number, "corrupt", "last line is incomplete (no newline)")
+                    )
                     continue
                 try:
                     record = parse_line(raw)
@@ -88,8 +89,11 @@ def _read(paths: Sequence[Path]) -> tuple[list[_Entry], list[Problem], int]:
                 stored = str(record["hash"])
                 seq = record["seq"]
                 assert isinstance(seq, int)
-                entries.append(_Entry(path, number, seq, str(record["prev"]), stored,
-                                      line_hash(record) == stored))
+                entries.append(
+                    _Entry(
+                        path, number, seq, str(record["prev"]), stored, line_hash(record) == stored
+                    )
+                )
     return entries, problems, total
 
 
@@ -129,12 +133,16 @@ def verify(paths: Iterable[Path]) -> VerifyReport:
             damaged += sum((e.path, n) in corrupt_at for n in range(1, e.line))
         if not e.hash_ok:
             if len(seqs[e.seq]) > 1 and e.seq in good_seqs:
-                problems.append(Problem(e.path, e.line, "inserted",
-                                        f"seq {e.seq} is taken and the line does not "
-                                        f"match its hash"))
+                problems.append(
+                    Problem(
+                        e.path,
+                        e.line,
+                        "inserted",
+                        f"seq {e.seq} is taken and the line does not match its hash",
+                    )
+                )
             else:
-                problems.append(Problem(e.path, e.line, "edited",
-                                        "line does not match its hash"))
+                problems.append(Problem(e.path, e.line, "edited", "line does not match its hash"))
             damaged += 1
             continue
         if e.hash in seen:
@@ -142,20 +150,34 @@ def verify(paths: Iterable[Path]) -> VerifyReport:
             continue
         seen[e.hash] = e
         parent = by_hash.get(e.prev)
-        links_back = (parent is not None and parent.seq == e.seq - 1) or i == 0 or (
-            e.seq == 1 and e.prev == GENESIS)
+        links_back = (
+            (parent is not None and parent.seq == e.seq - 1)
+            or i == 0
+            or (e.seq == 1 and e.prev == GENESIS)
+        )
         last = i == len(entries) - 1
         if e.hash not in referenced and not last and (e.seq + 1 in seqs or not links_back):
             before = entries[i - 1].seq if i > 0 else None
             after = entries[i + 1].seq
             if len(seqs[e.seq]) == 1 and before in (None, e.seq - 1) and after == e.seq + 1:
-                problems.append(Problem(e.path, e.line, "edited",
-                                        f"re-hashed after an edit: the next line's prev "
-                                        f"(seq {e.seq + 1}) does not match it"))
+                problems.append(
+                    Problem(
+                        e.path,
+                        e.line,
+                        "edited",
+                        f"re-hashed after an edit: the next line's prev "
+                        f"(seq {e.seq + 1}) does not match it",
+                    )
+                )
             else:
-                problems.append(Problem(e.path, e.line, "inserted",
-                                        f"seq {e.seq} is not part of the chain "
-                                        f"(no line links to it)"))
+                problems.append(
+                    Problem(
+                        e.path,
+                        e.line,
+                        "inserted",
+                        f"seq {e.seq} is not part of the chain (no line links to it)",
+                    )
+                )
             continue
         e.damaged_before, damaged = damaged, 0
         chain.append(e)
@@ -164,33 +186,41 @@ def verify(paths: Iterable[Path]) -> VerifyReport:
     if chain:
         first = chain[0]
         if first.seq == 1 and first.prev != GENESIS:
-            problems.append(Problem(first.path, first.line, "edited",
-                                    "seq 1 must follow the genesis value"))
+            problems.append(
+                Problem(first.path, first.line, "edited", "seq 1 must follow the genesis value")
+            )
         elif first.seq != 1:
-            notes.append(f"chain starts at seq {first.seq} (older files not given or "
-                         f"rotated away)")
+            notes.append(f"chain starts at seq {first.seq} (older files not given or rotated away)")
     for p, e in itertools.pairwise(chain):
         if e.seq == p.seq + 1:
             if e.prev != p.hash:
-                problems.append(Problem(e.path, e.line, "edited",
-                                        f"prev does not match the hash of {at(p)}"))
+                problems.append(
+                    Problem(e.path, e.line, "edited", f"prev does not match the hash of {at(p)}")
+                )
         elif e.seq <= p.seq:
-            problems.append(Problem(e.path, e.line, "reordered",
-                                    f"seq {e.seq} comes after seq {p.seq} ({at(p)})"))
+            problems.append(
+                Problem(
+                    e.path, e.line, "reordered", f"seq {e.seq} comes after seq {p.seq} ({at(p)})"
+                )
+            )
         else:
             missing = [s for s in range(p.seq + 1, e.seq) if s not in good_seqs]
             if len(missing) > e.damaged_before:
-                span = (f"seq {missing[0]}" if len(missing) == 1
-                        else f"seq {missing[0]}..{missing[-1]}")
+                span = (
+                    f"seq {missing[0]}" if len(missing) == 1 else f"seq {missing[0]}..{missing[-1]}"
+                )
                 count = f"{len(missing)} line{'s' if len(missing) > 1 else ''}"
-                problems.append(Problem(e.path, e.line, "deleted",
-                                        f"{count} missing before this line ({span})"))
+                problems.append(
+                    Problem(e.path, e.line, "deleted", f"{count} missing before this line ({span})")
+                )
 
     order = {path: index for index, path in enumerate(files)}
     problems.sort(key=lambda pr: (order[pr.path], pr.line))
     last_entry = chain[-1] if chain else None
     return VerifyReport(
-        files=files, lines=total, problems=tuple(problems),
+        files=files,
+        lines=total,
+        problems=tuple(problems),
         first_seq=chain[0].seq if chain else None,
         last_seq=last_entry.seq if last_entry else None,
         last_hash=last_entry.hash if last_entry else None,

@@ -51,22 +51,40 @@ USAGES = ("encrypt-decrypt", "wrap-unwrap", "generate-verify-mac")
 
 def add_export_flags(parser: argparse.ArgumentParser) -> None:
     """The destination flags `export fetch` and `keys export-wrapped` share."""
-    parser.add_argument("--algorithm", default="",
-                        help="aws: RSA_AES_KEY_WRAP_SHA_256 | RSAES_OAEP_SHA_256; gcp: the "
-                        "import job's method (RSA_OAEP_3072_SHA256_AES_256, ...)")
+    parser.add_argument(
+        "--algorithm",
+        default="",
+        help="aws: RSA_AES_KEY_WRAP_SHA_256 | RSAES_OAEP_SHA_256; gcp: the "
+        "import job's method (RSA_OAEP_3072_SHA256_AES_256, ...)",
+    )
     parser.add_argument("--kek-id", default="", help="azure: the key-exchange key's kid")
-    parser.add_argument("--destination-name", default="", metavar="NAME",
-                        help="which one of that kind (account, project, vault, server), e.g. "
-                        "prod-eu: `keymgr report byok` counts each name on its own")
-    parser.add_argument("--usage", choices=USAGES, default="",
-                        help="what the destination may do with the key, recorded with the "
-                        "export (default: from the key's purpose; which destination takes "
-                        "which: docs/guide-byok.md)")
-    parser.add_argument("--import-token", default="", metavar="FILE",
-                        help="aws: GetParametersForImport's ImportToken (binary), passed "
-                        "through")
-    parser.add_argument("--out-import-token", default="", metavar="FILE",
-                        help="aws: where to write the import token that goes with --out")
+    parser.add_argument(
+        "--destination-name",
+        default="",
+        metavar="NAME",
+        help="which one of that kind (account, project, vault, server), e.g. "
+        "prod-eu: `keymgr report byok` counts each name on its own",
+    )
+    parser.add_argument(
+        "--usage",
+        choices=USAGES,
+        default="",
+        help="what the destination may do with the key, recorded with the "
+        "export (default: from the key's purpose; which destination takes "
+        "which: docs/guide-byok.md)",
+    )
+    parser.add_argument(
+        "--import-token",
+        default="",
+        metavar="FILE",
+        help="aws: GetParametersForImport's ImportToken (binary), passed through",
+    )
+    parser.add_argument(
+        "--out-import-token",
+        default="",
+        metavar="FILE",
+        help="aws: where to write the import token that goes with --out",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -194,8 +212,12 @@ def register(subparsers: Any) -> None:
     fetch.add_argument("grant_id")
     fetch.add_argument("--public-key", required=True, help="PEM RSA public key (>= 3072)")
     fetch.add_argument("--out", required=True, help="file for the wrapped key (0600)")
-    fetch.add_argument("--destination", choices=DESTINATIONS, default="",
-                       help="wrap as this destination imports it (default: RSA-OAEP escrow)")
+    fetch.add_argument(
+        "--destination",
+        choices=DESTINATIONS,
+        default="",
+        help="wrap as this destination imports it (default: RSA-OAEP escrow)",
+    )
     add_export_flags(fetch)
     add_connection_flags(fetch)
     fetch.set_defaults(func=run_export_fetch)
@@ -356,7 +378,10 @@ def export_inputs(args: argparse.Namespace, public_key_flag: str, public_key: st
 
 
 def fetch_export(
-    client: Client, args: argparse.Namespace, grant_id: str, destination: str,
+    client: Client,
+    args: argparse.Namespace,
+    grant_id: str,
+    destination: str,
     inputs: ExportInputs,
 ) -> None:
     """Uses the grant once and writes the payload (and AWS's import token) to new files."""

@@ -36,13 +36,25 @@ Line = dict[str, Any]
 
 def register(subparsers: Any) -> None:
     commands = (
-        ("batch-encrypt", "encrypt many items in batches",
-         '{"key": "orders", "plaintext": "<base64>", "context": {"table": "t1"}}', run_encrypt),
-        ("batch-decrypt", "decrypt many ciphertexts in batches",
-         '{"ciphertext": "<base64>", "context": {"table": "t1"}}', run_decrypt),
-        ("batch-datakey", "generate many data keys in batches",
-         '{"key": "orders", "context": {"table": "t1"}, "bytes": 32, '
-         '"without_plaintext": false}', run_datakey),
+        (
+            "batch-encrypt",
+            "encrypt many items in batches",
+            '{"key": "orders", "plaintext": "<base64>", "context": {"table": "t1"}}',
+            run_encrypt,
+        ),
+        (
+            "batch-decrypt",
+            "decrypt many ciphertexts in batches",
+            '{"ciphertext": "<base64>", "context": {"table": "t1"}}',
+            run_decrypt,
+        ),
+        (
+            "batch-datakey",
+            "generate many data keys in batches",
+            '{"key": "orders", "context": {"table": "t1"}, "bytes": 32, '
+            '"without_plaintext": false}',
+            run_datakey,
+        ),
     )
     for name, summary, example, handler in commands:
         parser = subparsers.add_parser(
@@ -55,8 +67,12 @@ def register(subparsers: Any) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         parser.add_argument("input", nargs="?", default="-", help="JSON lines file; - = stdin")
-        parser.add_argument("--batch-size", type=_batch_size, default=MAX_BATCH,
-                            help=f"items per call, 1..{MAX_BATCH}")
+        parser.add_argument(
+            "--batch-size",
+            type=_batch_size,
+            default=MAX_BATCH,
+            help=f"items per call, 1..{MAX_BATCH}",
+        )
         add_connection_flags(parser)
         parser.set_defaults(func=handler)
 
@@ -182,14 +198,21 @@ def _run(
 
 def run_encrypt(args: argparse.Namespace) -> int:
     items = [
-        EncryptItem(key_name=_text(line, "key"), plaintext=_binary(line, "plaintext"),
-                    context=_context(line))
+        EncryptItem(
+            key_name=_text(line, "key"),
+            plaintext=_binary(line, "plaintext"),
+            context=_context(line),
+        )
         for line in _lines(args.input)
     ]
 
     def show(item: EncryptItem, value: Encrypted) -> Line:
-        return {"ciphertext": _b64(value.ciphertext_blob), "key_id": value.key_id,
-                "key_version": value.key_version, "context": dict(item.context or {})}
+        return {
+            "ciphertext": _b64(value.ciphertext_blob),
+            "key_id": value.key_id,
+            "key_version": value.key_version,
+            "context": dict(item.context or {}),
+        }
 
     return _run(args, items, lambda c, chunk: c.batch_encrypt(chunk), show)
 
@@ -201,8 +224,11 @@ def run_decrypt(args: argparse.Namespace) -> int:
     ]
 
     def show(item: DecryptItem, value: Decrypted) -> Line:
-        return {"plaintext": _b64(value.plaintext), "key_id": value.key_id,
-                "key_version": value.key_version}
+        return {
+            "plaintext": _b64(value.plaintext),
+            "key_id": value.key_id,
+            "key_version": value.key_version,
+        }
 
     return _run(args, items, lambda c, chunk: c.batch_decrypt(chunk), show)
 
@@ -213,12 +239,22 @@ def run_datakey(args: argparse.Namespace) -> int:
         without = line.get("without_plaintext", False)
         if not isinstance(without, bool):
             raise _usage(line, "without_plaintext", "expected true or false")
-        items.append(DataKeyItem(key_name=_text(line, "key"), context=_context(line),
-                                 number_of_bytes=_int(line, "bytes"), without_plaintext=without))
+        items.append(
+            DataKeyItem(
+                key_name=_text(line, "key"),
+                context=_context(line),
+                number_of_bytes=_int(line, "bytes"),
+                without_plaintext=without,
+            )
+        )
 
     def show(item: DataKeyItem, value: DataKey) -> Line:
-        shown: Line = {"ciphertext": _b64(value.ciphertext_blob), "key_id": value.key_id,
-                       "key_version": value.key_version, "context": dict(item.context or {})}
+        shown: Line = {
+            "ciphertext": _b64(value.ciphertext_blob),
+            "key_id": value.key_id,
+            "key_version": value.key_version,
+            "context": dict(item.context or {}),
+        }
         if not item.without_plaintext:
             shown["plaintext"] = _b64(value.plaintext)
         return shown

@@ -27,6 +27,7 @@ def bench_module(name: str) -> ModuleType:
             raise CliError(BENCH_INSTALL_HINT) from None
         raise
 
+
 DEFAULT_SCENARIOS = (
     "datakey,decrypt-leader,decrypt-follower,create-key,batch-datakey,batch-encrypt,batch-decrypt"
 )
@@ -277,13 +278,21 @@ def run_secrets(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr, flush=True)
 
     common: dict[str, Any] = {
-        "scenarios": scenarios, "concurrencies": concurrencies, "duration_s": args.duration,
-        "warmup_s": args.warmup, "repeats": args.repeat, "seed": args.seed,
+        "scenarios": scenarios,
+        "concurrencies": concurrencies,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "repeats": args.repeat,
+        "seed": args.seed,
         "progress": progress,
     }
     ours, about_ours = asyncio.run(kv.bench_keymgr_kv(**common))
-    meta: dict[str, Any] = {"keymgr": about_ours, "duration_s": args.duration,
-                            "repeats (median kept)": args.repeat, "seed": args.seed}
+    meta: dict[str, Any] = {
+        "keymgr": about_ours,
+        "duration_s": args.duration,
+        "repeats (median kept)": args.repeat,
+        "seed": args.seed,
+    }
     theirs = None
     if not args.no_openbao:
         theirs, about_theirs = asyncio.run(kv.bench_openbao_kv(**common))

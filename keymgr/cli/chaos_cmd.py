@@ -23,32 +23,58 @@ from keymgr.ops.chaos_faults import FAULTS
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """The chaos-only flags of `keymgr drill`."""
-    parser.add_argument("--seed", type=int, default=None,
-                        help="chaos: seed of every random choice (printed; default: random)")
-    parser.add_argument("--faults", default=",".join(FAULTS),
-                        help="chaos: comma-separated faults to cycle through "
-                        f"({', '.join(FAULTS)})")
-    parser.add_argument("--round-seconds", type=float, default=25.0,
-                        help="chaos: length of one round (5-300 s, default 25)")
-    parser.add_argument("--max-staleness", type=float, default=1.0,
-                        help="chaos: the cluster's serving.max_staleness_s (default 1.0 s), "
-                        "the bound of the disable and read-your-writes checks")
-    parser.add_argument("--processes", type=int, default=1,
-                        help="chaos: serving processes per node (1-8, default 1): with 2 or "
-                        "more, the faults hit nodes whose workers serve too")
-    parser.add_argument("--tolerance", type=float, default=0.5,
-                        help="chaos: added to --max-staleness by those checks (default 0.5 s)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="chaos: seed of every random choice (printed; default: random)",
+    )
+    parser.add_argument(
+        "--faults",
+        default=",".join(FAULTS),
+        help=f"chaos: comma-separated faults to cycle through ({', '.join(FAULTS)})",
+    )
+    parser.add_argument(
+        "--round-seconds",
+        type=float,
+        default=25.0,
+        help="chaos: length of one round (5-300 s, default 25)",
+    )
+    parser.add_argument(
+        "--max-staleness",
+        type=float,
+        default=1.0,
+        help="chaos: the cluster's serving.max_staleness_s (default 1.0 s), "
+        "the bound of the disable and read-your-writes checks",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="chaos: serving processes per node (1-8, default 1): with 2 or "
+        "more, the faults hit nodes whose workers serve too",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.5,
+        help="chaos: added to --max-staleness by those checks (default 0.5 s)",
+    )
 
 
 def options_from(args: argparse.Namespace) -> ChaosOptions:
     if args.dir or args.remote:
-        raise CliError("chaos: runs on its own local cluster (no --dir or --remote)",
-                       code=EXIT_USAGE)
+        raise CliError(
+            "chaos: runs on its own local cluster (no --dir or --remote)", code=EXIT_USAGE
+        )
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     unknown = [f for f in faults if f not in FAULTS]
     if unknown or not faults:
-        raise CliError(f"--faults: unknown fault {', '.join(unknown) or '(none given)'}; "
-                       f"choose from {', '.join(FAULTS)}", code=EXIT_USAGE)
+        raise CliError(
+            f"--faults: unknown fault {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(FAULTS)}",
+            code=EXIT_USAGE,
+        )
     if not 5 <= args.round_seconds <= 300:
         raise CliError("--round-seconds: must be between 5 and 300", code=EXIT_USAGE)
     if args.nodes not in (0, 3, 5):
@@ -60,18 +86,26 @@ def options_from(args: argparse.Namespace) -> ChaosOptions:
     if not 0 <= args.tolerance <= 60:
         raise CliError("--tolerance: must be >= 0 and <= 60 seconds", code=EXIT_USAGE)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 24)
-    return ChaosOptions(rounds=args.rounds, seed=seed, nodes=args.nodes or 3,
-                        processes=args.processes, faults=faults,
-                        round_s=args.round_seconds, staleness_s=args.max_staleness,
-                        tolerance_s=args.tolerance)
+    return ChaosOptions(
+        rounds=args.rounds,
+        seed=seed,
+        nodes=args.nodes or 3,
+        processes=args.processes,
+        faults=faults,
+        round_s=args.round_seconds,
+        staleness_s=args.max_staleness,
+        tolerance_s=args.tolerance,
+    )
 
 
 def run_chaos(args: argparse.Namespace) -> int:
     options = options_from(args)
     console = Console(stderr=True)
-    console.print(f"keymgr drill chaos: seed {options.seed} (replay with --seed "
-                  f"{options.seed}), {options.rounds} rounds of {options.round_s:g}s, "
-                  f"{options.nodes} nodes, {options.processes} process(es) each")
+    console.print(
+        f"keymgr drill chaos: seed {options.seed} (replay with --seed "
+        f"{options.seed}), {options.rounds} rounds of {options.round_s:g}s, "
+        f"{options.nodes} nodes, {options.processes} process(es) each"
+    )
     root = Path(tempfile.mkdtemp(prefix="keymgr-drill-chaos-"))
     try:
         report = ChaosDrill(root, options, progress=console.print).execute()
@@ -98,5 +132,6 @@ def print_report(report: ChaosReport) -> None:
     for r in report.rounds:
         for line in r.violations[:10]:
             console.print(f"  round {r.number} {r.fault}: {line}")
-    console.print(f"seed {report.seed}: " + ("[green]PASS[/green]" if report.passed
-                                              else "[red]FAIL[/red]"))
+    console.print(
+        f"seed {report.seed}: " + ("[green]PASS[/green]" if report.passed else "[red]FAIL[/red]")
+    )

@@ -106,8 +106,9 @@ def credentials_from(args: argparse.Namespace) -> Credentials:
             )
         path = Path(value)
         if not path.is_file():
-            raise CliError(f"{_source(args, flag)}: file not found: {_shown(path)}",
-                           code=EXIT_USAGE)
+            raise CliError(
+                f"{_source(args, flag)}: file not found: {_shown(path)}", code=EXIT_USAGE
+            )
         paths[flag] = path
     return Credentials(ca=paths["ca"], cert=paths["cert"], key=paths["key"])
 

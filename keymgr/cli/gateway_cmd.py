@@ -57,9 +57,7 @@ def run_gateway(args: argparse.Namespace) -> int:
     except OSError as exc:  # the port is taken, a TLS file unreadable, a bad key pair
         raise CliError(f"{args.config}: cannot start: {exc}", code=EXIT_USAGE) from None
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(
-            sig, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start()
-        )
+        signal.signal(sig, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     parts = [p for p, on in (("kv", config.kv is not None), ("tde", config.tde_enabled)) if on]
     print(
         f"gateway ({', '.join(parts)}) listening on "

@@ -13,8 +13,7 @@ from keymgr.v1 import store_pb2
 def register(commands: Any) -> None:
     destinations = commands.add_parser(
         "destinations",
-        help="every export of a key: destination, usage, wrapping key fingerprint, approvers, "
-        "time",
+        help="every export of a key: destination, usage, wrapping key fingerprint, approvers, time",
         description="Example: keymgr keys destinations orders",
     )
     destinations.add_argument("name", help="key name or id")

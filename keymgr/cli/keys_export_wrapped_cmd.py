@@ -51,16 +51,29 @@ def register(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", help="key name or id")
-    parser.add_argument("--to", required=True, choices=[d for d in DESTINATIONS if d],
-                        help="the destination whose import format to write")
-    parser.add_argument("--wrapping-key", required=True, metavar="PEM",
-                        help="the destination's RSA wrapping public key (PEM)")
-    parser.add_argument("--out", required=True, metavar="FILE",
-                        help="file for the wrapped key (created, 0600)")
+    parser.add_argument(
+        "--to",
+        required=True,
+        choices=[d for d in DESTINATIONS if d],
+        help="the destination whose import format to write",
+    )
+    parser.add_argument(
+        "--wrapping-key",
+        required=True,
+        metavar="PEM",
+        help="the destination's RSA wrapping public key (PEM)",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="FILE", help="file for the wrapped key (created, 0600)"
+    )
     parser.add_argument("--version", type=int, default=0, help="0 = the current version")
-    parser.add_argument("--ttl", type=int, default=0, metavar="SECONDS",
-                        help="how long the request, then the grant, stay valid (default: "
-                        "the server's)")
+    parser.add_argument(
+        "--ttl",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="how long the request, then the grant, stay valid (default: the server's)",
+    )
     add_export_flags(parser)
     add_connection_flags(parser)
     parser.set_defaults(func=run_export_wrapped)
@@ -92,14 +105,28 @@ def usable_grant(
 
 def rerun_command(args: argparse.Namespace) -> str:
     """This command line again (connection flags only where they differ from KEYMGR_*)."""
-    words = ["keymgr", "keys", "export-wrapped", args.name, "--to", args.to,
-             "--wrapping-key", args.wrapping_key, "--out", args.out]
+    words = [
+        "keymgr",
+        "keys",
+        "export-wrapped",
+        args.name,
+        "--to",
+        args.to,
+        "--wrapping-key",
+        args.wrapping_key,
+        "--out",
+        args.out,
+    ]
     if args.version:
         words += ["--version", str(args.version)]
-    for flag, dest in (("--algorithm", "algorithm"), ("--kek-id", "kek_id"),
-                       ("--destination-name", "destination_name"), ("--usage", "usage"),
-                       ("--import-token", "import_token"),
-                       ("--out-import-token", "out_import_token")):
+    for flag, dest in (
+        ("--algorithm", "algorithm"),
+        ("--kek-id", "kek_id"),
+        ("--destination-name", "destination_name"),
+        ("--usage", "usage"),
+        ("--import-token", "import_token"),
+        ("--out-import-token", "out_import_token"),
+    ):
         if getattr(args, dest):
             words += [flag, getattr(args, dest)]
     for flag, dest, variable in _CONNECTION:
@@ -128,8 +155,14 @@ def run_export_wrapped(args: argparse.Namespace) -> int:
     approve = f"keymgr approvals approve {op.id}"
     rerun = rerun_command(args)
     if args.json:
-        print_json({"state": "approval-needed", "operation": to_dict(op),
-                    "approve_command": approve, "rerun_command": rerun})
+        print_json(
+            {
+                "state": "approval-needed",
+                "operation": to_dict(op),
+                "approve_command": approve,
+                "rerun_command": rerun,
+            }
+        )
         return EXIT_APPROVAL_NEEDED
     filed = "waits" if waiting is not None else "was filed"
     print(

@@ -30,14 +30,29 @@ def register(commands: Any) -> None:
         "--out-token token.txt",
     )
     params.add_argument("name", help="key name or id")
-    params.add_argument("--bits", type=int, default=0, choices=(0, 3072, 4096),
-                        help="wrapping key size (default 3072)")
-    params.add_argument("--validity", type=int, default=0, metavar="SECONDS",
-                        help="token lifetime, 60..86400 (default 24 h)")
-    params.add_argument("--out-public-key", type=Path, metavar="FILE",
-                        help="write the wrapping public key (PEM) here")
-    params.add_argument("--out-token", type=Path, metavar="FILE",
-                        help="write the import token here")
+    params.add_argument(
+        "--bits",
+        type=int,
+        default=0,
+        choices=(0, 3072, 4096),
+        help="wrapping key size (default 3072)",
+    )
+    params.add_argument(
+        "--validity",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="token lifetime, 60..86400 (default 24 h)",
+    )
+    params.add_argument(
+        "--out-public-key",
+        type=Path,
+        metavar="FILE",
+        help="write the wrapping public key (PEM) here",
+    )
+    params.add_argument(
+        "--out-token", type=Path, metavar="FILE", help="write the import token here"
+    )
     add_connection_flags(params)
     params.set_defaults(func=run_import_params)
 
@@ -48,20 +63,38 @@ def register(commands: Any) -> None:
         "--expires-in 30d",
     )
     imp.add_argument("name", help="key name or id")
-    imp.add_argument("--wrapped", type=Path, required=True, metavar="FILE",
-                     help="the wrapped material (binary)")
-    imp.add_argument("--token", type=Path, required=True, metavar="FILE",
-                     help="the file import-params wrote with --out-token")
+    imp.add_argument(
+        "--wrapped", type=Path, required=True, metavar="FILE", help="the wrapped material (binary)"
+    )
+    imp.add_argument(
+        "--token",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the file import-params wrote with --out-token",
+    )
     imp.add_argument("--algorithm", choices=ALGORITHMS, default=ALGORITHMS[0])
-    imp.add_argument("--version", type=int, default=0,
-                     help="0 = a new version; an existing one only takes its own material")
+    imp.add_argument(
+        "--version",
+        type=int,
+        default=0,
+        help="0 = a new version; an existing one only takes its own material",
+    )
     expiry = imp.add_mutually_exclusive_group()
-    expiry.add_argument("--expires-in", type=duration, metavar="DURATION",
-                        help="erase the imported material after this long, e.g. 90s, 12h, "
-                        "30d (default: never); import it again to use it after that")
-    expiry.add_argument("--valid-to", type=rfc3339_ms, metavar="RFC3339",
-                        help="erase the imported material at this time, e.g. "
-                        "2027-01-31T00:00:00Z (as AWS KMS ValidTo)")
+    expiry.add_argument(
+        "--expires-in",
+        type=duration,
+        metavar="DURATION",
+        help="erase the imported material after this long, e.g. 90s, 12h, "
+        "30d (default: never); import it again to use it after that",
+    )
+    expiry.add_argument(
+        "--valid-to",
+        type=rfc3339_ms,
+        metavar="RFC3339",
+        help="erase the imported material at this time, e.g. "
+        "2027-01-31T00:00:00Z (as AWS KMS ValidTo)",
+    )
     add_connection_flags(imp)
     imp.set_defaults(func=run_import)
 
@@ -113,8 +146,10 @@ def run_import_params(args: argparse.Namespace) -> int:
         print(reply.public_key_pem, end="")
     if not args.out_token:
         print(f"Import token: {reply.import_token}")
-    print(f"Wrapping key: RSA {reply.wrapping_key_bits}; token expires "
-          f"{format_time_ms(reply.expires_at_ms)}")
+    print(
+        f"Wrapping key: RSA {reply.wrapping_key_bits}; token expires "
+        f"{format_time_ms(reply.expires_at_ms)}"
+    )
     return 0
 
 

@@ -37,8 +37,12 @@ def register(subparsers: Any) -> None:
     )
     probe.add_argument("--socket", type=Path, required=True, help="the plugin's unix socket")
     probe.add_argument("--timeout", type=float, default=10.0, help="per-call timeout, seconds")
-    probe.add_argument("--wait", type=float, default=0.0,
-                       help="seconds to wait for the socket to appear (a plugin starting)")
+    probe.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="seconds to wait for the socket to appear (a plugin starting)",
+    )
     probe.set_defaults(func=run_probe)
 
 
@@ -50,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         server = serve(client, args.key_name, args.socket)
     except OSError as exc:
-        raise CliError(f"--socket: {exc.strerror or exc}: {exc.filename or args.socket}",
-                       code=EXIT_USAGE) from None
+        raise CliError(
+            f"--socket: {exc.strerror or exc}: {exc.filename or args.socket}", code=EXIT_USAGE
+        ) from None
     except RuntimeError as exc:  # gRPC's bind failure
         raise CliError(f"--socket: cannot listen on {args.socket}: {exc}") from None
     stop = threading.Event()
@@ -76,7 +81,8 @@ def run_probe(args: argparse.Namespace) -> int:
     except ProbeFailed as exc:
         raise CliError(f"kms-probe: {exc}") from None
     print(f"Status   version {result.version}, healthz {result.healthz}, key_id {result.key_id}")
-    print(f"Encrypt  32-byte DEK -> {result.ciphertext_bytes}-byte ciphertext, "
-          f"key_id {result.key_id}")
+    print(
+        f"Encrypt  32-byte DEK -> {result.ciphertext_bytes}-byte ciphertext, key_id {result.key_id}"
+    )
     print("Decrypt  returned the DEK")
     return 0

@@ -195,8 +195,12 @@ def register(subparsers: Any) -> None:
     )
     migrate.add_argument("--node", default="", help="the node whose seal moves")
     migrate.add_argument("--to", default="", choices=["", "shamir", "file", "pkcs11"])
-    migrate.add_argument("--run", default="", metavar="MIGRATION_ID",
-                         help="run an approved migration on the node at --address")
+    migrate.add_argument(
+        "--run",
+        default="",
+        metavar="MIGRATION_ID",
+        help="run an approved migration on the node at --address",
+    )
     add_connection_flags(migrate)
     migrate.set_defaults(func=run_migrate_seal)
 
@@ -221,8 +225,11 @@ def _print_seal(status: operator_pb2.SealStatusResponse, as_json: bool) -> None:
             ("Total Shares", status.shares),
             ("Threshold", status.threshold),
             # progress means something only while shares are being collected
-            *([("Unseal Progress", f"{status.progress}/{status.threshold}")]
-              if status.sealed else []),
+            *(
+                [("Unseal Progress", f"{status.progress}/{status.threshold}")]
+                if status.sealed
+                else []
+            ),
             *([("Reason", status.reason)] if status.reason else []),
             *([("Seal Error", status.seal_error)] if status.seal_error else []),
             ("Root Key Generation", status.root_generation),
@@ -397,8 +404,12 @@ def run_rotate_root(args: argparse.Namespace) -> int:
 
 def _progress(label: str) -> Progress:
     return Progress(
-        TextColumn(label), BarColumn(), DownloadColumn(), transient=False,
-        console=None, disable=not sys.stderr.isatty(),
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        transient=False,
+        console=None,
+        disable=not sys.stderr.isatty(),
     )
 
 
@@ -418,20 +429,27 @@ def run_snapshot_save(args: argparse.Namespace) -> int:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
-    summary = {"file": str(path), "bytes": len(data), "keys": meta.keys,
-               "applied_index": meta.applied_index}
+    summary = {
+        "file": str(path),
+        "bytes": len(data),
+        "keys": meta.keys,
+        "applied_index": meta.applied_index,
+    }
     if args.json:
         print_json(summary)
     else:
-        print(f"Snapshot saved: {path} ({len(data)} bytes, {meta.keys} keys, "
-              f"Raft index {meta.applied_index})")
+        print(
+            f"Snapshot saved: {path} ({len(data)} bytes, {meta.keys} keys, "
+            f"Raft index {meta.applied_index})"
+        )
     return 0
 
 
 def _read_shares(args: argparse.Namespace) -> list[str]:
     if args.shares_file:
-        return [line.strip() for line in Path(args.shares_file).read_text().splitlines()
-                if line.strip()]
+        return [
+            line.strip() for line in Path(args.shares_file).read_text().splitlines() if line.strip()
+        ]
     if not sys.stdin.isatty():
         return [line.strip() for line in sys.stdin if line.strip()]
     shares: list[str] = []
@@ -447,20 +465,25 @@ def run_snapshot_restore(args: argparse.Namespace) -> int:
     data = Path(args.file).read_bytes()
     shares = _read_shares(args)
     if not shares:
-        raise CliError("shares: none given (the backed-up cluster's unseal shares)",
-                       code=EXIT_USAGE)
+        raise CliError(
+            "shares: none given (the backed-up cluster's unseal shares)", code=EXIT_USAGE
+        )
     with _progress("uploading snapshot") as progress, client_from(args) as client:
         task = progress.add_task("restore", total=len(data))
         response = client.restore_snapshot(
-            data, shares, endpoint=address,
+            data,
+            shares,
+            endpoint=address,
             on_progress=lambda done, total: progress.update(task, completed=done),
         )
     if args.json:
         print_json(to_dict(response))
     else:
-        print(f"Restored {response.keys} keys (source Raft index "
-              f"{response.source_applied_index}); {address} is unsealed. Unseal the other "
-              "nodes with the same shares.")
+        print(
+            f"Restored {response.keys} keys (source Raft index "
+            f"{response.source_applied_index}); {address} is unsealed. Unseal the other "
+            "nodes with the same shares."
+        )
     return 0
 
 
@@ -471,8 +494,15 @@ def _print_peers(peers: operator_pb2.PeersResponse, as_json: bool) -> None:
     print_table(
         ("Node", "Zone", "API", "Raft", "Leader", "Connected", "Match"),
         [
-            (p.id, p.zone, p.api_address, p.raft_address, str(p.leader).lower(),
-             str(p.connected).lower(), p.match_index)
+            (
+                p.id,
+                p.zone,
+                p.api_address,
+                p.raft_address,
+                str(p.leader).lower(),
+                str(p.connected).lower(),
+                p.match_index,
+            )
             for p in peers.peers
         ],
     )
@@ -496,8 +526,9 @@ def run_list_peers(args: argparse.Namespace) -> int:
 
 def run_add_peer(args: argparse.Namespace) -> int:
     with client_from(args) as client:
-        peers = client.add_peer(args.id, api=args.api, raft=args.raft, zone=args.zone,
-                                endpoint=_leader_endpoint(client))
+        peers = client.add_peer(
+            args.id, api=args.api, raft=args.raft, zone=args.zone, endpoint=_leader_endpoint(client)
+        )
     _print_peers(peers, args.json)
     return 0
 
@@ -516,8 +547,10 @@ def run_join_token(args: argparse.Namespace) -> int:
         print_json(to_dict(response))
         return 0
     print(f"Join token: {response.token}")
-    print(f"Approval: operation {response.operation_id} is {response.operation_state}; the "
-          "token works once it is executed. It is not shown again.")
+    print(
+        f"Approval: operation {response.operation_id} is {response.operation_state}; the "
+        "token works once it is executed. It is not shown again."
+    )
     return 0
 
 

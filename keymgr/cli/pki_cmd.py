@@ -81,8 +81,10 @@ def _ca(given: str | None) -> pki.CertificateAuthority:
         )
         missing = "no CA" if not (path / "ca.pem").is_file() else "no CA key (ca-key.pem)"
         raise CliError(f"--dir: {missing} in {path}: {where}", code=EXIT_USAGE)
-    if cacert and Path(cacert).is_file() and (
-        Path(cacert).read_bytes() != (path / "ca.pem").read_bytes()
+    if (
+        cacert
+        and Path(cacert).is_file()
+        and (Path(cacert).read_bytes() != (path / "ca.pem").read_bytes())
     ):
         print(
             f"keymgr: note: the CA in {path} is not the one KEYMGR_CACERT names ({cacert}); "

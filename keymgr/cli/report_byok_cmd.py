@@ -40,11 +40,13 @@ def run_byok(args: argparse.Namespace) -> int:
     missing = missing_pushes(keys, bundles)
     exported = sum(1 for key in keys if bundles[key.id])
     if args.json:
-        print_json({
-            "generated_at_ms": int(time.time() * 1000),
-            "keys_exported": exported,
-            "missing": [m.as_dict() for m in missing],
-        })
+        print_json(
+            {
+                "generated_at_ms": int(time.time() * 1000),
+                "keys_exported": exported,
+                "missing": [m.as_dict() for m in missing],
+            }
+        )
     elif not missing:
         print(f"{exported} exported keys: every destination has the current version")
     else:

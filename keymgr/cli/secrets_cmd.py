@@ -87,7 +87,8 @@ def _bool(text: str) -> bool:
 def _common(parser: argparse.ArgumentParser, *, client_key_flag: str = "--key") -> None:
     add_connection_flags(parser, client_key_flag=client_key_flag)
     parser.add_argument(
-        "--token", default=os.environ.get("KEYMGR_TOKEN", ""),
+        "--token",
+        default=os.environ.get("KEYMGR_TOKEN", ""),
         help="act as this token's principal (KEYMGR_TOKEN)",
     )
     parser.add_argument(
@@ -97,7 +98,9 @@ def _common(parser: argparse.ArgumentParser, *, client_key_flag: str = "--key") 
 
 def _mount_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-mount", "--mount", default="",
+        "-mount",
+        "--mount",
+        default="",
         help="the mount; then the path is given without it (as bao kv -mount)",
     )
 
@@ -120,8 +123,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     enable = commands.add_parser("enable", help="create a mount (admins)")
     enable.add_argument("mount")
-    enable.add_argument("--key", dest="key_name", default="",
-                        help="managed key for its values (default: new key secrets-<mount>)")
+    enable.add_argument(
+        "--key",
+        dest="key_name",
+        default="",
+        help="managed key for its values (default: new key secrets-<mount>)",
+    )
     enable.add_argument("--max-versions", type=non_negative, default=0)
     _common(enable, client_key_flag="--client-key")
     enable.set_defaults(func=run_enable)
@@ -130,20 +137,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _common(mounts)
     mounts.set_defaults(func=run_mounts)
 
-    for name, helptext in (("put", "write a new version"),
-                           ("patch", "merge new fields into the current version")):
+    for name, helptext in (
+        ("put", "write a new version"),
+        ("patch", "merge new fields into the current version"),
+    ):
         sub = commands.add_parser(name, help=helptext)
         _named(sub)
-        sub.add_argument("-cas", "--cas", type=non_negative, default=None,
-                         help="write only if the current version is this (0: only if absent)")
+        sub.add_argument(
+            "-cas",
+            "--cas",
+            type=non_negative,
+            default=None,
+            help="write only if the current version is this (0: only if absent)",
+        )
         sub.add_argument("data", nargs="*", help="key=value, key=@file, or - for JSON on stdin")
         _common(sub)
         sub.set_defaults(func=run_put if name == "put" else run_patch)
 
     get = commands.add_parser("get", help="read a version")
     _named(get)
-    get.add_argument("-version", "--version", type=non_negative, default=0,
-                     help="version (default: current)")
+    get.add_argument(
+        "-version", "--version", type=non_negative, default=0, help="version (default: current)"
+    )
     get.add_argument("-field", "--field", default="", help="print only this field's value")
     _common(get)
     get.set_defaults(func=run_get)
@@ -160,8 +175,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ):
         sub = commands.add_parser(name, help=helptext)
         _named(sub)
-        sub.add_argument("-versions", "--versions", type=version_list, required=required,
-                         default=[], help="comma-separated versions, e.g. 1,2")
+        sub.add_argument(
+            "-versions",
+            "--versions",
+            type=version_list,
+            required=required,
+            default=[],
+            help="comma-separated versions, e.g. 1,2",
+        )
         _common(sub)
         sub.set_defaults(func=run_versions, action=name)
 
@@ -174,8 +195,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     meta_put = meta_commands.add_parser("put", help="change settings or custom metadata")
     _named(meta_put)
     _settings_flags(meta_put)
-    meta_put.add_argument("-custom-metadata", "--custom-metadata", action="append",
-                          metavar="K=V", help="custom metadata entry (replaces all), repeatable")
+    meta_put.add_argument(
+        "-custom-metadata",
+        "--custom-metadata",
+        action="append",
+        metavar="K=V",
+        help="custom metadata entry (replaces all), repeatable",
+    )
     _common(meta_put)
     meta_put.set_defaults(func=run_metadata_put)
     meta_delete = meta_commands.add_parser("delete", help="delete the path and all versions")
@@ -218,8 +244,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-max-versions", "--max-versions", type=non_negative, default=None)
     parser.add_argument("-cas-required", "--cas-required", type=_bool, default=None)
-    parser.add_argument("-delete-version-after", "--delete-version-after", type=duration,
-                        default=None, help="e.g. 0 (never), 1h, 30d")
+    parser.add_argument(
+        "-delete-version-after",
+        "--delete-version-after",
+        type=duration,
+        default=None,
+        help="e.g. 0 (never), 1h, 30d",
+    )
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -247,9 +278,7 @@ def split_name(args: argparse.Namespace, *, folder: bool = False) -> tuple[str, 
         path = path.strip("/")
         return mount, f"{path}/" if path else ""
     if not path:
-        raise CliError(
-            f"path: {name!r} names no secret (expected <mount>/<path>)", code=EXIT_USAGE
-        )
+        raise CliError(f"path: {name!r} names no secret (expected <mount>/<path>)", code=EXIT_USAGE)
     return mount, path
 
 
@@ -259,14 +288,16 @@ def parse_data(items: Sequence[str]) -> dict[str, Any]:
         try:
             value = json.loads(sys.stdin.read())
         except ValueError as exc:
-            raise CliError(f"stdin: not valid JSON ({exc.__class__.__name__})",
-                           code=EXIT_USAGE) from None
+            raise CliError(
+                f"stdin: not valid JSON ({exc.__class__.__name__})", code=EXIT_USAGE
+            ) from None
         if not isinstance(value, dict):
             raise CliError("stdin: must be a JSON object", code=EXIT_USAGE)
         return value
     if not items:
-        raise CliError("data: give key=value pairs, key=@file, or - for JSON on stdin",
-                       code=EXIT_USAGE)
+        raise CliError(
+            "data: give key=value pairs, key=@file, or - for JSON on stdin", code=EXIT_USAGE
+        )
     data: dict[str, Any] = {}
     for number, item in enumerate(items, 1):
         name, sep, value = item.partition("=")
@@ -277,9 +308,11 @@ def parse_data(items: Sequence[str]) -> dict[str, Any]:
             try:
                 value = path.read_text()
             except (OSError, UnicodeDecodeError) as exc:
-                raise CliError(f"data: {name}: cannot read {path}: "
-                               f"{getattr(exc, 'strerror', None) or exc.__class__.__name__}",
-                               code=EXIT_USAGE) from None
+                raise CliError(
+                    f"data: {name}: cannot read {path}: "
+                    f"{getattr(exc, 'strerror', None) or exc.__class__.__name__}",
+                    code=EXIT_USAGE,
+                ) from None
         data[name] = value
     return data
 
@@ -289,27 +322,47 @@ def _time(seconds: float) -> str:
 
 
 def _version_dict(v: SecretVersion) -> dict[str, Any]:
-    return {"version": v.version, "created_time": v.created_time,
-            "deletion_time": v.deletion_time, "destroyed": v.destroyed}
+    return {
+        "version": v.version,
+        "created_time": v.created_time,
+        "deletion_time": v.deletion_time,
+        "destroyed": v.destroyed,
+    }
 
 
 def _print_version(v: SecretVersion, as_json: bool) -> None:
     if as_json:
         print_json(_version_dict(v))
         return
-    print_fields([("version", v.version), ("created_time", _time(v.created_time)),
-                  ("deletion_time", _time(v.deletion_time) if v.deletion_time else "n/a"),
-                  ("destroyed", str(v.destroyed).lower())])
+    print_fields(
+        [
+            ("version", v.version),
+            ("created_time", _time(v.created_time)),
+            ("deletion_time", _time(v.deletion_time) if v.deletion_time else "n/a"),
+            ("destroyed", str(v.destroyed).lower()),
+        ]
+    )
 
 
 def _mount_dict(m: MountConfig) -> dict[str, Any]:
-    return {"mount": m.mount, "key_name": m.key_name, "max_versions": m.max_versions,
-            "cas_required": m.cas_required, "delete_version_after_s": m.delete_version_after_s}
+    return {
+        "mount": m.mount,
+        "key_name": m.key_name,
+        "max_versions": m.max_versions,
+        "cas_required": m.cas_required,
+        "delete_version_after_s": m.delete_version_after_s,
+    }
 
 
 def _token_dict(t: TokenInfo) -> dict[str, Any]:
-    return {"accessor": t.accessor, "principal": t.principal, "display_name": t.display_name,
-            "created_time": t.created_time, "expire_time": t.expire_time, "revoked": t.revoked}
+    return {
+        "accessor": t.accessor,
+        "principal": t.principal,
+        "display_name": t.display_name,
+        "created_time": t.created_time,
+        "expire_time": t.expire_time,
+        "revoked": t.revoked,
+    }
 
 
 # --- commands -------------------------------------------------------------------------
@@ -333,9 +386,19 @@ def run_mounts(args: argparse.Namespace) -> int:
     if _json_out(args):
         print_json([_mount_dict(m) for m in mounts])
     else:
-        print_table(("Mount", "Key", "Max versions", "CAS required", "Delete after (s)"),
-                    [(m.mount, m.key_name, m.max_versions, str(m.cas_required).lower(),
-                      m.delete_version_after_s) for m in mounts])
+        print_table(
+            ("Mount", "Key", "Max versions", "CAS required", "Delete after (s)"),
+            [
+                (
+                    m.mount,
+                    m.key_name,
+                    m.max_versions,
+                    str(m.cas_required).lower(),
+                    m.delete_version_after_s,
+                )
+                for m in mounts
+            ],
+        )
     return 0
 
 
@@ -364,8 +427,15 @@ def run_get(args: argparse.Namespace) -> int:
     if args.field:
         return _print_field(secret, args.field)
     if _json_out(args):
-        print_json({"data": secret.data, "metadata": {
-            **_version_dict(secret.version), "custom_metadata": secret.custom_metadata}})
+        print_json(
+            {
+                "data": secret.data,
+                "metadata": {
+                    **_version_dict(secret.version),
+                    "custom_metadata": secret.custom_metadata,
+                },
+            }
+        )
         return 0
     print("======= Metadata =======")
     _print_version(secret.version, False)
@@ -422,10 +492,14 @@ def run_versions(args: argparse.Namespace) -> int:
 
 def _metadata_dict(m: SecretMetadata) -> dict[str, Any]:
     return {
-        "current_version": m.current_version, "oldest_version": m.oldest_version,
-        "max_versions": m.max_versions, "cas_required": m.cas_required,
-        "delete_version_after_s": m.delete_version_after_s, "created_time": m.created_time,
-        "updated_time": m.updated_time, "custom_metadata": m.custom_metadata,
+        "current_version": m.current_version,
+        "oldest_version": m.oldest_version,
+        "max_versions": m.max_versions,
+        "cas_required": m.cas_required,
+        "delete_version_after_s": m.delete_version_after_s,
+        "created_time": m.created_time,
+        "updated_time": m.updated_time,
+        "custom_metadata": m.custom_metadata,
         "versions": {str(n): _version_dict(v) for n, v in m.versions.items()},
     }
 
@@ -437,18 +511,31 @@ def run_metadata_get(args: argparse.Namespace) -> int:
     if _json_out(args):
         print_json(_metadata_dict(meta))
         return 0
-    print_fields([
-        ("current_version", meta.current_version), ("oldest_version", meta.oldest_version),
-        ("max_versions", meta.max_versions), ("cas_required", str(meta.cas_required).lower()),
-        ("delete_version_after", f"{meta.delete_version_after_s}s"),
-        ("created_time", _time(meta.created_time)), ("updated_time", _time(meta.updated_time)),
-        ("custom_metadata", json.dumps(meta.custom_metadata, sort_keys=True)),
-    ])
+    print_fields(
+        [
+            ("current_version", meta.current_version),
+            ("oldest_version", meta.oldest_version),
+            ("max_versions", meta.max_versions),
+            ("cas_required", str(meta.cas_required).lower()),
+            ("delete_version_after", f"{meta.delete_version_after_s}s"),
+            ("created_time", _time(meta.created_time)),
+            ("updated_time", _time(meta.updated_time)),
+            ("custom_metadata", json.dumps(meta.custom_metadata, sort_keys=True)),
+        ]
+    )
     print()
-    print_table(("Version", "Created", "Deleted", "Destroyed"), [
-        (v.version, _time(v.created_time), _time(v.deletion_time) if v.deletion_time else "-",
-         str(v.destroyed).lower()) for v in meta.versions.values()
-    ])
+    print_table(
+        ("Version", "Created", "Deleted", "Destroyed"),
+        [
+            (
+                v.version,
+                _time(v.created_time),
+                _time(v.deletion_time) if v.deletion_time else "-",
+                str(v.destroyed).lower(),
+            )
+            for v in meta.versions.values()
+        ],
+    )
     return 0
 
 
@@ -464,8 +551,12 @@ def run_metadata_put(args: argparse.Namespace) -> int:
             custom[name] = value
     with client_from(args) as client:
         _secrets(args, client).write_metadata(
-            mount, path, max_versions=args.max_versions, cas_required=args.cas_required,
-            delete_version_after_s=args.delete_version_after, custom_metadata=custom,
+            mount,
+            path,
+            max_versions=args.max_versions,
+            cas_required=args.cas_required,
+            delete_version_after_s=args.delete_version_after,
+            custom_metadata=custom,
         )
     print(f"Success! Metadata written at: {mount}/{path}")
     return 0
@@ -496,7 +587,9 @@ def run_config_get(args: argparse.Namespace) -> int:
 def run_config_put(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         mount = _secrets(args, client).write_config(
-            args.mount, max_versions=args.max_versions, cas_required=args.cas_required,
+            args.mount,
+            max_versions=args.max_versions,
+            cas_required=args.cas_required,
             delete_version_after_s=args.delete_version_after,
         )
     _print_mount(mount, _json_out(args))
@@ -511,9 +604,14 @@ def run_token_create(args: argparse.Namespace) -> int:
     if _json_out(args):
         print_json({"token": issued.token, **_token_dict(issued.info)})
     else:
-        print_fields([("token", issued.token), ("accessor", issued.info.accessor),
-                      ("principal", issued.info.principal),
-                      ("expire_time", _time(issued.info.expire_time))])
+        print_fields(
+            [
+                ("token", issued.token),
+                ("accessor", issued.info.accessor),
+                ("principal", issued.info.principal),
+                ("expire_time", _time(issued.info.expire_time)),
+            ]
+        )
         print("\nThe token is shown once: keep it now.")
     return 0
 
@@ -524,10 +622,19 @@ def run_token_list(args: argparse.Namespace) -> int:
     if _json_out(args):
         print_json([_token_dict(t) for t in tokens])
     else:
-        print_table(("Accessor", "Principal", "Name", "Expires", "Revoked"), [
-            (t.accessor, t.principal, t.display_name or "-", _time(t.expire_time),
-             str(t.revoked).lower()) for t in tokens
-        ])
+        print_table(
+            ("Accessor", "Principal", "Name", "Expires", "Revoked"),
+            [
+                (
+                    t.accessor,
+                    t.principal,
+                    t.display_name or "-",
+                    _time(t.expire_time),
+                    str(t.revoked).lower(),
+                )
+                for t in tokens
+            ],
+        )
     return 0
 
 

@@ -114,7 +114,8 @@ def encrypt_request(
     request = keys_pb2.BatchEncryptRequest(consistency=consistency)
     for item in items:
         request.items.add(
-            key_name=item.key_name, plaintext=item.plaintext,
+            key_name=item.key_name,
+            plaintext=item.plaintext,
             encryption_context=item.context or {},
         )
     check_request(request)

@@ -103,8 +103,10 @@ class CryptoCalls(Transport):
     ) -> list[ItemResult[Encrypted]]:
         """Encrypts up to 1,000 items in one call; one `ItemResult` per item, in order."""
         response = self._call(
-            "keys", "BatchEncrypt",
-            _batch.encrypt_request(items, _consistency(consistent)), endpoint=endpoint,
+            "keys",
+            "BatchEncrypt",
+            _batch.encrypt_request(items, _consistency(consistent)),
+            endpoint=endpoint,
         )
         return _batch.results(
             response, lambda ok: Encrypted(ok.ciphertext_blob, ok.key_id, ok.key_version)
@@ -119,8 +121,10 @@ class CryptoCalls(Transport):
     ) -> list[ItemResult[Decrypted]]:
         """Decrypts up to 1,000 ciphertexts in one call; one `ItemResult` per item."""
         response = self._call(
-            "keys", "BatchDecrypt",
-            _batch.decrypt_request(items, _consistency(consistent)), endpoint=endpoint,
+            "keys",
+            "BatchDecrypt",
+            _batch.decrypt_request(items, _consistency(consistent)),
+            endpoint=endpoint,
         )
         return _batch.results(
             response, lambda ok: Decrypted(ok.plaintext, ok.key_id, ok.key_version)
@@ -135,8 +139,10 @@ class CryptoCalls(Transport):
     ) -> list[ItemResult[DataKey]]:
         """Up to 1,000 data keys in one call; one `ItemResult` per item, in order."""
         response = self._call(
-            "keys", "BatchGenerateDataKey",
-            _batch.data_key_request(items, _consistency(consistent)), endpoint=endpoint,
+            "keys",
+            "BatchGenerateDataKey",
+            _batch.data_key_request(items, _consistency(consistent)),
+            endpoint=endpoint,
         )
         return _batch.results(
             response,

@@ -63,10 +63,10 @@ class _Entry:
 class DataKeyCache:
     """Reuses data keys within limits. Example::
 
-        cache = DataKeyCache(client, max_age_s=60, max_messages=1000, max_bytes=2**30)
-        dk = cache.generate_data_key("orders", context={"table": "t1"}, message_bytes=len(row))
-        ...  # encrypt `row` locally with dk.plaintext; store dk.ciphertext_blob with it
-        cache.close()
+    cache = DataKeyCache(client, max_age_s=60, max_messages=1000, max_bytes=2**30)
+    dk = cache.generate_data_key("orders", context={"table": "t1"}, message_bytes=len(row))
+    ...  # encrypt `row` locally with dk.plaintext; store dk.ciphertext_blob with it
+    cache.close()
     """
 
     def __init__(
@@ -126,8 +126,13 @@ class DataKeyCache:
         fresh = self._source.generate_data_key(
             key_name, context=dict(context or {}), number_of_bytes=number_of_bytes
         )
-        entry = _Entry(bytearray(fresh.plaintext), fresh.ciphertext_blob, fresh.key_id,
-                       fresh.key_version, made_at=self._clock())
+        entry = _Entry(
+            bytearray(fresh.plaintext),
+            fresh.ciphertext_blob,
+            fresh.key_id,
+            fresh.key_version,
+            made_at=self._clock(),
+        )
         with self._lock:
             self._check_open(entry)
             if key in self._entries:  # another thread filled it meanwhile: keep ours
@@ -187,8 +192,9 @@ class DataKeyCache:
         entry.messages += 1
         entry.bytes += message_bytes
         self._entries.move_to_end(key)
-        return DataKey(entry.ciphertext_blob, bytes(entry.plaintext), entry.key_id,
-                       entry.key_version)
+        return DataKey(
+            entry.ciphertext_blob, bytes(entry.plaintext), entry.key_id, entry.key_version
+        )
 
     def _retire(self, key: CacheKey) -> None:
         self._entries.pop(key).wipe()

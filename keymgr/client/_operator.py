@@ -82,16 +82,20 @@ class OperatorCalls(Transport):
         """A one-use token for `node_id` to fetch the root key (after its approval)."""
         return cast(
             "operator_pb2.CreateJoinTokenResponse",
-            self._call("operator", "CreateJoinToken", operator_pb2.CreateJoinTokenRequest(
-                node_id=node_id, ttl_seconds=ttl_seconds)),
+            self._call(
+                "operator",
+                "CreateJoinToken",
+                operator_pb2.CreateJoinTokenRequest(node_id=node_id, ttl_seconds=ttl_seconds),
+            ),
         )
 
     def join(self, token: str, *, endpoint: str) -> operator_pb2.JoinResponse:
         """Tells the node at `endpoint` to fetch the root key from a peer with `token`."""
         return cast(
             "operator_pb2.JoinResponse",
-            self._call("operator", "Join", operator_pb2.JoinRequest(token=token),
-                       endpoint=endpoint),
+            self._call(
+                "operator", "Join", operator_pb2.JoinRequest(token=token), endpoint=endpoint
+            ),
         )
 
     def request_seal_migration(
@@ -100,18 +104,25 @@ class OperatorCalls(Transport):
         """Asks the admins to approve moving `node_id`'s seal to `to_type`."""
         return cast(
             "operator_pb2.RequestSealMigrationResponse",
-            self._call("operator", "RequestSealMigration",
-                       operator_pb2.RequestSealMigrationRequest(
-                           node_id=node_id, to_type=to_type, ttl_seconds=ttl_seconds)),
+            self._call(
+                "operator",
+                "RequestSealMigration",
+                operator_pb2.RequestSealMigrationRequest(
+                    node_id=node_id, to_type=to_type, ttl_seconds=ttl_seconds
+                ),
+            ),
         )
 
     def migrate_seal(self, migration_id: str, *, endpoint: str) -> operator_pb2.SealStatusResponse:
         """Tells the node at `endpoint` to re-seal its root key per its edited config."""
         return cast(
             "operator_pb2.SealStatusResponse",
-            self._call("operator", "MigrateSeal",
-                       operator_pb2.MigrateSealRequest(migration_id=migration_id),
-                       endpoint=endpoint),
+            self._call(
+                "operator",
+                "MigrateSeal",
+                operator_pb2.MigrateSealRequest(migration_id=migration_id),
+                endpoint=endpoint,
+            ),
         )
 
     def cluster_status(self, *, endpoint: str | None = None) -> operator_pb2.ClusterStatusResponse:
@@ -177,8 +188,7 @@ class OperatorCalls(Transport):
     def list_peers(self, *, endpoint: str | None = None) -> operator_pb2.PeersResponse:
         return cast(
             "operator_pb2.PeersResponse",
-            self._call("operator", "ListPeers", operator_pb2.ListPeersRequest(),
-                       endpoint=endpoint),
+            self._call("operator", "ListPeers", operator_pb2.ListPeersRequest(), endpoint=endpoint),
         )
 
     def add_peer(
@@ -187,7 +197,8 @@ class OperatorCalls(Transport):
         return cast(
             "operator_pb2.PeersResponse",
             self._call(
-                "operator", "AddPeer",
+                "operator",
+                "AddPeer",
                 operator_pb2.AddPeerRequest(
                     id=node_id, api_address=api, raft_address=raft, zone=zone
                 ),
@@ -195,10 +206,15 @@ class OperatorCalls(Transport):
             ),
         )
 
-    def remove_peer(self, node_id: str, *, endpoint: str | None = None
-                    ) -> operator_pb2.PeersResponse:
+    def remove_peer(
+        self, node_id: str, *, endpoint: str | None = None
+    ) -> operator_pb2.PeersResponse:
         return cast(
             "operator_pb2.PeersResponse",
-            self._call("operator", "RemovePeer", operator_pb2.RemovePeerRequest(id=node_id),
-                       endpoint=endpoint),
+            self._call(
+                "operator",
+                "RemovePeer",
+                operator_pb2.RemovePeerRequest(id=node_id),
+                endpoint=endpoint,
+            ),
         )

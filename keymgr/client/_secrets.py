@@ -139,9 +139,8 @@ def _final_message(error: FinalError) -> FinalError:
     prefix = f"{error.endpoint}: "
     text = str(error)
     if error.endpoint and text.startswith(prefix):
-        text = text[len(prefix):]
-    return type(error)(text, endpoint=error.endpoint, request_id=error.request_id,
-                       code=error.code)
+        text = text[len(prefix) :]
+    return type(error)(text, endpoint=error.endpoint, request_id=error.request_id, code=error.code)
 
 
 class SecretsClient:

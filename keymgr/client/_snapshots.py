@@ -20,15 +20,17 @@ class SnapshotCalls(Transport):
     ) -> tuple[bytes, operator_pb2.SnapshotChunk]:
         """The cluster's snapshot file, fetched in chunks from one node; returns
         (file bytes, first chunk's metadata). `on_progress(done, total)` per chunk."""
-        first = self._call("operator", "SaveSnapshot", operator_pb2.SaveSnapshotRequest(),
-                           endpoint=endpoint)
+        first = self._call(
+            "operator", "SaveSnapshot", operator_pb2.SaveSnapshotRequest(), endpoint=endpoint
+        )
         target = endpoint or self._policy.endpoints[0]  # the same node holds the snapshot
         data = bytearray(first.data)
         if on_progress:
             on_progress(len(data), first.total_size)
         while len(data) < first.total_size:
             chunk = self._call(
-                "operator", "SaveSnapshot",
+                "operator",
+                "SaveSnapshot",
                 operator_pb2.SaveSnapshotRequest(snapshot_id=first.snapshot_id, offset=len(data)),
                 endpoint=target,
             )
@@ -55,9 +57,13 @@ class SnapshotCalls(Transport):
             piece = data[offset : offset + chunk_bytes]
             final = offset + len(piece) >= len(data)
             response = self._call(
-                "operator", "RestoreSnapshot",
+                "operator",
+                "RestoreSnapshot",
                 operator_pb2.RestoreSnapshotRequest(
-                    upload_id=upload_id, offset=offset, data=piece, final=final,
+                    upload_id=upload_id,
+                    offset=offset,
+                    data=piece,
+                    final=final,
                     shares=list(shares) if final else [],
                 ),
                 endpoint=endpoint,

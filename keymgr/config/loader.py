@@ -78,9 +78,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
     return cast(dict[object, object], loader.construct_mapping(node))
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def load_config(path: Path, *, check_files: bool = True) -> NodeConfig:
@@ -115,8 +113,13 @@ def load_config(path: Path, *, check_files: bool = True) -> NodeConfig:
     return parse_config(data, source, base_dir=base_dir, check_files=check_files)
 
 
-def parse_config(data: Mapping[str, object], source: str, *,
-                 base_dir: Path | None = None, check_files: bool = True) -> NodeConfig:
+def parse_config(
+    data: Mapping[str, object],
+    source: str,
+    *,
+    base_dir: Path | None = None,
+    check_files: bool = True,
+) -> NodeConfig:
     """Validates an already-parsed config (e.g. one embedded in the dev launcher).
 
     Relative paths are resolved against `base_dir` (default: the working directory).
@@ -131,18 +134,30 @@ def parse_config(data: Mapping[str, object], source: str, *,
     return reader.node_config(data)
 
 
-
-
 class NodeConfigReader(FieldReader):
     """Turns the parsed YAML into a NodeConfig, failing on the first bad field."""
 
     __slots__ = ()
 
     def node_config(self, data: Mapping[str, object]) -> NodeConfig:
-        top = Section(self, "", data, (
-            "node", "api", "tls", "raft", "peers", "seal", "serving", "keys", "logging",
-            "audit", "metrics",
-        ))
+        top = Section(
+            self,
+            "",
+            data,
+            (
+                "node",
+                "api",
+                "tls",
+                "raft",
+                "peers",
+                "seal",
+                "serving",
+                "keys",
+                "logging",
+                "audit",
+                "metrics",
+            ),
+        )
         node = self.node_section(self.section(top, "node", ("id", "zone", "data_dir")))
         api_section = self.section(top, "api", ("listen", "reflection"))
         api = ApiConfig(
@@ -150,11 +165,23 @@ class NodeConfigReader(FieldReader):
             reflection=api_section.boolean("reflection", default=False),
         )
         tls = self.tls(self.section(top, "tls", ("cert", "key", "ca")))
-        raft = self.raft(self.section(top, "raft", (
-            "listen", "password_file", "election_timeout_min_s", "election_timeout_max_s",
-            "append_entries_period_s", "connection_timeout_s", "connection_retry_time_s",
-            "log_compaction_min_entries", "dial_overrides",
-        )))
+        raft = self.raft(
+            self.section(
+                top,
+                "raft",
+                (
+                    "listen",
+                    "password_file",
+                    "election_timeout_min_s",
+                    "election_timeout_max_s",
+                    "append_entries_period_s",
+                    "connection_timeout_s",
+                    "connection_retry_time_s",
+                    "log_compaction_min_entries",
+                    "dial_overrides",
+                ),
+            )
+        )
         peers = self.peers(top.raw("peers", required=False))
         seal = self.seal(self.section(top, "seal", ("type", "key_file", "pin", *PKCS11_FIELDS)))
         serving = self.serving(
@@ -166,19 +193,31 @@ class NodeConfigReader(FieldReader):
             ),
             raft,
         )
-        keys = self.keys(self.section(
-            top, "keys",
-            ("min_deletion_window_s", "default_deletion_window_s", "min_rotation_period_s"),
-            required=False,
-        ))
+        keys = self.keys(
+            self.section(
+                top,
+                "keys",
+                ("min_deletion_window_s", "default_deletion_window_s", "min_rotation_period_s"),
+                required=False,
+            )
+        )
         logging = self.logging(
-            self.section(top, "logging", ("level", "file", "format"), required=False))
+            self.section(top, "logging", ("level", "file", "format"), required=False)
+        )
         metrics = self.metrics(self.section(top, "metrics", ("listen",), required=False))
-        audit = self.audit(self.section(top, "audit", ("file", "syslog"), required=False),
-                           node)
+        audit = self.audit(self.section(top, "audit", ("file", "syslog"), required=False), node)
         config = NodeConfig(
-            source=self.source, node=node, api=api, tls=tls, raft=raft, peers=peers,
-            seal=seal, serving=serving, keys=keys, logging=logging, audit=audit,
+            source=self.source,
+            node=node,
+            api=api,
+            tls=tls,
+            raft=raft,
+            peers=peers,
+            seal=seal,
+            serving=serving,
+            keys=keys,
+            logging=logging,
+            audit=audit,
             metrics=metrics,
         )
         self.check_members(config)
@@ -230,13 +269,17 @@ class NodeConfigReader(FieldReader):
         min_s = s.seconds("election_timeout_min_s", default=d["election_timeout_min_s"].default)
         max_s = s.seconds("election_timeout_max_s", default=d["election_timeout_max_s"].default)
         if max_s <= min_s:
-            s.fail("election_timeout_max_s",
-                   f"must be greater than election_timeout_min_s ({min_s:g}), got {max_s:g}")
-        period = s.seconds("append_entries_period_s",
-                           default=d["append_entries_period_s"].default)
+            s.fail(
+                "election_timeout_max_s",
+                f"must be greater than election_timeout_min_s ({min_s:g}), got {max_s:g}",
+            )
+        period = s.seconds("append_entries_period_s", default=d["append_entries_period_s"].default)
         if period >= min_s:
-            s.fail("append_entries_period_s", "must be less than election_timeout_min_s "
-                   f"({min_s:g}), or followers start elections, got {period:g}")
+            s.fail(
+                "append_entries_period_s",
+                "must be less than election_timeout_min_s "
+                f"({min_s:g}), or followers start elections, got {period:g}",
+            )
         return RaftConfig(
             listen=listen,
             password_file=password_file,
@@ -245,12 +288,16 @@ class NodeConfigReader(FieldReader):
             election_timeout_max_s=max_s,
             append_entries_period_s=period,
             connection_timeout_s=s.seconds(
-                "connection_timeout_s", default=d["connection_timeout_s"].default),
+                "connection_timeout_s", default=d["connection_timeout_s"].default
+            ),
             connection_retry_time_s=s.seconds(
-                "connection_retry_time_s", default=d["connection_retry_time_s"].default),
+                "connection_retry_time_s", default=d["connection_retry_time_s"].default
+            ),
             log_compaction_min_entries=s.integer(
                 "log_compaction_min_entries",
-                default=d["log_compaction_min_entries"].default, minimum=1),
+                default=d["log_compaction_min_entries"].default,
+                minimum=1,
+            ),
             dial_overrides=self.dial_overrides(s),
         )
 
@@ -260,8 +307,10 @@ class NodeConfigReader(FieldReader):
         if value is MISSING or value is None:
             return ()
         if not isinstance(value, Mapping):
-            s.fail("dial_overrides", f"expected a mapping of peer raft address to address, "
-                   f"got {kind_of(value)}")
+            s.fail(
+                "dial_overrides",
+                f"expected a mapping of peer raft address to address, got {kind_of(value)}",
+            )
         pairs = []
         for peer, target in value.items():
             for text in (peer, target):
@@ -287,8 +336,11 @@ class NodeConfigReader(FieldReader):
         except (OSError, UnicodeDecodeError):
             s.fail("password_file", f"cannot read as UTF-8 text: {password_file}")
         if len(password) < MIN_PASSWORD_CHARS:
-            s.fail("password_file", f"the secret must be at least {MIN_PASSWORD_CHARS} "
-                   f"characters (make one with `keymgr pki secret`): {password_file}")
+            s.fail(
+                "password_file",
+                f"the secret must be at least {MIN_PASSWORD_CHARS} "
+                f"characters (make one with `keymgr pki secret`): {password_file}",
+            )
         return password_file, password
 
     def peers(self, value: object) -> tuple[Member, ...]:
@@ -304,8 +356,9 @@ class NodeConfigReader(FieldReader):
             peer_id = s.string("id")
             if not NODE_ID.fullmatch(peer_id):
                 s.fail("id", f"expected [a-z0-9][a-z0-9-]{{0,62}}, got {show(peer_id)}")
-            members.append(Member(id=peer_id, api=s.address("api"), raft=s.address("raft"),
-                                  zone=self.zone(s)))
+            members.append(
+                Member(id=peer_id, api=s.address("api"), raft=s.address("raft"), zone=self.zone(s))
+            )
         return tuple(members)
 
     def seal(self, s: Section) -> SealConfig:
@@ -333,8 +386,7 @@ class NodeConfigReader(FieldReader):
             s.fail("module", f"must be an absolute path, got {show(module)}")
         has_env, has_file = s.has("pin_env"), s.has("pin_file")
         if has_env == has_file:
-            s.fail("pin_file" if has_file else "pin_env",
-                   "set exactly one of pin_env and pin_file")
+            s.fail("pin_file" if has_file else "pin_env", "set exactly one of pin_env and pin_file")
         pin_env = s.string("pin_env") if has_env else None
         if pin_env is not None and not ENV_NAME.fullmatch(pin_env):
             s.fail("pin_env", f"not an environment variable name: {show(pin_env)}")
@@ -369,7 +421,8 @@ class NodeConfigReader(FieldReader):
             module_env=tuple(sorted(module_env)),
             timeout_s=s.seconds("timeout_s", default=d["timeout_s"].default),
             health_interval_s=s.seconds(
-                "health_interval_s", default=d["health_interval_s"].default),
+                "health_interval_s", default=d["health_interval_s"].default
+            ),
             retry_min_s=retry_min,
             retry_max_s=retry_max,
         )
@@ -380,35 +433,50 @@ class NodeConfigReader(FieldReader):
         for name in ("max_leader_silence_s", "max_staleness_s"):
             bound = s.seconds(name, default=d[name].default)
             if bound <= raft.append_entries_period_s:
-                s.fail(name, "must be greater than raft.append_entries_period_s "
-                       f"({raft.append_entries_period_s:g}), got {bound:g}")
+                s.fail(
+                    name,
+                    "must be greater than raft.append_entries_period_s "
+                    f"({raft.append_entries_period_s:g}), got {bound:g}",
+                )
             bounds[name] = bound
         return ServingConfig(
             max_leader_silence_s=bounds["max_leader_silence_s"],
             max_staleness_s=bounds["max_staleness_s"],
             max_lag_entries=s.integer(
-                "max_lag_entries", default=d["max_lag_entries"].default, minimum=0),
+                "max_lag_entries", default=d["max_lag_entries"].default, minimum=0
+            ),
             processes=s.integer("processes", default=0, minimum=0, maximum=MAX_PROCESSES)
             or default_processes(),
         )
 
     def keys(self, s: Section) -> KeysConfig:
         d = KeysConfig.__dataclass_fields__
-        minimum = s.integer("min_deletion_window_s", default=d["min_deletion_window_s"].default,
-                            minimum=1, maximum=MAX_DELETION_WINDOW_S)
+        minimum = s.integer(
+            "min_deletion_window_s",
+            default=d["min_deletion_window_s"].default,
+            minimum=1,
+            maximum=MAX_DELETION_WINDOW_S,
+        )
         default = s.integer(
-            "default_deletion_window_s", default=d["default_deletion_window_s"].default,
-            minimum=1, maximum=MAX_DELETION_WINDOW_S,
+            "default_deletion_window_s",
+            default=d["default_deletion_window_s"].default,
+            minimum=1,
+            maximum=MAX_DELETION_WINDOW_S,
         )
         if default < minimum:
-            s.fail("default_deletion_window_s",
-                   f"must be >= min_deletion_window_s ({minimum}), got {default}")
+            s.fail(
+                "default_deletion_window_s",
+                f"must be >= min_deletion_window_s ({minimum}), got {default}",
+            )
         rotation = s.integer(
-            "min_rotation_period_s", default=d["min_rotation_period_s"].default,
-            minimum=1, maximum=MAX_DELETION_WINDOW_S,
+            "min_rotation_period_s",
+            default=d["min_rotation_period_s"].default,
+            minimum=1,
+            maximum=MAX_DELETION_WINDOW_S,
         )
         return KeysConfig(
-            min_deletion_window_s=minimum, default_deletion_window_s=default,
+            min_deletion_window_s=minimum,
+            default_deletion_window_s=default,
             min_rotation_period_s=rotation,
         )
 
@@ -419,8 +487,9 @@ class NodeConfigReader(FieldReader):
         log_file = s.optional_path("file")
         if log_file is not None and self.check_files and not log_file.parent.is_dir():
             s.fail("file", f"directory not found: {log_file.parent}")
-        return LoggingConfig(level=level, file=log_file,
-                             format=s.choice("format", LOG_FORMATS, default="text"))
+        return LoggingConfig(
+            level=level, file=log_file, format=s.choice("format", LOG_FORMATS, default="text")
+        )
 
     def metrics(self, s: Section) -> MetricsConfig:
         """Metrics are plain HTTP: refuse a public address rather than expose them."""
@@ -440,13 +509,23 @@ class NodeConfigReader(FieldReader):
         default_path = node.data_dir / "audit" / "audit.log"
         syslog = None
         if s.raw("syslog", required=False) not in (MISSING, None):
-            syslog = self.audit_syslog(Section(self, s.field("syslog"), s.raw(
-                "syslog", required=True), ("address", "protocol", "facility", "required")))
+            syslog = self.audit_syslog(
+                Section(
+                    self,
+                    s.field("syslog"),
+                    s.raw("syslog", required=True),
+                    ("address", "protocol", "facility", "required"),
+                )
+            )
         file_value = s.raw("file", required=False)
         if file_value is MISSING and syslog is not None:
             return AuditConfig(file=None, syslog=syslog)  # a SIEM only, by choice
-        f = Section(self, s.field("file"), None if file_value is MISSING else file_value,
-                     ("path", "max_bytes", "keep", "fsync"))
+        f = Section(
+            self,
+            s.field("file"),
+            None if file_value is MISSING else file_value,
+            ("path", "max_bytes", "keep", "fsync"),
+        )
         d = AuditFileConfig.__dataclass_fields__
         path = default_path if f.raw("path", required=False) is MISSING else f.path_("path")
         if self.check_files and path.is_dir():
@@ -454,8 +533,9 @@ class NodeConfigReader(FieldReader):
         return AuditConfig(
             file=AuditFileConfig(
                 path=path,
-                max_bytes=f.integer("max_bytes", default=d["max_bytes"].default,
-                                    minimum=MIN_AUDIT_FILE_BYTES),
+                max_bytes=f.integer(
+                    "max_bytes", default=d["max_bytes"].default, minimum=MIN_AUDIT_FILE_BYTES
+                ),
                 keep=f.integer("keep", default=d["keep"].default, minimum=1, maximum=1000),
                 fsync=f.boolean("fsync", default=d["fsync"].default),
             ),
@@ -488,11 +568,11 @@ class NodeConfigReader(FieldReader):
         peer_rafts = {peer.raft for peer in config.peers}
         for peer_raft, _target in config.raft.dial_overrides:
             if peer_raft not in peer_rafts:
-                self.fail("raft.dial_overrides",
-                          f"{peer_raft!r} is not the raft address of a peer")
+                self.fail("raft.dial_overrides", f"{peer_raft!r} is not the raft address of a peer")
 
-    def _claim(self, seen: dict[tuple[str, int], str], name: str, address: str, *,
-               allow_port_zero: bool) -> None:
+    def _claim(
+        self, seen: dict[tuple[str, int], str], name: str, address: str, *, allow_port_zero: bool
+    ) -> None:
         key = parse_address(address, allow_port_zero=allow_port_zero)
         if key[1] == 0:
             return  # an OS-chosen port clashes with nothing

@@ -43,8 +43,6 @@ class ConfigError(Exception):
         return f"{self.source}: {where}{self.message}"
 
 
-
-
 MISSING: Final = object()  # "key absent", as distinct from an explicit null
 T = TypeVar("T")
 
@@ -109,8 +107,9 @@ def parse_address(text: str, *, allow_port_zero: bool) -> tuple[str, int]:
 class Section:
     """One YAML mapping being read: typed getters that name the field on any error."""
 
-    def __init__(self, reader: FieldReader, path: str, value: object, known: tuple[str, ...]
-                 ) -> None:
+    def __init__(
+        self, reader: FieldReader, path: str, value: object, known: tuple[str, ...]
+    ) -> None:
         self._reader = reader
         self.path = path
         if value is None:
@@ -136,8 +135,9 @@ class Section:
             self.fail(key, "required field missing")
         return value
 
-    def _typed(self, key: str, default: object, check: Callable[[object], bool], what: str
-               ) -> object:
+    def _typed(
+        self, key: str, default: object, check: Callable[[object], bool], what: str
+    ) -> object:
         value = self.raw(key, required=default is MISSING)
         if value is MISSING:
             return default
@@ -145,31 +145,37 @@ class Section:
             self.fail(key, f"expected {what}, got {kind_of(value)}")
         return value
 
-    def string(self, key: str, *, default: str | object = MISSING, empty_ok: bool = False
-               ) -> str:
+    def string(self, key: str, *, default: str | object = MISSING, empty_ok: bool = False) -> str:
         value = cast(str, self._typed(key, default, lambda v: isinstance(v, str), "a string"))
         if not value and not empty_ok:
             self.fail(key, "must not be empty")
         return value
 
-    def integer(self, key: str, *, default: int | object = MISSING, minimum: int,
-                maximum: int | None = None) -> int:
-        value = cast(int, self._typed(
-            key, default, lambda v: isinstance(v, int) and not isinstance(v, bool),
-            "an integer",
-        ))
+    def integer(
+        self, key: str, *, default: int | object = MISSING, minimum: int, maximum: int | None = None
+    ) -> int:
+        value = cast(
+            int,
+            self._typed(
+                key,
+                default,
+                lambda v: isinstance(v, int) and not isinstance(v, bool),
+                "an integer",
+            ),
+        )
         if value < minimum or (maximum is not None and value > maximum):
             bound = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
             self.fail(key, f"must be {bound}, got {value}")
         return value
 
     def boolean(self, key: str, *, default: bool | object = MISSING) -> bool:
-        return cast(bool, self._typed(key, default, lambda v: isinstance(v, bool),
-                                      "true or false"))
+        return cast(bool, self._typed(key, default, lambda v: isinstance(v, bool), "true or false"))
 
     def seconds(self, key: str, *, default: float | object = MISSING) -> float:
         value = self._typed(
-            key, default, lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+            key,
+            default,
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool),
             "a number of seconds",
         )
         number = float(cast(float, value))
@@ -223,8 +229,9 @@ class FieldReader:
         path = Path(text)
         return path if path.is_absolute() else self.base_dir / path
 
-    def section(self, data: Section, key: str, known: tuple[str, ...], *,
-                required: bool = True) -> Section:
+    def section(
+        self, data: Section, key: str, known: tuple[str, ...], *, required: bool = True
+    ) -> Section:
         value = data.raw(key, required=False)
         if value is MISSING:
             if required:

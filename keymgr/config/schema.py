@@ -21,23 +21,35 @@ LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("text", "json")
 
 SEAL_TYPES: Final[tuple[SealType, ...]] = naming.SEAL_TYPES
 PKCS11_FIELDS: Final = (
-    "module", "token_label", "key_label", "pin_env", "pin_file", "create_key", "module_env",
-    "timeout_s", "health_interval_s", "retry_min_s", "retry_max_s",
+    "module",
+    "token_label",
+    "key_label",
+    "pin_env",
+    "pin_file",
+    "create_key",
+    "module_env",
+    "timeout_s",
+    "health_interval_s",
+    "retry_min_s",
+    "retry_max_s",
 )
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = ("debug", "info", "warning", "error")
 SyslogProtocol = Literal["udp", "tcp"]
 SYSLOG_PROTOCOLS: Final[tuple[SyslogProtocol, ...]] = ("udp", "tcp")
 SYSLOG_FACILITIES: Final[tuple[str, ...]] = (
-    "auth", "authpriv", "daemon", "security", "user", *(f"local{i}" for i in range(8)),
+    "auth",
+    "authpriv",
+    "daemon",
+    "security",
+    "user",
+    *(f"local{i}" for i in range(8)),
 )
 MIN_AUDIT_FILE_BYTES: Final = 64 * 1024  # smaller would rotate every few lines
 MIN_PASSWORD_CHARS: Final = 16
 MAX_DELETION_WINDOW_S: Final = 10 * 365 * 86400  # the API refuses longer windows too
 
 ZONE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-
-
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -240,8 +252,9 @@ class NodeConfig:
 
     def self_member(self) -> Member:
         """This node as a `Member` (its listen addresses as the others see them)."""
-        return Member(id=self.node.id, api=self.api.listen, raft=self.raft.listen,
-                      zone=self.node.zone)
+        return Member(
+            id=self.node.id, api=self.api.listen, raft=self.raft.listen, zone=self.node.zone
+        )
 
     def members(self) -> tuple[Member, ...]:
         """Every member of the cluster: this node first, then the peers in config order."""
@@ -253,4 +266,3 @@ class NodeConfig:
 
 
 # --- reading ----------------------------------------------------------------------------
-

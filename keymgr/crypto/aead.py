@@ -95,9 +95,11 @@ def _split_derived(body: BytesLike) -> tuple[memoryview, memoryview, memoryview]
     view = memoryview(body)
     if len(view) < DERIVED_OVERHEAD:
         raise DecryptionFailed()
-    return view[:SALT_SIZE], view[SALT_SIZE : SALT_SIZE + NONCE_SIZE], view[
-        SALT_SIZE + NONCE_SIZE :
-    ]
+    return (
+        view[:SALT_SIZE],
+        view[SALT_SIZE : SALT_SIZE + NONCE_SIZE],
+        view[SALT_SIZE + NONCE_SIZE :],
+    )
 
 
 def wipe(buffer: bytearray | memoryview) -> None:

@@ -268,9 +268,7 @@ def unwrap_key(kek: BytesLike | Aead, wrapped: BytesLike, aad: BytesLike) -> byt
     cipher = kek if isinstance(kek, Aead) else Aead(kek)
     view = memoryview(wrapped)
     if len(view) == WRAPPED_KEY_SIZE and view[0] == FORMAT_V2:
-        return cipher.decrypt_derived_secret(
-            view[1:], WRAP_LABEL_V2, b"".join((_WRAP_PREFIX, aad))
-        )
+        return cipher.decrypt_derived_secret(view[1:], WRAP_LABEL_V2, b"".join((_WRAP_PREFIX, aad)))
     return cipher.decrypt_secret(view, aad)  # format v1: nonce ‖ ciphertext ‖ tag
 
 

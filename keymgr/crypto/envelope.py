@@ -138,8 +138,13 @@ def seal(
     keep one per key version skip the key schedule and HMAC setup on every call).
     """
     return _seal_with(
-        os.urandom(SALT_SIZE), os.urandom(NONCE_SIZE), material, key_id, key_version,
-        plaintext, context,
+        os.urandom(SALT_SIZE),
+        os.urandom(NONCE_SIZE),
+        material,
+        key_id,
+        key_version,
+        plaintext,
+        context,
     )
 
 

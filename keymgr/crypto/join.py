@@ -37,16 +37,22 @@ def transcript_hash(
 ) -> bytes:
     """SHA-256 of everything both sides must agree on, length-prefixed (no ambiguity)."""
     digest = hashlib.sha256(_LABEL)
-    for part in (joiner_id.encode(), peer_id.encode(), token_id.encode(), joiner_public,
-                 peer_public):
+    for part in (
+        joiner_id.encode(),
+        peer_id.encode(),
+        token_id.encode(),
+        joiner_public,
+        peer_public,
+    ):
         digest.update(len(part).to_bytes(4, "big"))
         digest.update(part)
     return digest.digest()
 
 
 def _key(shared: bytes, transcript: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=transcript,
-                info=_LABEL + b"/root-key").derive(shared)
+    return HKDF(
+        algorithm=hashes.SHA256(), length=KEY_SIZE, salt=transcript, info=_LABEL + b"/root-key"
+    ).derive(shared)
 
 
 def _peer_key(raw: bytes) -> X25519PublicKey:
@@ -65,15 +71,21 @@ class JoinKeyPair:
     def __repr__(self) -> str:
         return "JoinKeyPair(<ephemeral>)"
 
-    def open(self, *, joiner_id: str, peer_id: str, token_id: str, peer_public: bytes,
-             sealed: bytes) -> bytearray:
+    def open(
+        self, *, joiner_id: str, peer_id: str, token_id: str, peer_public: bytes, sealed: bytes
+    ) -> bytearray:
         """The root key from the peer's answer; DecryptionFailed if anything differs."""
         try:
             shared = self._private.exchange(_peer_key(peer_public))
         except ValueError as exc:
             raise DecryptionFailed(f"bad peer public key: {exc}") from None
-        transcript = transcript_hash(joiner_id=joiner_id, peer_id=peer_id, token_id=token_id,
-                                     joiner_public=self.public, peer_public=peer_public)
+        transcript = transcript_hash(
+            joiner_id=joiner_id,
+            peer_id=peer_id,
+            token_id=token_id,
+            joiner_public=self.public,
+            peer_public=peer_public,
+        )
         return open_root_key(_key(shared, transcript), transcript, sealed)
 
 
@@ -85,8 +97,13 @@ def seal_root_key(
     private = X25519PrivateKey.generate()
     peer_public = _public_bytes(private.public_key())
     shared = private.exchange(_peer_key(joiner_public))
-    transcript = transcript_hash(joiner_id=joiner_id, peer_id=peer_id, token_id=token_id,
-                                 joiner_public=joiner_public, peer_public=peer_public)
+    transcript = transcript_hash(
+        joiner_id=joiner_id,
+        peer_id=peer_id,
+        token_id=token_id,
+        joiner_public=joiner_public,
+        peer_public=peer_public,
+    )
     return peer_public, Aead(_key(shared, transcript)).encrypt(root_key, transcript)
 
 

@@ -93,8 +93,7 @@ def plan(
         if bits != GCP_METHODS[algorithm]:
             raise ExportRefused(
                 "wrapping_public_key",
-                f"{algorithm} needs an RSA-{GCP_METHODS[algorithm]} import job key, "
-                f"got RSA-{bits}",
+                f"{algorithm} needs an RSA-{GCP_METHODS[algorithm]} import job key, got RSA-{bits}",
             )
         return ExportPlan(GCP, algorithm, public_key)
     if destination == AZURE:

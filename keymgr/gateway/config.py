@@ -110,18 +110,37 @@ class _Reader:
             raise self.fail(f"{name}: must be a mapping")
         return section
 
-    def number(self, section: dict[str, Any], name: str, where: str, default: float,
-               *, low: float, high: float) -> float:
+    def number(
+        self,
+        section: dict[str, Any],
+        name: str,
+        where: str,
+        default: float,
+        *,
+        low: float,
+        high: float,
+    ) -> float:
         value = section.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            low <= value <= high
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not (low <= value <= high)
         ):
             raise self.fail(f"{where}{name}: expected a number from {low:g} to {high:g}")
         return float(value)
 
     def config(self, raw: dict[str, Any]) -> GatewayConfig:
-        known = {"listen", "tls", "cluster", "failover_deadline_s", "kv", "tde", "mount",
-                 "tokens", "keys"}
+        known = {
+            "listen",
+            "tls",
+            "cluster",
+            "failover_deadline_s",
+            "kv",
+            "tde",
+            "mount",
+            "tokens",
+            "keys",
+        }
         unknown = sorted(str(k) for k in raw if k not in known)
         if unknown:
             raise self.fail(f"{unknown[0]}: unknown field (known: {', '.join(sorted(known))})")
@@ -154,9 +173,7 @@ class _Reader:
             tokens=tde[1],
             keys=tde[2],
             timeout_s=self.number(cluster, "timeout_s", "cluster.", 5.0, low=0.1, high=300),
-            failover_deadline_s=self.number(
-                raw, "failover_deadline_s", "", 20.0, low=0, high=3600
-            ),
+            failover_deadline_s=self.number(raw, "failover_deadline_s", "", 20.0, low=0, high=3600),
             kv=kv,
             client_ca=client_ca,
             connections_per_node=int(

@@ -190,8 +190,11 @@ class KvHandlers:
                 return replies.no_content()
         elif operation in ("delete", "undelete", "destroy") and writing:
             numbers = bodies.versions(bodies.json_object(body))
-            action = {"delete": secrets.delete, "undelete": secrets.undelete,
-                      "destroy": secrets.destroy}[operation]
+            action = {
+                "delete": secrets.delete,
+                "undelete": secrets.undelete,
+                "destroy": secrets.destroy,
+            }[operation]
             self._write(lambda rid: action(mount, path, numbers, request_id=rid), what)
             return replies.no_content()
         elif operation == "metadata":
@@ -209,8 +212,9 @@ class KvHandlers:
             secret = self._run(lambda: secrets.get(mount, path, version=version), what)
             if secret.data is None:
                 return replies.ok(read_body(secret) | {"data": None}, 404)
-            return replies.ok({"subkeys": subkeys(secret.data, depth),
-                               "metadata": read_body(secret)["metadata"]})
+            return replies.ok(
+                {"subkeys": subkeys(secret.data, depth), "metadata": read_body(secret)["metadata"]}
+            )
         return replies.error(405, "unsupported operation")
 
     def _write_metadata(
@@ -259,11 +263,13 @@ class KvHandlers:
             return replies.no_content()
         else:
             return replies.error(405, "unsupported operation")
-        return replies.ok({
-            "cas_required": config.cas_required,
-            "delete_version_after": replies.go_duration(config.delete_version_after_s),
-            "max_versions": config.max_versions,
-        })
+        return replies.ok(
+            {
+                "cas_required": config.cas_required,
+                "delete_version_after": replies.go_duration(config.delete_version_after_s),
+                "max_versions": config.max_versions,
+            }
+        )
 
 
 def _is_merge_patch(headers: Mapping[str, str]) -> bool:

@@ -45,7 +45,7 @@ def parse_target(raw: str) -> Target:
     path = path.partition("#")[0]
     if not path.startswith("/v1/"):
         raise BadTarget("path: must start with /v1/")
-    body = path[len("/v1/"):]
+    body = path[len("/v1/") :]
     folder = body.endswith("/")
     if folder:
         body = body[:-1]

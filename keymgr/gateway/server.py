@@ -123,8 +123,13 @@ class Gateway:
 def http_handler(gateway: Gateway) -> Handler:
     def answer(request: Request) -> Response:
         reply = gateway.answer(request)
-        log.debug("%s %s %s -> %d", request.peer, request.method,
-                  request.target.partition("?")[0][:200], reply.status)
+        log.debug(
+            "%s %s %s -> %d",
+            request.peer,
+            request.method,
+            request.target.partition("?")[0][:200],
+            reply.status,
+        )
         body = b"" if reply.body is None else json.dumps(reply.body).encode() + b"\n"
         return Response(reply.status, body)
 

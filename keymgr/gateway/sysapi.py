@@ -88,8 +88,9 @@ class SysHandlers:
             with_failover(secrets.lookup_token, self.failover_deadline_s, "lookup-self")
         if not self._serves(mount):
             return replies.error(
-                403, f'preflight capability check returned 403, please ensure client\'s '
-                f'policies grant access to path "{mount}/"'
+                403,
+                f"preflight capability check returned 403, please ensure client's "
+                f'policies grant access to path "{mount}/"',
             )
         return replies.ok({**mount_entry(mount), "path": f"{mount}/"})
 
@@ -98,39 +99,44 @@ class SysHandlers:
             return replies.denied()
         info = with_failover(secrets.lookup_token, self.failover_deadline_s, "lookup-self")
         now = time.time()
-        return replies.ok({
-            "accessor": info.accessor,
-            "creation_time": int(info.created_time),
-            "creation_ttl": max(0, int(info.expire_time - info.created_time)),
-            "display_name": info.display_name,
-            "entity_id": "",
-            "expire_time": replies.rfc3339(info.expire_time) or None,
-            "explicit_max_ttl": 0,
-            "issue_time": replies.rfc3339(info.created_time),
-            "meta": {"principal": info.principal},
-            "num_uses": 0,
-            "orphan": True,
-            "path": "auth/token/create",
-            "policies": [],
-            "renewable": False,
-            "ttl": max(0, int(info.expire_time - now)),
-            "type": "service",
-        })
+        return replies.ok(
+            {
+                "accessor": info.accessor,
+                "creation_time": int(info.created_time),
+                "creation_ttl": max(0, int(info.expire_time - info.created_time)),
+                "display_name": info.display_name,
+                "entity_id": "",
+                "expire_time": replies.rfc3339(info.expire_time) or None,
+                "explicit_max_ttl": 0,
+                "issue_time": replies.rfc3339(info.created_time),
+                "meta": {"principal": info.principal},
+                "num_uses": 0,
+                "orphan": True,
+                "path": "auth/token/create",
+                "policies": [],
+                "renewable": False,
+                "ttl": max(0, int(info.expire_time - now)),
+                "type": "service",
+            }
+        )
 
     def _mounts(self, secrets: SecretsClient) -> Reply:
         if self.kv is None:
             return replies.ok({})
         mounts = with_failover(secrets.list_mounts, self.failover_deadline_s, "sys/mounts")
-        entries = {
-            f"{m.mount}/": mount_entry(m.mount) for m in mounts if self._serves(m.mount)
-        }
+        entries = {f"{m.mount}/": mount_entry(m.mount) for m in mounts if self._serves(m.mount)}
         return replies.Reply(200, {**entries, **replies.envelope(entries)})
 
     def _tune(self, mount: str) -> Reply:
         if not self._serves(mount):
             return replies.error(400, "cannot fetch sysview for path")
-        tune = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False,
-                "description": mount_entry(mount)["description"], "options": {"version": "2"}}
+        tune = {
+            "default_lease_ttl": 0,
+            "max_lease_ttl": 0,
+            "force_no_cache": False,
+            "description": mount_entry(mount)["description"],
+            "options": {"version": "2"},
+        }
         return replies.Reply(200, {**tune, **replies.envelope(tune)})
 
     @staticmethod

@@ -87,7 +87,10 @@ class ChaosReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "seed": self.seed, "nodes": self.nodes, "passed": self.passed, "notes": self.notes,
+            "seed": self.seed,
+            "nodes": self.nodes,
+            "passed": self.passed,
+            "notes": self.notes,
             "rounds": [asdict(r) for r in self.rounds],
             "faults": [dict(zip(TABLE_HEADERS, row, strict=True)) for row in table_rows(self)],
         }
@@ -103,8 +106,9 @@ def schedule(options: ChaosOptions) -> list[str]:
 class ChaosDrill:
     """Owns the cluster under `root`, its proxies and mounts; `execute` cleans them up."""
 
-    def __init__(self, root: Path, options: ChaosOptions,
-                 progress: Callable[[str], None] = lambda _m: None) -> None:
+    def __init__(
+        self, root: Path, options: ChaosOptions, progress: Callable[[str], None] = lambda _m: None
+    ) -> None:
         self.root = root
         self.options = options
         self.progress = progress
@@ -119,8 +123,9 @@ class ChaosDrill:
         spec.max_staleness_s = options.staleness_s  # the bound the checks hold it to
         self.proxies: dict[tuple[str, str], FaultProxy] = {}
         for dialer, peer in permutations(spec.nodes, 2):
-            proxy = FaultProxy(f"127.0.0.1:{free_port()}", peer.raft,
-                               name=f"{dialer.id}->{peer.id}")
+            proxy = FaultProxy(
+                f"127.0.0.1:{free_port()}", peer.raft, name=f"{dialer.id}->{peer.id}"
+            )
             self.proxies[(dialer.id, peer.id)] = proxy
             dialer.dial_overrides[peer.raft] = proxy.listen
         self.cluster = LocalCluster(root, spec)
@@ -134,10 +139,16 @@ class ChaosDrill:
         try:
             self._bring_up()
             endpoints = {n.id: n.api for n in self.cluster.spec.nodes}
-            workload = Workload(endpoints, self.cluster.credentials, self.history,
-                                self.options.seed, self.run)
-            bed = FaultBed(self.cluster, self.proxies, set(self.mounted),
-                           random.Random(f"{self.options.seed}/faults"), self.options.round_s)
+            workload = Workload(
+                endpoints, self.cluster.credentials, self.history, self.options.seed, self.run
+            )
+            bed = FaultBed(
+                self.cluster,
+                self.proxies,
+                set(self.mounted),
+                random.Random(f"{self.options.seed}/faults"),
+                self.options.round_s,
+            )
             for number, fault in enumerate(schedule(self.options), 1):
                 result = self._round(number, fault, bed, workload)
                 rounds.append(result)
@@ -167,8 +178,10 @@ class ChaosDrill:
                     self.notes.append(f"full-disk skipped ({why}); needs root to mount tmpfs")
                     break
                 self.mounted.add(node.id)
-        self.progress(f"starting a {self.options.nodes}-node cluster in {self.root} "
-                      f"(seed {self.options.seed})")
+        self.progress(
+            f"starting a {self.options.nodes}-node cluster in {self.root} "
+            f"(seed {self.options.seed})"
+        )
         self.cluster.bring_up()
 
     def _tear_down(self) -> None:
@@ -200,7 +213,10 @@ class ChaosDrill:
         finally:
             workload.stop()
         result.victims, result.detail, result.skipped = (
-            outcome.victims, outcome.detail, outcome.skipped)
+            outcome.victims,
+            outcome.detail,
+            outcome.skipped,
+        )
         serving = self._serving_reasons()
         if any(serving.values()) and result.recovery_s is not None:
             self._wait_back(time.monotonic(), GRACE_S)  # served once: a short grace
@@ -228,8 +244,10 @@ class ChaosDrill:
             self.cluster.start(node_id)
         back = self._wait_back(time.monotonic())
         state = "back" if back is not None else "still not back"
-        return (f"repaired {','.join(broken)} after the round (Raft dir moved to "
-                f"raft.broken-round{number}, node restarted empty): {state}")
+        return (
+            f"repaired {','.join(broken)} after the round (Raft dir moved to "
+            f"raft.broken-round{number}, node restarted empty): {state}"
+        )
 
     def _wait_back(self, since: float, timeout: float | None = None) -> float | None:
         """Seconds from `since` until every node serves; None if not within the timeout."""
@@ -244,8 +262,9 @@ class ChaosDrill:
         reasons = {}
         for node in self.cluster.spec.nodes:
             if not self.cluster.alive(node.id):
-                reasons[node.id] = ("process exited; last output: "
-                                    + self.cluster.last_output(node.id, 3))
+                reasons[node.id] = "process exited; last output: " + self.cluster.last_output(
+                    node.id, 3
+                )
                 continue
             with self.cluster.client([node.id], timeout=1.0, attempts=1) as client:
                 try:
@@ -290,29 +309,41 @@ class ChaosDrill:
             probes += node_probes
         bound = self.options.staleness_s + self.options.tolerance_s
         return check_round(
-            self.history.of_round(number), nodes, probes, serving,
-            staleness_s=bound, disable_bound_s=bound, all_writes=self.history,
+            self.history.of_round(number),
+            nodes,
+            probes,
+            serving,
+            staleness_s=bound,
+            disable_bound_s=bound,
+            all_writes=self.history,
         )
 
-    def _probe(self, node_id: str, api: str, sample: list[Cipher]
-               ) -> tuple[dict[str, KeyView], list[Probe]]:
+    def _probe(
+        self, node_id: str, api: str, sample: list[Cipher]
+    ) -> tuple[dict[str, KeyView], list[Probe]]:
         prefix = f"chaos-{self.run}-"
         probes = []
         with self.cluster.client([node_id], timeout=5.0, attempts=3) as client:
             if sample:  # a LINEARIZABLE read first: the node has applied all committed
                 with contextlib.suppress(KeymgrError):
-                    client.decrypt(sample[0].blob, context=dict(sample[0].context),
-                                   consistent=True, endpoint=api)
+                    client.decrypt(
+                        sample[0].blob,
+                        context=dict(sample[0].context),
+                        consistent=True,
+                        endpoint=api,
+                    )
             keys = {
-                k.id: KeyView(k.id, k.current_version,
-                              tuple((v.version, v.created_at_ms, v.created_by)
-                                    for v in k.versions))
-                for k in client.iter_keys() if k.name.startswith(prefix)
+                k.id: KeyView(
+                    k.id,
+                    k.current_version,
+                    tuple((v.version, v.created_at_ms, v.created_by) for v in k.versions),
+                )
+                for k in client.iter_keys()
+                if k.name.startswith(prefix)
             }
             for cipher in sample:
                 try:
-                    plain = client.decrypt(cipher.blob, context=dict(cipher.context),
-                                           endpoint=api)
+                    plain = client.decrypt(cipher.blob, context=dict(cipher.context), endpoint=api)
                 except NotFound as exc:
                     probes.append(Probe(node_id, cipher, "missing", str(exc)[:160]))
                     continue
@@ -321,8 +352,9 @@ class ChaosDrill:
                 except KeymgrError as exc:
                     probes.append(Probe(node_id, cipher, "error", str(exc)[:160]))
                     continue
-                probes.append(Probe(node_id, cipher, "ok" if plain == cipher.plaintext
-                                    else "mismatch"))
+                probes.append(
+                    Probe(node_id, cipher, "ok" if plain == cipher.plaintext else "mismatch")
+                )
         return keys, probes
 
     def _named(self, line: str) -> str:
@@ -343,13 +375,24 @@ class ChaosDrill:
             result.not_back = 1
             result.violations.append(
                 f"not_back: not every node served within {self.options.recovery_timeout_s:g}s "
-                "of the heal")
+                "of the heal"
+            )
         self._reported -= {line for line in findings.not_back}  # judged afresh each round
 
 
 TABLE_HEADERS = (
-    "Fault", "Rounds", "Acked writes", "Lost", "Divergent", "Duplicate", "RYW",
-    "Disable bound", "Not back", "Recovery median s", "Recovery max s", "Result",
+    "Fault",
+    "Rounds",
+    "Acked writes",
+    "Lost",
+    "Divergent",
+    "Duplicate",
+    "RYW",
+    "Disable bound",
+    "Not back",
+    "Recovery median s",
+    "Recovery max s",
+    "Result",
 )
 
 
@@ -360,14 +403,18 @@ def table_rows(report: ChaosReport) -> list[tuple[str, ...]]:
         mine = [r for r in report.rounds if r.fault == fault]
         times = [r.recovery_s for r in mine if r.recovery_s is not None and not r.skipped]
         skipped = sum(1 for r in mine if r.skipped)
-        rows.append((
-            fault,
-            f"{len(mine)}" + (f" ({skipped} skipped)" if skipped else ""),
-            str(sum(r.acked_writes for r in mine)),
-            *(str(sum(getattr(r, n) for r in mine))
-              for n in ("lost", "divergent", "duplicates", "ryw", "disable", "not_back")),
-            f"{statistics.median(times):.2f}" if times else "-",
-            f"{max(times):.2f}" if times else "-",
-            "pass" if all(r.passed for r in mine) else "FAIL",
-        ))
+        rows.append(
+            (
+                fault,
+                f"{len(mine)}" + (f" ({skipped} skipped)" if skipped else ""),
+                str(sum(r.acked_writes for r in mine)),
+                *(
+                    str(sum(getattr(r, n) for r in mine))
+                    for n in ("lost", "divergent", "duplicates", "ryw", "disable", "not_back")
+                ),
+                f"{statistics.median(times):.2f}" if times else "-",
+                f"{max(times):.2f}" if times else "-",
+                "pass" if all(r.passed for r in mine) else "FAIL",
+            )
+        )
     return rows

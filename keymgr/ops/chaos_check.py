@@ -62,8 +62,17 @@ class Findings:
     not_back: list[str] = field(default_factory=list)
 
     def total(self) -> int:
-        return sum(len(v) for v in (self.lost, self.divergent, self.duplicates, self.ryw,
-                                    self.disable, self.not_back))
+        return sum(
+            len(v)
+            for v in (
+                self.lost,
+                self.divergent,
+                self.duplicates,
+                self.ryw,
+                self.disable,
+                self.not_back,
+            )
+        )
 
     def first(self, limit: int = 5) -> list[str]:
         lines = []
@@ -82,8 +91,10 @@ def lost_writes(history: History, nodes: NodeKeys) -> list[str]:
             view = keys.get(ack.key_id)
             have = {v[0] for v in view.versions} if view else set()
             if ack.version not in have:
-                out.append(f"{ack.kind} {ack.key_id}@{ack.version} (request {ack.request_id}) "
-                           f"missing on {node}")
+                out.append(
+                    f"{ack.kind} {ack.key_id}@{ack.version} (request {ack.request_id}) "
+                    f"missing on {node}"
+                )
     return out
 
 
@@ -102,8 +113,9 @@ def divergent_versions(nodes: NodeKeys) -> list[str]:
                 seen[(key_id, version[0])][version].append(node)
     for (key_id, number), variants in sorted(seen.items()):
         if len(variants) > 1:
-            shown = "; ".join(f"{','.join(n)}: created {v[1]} by {v[2]}"
-                              for v, n in variants.items())
+            shown = "; ".join(
+                f"{','.join(n)}: created {v[1]} by {v[2]}" for v, n in variants.items()
+            )
             out.append(f"{key_id}@{number} differs: {shown}")
     return out
 
@@ -135,8 +147,9 @@ def duplicate_applications(history: History, nodes: NodeKeys) -> list[str]:
             out.append(f"{key_id}@{version} acknowledged to {len(ids)} request ids")
     for key_id in sorted(created):
         allowed = 1 + rotations[key_id]
-        highest = max((keys[key_id].current for keys in nodes.values() if key_id in keys),
-                      default=0)
+        highest = max(
+            (keys[key_id].current for keys in nodes.values() if key_id in keys), default=0
+        )
         if highest > allowed:
             out.append(f"{key_id} has {highest} versions, at most {allowed} requested")
     return out
@@ -161,8 +174,7 @@ def ryw_violations(history: History, staleness_s: float) -> list[str]:
             out.append(
                 f"thread {obs.thread} {obs.what} on {obs.endpoint} saw {obs.key_id} {seen} "
                 f"{obs.started - ack.acked:.3f}s after its {ack.kind} to version "
-                f"{ack.version} was acknowledged"
-                + (" (LINEARIZABLE)" if obs.linearizable else "")
+                f"{ack.version} was acknowledged" + (" (LINEARIZABLE)" if obs.linearizable else "")
             )
             break
     return out
@@ -176,8 +188,12 @@ def disable_bound_violations(history: History, bound_s: float) -> list[str]:
         for ack in disables:
             if ack.key_id != cipher.key_id or cipher.started <= ack.acked + bound_s:
                 continue
-            if any(e.key_id == ack.key_id and e.started < cipher.finished
-                   and (e.abandoned or e.started > ack.started) for e in history.enables):
+            if any(
+                e.key_id == ack.key_id
+                and e.started < cipher.finished
+                and (e.abandoned or e.started > ack.started)
+                for e in history.enables
+            ):
                 continue
             out.append(
                 f"{cipher.key_id}: encrypt on {cipher.endpoint} sent "
@@ -206,7 +222,8 @@ def check_round(
     """Every check over one round; `all_writes` (the whole run) for the lost-write check."""
     return Findings(
         lost=lost_writes(all_writes or history, nodes) + lost_ciphertexts(probes),
-        divergent=divergent_versions(nodes) + divergent_ciphertexts(probes)
+        divergent=divergent_versions(nodes)
+        + divergent_ciphertexts(probes)
         + [f"{e.key_id}: {e.detail}" for e in history.evidence if e.kind == "divergent"],
         duplicates=duplicate_applications(all_writes or history, nodes),
         ryw=ryw_violations(history, staleness_s),
@@ -216,5 +233,7 @@ def check_round(
 
 
 def _probe_line(p: Probe) -> str:
-    return (f"ciphertext under {p.cipher.key_id}@{p.cipher.version} (plaintext sha256 "
-            f"{p.cipher.digest}, round {p.cipher.round}) on {p.node}: {p.outcome} {p.detail}")
+    return (
+        f"ciphertext under {p.cipher.key_id}@{p.cipher.version} (plaintext sha256 "
+        f"{p.cipher.digest}, round {p.cipher.round}) on {p.node}: {p.outcome} {p.detail}"
+    )

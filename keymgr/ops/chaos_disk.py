@@ -67,8 +67,9 @@ def tear_journal(path: Path, rng: random.Random) -> str:
     with open(path, "r+b") as handle:
         handle.truncate(cut)
         os.fsync(handle.fileno())
-    return f"journal cut at byte {cut} inside its last record ({start}..{end}, " \
-           f"{len(records)} records)"
+    return (
+        f"journal cut at byte {cut} inside its last record ({start}..{end}, {len(records)} records)"
+    )
 
 
 def corrupt_dump(path: Path, rng: random.Random, flips: int = 3) -> str:
@@ -91,7 +92,10 @@ def mount_tmpfs(directory: Path, size: str = TMPFS_SIZE) -> str:
     try:
         done = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(directory)],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"mount failed: {exc}"

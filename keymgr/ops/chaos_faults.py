@@ -23,8 +23,14 @@ from keymgr.ops.faultproxy import FaultProxy, Mode
 from keymgr.v1 import operator_pb2
 
 FAULTS: tuple[str, ...] = (
-    "kill-leader", "kill-all", "stop-leader", "stop-follower", "partition",
-    "torn-journal", "corrupt-dump", "full-disk",
+    "kill-leader",
+    "kill-all",
+    "stop-leader",
+    "stop-follower",
+    "partition",
+    "torn-journal",
+    "corrupt-dump",
+    "full-disk",
 )
 LEADER_WAIT_S = 15.0
 
@@ -142,8 +148,12 @@ def _partition(bed: FaultBed) -> Outcome:
     finally:
         for proxy in links:
             proxy.set_mode("pass")
-    return Outcome("partition", [victim], time.monotonic(),
-                   f"{len(links)} raft links {mode} for {hold}s; before the heal: {during}")
+    return Outcome(
+        "partition",
+        [victim],
+        time.monotonic(),
+        f"{len(links)} raft links {mode} for {hold}s; before the heal: {during}",
+    )
 
 
 def _on_disk(name: str, damage: Callable[[FaultBed, str], str]) -> Callable[[FaultBed], Outcome]:
@@ -183,8 +193,7 @@ def _full_disk(bed: FaultBed) -> Outcome:
         during = bed.status_of(victim)
     finally:
         chaos_disk.empty(directory)
-    detail = (f"data dir full ({written >> 10} KiB filler) for {hold}s; before the heal: "
-              f"{during}")
+    detail = f"data dir full ({written >> 10} KiB filler) for {hold}s; before the heal: {during}"
     if not bed.cluster.alive(victim):
         bed.cluster.start(victim)  # as a service manager would (Restart=on-failure)
         detail += "; the node exited and was restarted"

@@ -115,8 +115,9 @@ class History:
     first_error: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, record: WriteAck | Abandoned | Cipher | Observation | EnableSent | Evidence
-            ) -> None:
+    def add(
+        self, record: WriteAck | Abandoned | Cipher | Observation | EnableSent | Evidence
+    ) -> None:
         with self._lock:
             if isinstance(record, WriteAck):
                 self.writes.append(record)

@@ -51,8 +51,13 @@ LINEARIZABLE = 0.25
 
 # op -> weight; the mix of the brief: lifecycle writes and crypto calls
 MIX: tuple[tuple[str, int], ...] = (
-    ("create", 1), ("rotate", 3), ("disable", 1), ("enable", 2),
-    ("encrypt", 8), ("decrypt", 6), ("datakey", 4),
+    ("create", 1),
+    ("rotate", 3),
+    ("disable", 1),
+    ("enable", 2),
+    ("encrypt", 8),
+    ("decrypt", 6),
+    ("datakey", 4),
 )
 
 
@@ -100,8 +105,9 @@ class Workload:
         self._stop.clear()
         deadline = time.monotonic() + duration_s
         self._workers = [
-            threading.Thread(target=self._thread, args=(i, deadline), daemon=True,
-                             name=f"chaos worker {i}")
+            threading.Thread(
+                target=self._thread, args=(i, deadline), daemon=True, name=f"chaos worker {i}"
+            )
             for i in range(self.threads)
         ]
         for worker in self._workers:
@@ -130,8 +136,12 @@ class Workload:
         rng = random.Random(f"{self.seed}/{self._round}/{index}")
         names, weights = zip(*MIX, strict=True)
         ops: dict[str, Callable[[int, random.Random, str], None]] = {
-            "create": self._create, "rotate": self._rotate, "disable": self._disable,
-            "enable": self._enable, "encrypt": self._encrypt, "decrypt": self._decrypt,
+            "create": self._create,
+            "rotate": self._rotate,
+            "disable": self._disable,
+            "enable": self._enable,
+            "encrypt": self._encrypt,
+            "decrypt": self._decrypt,
             "datakey": self._datakey,
         }
         nodes = sorted(self._clients)
@@ -147,8 +157,11 @@ class Workload:
 
     def _own(self, index: int, rng: random.Random, *, enabled: bool) -> _Key | None:
         with self._lock:
-            mine = [k for k in self._keys.values()
-                    if k.owner == index and k.enabled == enabled and not k.tainted]
+            mine = [
+                k
+                for k in self._keys.values()
+                if k.owner == index and k.enabled == enabled and not k.tainted
+            ]
         return rng.choice(mine) if mine else None
 
     def _any(self, rng: random.Random) -> _Key | None:
@@ -157,8 +170,14 @@ class Workload:
         return rng.choice(keys) if keys else None
 
     def _write(
-        self, index: int, rng: random.Random, node: str, kind: WriteKind, key: _Key | None,
-        send: Callable[[Client, str], keys_pb2.Key], request_id: str,
+        self,
+        index: int,
+        rng: random.Random,
+        node: str,
+        kind: WriteKind,
+        key: _Key | None,
+        send: Callable[[Client, str], keys_pb2.Key],
+        request_id: str,
     ) -> tuple[keys_pb2.Key, float] | None:
         """Sends a write until acknowledged, with one request id; None when abandoned.
         A final error after an attempt that may have been applied also abandons it."""
@@ -179,14 +198,22 @@ class Workload:
                     node = rng.choice(nodes)
                 except NotFound:
                     if key is not None:  # a node that has not applied the key's creation
-                        self._observe(index, key, None, sent, self.endpoints[node], False,
-                                      f"{kind} (write)")
+                        self._observe(
+                            index, key, None, sent, self.endpoints[node], False, f"{kind} (write)"
+                        )
                     raise
                 except AlreadyExists as exc:
                     if kind == "create" and attempt > 0:
-                        self.history.add(Evidence(self._round, index, "", "duplicate",
-                                                  f"CreateKey retried with request id "
-                                                  f"{request_id} got AlreadyExists: {exc}"))
+                        self.history.add(
+                            Evidence(
+                                self._round,
+                                index,
+                                "",
+                                "duplicate",
+                                f"CreateKey retried with request id "
+                                f"{request_id} got AlreadyExists: {exc}",
+                            )
+                        )
                         return None
                     raise
         except FinalError:
@@ -196,10 +223,12 @@ class Workload:
         self._abandon(index, kind, key, request_id, started)
         return None
 
-    def _abandon(self, index: int, kind: WriteKind, key: _Key | None, request_id: str,
-                 started: float) -> None:
-        self.history.add(Abandoned(self._round, index, kind, key.key_id if key else "",
-                                   request_id, started))
+    def _abandon(
+        self, index: int, kind: WriteKind, key: _Key | None, request_id: str, started: float
+    ) -> None:
+        self.history.add(
+            Abandoned(self._round, index, kind, key.key_id if key else "", request_id, started)
+        )
         if key is not None:
             with self._lock:
                 key.tainted = True
@@ -214,8 +243,9 @@ class Workload:
             return
         rid = self._request_id(rng)
         name = f"chaos-{self.run}-r{self._round}-t{index}-{rid[-8:]}"
-        done = self._write(index, rng, node, "create", None,
-                           lambda c, r: c.create_key(name, request_id=r), rid)
+        done = self._write(
+            index, rng, node, "create", None, lambda c, r: c.create_key(name, request_id=r), rid
+        )
         if done is None:
             return
         key, started = done
@@ -228,8 +258,15 @@ class Workload:
         if key is None:
             return
         rid = self._request_id(rng)
-        done = self._write(index, rng, node, "rotate", key,
-                           lambda c, r: c.rotate_key(key.key_id, request_id=r), rid)
+        done = self._write(
+            index,
+            rng,
+            node,
+            "rotate",
+            key,
+            lambda c, r: c.rotate_key(key.key_id, request_id=r),
+            rid,
+        )
         if done is None:
             return
         reply, started = done
@@ -239,24 +276,43 @@ class Workload:
             self._retire(index, rng, node, key)
             return
         if rng.random() < RESEND_ACKED:
-            again = self._write(index, rng, rng.choice(sorted(self._clients)), "rotate", key,
-                                lambda c, r: c.rotate_key(key.key_id, request_id=r), rid)
+            again = self._write(
+                index,
+                rng,
+                rng.choice(sorted(self._clients)),
+                "rotate",
+                key,
+                lambda c, r: c.rotate_key(key.key_id, request_id=r),
+                rid,
+            )
             if again is not None and again[0].current_version != reply.current_version:
-                self.history.add(Evidence(
-                    self._round, index, key.key_id, "duplicate",
-                    f"RotateKey request id {rid} acknowledged version "
-                    f"{reply.current_version}, then {again[0].current_version} when sent again"))
+                self.history.add(
+                    Evidence(
+                        self._round,
+                        index,
+                        key.key_id,
+                        "duplicate",
+                        f"RotateKey request id {rid} acknowledged version "
+                        f"{reply.current_version}, then {again[0].current_version} when sent again",
+                    )
+                )
 
     def _retire(self, index: int, rng: random.Random, node: str, key: _Key) -> None:
         """Schedules the key for deletion; from now on it is not used nor judged."""
         self.history.retire(key.key_id)
         with self._lock:
             self._keys.pop(key.key_id, None)
-        done = self._write(index, rng, node, "retire", None,
-                           lambda c, r: c.schedule_key_deletion(
-                               key.key_id, pending_window_seconds=RETIRE_WINDOW_S,
-                               request_id=r),
-                           self._request_id(rng))
+        done = self._write(
+            index,
+            rng,
+            node,
+            "retire",
+            None,
+            lambda c, r: c.schedule_key_deletion(
+                key.key_id, pending_window_seconds=RETIRE_WINDOW_S, request_id=r
+            ),
+            self._request_id(rng),
+        )
         if done is not None:
             self._ack(index, "retire", done[0], "", done[1])
 
@@ -264,9 +320,15 @@ class Workload:
         key = self._own(index, rng, enabled=True)
         if key is None:
             return
-        done = self._write(index, rng, node, "disable", key,
-                           lambda c, r: c.disable_key(key.key_id, request_id=r),
-                           self._request_id(rng))
+        done = self._write(
+            index,
+            rng,
+            node,
+            "disable",
+            key,
+            lambda c, r: c.disable_key(key.key_id, request_id=r),
+            self._request_id(rng),
+        )
         if done is not None:
             self._ack(index, "disable", done[0], "", done[1])
             key.enabled = False
@@ -277,9 +339,15 @@ class Workload:
             return
         started = time.monotonic()
         try:
-            done = self._write(index, rng, node, "enable", key,
-                               lambda c, r: c.enable_key(key.key_id, request_id=r),
-                               self._request_id(rng))
+            done = self._write(
+                index,
+                rng,
+                node,
+                "enable",
+                key,
+                lambda c, r: c.enable_key(key.key_id, request_id=r),
+                self._request_id(rng),
+            )
         except KeymgrError:
             self.history.add(EnableSent(self._round, key.key_id, started, abandoned=True))
             raise
@@ -288,10 +356,21 @@ class Workload:
             self._ack(index, "enable", done[0], "", done[1])
             key.enabled = True
 
-    def _ack(self, index: int, kind: WriteKind, key: keys_pb2.Key, rid: str,
-             started: float) -> None:
-        self.history.add(WriteAck(self._round, index, kind, key.id, key.current_version, rid,
-                                  started, time.monotonic()))
+    def _ack(
+        self, index: int, kind: WriteKind, key: keys_pb2.Key, rid: str, started: float
+    ) -> None:
+        self.history.add(
+            WriteAck(
+                self._round,
+                index,
+                kind,
+                key.id,
+                key.current_version,
+                rid,
+                started,
+                time.monotonic(),
+            )
+        )
 
     # --- crypto calls ----------------------------------------------------------------
 
@@ -313,13 +392,15 @@ class Workload:
         what = "GenerateDataKey" if datakey else "Encrypt"
         try:
             if datakey:
-                dk = client.generate_data_key(key.key_id, context=context, consistent=linear,
-                                              endpoint=endpoint)
+                dk = client.generate_data_key(
+                    key.key_id, context=context, consistent=linear, endpoint=endpoint
+                )
                 blob, plaintext, version = dk.ciphertext_blob, dk.plaintext, dk.key_version
             else:
                 plaintext = rng.randbytes(rng.randint(1, 64))
-                blob = client.encrypt(key.key_id, plaintext, context=context,
-                                      consistent=linear, endpoint=endpoint)
+                blob = client.encrypt(
+                    key.key_id, plaintext, context=context, consistent=linear, endpoint=endpoint
+                )
                 version = read_unverified_header(blob).key_version
         except NotFound:
             self._observe(index, key, None, started, endpoint, linear, what)
@@ -327,9 +408,21 @@ class Workload:
         except (FailedPrecondition, RetryableError) as exc:
             self.history.error(f"{what}: {exc}")  # disabled key, or a node not serving
             return
-        self.history.add(Cipher(self._round, index, key.key_id, version, blob, plaintext,
-                                tuple(sorted(context.items())), started, time.monotonic(),
-                                endpoint, linear))
+        self.history.add(
+            Cipher(
+                self._round,
+                index,
+                key.key_id,
+                version,
+                blob,
+                plaintext,
+                tuple(sorted(context.items())),
+                started,
+                time.monotonic(),
+                endpoint,
+                linear,
+            )
+        )
         self._observe(index, key, version, started, endpoint, linear, what)
 
     def _decrypt(self, index: int, rng: random.Random, node: str) -> None:
@@ -341,30 +434,53 @@ class Workload:
         linear = rng.random() < LINEARIZABLE
         started = time.monotonic()
         try:
-            plain = self._clients[node].decrypt(cipher.blob, context=dict(cipher.context),
-                                                consistent=linear, endpoint=endpoint)
+            plain = self._clients[node].decrypt(
+                cipher.blob, context=dict(cipher.context), consistent=linear, endpoint=endpoint
+            )
         except NotFound:
             with self._lock:
                 key = self._keys.get(cipher.key_id)
             if key is not None:
-                self._observe(index, key, cipher.version - 1, started, endpoint, linear,
-                              "Decrypt")
+                self._observe(index, key, cipher.version - 1, started, endpoint, linear, "Decrypt")
             return
         except (FailedPrecondition, RetryableError) as exc:
             self.history.error(f"Decrypt: {exc}")
             return
         except FinalError as exc:
-            self.history.add(Evidence(self._round, index, cipher.key_id, "divergent",
-                                      f"Decrypt on {endpoint} of a ciphertext under version "
-                                      f"{cipher.version} failed: {exc}"))
+            self.history.add(
+                Evidence(
+                    self._round,
+                    index,
+                    cipher.key_id,
+                    "divergent",
+                    f"Decrypt on {endpoint} of a ciphertext under version "
+                    f"{cipher.version} failed: {exc}",
+                )
+            )
             return
         if plain != cipher.plaintext:
-            self.history.add(Evidence(self._round, index, cipher.key_id, "divergent",
-                                      f"Decrypt on {endpoint} returned other bytes for a "
-                                      f"ciphertext under version {cipher.version}"))
+            self.history.add(
+                Evidence(
+                    self._round,
+                    index,
+                    cipher.key_id,
+                    "divergent",
+                    f"Decrypt on {endpoint} returned other bytes for a "
+                    f"ciphertext under version {cipher.version}",
+                )
+            )
 
-    def _observe(self, index: int, key: _Key, seen: int | None, started: float,
-                 endpoint: str, linear: bool, what: str) -> None:
+    def _observe(
+        self,
+        index: int,
+        key: _Key,
+        seen: int | None,
+        started: float,
+        endpoint: str,
+        linear: bool,
+        what: str,
+    ) -> None:
         if key.owner == index:
-            self.history.add(Observation(self._round, index, key.key_id, seen, started,
-                                         endpoint, linear, what))
+            self.history.add(
+                Observation(self._round, index, key.key_id, seen, started, endpoint, linear, what)
+            )

@@ -82,9 +82,7 @@ class _Ack:
 class _Load:
     """Writer and reader threads; records acknowledgements, errors and timings."""
 
-    def __init__(
-        self, cluster: Target, run: str, samples: list[tuple[bytes, bytes]]
-    ) -> None:
+    def __init__(self, cluster: Target, run: str, samples: list[tuple[bytes, bytes]]) -> None:
         self._cluster = cluster
         self._run = run
         self._samples = samples
@@ -204,9 +202,9 @@ class Drill:
                 return node_id, status.term
         return None
 
-    def _wait_leader(self, among: list[str], *, above_term: int, timeout: float) -> tuple[
-        str, float
-    ] | None:
+    def _wait_leader(
+        self, among: list[str], *, above_term: int, timeout: float
+    ) -> tuple[str, float] | None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self._leader(among)
@@ -342,9 +340,7 @@ class Drill:
                 samples.append((client.encrypt(key.name, plain, consistent=True), plain))
         return samples
 
-    def _verify(self, acks: dict[str, _Ack], samples: list[tuple[bytes, bytes]]) -> tuple[
-        int, int
-    ]:
+    def _verify(self, acks: dict[str, _Ack], samples: list[tuple[bytes, bytes]]) -> tuple[int, int]:
         """(acknowledged-but-missing keys/versions, sample decrypt failures), every node."""
         missing: set[str] = set()
         failed = 0
@@ -413,8 +409,18 @@ def _report(kind: str, results: list[RoundResult], cleaned: int) -> DrillReport:
 
 
 TABLE_HEADERS = (
-    "Round", "Victims", "New leader", "Leader s", "Write s", "Read s", "RTO s",
-    "Acked", "Errors", "Missing", "Samples bad", "Result",
+    "Round",
+    "Victims",
+    "New leader",
+    "Leader s",
+    "Write s",
+    "Read s",
+    "RTO s",
+    "Acked",
+    "Errors",
+    "Missing",
+    "Samples bad",
+    "Result",
 )
 
 

@@ -128,8 +128,9 @@ class FaultProxy:
     # --- internals -------------------------------------------------------------------
 
     def _spawn(self, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True,
-                                  name=f"faultproxy {self.name}")
+        thread = threading.Thread(
+            target=target, args=args, daemon=True, name=f"faultproxy {self.name}"
+        )
         self._threads = [t for t in self._threads if t.is_alive()]
         self._threads.append(thread)
         thread.start()

@@ -19,7 +19,7 @@ TOOL_TIMEOUT_S = 30.0
 
 
 def softhsm_available() -> str:
-    """"" if SoftHSM2 and its tools are installed, else what is missing."""
+    """ "" if SoftHSM2 and its tools are installed, else what is missing."""
     if not SOFTHSM_MODULE.exists():
         return f"{SOFTHSM_MODULE} not found (apt-get install softhsm2)"
     if shutil.which("softhsm2-util") is None:
@@ -58,16 +58,19 @@ class SoftHsm:
 
     def _tool(self, *args: str) -> str:
         result = subprocess.run(
-            ["softhsm2-util", *args], env={**os.environ, **self.env}, capture_output=True,
-            text=True, timeout=TOOL_TIMEOUT_S, check=False,
+            ["softhsm2-util", *args],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT_S,
+            check=False,
         )
         if result.returncode != 0:
             raise RuntimeError(f"softhsm2-util {args[0]} failed: {result.stderr.strip()}")
         return result.stdout
 
     def init_token(self, label: str, pin: str) -> None:
-        self._tool("--init-token", "--free", "--label", label, "--so-pin", SO_PIN,
-                   "--pin", pin)
+        self._tool("--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", pin)
 
     def token_dir(self, label: str) -> Path:
         """The directory that holds the token's objects (found by its label)."""
@@ -80,8 +83,20 @@ class SoftHsm:
     def pkcs11_tool(self, *args: str, pin: str, token: str) -> subprocess.CompletedProcess[str]:
         """Runs OpenSC's `pkcs11-tool` against a token of this HSM (an independent check)."""
         return subprocess.run(
-            ["pkcs11-tool", "--module", str(SOFTHSM_MODULE), "--token-label", token,
-             "--login", "--pin", pin, *args],
-            env={**os.environ, **self.env}, capture_output=True, text=True,
-            timeout=TOOL_TIMEOUT_S, check=False,
+            [
+                "pkcs11-tool",
+                "--module",
+                str(SOFTHSM_MODULE),
+                "--token-label",
+                token,
+                "--login",
+                "--pin",
+                pin,
+                *args,
+            ],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT_S,
+            check=False,
         )

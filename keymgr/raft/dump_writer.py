@@ -147,9 +147,7 @@ class DumpWriter:
             fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             size = frozen.size()
             try:
-                pieces = encode_dump_stream(
-                    job.prev, job.last, job.cluster, size, frozen.chunks()
-                )
+                pieces = encode_dump_stream(job.prev, job.last, job.cluster, size, frozen.chunks())
                 for piece in pieces:
                     write_all(fd, piece)
                 os.fsync(fd)
@@ -166,7 +164,10 @@ class DumpWriter:
             log.info(
                 "wrote the Raft dump at index %d: %d snapshot bytes, state cut in the tick "
                 "thread in %.3f s, written and synced by a worker in %.3f s",
-                job.last[1], size, job.cut_s, time.monotonic() - started,
+                job.last[1],
+                size,
+                job.cut_s,
+                time.monotonic() - started,
             )
         except Exception as exc:  # disk full, I/O error: pysyncobj logs FAILED
             job.error = f"{type(exc).__name__}: {exc}"

@@ -272,9 +272,7 @@ class RaftNode:
         self._status: RaftStatus = self._empty_status()
         self._last_leader_contact = -math.inf
         # (receipt time, leader commit index) of heartbeats not yet covered by our apply
-        self._leader_commits: collections.deque[tuple[float, int]] = collections.deque(
-            maxlen=256
-        )
+        self._leader_commits: collections.deque[tuple[float, int]] = collections.deque(maxlen=256)
         self._leader_commit_index = 0
         self._stamps: dict[str, float] = {}  # leader: each follower's newest reply stamp
         self._caught_up_at = -math.inf
@@ -702,9 +700,7 @@ class RaftNode:
     def remove_member(self, address: str, timeout: float) -> None:
         """Removes a voter (leader only, not itself; one change at a time)."""
         if address == self._settings.self_address:
-            raise ProposalRejected(
-                "the leader cannot remove itself: transfer leadership first"
-            )
+            raise ProposalRejected("the leader cannot remove itself: transfer leadership first")
         if address not in self._peers:
             raise ProposalRejected(f"{address} is not a member")
         self._change_membership("rem", address, timeout)
@@ -731,8 +727,7 @@ class RaftNode:
         code = box[0]
         if code == FAIL_REASON.REQUEST_DENIED:
             raise ProposalRejected(
-                "another membership change is pending (one at a time): retry when it has "
-                "committed"
+                "another membership change is pending (one at a time): retry when it has committed"
             )
         if code != FAIL_REASON.SUCCESS:
             raise _error_for(code)
@@ -776,7 +771,9 @@ class RaftNode:
         self.restore_seconds = time.monotonic() - started
         log.info(
             "Raft node %s restored the state machine (%d bytes) in %.3f s",
-            self._settings.self_address, len(snapshot), self.restore_seconds,
+            self._settings.self_address,
+            len(snapshot),
+            self.restore_seconds,
         )
 
     def _cut_state(self) -> Frozen:
@@ -1103,7 +1100,10 @@ class RaftNode:
         log.info(
             "Raft node %s restored the state machine (%d bytes) in %.3f s "
             "(decoded off the Raft thread in %.3f s)",
-            self._settings.self_address, size, self.restore_seconds, prepared.seconds,
+            self._settings.self_address,
+            size,
+            self.restore_seconds,
+            prepared.seconds,
         )
 
     def _keep_transfer_alive(self, core: Core, node: Any, message: Any, now: float) -> None:

@@ -52,7 +52,12 @@ def mac_key(root_key: bytes | bytearray) -> bytes:
 
 
 def encode(
-    state: bytes, root_key: bytes | bytearray, *, node: str, applied_index: int, keys: int,
+    state: bytes,
+    root_key: bytes | bytearray,
+    *,
+    node: str,
+    applied_index: int,
+    keys: int,
     created_ms: int,
 ) -> bytes:
     header = json.dumps(

@@ -158,7 +158,9 @@ class SnapshotReceiver:
         log.info(
             "installed a snapshot up to index %d (%d bytes; verified and decoded in %.3f s "
             "off the Raft thread)",
-            prepared.dump.last[1], size, prepared.seconds,
+            prepared.dump.last[1],
+            size,
+            prepared.seconds,
         )
         return prepared
 

@@ -101,9 +101,7 @@ class _Contexts:
         return self
 
 
-def node_id_of(
-    ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, role: PeerRole
-) -> str | None:
+def node_id_of(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, role: PeerRole) -> str | None:
     """The node id a verified peer certificate names, or None if it names no node.
 
     `role` is what the peer is on this connection: a dialling member is a TLS client

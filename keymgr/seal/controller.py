@@ -183,8 +183,9 @@ class SealController:
         self.reason = self.seal_error = reason
         self._auto_pending = retry
         if changed:  # one line per new problem, not one per retry
-            log.error("auto-unseal failed: %s%s", reason, "; retrying with backoff" if retry
-                      else "")
+            log.error(
+                "auto-unseal failed: %s%s", reason, "; retrying with backoff" if retry else ""
+            )
 
     # --- the monitor thread --------------------------------------------------------
 
@@ -192,8 +193,7 @@ class SealController:
         """Starts the retry/health thread (only for nodes with their own seal)."""
         if self._auto_seal is None or self._monitor is not None:
             return
-        self._monitor = threading.Thread(target=self._run_monitor, name="seal-monitor",
-                                         daemon=True)
+        self._monitor = threading.Thread(target=self._run_monitor, name="seal-monitor", daemon=True)
         self._monitor.start()
 
     def stop_monitor(self, timeout: float = 5.0) -> None:
@@ -351,9 +351,7 @@ class SealController:
             with self._lock:  # against _follow_root, which reads the seal to set the flag
                 self._auto_seal, self._retry = new_seal, retry
                 self._auto_pending, self.seal_error = False, ""
-                self._persist_pending = (
-                    new_seal is not None and generation != self._root_generation
-                )
+                self._persist_pending = new_seal is not None and generation != self._root_generation
         self.start_monitor()
         self._wake.set()
         log.info("seal migrated from %s to %s", old, self.seal_type)

@@ -131,8 +131,8 @@ class _Owner:
 
     module: str
     env: dict[str, str]
-    _jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = (
-        field(default_factory=queue.SimpleQueue)
+    _jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = field(
+        default_factory=queue.SimpleQueue
     )
     _lib: Any = None
     _sessions: dict[str, Any] = field(default_factory=dict)  # token label -> session
@@ -143,7 +143,8 @@ class _Owner:
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self._run, name=f"pkcs11-owner:{os.path.basename(self.module)}",
+            target=self._run,
+            name=f"pkcs11-owner:{os.path.basename(self.module)}",
             daemon=True,
         )
         self._thread.start()
@@ -268,7 +269,10 @@ class _Owner:
                     f"key {key_label!r} not found in token {token_label!r}"
                 ) from None
             key = session.generate_key(
-                KeyType.AES, KEY_SIZE * 8, label=key_label, store=True,
+                KeyType.AES,
+                KEY_SIZE * 8,
+                label=key_label,
+                store=True,
                 template={
                     Attribute.TOKEN: True,
                     Attribute.PRIVATE: True,
@@ -287,9 +291,11 @@ class _Owner:
             raise HsmUnavailable(
                 f"several keys labelled {key_label!r} in token {token_label!r}"
             ) from None
-        if key.key_type != KeyType.AES or key[Attribute.EXTRACTABLE] or not key[
-            Attribute.SENSITIVE
-        ]:
+        if (
+            key.key_type != KeyType.AES
+            or key[Attribute.EXTRACTABLE]
+            or not key[Attribute.SENSITIVE]
+        ):
             raise HsmUnavailable(
                 f"key {key_label!r} in token {token_label!r} must be a sensitive, "
                 "non-extractable AES key"
@@ -370,9 +376,7 @@ class Pkcs11Seal:
                     return job()
                 except pkcs11.PKCS11Error as exc:
                     self._owner.reset()
-                    raise HsmUnavailable(
-                        f"{self.describe()}: HSM error {_one_line(exc)}"
-                    ) from None
+                    raise HsmUnavailable(f"{self.describe()}: HSM error {_one_line(exc)}") from None
 
         return self._owner.call(attempt, self._timeout)
 
@@ -410,23 +414,25 @@ class Pkcs11Seal:
 
         def create() -> tuple[Any, int]:
             session = self._owner.session(self.token_label, self._pin)
-            handle = session.create_object({
-                Attribute.CLASS: ObjectClass.SECRET_KEY,
-                Attribute.KEY_TYPE: KeyType.GENERIC_SECRET if prf else KeyType.AES,
-                Attribute.VALUE: material,
-                Attribute.LABEL: label,
-                Attribute.TOKEN: False,
-                Attribute.PRIVATE: True,
-                Attribute.SENSITIVE: True,
-                Attribute.EXTRACTABLE: False,
-                Attribute.ENCRYPT: not prf,
-                Attribute.DECRYPT: not prf,
-                Attribute.WRAP: False,
-                Attribute.UNWRAP: False,
-                Attribute.SIGN: prf,
-                Attribute.VERIFY: False,
-                Attribute.DERIVE: False,
-            })
+            handle = session.create_object(
+                {
+                    Attribute.CLASS: ObjectClass.SECRET_KEY,
+                    Attribute.KEY_TYPE: KeyType.GENERIC_SECRET if prf else KeyType.AES,
+                    Attribute.VALUE: material,
+                    Attribute.LABEL: label,
+                    Attribute.TOKEN: False,
+                    Attribute.PRIVATE: True,
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.ENCRYPT: not prf,
+                    Attribute.DECRYPT: not prf,
+                    Attribute.WRAP: False,
+                    Attribute.UNWRAP: False,
+                    Attribute.SIGN: prf,
+                    Attribute.VERIFY: False,
+                    Attribute.DERIVE: False,
+                }
+            )
             return handle, self._owner.epoch
 
         return self._run(create)
@@ -457,22 +463,24 @@ class Pkcs11Seal:
             session = self._owner.session(self.token_label, self._pin)
             try:
                 value = bytes(prf.sign(info, mechanism=Mechanism.SHA256_HMAC))
-                key = session.create_object({
-                    Attribute.CLASS: ObjectClass.SECRET_KEY,
-                    Attribute.KEY_TYPE: KeyType.AES,
-                    Attribute.VALUE: value,
-                    Attribute.TOKEN: False,
-                    Attribute.PRIVATE: True,
-                    Attribute.SENSITIVE: True,
-                    Attribute.EXTRACTABLE: False,
-                    Attribute.ENCRYPT: True,
-                    Attribute.DECRYPT: True,
-                    Attribute.WRAP: False,
-                    Attribute.UNWRAP: False,
-                    Attribute.SIGN: False,
-                    Attribute.VERIFY: False,
-                    Attribute.DERIVE: False,
-                })
+                key = session.create_object(
+                    {
+                        Attribute.CLASS: ObjectClass.SECRET_KEY,
+                        Attribute.KEY_TYPE: KeyType.AES,
+                        Attribute.VALUE: value,
+                        Attribute.TOKEN: False,
+                        Attribute.PRIVATE: True,
+                        Attribute.SENSITIVE: True,
+                        Attribute.EXTRACTABLE: False,
+                        Attribute.ENCRYPT: True,
+                        Attribute.DECRYPT: True,
+                        Attribute.WRAP: False,
+                        Attribute.UNWRAP: False,
+                        Attribute.SIGN: False,
+                        Attribute.VERIFY: False,
+                        Attribute.DERIVE: False,
+                    }
+                )
             except pkcs11.PKCS11Error as exc:
                 raise HsmUnavailable(f"{self.describe()}: HSM error {_one_line(exc)}") from None
             try:
@@ -493,10 +501,10 @@ class Pkcs11Seal:
         params = GCMParams(nonce, aad)
         try:
             if encrypt:
-                return bytes(handle.encrypt(data, mechanism=Mechanism.AES_GCM,
-                                            mechanism_param=params))
-            return bytes(handle.decrypt(data, mechanism=Mechanism.AES_GCM,
-                                        mechanism_param=params))
+                return bytes(
+                    handle.encrypt(data, mechanism=Mechanism.AES_GCM, mechanism_param=params)
+                )
+            return bytes(handle.decrypt(data, mechanism=Mechanism.AES_GCM, mechanism_param=params))
         except (pkcs11.GeneralError, pkcs11.EncryptedDataInvalid, pkcs11.FunctionFailed):
             if encrypt:
                 raise
@@ -570,4 +578,3 @@ class Pkcs11Seal:
         if root is None or len(root) != KEY_SIZE:
             raise DecryptionFailed("the HSM key does not open the sealed root key")
         return root
-

@@ -137,9 +137,7 @@ class ShareCollector:
         """Hands over the root key (the caller wipes it); only once, after the threshold."""
         root = self._root_key
         if root is None:
-            raise RuntimeError(
-                "no root key to take: threshold not reached or key already taken"
-            )
+            raise RuntimeError("no root key to take: threshold not reached or key already taken")
         self._root_key = None
         self._wipe_shares()
         return root

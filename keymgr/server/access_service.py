@@ -56,7 +56,6 @@ def check_exportable(key: keys_pb2.Key) -> None:
         raise FailedPrecondition(NOT_EXPORTABLE)
 
 
-
 class AccessServicer:
     def __init__(self, node: NodeContext) -> None:
         self._node = node

@@ -24,7 +24,6 @@ NODE_OP_TTL_S = 3600  # join tokens and seal migrations: about one node, act soo
 NODE_OP_MAX_TTL_S = 7 * 86400
 
 
-
 def expiry_ms(ttl_seconds: int, *, default_s: int = DEFAULT_TTL_S, max_s: int = MAX_TTL_S) -> int:
     """When a request made with `ttl_seconds` (0 = `default_s`) expires; the field named
     if it is over `max_s`."""

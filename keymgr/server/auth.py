@@ -96,9 +96,7 @@ def caller_of(context: grpc.aio.ServicerContext) -> Caller:
 def _read_caller(context: grpc.aio.ServicerContext) -> Caller:
     transport = transport_caller(context)
     token = metadata_value(context, TOKEN_METADATA)
-    claimed = metadata_value(
-        context, RELAYED_CERT if is_internal_peer(context) else FORWARDED_CERT
-    )
+    claimed = metadata_value(context, RELAYED_CERT if is_internal_peer(context) else FORWARDED_CERT)
     if token is None and claimed is None:
         return transport
     source = identity_source.get()
@@ -128,7 +126,9 @@ def _forwarded_caller(source: IdentitySource, transport: Caller, claimed: bytes)
     if principal.kind == NODE_KIND:
         raise PermissionDenied("a forwarded certificate cannot name a node")
     return Caller(
-        principal=principal.uri, kind=principal.kind, name=principal.name,
+        principal=principal.uri,
+        kind=principal.kind,
+        name=principal.name,
         via=transport.principal,
     )
 
@@ -146,8 +146,11 @@ def _token_caller(source: IdentitySource, transport: Caller, token: bytes) -> Ca
     if principal.kind == NODE_KIND:  # never issued; a node's identity needs its certificate
         raise Unauthenticated(TOKEN_NOT_VALID)
     return Caller(
-        principal=principal.uri, kind=principal.kind, name=principal.name,
-        via=transport.principal, accessor=stored.accessor,
+        principal=principal.uri,
+        kind=principal.kind,
+        name=principal.name,
+        via=transport.principal,
+        accessor=stored.accessor,
     )
 
 

@@ -91,9 +91,7 @@ def require_path(
     target: str,
 ) -> None:
     if not allowed_path(policies, roles, caller, operation, target):
-        raise PermissionDenied(
-            f"principal {caller.principal!r} may not {operation} on {target!r}"
-        )
+        raise PermissionDenied(f"principal {caller.principal!r} may not {operation} on {target!r}")
 
 
 def require(

@@ -123,8 +123,9 @@ class BatchCryptoCalls:
 
     _node: NodeContext
 
-    async def _batch_start(self, context: grpc.aio.ServicerContext, count: int,
-                           consistency: int) -> Caller:
+    async def _batch_start(
+        self, context: grpc.aio.ServicerContext, count: int, consistency: int
+    ) -> Caller:
         """The batch-level checks, once per call: caller, item count, read gate, barrier."""
         caller = caller_of(context)
         check_item_count(count)

@@ -157,7 +157,10 @@ class NodeContext:
         `target` ("<mount>/<path>", or the folder listed)."""
         access = self.store.access
         authz.require_path(
-            access.policies.values(), access.roles_of(caller.principal), caller, operation,
+            access.policies.values(),
+            access.roles_of(caller.principal),
+            caller,
+            operation,
             target,
         )
 

@@ -129,8 +129,9 @@ class EncryptItem:
         return cls(key_name, validation.plaintext(f"{at}plaintext", plaintext), ctx, at)
 
     def run(self, node: NodeContext, caller: Caller) -> keys_pb2.EncryptResponse:
-        stored = usable_key(node, f"{self.at}key_name", self.key_name, caller, "encrypt",
-                            self.context)
+        stored = usable_key(
+            node, f"{self.at}key_name", self.key_name, caller, "encrypt", self.context
+        )
         blob, version = seal_under_current(node, stored, self.plaintext, self.context)
         return keys_pb2.EncryptResponse(
             ciphertext_blob=blob, key_id=stored.key.id, key_version=version
@@ -149,7 +150,11 @@ class DecryptItem:
 
     def run(self, node: NodeContext, caller: Caller) -> keys_pb2.DecryptResponse:
         plaintext, stored, version = open_envelope(
-            node, self.ciphertext_blob, self.context, caller, "decrypt",
+            node,
+            self.ciphertext_blob,
+            self.context,
+            caller,
+            "decrypt",
             field=f"{self.at}ciphertext_blob",
         )
         return keys_pb2.DecryptResponse(
@@ -181,8 +186,9 @@ class DataKeyItem:
         return cls(key_name, ctx, size, without_plaintext, at)
 
     def run(self, node: NodeContext, caller: Caller) -> keys_pb2.GenerateDataKeyResponse:
-        stored = usable_key(node, f"{self.at}key_name", self.key_name, caller,
-                            "generate-data-key", self.context)
+        stored = usable_key(
+            node, f"{self.at}key_name", self.key_name, caller, "generate-data-key", self.context
+        )
         data_key = secrets.token_bytes(self.size)
         blob, version = seal_under_current(node, stored, data_key, self.context)
         return keys_pb2.GenerateDataKeyResponse(

@@ -78,9 +78,7 @@ class ForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             return None
         return grpc.unary_unary_rpc_method_handler(self._relay(method))
 
-    def _relay(
-        self, method: str
-    ) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
+    def _relay(self, method: str) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
         call = self._channel.unary_unary(
             method, request_serializer=_identity, response_deserializer=_identity
         )

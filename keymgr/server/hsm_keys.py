@@ -66,9 +66,7 @@ class HsmKey(Aead):
                 plain = self._material()
                 label = f"{self._label}/prf" if prf else self._label
                 try:
-                    held = self._handles[prf] = self.seal.import_key(
-                        label, bytes(plain), prf=prf
-                    )
+                    held = self._handles[prf] = self.seal.import_key(label, bytes(plain), prf=prf)
                 finally:
                     wipe(plain)
             return held[0]
@@ -97,8 +95,12 @@ class HsmKey(Aead):
             raise ValueError(f"nonce must be {NONCE_SIZE} bytes, got {len(nonce)}")
         info = message_key_input(label, salt, associated_data)
         sealed = self.seal.derived_gcm(
-            self._key(prf=True), info=info, encrypt=True, nonce=nonce,
-            data=bytes(plaintext), aad=bytes(associated_data),
+            self._key(prf=True),
+            info=info,
+            encrypt=True,
+            nonce=nonce,
+            data=bytes(plaintext),
+            aad=bytes(associated_data),
         )
         assert sealed is not None
         return b"".join((prefix, salt, nonce, sealed))
@@ -109,8 +111,11 @@ class HsmKey(Aead):
             raise DecryptionFailed("ciphertext is too short")
         salt, nonce = view[:SALT_SIZE], view[SALT_SIZE : SALT_SIZE + NONCE_SIZE]
         plain = self.seal.derived_gcm(
-            self._key(prf=True), info=message_key_input(label, salt, associated_data),
-            encrypt=False, nonce=nonce, data=view[SALT_SIZE + NONCE_SIZE :],
+            self._key(prf=True),
+            info=message_key_input(label, salt, associated_data),
+            encrypt=False,
+            nonce=nonce,
+            data=view[SALT_SIZE + NONCE_SIZE :],
             aad=bytes(associated_data),
         )
         if plain is None:
@@ -127,8 +132,13 @@ class HsmKey(Aead):
         view = bytes(blob)
         if len(view) < NONCE_SIZE + 16:
             raise DecryptionFailed("ciphertext is too short")
-        plain = self.seal.gcm(self._key(), encrypt=False, nonce=view[:NONCE_SIZE],
-                              data=view[NONCE_SIZE:], aad=bytes(associated_data))
+        plain = self.seal.gcm(
+            self._key(),
+            encrypt=False,
+            nonce=view[:NONCE_SIZE],
+            data=view[NONCE_SIZE:],
+            aad=bytes(associated_data),
+        )
         if plain is None:
             raise DecryptionFailed("ciphertext does not authenticate")
         return plain

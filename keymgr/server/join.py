@@ -79,15 +79,21 @@ async def create_join_token(
     expires = expiry_ms(request.ttl_seconds, default_s=NODE_OP_TTL_S, max_s=NODE_OP_MAX_TTL_S)
     token_id, secret = secrets.token_hex(8), secrets.token_bytes(32)
     operation = await request_approval(
-        node, caller, "authorize_join",
+        node,
+        caller,
+        "authorize_join",
         store_pb2.AuthorizeJoin(
-            token_id=token_id, node_id=member.id, secret_digest=hashlib.sha256(secret).digest(),
+            token_id=token_id,
+            node_id=member.id,
+            secret_digest=hashlib.sha256(secret).digest(),
             expires_at_ms=expires,
         ),
-        expires_at_ms=expires, summary=f"authorize node {member.id!r} to join",
+        expires_at_ms=expires,
+        summary=f"authorize node {member.id!r} to join",
     )
     return operator_pb2.CreateJoinTokenResponse(
-        token=f"{TOKEN_PREFIX}-{token_id}-{secret.hex()}", operation_id=operation.id,
+        token=f"{TOKEN_PREFIX}-{token_id}-{secret.hex()}",
+        operation_id=operation.id,
         operation_state=state_word(operation.state),
     )
 
@@ -112,8 +118,7 @@ async def exchange_root_key(
     if (
         authorized is None
         or authorized.token.node_id != joiner.id
-        or not hmac.compare_digest(authorized.token.secret_digest,
-                                   hashlib.sha256(secret).digest())
+        or not hmac.compare_digest(authorized.token.secret_digest, hashlib.sha256(secret).digest())
     ):
         raise PermissionDenied(f"no approved join token for node {joiner.id!r}")
     if authorized.used:
@@ -122,22 +127,31 @@ async def exchange_root_key(
         raise PermissionDenied("join token has expired")
     root, generation = node.seal.current_root_key()  # Sealed: the joiner tries another
     try:
-        await node.proposer.submit(store_pb2.Command(
-            request_id=f"join-{token_id}", principal=caller.principal,
-            consume_join=store_pb2.ConsumeJoin(token_id=token_id, node_id=joiner.id),
-        ))
+        await node.proposer.submit(
+            store_pb2.Command(
+                request_id=f"join-{token_id}",
+                principal=caller.principal,
+                consume_join=store_pb2.ConsumeJoin(token_id=token_id, node_id=joiner.id),
+            )
+        )
     except NodeError as exc:
         if isinstance(exc, Unavailable):
             raise
         raise PermissionDenied(f"join token refused: {exc}") from exc
     peer_public, sealed = seal_root_key(
-        root, joiner_id=joiner.id, peer_id=me, token_id=token_id,
+        root,
+        joiner_id=joiner.id,
+        peer_id=me,
+        token_id=token_id,
         joiner_public=bytes(request.joiner_public_key),
     )
-    log.info("sent the root key to joining node %s (token %s), sealed to its key",
-             joiner.id, token_id)
+    log.info(
+        "sent the root key to joining node %s (token %s), sealed to its key", joiner.id, token_id
+    )
     return operator_pb2.ExchangeRootKeyResponse(
-        peer_id=me, peer_public_key=peer_public, sealed_root_key=sealed,
+        peer_id=me,
+        peer_public_key=peer_public,
+        sealed_root_key=sealed,
         root_generation=generation,
     )
 
@@ -180,9 +194,13 @@ async def join(node: NodeContext, peers: Peers, token: str) -> str:
             problems.append(f"{member.id}: answered as {answer.peer_id!r}")
             continue
         try:
-            root = pair.open(joiner_id=me, peer_id=member.id, token_id=token_id,
-                             peer_public=bytes(answer.peer_public_key),
-                             sealed=bytes(answer.sealed_root_key))
+            root = pair.open(
+                joiner_id=me,
+                peer_id=member.id,
+                token_id=token_id,
+                peer_public=bytes(answer.peer_public_key),
+                sealed=bytes(answer.sealed_root_key),
+            )
         except DecryptionFailed as exc:
             problems.append(f"{member.id}: {exc}")
             continue
@@ -202,7 +220,10 @@ async def join(node: NodeContext, peers: Peers, token: str) -> str:
             raise Unavailable(
                 f"{member.id}: {exc}; the join token is used: ask for a new one"
             ) from None
-        log.info("joined: root key received from %s and sealed by this node's %s seal",
-                 member.id, node.seal.seal_type)
+        log.info(
+            "joined: root key received from %s and sealed by this node's %s seal",
+            member.id,
+            node.seal.seal_type,
+        )
         return member.id
     raise Unavailable("no peer could send the root key: " + "; ".join(problems))

@@ -126,9 +126,7 @@ def checked_payload(payload: bytes) -> bytes:
     return payload
 
 
-def unwrap(
-    keyring: Keyring, stored: store_pb2.StoredKey, algorithm: str, payload: bytes
-) -> bytes:
+def unwrap(keyring: Keyring, stored: store_pb2.StoredKey, algorithm: str, payload: bytes) -> bytes:
     """The imported material, unwrapped with the key's pending wrapping key."""
     pending = stored.pending_import
     aad = import_key_aad(stored.key.id, pending.token_id)
@@ -188,11 +186,8 @@ def import_command(
         )
     if term not in keyring:
         raise FailedPrecondition("the keyring term of the imported version's digest is gone")
-    imp.material_digest = key_import.material_digest(
-        term, keyring[term], key.id, target, material
-    )
+    imp.material_digest = key_import.material_digest(term, keyring[term], key.id, target, material)
     note_key(key.id, target)
     command = store_pb2.Command()
     command.import_material.CopyFrom(imp)
     return command
-

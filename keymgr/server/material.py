@@ -154,6 +154,7 @@ class MaterialCache:
 
     def forget(self, key_id: str, version: int | None = None) -> None:
         """Drops the key's material (one version's, given `version`) from memory."""
+
         def matches(entry: tuple[str, int] | tuple[str, int, bytes]) -> bool:
             return entry[0] == key_id and (version is None or entry[1] == version)
 

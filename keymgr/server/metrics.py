@@ -56,7 +56,8 @@ class NodeMetrics:
         self.raft_applied = Gauge("keymgr_raft_applied_index", "Raft applied index", registry=r)
         self.raft_leader_commit = Gauge(
             "keymgr_raft_leader_commit_index",
-            "The leader's commit index as last heard (the own one on a leader)", registry=r,
+            "The leader's commit index as last heard (the own one on a leader)",
+            registry=r,
         )
         self.raft_lag = Gauge(
             "keymgr_raft_lag_entries", "Leader's commit index minus applied index", registry=r

@@ -43,12 +43,17 @@ async def request_migration(
     expires = expiry_ms(request.ttl_seconds, default_s=NODE_OP_TTL_S, max_s=NODE_OP_MAX_TTL_S)
     migration_id = uuid.uuid4().hex[:16]
     operation = await request_approval(
-        node, caller, "authorize_seal_migration",
+        node,
+        caller,
+        "authorize_seal_migration",
         store_pb2.AuthorizeSealMigration(
-            migration_id=migration_id, node_id=member.id, to_type=request.to_type,
+            migration_id=migration_id,
+            node_id=member.id,
+            to_type=request.to_type,
             expires_at_ms=expires,
         ),
-        expires_at_ms=expires, operation_id=migration_id,
+        expires_at_ms=expires,
+        operation_id=migration_id,
         summary=f"migrate the seal of node {member.id!r} to {request.to_type}",
     )
     return operator_pb2.RequestSealMigrationResponse(
@@ -79,11 +84,15 @@ async def migrate(node: NodeContext, caller: Caller, migration_id: str) -> None:
     except ValueError as exc:
         raise FailedPrecondition(f"cannot set up the new seal: {exc}") from exc
     wrapped, generation = await asyncio.to_thread(node.seal.prepare_migration, new_seal)
-    await node.proposer.submit(store_pb2.Command(
-        request_id=f"migrate-{migration_id}", principal=caller.principal,
-        consume_seal_migration=store_pb2.ConsumeSealMigration(
-            migration_id=migration_id, node_id=me),
-    ))
+    await node.proposer.submit(
+        store_pb2.Command(
+            request_id=f"migrate-{migration_id}",
+            principal=caller.principal,
+            consume_seal_migration=store_pb2.ConsumeSealMigration(
+                migration_id=migration_id, node_id=me
+            ),
+        )
+    )
     await asyncio.to_thread(
         node.seal.commit_migration, new_seal, wrapped, retry, generation=generation
     )

@@ -117,9 +117,7 @@ class OperatorServicer(SealRpcs, SnapshotRpcs, MembershipRpcs):
             *(self._peer_status(p.id, p.api, p.raft, p.zone) for p in members[1:])
         )
         nodes = sorted([local, *others], key=lambda n: n.node_id)
-        leader_commit = max(
-            (max(n.commit_index, n.leader_commit_index) for n in nodes), default=0
-        )
+        leader_commit = max((max(n.commit_index, n.leader_commit_index) for n in nodes), default=0)
         for n in nodes:
             if n.role != operator_pb2.NODE_ROLE_UNREACHABLE:
                 n.lag = max(0, leader_commit - n.applied_index)

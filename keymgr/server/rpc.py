@@ -83,10 +83,20 @@ Handler = Callable[[S, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 
 # Calls about this node, not the replicated state: they answer however far behind it is
 # (an operator must see a lagging node's status, unseal it, make it step down).
-NODE_LOCAL = frozenset({
-    "Unseal", "Seal", "SealStatus", "LocalStatus", "ClusterStatus", "StepDown", "ListPeers",
-    "Join", "ExchangeRootKey", "MigrateSeal",
-})
+NODE_LOCAL = frozenset(
+    {
+        "Unseal",
+        "Seal",
+        "SealStatus",
+        "LocalStatus",
+        "ClusterStatus",
+        "StepDown",
+        "ListPeers",
+        "Join",
+        "ExchangeRootKey",
+        "MigrateSeal",
+    }
+)
 
 
 BAD_BODY_LOG_INTERVAL_S = 60.0
@@ -104,9 +114,7 @@ class UndecodableRequest:
         return f"request body is not a valid {self.message}"
 
 
-def tolerant_deserializer(
-    parse: Callable[[bytes], Any], message: str
-) -> Callable[[bytes], Any]:
+def tolerant_deserializer(parse: Callable[[bytes], Any], message: str) -> Callable[[bytes], Any]:
     """`parse`, but a body it refuses becomes an UndecodableRequest (never raises)."""
 
     def deserialize(raw: bytes) -> Any:
@@ -207,8 +215,10 @@ LOWER_LAYER_ERRORS: tuple[ErrorRule, ...] = (
     (ImportRejected, lambda e: InvalidArgument("wrapped_key_material", str(e))),
     (ExportRefused, lambda e: InvalidArgument(e.field, e.problem)),
     # the state machine's own field rules, applied before proposing
-    (CommandRefused, lambda e: error_from_command(
-        store_pb2.CommandError(code=e.code, message=e.message))),
+    (
+        CommandRefused,
+        lambda e: error_from_command(store_pb2.CommandError(code=e.code, message=e.message)),
+    ),
     # backup files, identities, the node's own config and audit log
     (SnapshotFileError, lambda e: InvalidArgument("file", str(e))),
     (IdentityRefused, lambda e: Unauthenticated(f"no keymgr identity in client {e}")),

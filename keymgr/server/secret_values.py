@@ -120,8 +120,9 @@ def open_value(
     try:
         header = envelope.read_unverified_header(blob)
     except MalformedCiphertext:
-        raise FailedPrecondition(f"{mount.name}/{path} v{version}: stored value is damaged")\
-            from None
+        raise FailedPrecondition(
+            f"{mount.name}/{path} v{version}: stored value is damaged"
+        ) from None
     stored = node.lookup(header.key_id)
     if stored is not None:
         node.materials.require_unexpired(stored, header.key_version)

@@ -204,9 +204,7 @@ class SecretsServicer:
             current = self._current_value(mount, path, secret)
             return secret_values.encode("data", secret_values.merge_patch(current, patch))
 
-        version = await self._write_version(
-            caller, request.request_id, mount, path, cas, patched
-        )
+        version = await self._write_version(caller, request.request_id, mount, path, cas, patched)
         return secrets_pb2.PutSecretResponse(version=_version_info(version))
 
     def _current_value(
@@ -220,8 +218,7 @@ class SecretsServicer:
             raise NotFound(
                 f"{mount.name}/{path}: current version {version.version} is deleted or destroyed"
             )
-        raw = secret_values.open_value(self._node, mount, path, version.version,
-                                       version.ciphertext)
+        raw = secret_values.open_value(self._node, mount, path, version.version, version.ciphertext)
         return secret_values.json_object("stored value", raw)
 
     @rpc
@@ -267,7 +264,7 @@ class SecretsServicer:
         prefix = request.prefix
         children: set[str] = set()
         for path in self._node.store.secrets.paths_under(mount.name, prefix):
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
             head, slash, _ = rest.partition("/")
             children.add(head + slash)
         if not children:
@@ -288,9 +285,7 @@ class SecretsServicer:
             raise InvalidArgument("versions", "must name at least one version")
         command = self._command(caller, request.request_id)
         getattr(command, command_field).CopyFrom(
-            store_pb2.SecretVersions(
-                mount=mount.name, path=request.path, versions=request.versions
-            )
+            store_pb2.SecretVersions(mount=mount.name, path=request.path, versions=request.versions)
         )
         await self._propose(command)
         return secrets_pb2.SecretsWriteResponse()
@@ -342,9 +337,7 @@ class SecretsServicer:
         self, request: secrets_pb2.WriteSecretMetadataRequest, context: grpc.aio.ServicerContext
     ) -> secrets_pb2.SecretsWriteResponse:
         caller, mount = self._authorized(context, request.mount, request.path, WRITE)
-        change = store_pb2.WriteSecretMetadata(
-            mount=mount.name, path=request.path
-        )
+        change = store_pb2.WriteSecretMetadata(mount=mount.name, path=request.path)
         if request.HasField("max_versions"):
             _checked("max_versions", rules.max_versions_problem(request.max_versions))
             change.max_versions = request.max_versions
@@ -520,17 +513,19 @@ class SecretsServicer:
         if result.secret_token.accessor != accessor:
             # a retried request id: the token was issued by the first call, shown there once
             raise AlreadyExists("request_id: this token was already issued (shown once)")
-        return secrets_pb2.CreateTokenResponse(
-            token=token, info=_token_info(result.secret_token)
-        )
+        return secrets_pb2.CreateTokenResponse(token=token, info=_token_info(result.secret_token))
 
     @rpc
     async def RevokeToken(
         self, request: secrets_pb2.RevokeTokenRequest, context: grpc.aio.ServicerContext
     ) -> secrets_pb2.SecretsWriteResponse:
         caller = self._node.admin_caller(context)
-        _checked("accessor", "" if rules.ACCESSOR_PATTERN.fullmatch(request.accessor)
-                 else "must be kma_ and 24 base64url characters")
+        _checked(
+            "accessor",
+            ""
+            if rules.ACCESSOR_PATTERN.fullmatch(request.accessor)
+            else "must be kma_ and 24 base64url characters",
+        )
         self._node.check_serving()
         command = self._command(caller, request.request_id)
         command.revoke_secret_token.accessor = request.accessor
@@ -565,4 +560,3 @@ def _urlsafe(size: int) -> str:
 
 def _created(token: store_pb2.StoredToken) -> tuple[int, str]:
     return token.created_at_ms, token.accessor
-

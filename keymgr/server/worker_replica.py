@@ -188,4 +188,3 @@ class WorkerReplica:
             raise ProposalTimeout(f"no outcome within {timeout}s") from None
         finally:
             self._pending.pop(request_id, None)
-

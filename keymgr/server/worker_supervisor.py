@@ -42,8 +42,14 @@ class WorkerSupervisor:
         delay = RESTART_MIN_S
         while True:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "keymgr", "server",
-                "--config", str(self._config_path), "--worker", str(number),
+                sys.executable,
+                "-m",
+                "keymgr",
+                "server",
+                "--config",
+                str(self._config_path),
+                "--worker",
+                str(number),
                 stdin=asyncio.subprocess.DEVNULL,
             )
             self._processes[number] = process

@@ -73,8 +73,9 @@ PENDING = store_pb2.OPERATION_STATE_PENDING
 
 
 def state_word(state: int) -> str:
-    """"pending", "executed", ... as the CLI and responses show an operation's state."""
+    """ "pending", "executed", ... as the CLI and responses show an operation's state."""
     return store_pb2.OperationState.Name(state).removeprefix("OPERATION_STATE_").lower()
+
 
 M = TypeVar(
     "M",
@@ -475,9 +476,7 @@ def check_policy(policy: store_pb2.Policy) -> None:
         )
     if len(policy.key_patterns) > 64 or len(policy.required_context) > 16:
         raise invalid("policy", "at most 64 key patterns and 16 required context entries")
-    if len(policy.path_patterns) > 64 or any(
-        not p or len(p) > 1024 for p in policy.path_patterns
-    ):
+    if len(policy.path_patterns) > 64 or any(not p or len(p) > 1024 for p in policy.path_patterns):
         raise invalid("policy.path_patterns", "at most 64 patterns of 1..1024 characters")
 
 

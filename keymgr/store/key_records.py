@@ -67,9 +67,7 @@ def _pair(tag: bytes, first: bytes, second: bytes) -> bytes:
 
 def encode(stored: store_pb2.StoredKey) -> bytes:
     """The record of a key: its snapshot map entry, deterministically encoded."""
-    return _pair(
-        _KEYS_TAG, stored.key.id.encode(), stored.SerializeToString(deterministic=True)
-    )
+    return _pair(_KEYS_TAG, stored.key.id.encode(), stored.SerializeToString(deterministic=True))
 
 
 def decode(record: bytes) -> store_pb2.StoredKey:

@@ -108,8 +108,18 @@ class _Tables:
     """Everything readers see, swapped as one object by `restore`."""
 
     __slots__ = (
-        "access", "counts", "deletions", "expiries", "init", "keyring", "keys", "members",
-        "names", "root_view", "rotations", "secrets",
+        "access",
+        "counts",
+        "deletions",
+        "expiries",
+        "init",
+        "keyring",
+        "keys",
+        "members",
+        "names",
+        "root_view",
+        "rotations",
+        "secrets",
     )
 
     def __init__(self) -> None:
@@ -478,8 +488,8 @@ class KeyStore:
         """DR restore: only onto an uninitialised cluster (never over live keys)."""
         if self._t.init is not None:
             raise CommandRefused(
-                check.FAILED_PRECONDITION, "cluster is already initialized: restore needs a "
-                "fresh cluster"
+                check.FAILED_PRECONDITION,
+                "cluster is already initialized: restore needs a fresh cluster",
             )
         try:
             self.restore(command.restore_state.state)
@@ -526,9 +536,7 @@ class KeyStore:
             key.origin = EXTERNAL  # no version until ImportMaterial
         else:
             key.current_version = 1
-            key.versions.add(
-                version=1, created_at_ms=command.time_ms, created_by=command.principal
-            )
+            key.versions.add(version=1, created_at_ms=command.time_ms, created_by=command.principal)
             stored.wrapped_material[1] = create.wrapped_material
         key.created_by = command.principal
         key.rotation_period_seconds = create.rotation_period_s
@@ -570,8 +578,7 @@ class KeyStore:
     def _set_key_enabled(self, command: store_pb2.Command) -> store_pb2.CommandResult:
         change = command.set_key_enabled
         old = self._existing("set_key_enabled.key_id", change.key_id)
-        check.require_state(old.key, (ENABLED, DISABLED),
-                            "enable" if change.enabled else "disable")
+        check.require_state(old.key, (ENABLED, DISABLED), "enable" if change.enabled else "disable")
         wanted = ENABLED if change.enabled else DISABLED
         if old.key.state == wanted:
             return store_pb2.CommandResult(key=old.key)  # idempotent, no new revision
@@ -751,9 +758,7 @@ class KeyStore:
         expire = command.expire_material
         old = self._existing("expire_material.key_id", expire.key_id)
         if not 1 <= expire.version <= old.key.current_version:
-            raise check.invalid(
-                "expire_material.version", f"key has no version {expire.version}"
-            )
+            raise check.invalid("expire_material.version", f"key has no version {expire.version}")
         version = old.key.versions[expire.version - 1]
         if version.material_expired or old.key.state == DESTROYED:
             return store_pb2.CommandResult(key=old.key)  # already erased: idempotent
@@ -830,8 +835,9 @@ class KeyStore:
         return result
 
     def _secrets_write(
-        self, command: store_pb2.Command, write: Callable[[store_pb2.Command],
-                                                          store_pb2.CommandResult]
+        self,
+        command: store_pb2.Command,
+        write: Callable[[store_pb2.Command], store_pb2.CommandResult],
     ) -> store_pb2.CommandResult:
         result = write(command)
         self._revision += 1

@@ -93,8 +93,9 @@ def labels(field: str, value: Mapping[str, str]) -> None:
         raise invalid(field, f"at most {MAX_LABELS} labels, got {len(value)}")
     for name, text in value.items():
         if not name or len(name) > MAX_LABEL_TEXT or len(text) > MAX_LABEL_TEXT:
-            raise invalid(field, f"label keys are 1..{MAX_LABEL_TEXT} chars, values at most "
-                          f"{MAX_LABEL_TEXT}")
+            raise invalid(
+                field, f"label keys are 1..{MAX_LABEL_TEXT} chars, values at most {MAX_LABEL_TEXT}"
+            )
 
 
 def description(field: str, value: str) -> None:
@@ -202,6 +203,8 @@ NOT_EXPORTABLE = "the key was created non-exportable: its material never leaves 
 def material_expired(key_name: str, version: int) -> str:
     """The one message for every use of an imported version whose material expired."""
     return f"version {version} of key {key_name!r}: imported material expired; import it again"
+
+
 EXPORT_DESTINATIONS = frozenset({"escrow", "rsa-aes", "aws", "gcp", "azure", "openbao"})
 MAX_EXPORT_TEXT = 1024
 DESTINATION_NAME = re.compile(r"[A-Za-z0-9._:/@-]{0,128}")

@@ -64,9 +64,7 @@ def effective_cas_required(secret: store_pb2.StoredSecret, mount: store_pb2.Secr
     return secret.cas_required or mount.cas_required
 
 
-def effective_delete_after_s(
-    secret: store_pb2.StoredSecret, mount: store_pb2.SecretMount
-) -> int:
+def effective_delete_after_s(secret: store_pb2.StoredSecret, mount: store_pb2.SecretMount) -> int:
     return secret.delete_version_after_s or mount.delete_version_after_s
 
 
@@ -148,10 +146,14 @@ class Secrets:
     ) -> store_pb2.CommandResult:
         proposed = command.enable_secrets_mount.mount
         _check(rules.mount_problem(proposed.name), "enable_secrets_mount.mount.name")
-        _check(rules.max_versions_problem(proposed.max_versions),
-               "enable_secrets_mount.mount.max_versions")
-        _check(rules.delete_after_problem(proposed.delete_version_after_s),
-               "enable_secrets_mount.mount.delete_version_after_s")
+        _check(
+            rules.max_versions_problem(proposed.max_versions),
+            "enable_secrets_mount.mount.max_versions",
+        )
+        _check(
+            rules.delete_after_problem(proposed.delete_version_after_s),
+            "enable_secrets_mount.mount.delete_version_after_s",
+        )
         _check(key_check(proposed.key_id), "enable_secrets_mount.mount.key_id")
         if proposed.name in self.mounts:
             raise CommandRefused(ALREADY_EXISTS, f"mount {proposed.name!r} exists")
@@ -164,12 +166,16 @@ class Secrets:
         change = command.configure_secrets_mount
         mount = _copy(self._mount("configure_secrets_mount.mount", change.mount))
         if change.HasField("max_versions"):
-            _check(rules.max_versions_problem(change.max_versions),
-                   "configure_secrets_mount.max_versions")
+            _check(
+                rules.max_versions_problem(change.max_versions),
+                "configure_secrets_mount.max_versions",
+            )
             mount.max_versions = change.max_versions
         if change.HasField("delete_version_after_s"):
-            _check(rules.delete_after_problem(change.delete_version_after_s),
-                   "configure_secrets_mount.delete_version_after_s")
+            _check(
+                rules.delete_after_problem(change.delete_version_after_s),
+                "configure_secrets_mount.delete_version_after_s",
+            )
             mount.delete_version_after_s = change.delete_version_after_s
         if change.HasField("cas_required"):
             mount.cas_required = change.cas_required
@@ -185,8 +191,12 @@ class Secrets:
         if not put.ciphertext or len(put.ciphertext) > rules.MAX_CIPHERTEXT:
             raise invalid("put_secret.ciphertext", f"must be 1..{rules.MAX_CIPHERTEXT} bytes")
         old = self.secret(put.mount, put.path)
-        secret = old if old is not None else store_pb2.StoredSecret(
-            mount=put.mount, path=put.path, created_at_ms=command.time_ms
+        secret = (
+            old
+            if old is not None
+            else store_pb2.StoredSecret(
+                mount=put.mount, path=put.path, created_at_ms=command.time_ms
+            )
         )
         current = secret.current_version
         if put.HasField("cas"):
@@ -254,17 +264,27 @@ class Secrets:
         mount = self._mount("write_secret_metadata.mount", change.mount)
         _check(rules.path_problem(change.path), "write_secret_metadata.path")
         if change.HasField("max_versions"):
-            _check(rules.max_versions_problem(change.max_versions),
-                   "write_secret_metadata.max_versions")
+            _check(
+                rules.max_versions_problem(change.max_versions),
+                "write_secret_metadata.max_versions",
+            )
         if change.HasField("delete_version_after_s"):
-            _check(rules.delete_after_problem(change.delete_version_after_s),
-                   "write_secret_metadata.delete_version_after_s")
+            _check(
+                rules.delete_after_problem(change.delete_version_after_s),
+                "write_secret_metadata.delete_version_after_s",
+            )
         if change.set_custom_metadata:
-            _check(rules.custom_metadata_problem(change.custom_metadata),
-                   "write_secret_metadata.custom_metadata")
+            _check(
+                rules.custom_metadata_problem(change.custom_metadata),
+                "write_secret_metadata.custom_metadata",
+            )
         old = self.secret(change.mount, change.path)
-        secret = old if old is not None else store_pb2.StoredSecret(
-            mount=change.mount, path=change.path, created_at_ms=command.time_ms
+        secret = (
+            old
+            if old is not None
+            else store_pb2.StoredSecret(
+                mount=change.mount, path=change.path, created_at_ms=command.time_ms
+            )
         )
         if change.HasField("max_versions"):
             secret.max_versions = change.max_versions
@@ -361,8 +381,9 @@ class Secrets:
         missing = sorted(set(wanted) - set(by_number))
         if missing:
             raise CommandRefused(
-                NOT_FOUND, f"{field}.versions: {change.mount}/{change.path} has no version "
-                f"{', '.join(map(str, missing[:10]))}"
+                NOT_FOUND,
+                f"{field}.versions: {change.mount}/{change.path} has no version "
+                f"{', '.join(map(str, missing[:10]))}",
             )
         return secret, [by_number[n] for n in sorted(set(wanted))]
 
@@ -372,7 +393,8 @@ class Secrets:
             paths = self.sorted_paths.get(secret.mount, ())
             at = bisect_left(paths, secret.path)
             self.sorted_paths = {
-                **self.sorted_paths, secret.mount: (*paths[:at], secret.path, *paths[at:])
+                **self.sorted_paths,
+                secret.mount: (*paths[:at], secret.path, *paths[at:]),
             }
 
 

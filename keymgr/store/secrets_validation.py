@@ -98,4 +98,3 @@ def principal_problem(principal: str) -> str:
     if not principal.startswith(TOKEN_PRINCIPAL_PREFIX) or len(principal) > MAX_PRINCIPAL:
         return "must be spiffe://keymgr/<kind>/<name>"
     return ""
-

@@ -68,8 +68,9 @@ def _covers(port_exprs: list[str], port: int, module: Module) -> bool:
         if expr in ("*", "-1", "all"):
             return True
         if "?" in expr:  # a conditional list: check every port it names
-            if any(_number(f"${{var.{v}}}", module) == port
-                   for v in re.findall(r"var\.(\w+)", expr)):
+            if any(
+                _number(f"${{var.{v}}}", module) == port for v in re.findall(r"var\.(\w+)", expr)
+            ):
                 return True
             continue
         if re.fullmatch(r"[0-9]+-[0-9]+", expr):
@@ -111,11 +112,13 @@ def _check_source(where: str, sources: list[str], module: Module, for_each: obje
         for name in referenced:
             if "cidr" not in name:
                 continue  # security group / account / ASG ids cannot be the internet
-            conditions = " ".join(str(v.get("condition")) for v in
-                                  hcl.blocks(variables.get(name, {}), "validation"))
+            conditions = " ".join(
+                str(v.get("condition")) for v in hcl.blocks(variables.get(name, {}), "validation")
+            )
             if CIDR_GUARD not in conditions:
-                problems.append(f"{where}: ingress from var.{name}, which is not validated "
-                                "to refuse 0.0.0.0/0")
+                problems.append(
+                    f"{where}: ingress from var.{name}, which is not validated to refuse 0.0.0.0/0"
+                )
     return problems
 
 
@@ -129,17 +132,22 @@ def check_variables(module: Module) -> list[str]:
         if not str(body.get("description", "")).strip():
             problems.append(f"variable {name}: no description")
         kind = str(body.get("type", ""))
-        if (name not in NO_VALIDATION_NEEDED and kind not in ("bool", "${bool}")
-                and not hcl.blocks(body, "validation")) or (
-                body.get("sensitive") is True and not hcl.blocks(body, "validation")):
+        if (
+            name not in NO_VALIDATION_NEEDED
+            and kind not in ("bool", "${bool}")
+            and not hcl.blocks(body, "validation")
+        ) or (body.get("sensitive") is True and not hcl.blocks(body, "validation")):
             problems.append(f"variable {name}: no validation block")
-    conditions = {name: " ".join(str(v.get("condition")) for v in hcl.blocks(body, "validation"))
-                  for name, body in variables.items()}
+    conditions = {
+        name: " ".join(str(v.get("condition")) for v in hcl.blocks(body, "validation"))
+        for name, body in variables.items()
+    }
     if "contains([3, 5], var.node_count)" not in conditions.get("node_count", ""):
         problems.append("variable node_count: not validated to 3 or 5")
     zones = conditions.get("zones", "")
     if "length(distinct(var.zones)) == length(var.zones)" not in zones or (
-            "length(var.zones) >= 3" not in zones):
+        "length(var.zones) >= 3" not in zones
+    ):
         problems.append("variable zones: not validated to >= 3 distinct zones")
     return problems
 
@@ -150,22 +158,26 @@ def check_ingress(module: Module) -> list[str]:
         where = f"{rtype}.{name}"
         if rtype == "aws_vpc_security_group_ingress_rule":
             for key in ("cidr_ipv4", "cidr_ipv6"):
-                problems += _check_source(where, _sources(body.get(key)), module,
-                                          body.get("for_each"))
+                problems += _check_source(
+                    where, _sources(body.get(key)), module, body.get("for_each")
+                )
         elif rtype == "aws_security_group":
             if body.get("ingress"):
                 problems.append(f"{where}: inline ingress (use ingress rule resources)")
         elif rtype == "aws_security_group_rule" and body.get("type") == "ingress":
-            problems += _check_source(where, _sources(body.get("cidr_blocks")), module,
-                                      body.get("for_each"))
+            problems += _check_source(
+                where, _sources(body.get("cidr_blocks")), module, body.get("for_each")
+            )
         elif rtype == "google_compute_firewall":
             if str(body.get("direction", "INGRESS")) == "INGRESS" and hcl.blocks(body, "allow"):
-                problems += _check_source(where, _sources(body.get("source_ranges")), module,
-                                          body.get("for_each"))
+                problems += _check_source(
+                    where, _sources(body.get("source_ranges")), module, body.get("for_each")
+                )
         elif rtype == "azurerm_network_security_rule":
             if body.get("direction") == "Inbound" and body.get("access") == "Allow":
                 sources = _sources(body.get("source_address_prefix")) + _sources(
-                    body.get("source_address_prefixes"))
+                    body.get("source_address_prefixes")
+                )
                 problems += _check_source(where, sources, module, body.get("for_each"))
         elif rtype == "azurerm_network_security_group" and body.get("security_rule"):
             problems.append(f"{where}: inline security_rule (use rule resources)")
@@ -186,9 +198,12 @@ def check_raft_peers_only(module: Module, cloud: str) -> list[str]:
                 continue  # a rule on another group (e.g. the HSM's) is not the nodes' ingress
             if not _covers(_aws_rule_ports(body, module), raft_port, module):
                 continue
-            ok = (body.get("referenced_security_group_id") == peer
-                  and not body.get("cidr_ipv4") and not body.get("cidr_ipv6")
-                  and not body.get("prefix_list_id"))
+            ok = (
+                body.get("referenced_security_group_id") == peer
+                and not body.get("cidr_ipv4")
+                and not body.get("cidr_ipv6")
+                and not body.get("prefix_list_id")
+            )
         elif rtype == "google_compute_firewall":
             rules = hcl.blocks(body, "allow")
             if str(body.get("direction", "INGRESS")) != "INGRESS" or not rules:
@@ -196,24 +211,30 @@ def check_raft_peers_only(module: Module, cloud: str) -> list[str]:
             ports = [p for r in rules for p in (_sources(r.get("ports")) or ["*"])]
             if not _covers(ports, raft_port, module):
                 continue
-            ok = (body.get("source_service_accounts") == peer
-                  and body.get("target_service_accounts") == peer
-                  and not body.get("source_ranges") and not body.get("source_tags"))
+            ok = (
+                body.get("source_service_accounts") == peer
+                and body.get("target_service_accounts") == peer
+                and not body.get("source_ranges")
+                and not body.get("source_tags")
+            )
         elif rtype == "azurerm_network_security_rule":
             if body.get("direction") != "Inbound" or body.get("access") != "Allow":
                 continue
             ports = _ports(body, module, ("destination_port_range", "destination_port_ranges"))
             if not _covers(ports, raft_port, module):
                 continue
-            ok = (body.get("source_application_security_group_ids") == [peer]
-                  and not body.get("source_address_prefix")
-                  and not body.get("source_address_prefixes"))
+            ok = (
+                body.get("source_application_security_group_ids") == [peer]
+                and not body.get("source_address_prefix")
+                and not body.get("source_address_prefixes")
+            )
         else:
             continue
         allowed += 1
         if not ok:
-            problems.append(f"{where}: admits the Raft port ({raft_port}) from outside the "
-                            "node peer group")
+            problems.append(
+                f"{where}: admits the Raft port ({raft_port}) from outside the node peer group"
+            )
     if allowed == 0:
         problems.append("no rule admits the Raft port from the peer group")
     return problems
@@ -252,8 +273,10 @@ def check_disks_encrypted(module: Module) -> list[str]:
         where = f"{rtype}.{name}"
         if rtype == "aws_instance":
             for root in hcl.blocks(body, "root_block_device") or [{}]:
-                need(where + ".root_block_device",
-                     root.get("encrypted") is True and bool(root.get("kms_key_id")))
+                need(
+                    where + ".root_block_device",
+                    root.get("encrypted") is True and bool(root.get("kms_key_id")),
+                )
             if body.get("ebs_block_device"):
                 problems.append(f"{where}: inline ebs_block_device (use aws_ebs_volume)")
         elif rtype == "aws_ebs_volume":

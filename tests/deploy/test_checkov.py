@@ -24,25 +24,43 @@ SKIP = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(.*)")
 
 def run_checkov(directory: Path) -> dict[str, Any]:
     assert CHECKOV.is_file(), (
-        f"checkov not found at {CHECKOV}: run scripts/install-checkov (scripts/test does)")
+        f"checkov not found at {CHECKOV}: run scripts/install-checkov (scripts/test does)"
+    )
     proc = subprocess.run(
-        [str(CHECKOV), "--directory", str(directory), "--framework", "terraform",
-         "--skip-download", "--output", "json", "--quiet", "--compact"],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(CHECKOV),
+            "--directory",
+            str(directory),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--output",
+            "json",
+            "--quiet",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.stdout.strip(), f"checkov printed nothing: {proc.stderr[-2000:]}"
     reports = json.loads(proc.stdout)
     reports = reports if isinstance(reports, list) else [reports]
     failed = [c for r in reports for c in r.get("results", {}).get("failed_checks", [])]
-    summary = {k: sum(r.get("summary", {}).get(k, 0) for r in reports)
-               for k in ("passed", "failed", "skipped", "parsing_errors")}
+    summary = {
+        k: sum(r.get("summary", {}).get(k, 0) for r in reports)
+        for k in ("passed", "failed", "skipped", "parsing_errors")
+    }
     return {"rc": proc.returncode, "failed": failed, "summary": summary}
 
 
 def test_checkov_passes() -> None:
     result = run_checkov(TERRAFORM_DIR)
-    failures = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
-                for c in result["failed"]]
+    failures = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+        for c in result["failed"]
+    ]
     assert result["rc"] == 0 and not failures, "\n".join(failures)
     assert result["summary"]["parsing_errors"] == 0
     assert result["summary"]["passed"] > 100  # it really looked at the modules
@@ -67,8 +85,9 @@ def test_checkov_catches_an_unencrypted_volume(tmp_path: Path) -> None:
     source = TERRAFORM_DIR / "modules" / "keymgr-aws" / "main.tf"
     text = source.read_text()
     assert text.count("encrypted         = true") == 1
-    (module / "main.tf").write_text(text.replace("encrypted         = true",
-                                                 "encrypted         = false"))
+    (module / "main.tf").write_text(
+        text.replace("encrypted         = true", "encrypted         = false")
+    )
     result = run_checkov(module)
     assert result["rc"] != 0
     assert "CKV_AWS_3" in {c["check_id"] for c in result["failed"]}

@@ -18,7 +18,10 @@ ALL_TF = sorted(TERRAFORM_DIR.rglob("*.tf"))
 def test_there_is_terraform_to_check() -> None:
     assert len(ALL_TF) >= 20
     assert {p.parent.name for p in ALL_TF} >= {
-        "keymgr-aws", "keymgr-gcp", "keymgr-azure", "keymgr-nodes",
+        "keymgr-aws",
+        "keymgr-gcp",
+        "keymgr-azure",
+        "keymgr-nodes",
         *(f"{c}-{k}" for c in CLOUDS for k in ("minimal", "production")),
     }
 
@@ -70,44 +73,100 @@ def test_examples_use_the_modules_and_no_public_cidr() -> None:
 # --- the checks catch what they are meant to catch -------------------------------------------
 
 BREAKAGES = [
-    ("aws", "main.tf", 'description                  = "Raft from the other keymgr nodes only"',
-     'description                  = "Raft from the other keymgr nodes only"\n'
-     '  cidr_ipv4 = "0.0.0.0/0"',
-     ["raft_from_peers: ingress from 0.0.0.0/0",
-      "raft_from_peers: admits the Raft port (7101) from outside the node peer group"]),
-    ("aws", "main.tf", "from_port         = var.api_port\n  to_port           = var.api_port",
-     "from_port = 7000\n  to_port = 7200",
-     ["api_from_agent_cidrs: admits the Raft port (7101) from outside the node peer group"]),
-    ("aws", "variables.tf", 'try(tonumber(split("/", c)[1]) >= 8, false)', "true",
-     ["api_from_agent_cidrs: ingress from var.agent_cidrs, which is not validated"]),
-    ("aws", "main.tf", "associate_public_ip_address = false", "associate_public_ip_address = true",
-     ["aws_instance.node: associate_public_ip_address is not false"]),
-    ("aws", "main.tf", "encrypted         = true", "encrypted         = false",
-     ["aws_ebs_volume.data: not encrypted"]),
-    ("aws", "variables.tf", "contains([3, 5], var.node_count)", "var.node_count >= 1",
-     ["variable node_count: not validated to 3 or 5"]),
-    ("gcp", "variables.tf", "length(var.zones) >= 3", "length(var.zones) >= 2",
-     ["variable zones: not validated to >= 3 distinct zones"]),
-    ("gcp", "main.tf", 'description             = "Raft from the other keymgr nodes only"',
-     'description             = "Raft from the other keymgr nodes only"\n'
-     '  source_ranges = ["0.0.0.0/0"]',
-     ["raft_from_peers: ingress from 0.0.0.0/0", "raft_from_peers: admits the Raft port"]),
-    ("gcp", "main.tf", "    subnetwork = var.subnetwork\n",
-     "    subnetwork = var.subnetwork\n    access_config {}\n",
-     ["google_compute_instance.node: network_interface has an access_config"]),
-    ("azure", "main.tf", 'description                                = "Raft from the other keymgr '
-     'nodes only"', 'description = "Raft from the other keymgr nodes only"\n'
-     '  source_address_prefix = "Internet"',
-     ["raft_from_peers: ingress from Internet", "raft_from_peers: admits the Raft port"]),
-    ("azure", "main.tf", "disk_encryption_set_id        = azurerm_disk_encryption_set.keymgr.id",
-     "disk_encryption_set_id = null", ["azurerm_managed_disk.data: not encrypted"]),
+    (
+        "aws",
+        "main.tf",
+        'description                  = "Raft from the other keymgr nodes only"',
+        'description                  = "Raft from the other keymgr nodes only"\n'
+        '  cidr_ipv4 = "0.0.0.0/0"',
+        [
+            "raft_from_peers: ingress from 0.0.0.0/0",
+            "raft_from_peers: admits the Raft port (7101) from outside the node peer group",
+        ],
+    ),
+    (
+        "aws",
+        "main.tf",
+        "from_port         = var.api_port\n  to_port           = var.api_port",
+        "from_port = 7000\n  to_port = 7200",
+        ["api_from_agent_cidrs: admits the Raft port (7101) from outside the node peer group"],
+    ),
+    (
+        "aws",
+        "variables.tf",
+        'try(tonumber(split("/", c)[1]) >= 8, false)',
+        "true",
+        ["api_from_agent_cidrs: ingress from var.agent_cidrs, which is not validated"],
+    ),
+    (
+        "aws",
+        "main.tf",
+        "associate_public_ip_address = false",
+        "associate_public_ip_address = true",
+        ["aws_instance.node: associate_public_ip_address is not false"],
+    ),
+    (
+        "aws",
+        "main.tf",
+        "encrypted         = true",
+        "encrypted         = false",
+        ["aws_ebs_volume.data: not encrypted"],
+    ),
+    (
+        "aws",
+        "variables.tf",
+        "contains([3, 5], var.node_count)",
+        "var.node_count >= 1",
+        ["variable node_count: not validated to 3 or 5"],
+    ),
+    (
+        "gcp",
+        "variables.tf",
+        "length(var.zones) >= 3",
+        "length(var.zones) >= 2",
+        ["variable zones: not validated to >= 3 distinct zones"],
+    ),
+    (
+        "gcp",
+        "main.tf",
+        'description             = "Raft from the other keymgr nodes only"',
+        'description             = "Raft from the other keymgr nodes only"\n'
+        '  source_ranges = ["0.0.0.0/0"]',
+        ["raft_from_peers: ingress from 0.0.0.0/0", "raft_from_peers: admits the Raft port"],
+    ),
+    (
+        "gcp",
+        "main.tf",
+        "    subnetwork = var.subnetwork\n",
+        "    subnetwork = var.subnetwork\n    access_config {}\n",
+        ["google_compute_instance.node: network_interface has an access_config"],
+    ),
+    (
+        "azure",
+        "main.tf",
+        'description                                = "Raft from the other keymgr nodes only"',
+        'description = "Raft from the other keymgr nodes only"\n'
+        '  source_address_prefix = "Internet"',
+        ["raft_from_peers: ingress from Internet", "raft_from_peers: admits the Raft port"],
+    ),
+    (
+        "azure",
+        "main.tf",
+        "disk_encryption_set_id        = azurerm_disk_encryption_set.keymgr.id",
+        "disk_encryption_set_id = null",
+        ["azurerm_managed_disk.data: not encrypted"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("cloud", "file", "old", "new", "expected"), BREAKAGES,
-                         ids=[f"{b[0]}-{b[4][0][:40]}" for b in BREAKAGES])
-def test_a_broken_module_is_caught(tmp_path: Path, cloud: str, file: str, old: str, new: str,
-                                   expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("cloud", "file", "old", "new", "expected"),
+    BREAKAGES,
+    ids=[f"{b[0]}-{b[4][0][:40]}" for b in BREAKAGES],
+)
+def test_a_broken_module_is_caught(
+    tmp_path: Path, cloud: str, file: str, old: str, new: str, expected: list[str]
+) -> None:
     copy = tmp_path / f"keymgr-{cloud}"
     shutil.copytree(MODULES / f"keymgr-{cloud}", copy)
     text = (copy / file).read_text()

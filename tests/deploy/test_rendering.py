@@ -33,15 +33,22 @@ def evaluations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Evaluatio
     """Each example's arguments, evaluated once by Terraform."""
     scratch = tmp_path_factory.mktemp("terraform")
     with ThreadPoolExecutor(max_workers=2) as pool:  # each is a Terraform child process
-        futures = {example.name: pool.submit(evaluate, example.name.split("-")[0],
-                                             example_arguments(example), scratch / example.name)
-                   for example in EXAMPLES}
+        futures = {
+            example.name: pool.submit(
+                evaluate,
+                example.name.split("-")[0],
+                example_arguments(example),
+                scratch / example.name,
+            )
+            for example in EXAMPLES
+        }
         return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.mark.parametrize("example", [e.name for e in EXAMPLES])
-def test_example_places_nodes_across_zones(evaluations: dict[str, Evaluation],
-                                           example: str) -> None:
+def test_example_places_nodes_across_zones(
+    evaluations: dict[str, Evaluation], example: str
+) -> None:
     result = evaluations[example]
     assert result.ok, result.errors
     nodes = result.outputs["nodes"]
@@ -75,8 +82,9 @@ def test_rendered_configs_pass_keymgr_config_check(
 
 
 @pytest.mark.parametrize("example", [e.name for e in EXAMPLES])
-def test_rendered_cloud_init_holds_names_not_secrets(evaluations: dict[str, Evaluation],
-                                                     example: str) -> None:
+def test_rendered_cloud_init_holds_names_not_secrets(
+    evaluations: dict[str, Evaluation], example: str
+) -> None:
     result = evaluations[example]
     assert result.ok, result.errors
     cloud = example.split("-")[0]
@@ -86,8 +94,9 @@ def test_rendered_cloud_init_holds_names_not_secrets(evaluations: dict[str, Eval
         assert text.startswith("#cloud-config\n")
         document = yaml.safe_load(text)
         files = {f["path"]: f for f in document["write_files"]}
-        env = dict(line.split("=", 1) for line in
-                   files["/etc/keymgr/boot.env"]["content"].splitlines())
+        env = dict(
+            line.split("=", 1) for line in files["/etc/keymgr/boot.env"]["content"].splitlines()
+        )
         assert env["KEYMGR_CLOUD"] == cloud
         assert env["KEYMGR_NODE_ID"] == node_id
         secrets = result.outputs["node_secrets"][node_id]
@@ -101,20 +110,46 @@ def test_rendered_cloud_init_holds_names_not_secrets(evaluations: dict[str, Eval
 
 
 BAD_INPUTS: dict[str, tuple[dict[str, Any], list[str]]] = {
-    "aws": ({"node_count": 4, "zones": ["eu-west-1a", "eu-west-1b", "eu-west-1a"],
-             "agent_cidrs": ["0.0.0.0/0"], "raft_port": 7001},
-            ["node_count must be 3 or 5", "zones must list at least 3 distinct",
-             "agent_cidrs must be CIDRs with a prefix of /8 or longer",
-             "raft_port must be an integer in 1024..65535, different from api_port"]),
-    "gcp": ({"zones": ["europe-west1-b", "europe-west1-c"], "agent_cidrs": ["::/0"],
-             "keymgr_package": "keymgr; rm -rf /"},
-            ["zones must list at least 3 distinct", "agent_cidrs must be CIDRs",
-             "keymgr_package must be one pip requirement"]),
-    "azure": ({"node_count": 2, "zones": ["1", "2", "4"], "key_vault_allowed_cidrs": ["0.0.0.0/1"],
-               "admin_ssh_public_key": "not a key"},
-              ["node_count must be 3 or 5", "zones must be \"1\", \"2\" or \"3\"",
-               "key_vault_allowed_cidrs must be CIDRs with a prefix of /8 or longer",
-               "admin_ssh_public_key must be an OpenSSH public key line"]),
+    "aws": (
+        {
+            "node_count": 4,
+            "zones": ["eu-west-1a", "eu-west-1b", "eu-west-1a"],
+            "agent_cidrs": ["0.0.0.0/0"],
+            "raft_port": 7001,
+        },
+        [
+            "node_count must be 3 or 5",
+            "zones must list at least 3 distinct",
+            "agent_cidrs must be CIDRs with a prefix of /8 or longer",
+            "raft_port must be an integer in 1024..65535, different from api_port",
+        ],
+    ),
+    "gcp": (
+        {
+            "zones": ["europe-west1-b", "europe-west1-c"],
+            "agent_cidrs": ["::/0"],
+            "keymgr_package": "keymgr; rm -rf /",
+        },
+        [
+            "zones must list at least 3 distinct",
+            "agent_cidrs must be CIDRs",
+            "keymgr_package must be one pip requirement",
+        ],
+    ),
+    "azure": (
+        {
+            "node_count": 2,
+            "zones": ["1", "2", "4"],
+            "key_vault_allowed_cidrs": ["0.0.0.0/1"],
+            "admin_ssh_public_key": "not a key",
+        },
+        [
+            "node_count must be 3 or 5",
+            'zones must be "1", "2" or "3"',
+            "key_vault_allowed_cidrs must be CIDRs with a prefix of /8 or longer",
+            "admin_ssh_public_key must be an OpenSSH public key line",
+        ],
+    ),
 }
 
 

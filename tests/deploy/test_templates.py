@@ -21,12 +21,22 @@ NODE_YAML = (TEMPLATES / "node.yaml.tftpl").read_text()
 
 def node_vars(**changes: object) -> dict[str, object]:
     """node1 of a 3-node cluster, as keymgr-nodes passes it to the template."""
-    peers = [{"id": f"node{i}", "api": f"node{i}.kms.internal:7001",
-              "raft": f"node{i}.kms.internal:7101", "zone": zone}
-             for i, zone in ((2, "eu-west-1b"), (3, "eu-west-1c"))]
+    peers = [
+        {
+            "id": f"node{i}",
+            "api": f"node{i}.kms.internal:7001",
+            "raft": f"node{i}.kms.internal:7101",
+            "zone": zone,
+        }
+        for i, zone in ((2, "eu-west-1b"), (3, "eu-west-1c"))
+    ]
     values: dict[str, object] = {
-        "node_id": "node1", "zone": "eu-west-1a", "fqdn": "node1.kms.internal",
-        "api_port": 7001, "raft_port": 7101, "log_level": "info",
+        "node_id": "node1",
+        "zone": "eu-west-1a",
+        "fqdn": "node1.kms.internal",
+        "api_port": 7001,
+        "raft_port": 7101,
+        "log_level": "info",
         "peers_json": json.dumps(peers, sort_keys=True, separators=(",", ":")),
     }
     values.update(changes)
@@ -46,28 +56,40 @@ def test_rendered_config_is_accepted(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout == (
         f"OK: {path}: node node1 (zone eu-west-1a), api node1.kms.internal:7001, "
-        "raft node1.kms.internal:7101, 2 peers, seal shamir (referenced files not checked)\n")
+        "raft node1.kms.internal:7101, 2 peers, seal shamir (referenced files not checked)\n"
+    )
 
 
 BROKEN: list[tuple[str, dict[str, Any], str]] = [
-    ("bad node id", {"node_id": "Node_1"},
-     "node.id: expected [a-z0-9][a-z0-9-]{0,62}, got 'Node_1'"),
+    (
+        "bad node id",
+        {"node_id": "Node_1"},
+        "node.id: expected [a-z0-9][a-z0-9-]{0,62}, got 'Node_1'",
+    ),
     ("bad port", {"api_port": 99999}, "api.listen: port must be 0..65535, got '99999'"),
-    ("port clash", {"raft_port": 7001}, "raft.listen: 'node1.kms.internal:7001' is already used "
-     "by api.listen"),
+    (
+        "port clash",
+        {"raft_port": 7001},
+        "raft.listen: 'node1.kms.internal:7001' is already used by api.listen",
+    ),
     ("bad zone", {"zone": "zone a"}, "node.zone: expected letters, digits"),
     ("bad host", {"fqdn": "node1..internal"}, "api.listen: 'node1..internal' is not a valid host"),
     ("bad log level", {"log_level": "loud"}, "logging.level: expected one of debug, info"),
-    ("peer is self", {"peers_json": json.dumps([{"id": "node1", "api": "a.b:1", "raft": "a.b:2"}])},
-     "peers[0].id: 'node1' is already used by node.id"),
+    (
+        "peer is self",
+        {"peers_json": json.dumps([{"id": "node1", "api": "a.b:1", "raft": "a.b:2"}])},
+        "peers[0].id: 'node1' is already used by node.id",
+    ),
     ("quote breaks YAML", {"zone": 'a"b'}, "invalid YAML"),
 ]
 
 
-@pytest.mark.parametrize(("changes", "expected"), [(c, e) for _, c, e in BROKEN],
-                         ids=[name for name, _, _ in BROKEN])
-def test_broken_variable_gives_one_line_error(tmp_path: Path, changes: dict[str, Any],
-                                              expected: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "expected"), [(c, e) for _, c, e in BROKEN], ids=[name for name, _, _ in BROKEN]
+)
+def test_broken_variable_gives_one_line_error(
+    tmp_path: Path, changes: dict[str, Any], expected: str
+) -> None:
     path = tmp_path / "node1.yaml"
     path.write_text(render(NODE_YAML, node_vars(**changes)))
     checked = config_check(path, "--no-files")
@@ -100,9 +122,15 @@ def test_systemd_unit_runs_keymgr_hardened() -> None:
     assert service["ExecStartPre"] == "/opt/keymgr/bin/keymgr config check /etc/keymgr/node.yaml"
     assert service["User"] == service["Group"] == "keymgr"
     for key, value in {
-        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
-        "PrivateTmp": "yes", "PrivateDevices": "yes", "CapabilityBoundingSet": "",
-        "LimitCORE": "0", "ReadWritePaths": "/var/lib/keymgr", "UMask": "0077",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "CapabilityBoundingSet": "",
+        "LimitCORE": "0",
+        "ReadWritePaths": "/var/lib/keymgr",
+        "UMask": "0077",
     }.items():
         assert service[key] == value, key
     assert unit["Unit"]["RequiresMountsFor"] == "/var/lib/keymgr"
@@ -111,8 +139,9 @@ def test_systemd_unit_runs_keymgr_hardened() -> None:
 
 def test_boot_script_is_valid_bash_and_never_traces() -> None:
     script = TEMPLATES / "keymgr-boot.sh"
-    checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True,
-                             check=False)
+    checked = subprocess.run(
+        ["bash", "-n", str(script)], capture_output=True, text=True, check=False
+    )
     assert checked.returncode == 0, checked.stderr
     text = script.read_text()
     assert "set -x" not in text and "set -o xtrace" not in text  # would log secrets

@@ -233,8 +233,13 @@ class Harness:
         """A new host with its addresses: exports <ID>_HOST, <ID>_API and <ID>_RAFT
         (e.g. NODE4_API)."""
         cluster = self._fresh()
-        spec = NodeSpec(id=node_id, zone=zone, seal="shamir",
-                        api=f"127.0.0.1:{free_port()}", raft=f"127.0.0.1:{free_port()}")
+        spec = NodeSpec(
+            id=node_id,
+            zone=zone,
+            seal="shamir",
+            api=f"127.0.0.1:{free_port()}",
+            raft=f"127.0.0.1:{free_port()}",
+        )
         cluster.spec.nodes.append(spec)
         self.env[f"{node_id.upper()}_HOST"] = "127.0.0.1"
         self.env[f"{node_id.upper()}_API"] = spec.api
@@ -267,8 +272,12 @@ class Harness:
         with open(self.work / "ci-gateway.log", "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "keymgr", "gateway", "--config", copy.name],
-                cwd=source.parent, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                cwd=source.parent,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         self.processes.append(process)
         try:
@@ -323,8 +332,11 @@ class Harness:
             offset = 0
             if err_line.exists():
                 offset = int(err_line.read_text().strip() or 0) - len(prelude) - 1
-            failing = block.body.splitlines()[offset] if 0 <= offset < len(
-                block.body.splitlines()) else block.body
+            failing = (
+                block.body.splitlines()[offset]
+                if 0 <= offset < len(block.body.splitlines())
+                else block.body
+            )
             raise DocError(
                 f"{block.where(max(offset, 0))}: command failed (exit {result.returncode}):\n"
                 f"  {failing.strip()}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"

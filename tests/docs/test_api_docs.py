@@ -19,8 +19,9 @@ def _render() -> str:
 
 
 def test_api_docs_are_current() -> None:
-    result = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr + "run scripts/gen-api-docs and commit docs/api.md"
 
 

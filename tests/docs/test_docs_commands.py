@@ -49,8 +49,10 @@ def command_path(words: list[str], *, group_ok: bool = False) -> tuple[str, ...]
         if not children:
             break
         if word not in children:
-            raise DocError(f"`keymgr {' '.join(words)}`: no such command {word!r} "
-                           f"after {' '.join(['keymgr', *path])!r}")
+            raise DocError(
+                f"`keymgr {' '.join(words)}`: no such command {word!r} "
+                f"after {' '.join(['keymgr', *path])!r}"
+            )
         path.append(word)
         parser = children[word]
     if _subparsers(parser) and not group_ok:
@@ -74,24 +76,47 @@ def run_docs(harness: Harness, docs: list[Path], needed: list[tuple[str, ...]]) 
 
 
 def test_quickstart_and_runbook_commands_run(harness: Harness) -> None:
-    run_docs(harness, DOCS, [
-        ("operator", "init"), ("operator", "unseal"), ("operator", "status"),
-        ("keys", "create"), ("keys", "rotate"), ("datakey",), ("encrypt",), ("decrypt",),
-        ("operator", "rotate"), ("operator", "snapshot", "save"),
-        ("operator", "snapshot", "restore"), ("operator", "raft", "add-peer"),
-        ("operator", "raft", "remove-peer"), ("approvals", "approve"), ("policy", "put"),
-        ("drill",), ("audit", "verify"),
-    ])
+    run_docs(
+        harness,
+        DOCS,
+        [
+            ("operator", "init"),
+            ("operator", "unseal"),
+            ("operator", "status"),
+            ("keys", "create"),
+            ("keys", "rotate"),
+            ("datakey",),
+            ("encrypt",),
+            ("decrypt",),
+            ("operator", "rotate"),
+            ("operator", "snapshot", "save"),
+            ("operator", "snapshot", "restore"),
+            ("operator", "raft", "add-peer"),
+            ("operator", "raft", "remove-peer"),
+            ("approvals", "approve"),
+            ("policy", "put"),
+            ("drill",),
+            ("audit", "verify"),
+        ],
+    )
 
 
 def test_byok_guide_runs(harness: Harness) -> None:
     """Import with openssl, export to stand-ins of the three clouds and to a real
     OpenBao, then the re-push after a rotation that `keymgr report byok` drives."""
-    run_docs(harness, [BYOK_GUIDE], [
-        ("keys", "import-params"), ("keys", "import"), ("keys", "export-wrapped"),
-        ("approvals", "approve"), ("keys", "destinations"),
-        ("keys", "rotate"), ("report", "byok"),
-    ])
+    run_docs(
+        harness,
+        [BYOK_GUIDE],
+        [
+            ("keys", "import-params"),
+            ("keys", "import"),
+            ("keys", "export-wrapped"),
+            ("approvals", "approve"),
+            ("keys", "destinations"),
+            ("keys", "rotate"),
+            ("report", "byok"),
+        ],
+    )
 
 
 def _options(words: list[str], *, group_ok: bool = False) -> set[str]:
@@ -108,8 +133,8 @@ def test_every_keymgr_command_in_the_docs_exists() -> None:
     steps = [s for doc in [*DOCS, BYOK_GUIDE, *GUIDES] for s in parse(doc)]
     problems = []
     mentions: list[tuple[str, list[str], bool]] = [
-        (block.where(), words, False) for block, words in iter_keymgr_commands(
-            [s for s in steps if isinstance(s, Block)])
+        (block.where(), words, False)
+        for block, words in iter_keymgr_commands([s for s in steps if isinstance(s, Block)])
     ]
     for doc in [*DOCS, BYOK_GUIDE, *GUIDES]:
         for number, line in enumerate(doc.read_text().splitlines(), 1):
@@ -136,8 +161,8 @@ def test_every_keymgr_command_in_the_docs_exists() -> None:
 def test_harness_reports_file_and_line_of_a_failing_command(tmp_path: Path) -> None:
     doc = tmp_path / "doc.md"
     doc.write_text(
-        "# t\n\n```sh\nexport A=1\necho \"Unseal Share 1: abc\"\n```\n\ntext\n\n"
-        "```sh\ntest \"$A$SHARE1\" = 1abc\ntrue\nfalse\necho never\n```\n"
+        '# t\n\n```sh\nexport A=1\necho "Unseal Share 1: abc"\n```\n\ntext\n\n'
+        '```sh\ntest "$A$SHARE1" = 1abc\ntrue\nfalse\necho never\n```\n'
     )
     h = Harness(tmp_path / "work")
     with pytest.raises(DocError) as caught:
@@ -160,7 +185,10 @@ def test_unknown_command_in_docs_is_caught() -> None:
     with pytest.raises(DocError, match="no such command 'bogus'"):
         command_path(["operator", "bogus"])
     assert command_path(["operator", "raft", "add-peer", "node4"]) == (
-        "operator", "raft", "add-peer")
+        "operator",
+        "raft",
+        "add-peer",
+    )
 
 
 def test_a_negated_command_that_succeeds_fails_the_block(tmp_path: Path) -> None:

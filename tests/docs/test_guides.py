@@ -17,13 +17,32 @@ from tests.docs.test_docs_commands import command_path
 
 # what each guide must have run (not just that a few blocks did)
 NEEDED = {
-    "luks": [("keys", "create"), ("pki", "client"), ("policy", "put"), ("roles", "set"),
-             ("volume", "format"), ("volume", "unlock"), ("volume", "rotate"),
-             ("volume", "rewrap")],
-    "kubernetes": [("keys", "create"), ("pki", "client"), ("policy", "put"),
-                   ("kms-plugin",), ("kms-probe",), ("keys", "rotate")],
-    "mariadb": [("keys", "create"), ("pki", "client"), ("pki", "server"), ("policy", "put"),
-                ("tde-gateway",), ("tde-rotate",)],
+    "luks": [
+        ("keys", "create"),
+        ("pki", "client"),
+        ("policy", "put"),
+        ("roles", "set"),
+        ("volume", "format"),
+        ("volume", "unlock"),
+        ("volume", "rotate"),
+        ("volume", "rewrap"),
+    ],
+    "kubernetes": [
+        ("keys", "create"),
+        ("pki", "client"),
+        ("policy", "put"),
+        ("kms-plugin",),
+        ("kms-probe",),
+        ("keys", "rotate"),
+    ],
+    "mariadb": [
+        ("keys", "create"),
+        ("pki", "client"),
+        ("pki", "server"),
+        ("policy", "put"),
+        ("tde-gateway",),
+        ("tde-rotate",),
+    ],
 }
 
 

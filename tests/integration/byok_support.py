@@ -81,16 +81,20 @@ def rsa_key(bits: int) -> rsa.RSAPrivateKey:
 
 
 def pem(private: Any) -> bytes:
-    return bytes(private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ))
+    return bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
 
 
 def fingerprint(private: Any) -> bytes:
     digest = hashes.Hash(hashes.SHA256())
-    digest.update(private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    ))
+    digest.update(
+        private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     return digest.finalize()
 
 

@@ -25,8 +25,13 @@ from tests.integration.clients_support import Processes, agent_cert
 
 GATEWAY_NAME = "kv-gateway"
 GATEWAY = f"spiffe://keymgr/service/{GATEWAY_NAME}"
-ALL_SECRET_OPERATIONS = ["secret-read", "secret-write", "secret-list", "secret-delete",
-                         "secret-destroy"]
+ALL_SECRET_OPERATIONS = [
+    "secret-read",
+    "secret-write",
+    "secret-list",
+    "secret-delete",
+    "secret-destroy",
+]
 
 
 @dataclass
@@ -41,10 +46,8 @@ class RunningGateway:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    def hvac(self, token: str | None = None, cert: tuple[str, str] | None = None
-             ) -> hvac.Client:
-        return hvac.Client(url=self.url, token=token, verify=str(self.ca), cert=cert,
-                           timeout=60)
+    def hvac(self, token: str | None = None, cert: tuple[str, str] | None = None) -> hvac.Client:
+        return hvac.Client(url=self.url, token=token, verify=str(self.ca), cert=cert, timeout=60)
 
     def bao(self, *args: str, token: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         env = {
@@ -54,12 +57,24 @@ class RunningGateway:
             "BAO_TOKEN": token,
             "BAO_CACERT": str(self.ca),
         }
-        return subprocess.run([bao_binary(), *args], env=env, capture_output=True, text=True,
-                              timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [bao_binary(), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
 
 
-def gateway_config(cluster: LocalCluster, port: int, *, tde: dict[str, Any] | None = None,
-                   mounts: list[str] | None = None) -> dict[str, Any]:
+def gateway_config(
+    cluster: LocalCluster,
+    port: int,
+    *,
+    tde: dict[str, Any] | None = None,
+    mounts: list[str] | None = None,
+) -> dict[str, Any]:
     """A unified gateway: KV v2 (client certificates verified against the cluster CA) and,
     if given, a `tde:` section; node1 first in the addresses."""
     ca = pki.load_ca(cluster.certs)
@@ -87,9 +102,15 @@ def gateway_config(cluster: LocalCluster, port: int, *, tde: dict[str, Any] | No
     return config
 
 
-def start_gateway(cluster: LocalCluster, root: Path, processes: Processes, *,
-                  tde: dict[str, Any] | None = None, command: str = "gateway",
-                  config: dict[str, Any] | None = None) -> RunningGateway:
+def start_gateway(
+    cluster: LocalCluster,
+    root: Path,
+    processes: Processes,
+    *,
+    tde: dict[str, Any] | None = None,
+    command: str = "gateway",
+    config: dict[str, Any] | None = None,
+) -> RunningGateway:
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     body = config or gateway_config(cluster, port, tde=tde)
@@ -97,19 +118,23 @@ def start_gateway(cluster: LocalCluster, root: Path, processes: Processes, *,
     path = root / "gateway.yaml"
     path.write_text(yaml.safe_dump(body))
     log = root / "gateway.log"
-    process = processes.start(
-        [sys.executable, "-m", "keymgr", command, "--config", str(path)], log
-    )
+    process = processes.start([sys.executable, "-m", "keymgr", command, "--config", str(path)], log)
 
     wait_listening(port, process, log=log)
     return RunningGateway(port, cluster.credentials.ca, root, process, log)
 
 
-def grant(admin: Client, name: str, principal: str, operations: list[str],
-          path_patterns: list[str]) -> None:
-    operation = admin.put_policy(store_pb2.Policy(
-        name=name, principals=[principal], operations=operations, path_patterns=path_patterns,
-    ))
+def grant(
+    admin: Client, name: str, principal: str, operations: list[str], path_patterns: list[str]
+) -> None:
+    operation = admin.put_policy(
+        store_pb2.Policy(
+            name=name,
+            principals=[principal],
+            operations=operations,
+            path_patterns=path_patterns,
+        )
+    )
     assert operation.state == store_pb2.OPERATION_STATE_EXECUTED, operation
 
 

@@ -156,5 +156,3 @@ def put(cluster: ToyCluster, i: int, key: str, value: str, timeout: float = 3.0)
     except (OSError, ValueError):
         return None
     return reply["result"] if reply["ok"] else None
-
-

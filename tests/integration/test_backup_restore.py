@@ -17,8 +17,14 @@ from tests.integration.helpers import eventually
 def _cli_flags(cluster: LocalCluster, node_ids: list[str]) -> list[str]:
     creds = cluster.credentials
     return [
-        "--address", ",".join(cluster.node(i).api for i in node_ids),
-        "--ca", str(creds.ca), "--cert", str(creds.cert), "--key", str(creds.key),
+        "--address",
+        ",".join(cluster.node(i).api for i in node_ids),
+        "--ca",
+        str(creds.ca),
+        "--cert",
+        str(creds.cert),
+        "--key",
+        str(creds.key),
     ]
 
 
@@ -74,14 +80,34 @@ def test_snapshot_save_restore_on_a_fresh_cluster(
         with pytest.raises(InvalidArgument, match="integrity check failed"):
             client.restore_snapshot(bytes(forged), shares[:2], endpoint=target.node(node).api)
         with pytest.raises(InvalidArgument, match="shares"):
-            client.restore_snapshot(backup.read_bytes(), shares[:1],
-                                    endpoint=target.node(node).api)
-    code = main(["operator", "snapshot", "restore", str(bad), "--shares-file", str(shares_file),
-                 *_cli_flags(target, [node])])
+            client.restore_snapshot(backup.read_bytes(), shares[:1], endpoint=target.node(node).api)
+    code = main(
+        [
+            "operator",
+            "snapshot",
+            "restore",
+            str(bad),
+            "--shares-file",
+            str(shares_file),
+            *_cli_flags(target, [node]),
+        ]
+    )
     assert code == 2
 
-    assert main(["operator", "snapshot", "restore", str(backup), "--shares-file",
-                 str(shares_file), *_cli_flags(target, [node])]) == 0
+    assert (
+        main(
+            [
+                "operator",
+                "snapshot",
+                "restore",
+                str(backup),
+                "--shares-file",
+                str(shares_file),
+                *_cli_flags(target, [node]),
+            ]
+        )
+        == 0
+    )
     for other in ("node1", "node3"):
         target.unseal(other, shares[:2])
     target.wait_serving()
@@ -89,8 +115,12 @@ def test_snapshot_save_restore_on_a_fresh_cluster(
         with target.client([node_id]) as client:
             for blob, plain in blobs:
                 # bounded retry: a node of a loaded machine may briefly refuse (fail closed)
-                got = eventually(lambda c=client, b=blob, n=node_id: c.decrypt(
-                    b, endpoint=target.node(n).api, consistent=True), timeout=15)
+                got = eventually(
+                    lambda c=client, b=blob, n=node_id: c.decrypt(
+                        b, endpoint=target.node(n).api, consistent=True
+                    ),
+                    timeout=15,
+                )
                 assert got == plain.encode()
     with target.client() as client:
         names = {k.name for k in client.list_keys(page_size=100)[0]}
@@ -101,8 +131,9 @@ def test_snapshot_save_restore_on_a_fresh_cluster(
         assert client.create_key("new-after-restore").current_version == 1
         # a second restore onto the now-initialised cluster is refused
         with pytest.raises(Exception, match="already initialized"):
-            client.restore_snapshot(backup.read_bytes(), shares[:2],
-                                    endpoint=target.node("node1").api)
+            client.restore_snapshot(
+                backup.read_bytes(), shares[:2], endpoint=target.node("node1").api
+            )
 
 
 V1_BACKUP = Path(__file__).parent / "testdata" / "v1_backup"
@@ -123,20 +154,25 @@ def test_a_backup_made_before_format_v2_restores_and_its_ciphertexts_open(
     target = make_cluster()
     _fresh(target)
     with target.client(["node2"]) as client:
-        client.restore_snapshot((V1_BACKUP / "backup.kms").read_bytes(), shares,
-                                endpoint=target.node("node2").api)
+        client.restore_snapshot(
+            (V1_BACKUP / "backup.kms").read_bytes(), shares, endpoint=target.node("node2").api
+        )
     for other in ("node1", "node3"):
         target.unseal(other, shares)
     target.wait_serving()
 
-    samples = [(bytes.fromhex(s["blob"]), s["context"], bytes.fromhex(s["plaintext"]))
-               for s in saved["ciphertexts"]]
+    samples = [
+        (bytes.fromhex(s["blob"]), s["context"], bytes.fromhex(s["plaintext"]))
+        for s in saved["ciphertexts"]
+    ]
     assert {blob[0] for blob, _, _ in samples} == {1}
     for node_id in ("node1", "node2", "node3"):
         with target.client([node_id]) as client:
             for blob, context, plain in samples:
-                got = eventually(lambda c=client, b=blob, x=context: c.decrypt(
-                    b, context=x, consistent=True), timeout=15)
+                got = eventually(
+                    lambda c=client, b=blob, x=context: c.decrypt(b, context=x, consistent=True),
+                    timeout=15,
+                )
                 assert got == plain
 
     with target.client() as client:
@@ -152,16 +188,18 @@ def test_a_backup_made_before_format_v2_restores_and_its_ciphertexts_open(
         rotated = client.rotate_key(saved["keys"][1])  # material under the new term (v2)
         data_key = client.generate_data_key(rotated.name, context={"db": "x"})
         assert data_key.ciphertext_blob[0] == 2 and data_key.key_version == 3
-        assert client.decrypt(data_key.ciphertext_blob, context={"db": "x"}) == (
-            data_key.plaintext
-        )
+        assert client.decrypt(data_key.ciphertext_blob, context={"db": "x"}) == (data_key.plaintext)
 
     target.stop("node3")  # restarts on the root key its file seal stored (format v2)
     target.start("node3")
     target.wait_serving(["node3"])
     with target.client(["node3"]) as client:
-        for blob, context, plain in [*samples, (data_key.ciphertext_blob, {"db": "x"},
-                                                data_key.plaintext)]:
-            got = eventually(lambda c=client, b=blob, x=context: c.decrypt(
-                b, context=x, consistent=True), timeout=15)
+        for blob, context, plain in [
+            *samples,
+            (data_key.ciphertext_blob, {"db": "x"}, data_key.plaintext),
+        ]:
+            got = eventually(
+                lambda c=client, b=blob, x=context: c.decrypt(b, context=x, consistent=True),
+                timeout=15,
+            )
             assert got == plain

@@ -92,8 +92,14 @@ def test_good_and_bad_items_each_get_their_own_outcome(
         consistent=True,
     )
     assert error_types(results) == [  # type: ignore[arg-type]
-        None, NotFound, FailedPrecondition, PermissionDenied,
-        InvalidArgument, InvalidArgument, InvalidArgument, None,
+        None,
+        NotFound,
+        FailedPrecondition,
+        PermissionDenied,
+        InvalidArgument,
+        InvalidArgument,
+        InvalidArgument,
+        None,
     ]
     assert "items[1].key_name" in str(results[1].error)
     assert "disabled" in str(results[2].error)
@@ -120,8 +126,13 @@ def test_good_and_bad_items_each_get_their_own_outcome(
         ]
     )
     assert error_types(decrypted) == [  # type: ignore[arg-type]
-        None, InvalidArgument, InvalidArgument, InvalidArgument, InvalidArgument,
-        PermissionDenied, None,
+        None,
+        InvalidArgument,
+        InvalidArgument,
+        InvalidArgument,
+        InvalidArgument,
+        PermissionDenied,
+        None,
     ]
     assert "items[1].ciphertext_blob: decryption failed" in str(decrypted[1].error)
     assert "items[3].ciphertext_blob" in str(decrypted[3].error)
@@ -132,14 +143,17 @@ def test_batch_and_single_calls_read_each_other(client: Client) -> None:
     key = client.create_key(unique("batch-rt"))
     contexts = [{"row": str(i)} for i in range(20)]
     sealed = client.batch_encrypt(
-        [EncryptItem(key_name=key.name, plaintext=f"p{i}".encode(), context=c)
-         for i, c in enumerate(contexts)],
+        [
+            EncryptItem(key_name=key.name, plaintext=f"p{i}".encode(), context=c)
+            for i, c in enumerate(contexts)
+        ],
         consistent=True,
     )
     for i, (result, ctx) in enumerate(zip(sealed, contexts, strict=True)):
         assert client.decrypt(result.unwrap().ciphertext_blob, context=ctx) == f"p{i}".encode()
-    singles = [client.encrypt(key.name, f"s{i}".encode(), context=c)
-               for i, c in enumerate(contexts)]
+    singles = [
+        client.encrypt(key.name, f"s{i}".encode(), context=c) for i, c in enumerate(contexts)
+    ]
     opened = client.batch_decrypt(
         [DecryptItem(ciphertext_blob=b, context=c) for b, c in zip(singles, contexts, strict=True)]
     )
@@ -202,25 +216,33 @@ def test_one_audit_line_names_every_item_and_is_bounded(
     worst = [DecryptItem(ciphertext_blob=(blob_a, blob_b)[i % 2]) for i in range(1000)]
     assert all(r.ok for r in admin.batch_decrypt(worst, endpoint=node.api))
     raw = next(
-        text for text in reversed(
+        text
+        for text in reversed(
             (cluster.data_dir(node.id) / "audit" / "audit.log").read_text().splitlines()
-        ) if '"operation":"BatchDecrypt"' in text
+        )
+        if '"operation":"BatchDecrypt"' in text
     )
     entries = json.loads(raw)["batch"]
     assert len(entries) == 1000 and entries[0] == f"{first.id}:1:OK"
     assert len(raw.encode()) < 100_000
     assert b"nonsense" not in raw.encode() and base64.b64encode(blob_a).decode() not in raw
     verified = subprocess.run(
-        [sys.executable, "-m", "keymgr", "audit", "verify",
-         str(cluster.data_dir(node.id) / "audit" / "audit.log")],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "keymgr",
+            "audit",
+            "verify",
+            str(cluster.data_dir(node.id) / "audit" / "audit.log"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-def test_agent_certificate_limited_per_item_by_policy(
-    cluster: LocalCluster, admin: Client
-) -> None:
+def test_agent_certificate_limited_per_item_by_policy(cluster: LocalCluster, admin: Client) -> None:
     me = unique("vol")
     key = admin.create_key(unique("batch-volumes"))
     grant(
@@ -248,8 +270,9 @@ def test_agent_certificate_limited_per_item_by_policy(
         opened = agent.batch_decrypt(
             [
                 DecryptItem(ciphertext_blob=mine.ciphertext_blob, context={"volume_id": me}),
-                DecryptItem(ciphertext_blob=other.ciphertext_blob,
-                            context={"volume_id": "vol-other"}),
+                DecryptItem(
+                    ciphertext_blob=other.ciphertext_blob, context={"volume_id": "vol-other"}
+                ),
                 DecryptItem(ciphertext_blob=other.ciphertext_blob, context={"volume_id": me}),
             ]
         )
@@ -270,8 +293,13 @@ def _keymgr(cluster: LocalCluster, *args: str, stdin: bytes) -> subprocess.Compl
         "KEYMGR_CLIENT_CERT": str(creds.cert),
         "KEYMGR_CLIENT_KEY": str(creds.key),
     }
-    return subprocess.run([sys.executable, "-m", "keymgr", *args], input=stdin,
-                          capture_output=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "keymgr", *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
 
 
 def test_cli_batch_round_trip_and_item_errors(
@@ -279,8 +307,14 @@ def test_cli_batch_round_trip_and_item_errors(
 ) -> None:
     key = client.create_key(unique("batch-cli"))
     client.generate_data_key(key.name, consistent=True)
-    rows = [{"key": key.name, "plaintext": base64.b64encode(f"row{i}".encode()).decode(),
-             "context": {"row": str(i)}} for i in range(5)]
+    rows = [
+        {
+            "key": key.name,
+            "plaintext": base64.b64encode(f"row{i}".encode()).decode(),
+            "context": {"row": str(i)},
+        }
+        for i in range(5)
+    ]
     source = tmp_path / "items.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     encrypted = _keymgr(cluster, "batch-encrypt", str(source), "--batch-size", "2", stdin=b"")
@@ -291,8 +325,12 @@ def test_cli_batch_round_trip_and_item_errors(
     assert [base64.b64decode(o["plaintext"]) for o in out] == [f"row{i}".encode() for i in range(5)]
     assert [o["index"] for o in out] == list(range(5))
 
-    mixed = (json.dumps({"key": key.name, "context": {"a": "b"}}) + "\n"
-             + json.dumps({"key": "no-such-key-here"}) + "\n").encode()
+    mixed = (
+        json.dumps({"key": key.name, "context": {"a": "b"}})
+        + "\n"
+        + json.dumps({"key": "no-such-key-here"})
+        + "\n"
+    ).encode()
     made = _keymgr(cluster, "batch-datakey", "-", stdin=mixed)
     assert made.returncode == 2
     first, second = (json.loads(line) for line in made.stdout.splitlines())
@@ -322,8 +360,10 @@ def test_data_key_cache_makes_fewer_server_calls(cluster: LocalCluster, client: 
         client.generate_data_key(key.name, context={"t": "1"})
     uncached = server_calls() - before
     with DataKeyCache(client, max_age_s=300, max_messages=10, max_bytes=1 << 20) as cache:
-        used = {cache.generate_data_key(key.name, context={"t": "1"}, message_bytes=100).plaintext
-                for _ in range(30)}
+        used = {
+            cache.generate_data_key(key.name, context={"t": "1"}, message_bytes=100).plaintext
+            for _ in range(30)
+        }
         cache.generate_data_key(key.name, context={"t": "2"})
     cached = server_calls() - before - uncached
     assert uncached == 30

@@ -14,8 +14,18 @@ from tests.integration.clients_support import keymgr
 def test_bench_secrets_measures_both_sides(tmp_path: Path) -> None:
     report = tmp_path / "kv.json"
     result = keymgr(
-        "bench-secrets", "--duration", "0.5", "--warmup", "0.2", "--concurrency", "2",
-        "--seed", "7", "--json", str(report), timeout=300,
+        "bench-secrets",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.2",
+        "--concurrency",
+        "2",
+        "--seed",
+        "7",
+        "--json",
+        str(report),
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "keymgr/OpenBao" in result.stdout

@@ -131,11 +131,16 @@ def push_to_openbao(
     exported = alice.export_key(grant, openbao_wrapping_key(bao), destination="openbao")
     assert exported.algorithm == "RSA_OAEP_SHA_256_AES_256_KWP"
     endpoint = "import" if exported.version == 1 else "import_version"
-    transit(bao, "POST", f"transit/keys/{name}/{endpoint}", {
-        "ciphertext": exported.wrapped_key.decode("ascii"),
-        "hash_function": "SHA256",
-        "type": "aes256-gcm96",
-    })
+    transit(
+        bao,
+        "POST",
+        f"transit/keys/{name}/{endpoint}",
+        {
+            "ciphertext": exported.wrapped_key.decode("ascii"),
+            "hash_function": "SHA256",
+            "type": "aes256-gcm96",
+        },
+    )
     assert transit(bao, "GET", f"transit/keys/{name}")["latest_version"] == exported.version
 
 
@@ -160,8 +165,9 @@ def test_keymgr_key_imported_by_openbao_transit(
     push_to_openbao(alice, bob, bao, name)
     key = transit(bao, "GET", f"transit/keys/{name}")
     assert key["imported_key"] is True and key["type"] == "aes256-gcm96"
-    made_by_openbao = transit(bao, "POST", f"transit/encrypt/{name}",
-                              {"plaintext": b64(b"made inside openbao")})["ciphertext"]
+    made_by_openbao = transit(
+        bao, "POST", f"transit/encrypt/{name}", {"plaintext": b64(b"made inside openbao")}
+    )["ciphertext"]
 
     material = held_material(alice, bob, name)
     assert open_transit(material, made_by_openbao) == (1, b"made inside openbao")
@@ -187,13 +193,19 @@ def test_openbao_byok_export_imported_by_keymgr(
     key = alice.create_key(f"from-bao-{uuid.uuid4().hex[:8]}", origin="external")
     params = alice.get_import_parameters(key.name, wrapping_key_bits=4096)
     wrap, source = f"keymgr-wrap-{key.name}", f"src-{key.name}"
-    transit(bao, "POST", f"transit/keys/{wrap}/import",
-            {"public_key": params.public_key_pem, "type": "rsa-4096"})
+    transit(
+        bao,
+        "POST",
+        f"transit/keys/{wrap}/import",
+        {"public_key": params.public_key_pem, "type": "rsa-4096"},
+    )
     transit(bao, "POST", f"transit/keys/{source}", {"type": "aes256-gcm96", "exportable": True})
     payload = transit(bao, "GET", f"transit/byok-export/{wrap}/{source}/1")["keys"]["1"]
     imported = alice.import_key_material(
-        key.name, import_token=params.import_token,
-        wrapped_key_material=base64.b64decode(payload), algorithm="RSA_AES_KEY_WRAP_SHA_256",
+        key.name,
+        import_token=params.import_token,
+        wrapped_key_material=base64.b64decode(payload),
+        algorithm="RSA_AES_KEY_WRAP_SHA_256",
     )
     assert imported.current_version == 1
 
@@ -202,8 +214,9 @@ def test_openbao_byok_export_imported_by_keymgr(
     RECOVERED.append(original)
     blob = alice.encrypt(key.name, b"made by keymgr", consistent=True)
     assert open_envelope_v2(original, blob) == b"made by keymgr"
-    made_by_openbao = transit(bao, "POST", f"transit/encrypt/{source}",
-                              {"plaintext": b64(b"made by openbao")})["ciphertext"]
+    made_by_openbao = transit(
+        bao, "POST", f"transit/encrypt/{source}", {"plaintext": b64(b"made by openbao")}
+    )["ciphertext"]
     assert held_material(alice, bob, key.name) == original
     assert open_transit(original, made_by_openbao) == (1, b"made by openbao")
 
@@ -211,10 +224,12 @@ def test_openbao_byok_export_imported_by_keymgr(
 def report(env: dict[str, str], code: int, *flags: str) -> str:
     """`keymgr report byok` once it exits `code` (it reads from any node, which may not
     have applied the last write yet); its output."""
+
     def run() -> str | None:
         done = keymgr("report", "byok", *flags, env=env)
         assert "Traceback" not in done.stderr.decode(), done.stderr.decode()
         return done.stdout.decode() if done.returncode == code else None
+
     out = eventually(run)
     assert out is not None
     return out
@@ -229,8 +244,9 @@ def test_report_byok_finds_destinations_left_on_the_old_version(
     alice.create_key(name)
     aws = rsa_key(4096)  # the test plays AWS KMS: GetParametersForImport's key pair
     push_to_openbao(alice, bob, bao, name)
-    alice.export_key(approved_export(alice, bob, name), pem(aws), destination="aws",
-                     destination_name="prod-eu")
+    alice.export_key(
+        approved_export(alice, bob, name), pem(aws), destination="aws", destination_name="prod-eu"
+    )
     out = report(env, 0)
     assert "every destination has the current version" in out
 
@@ -240,25 +256,33 @@ def test_report_byok_finds_destinations_left_on_the_old_version(
     assert len(lines) == 2 and all(line.startswith(f"{name}  v2 not sent to ") for line in lines)
     assert [line.split()[5] for line in lines] == ["aws:prod-eu", "openbao"]
     missing = json.loads(report(env, 2, "--json"))["missing"]
-    assert [(m["key"], m["destination"], m["destination_name"], m["current_version"],
-             m["last_version_sent"]) for m in missing] == [
-        (name, "aws", "prod-eu", 2, 1), (name, "openbao", "", 2, 1)]
+    assert [
+        (
+            m["key"],
+            m["destination"],
+            m["destination_name"],
+            m["current_version"],
+            m["last_version_sent"],
+        )
+        for m in missing
+    ] == [(name, "aws", "prod-eu", 2, 1), (name, "openbao", "", 2, 1)]
     assert missing[0]["last_wrapping_key_sha256"] == fingerprint(aws).hex()
 
     push_to_openbao(alice, bob, bao, name)  # import_version: OpenBao's version 2
-    exported = alice.export_key(approved_export(alice, bob, name), pem(aws), destination="aws",
-                                destination_name="prod-eu")
+    exported = alice.export_key(
+        approved_export(alice, bob, name), pem(aws), destination="aws", destination_name="prod-eu"
+    )
     assert exported.version == 2
     v2 = unwrap_rsa_aes(aws, exported.wrapped_key, OAEP)  # what AWS would import
     RECOVERED.append(v2)
-    made_by_openbao = transit(bao, "POST", f"transit/encrypt/{name}",
-                              {"plaintext": b64(b"after the re-push")})["ciphertext"]
+    made_by_openbao = transit(
+        bao, "POST", f"transit/encrypt/{name}", {"plaintext": b64(b"after the re-push")}
+    )["ciphertext"]
     assert open_transit(v2, made_by_openbao) == (2, b"after the re-push")
     assert open_envelope_v2(v2, alice.encrypt(name, b"v2", consistent=True)) == b"v2"
     assert "every destination has the current version" in report(env, 0)
     current = json.loads(report(env, 0, "--json"))
     assert current["missing"] == [] and current["keys_exported"] >= 3
 
-    unreachable = keymgr("report", "byok", "--address", "127.0.0.1:1", "--timeout", "2",
-                         env=env)
+    unreachable = keymgr("report", "byok", "--address", "127.0.0.1:1", "--timeout", "2", env=env)
     assert "keymgr:" in one_line_error(unreachable)

@@ -18,8 +18,9 @@ SEED = 20261206
 @pytest.mark.slow
 @pytest.mark.timeout(330)
 def test_every_fault_once_without_violations(tmp_path: Path) -> None:
-    options = ChaosOptions(rounds=len(FAULTS), seed=SEED, round_s=8.0, recovery_timeout_s=20.0,
-                           probe_cap=100)
+    options = ChaosOptions(
+        rounds=len(FAULTS), seed=SEED, round_s=8.0, recovery_timeout_s=20.0, probe_cap=100
+    )
     assert sorted(schedule(options)) == sorted(FAULTS)  # each fault once
     lines: list[str] = []
     drill = ChaosDrill(tmp_path / "cluster", options, progress=lines.append)

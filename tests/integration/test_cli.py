@@ -87,9 +87,7 @@ def test_cli_errors_are_one_line(cluster: LocalCluster, tmp_path: Path) -> None:
         keymgr("keys", "list", env={**env, "KEYMGR_CACERT": str(tmp_path / "none.pem")})
     )
     assert "KEYMGR_CACERT" in from_env and "none.pem" in from_env and "--ca" not in from_env
-    from_flag = one_line_error(
-        keymgr("keys", "list", "--ca", str(tmp_path / "flag.pem"), env=env)
-    )
+    from_flag = one_line_error(keymgr("keys", "list", "--ca", str(tmp_path / "flag.pem"), env=env))
     assert "--ca" in from_flag and "flag.pem" in from_flag
     relative = one_line_error(
         keymgr("keys", "list", env={**env, "KEYMGR_CLIENT_KEY": "dev-cluster/certs/k.pem"})
@@ -127,8 +125,19 @@ def test_access_and_rotation_reports(cluster: LocalCluster) -> None:
     env = cluster_env(cluster)
     name = f"rep-{uuid.uuid4().hex[:6]}"
     put = keymgr(
-        "policy", "put", f"p-{name}", "--role", "agent", "--op", "decrypt", "--pattern", f"{name}*",
-        "--context", "volume_id=${principal.name}", "--json", env=env,
+        "policy",
+        "put",
+        f"p-{name}",
+        "--role",
+        "agent",
+        "--op",
+        "decrypt",
+        "--pattern",
+        f"{name}*",
+        "--context",
+        "volume_id=${principal.name}",
+        "--json",
+        env=env,
     )
     assert put.returncode == 0, put.stderr
     assert json.loads(put.stdout)["state"] == "OPERATION_STATE_EXECUTED"
@@ -162,8 +171,13 @@ def test_pki_issues_from_the_cluster_ca_the_cli_points_at(
     name = f"svc-{uuid.uuid4().hex[:6]}"
 
     def pki(*args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "keymgr", "pki", *args], cwd=tmp_path,
-                              env=env, capture_output=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "keymgr", "pki", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
 
     made = pki("client", name, "--kind", "service")
     assert made.returncode == 0, made.stderr

@@ -112,8 +112,12 @@ def _run_printed_hint(text: str, tmp_path: Path) -> None:
     env["PATH"] = "/usr/bin:/bin"
     env.pop("PYTHONPATH", None)
     result = subprocess.run(
-        ["bash", "-euc", "\n".join(hint)], cwd=elsewhere, env=env,
-        capture_output=True, text=True, timeout=120,
+        ["bash", "-euc", "\n".join(hint)],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, (hint, result.stdout, result.stderr)
     assert "leader" in result.stdout, result.stdout
@@ -122,7 +126,10 @@ def _run_printed_hint(text: str, tmp_path: Path) -> None:
 def _start_dev_up(directory: Path, base: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(ROOT / "scripts" / "dev-up"), "--dir", str(directory), "--base-port", str(base)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 

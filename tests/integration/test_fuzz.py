@@ -36,7 +36,11 @@ def rss_bytes(pid: int) -> int:
 
 
 def fuzz(
-    cluster: LocalCluster, node: str, caller: tuple[str, str], seed: int, count: int,
+    cluster: LocalCluster,
+    node: str,
+    caller: tuple[str, str],
+    seed: int,
+    count: int,
     pool: tuple[list[str], list[bytes]],
 ) -> apifuzz.Report:
     name, kind = caller
@@ -73,8 +77,10 @@ def test_fuzzed_requests_get_precise_answers(
             handle.seek(offset)
             audit_lines[caller[0]] = lines = handle.read().splitlines()
         rss[caller[0]] = rss_bytes(pid)
-        print(f"\n{caller[0]}: {report.summary()}; audit {sum(map(len, lines))} bytes, "
-              f"longest line {max(map(len, lines))}; node RSS {rss[caller[0]] / 2**20:.1f} MiB")
+        print(
+            f"\n{caller[0]}: {report.summary()}; audit {sum(map(len, lines))} bytes, "
+            f"longest line {max(map(len, lines))}; node RSS {rss[caller[0]] / 2**20:.1f} MiB"
+        )
     rss_after = rss_bytes(pid)
     print(f"node RSS {rss_before / 2**20:.1f} MiB before, {rss_after / 2**20:.1f} MiB after")
 
@@ -101,7 +107,9 @@ def test_fuzzed_requests_get_precise_answers(
         assert admin.decrypt(admin.encrypt(fresh.name, b"y", consistent=True)) == b"y"
     checked = subprocess.run(
         [sys.executable, "-m", "keymgr", "audit", "verify", "--json", str(audit)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
     assert json.loads(checked.stdout)["problems"] == []

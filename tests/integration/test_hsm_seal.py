@@ -32,7 +32,9 @@ def test_heterogeneous_seals_survive_kill_9(make_cluster: MakeCluster, tmp_path:
     cluster, hsms = hsm_cluster(make_cluster, tmp_path)
     shares = cluster.bring_up(shares=3, threshold=2)
     assert seal_states(cluster) == {
-        "node1": ("pkcs11", False), "node2": ("pkcs11", False), "node3": ("shamir", False),
+        "node1": ("pkcs11", False),
+        "node2": ("pkcs11", False),
+        "node3": ("shamir", False),
     }
     blobs: dict[str, tuple[bytes, bytes]] = {}
     with cluster.client() as client:
@@ -156,8 +158,9 @@ def test_hsm_key_missing(make_cluster: MakeCluster, tmp_path: Path) -> None:
     cluster, hsm, sample = fault_cluster(make_cluster, tmp_path)
     cluster.stop("node3", kill=True)
     token_dir = hsm.token_dir(token_label("node3"))
-    objects = [p for p in token_dir.iterdir() if p.name not in {"token.object", "token.lock",
-                                                               "generation"}]
+    objects = [
+        p for p in token_dir.iterdir() if p.name not in {"token.object", "token.lock", "generation"}
+    ]
     assert objects  # the key's object file (and its lock)
     vault = tmp_path / "key-backup"
     vault.mkdir()
@@ -170,8 +173,9 @@ def test_hsm_key_missing(make_cluster: MakeCluster, tmp_path: Path) -> None:
             shutil.move(path, token_dir / path.name)
 
     check_follows_raft_then_heals(cluster, f"key '{KEY_LABEL}' not found", restore, sample)
-    keys = hsm.pkcs11_tool("--list-objects", "--type", "secrkey", pin=PIN,
-                           token=token_label("node3"))
+    keys = hsm.pkcs11_tool(
+        "--list-objects", "--type", "secrkey", pin=PIN, token=token_label("node3")
+    )
     assert keys.stdout.count("Secret Key Object") == 1  # no second key was made
 
 
@@ -211,22 +215,33 @@ def test_hsm_key_cannot_be_read_and_root_key_is_in_no_file(
     # An independent tool (OpenSC) sees a sensitive, never-extractable AES key and
     # cannot read CKA_VALUE.
     for node_id, hsm in hsms.items():
-        listed = hsm.pkcs11_tool("--list-objects", "--type", "secrkey", pin=PIN,
-                                 token=token_label(node_id))
+        listed = hsm.pkcs11_tool(
+            "--list-objects", "--type", "secrkey", pin=PIN, token=token_label(node_id)
+        )
         assert listed.returncode == 0, listed.stderr
         assert f"label:      {KEY_LABEL}" in listed.stdout
         assert "sensitive, always sensitive, never extractable" in listed.stdout
         assert "Usage:      encrypt, decrypt\n" in listed.stdout
-        read = hsm.pkcs11_tool("--read-object", "--type", "secrkey", "--label", KEY_LABEL,
-                               pin=PIN, token=token_label(node_id))
+        read = hsm.pkcs11_tool(
+            "--read-object",
+            "--type",
+            "secrkey",
+            "--label",
+            KEY_LABEL,
+            pin=PIN,
+            token=token_label(node_id),
+        )
         assert read.returncode != 0
         assert "CKR_ATTRIBUTE_SENSITIVE" in read.stdout + read.stderr
 
     # The root key, recovered in-test from the shares and a node's Raft dump...
     _, root = recover_root_key(cluster, shares[:2])
     # ...appears in no file: data dirs, logs, and both HSMs' token directories.
-    roots = [cluster.root / "data", cluster.root / "logs",
-             *(hsm.token_root for hsm in hsms.values())]
+    roots = [
+        cluster.root / "data",
+        cluster.root / "logs",
+        *(hsm.token_root for hsm in hsms.values()),
+    ]
     scanned = 0
     for path, content in files_under(*roots):
         scanned += 1
@@ -254,8 +269,13 @@ def test_sixteen_clients_decrypt_through_an_hsm_node(
     api = cluster.node("node1").api
     with cluster.client(["node1"]) as client:
         key = client.create_key("hammer")
-        samples = [(client.encrypt(key.name, f"m{i}".encode(), consistent=True,
-                                   endpoint=api), f"m{i}".encode()) for i in range(8)]
+        samples = [
+            (
+                client.encrypt(key.name, f"m{i}".encode(), consistent=True, endpoint=api),
+                f"m{i}".encode(),
+            )
+            for i in range(8)
+        ]
     # node1 restarts, so the material it serves was unsealed from the HSM
     cluster.stop("node1", kill=True)
     cluster.start("node1")
@@ -288,8 +308,10 @@ def test_sixteen_clients_decrypt_through_an_hsm_node(
     assert cluster.processes["node1"].poll() is None  # no crash
     assert errors == [], errors[:5]
     total = sum(counts)
-    print(f"\n16 threads decrypting via node1 (pkcs11): {total} requests in {elapsed:.1f}s, "
-          f"{total / elapsed:.0f}/s, 0 errors")
+    print(
+        f"\n16 threads decrypting via node1 (pkcs11): {total} requests in {elapsed:.1f}s, "
+        f"{total / elapsed:.0f}/s, 0 errors"
+    )
     assert total > 16 * 10
     with cluster.client(["node1"]) as client:
         status = client.seal_status(endpoint=api)
@@ -307,8 +329,9 @@ def test_hsm_keys_encrypt_only_inside_the_hsms(make_cluster: MakeCluster, tmp_pa
         key = client.create_key("in-hardware", purpose=keys_pb2.KEY_PURPOSE_HSM)
         assert key.purpose == keys_pb2.KEY_PURPOSE_HSM
     with cluster.client(["node1"]) as one:
-        blob = one.encrypt(key.name, b"hardware only", context={"t": "1"}, consistent=True,
-                           endpoint=api["node1"])
+        blob = one.encrypt(
+            key.name, b"hardware only", context={"t": "1"}, consistent=True, endpoint=api["node1"]
+        )
         data_key = one.generate_data_key(key.name, endpoint=api["node1"])
     with cluster.client(["node2"]) as two:  # another token, the same replicated key
         assert two.decrypt(blob, context={"t": "1"}, endpoint=api["node2"]) == b"hardware only"

@@ -64,7 +64,8 @@ def test_forged_certificate_names_nobody_and_is_audited(
 
     def refusal_line() -> tuple[str, dict[str, object]]:
         found = [
-            (line, record) for line, record in audit_records(cluster, "node1")
+            (line, record)
+            for line, record in audit_records(cluster, "node1")
             if record["operation"] == "WhoAmI" and short in str(record["detail"])
         ]
         assert found, f"no audit line for {case}"

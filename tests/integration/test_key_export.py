@@ -75,8 +75,9 @@ def test_aws_both_wrapping_algorithms_and_the_import_token(admins: tuple[Client,
     for bits, algorithm in ((3072, "RSA_AES_KEY_WRAP_SHA_256"), (4096, "RSAES_OAEP_SHA_256")):
         grant_id, blob, _ = approved_grant(alice, bob)
         private = rsa_key(bits)
-        exported = alice.export_key(grant_id, pem(private), destination="aws",
-                                    algorithm=algorithm, import_token=token)
+        exported = alice.export_key(
+            grant_id, pem(private), destination="aws", algorithm=algorithm, import_token=token
+        )
         assert exported.algorithm == algorithm and exported.import_token == token
         if algorithm == "RSAES_OAEP_SHA_256":
             assert len(exported.wrapped_key) == bits // 8
@@ -95,8 +96,9 @@ def test_gcp_import_job_methods(admins: tuple[Client, Client]) -> None:
         other = rsa_key(7168 - bits)  # the other size: the method's key size is checked
         with pytest.raises(InvalidArgument, match=f"wrapping_public_key: {method} needs"):
             alice.export_key(grant_id, pem(other), destination="gcp", algorithm=method)
-        exported = alice.export_key(grant_id, pem(rsa_key(bits)), destination="gcp",
-                                    algorithm=method)  # the refusal left the grant unused
+        exported = alice.export_key(
+            grant_id, pem(rsa_key(bits)), destination="gcp", algorithm=method
+        )  # the refusal left the grant unused
         assert exported.algorithm == method
         check_material(unwrap_rsa_aes(rsa_key(bits), exported.wrapped_key, OAEP), blob)
 
@@ -108,10 +110,16 @@ def test_azure_byok_file(admins: tuple[Client, Client]) -> None:
     with pytest.raises(InvalidArgument, match="kek_id"):
         alice.export_key(grant_id, pem(rsa_key(4096)), destination="azure")
     with pytest.raises(InvalidArgument, match="usage: azure takes"):
-        alice.export_key(grant_id, pem(rsa_key(4096)), destination="azure", kek_id=kid,
-                         usage="generate-verify-mac")
-    exported = alice.export_key(grant_id, pem(rsa_key(4096)), destination="azure", kek_id=kid,
-                                usage="wrap-unwrap")
+        alice.export_key(
+            grant_id,
+            pem(rsa_key(4096)),
+            destination="azure",
+            kek_id=kid,
+            usage="generate-verify-mac",
+        )
+    exported = alice.export_key(
+        grant_id, pem(rsa_key(4096)), destination="azure", kek_id=kid, usage="wrap-unwrap"
+    )
     document = json.loads(exported.wrapped_key)
     assert set(document) == {"schema_version", "header", "ciphertext", "generator"}
     assert document["header"] == {"kid": kid, "alg": "dir", "enc": "CKM_RSA_AES_KEY_WRAP"}
@@ -141,8 +149,9 @@ def test_every_export_is_recorded_and_listed(
     grant_id, blob, name = approved_grant(alice, bob)
     assert alice.list_export_bundles(name) == []
     private = rsa_key(3072)
-    exported = alice.export_key(grant_id, pem(private), destination="rsa-aes",
-                                destination_name="vault-7@dc2")
+    exported = alice.export_key(
+        grant_id, pem(private), destination="rsa-aes", destination_name="vault-7@dc2"
+    )
     check_material(unwrap_rsa_aes(private, exported.wrapped_key, OAEP), blob)
     [record] = alice.list_export_bundles(name)
     assert record.destination_name == "vault-7@dc2"
@@ -161,7 +170,8 @@ def test_every_export_is_recorded_and_listed(
     assert fingerprint(private).hex() in listed.stdout.decode()
     assert "usage=encrypt-decrypt" in listed.stdout.decode()
     assert b"export to rsa-aes:vault-7@dc2 (RSA_AES_KEY_WRAP_SHA_256) for encrypt-decrypt" in (
-        audit_bytes(export_cluster))
+        audit_bytes(export_cluster)
+    )
     missing = keymgr("keys", "destinations", "no-such-key", env=env)
     assert "no-such-key" in one_line_error(missing) or "not found" in one_line_error(missing)
 
@@ -183,13 +193,14 @@ def test_refusals_are_clear_and_change_nothing(admins: tuple[Client, Client]) ->
     with pytest.raises(FailedPrecondition, match="HSM-held keys cannot be exported"):
         alice.request_export(hsm)
     grant_id, blob, _ = approved_grant(alice, bob)
-    ec_pem = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ec_pem = (
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     cases: list[tuple[dict[str, Any], str]] = [
         ({"wrapping_public_key": ec_pem, "destination": "aws"}, "wrapping_public_key"),
-        ({"wrapping_public_key": pem(rsa_key(2048)), "destination": "aws"},
-         "wrapping_public_key"),
+        ({"wrapping_public_key": pem(rsa_key(2048)), "destination": "aws"}, "wrapping_public_key"),
         ({"destination": "aws", "algorithm": "SYMMETRIC_DEFAULT"}, "algorithm"),
         ({"destination": "gcp"}, "algorithm"),
         ({"destination": "gcp", "algorithm": "RSA_OAEP_3072_SHA1_AES_256"}, "algorithm"),
@@ -248,8 +259,21 @@ def test_export_wrapped_files_the_request_then_writes_the_payload(
     wrapping = tmp_path / "WrappingPublicKey.pem"
     wrapping.write_bytes(pem(private))
     out = tmp_path / "EncryptedKeyMaterial.bin"
-    argv = ["keys", "export-wrapped", name, "--to", "aws", "--wrapping-key", str(wrapping),
-            "--out", str(out), "--destination-name", "acct-1", "--usage", "generate-verify-mac"]
+    argv = [
+        "keys",
+        "export-wrapped",
+        name,
+        "--to",
+        "aws",
+        "--wrapping-key",
+        str(wrapping),
+        "--out",
+        str(out),
+        "--destination-name",
+        "acct-1",
+        "--usage",
+        "generate-verify-mac",
+    ]
     first = keymgr(*argv, env=env)
     assert first.returncode == 3, first.stderr.decode()
     text = first.stdout.decode()
@@ -259,8 +283,11 @@ def test_export_wrapped_files_the_request_then_writes_the_payload(
     waiting = keymgr(*argv, env=env)
     assert waiting.returncode == 3 and operation_id in waiting.stdout.decode()
     assert b"waits" in waiting.stdout
-    requests = [op for op in alice.list_approvals(include_decided=True).operations
-                if op.kind == "export-key" and name in op.summary]
+    requests = [
+        op
+        for op in alice.list_approvals(include_decided=True).operations
+        if op.kind == "export-key" and name in op.summary
+    ]
     assert [op.id for op in requests] == [operation_id]  # no second request filed
     assert bob.approve(operation_id).state == store_pb2.OPERATION_STATE_EXECUTED
     done = keymgr(*shlex.split(rerun)[1:], env=env)
@@ -277,19 +304,45 @@ def test_export_wrapped_files_the_request_then_writes_the_payload(
     assert again.returncode == 3 and operation_id not in again.stdout.decode()
     [second] = re.findall(r"keymgr approvals approve (\S+)", again.stdout.decode())
     assert bob.approve(second).state == store_pb2.OPERATION_STATE_EXECUTED
-    fetched = keymgr("export", "fetch", second, "--destination", "aws", "--public-key",
-                     str(wrapping), "--out", str(tmp_path / "two.bin"), "--usage",
-                     "encrypt-decrypt", env=env)  # the two-step flow still works
+    fetched = keymgr(
+        "export",
+        "fetch",
+        second,
+        "--destination",
+        "aws",
+        "--public-key",
+        str(wrapping),
+        "--out",
+        str(tmp_path / "two.bin"),
+        "--usage",
+        "encrypt-decrypt",
+        env=env,
+    )  # the two-step flow still works
     assert fetched.returncode == 0, fetched.stderr.decode()
     check_material(unwrap_rsa_aes(private, (tmp_path / "two.bin").read_bytes(), OAEP), blob)
     assert [b.usage for b in alice.list_export_bundles(name)] == [
-        "generate-verify-mac", "encrypt-decrypt"]
+        "generate-verify-mac",
+        "encrypt-decrypt",
+    ]
     alice.rotate_key(name)
     report = keymgr("report", "byok", "--json", env=env)
     assert report.returncode == 2, report.stderr.decode()
-    rows = {(r["destination"], r["destination_name"]): r["last_usage"]
-            for r in json.loads(report.stdout)["missing"] if r["key"] == name}
+    rows = {
+        (r["destination"], r["destination_name"]): r["last_usage"]
+        for r in json.loads(report.stdout)["missing"]
+        if r["key"] == name
+    }
     assert rows == {("aws", "acct-1"): "generate-verify-mac", ("aws", ""): "encrypt-decrypt"}
-    bad = keymgr("keys", "export-wrapped", name, "--to", "aws", "--wrapping-key",
-                 str(tmp_path / "missing.pem"), "--out", str(out), env=env)
+    bad = keymgr(
+        "keys",
+        "export-wrapped",
+        name,
+        "--to",
+        "aws",
+        "--wrapping-key",
+        str(tmp_path / "missing.pem"),
+        "--out",
+        str(out),
+        env=env,
+    )
     assert "--wrapping-key: file not found" in one_line_error(bad)

@@ -87,13 +87,23 @@ def openssl_wrap(public_pem: str, secret: bytes, tmp: Path) -> bytes:
     ephemeral = os.urandom(32)
     (tmp / "aes.key").write_bytes(ephemeral)
     rsa_part = openssl(
-        "pkeyutl", "-encrypt", "-pubin", "-inkey", str(tmp / "wrap.pem"),
-        "-in", str(tmp / "aes.key"),
-        "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
-        "-pkeyopt", "rsa_mgf1_md:sha256",
+        "pkeyutl",
+        "-encrypt",
+        "-pubin",
+        "-inkey",
+        str(tmp / "wrap.pem"),
+        "-in",
+        str(tmp / "aes.key"),
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-pkeyopt",
+        "rsa_mgf1_md:sha256",
     )
-    wrapped = openssl("enc", "-id-aes256-wrap-pad", "-K", ephemeral.hex(), "-iv", "A65959A6",
-                      data=secret)
+    wrapped = openssl(
+        "enc", "-id-aes256-wrap-pad", "-K", ephemeral.hex(), "-iv", "A65959A6", data=secret
+    )
     return rsa_part + wrapped
 
 
@@ -116,7 +126,9 @@ def test_openssl_wrapped_material_imports_and_ciphertexts_open_outside(
     secret = material()
     payload = openssl_wrap(params.public_key_pem, secret, tmp_path)
     imported = byok.import_key_material(
-        key.name, import_token=params.import_token, wrapped_key_material=payload,
+        key.name,
+        import_token=params.import_token,
+        wrapped_key_material=payload,
         algorithm=TWO_STEP,
     )
     assert imported.current_version == 1
@@ -137,13 +149,20 @@ def test_direct_oaep_import_4096_and_a_second_version(byok: Client) -> None:
     assert params.wrapping_key_bits == 4096
     public: Any = serialization.load_der_public_key(params.public_key)
     first = material()
-    byok.import_key_material(key.name, import_token=params.import_token,
-                             wrapped_key_material=public.encrypt(first, OAEP), algorithm=DIRECT)
+    byok.import_key_material(
+        key.name,
+        import_token=params.import_token,
+        wrapped_key_material=public.encrypt(first, OAEP),
+        algorithm=DIRECT,
+    )
     old_blob = byok.encrypt(key.name, b"v1", consistent=True)
     again = byok.get_import_parameters(key.name)
     second = material()
-    two = byok.import_key_material(key.name, import_token=again.import_token,
-                                   wrapped_key_material=python_wrap(again.public_key, second))
+    two = byok.import_key_material(
+        key.name,
+        import_token=again.import_token,
+        wrapped_key_material=python_wrap(again.public_key, second),
+    )
     assert two.current_version == 2
     assert open_envelope_v2(second, byok.encrypt(key.name, b"v2", consistent=True)) == b"v2"
     assert open_envelope_v2(first, old_blob) == b"v1"
@@ -152,10 +171,18 @@ def test_direct_oaep_import_4096_and_a_second_version(byok: Client) -> None:
     # re-import into version 1: the same material is accepted, other material is not
     third = byok.get_import_parameters(key.name)
     with pytest.raises(FailedPrecondition, match="wrapped_key_material: differs"):
-        byok.import_key_material(key.name, import_token=third.import_token, version=1,
-                                 wrapped_key_material=python_wrap(third.public_key, material()))
-    same = byok.import_key_material(key.name, import_token=third.import_token, version=1,
-                                    wrapped_key_material=python_wrap(third.public_key, first))
+        byok.import_key_material(
+            key.name,
+            import_token=third.import_token,
+            version=1,
+            wrapped_key_material=python_wrap(third.public_key, material()),
+        )
+    same = byok.import_key_material(
+        key.name,
+        import_token=third.import_token,
+        version=1,
+        wrapped_key_material=python_wrap(third.public_key, first),
+    )
     assert same.current_version == 2 and len(same.versions) == 2
 
 
@@ -163,9 +190,7 @@ def _state(client: Client, name: str) -> bytes:
     return client.get_key(name).SerializeToString(deterministic=True)
 
 
-def _refused(
-    client: Client, name: str, error: type[KeymgrError], field: str, **call: Any
-) -> None:
+def _refused(client: Client, name: str, error: type[KeymgrError], field: str, **call: Any) -> None:
     before = _state(client, name)
     with pytest.raises(error) as caught:
         client.import_key_material(name, **call)
@@ -189,18 +214,30 @@ def test_bad_imports_name_the_field_and_change_nothing(byok: Client) -> None:
     rsa_flipped[10] ^= 0x01
     cases: list[tuple[type[KeymgrError], str, dict[str, Any]]] = [
         (InvalidArgument, "algorithm", {"algorithm": "AES_GCM", "wrapped_key_material": good}),
-        (InvalidArgument, "wrapped_key_material", {"algorithm": DIRECT,
-                                                   "wrapped_key_material": good}),
+        (
+            InvalidArgument,
+            "wrapped_key_material",
+            {"algorithm": DIRECT, "wrapped_key_material": good},
+        ),
         (InvalidArgument, "wrapped_key_material", {"wrapped_key_material": good[:-8]}),
         (InvalidArgument, "wrapped_key_material", {"wrapped_key_material": bytes(flipped)}),
         (InvalidArgument, "wrapped_key_material", {"wrapped_key_material": bytes(rsa_flipped)}),
-        (InvalidArgument, "wrapped_key_material",
-         {"wrapped_key_material": python_wrap(params.public_key, material()[:16])}),
+        (
+            InvalidArgument,
+            "wrapped_key_material",
+            {"wrapped_key_material": python_wrap(params.public_key, material()[:16])},
+        ),
         (InvalidArgument, "wrapped_key_material", {"wrapped_key_material": b""}),
-        (InvalidArgument, "import_token", {"wrapped_key_material": good,
-                                           "import_token": other_params.import_token}),
-        (InvalidArgument, "import_token", {"wrapped_key_material": good,
-                                           "import_token": token[:-1]}),
+        (
+            InvalidArgument,
+            "import_token",
+            {"wrapped_key_material": good, "import_token": other_params.import_token},
+        ),
+        (
+            InvalidArgument,
+            "import_token",
+            {"wrapped_key_material": good, "import_token": token[:-1]},
+        ),
         (InvalidArgument, "version", {"wrapped_key_material": good, "version": 3}),
     ]
     for error, field, call in cases:
@@ -208,23 +245,39 @@ def test_bad_imports_name_the_field_and_change_nothing(byok: Client) -> None:
         _refused(byok, key.name, error, field, **call)
     assert byok.get_key(key.name).current_version == 0
     byok.import_key_material(key.name, import_token=token, wrapped_key_material=good)
-    _refused(byok, key.name, FailedPrecondition, "import_token", import_token=token,
-             wrapped_key_material=good)  # single use
+    _refused(
+        byok,
+        key.name,
+        FailedPrecondition,
+        "import_token",
+        import_token=token,
+        wrapped_key_material=good,
+    )  # single use
 
 
 def test_replaced_token_and_keymgr_keys(byok: Client) -> None:
     key = external_key(byok)
     params = byok.get_import_parameters(key.name)
     newer = byok.get_import_parameters(key.name)  # replaces the first token
-    _refused(byok, key.name, FailedPrecondition, "import_token",
-             import_token=params.import_token,
-             wrapped_key_material=python_wrap(params.public_key, material()))
+    _refused(
+        byok,
+        key.name,
+        FailedPrecondition,
+        "import_token",
+        import_token=params.import_token,
+        wrapped_key_material=python_wrap(params.public_key, material()),
+    )
     made = byok.create_key(f"made-{uuid.uuid4().hex[:8]}")
     with pytest.raises(FailedPrecondition, match=r"name_or_id: .*origin KEYMGR"):
         byok.get_import_parameters(made.name)
-    _refused(byok, made.name, FailedPrecondition, "origin KEYMGR",
-             import_token=newer.import_token,
-             wrapped_key_material=python_wrap(newer.public_key, material()))
+    _refused(
+        byok,
+        made.name,
+        FailedPrecondition,
+        "origin KEYMGR",
+        import_token=newer.import_token,
+        wrapped_key_material=python_wrap(newer.public_key, material()),
+    )
     with pytest.raises(InvalidArgument, match="wrapping_key_bits"):
         byok.get_import_parameters(key.name, wrapping_key_bits=2048)
     with pytest.raises(InvalidArgument, match="validity_seconds"):
@@ -232,8 +285,9 @@ def test_replaced_token_and_keymgr_keys(byok: Client) -> None:
     with pytest.raises(NotFound):
         byok.get_import_parameters("no-such-key-byok")
     with pytest.raises(InvalidArgument, match="rotation_period_seconds"):
-        byok.create_key(f"rot-{uuid.uuid4().hex[:8]}", origin="external",
-                        rotation_period_seconds=3600)
+        byok.create_key(
+            f"rot-{uuid.uuid4().hex[:8]}", origin="external", rotation_period_seconds=3600
+        )
     for call in (
         lambda: byok.generate_data_key(key.name),
         lambda: byok.re_encrypt(byok.encrypt(made.name, b"x"), destination_key_name=key.name),
@@ -248,20 +302,30 @@ def test_cli_import_as_the_guide_runs_it(byok_cluster: LocalCluster, tmp_path: P
     created = keymgr("keys", "create", name, "--origin", "external", env=env)
     assert created.returncode == 0 and b"external" in created.stdout, created.stderr
     pem, token = tmp_path / "wrap.pem", tmp_path / "token.txt"
-    params = keymgr("keys", "import-params", name, "--out-public-key", str(pem),
-                    "--out-token", str(token), env=env)
+    params = keymgr(
+        "keys",
+        "import-params",
+        name,
+        "--out-public-key",
+        str(pem),
+        "--out-token",
+        str(token),
+        env=env,
+    )
     assert params.returncode == 0, params.stderr
     assert oct(token.stat().st_mode & 0o777) == "0o600"
     secret = material()
     payload = tmp_path / "payload.bin"
     payload.write_bytes(openssl_wrap(pem.read_text(), secret, tmp_path))
-    imported = keymgr("keys", "import", name, "--wrapped", str(payload), "--token", str(token),
-                      env=env)
+    imported = keymgr(
+        "keys", "import", name, "--wrapped", str(payload), "--token", str(token), env=env
+    )
     assert imported.returncode == 0, imported.stderr
     history = keymgr("keys", "history", name, env=env)
     assert b"external" in history.stdout
-    again = keymgr("keys", "import", name, "--wrapped", str(payload), "--token", str(token),
-                   env=env)
+    again = keymgr(
+        "keys", "import", name, "--wrapped", str(payload), "--token", str(token), env=env
+    )
     assert "import_token" in one_line_error(again)
     with byok_cluster.client() as client:
         blob = client.encrypt(name, b"cli", consistent=True)
@@ -293,23 +357,38 @@ def test_imported_material_expires_is_erased_and_comes_back(
         params = client.get_import_parameters(key.name)
         with pytest.raises(InvalidArgument, match="expires_at_ms"):
             client.import_key_material(
-                key.name, import_token=params.import_token, expires_at_ms=1000,
-                wrapped_key_material=python_wrap(params.public_key, material()))
+                key.name,
+                import_token=params.import_token,
+                expires_at_ms=1000,
+                wrapped_key_material=python_wrap(params.public_key, material()),
+            )
         secret = material()
         pem, token, payload = tmp_path / "w.pem", tmp_path / "t.txt", tmp_path / "p.bin"
         pem.write_text(params.public_key_pem)
         token.write_text(params.import_token + "\n")
         payload.write_bytes(python_wrap(params.public_key, secret))
         started_ms = time.time() * 1000
-        imported = keymgr("keys", "import", key.name, "--wrapped", str(payload), "--token",
-                          str(token), "--expires-in", "4s", env=env)
+        imported = keymgr(
+            "keys",
+            "import",
+            key.name,
+            "--wrapped",
+            str(payload),
+            "--token",
+            str(token),
+            "--expires-in",
+            "4s",
+            env=env,
+        )
         assert imported.returncode == 0, imported.stderr
         assert b"(expires " in imported.stdout
         version = client.get_key(key.name).versions[0]
         assert started_ms + 3000 < version.expires_at_ms < time.time() * 1000 + 4000
         assert not version.material_expired
-        blobs = [client.encrypt(key.name, b"before expiry", consistent=True, endpoint=n.api)
-                 for n in nodes]
+        blobs = [
+            client.encrypt(key.name, b"before expiry", consistent=True, endpoint=n.api)
+            for n in nodes
+        ]
         history = keymgr("keys", "history", key.name, env=env)
         assert b"Expires" in history.stdout and b"expired" not in history.stdout
 
@@ -331,8 +410,11 @@ def test_imported_material_expires_is_erased_and_comes_back(
 
         _until(erased_everywhere, 15, "the leader to erase the expired material")
         audit = b"".join(Path(p).read_bytes() for p in byok_cluster.spec.audit_files.values())
-        erasures = [line for line in audit.splitlines()
-                    if b"ExpireImportedMaterial" in line and key.id.encode() in line]
+        erasures = [
+            line
+            for line in audit.splitlines()
+            if b"ExpireImportedMaterial" in line and key.id.encode() in line
+        ]
         assert len(erasures) == 1, erasures  # once, however many rounds the leader ran
         assert b'"principal":"scheduler"' in erasures[0].replace(b" ", b"")
         history = keymgr("keys", "history", key.name, env=env)
@@ -345,16 +427,25 @@ def test_imported_material_expires_is_erased_and_comes_back(
         again = client.get_import_parameters(key.name)
         with pytest.raises(FailedPrecondition, match="wrapped_key_material: differs"):
             client.import_key_material(
-                key.name, import_token=again.import_token, version=1,
-                wrapped_key_material=python_wrap(again.public_key, material()))
+                key.name,
+                import_token=again.import_token,
+                version=1,
+                wrapped_key_material=python_wrap(again.public_key, material()),
+            )
         back = client.import_key_material(
-            key.name, import_token=again.import_token, version=1,
-            wrapped_key_material=python_wrap(again.public_key, secret))
+            key.name,
+            import_token=again.import_token,
+            version=1,
+            wrapped_key_material=python_wrap(again.public_key, secret),
+        )
         assert back.current_version == 1
         assert not back.versions[0].material_expired and back.versions[0].expires_at_ms == 0
         for node, blob in zip(nodes, blobs, strict=True):
-            opened = _until(lambda n=node, b=blob: _decrypts(client, b, n.api), 10,
-                            f"node {node.id} to serve the re-imported version")
+            opened = _until(
+                lambda n=node, b=blob: _decrypts(client, b, n.api),
+                10,
+                f"node {node.id} to serve the re-imported version",
+            )
             assert opened == b"before expiry"
 
 
@@ -369,7 +460,12 @@ def test_zz_expired_token_is_refused(byok: Client, expiring: Any) -> None:
     """Last in the module: waits (at most 60 s) for the token made first to expire."""
     key, params = expiring
     time.sleep(max(0.0, params.expires_at_ms / 1000 - time.time()) + 0.5)
-    _refused(byok, key.name, FailedPrecondition, "import_token: expired",
-             import_token=params.import_token,
-             wrapped_key_material=python_wrap(params.public_key, material()))
+    _refused(
+        byok,
+        key.name,
+        FailedPrecondition,
+        "import_token: expired",
+        import_token=params.import_token,
+        wrapped_key_material=python_wrap(params.public_key, material()),
+    )
     assert byok.get_key(key.name).current_version == 0

@@ -41,8 +41,16 @@ def test_kms_v2_plugin(make_cluster: MakeCluster, tmp_path: Path, processes: Pro
     sock = tmp_path / "run" / "kms" / "kms.sock"  # directories not made yet, as on a new host
     processes.start(
         [
-            sys.executable, "-m", "keymgr", "kms-plugin", "--socket", str(sock),
-            "--key", "k8s-secrets", "--timeout", "2",
+            sys.executable,
+            "-m",
+            "keymgr",
+            "kms-plugin",
+            "--socket",
+            str(sock),
+            "--key",
+            "k8s-secrets",
+            "--timeout",
+            "2",
             *connection_args(cluster, "kms-plugin", kind="service", key_flag="--client-key"),
         ],
         tmp_path / "kms-plugin.log",
@@ -53,7 +61,8 @@ def test_kms_v2_plugin(make_cluster: MakeCluster, tmp_path: Path, processes: Pro
     probed = keymgr("kms-probe", "--socket", str(sock))  # no Kubernetes needed
     assert probed.returncode == 0, probed.stderr
     assert "healthz ok" in probed.stdout.decode() and "Decrypt  returned the DEK" in (
-        probed.stdout.decode())
+        probed.stdout.decode()
+    )
     with grpc.insecure_channel(f"unix://{sock}") as channel:
         kms = api_pb2_grpc.KeyManagementServiceStub(channel)
         status = kms.Status(api_pb2.StatusRequest(), timeout=15)
@@ -104,8 +113,14 @@ def test_kms_plugin_socket_errors_are_one_line(cluster: LocalCluster, tmp_path: 
     RuntimeError: Failed to bind`); a probe of a missing socket says so."""
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    bad = keymgr("kms-plugin", "--socket", str(blocker / "kms" / "kms.sock"),
-                 "--key", "k8s-secrets", env=cluster_env(cluster))
+    bad = keymgr(
+        "kms-plugin",
+        "--socket",
+        str(blocker / "kms" / "kms.sock"),
+        "--key",
+        "k8s-secrets",
+        env=cluster_env(cluster),
+    )
     err = one_line_error(bad)
     assert "internal error" not in err and "--socket" in err and str(blocker) in err, err
     missing = one_line_error(keymgr("kms-probe", "--socket", str(tmp_path / "none.sock")))

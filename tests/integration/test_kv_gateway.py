@@ -51,10 +51,20 @@ def setup_mount(cluster: LocalCluster, mount: str) -> dict[str, str]:
     with cluster.client() as admin:
         admin.secrets.enable_mount(mount)
         grant(admin, unique("kvgw-ops-"), OPS, ALL_SECRET_OPERATIONS, [f"{mount}/*"])
-        grant(admin, unique("kvgw-web-"), WEB, ALL_SECRET_OPERATIONS,
-              [f"{mount}/apps/web/*", f"{mount}/apps/web/", f"{mount}/apps/"])
-        grant(admin, unique("kvgw-cert-"), f"spiffe://keymgr/service/{CERT_APP}",
-              ["secret-read", "secret-write"], [f"{mount}/certs/*"])
+        grant(
+            admin,
+            unique("kvgw-web-"),
+            WEB,
+            ALL_SECRET_OPERATIONS,
+            [f"{mount}/apps/web/*", f"{mount}/apps/web/", f"{mount}/apps/"],
+        )
+        grant(
+            admin,
+            unique("kvgw-cert-"),
+            f"spiffe://keymgr/service/{CERT_APP}",
+            ["secret-read", "secret-write"],
+            [f"{mount}/certs/*"],
+        )
         admin.set_roles(GATEWAY, ["gateway"])
         tokens = {
             "ops": token_for(admin, OPS),
@@ -93,12 +103,12 @@ def check_hvac(gateway: RunningGateway, mount: str, token: str) -> None:
     made = kv.create_or_update_secret("apps/db/main", {"password": VALUE}, mount_point=mount)
     assert made["data"]["version"] == 1
     kv.patch("apps/db/main", {"user": "db"}, mount_point=mount)
-    read = kv.read_secret_version("apps/db/main", mount_point=mount,
-                                  raise_on_deleted_version=True)
+    read = kv.read_secret_version("apps/db/main", mount_point=mount, raise_on_deleted_version=True)
     assert read["data"]["data"] == {"password": VALUE, "user": "db"}
     assert read["data"]["metadata"]["version"] == 2
-    first = kv.read_secret_version("apps/db/main", version=1, mount_point=mount,
-                                   raise_on_deleted_version=True)
+    first = kv.read_secret_version(
+        "apps/db/main", version=1, mount_point=mount, raise_on_deleted_version=True
+    )
     assert first["data"]["data"] == {"password": VALUE}
     with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set"):
         kv.create_or_update_secret("apps/db/main", {"password": "x"}, cas=1, mount_point=mount)
@@ -106,19 +116,20 @@ def check_hvac(gateway: RunningGateway, mount: str, token: str) -> None:
     kv.delete_latest_version_of_secret("apps/db/main", mount_point=mount)
     with pytest.raises(hvac.exceptions.InvalidPath):
         kv.read_secret_version("apps/db/main", mount_point=mount, raise_on_deleted_version=True)
-    gone = kv.read_secret_version("apps/db/main", mount_point=mount,
-                                  raise_on_deleted_version=False)
+    gone = kv.read_secret_version("apps/db/main", mount_point=mount, raise_on_deleted_version=False)
     assert gone["data"]["data"] is None and gone["data"]["metadata"]["deletion_time"]
     kv.undelete_secret_versions("apps/db/main", [3], mount_point=mount)
-    assert kv.read_secret_version("apps/db/main", mount_point=mount,
-                                  raise_on_deleted_version=True)["data"]["data"] == {
-        "password": "third"}
+    assert kv.read_secret_version("apps/db/main", mount_point=mount, raise_on_deleted_version=True)[
+        "data"
+    ]["data"] == {"password": "third"}
     kv.destroy_secret_versions("apps/db/main", [1], mount_point=mount)
     with pytest.raises(hvac.exceptions.InvalidPath):
-        kv.read_secret_version("apps/db/main", version=1, mount_point=mount,
-                               raise_on_deleted_version=True)
-    kv.update_metadata("apps/db/main", max_versions=5, custom_metadata={"owner": "db"},
-                       mount_point=mount)
+        kv.read_secret_version(
+            "apps/db/main", version=1, mount_point=mount, raise_on_deleted_version=True
+        )
+    kv.update_metadata(
+        "apps/db/main", max_versions=5, custom_metadata={"owner": "db"}, mount_point=mount
+    )
     meta = kv.read_secret_metadata("apps/db/main", mount_point=mount)["data"]
     assert meta["current_version"] == 3 and meta["max_versions"] == 5
     assert meta["custom_metadata"] == {"owner": "db"}
@@ -158,19 +169,20 @@ def check_bao(gateway: RunningGateway, mount: str, token: str) -> None:
     assert meta["data"]["current_version"] == 2
     assert "cli" in json.loads(ok("kv", "list", "-format=json", f"{mount}/apps/web"))
     conflict = gateway.bao("kv", "put", "-cas=1", f"{mount}/apps/web/cli", "k=v", token=token)
-    assert conflict.returncode == 2 and "check-and-set parameter did not match" in (
-        conflict.stderr)
+    assert conflict.returncode == 2 and "check-and-set parameter did not match" in (conflict.stderr)
 
 
-def check_authorization(cluster: LocalCluster, gateway: RunningGateway, mount: str,
-                        tokens: dict[str, str]) -> None:
+def check_authorization(
+    cluster: LocalCluster, gateway: RunningGateway, mount: str, tokens: dict[str, str]
+) -> None:
     denied = {"errors": ["permission denied"]}
     nobody = gateway.bao("kv", "get", f"{mount}/apps/db/main", token=tokens["nobody"])
     assert nobody.returncode == 2 and "permission denied" in nobody.stderr
     web = gateway.hvac(tokens["web"]).secrets.kv.v2
     web.create_or_update_secret("apps/web/own", {"k": "v"}, mount_point=mount)
-    assert web.read_secret_version("apps/web/own", mount_point=mount,
-                                   raise_on_deleted_version=True)["data"]["data"] == {"k": "v"}
+    assert web.read_secret_version(
+        "apps/web/own", mount_point=mount, raise_on_deleted_version=True
+    )["data"]["data"] == {"k": "v"}
     with pytest.raises(hvac.exceptions.Forbidden) as refused:
         web.read_secret_version("apps/db/main", mount_point=mount, raise_on_deleted_version=True)
     assert refused.value.errors == denied["errors"]
@@ -182,7 +194,8 @@ def check_authorization(cluster: LocalCluster, gateway: RunningGateway, mount: s
         assert not client.is_authenticated(), name
         with pytest.raises(hvac.exceptions.Forbidden):
             client.secrets.kv.v2.read_secret_version(
-                "apps/db/main", mount_point=mount, raise_on_deleted_version=True)
+                "apps/db/main", mount_point=mount, raise_on_deleted_version=True
+            )
         refused_cli = gateway.bao("kv", "get", f"{mount}/apps/db/main", token=tokens[name])
         assert refused_cli.returncode == 2 and "permission denied" in refused_cli.stderr
     # no token, but a client certificate: the gateway forwards it, the cluster names it
@@ -190,8 +203,9 @@ def check_authorization(cluster: LocalCluster, gateway: RunningGateway, mount: s
     by_cert = gateway.hvac(cert=(str(cert), str(key))).secrets.kv.v2
     by_cert.create_or_update_secret("certs/one", {"k": "v"}, mount_point=mount)
     with pytest.raises(hvac.exceptions.Forbidden):
-        by_cert.read_secret_version("apps/db/main", mount_point=mount,
-                                    raise_on_deleted_version=True)
+        by_cert.read_secret_version(
+            "apps/db/main", mount_point=mount, raise_on_deleted_version=True
+        )
     # a client certificate may not be forwarded by a caller without role gateway
     with client_for(cluster, "kvgw-not-a-gateway", "service") as other:
         from keymgr.client import PermissionDenied
@@ -206,13 +220,14 @@ def check_bad_input(gateway: RunningGateway, mount: str, token: str) -> None:
 
     context = ssl.create_default_context(cafile=str(gateway.ca))
 
-    def send(method: str, path: str, body: bytes | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, dict]:
-        conn = http.client.HTTPSConnection("127.0.0.1", gateway.port, context=context,
-                                           timeout=60)
+    def send(
+        method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict]:
+        conn = http.client.HTTPSConnection("127.0.0.1", gateway.port, context=context, timeout=60)
         try:
-            conn.request(method, path, body=body,
-                         headers={"X-Vault-Token": token, **(headers or {})})
+            conn.request(
+                method, path, body=body, headers={"X-Vault-Token": token, **(headers or {})}
+            )
             response = conn.getresponse()
             raw = response.read()
             return response.status, json.loads(raw) if raw else {}
@@ -253,7 +268,8 @@ def test_the_next_bao_command_works_when_the_gateways_node_is_killed(
     put = gateway.bao("kv", "put", "secret/apps/db/main", f"password={VALUE}", token=ops)
     assert put.returncode == 0, put.stderr
     assert any("secret" in line and OPS in line for line in audit_lines(cluster, "node1")), (
-        "the gateway did not talk to node1")
+        "the gateway did not talk to node1"
+    )
     cluster.stop("node1", kill=True)
     started = time.monotonic()
     got = gateway.bao("kv", "get", "-field=password", "secret/apps/db/main", token=ops)

@@ -101,8 +101,11 @@ def test_metrics_endpoint_serves_while_idle_and_slow_clients_are_held(
         Siege()
         .hold("idle", tcp(host, int(port)), 100)
         .hold(
-            "slow-head", tcp(host, int(port)), 100,
-            first=b"GET /metrics HTTP/1.1\r\nHost: x\r\n", trickle=ENDLESS_HEADERS,
+            "slow-head",
+            tcp(host, int(port)),
+            100,
+            first=b"GET /metrics HTTP/1.1\r\nHost: x\r\n",
+            trickle=ENDLESS_HEADERS,
         )
     )
 
@@ -126,15 +129,26 @@ def test_kms_plugin_serves_while_idle_and_slow_clients_are_held(
 ) -> None:
     with cluster.client() as admin:
         admin.create_key("held-k8s")
-    grant(cluster, store_pb2.Policy(
-        name="held-kms-plugin", principals=["spiffe://keymgr/service/held-kms"],
-        operations=["encrypt", "decrypt"], key_patterns=["held-k8s"],
-    ))
+    grant(
+        cluster,
+        store_pb2.Policy(
+            name="held-kms-plugin",
+            principals=["spiffe://keymgr/service/held-kms"],
+            operations=["encrypt", "decrypt"],
+            key_patterns=["held-k8s"],
+        ),
+    )
     sock = tmp_path / "kms.sock"
     processes.start(
         [
-            sys.executable, "-m", "keymgr", "kms-plugin", "--socket", str(sock),
-            "--key", "held-k8s",
+            sys.executable,
+            "-m",
+            "keymgr",
+            "kms-plugin",
+            "--socket",
+            str(sock),
+            "--key",
+            "held-k8s",
             *connection_args(cluster, "held-kms", kind="service", key_flag="--client-key"),
         ],
         tmp_path / "kms-plugin.log",
@@ -165,9 +179,7 @@ def test_kms_plugin_serves_while_idle_and_slow_clients_are_held(
             )
         assert big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert kms.Status(api_pb2.StatusRequest(), timeout=5).healthz == "ok"
-    assert max(lifetimes["idle"] + lifetimes["slow-preface"]) < (
-        KMS_PLUGIN.handshake_timeout_s + 3
-    )
+    assert max(lifetimes["idle"] + lifetimes["slow-preface"]) < (KMS_PLUGIN.handshake_timeout_s + 3)
 
 
 def abstract(name: bytes) -> bytes:
@@ -181,19 +193,32 @@ def test_volume_socket_serves_configured_names_only_while_besieged(
     require_tools()
     with cluster.client() as admin:
         admin.create_key("held-volumes", purpose=keys_pb2.KEY_PURPOSE_VOLUME)
-    grant(cluster, store_pb2.Policy(
-        name="held-volume-agent", principals=["spiffe://keymgr/agent/vol-held"],
-        operations=["volume"], key_patterns=["held-volumes"],
-        required_context={"volume_id": "${principal.name}"},
-    ))
+    grant(
+        cluster,
+        store_pb2.Policy(
+            name="held-volume-agent",
+            principals=["spiffe://keymgr/agent/vol-held"],
+            operations=["volume"],
+            key_patterns=["held-volumes"],
+            required_context={"volume_id": "${principal.name}"},
+        ),
+    )
     disk = image(tmp_path, "vol-held")
     volume(cluster, "vol-held", "format", str(disk), "--key", "held-volumes")
     sock_path = tmp_path / "keys.sock"
     log = tmp_path / "serve-socket.log"
     processes.start(
         [
-            sys.executable, "-m", "keymgr", "volume", "serve-socket", str(sock_path),
-            "--volume", f"data={disk}", "--host-id", "host-1",
+            sys.executable,
+            "-m",
+            "keymgr",
+            "volume",
+            "serve-socket",
+            str(sock_path),
+            "--volume",
+            f"data={disk}",
+            "--host-id",
+            "host-1",
             *connection_args(cluster, "vol-held", key_flag="--client-key"),
         ],
         log,
@@ -201,8 +226,15 @@ def test_volume_socket_serves_configured_names_only_while_besieged(
     wait_for(sock_path.exists, timeout=15, what="key socket")
 
     # names that are not a configured volume, or not systemd's address form, get nothing
-    for name in (b"other-volume", b"../data", b"data/../data", b"../../etc/shadow",
-                 b"data\0", b"DATA", b"data/cryptsetup/data"):
+    for name in (
+        b"other-volume",
+        b"../data",
+        b"data/../data",
+        b"../../etc/shadow",
+        b"data\0",
+        b"DATA",
+        b"data/cryptsetup/data",
+    ):
         assert fetch_as(sock_path, abstract(name)) == b"", name
     assert fetch_as(sock_path, b"\0abc/cryptsetup-pkcs11/data") == b""
     assert fetch_as(sock_path, b"\0not-alnum!/cryptsetup/data") == b""
@@ -215,7 +247,9 @@ def test_volume_socket_serves_configured_names_only_while_besieged(
         Siege(reopen_after=1.0)
         .hold("idle", unix(sock_path), 100)
         .hold(
-            "slow-unknown", unix(sock_path, bind=lambda: abstract(b"../../etc/shadow")), 100,
+            "slow-unknown",
+            unix(sock_path, bind=lambda: abstract(b"../../etc/shadow")),
+            100,
             trickle=b"x" * 1000,
         )
     )

@@ -20,15 +20,20 @@ def _live(cluster: LocalCluster) -> list[str]:
     return [n.id for n in cluster.spec.nodes if cluster.alive(n.id)]
 
 
-def _join(cluster: LocalCluster, client: Client, node_id: str, zone: str, shares: list[str]
-          ) -> None:
+def _join(
+    cluster: LocalCluster, client: Client, node_id: str, zone: str, shares: list[str]
+) -> None:
     """Runbook steps 2-4: config + cert, add-peer on the leader, start, unseal."""
-    spec = NodeSpec(id=node_id, zone=zone, seal="file", api=f"127.0.0.1:{free_port()}",
-                    raft=f"127.0.0.1:{free_port()}")
+    spec = NodeSpec(
+        id=node_id,
+        zone=zone,
+        seal="file",
+        api=f"127.0.0.1:{free_port()}",
+        raft=f"127.0.0.1:{free_port()}",
+    )
     cluster.spec.nodes.append(spec)
     cluster.prepare()
-    client.add_peer(node_id, api=spec.api, raft=spec.raft, zone=zone,
-                    endpoint=_leader_api(cluster))
+    client.add_peer(node_id, api=spec.api, raft=spec.raft, zone=zone, endpoint=_leader_api(cluster))
     cluster.start(node_id)
     cluster.wait_answering(node_id)
     cluster.unseal(node_id, shares)
@@ -101,4 +106,8 @@ def test_add_remove_replace_under_writes(make_cluster: MakeCluster) -> None:
     cluster.wait_serving(["node4"])
     with cluster.client(["node4"]) as client:
         assert sorted(p.id for p in client.list_peers().peers) == [
-            "node1", "node2", "node4", "node6"]
+            "node1",
+            "node2",
+            "node4",
+            "node6",
+        ]

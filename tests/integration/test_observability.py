@@ -62,7 +62,8 @@ def test_metrics_scraped_and_health_follows_seal(make_cluster: MakeCluster) -> N
             _sample(text, "keymgr_raft_term") >= 1
             and _sample(text, "keymgr_raft_leader_commit_index") >= 1
             and _sample(text, "keymgr_raft_lag_entries") == 0
-            and 0 <= _sample(text, "keymgr_raft_seconds_since_caught_up")
+            and 0
+            <= _sample(text, "keymgr_raft_seconds_since_caught_up")
             <= cluster.spec.max_staleness_s
             and _sample(text, "keymgr_serving") == 1
             and _sample(text, "keymgr_sealed") == 0

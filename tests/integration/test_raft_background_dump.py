@@ -79,8 +79,12 @@ def test_proposals_commit_while_a_slow_dump_is_written(
         time.sleep(0.02)
     raft.propose(encode(t=1, init_cluster=init_op()), timeout=5)
     for n in range(KEYS):  # the state as the dump will hold it; a few entries to trim
-        store.apply(encode(t=2, create_key=store_pb2.CreateKey(
-            key_id=kid(n), name=f"k{n}", wrapped_material=b"m")))
+        store.apply(
+            encode(
+                t=2,
+                create_key=store_pb2.CreateKey(key_id=kid(n), name=f"k{n}", wrapped_material=b"m"),
+            )
+        )
     for i in range(5):
         raft.propose(encode(t=3 + i, tick=store_pb2.Tick()), timeout=5)
     entries_before = raft.status().log_entries

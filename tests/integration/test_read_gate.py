@@ -205,7 +205,8 @@ def test_a_node_waits_briefly_for_the_callers_index_then_refuses(cluster: LocalC
         assert 0 <= status.seconds_since_caught_up <= cluster.spec.max_staleness_s
         # an index it has applied costs nothing
         keys.ListKeys(
-            keys_pb2.ListKeysRequest(), timeout=10,
+            keys_pb2.ListKeysRequest(),
+            timeout=10,
             metadata=((MIN_INDEX_KEY, str(status.applied_index)),),
         )
 
@@ -216,7 +217,8 @@ def test_a_bad_min_index_is_invalid_argument_naming_the_metadata_key(
 ) -> None:
     with _channel(cluster, "node3") as channel, pytest.raises(grpc.RpcError) as raised:
         keys_stub(channel).GetKey(
-            keys_pb2.GetKeyRequest(name_or_id="x"), timeout=10,
+            keys_pb2.GetKeyRequest(name_or_id="x"),
+            timeout=10,
             metadata=((MIN_INDEX_KEY, value),),
         )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -50,9 +50,7 @@ def test_root_rotation_under_two_of_three(make_cluster: MakeCluster) -> None:
             status = client.seal_status(endpoint=cluster.node(node_id).api)
             assert status.root_generation == 1 and status.threshold == 3
             assert status.shares == 4 and not status.sealed
-            plain = eventually(
-                lambda c=client: c.decrypt(blob, context={"v": "1"}), timeout=15
-            )
+            plain = eventually(lambda c=client: c.decrypt(blob, context={"v": "1"}), timeout=15)
             assert plain == b"written before the rotation"
 
     # the Shamir node, sealed: the old shares are refused, the new ones unseal it

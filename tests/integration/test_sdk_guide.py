@@ -26,6 +26,7 @@ def test_sdk_guide_example_runs(cluster: LocalCluster) -> None:
         "KEYMGR_CLIENT_CERT": str(creds.cert),
         "KEYMGR_CLIENT_KEY": str(creds.key),
     }
-    ran = subprocess.run([sys.executable, "-c", blocks[0]], env=env, capture_output=True,
-                         text=True, timeout=120)
+    ran = subprocess.run(
+        [sys.executable, "-c", blocks[0]], env=env, capture_output=True, text=True, timeout=120
+    )
     assert ran.returncode == 0, ran.stderr

@@ -23,13 +23,13 @@ from tests.integration.hsm import KEY_LABEL, PIN, pin_file, token_label
 class Decryptor:
     """Decrypts in a loop on fixed nodes, counting successes and failures per node."""
 
-    def __init__(self, cluster: LocalCluster, nodes: list[str], blob: bytes, plain: bytes
-                 ) -> None:
+    def __init__(self, cluster: LocalCluster, nodes: list[str], blob: bytes, plain: bytes) -> None:
         self.ok = dict.fromkeys(nodes, 0)
         self.failed: dict[str, list[str]] = {n: [] for n in nodes}
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(cluster, n, blob, plain))
-                         for n in nodes]
+        self._threads = [
+            threading.Thread(target=self._run, args=(cluster, n, blob, plain)) for n in nodes
+        ]
 
     def _run(self, cluster: LocalCluster, node_id: str, blob: bytes, plain: bytes) -> None:
         api = cluster.node(node_id).api
@@ -72,8 +72,9 @@ def approve_as(cluster: LocalCluster, creds: Credentials, operation_id: str) -> 
 def test_seal_migration_shamir_pkcs11_shamir(make_cluster: MakeCluster, tmp_path: Path) -> None:
     cluster = make_cluster(seals=("file", "file", "shamir"))
     shares = cluster.bring_up()
-    files = pki.issue_client_cert(pki.load_ca(cluster.certs), "admin2", kind="admin",
-                                  out_dir=tmp_path / "admin2")
+    files = pki.issue_client_cert(
+        pki.load_ca(cluster.certs), "admin2", kind="admin", out_dir=tmp_path / "admin2"
+    )
     admin2 = Credentials(ca=cluster.credentials.ca, cert=files.cert, key=files.key)
     with cluster.client() as admin:
         admin.set_roles("spiffe://keymgr/admin/admin2", ["admin"])
@@ -97,9 +98,13 @@ def test_seal_migration_shamir_pkcs11_shamir(make_cluster: MakeCluster, tmp_path
                 admin.migrate_seal(request.migration_id, endpoint=api3)
             node3.seal = "pkcs11"
             node3.seal_options = {
-                "module": str(SOFTHSM_MODULE), "token_label": token_label("node3"),
-                "key_label": KEY_LABEL, "pin_file": str(pin_file(tmp_path, "node3")),
-                "module_env": hsm.env, "health_interval_s": 0.5, "retry_max_s": 1.0,
+                "module": str(SOFTHSM_MODULE),
+                "token_label": token_label("node3"),
+                "key_label": KEY_LABEL,
+                "pin_file": str(pin_file(tmp_path, "node3")),
+                "module_env": hsm.env,
+                "health_interval_s": 0.5,
+                "retry_max_s": 1.0,
             }
             cluster.prepare()  # rewrites node3.yaml (the others' configs are unchanged)
             status = admin.migrate_seal(request.migration_id, endpoint=api3)

@@ -155,8 +155,16 @@ def test_list_children_of_a_folder(kv: Client) -> None:
 
 @pytest.mark.parametrize(
     ("path", "field"),
-    [("../etc", "path"), ("a/../b", "path"), ("a//b", "path"), ("/a", "path"), ("a/", "path"),
-     ("a/./b", "path"), ("x" * 129, "path"), ("a b", "path")],
+    [
+        ("../etc", "path"),
+        ("a/../b", "path"),
+        ("a//b", "path"),
+        ("/a", "path"),
+        ("a/", "path"),
+        ("a/./b", "path"),
+        ("x" * 129, "path"),
+        ("a b", "path"),
+    ],
 )
 def test_bad_paths_are_refused_naming_the_field(kv: Client, path: str, field: str) -> None:
     with pytest.raises(InvalidArgument) as refused:
@@ -178,17 +186,24 @@ def test_bad_values_refused_and_nothing_written(cluster: LocalCluster, kv: Clien
         api.put(MOUNT, "sized", {"a": "b"}, cas=7)
     meta = api.read_metadata(MOUNT, "sized")
     assert meta.current_version == 1 and sorted(meta.versions) == [1]
-    channel = grpc.secure_channel(cluster.node("node1").api,
-                                  cluster.credentials.channel_credentials())
+    channel = grpc.secure_channel(
+        cluster.node("node1").api, cluster.credentials.channel_credentials()
+    )
     raw = secrets_stub(channel)  # bodies the SDK would not send
     with pytest.raises(grpc.RpcError) as not_json:
-        raw.Put(secrets_pb2.PutSecretRequest(mount=MOUNT, path="sized", data=b"{nope"),
-                metadata=(), timeout=5)
+        raw.Put(
+            secrets_pb2.PutSecretRequest(mount=MOUNT, path="sized", data=b"{nope"),
+            metadata=(),
+            timeout=5,
+        )
     assert not_json.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "data: not valid JSON" in (not_json.value.details() or "")
     with pytest.raises(grpc.RpcError) as array:
-        raw.Put(secrets_pb2.PutSecretRequest(mount=MOUNT, path="sized", data=b"[1]"),
-                metadata=(), timeout=5)
+        raw.Put(
+            secrets_pb2.PutSecretRequest(mount=MOUNT, path="sized", data=b"[1]"),
+            metadata=(),
+            timeout=5,
+        )
     assert "data: must be a JSON object" in (array.value.details() or "")
     channel.close()
     assert api.read_metadata(MOUNT, "sized").current_version == 1
@@ -205,10 +220,15 @@ def test_tokens_policies_and_revocation(cluster: LocalCluster, kv: Client) -> No
     assert plain.token not in repr(plain)
     with pytest.raises(PermissionDenied):
         api.with_token(plain.token).get(MOUNT, "scoped/web/cfg")
-    grant(kv, store_pb2.Policy(
-        name="webapp-secrets", principals=[web], operations=["secret-read", "secret-list"],
-        path_patterns=[f"{MOUNT}/scoped/web/*"],
-    ))
+    grant(
+        kv,
+        store_pb2.Policy(
+            name="webapp-secrets",
+            principals=[web],
+            operations=["secret-read", "secret-list"],
+            path_patterns=[f"{MOUNT}/scoped/web/*"],
+        ),
+    )
     issued = api.create_token(web, 3600, display_name="web")
     scoped = api.with_token(issued.token)
     assert scoped.get(MOUNT, "scoped/web/cfg").data == {"k": "web"}
@@ -217,8 +237,7 @@ def test_tokens_policies_and_revocation(cluster: LocalCluster, kv: Client) -> No
     with pytest.raises(PermissionDenied):
         scoped.put(MOUNT, "scoped/web/cfg", {"k": "mine"})
     info = scoped.lookup_token()
-    assert (info.principal, info.accessor, info.display_name) == (web, issued.info.accessor,
-                                                                   "web")
+    assert (info.principal, info.accessor, info.display_name) == (web, issued.info.accessor, "web")
     assert issued.info.accessor in [t.accessor for t in api.list_tokens()]
     api.revoke_token(issued.info.accessor)
     with pytest.raises(Unauthenticated) as revoked:
@@ -239,16 +258,19 @@ def test_tokens_policies_and_revocation(cluster: LocalCluster, kv: Client) -> No
         api.with_token(plain.token).create_token(web, 60)
 
 
-def test_forwarded_certificate_only_from_role_gateway(
-    cluster: LocalCluster, kv: Client
-) -> None:
+def test_forwarded_certificate_only_from_role_gateway(cluster: LocalCluster, kv: Client) -> None:
     api = kv.secrets
     api.put(MOUNT, "fwd/cfg", {"k": "v"})
     reader = principal("service", "fwd-reader")
-    grant(kv, store_pb2.Policy(
-        name="fwd-reader", principals=[reader], operations=["secret-read"],
-        path_patterns=[f"{MOUNT}/fwd/*"],
-    ))
+    grant(
+        kv,
+        store_pb2.Policy(
+            name="fwd-reader",
+            principals=[reader],
+            operations=["secret-read"],
+            path_patterns=[f"{MOUNT}/fwd/*"],
+        ),
+    )
     with client_for(cluster, "fwd-reader", "service"):
         pass  # issues the reader's certificate
     reader_pem = (cluster.certs / "fwd-reader.pem").read_bytes()
@@ -274,8 +296,11 @@ def test_forwarded_certificate_only_from_role_gateway(
 def _foreign_certificate(directory: Path) -> bytes:
     """A client certificate of the right shape from a CA that is not the cluster's."""
     directory.mkdir(exist_ok=True)
-    ca = pki.load_ca(directory) if (directory / "ca.pem").exists() else (
-        pki.create_ca(directory), pki.load_ca(directory))[1]
+    ca = (
+        pki.load_ca(directory)
+        if (directory / "ca.pem").exists()
+        else (pki.create_ca(directory), pki.load_ca(directory))[1]
+    )
     files = pki.issue_client_cert(ca, "fwd-reader", kind="service")
     return files.cert.read_bytes()
 
@@ -351,11 +376,16 @@ def test_every_process_of_a_node_serves_secrets_tokens_and_forwarding(
     with cluster.client() as admin:
         admin.secrets.enable_mount("secret")
         admin.create_key("w-key")
-        grant(admin, store_pb2.Policy(
-            name="w-reader", principals=[reader],
-            operations=["secret-read", "secret-write", "describe"],
-            key_patterns=["w-*"], path_patterns=["secret/w/*"],
-        ))
+        grant(
+            admin,
+            store_pb2.Policy(
+                name="w-reader",
+                principals=[reader],
+                operations=["secret-read", "secret-write", "describe"],
+                key_patterns=["w-*"],
+                path_patterns=["secret/w/*"],
+            ),
+        )
         token = admin.secrets.create_token(reader, 600).token
         admin.set_roles(principal("service", "w-gw"), ["gateway"])
     with client_for(cluster, "w-reader", "service"):
@@ -369,43 +399,57 @@ def test_every_process_of_a_node_serves_secrets_tokens_and_forwarding(
         certificate_chain=(cluster.certs / "w-gw.pem").read_bytes(),
     )
     api = cluster.node(node).api
-    channels = [grpc.secure_channel(api, creds, options=[("grpc.use_local_subchannel_pool", 1)])
-                for creds in [cluster.credentials.channel_credentials()] * 12 + [gw_creds] * 12]
+    channels = [
+        grpc.secure_channel(api, creds, options=[("grpc.use_local_subchannel_pool", 1)])
+        for creds in [cluster.credentials.channel_credentials()] * 12 + [gw_creds] * 12
+    ]
     try:
         for i, channel in enumerate(channels):
             secrets_api = secrets_stub(channel)
             keys_api = keys_stub(channel)
             as_token = (("keymgr-token", token),)
             _, call = secrets_api.Put.with_call(
-                secrets_pb2.PutSecretRequest(mount="secret", path=f"w/{i}", data=b'{"i":1}',
-                                             request_id=f"w-{i}"),
-                metadata=as_token, timeout=10,
+                secrets_pb2.PutSecretRequest(
+                    mount="secret", path=f"w/{i}", data=b'{"i":1}', request_id=f"w-{i}"
+                ),
+                metadata=as_token,
+                timeout=10,
             )
             index = max(int(v) for k, v in call.trailing_metadata() if k == INDEX_KEY)
             for other in channels[:4]:
                 got = secrets_stub(other).Get(
                     secrets_pb2.GetSecretRequest(mount="secret", path=f"w/{i}"),
-                    metadata=(*as_token, (MIN_INDEX_KEY, str(index))), timeout=10,
+                    metadata=(*as_token, (MIN_INDEX_KEY, str(index))),
+                    timeout=10,
                 )
                 assert got.data == b'{"i":1}'
-            key = keys_api.GetKey(keys_pb2.GetKeyRequest(name_or_id="w-key"),
-                                  metadata=as_token, timeout=10)
+            key = keys_api.GetKey(
+                keys_pb2.GetKeyRequest(name_or_id="w-key"), metadata=as_token, timeout=10
+            )
             assert key.key.name == "w-key"
             forwarded = (("keymgr-forwarded-cert-bin", reader_pem),)
             if i >= 12:  # the gateway's connections
-                got = secrets_api.Get(secrets_pb2.GetSecretRequest(mount="secret", path="w/0"),
-                                      metadata=forwarded, timeout=10)
+                got = secrets_api.Get(
+                    secrets_pb2.GetSecretRequest(mount="secret", path="w/0"),
+                    metadata=forwarded,
+                    timeout=10,
+                )
                 assert got.data == b'{"i":1}'
-                key = keys_api.GetKey(keys_pb2.GetKeyRequest(name_or_id="w-key"),
-                                      metadata=forwarded, timeout=10)
+                key = keys_api.GetKey(
+                    keys_pb2.GetKeyRequest(name_or_id="w-key"), metadata=forwarded, timeout=10
+                )
                 assert key.key.name == "w-key"
             else:  # the admin is no gateway: refused, relayed or not
                 with pytest.raises(grpc.RpcError) as relayed:
-                    secrets_api.Get(secrets_pb2.GetSecretRequest(mount="secret", path="w/0"),
-                                    metadata=forwarded, timeout=10)
+                    secrets_api.Get(
+                        secrets_pb2.GetSecretRequest(mount="secret", path="w/0"),
+                        metadata=forwarded,
+                        timeout=10,
+                    )
                 with pytest.raises(grpc.RpcError) as local:
-                    keys_api.GetKey(keys_pb2.GetKeyRequest(name_or_id="w-key"),
-                                    metadata=forwarded, timeout=10)
+                    keys_api.GetKey(
+                        keys_pb2.GetKeyRequest(name_or_id="w-key"), metadata=forwarded, timeout=10
+                    )
                 for refused in (relayed, local):
                     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
         # one path written through every process of the node at once: distinct versions
@@ -414,7 +458,8 @@ def test_every_process_of_a_node_serves_secrets_tokens_and_forwarding(
         def put_race(channel: grpc.Channel) -> None:
             reply = secrets_stub(channel).Put(
                 secrets_pb2.PutSecretRequest(mount="secret", path="w/race", data=b"{}"),
-                metadata=(("keymgr-token", token),), timeout=30,
+                metadata=(("keymgr-token", token),),
+                timeout=30,
             )
             done.append(reply.version.version)
 
@@ -429,12 +474,17 @@ def test_every_process_of_a_node_serves_secrets_tokens_and_forwarding(
             channel.close()
 
 
-def test_every_secrets_call_is_audited_without_the_value(
-    cluster: LocalCluster, kv: Client
-) -> None:
+def test_every_secrets_call_is_audited_without_the_value(cluster: LocalCluster, kv: Client) -> None:
     reader = principal("service", "audited")
-    grant(kv, store_pb2.Policy(name="audited", principals=[reader],
-                               operations=["secret-read"], path_patterns=[f"{MOUNT}/aud/*"]))
+    grant(
+        kv,
+        store_pb2.Policy(
+            name="audited",
+            principals=[reader],
+            operations=["secret-read"],
+            path_patterns=[f"{MOUNT}/aud/*"],
+        ),
+    )
     issued = kv.secrets.create_token(reader, 600)
     with cluster.client(["node2"]) as one:
         one.secrets.put(MOUNT, "aud/x", {"pw": "AUDIT-VALUE-7781"})

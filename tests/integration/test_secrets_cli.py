@@ -20,17 +20,34 @@ def test_secrets_cli_round_trip(cluster: LocalCluster, tmp_path: Path) -> None:
 
     cert = tmp_path / "cert.txt"
     cert.write_text("-----BEGIN X-----\nabc\n")
-    put = keymgr("secrets", "put", f"{mount}/apps/web", "user=web", f"cert=@{cert}",
-                 "--format", "json", env=env)
+    put = keymgr(
+        "secrets",
+        "put",
+        f"{mount}/apps/web",
+        "user=web",
+        f"cert=@{cert}",
+        "--format",
+        "json",
+        env=env,
+    )
     assert put.returncode == 0, put.stderr
     assert json.loads(put.stdout)["version"] == 1
-    again = keymgr("secrets", "put", f"-mount={mount}", "-cas=1", "apps/web", "-", env=env,
-                   stdin=b'{"user": "web2", "n": 2}')
+    again = keymgr(
+        "secrets",
+        "put",
+        f"-mount={mount}",
+        "-cas=1",
+        "apps/web",
+        "-",
+        env=env,
+        stdin=b'{"user": "web2", "n": 2}',
+    )
     assert again.returncode == 0, again.stderr
     field = keymgr("secrets", "get", "-field=user", f"{mount}/apps/web", env=env)
     assert field.stdout.decode().strip() == "web2"
-    old = keymgr("secrets", "get", f"-mount={mount}", "-version=1", "--format", "json",
-                 "apps/web", env=env)
+    old = keymgr(
+        "secrets", "get", f"-mount={mount}", "-version=1", "--format", "json", "apps/web", env=env
+    )
     assert json.loads(old.stdout)["data"] == {"user": "web", "cert": "-----BEGIN X-----\nabc\n"}
     patched = keymgr("secrets", "patch", f"{mount}/apps/web", "extra=1", env=env)
     assert patched.returncode == 0, patched.stderr
@@ -45,22 +62,32 @@ def test_secrets_cli_round_trip(cluster: LocalCluster, tmp_path: Path) -> None:
     assert keymgr("secrets", "delete", f"{mount}/apps/web", env=env).returncode == 0
     deleted = keymgr("secrets", "get", f"{mount}/apps/web", env=env)
     assert deleted.returncode != 0 and "deleted" in deleted.stdout.decode()
-    assert keymgr("secrets", "undelete", "-versions=3", f"{mount}/apps/web",
-                  env=env).returncode == 0
-    assert keymgr("secrets", "destroy", "-versions=1", f"{mount}/apps/web",
-                  env=env).returncode == 0
-    meta = keymgr("secrets", "metadata", "get", "--format", "json", f"{mount}/apps/web",
-                  env=env)
+    assert (
+        keymgr("secrets", "undelete", "-versions=3", f"{mount}/apps/web", env=env).returncode == 0
+    )
+    assert keymgr("secrets", "destroy", "-versions=1", f"{mount}/apps/web", env=env).returncode == 0
+    meta = keymgr("secrets", "metadata", "get", "--format", "json", f"{mount}/apps/web", env=env)
     versions = json.loads(meta.stdout)["versions"]
     assert versions["1"]["destroyed"] and not versions["3"]["destroyed"]
-    put_meta = keymgr("secrets", "metadata", "put", "-custom-metadata=owner=ops",
-                      "-max-versions=2", f"{mount}/apps/web", env=env)
+    put_meta = keymgr(
+        "secrets",
+        "metadata",
+        "put",
+        "-custom-metadata=owner=ops",
+        "-max-versions=2",
+        f"{mount}/apps/web",
+        env=env,
+    )
     assert put_meta.returncode == 0, put_meta.stderr
-    meta = json.loads(keymgr("secrets", "metadata", "get", "--format", "json",
-                             f"{mount}/apps/web", env=env).stdout)
+    meta = json.loads(
+        keymgr(
+            "secrets", "metadata", "get", "--format", "json", f"{mount}/apps/web", env=env
+        ).stdout
+    )
     assert meta["custom_metadata"] == {"owner": "ops"} and sorted(meta["versions"]) == ["2", "3"]
-    config = keymgr("secrets", "config", "put", mount, "--cas-required", "true",
-                    "--format", "json", env=env)
+    config = keymgr(
+        "secrets", "config", "put", mount, "--cas-required", "true", "--format", "json", env=env
+    )
     assert json.loads(config.stdout)["cas_required"] is True
     assert keymgr("secrets", "metadata", "delete", f"{mount}/apps/web", env=env).returncode == 0
     gone = keymgr("secrets", "get", f"{mount}/apps/web", env=env)
@@ -69,14 +96,31 @@ def test_secrets_cli_round_trip(cluster: LocalCluster, tmp_path: Path) -> None:
 
 def test_secrets_cli_tokens(cluster: LocalCluster) -> None:
     env = cluster_env(cluster)
-    created = keymgr("secrets", "token", "create", "--principal",
-                     "spiffe://keymgr/service/cli-app", "--ttl", "1h", "--display-name", "ci",
-                     "--format", "json", env=env)
+    created = keymgr(
+        "secrets",
+        "token",
+        "create",
+        "--principal",
+        "spiffe://keymgr/service/cli-app",
+        "--ttl",
+        "1h",
+        "--display-name",
+        "ci",
+        "--format",
+        "json",
+        env=env,
+    )
     assert created.returncode == 0, created.stderr
     issued = json.loads(created.stdout)
     assert issued["token"].startswith("kmt_")
-    looked = keymgr("secrets", "token", "lookup", "--format", "json",
-                    env={**env, "KEYMGR_TOKEN": issued["token"]})
+    looked = keymgr(
+        "secrets",
+        "token",
+        "lookup",
+        "--format",
+        "json",
+        env={**env, "KEYMGR_TOKEN": issued["token"]},
+    )
     assert json.loads(looked.stdout)["accessor"] == issued["accessor"]
     listed = keymgr("secrets", "token", "list", env=env).stdout.decode()
     assert issued["accessor"] in listed and issued["token"] not in listed
@@ -104,6 +148,5 @@ def test_secrets_cli_bad_input_is_one_line(cluster: LocalCluster) -> None:
         assert expected in one_line_error(result), (args, result.stderr)
     stdin = keymgr("secrets", "put", "nosuch/a", "-", env=env, stdin=b"[1, 2]")
     assert "JSON object" in one_line_error(stdin)
-    policy = keymgr("policy", "put", "p", "--principal", "x", "--op", "secret-read",
-                 env=env)
+    policy = keymgr("policy", "put", "p", "--principal", "x", "--op", "secret-read", env=env)
     assert "--path-pattern" in one_line_error(policy)

@@ -29,7 +29,8 @@ def audit_lines(cluster: LocalCluster, node_id: str) -> list[dict[str, object]]:
 
 def exchange(client: Client, token: str) -> operator_pb2.ExchangeRootKeyResponse:
     response: operator_pb2.ExchangeRootKeyResponse = client._call(
-        "operator", "ExchangeRootKey",
+        "operator",
+        "ExchangeRootKey",
         operator_pb2.ExchangeRootKeyRequest(token=token, joiner_public_key=JoinKeyPair().public),
     )
     return response
@@ -37,7 +38,9 @@ def exchange(client: Client, token: str) -> operator_pb2.ExchangeRootKeyResponse
 
 def denied_exchanges(cluster: LocalCluster) -> list[dict[str, object]]:
     return [
-        line for node in ("node1", "node2") for line in audit_lines(cluster, node)
+        line
+        for node in ("node1", "node2")
+        for line in audit_lines(cluster, node)
         if line["operation"] == "ExchangeRootKey" and line["result"] == "PERMISSION_DENIED"
     ]
 
@@ -47,8 +50,10 @@ def test_rebuilt_node_joins_securely(make_cluster: MakeCluster, tmp_path: Path) 
     cluster.bring_up()
     with cluster.client() as client:
         key = client.create_key("before-join")
-        samples = [(client.encrypt(key.name, f"old-{i}".encode(), consistent=True),
-                    f"old-{i}".encode()) for i in range(5)]
+        samples = [
+            (client.encrypt(key.name, f"old-{i}".encode(), consistent=True), f"old-{i}".encode())
+            for i in range(5)
+        ]
 
     # node3 is rebuilt: empty data dir and a brand-new HSM token
     cluster.stop("node3", kill=True)
@@ -72,11 +77,12 @@ def test_rebuilt_node_joins_securely(make_cluster: MakeCluster, tmp_path: Path) 
     with cluster.client(["node1"]) as admin:
         token = admin.create_join_token("node3", ttl_seconds=600)
     assert token.operation_state == "executed"  # one approval required: the requester's
-    files = pki.issue_node_cert(pki.load_ca(cluster.certs), "node9",
-                                out_dir=tmp_path / "intruder")
+    files = pki.issue_node_cert(pki.load_ca(cluster.certs), "node9", out_dir=tmp_path / "intruder")
     intruder = Credentials(ca=cluster.credentials.ca, cert=files.cert, key=files.key)
-    with Client([cluster.node("node1").api], credentials=intruder, attempts=1) as stranger, \
-            pytest.raises(PermissionDenied, match="not another member"):
+    with (
+        Client([cluster.node("node1").api], credentials=intruder, attempts=1) as stranger,
+        pytest.raises(PermissionDenied, match="not another member"),
+    ):
         exchange(stranger, token.token)
     denied = denied_exchanges(cluster)
     principals = {str(line["principal"]) for line in denied}
@@ -91,10 +97,15 @@ def test_rebuilt_node_joins_securely(make_cluster: MakeCluster, tmp_path: Path) 
         eventually(lambda: node_status(client, api3).serving)
         for blob, plain in samples:
             assert client.decrypt(blob, endpoint=api3) == plain
-    node3 = Credentials(ca=cluster.credentials.ca, cert=cluster.certs / "node3.pem",
-                        key=cluster.certs / "node3-key.pem")
-    with Client([cluster.node("node1").api], credentials=node3, attempts=1) as as_node3, \
-            pytest.raises(PermissionDenied, match="already used"):
+    node3 = Credentials(
+        ca=cluster.credentials.ca,
+        cert=cluster.certs / "node3.pem",
+        key=cluster.certs / "node3-key.pem",
+    )
+    with (
+        Client([cluster.node("node1").api], credentials=node3, attempts=1) as as_node3,
+        pytest.raises(PermissionDenied, match="already used"),
+    ):
         exchange(as_node3, token.token)
 
     # node3 sealed the joined root key with its new HSM: it unseals itself after kill -9

@@ -103,11 +103,17 @@ class MariaDB:
     def install(self) -> None:
         subprocess.run(
             [
-                "mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", "--user=root",
-                "--auth-root-authentication-method=normal", "--skip-test-db",
+                "mariadb-install-db",
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
                 "--skip-name-resolve",
             ],
-            check=True, capture_output=True, timeout=120,
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
 
     def start(self, timeout: float = 60.0) -> None:
@@ -138,9 +144,20 @@ class MariaDB:
 
     def query(self, sql: str) -> list[list[str]]:
         result = subprocess.run(
-            ["mariadb", "--no-defaults", "-uroot", f"--socket={self.socket}", "-N", "-B",
-             "-e", sql],
-            capture_output=True, text=True, timeout=30, check=False,
+            [
+                "mariadb",
+                "--no-defaults",
+                "-uroot",
+                f"--socket={self.socket}",
+                "-N",
+                "-B",
+                "-e",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if result.returncode != 0:
             raise RuntimeError(result.stderr.strip())
@@ -154,7 +171,8 @@ def audit_lines(cluster: LocalCluster, node_id: str) -> list[dict]:
 
 def fetches(cluster: LocalCluster, node_id: str) -> list[dict]:
     return [
-        r for r in audit_lines(cluster, node_id)
+        r
+        for r in audit_lines(cluster, node_id)
         if r["operation"] == "GetMasterKey" and r["principal"] == GATEWAY and r["result"] == "OK"
     ]
 
@@ -218,9 +236,7 @@ def start_gateway(
     }
     config.write_text(yaml.safe_dump(body))
     command = "gateway" if unified else "tde-gateway"
-    processes.start(
-        [*keymgr_argv(), command, "--config", str(config)], tmp_path / "gateway.log"
-    )
+    processes.start([*keymgr_argv(), command, "--config", str(config)], tmp_path / "gateway.log")
     wait_for(lambda: port_open(port), timeout=20, what="gateway listening")
     return port, token, wrong_db_token
 
@@ -259,8 +275,7 @@ def fill_tables(db: MariaDB) -> None:
         "ENCRYPTED=YES ENCRYPTION_KEY_ID=2"
     )
     db.query(
-        "CREATE TABLE shop.control (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB "
-        "ENCRYPTED=NO"
+        "CREATE TABLE shop.control (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB ENCRYPTED=NO"
     )
     values = ",".join(f"({i}, '{MARKER.decode()}-{i}')" for i in range(200))
     db.query(f"INSERT INTO shop.secret VALUES {values}")
@@ -272,9 +287,17 @@ def fill_tables(db: MariaDB) -> None:
 
 def rotate_in_keymgr(cluster: LocalCluster, key_name: str) -> int:
     result = keymgr(
-        "tde-rotate", key_name, "--address", cluster.node("node2").api,
-        "--ca", str(cluster.credentials.ca), "--cert", str(cluster.credentials.cert),
-        "--key", str(cluster.credentials.key), "--json",
+        "tde-rotate",
+        key_name,
+        "--address",
+        cluster.node("node2").api,
+        "--ca",
+        str(cluster.credentials.ca),
+        "--cert",
+        str(cluster.credentials.cert),
+        "--key",
+        str(cluster.credentials.key),
+        "--json",
     )
     assert result.returncode == 0, result.stderr
     version: int = json.loads(result.stdout)["version"]
@@ -343,7 +366,9 @@ def test_mariadb_fetches_keys_while_the_gateway_is_besieged(
     siege = (
         Siege()
         .hold(
-            "slow-head", tls("127.0.0.1", port, context), 50,
+            "slow-head",
+            tls("127.0.0.1", port, context),
+            50,
             first=b"GET /v1/keymgr/data/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n",
             trickle=ENDLESS_HEADERS,
         )
@@ -386,8 +411,9 @@ def check_kv_on_the_same_listener(cluster: LocalCluster, port: int) -> None:
         grant(admin, "tde-test-app", app, ALL_SECRET_OPERATIONS, ["secret/*"])
         token = token_for(admin, app)
         applied_everywhere(cluster, admin)
-    kv = hvac.Client(url=f"https://127.0.0.1:{port}", token=token,
-                     verify=str(cluster.credentials.ca)).secrets.kv.v2
+    kv = hvac.Client(
+        url=f"https://127.0.0.1:{port}", token=token, verify=str(cluster.credentials.ca)
+    ).secrets.kv.v2
     kv.create_or_update_secret("db/shop", {"password": "p"}, mount_point="secret")
     read = kv.read_secret_version("db/shop", mount_point="secret", raise_on_deleted_version=True)
     assert read["data"]["data"] == {"password": "p"}
@@ -431,8 +457,10 @@ def check_gateway_http(cluster: LocalCluster, port: int, token: str, wrong: str)
         finally:
             conn.close()
 
-    assert get("/v1/sys/mounts/keymgr/tune", token) == (200, {"options": {"version": "2"},
-                                                              "type": "kv"})
+    assert get("/v1/sys/mounts/keymgr/tune", token) == (
+        200,
+        {"options": {"version": "2"}, "type": "kv"},
+    )
     status, body = get("/v1/keymgr/data/1", token)
     assert status == 200 and body["data"]["metadata"]["version"] == 1
     assert len(body["data"]["data"]["data"]) == 64

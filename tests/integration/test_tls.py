@@ -25,10 +25,14 @@ from keymgr.tls13 import CIPHER_SUITES_VARIABLE, TLS13_ONLY_CIPHER_SUITES
 from tests.integration.conftest import MakeCluster
 
 # What an inherited environment could say to bring TLS 1.2 back.
-ALLOW_TLS12 = ":".join([
-    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-AES128-GCM-SHA256",
-])
+ALLOW_TLS12 = ":".join(
+    [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ]
+)
 OPENSSL_TLS12_CONF = """\
 openssl_conf = openssl_init
 [openssl_init]
@@ -168,7 +172,9 @@ def test_client_sdk_alone_never_negotiates_tls12(
     with tls12_server(certs / "node1.pem", certs / "node1-key.pem") as (address, outcomes):
         done = subprocess.run(
             [sys.executable, "-c", CLIENT_ONLY, str(certs), address],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert done.returncode == 0, done.stderr[-2000:]
     assert outcomes, "the client never reached the TLS 1.2 server"
@@ -195,11 +201,16 @@ GRPC_FIRST = textwrap.dedent("""
 
 @pytest.mark.parametrize(
     ("inherited", "expected"),
-    [(ALLOW_TLS12, "refused: gRPC in this process accepts TLS 1.2"), (None, "refused: gRPC"),
-     (TLS13_ONLY_CIPHER_SUITES, "built")],
+    [
+        (ALLOW_TLS12, "refused: gRPC in this process accepts TLS 1.2"),
+        (None, "refused: gRPC"),
+        (TLS13_ONLY_CIPHER_SUITES, "built"),
+    ],
 )
 def test_grpc_loaded_before_keymgr_with_tls12_is_refused_loudly(
-    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, inherited: str | None,
+    cluster: LocalCluster,
+    monkeypatch: pytest.MonkeyPatch,
+    inherited: str | None,
     expected: str,
 ) -> None:
     if inherited is None:
@@ -208,7 +219,9 @@ def test_grpc_loaded_before_keymgr_with_tls12_is_refused_loudly(
         monkeypatch.setenv(CIPHER_SUITES_VARIABLE, inherited)
     done = subprocess.run(
         [sys.executable, "-c", GRPC_FIRST, str(cluster.certs)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith(expected), done.stdout
@@ -251,9 +264,10 @@ def test_a_refused_certificate_is_named_at_once_not_retried(
     }
     for name, (wrong, words) in cases.items():
         started = time.monotonic()
-        with Client(addresses, credentials=wrong) as client, pytest.raises(
-            TlsHandshakeFailed
-        ) as caught:
+        with (
+            Client(addresses, credentials=wrong) as client,
+            pytest.raises(TlsHandshakeFailed) as caught,
+        ):
             client.list_keys()
         assert time.monotonic() - started < 1.0, name  # not 6 tries with backoff
         for word in words:

@@ -67,7 +67,11 @@ def volume(cluster: LocalCluster, agent: str, *args: str, nodes: list[str] | Non
 
 def volume_fails(cluster: LocalCluster, agent: str, *args: str) -> subprocess.CompletedProcess[str]:
     result = keymgr(
-        "volume", *args, "--fast-kdf", "--host-id", HOST,
+        "volume",
+        *args,
+        "--fast-kdf",
+        "--host-id",
+        HOST,
         *connection_args(cluster, agent, key_flag="--client-key"),
     )
     assert result.returncode != 0
@@ -110,9 +114,7 @@ def test_volume_lifecycle_failover_denial_and_no_leaks(
     seen: dict[bytes, bytes] = {}
     with ProcSampler() as sampler:
         # format through node1 only: node1 makes the volume key
-        made = volume(
-            cluster, "vol-a", "format", str(disk), "--key", "volumes", nodes=["node1"]
-        )
+        made = volume(cluster, "vol-a", "format", str(disk), "--key", "volumes", nodes=["node1"])
         assert made["volume_id"] == "vol-a" and made["key_version"] == 1
         volume_keys(cluster, disk, seen)
         tokens, slots = read_tokens(CS, disk)
@@ -132,17 +134,24 @@ def test_volume_lifecycle_failover_denial_and_no_leaks(
         volume_keys(cluster, disk, seen)
         tokens, slots = read_tokens(CS, disk)
         assert len(tokens) == 1 and len(slots) == 1 and slots != {0}
-        assert volume(cluster, "vol-a", "unlock", str(disk), "--test-passphrase")[
-            "token_id"
-        ] == rotated["token_id"]
+        assert (
+            volume(cluster, "vol-a", "unlock", str(disk), "--test-passphrase")["token_id"]
+            == rotated["token_id"]
+        )
         first_key = next(iter(seen.values()))
         assert not CS.test_key(disk, first_key)  # the old keyslot is gone
 
         # an interruption after any step of a rotation leaves a volume that opens
         for step in ("token-added", "keyslot-added", "slots-killed"):
             result = keymgr(
-                "volume", "rotate", str(disk), "--fast-kdf", "--host-id", HOST,
-                "--crash-after", step,
+                "volume",
+                "rotate",
+                str(disk),
+                "--fast-kdf",
+                "--host-id",
+                HOST,
+                "--crash-after",
+                step,
                 *connection_args(cluster, "vol-a", key_flag="--client-key"),
             )
             assert result.returncode == 75, (step, result.stderr)
@@ -166,8 +175,16 @@ def test_volume_lifecycle_failover_denial_and_no_leaks(
         sock_path = tmp_path / "keys.sock"
         server = processes.start(
             [
-                sys.executable, "-m", "keymgr", "volume", "serve-socket", str(sock_path),
-                "--volume", f"data={disk}", "--host-id", HOST,
+                sys.executable,
+                "-m",
+                "keymgr",
+                "volume",
+                "serve-socket",
+                str(sock_path),
+                "--volume",
+                f"data={disk}",
+                "--host-id",
+                HOST,
                 *connection_args(cluster, "vol-a", key_flag="--client-key"),
             ],
             tmp_path / "serve-socket.log",
@@ -238,7 +255,5 @@ def test_volume_service_checks_context_and_purpose(cluster: LocalCluster) -> Non
         if record["result"] == "OK":
             assert {"volume_id", "host_id"} <= set(record["context"]) and record["key_id"]
             assert "v1" not in record["context"].values()  # values are HMAC'd
-    with client_for(cluster, "vol-stranger", "agent") as stranger, pytest.raises(
-        PermissionDenied
-    ):
+    with client_for(cluster, "vol-stranger", "agent") as stranger, pytest.raises(PermissionDenied):
         stranger.unwrap_volume_key("v1", made.wrapped_key, host_id="h1")

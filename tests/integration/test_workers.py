@@ -31,9 +31,9 @@ CONNECTIONS = 24  # P(all on one of 2 processes) = 2**-23
 
 
 @contextlib.contextmanager
-def connections(cluster: LocalCluster, node_id: str, count: int = CONNECTIONS) -> Iterator[
-    list[grpc.Channel]
-]:
+def connections(
+    cluster: LocalCluster, node_id: str, count: int = CONNECTIONS
+) -> Iterator[list[grpc.Channel]]:
     creds = cluster.credentials.channel_credentials()
     channels = [
         grpc.secure_channel(

@@ -93,8 +93,15 @@ class FakeSecrets:
 
     # -- data -----------------------------------------------------------------------
 
-    def put(self, mount: str, path: str, data: Mapping[str, Any], *,
-            cas: int | None = None, request_id: str | None = None) -> SecretVersion:
+    def put(
+        self,
+        mount: str,
+        path: str,
+        data: Mapping[str, Any],
+        *,
+        cas: int | None = None,
+        request_id: str | None = None,
+    ) -> SecretVersion:
         self.store.put_request_ids.append(request_id)
         self._check("secret-write", f"{mount}/{path}")
         if "/" in path and any(s in ("", ".", "..") for s in path.split("/")):
@@ -120,15 +127,23 @@ class FakeSecrets:
             entry.values.pop(old, None)
         return entry.info[entry.current]
 
-    def patch(self, mount: str, path: str, data: Mapping[str, Any], *,
-              cas: int | None = None, request_id: str | None = None) -> SecretVersion:
+    def patch(
+        self,
+        mount: str,
+        path: str,
+        data: Mapping[str, Any],
+        *,
+        cas: int | None = None,
+        request_id: str | None = None,
+    ) -> SecretVersion:
         self._check("secret-write", f"{mount}/{path}")
         entry = self._path(mount, path)
         value = entry.values.get(entry.current)
         if value is None:
             raise NotFound("path: the current version is deleted or destroyed")
-        return self.put(mount, path, merge_patch(value, dict(data)),
-                        cas=entry.current if cas is None else cas)
+        return self.put(
+            mount, path, merge_patch(value, dict(data)), cas=entry.current if cas is None else cas
+        )
 
     def get(self, mount: str, path: str, *, version: int = 0) -> Secret:
         self._check("secret-read", f"{mount}/{path}")
@@ -146,35 +161,37 @@ class FakeSecrets:
         children = set()
         for m, p in self.store.paths:
             if m == mount and p.startswith(prefix):
-                head, slash, _ = p[len(prefix):].partition("/")
+                head, slash, _ = p[len(prefix) :].partition("/")
                 children.add(head + slash)
         if not children:
             raise NotFound("prefix: nothing under it")
         return sorted(children)
 
-    def _versions(self, operation: str, mount: str, path: str,
-                  versions: Sequence[int]) -> _Path:
+    def _versions(self, operation: str, mount: str, path: str, versions: Sequence[int]) -> _Path:
         self._check(operation, f"{mount}/{path}")
         return self._path(mount, path)
 
-    def delete(self, mount: str, path: str, versions: Sequence[int] = (), *,
-               request_id: str | None = None) -> None:
+    def delete(
+        self, mount: str, path: str, versions: Sequence[int] = (), *, request_id: str | None = None
+    ) -> None:
         entry = self._versions("secret-delete", mount, path, versions)
         for n in versions or [entry.current]:
             if n in entry.info and not entry.info[n].deletion_time:
                 info = entry.info[n]
                 entry.info[n] = SecretVersion(n, info.created_time, time.time(), info.destroyed)
 
-    def undelete(self, mount: str, path: str, versions: Sequence[int], *,
-                 request_id: str | None = None) -> None:
+    def undelete(
+        self, mount: str, path: str, versions: Sequence[int], *, request_id: str | None = None
+    ) -> None:
         entry = self._versions("secret-write", mount, path, versions)
         for n in versions:
             if n in entry.info:
                 info = entry.info[n]
                 entry.info[n] = SecretVersion(n, info.created_time, 0.0, info.destroyed)
 
-    def destroy(self, mount: str, path: str, versions: Sequence[int], *,
-                request_id: str | None = None) -> None:
+    def destroy(
+        self, mount: str, path: str, versions: Sequence[int], *, request_id: str | None = None
+    ) -> None:
         entry = self._versions("secret-destroy", mount, path, versions)
         for n in versions:
             if n in entry.info:
@@ -188,15 +205,30 @@ class FakeSecrets:
         self._check("secret-read", f"{mount}/{path}")
         e = self._path(mount, path)
         return SecretMetadata(
-            mount, path, e.current, min(e.info, default=0), e.max_versions, e.cas_required,
-            e.delete_after, e.created, e.updated, dict(e.custom), dict(e.info),
+            mount,
+            path,
+            e.current,
+            min(e.info, default=0),
+            e.max_versions,
+            e.cas_required,
+            e.delete_after,
+            e.created,
+            e.updated,
+            dict(e.custom),
+            dict(e.info),
         )
 
-    def write_metadata(self, mount: str, path: str, *, max_versions: int | None = None,
-                       cas_required: bool | None = None,
-                       delete_version_after_s: int | None = None,
-                       custom_metadata: Mapping[str, str] | None = None,
-                       request_id: str | None = None) -> None:
+    def write_metadata(
+        self,
+        mount: str,
+        path: str,
+        *,
+        max_versions: int | None = None,
+        cas_required: bool | None = None,
+        delete_version_after_s: int | None = None,
+        custom_metadata: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> None:
         self._check("secret-write", f"{mount}/{path}")
         self._mount(mount)
         now = time.time()
@@ -212,8 +244,7 @@ class FakeSecrets:
                 raise InvalidArgument("custom_metadata: at most 64 entries")
             e.custom = dict(custom_metadata)
 
-    def delete_metadata(self, mount: str, path: str, *,
-                        request_id: str | None = None) -> None:
+    def delete_metadata(self, mount: str, path: str, *, request_id: str | None = None) -> None:
         self._check("secret-delete", f"{mount}/{path}")
         self._path(mount, path)
         del self.store.paths[(mount, path)]
@@ -224,17 +255,24 @@ class FakeSecrets:
         self._check("secret-read", f"{mount}/")
         return self._mount(mount)
 
-    def write_config(self, mount: str, *, max_versions: int | None = None,
-                     cas_required: bool | None = None,
-                     delete_version_after_s: int | None = None,
-                     request_id: str | None = None) -> MountConfig:
+    def write_config(
+        self,
+        mount: str,
+        *,
+        max_versions: int | None = None,
+        cas_required: bool | None = None,
+        delete_version_after_s: int | None = None,
+        request_id: str | None = None,
+    ) -> MountConfig:
         self._check("secret-write", f"{mount}/")
         old = self._mount(mount)
         new = MountConfig(
-            mount, old.key_name,
+            mount,
+            old.key_name,
             old.max_versions if max_versions is None else max_versions,
             old.cas_required if cas_required is None else cas_required,
-            old.delete_version_after_s if delete_version_after_s is None
+            old.delete_version_after_s
+            if delete_version_after_s is None
             else delete_version_after_s,
         )
         self.store.mounts[mount] = new
@@ -252,9 +290,16 @@ class FakeSecrets:
 
     # -- test setup ---------------------------------------------------------------
 
-    def add_token(self, token: str, patterns: tuple[str, ...], *, ttl_s: float = 3600,
-                  revoked: bool = False) -> None:
+    def add_token(
+        self, token: str, patterns: tuple[str, ...], *, ttl_s: float = 3600, revoked: bool = False
+    ) -> None:
         now = time.time()
-        info = TokenInfo(f"kma_{len(self.store.tokens)}", "spiffe://keymgr/service/t",
-                         "test", now, now + ttl_s, revoked)
+        info = TokenInfo(
+            f"kma_{len(self.store.tokens)}",
+            "spiffe://keymgr/service/t",
+            "test",
+            now,
+            now + ttl_s,
+            revoked,
+        )
         self.store.tokens[token] = (info, patterns)

@@ -42,19 +42,30 @@ def _until(env: Env, args: dict[str, str]) -> int:
 
 
 def _set_roles(env: Env, args: dict[str, str]) -> Any:
-    return store_pb2.SetRoles(binding=store_pb2.RoleBinding(
-        principal=args.get("principal", ""), roles=_words(args.get("roles", ""))))
+    return store_pb2.SetRoles(
+        binding=store_pb2.RoleBinding(
+            principal=args.get("principal", ""), roles=_words(args.get("roles", ""))
+        )
+    )
 
 
 def _set_approval_rule(env: Env, args: dict[str, str]) -> Any:
-    return store_pb2.SetApprovalRule(rule=store_pb2.ApprovalRule(
-        kind=args.get("rule", ""), required=int(args.get("required", "1"))))
+    return store_pb2.SetApprovalRule(
+        rule=store_pb2.ApprovalRule(
+            kind=args.get("rule", ""), required=int(args.get("required", "1"))
+        )
+    )
 
 
 def _put_policy(env: Env, args: dict[str, str]) -> Any:
-    return store_pb2.PutPolicy(policy=store_pb2.Policy(
-        name=args.get("name", ""), roles=_words(args.get("roles", "")),
-        operations=_words(args.get("ops", "")), key_patterns=_words(args.get("patterns", "*"))))
+    return store_pb2.PutPolicy(
+        policy=store_pb2.Policy(
+            name=args.get("name", ""),
+            roles=_words(args.get("roles", "")),
+            operations=_words(args.get("ops", "")),
+            key_patterns=_words(args.get("patterns", "*")),
+        )
+    )
 
 
 def _delete_policy(env: Env, args: dict[str, str]) -> Any:
@@ -67,19 +78,26 @@ def _destroy_key(env: Env, args: dict[str, str]) -> Any:
 
 def _authorize_join(env: Env, args: dict[str, str]) -> Any:
     return store_pb2.AuthorizeJoin(
-        token_id=args.get("token", ""), node_id=args.get("node", ""),
-        secret_digest=b"s" * int(args.get("digest", "32")), expires_at_ms=_until(env, args))
+        token_id=args.get("token", ""),
+        node_id=args.get("node", ""),
+        secret_digest=b"s" * int(args.get("digest", "32")),
+        expires_at_ms=_until(env, args),
+    )
 
 
 def _authorize_seal_migration(env: Env, args: dict[str, str]) -> Any:
     return store_pb2.AuthorizeSealMigration(
-        migration_id=args.get("migration", ""), node_id=args.get("node", ""),
-        to_type=args.get("to", ""), expires_at_ms=_until(env, args))
+        migration_id=args.get("migration", ""),
+        node_id=args.get("node", ""),
+        to_type=args.get("to", ""),
+        expires_at_ms=_until(env, args),
+    )
 
 
 def _authorize_removal(env: Env, args: dict[str, str]) -> Any:
-    return store_pb2.AuthorizeRemoval(member_id=args.get("member", ""),
-                                      expires_at_ms=_until(env, args))
+    return store_pb2.AuthorizeRemoval(
+        member_id=args.get("member", ""), expires_at_ms=_until(env, args)
+    )
 
 
 def _rotate_root(env: Env, args: dict[str, str]) -> Any:
@@ -96,7 +114,8 @@ def _rotate_root(env: Env, args: dict[str, str]) -> Any:
         root_successor=args.get("successor", "successor").encode(),
         keyring=terms,
         new_term=store_pb2.KeyringTerm(
-            term=new_term, wrapped_key=b"term-under-new-root", created_at_ms=env.now),
+            term=new_term, wrapped_key=b"term-under-new-root", created_at_ms=env.now
+        ),
     )
 
 
@@ -126,13 +145,16 @@ def request(env: Env, args: dict[str, str]) -> list[str]:
     """request KIND id=OP [expires=MS] [claim=KIND] FIELDS...: RequestApproval of the
     command KIND builds; `claim` names another kind than the command's."""
     kind = args["_"]
-    return env.propose(args, request_approval=store_pb2.RequestApproval(
-        operation_id=args.get("id", ""),
-        kind=args.get("claim", kind),
-        command=_inner_command(env, kind, args),
-        expires_at_ms=int(args.get("expires", str(env.now + MINUTE_MS))),
-        summary=args.get("summary", ""),
-    ))
+    return env.propose(
+        args,
+        request_approval=store_pb2.RequestApproval(
+            operation_id=args.get("id", ""),
+            kind=args.get("claim", kind),
+            command=_inner_command(env, kind, args),
+            expires_at_ms=int(args.get("expires", str(env.now + MINUTE_MS))),
+            summary=args.get("summary", ""),
+        ),
+    )
 
 
 def direct(env: Env, args: dict[str, str]) -> list[str]:
@@ -144,8 +166,9 @@ def direct(env: Env, args: dict[str, str]) -> list[str]:
 
 
 def approve(env: Env, args: dict[str, str], yes: bool = True) -> list[str]:
-    return env.propose(args, decide_approval=store_pb2.DecideApproval(
-        operation_id=args.get("id", ""), approve=yes))
+    return env.propose(
+        args, decide_approval=store_pb2.DecideApproval(operation_id=args.get("id", ""), approve=yes)
+    )
 
 
 def reject(env: Env, args: dict[str, str]) -> list[str]:
@@ -153,28 +176,44 @@ def reject(env: Env, args: dict[str, str]) -> list[str]:
 
 
 def consume_join(env: Env, args: dict[str, str]) -> list[str]:
-    return env.propose(args, consume_join=store_pb2.ConsumeJoin(
-        token_id=args.get("token", ""), node_id=args.get("node", "")))
+    return env.propose(
+        args,
+        consume_join=store_pb2.ConsumeJoin(
+            token_id=args.get("token", ""), node_id=args.get("node", "")
+        ),
+    )
 
 
 def consume_seal_migration(env: Env, args: dict[str, str]) -> list[str]:
-    return env.propose(args, consume_seal_migration=store_pb2.ConsumeSealMigration(
-        migration_id=args.get("migration", ""), node_id=args.get("node", "")))
+    return env.propose(
+        args,
+        consume_seal_migration=store_pb2.ConsumeSealMigration(
+            migration_id=args.get("migration", ""), node_id=args.get("node", "")
+        ),
+    )
 
 
 def consume_removal(env: Env, args: dict[str, str]) -> list[str]:
-    return env.propose(args, consume_removal=store_pb2.ConsumeRemoval(
-        member_id=args.get("member", "")))
+    return env.propose(
+        args, consume_removal=store_pb2.ConsumeRemoval(member_id=args.get("member", ""))
+    )
 
 
 def member(env: Env, args: dict[str, str]) -> list[str]:
     """member ID [api=A] [raft=R] [zone=Z] [remove=1]: SetMember."""
     node = args.get("_", "")
-    return env.propose(args, set_member=store_pb2.SetMember(
-        member=store_pb2.Member(id=node, api=args.get("api", f"{node}:7001"),
-                                raft=args.get("raft", f"{node}:7101"),
-                                zone=args.get("zone", "")),
-        remove=args.get("remove") == "1"))
+    return env.propose(
+        args,
+        set_member=store_pb2.SetMember(
+            member=store_pb2.Member(
+                id=node,
+                api=args.get("api", f"{node}:7001"),
+                raft=args.get("raft", f"{node}:7101"),
+                zone=args.get("zone", ""),
+            ),
+            remove=args.get("remove") == "1",
+        ),
+    )
 
 
 # --- views ------------------------------------------------------------------------------
@@ -182,9 +221,11 @@ def member(env: Env, args: dict[str, str]) -> list[str]:
 
 def describe_operation(op: store_pb2.PendingOperation) -> list[str]:
     state = store_pb2.OperationState.Name(op.state).removeprefix("OPERATION_STATE_")
-    line = (f"operation {op.id} kind={op.kind} state={state} "
-            f"approvals={','.join(op.approvals) or '-'} required={op.required} "
-            f"expires={op.expires_at_ms}")
+    line = (
+        f"operation {op.id} kind={op.kind} state={state} "
+        f"approvals={','.join(op.approvals) or '-'} required={op.required} "
+        f"expires={op.expires_at_ms}"
+    )
     if op.rejections:
         line += f" rejections={','.join(op.rejections)}"
     if op.decided_at_ms:
@@ -216,15 +257,21 @@ def access(env: Env, args: dict[str, str]) -> list[str]:
         out.append(f"operation {op.id} {op.kind} {state}")
     for join in tables.joins.values():
         token = join.token
-        out.append(f"join {token.token_id} node={token.node_id} expires={token.expires_at_ms} "
-                   f"used={str(join.used).lower()}")
+        out.append(
+            f"join {token.token_id} node={token.node_id} expires={token.expires_at_ms} "
+            f"used={str(join.used).lower()}"
+        )
     for migration in tables.seal_migrations.values():
         auth = migration.authorization
-        out.append(f"seal-migration {auth.migration_id} node={auth.node_id} to={auth.to_type} "
-                   f"expires={auth.expires_at_ms} used={str(migration.used).lower()}")
+        out.append(
+            f"seal-migration {auth.migration_id} node={auth.node_id} to={auth.to_type} "
+            f"expires={auth.expires_at_ms} used={str(migration.used).lower()}"
+        )
     for removal in sorted(tables.removals.values(), key=lambda r: r.member_id):
-        out.append(f"removal {removal.member_id} expires={removal.expires_at_ms} "
-                   f"used={str(removal.used).lower()}")
+        out.append(
+            f"removal {removal.member_id} expires={removal.expires_at_ms} "
+            f"used={str(removal.used).lower()}"
+        )
     for node, entry in sorted(env.store.members().items()):
         out.append(f"member {node} api={entry.api} raft={entry.raft} zone={entry.zone or '-'}")
     return out
@@ -246,7 +293,14 @@ def root(env: Env, args: dict[str, str]) -> list[str]:
 
 
 HANDLERS: dict[str, Callable[[Env, dict[str, str]], list[str]]] = {
-    "request": request, "direct": direct, "approve": approve, "reject": reject,
-    "consume-join": consume_join, "consume-seal-migration": consume_seal_migration,
-    "consume-removal": consume_removal, "member": member, "access": access, "root": root,
+    "request": request,
+    "direct": direct,
+    "approve": approve,
+    "reject": reject,
+    "consume-join": consume_join,
+    "consume-seal-migration": consume_seal_migration,
+    "consume-removal": consume_removal,
+    "member": member,
+    "access": access,
+    "root": root,
 }

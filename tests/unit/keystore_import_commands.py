@@ -28,35 +28,53 @@ def _digest(word: str) -> bytes:
 
 def create_external(env: Env, args: dict[str, str]) -> list[str]:
     ref = args.get("id", "#1")
-    return env.propose(args, create_key=store_pb2.CreateKey(
-        key_id=f"{int(ref[1:], 16):032x}", name=args.get("name", ""),
-        origin=keys_pb2.KEY_ORIGIN_EXTERNAL,
-    ))
+    return env.propose(
+        args,
+        create_key=store_pb2.CreateKey(
+            key_id=f"{int(ref[1:], 16):032x}",
+            name=args.get("name", ""),
+            origin=keys_pb2.KEY_ORIGIN_EXTERNAL,
+        ),
+    )
 
 
 def prepare(env: Env, args: dict[str, str]) -> list[str]:
-    return env.propose(args, prepare_import=store_pb2.PrepareImport(
-        key_id=env.resolve(args["key"]), token_id=args.get("token", TOKEN),
-        public_key=b"spki", wrapped_private_key=b"wrapped-rsa",
-        expires_at_ms=int(args.get("until", str(env.now + MINUTE_MS))),
-    ))
+    return env.propose(
+        args,
+        prepare_import=store_pb2.PrepareImport(
+            key_id=env.resolve(args["key"]),
+            token_id=args.get("token", TOKEN),
+            public_key=b"spki",
+            wrapped_private_key=b"wrapped-rsa",
+            expires_at_ms=int(args.get("until", str(env.now + MINUTE_MS))),
+        ),
+    )
 
 
 def import_material(env: Env, args: dict[str, str]) -> list[str]:
     key_id = env.resolve(args["key"])
     stored = env.store.lookup(key_id)
     version = int(args.get("v", "0")) or (stored.key.current_version + 1 if stored else 1)
-    return env.propose(args, import_material=store_pb2.ImportMaterial(
-        key_id=key_id, token_id=args.get("token", TOKEN), version=version,
-        wrapped_material=args.get("material", "m").encode(),
-        material_digest=_digest(args.get("digest", "d")),
-        expires_at_ms=int(args.get("expires", "0")),
-    ))
+    return env.propose(
+        args,
+        import_material=store_pb2.ImportMaterial(
+            key_id=key_id,
+            token_id=args.get("token", TOKEN),
+            version=version,
+            wrapped_material=args.get("material", "m").encode(),
+            material_digest=_digest(args.get("digest", "d")),
+            expires_at_ms=int(args.get("expires", "0")),
+        ),
+    )
 
 
 def expire(env: Env, args: dict[str, str]) -> list[str]:
-    return env.propose(args, expire_material=store_pb2.ExpireMaterial(
-        key_id=env.resolve(args["key"]), version=int(args["v"])))
+    return env.propose(
+        args,
+        expire_material=store_pb2.ExpireMaterial(
+            key_id=env.resolve(args["key"]), version=int(args["v"])
+        ),
+    )
 
 
 def expiries(env: Env, args: dict[str, str]) -> list[str]:
@@ -66,6 +84,9 @@ def expiries(env: Env, args: dict[str, str]) -> list[str]:
 
 
 HANDLERS: dict[str, Callable[[Env, dict[str, str]], list[str]]] = {
-    "create-external": create_external, "prepare": prepare, "import": import_material,
-    "expire": expire, "expiries": expiries,
+    "create-external": create_external,
+    "prepare": prepare,
+    "import": import_material,
+    "expire": expire,
+    "expiries": expiries,
 }

@@ -47,6 +47,11 @@ def write_pin_file(directory: Path, pin: str = PIN) -> Path:
 
 def token_seal(token: str, pin: Path, **kwargs: object) -> Pkcs11Seal:
     """A pkcs11 seal on `token` of this process's SoftHSM (key label "kek")."""
-    return Pkcs11Seal(module=SOFTHSM_MODULE, token_label=token, key_label="kek",
-                      pin=PinSource(file=pin), module_env=process_softhsm().env,
-                      **kwargs)  # type: ignore[arg-type]
+    return Pkcs11Seal(
+        module=SOFTHSM_MODULE,
+        token_label=token,
+        key_label="kek",
+        pin=PinSource(file=pin),
+        module_env=process_softhsm().env,
+        **kwargs,
+    )  # type: ignore[arg-type]

@@ -192,8 +192,7 @@ NONCE = bytes(range(100, 112))
 # the raw primitives): HMAC-SHA256(KEY, LABEL ‖ SALT ‖ b"ad" ‖ 0x01), and the blob.
 KAT_MESSAGE_KEY = "72eab91d9db5431a924c33d1271f4f7e37fa4d00455b2cda8ac03604afbe1cac"
 KAT_DERIVED = (
-    SALT.hex() + NONCE.hex()
-    + "0d12a505131e71f73c2bbd47958b3f4e7b34d5ae9b24be2a87789ce58534"
+    SALT.hex() + NONCE.hex() + "0d12a505131e71f73c2bbd47958b3f4e7b34d5ae9b24be2a87789ce58534"
 )
 
 
@@ -274,8 +273,11 @@ def test_derived_any_flipped_bit_fails(data: st.DataObject) -> None:
 def test_derived_wrong_label_key_or_aad_fails_opaquely() -> None:
     blob = Aead(KEY).encrypt_derived(b"", LABEL, SALT, NONCE, b"secret", b"ad")
     messages = set()
-    for key, label, ad in [(bytes(32), LABEL, b"ad"), (KEY, b"keymgr/x\0", b"ad"),
-                           (KEY, LABEL, b"ae")]:
+    for key, label, ad in [
+        (bytes(32), LABEL, b"ad"),
+        (KEY, b"keymgr/x\0", b"ad"),
+        (KEY, LABEL, b"ae"),
+    ]:
         with pytest.raises(DecryptionFailed) as info:
             Aead(key).decrypt_derived(blob, label, ad)
         messages.add(str(info.value))

@@ -24,11 +24,21 @@ def batch_of(entries: list[tuple[str | None, int | None, str]]) -> list[str]:
 
 
 def test_runs_of_equal_items_merge_in_order() -> None:
-    assert batch_of([
-        (KEY_A, 1, "OK"), (KEY_A, 1, "OK"), (KEY_B, 3, "OK"), (KEY_A, 1, "OK"),
-        (None, None, "NOT_FOUND"), (None, None, "NOT_FOUND"), (KEY_B, None, "PERMISSION_DENIED"),
-    ]) == [
-        f"{KEY_A}:1:OK*2", f"{KEY_B}:3:OK", f"{KEY_A}:1:OK", "-:-:NOT_FOUND*2",
+    assert batch_of(
+        [
+            (KEY_A, 1, "OK"),
+            (KEY_A, 1, "OK"),
+            (KEY_B, 3, "OK"),
+            (KEY_A, 1, "OK"),
+            (None, None, "NOT_FOUND"),
+            (None, None, "NOT_FOUND"),
+            (KEY_B, None, "PERMISSION_DENIED"),
+        ]
+    ) == [
+        f"{KEY_A}:1:OK*2",
+        f"{KEY_B}:3:OK",
+        f"{KEY_A}:1:OK",
+        "-:-:NOT_FOUND*2",
         f"{KEY_B}:-:PERMISSION_DENIED",
     ]
 
@@ -44,11 +54,22 @@ def test_a_thousand_distinct_neighbours_stay_bounded() -> None:
 def test_batch_line_is_chained_canonical_and_verifies(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     log = AuditLog([FileSink(path)], "node1", lambda: derive_audit_key(b"\x11" * 32))
-    log.log(AuditEvent(principal="p", operation="Decrypt", result="OK", latency_ms=1.0,
-                       key_id=KEY_A, key_version=1))
+    log.log(
+        AuditEvent(
+            principal="p",
+            operation="Decrypt",
+            result="OK",
+            latency_ms=1.0,
+            key_id=KEY_A,
+            key_version=1,
+        )
+    )
     items = [f"{KEY_A}:1:OK*2", "-:-:INVALID_ARGUMENT"]
-    log.log(AuditEvent(principal="p", operation="BatchDecrypt", result="OK", latency_ms=2.0,
-                       batch=items))
+    log.log(
+        AuditEvent(
+            principal="p", operation="BatchDecrypt", result="OK", latency_ms=2.0, batch=items
+        )
+    )
     log.close()
     single, batch = path.read_text().splitlines()
     assert "batch" not in json.loads(single)
@@ -60,9 +81,20 @@ def test_batch_line_is_chained_canonical_and_verifies(tmp_path: Path) -> None:
 
 def test_parse_line_refuses_a_batch_of_the_wrong_type() -> None:
     path_line = {
-        "seq": 1, "time": "t", "node": "n", "principal": "p", "operation": "o",
-        "key_id": None, "key_version": None, "request_id": None, "result": "OK",
-        "latency_ms": 1, "context": {}, "detail": "", "prev": "0" * 64, "hash": "0" * 64,
+        "seq": 1,
+        "time": "t",
+        "node": "n",
+        "principal": "p",
+        "operation": "o",
+        "key_id": None,
+        "key_version": None,
+        "request_id": None,
+        "result": "OK",
+        "latency_ms": 1,
+        "context": {},
+        "detail": "",
+        "prev": "0" * 64,
+        "hash": "0" * 64,
     }
     parse_line(json.dumps(path_line).encode())
     for bad in ({"x": 1}, [1, 2], "a:1:OK"):

@@ -185,9 +185,10 @@ def test_any_refused_request_is_at_most_one_kib(
             assert len(line) <= REFUSED_LINE_BYTES
             record = json.loads(line)
             if key is None:
-                assert set(record["context"].values()) <= {SEALED} or CONTEXT_CUT_KEY in record[
-                    "context"
-                ]
+                assert (
+                    set(record["context"].values()) <= {SEALED}
+                    or CONTEXT_CUT_KEY in record["context"]
+                )
         (path / "audit.log").unlink()
 
 
@@ -207,6 +208,8 @@ def test_a_batch_line_names_every_success_and_caps_failures() -> None:
     # short lists pass unchanged; runs count as their items
     assert bounds.batch_entries(["-:-:NOT_FOUND*1000"]) == ["-:-:NOT_FOUND*1000"]
     many_runs = [f"{i:032x}:1:NOT_FOUND*2" for i in range(100)]
-    assert bounds.batch_entries(many_runs)[-1].split()[0].endswith(
-        str(2 * (100 - (len(bounds.batch_entries(many_runs)) - 1)))
+    assert (
+        bounds.batch_entries(many_runs)[-1]
+        .split()[0]
+        .endswith(str(2 * (100 - (len(bounds.batch_entries(many_runs)) - 1))))
     )

@@ -18,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def keymgr(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "keymgr", *args], capture_output=True,
-                          text=True, timeout=60, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "keymgr", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def produce(path: Path, count: int, **options: int) -> AuditLog:
@@ -30,10 +36,18 @@ def produce(path: Path, count: int, **options: int) -> AuditLog:
 
 
 def add(log: AuditLog, n: int) -> None:
-    log.log(AuditEvent(principal=f"spiffe://kms.test/agent/vm-{n}", operation="Decrypt",
-                       result="OK" if n % 2 else "PERMISSION_DENIED", latency_ms=1.25,
-                       key_id="key-1", key_version=n, request_id=f"r{n}",
-                       context={"volume": "secret-volume"}))
+    log.log(
+        AuditEvent(
+            principal=f"spiffe://kms.test/agent/vm-{n}",
+            operation="Decrypt",
+            result="OK" if n % 2 else "PERMISSION_DENIED",
+            latency_ms=1.25,
+            key_id="key-1",
+            key_version=n,
+            request_id=f"r{n}",
+            context={"volume": "secret-volume"},
+        )
+    )
 
 
 def test_verify_intact_files(tmp_path: Path) -> None:
@@ -53,18 +67,29 @@ def test_verify_reports_each_problem_and_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     produce(path, 8).close()
     lines = path.read_bytes().splitlines(keepends=True)
-    tampered = [*lines[:2], lines[2].replace(b"vm-2", b"vm-X"), lines[4], lines[3],
-                *lines[6:]]  # edit line 3, swap 4/5, delete seq 6
+    tampered = [
+        *lines[:2],
+        lines[2].replace(b"vm-2", b"vm-X"),
+        lines[4],
+        lines[3],
+        *lines[6:],
+    ]  # edit line 3, swap 4/5, delete seq 6
     path.write_bytes(b"".join(tampered))
     result = keymgr("audit", "verify", str(path))
     assert result.returncode == 2
     out = result.stdout.splitlines()
     assert [line.split(": ")[0:2] for line in out] == [
-        [f"{path}:3", "edited"], [f"{path}:5", "reordered"], [f"{path}:6", "deleted"]]
+        [f"{path}:3", "edited"],
+        [f"{path}:5", "reordered"],
+        [f"{path}:6", "deleted"],
+    ]
     assert result.stderr.strip() == "keymgr: 3 problem(s) in 7 lines"
     as_json = json.loads(keymgr("audit", "verify", "--json", str(path)).stdout)
     assert [(p["line"], p["kind"]) for p in as_json["problems"]] == [
-        (3, "edited"), (5, "reordered"), (6, "deleted")]
+        (3, "edited"),
+        (5, "reordered"),
+        (6, "deleted"),
+    ]
 
 
 def test_verify_usage_errors(tmp_path: Path) -> None:
@@ -83,8 +108,16 @@ def test_tail_table_and_json(tmp_path: Path) -> None:
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["TIME", "PRINCIPAL", "OPERATION", "KEY", "RESULT", "LATENCY"]
     assert len(rows) == 3
-    assert rows[0].split() == [rows[0].split()[0], "spiffe://kms.test/agent/vm-9", "Decrypt",
-                               "key-1", "v9", "OK", "1.2", "ms"]
+    assert rows[0].split() == [
+        rows[0].split()[0],
+        "spiffe://kms.test/agent/vm-9",
+        "Decrypt",
+        "key-1",
+        "v9",
+        "OK",
+        "1.2",
+        "ms",
+    ]
     assert "PERMISSION_DENIED" in rows[1] and "secret-volume" not in result.stdout
     raw = keymgr("audit", "tail", str(path), "-n", "2", "--json").stdout.splitlines()
     assert raw == path.read_text().splitlines()[-2:]
@@ -105,9 +138,24 @@ def test_tail_follow_prints_new_lines_across_rotation(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     log = produce(path, 2, max_bytes=2000, keep=5)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "keymgr", "audit", "tail", str(path),
-                             "--follow", "--json", "-n", "1"], stdout=subprocess.PIPE,
-                            text=True, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "keymgr",
+            "audit",
+            "tail",
+            str(path),
+            "--follow",
+            "--json",
+            "-n",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         assert proc.stdout is not None
         assert json.loads(proc.stdout.readline())["seq"] == 2

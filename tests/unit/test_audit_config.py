@@ -27,7 +27,8 @@ __all__ = ["cluster_dir"]  # the fixture, shared with test_config
 def test_no_audit_section_writes_the_default_file(cluster_dir: Path) -> None:
     config = load_config(write(cluster_dir, good()))
     assert config.audit == AuditConfig(
-        file=AuditFileConfig(path=cluster_dir / "data" / "node1" / "audit" / "audit.log"))
+        file=AuditFileConfig(path=cluster_dir / "data" / "node1" / "audit" / "audit.log")
+    )
     assert config.audit.file is not None
     assert config.audit.file.max_bytes == 100 * 1024 * 1024
     assert (config.audit.file.keep, config.audit.file.fsync) == (10, False)
@@ -40,22 +41,29 @@ def test_empty_sections_mean_defaults(cluster_dir: Path) -> None:
     data["audit"] = {"file": None}
     config = load_config(write(cluster_dir, data))
     assert config.audit.file == AuditFileConfig(
-        path=cluster_dir / "data" / "node1" / "audit" / "audit.log")
+        path=cluster_dir / "data" / "node1" / "audit" / "audit.log"
+    )
 
 
 def test_full_audit_section(cluster_dir: Path) -> None:
     data = good()
     data["audit"] = {
         "file": {"path": "logs/audit.log", "max_bytes": 1048576, "keep": 3, "fsync": True},
-        "syslog": {"address": "siem.internal:6514", "protocol": "tcp", "facility": "local4",
-                   "required": False},
+        "syslog": {
+            "address": "siem.internal:6514",
+            "protocol": "tcp",
+            "facility": "local4",
+            "required": False,
+        },
     }
     config = load_config(write(cluster_dir, data))
     assert config.audit == AuditConfig(
-        file=AuditFileConfig(path=cluster_dir / "logs" / "audit.log", max_bytes=1048576,
-                             keep=3, fsync=True),
-        syslog=AuditSyslogConfig(address="siem.internal:6514", protocol="tcp",
-                                 facility="local4", required=False),
+        file=AuditFileConfig(
+            path=cluster_dir / "logs" / "audit.log", max_bytes=1048576, keep=3, fsync=True
+        ),
+        syslog=AuditSyslogConfig(
+            address="siem.internal:6514", protocol="tcp", facility="local4", required=False
+        ),
     )
 
 
@@ -63,50 +71,92 @@ def test_syslog_only_means_no_file(cluster_dir: Path) -> None:
     data = good()
     data["audit"] = {"syslog": {"address": "127.0.0.1:514"}}
     config = load_config(write(cluster_dir, data))
-    assert config.audit == AuditConfig(
-        file=None, syslog=AuditSyslogConfig(address="127.0.0.1:514"))
+    assert config.audit == AuditConfig(file=None, syslog=AuditSyslogConfig(address="127.0.0.1:514"))
     assert config.audit.syslog is not None
     assert (config.audit.syslog.protocol, config.audit.syslog.facility) == ("udp", "authpriv")
     assert config.audit.syslog.required is True
 
 
 BAD: list[tuple[str, Mutation, str]] = [
-    ("unknown in audit", setting("audit", {"files": {}}),
-     "audit.files: unknown field (did you mean 'file'?)"),
+    (
+        "unknown in audit",
+        setting("audit", {"files": {}}),
+        "audit.files: unknown field (did you mean 'file'?)",
+    ),
     ("unknown in file", setting("audit", {"file": {"size": 1}}), "audit.file.size: unknown field"),
-    ("unknown in syslog", setting("audit", {"syslog": {"address": "h:1", "port": 1}}),
-     "audit.syslog.port: unknown field"),
-    ("file not mapping", setting("audit", {"file": "audit.log"}),
-     "audit.file: expected a mapping, got string"),
-    ("path is a dir", setting("audit", {"file": {"path": "logs"}}),
-     "audit.file.path: is a directory, not a file"),
+    (
+        "unknown in syslog",
+        setting("audit", {"syslog": {"address": "h:1", "port": 1}}),
+        "audit.syslog.port: unknown field",
+    ),
+    (
+        "file not mapping",
+        setting("audit", {"file": "audit.log"}),
+        "audit.file: expected a mapping, got string",
+    ),
+    (
+        "path is a dir",
+        setting("audit", {"file": {"path": "logs"}}),
+        "audit.file.path: is a directory, not a file",
+    ),
     ("empty path", setting("audit", {"file": {"path": ""}}), "audit.file.path: must not be empty"),
-    ("max_bytes small", setting("audit", {"file": {"max_bytes": 100}}),
-     "audit.file.max_bytes: must be >= 65536, got 100"),
-    ("max_bytes string", setting("audit", {"file": {"max_bytes": "100MiB"}}),
-     "audit.file.max_bytes: expected an integer, got string"),
+    (
+        "max_bytes small",
+        setting("audit", {"file": {"max_bytes": 100}}),
+        "audit.file.max_bytes: must be >= 65536, got 100",
+    ),
+    (
+        "max_bytes string",
+        setting("audit", {"file": {"max_bytes": "100MiB"}}),
+        "audit.file.max_bytes: expected an integer, got string",
+    ),
     ("keep 0", setting("audit", {"file": {"keep": 0}}), "audit.file.keep: must be 1..1000, got 0"),
-    ("fsync string", setting("audit", {"file": {"fsync": "yes"}}),
-     "audit.file.fsync: expected true or false, got string"),
-    ("fsync int", setting("audit", {"file": {"fsync": 1}}),
-     "audit.file.fsync: expected true or false, got int"),
-    ("syslog no address", setting("audit", {"syslog": {"protocol": "udp"}}),
-     "audit.syslog.address: required field missing"),
-    ("syslog bad address", setting("audit", {"syslog": {"address": "siem"}}),
-     "audit.syslog.address: expected host:port, got 'siem'"),
-    ("syslog port 0", setting("audit", {"syslog": {"address": "siem:0"}}),
-     "audit.syslog.address: port must not be 0"),
-    ("syslog protocol", setting("audit", {"syslog": {"address": "h:1", "protocol": "tls"}}),
-     "audit.syslog.protocol: expected one of udp, tcp, got 'tls'"),
-    ("syslog facility", setting("audit", {"syslog": {"address": "h:1", "facility": "mail"}}),
-     "audit.syslog.facility: expected one of auth, authpriv,"),
-    ("syslog required", setting("audit", {"syslog": {"address": "h:1", "required": "no"}}),
-     "audit.syslog.required: expected true or false, got string"),
+    (
+        "fsync string",
+        setting("audit", {"file": {"fsync": "yes"}}),
+        "audit.file.fsync: expected true or false, got string",
+    ),
+    (
+        "fsync int",
+        setting("audit", {"file": {"fsync": 1}}),
+        "audit.file.fsync: expected true or false, got int",
+    ),
+    (
+        "syslog no address",
+        setting("audit", {"syslog": {"protocol": "udp"}}),
+        "audit.syslog.address: required field missing",
+    ),
+    (
+        "syslog bad address",
+        setting("audit", {"syslog": {"address": "siem"}}),
+        "audit.syslog.address: expected host:port, got 'siem'",
+    ),
+    (
+        "syslog port 0",
+        setting("audit", {"syslog": {"address": "siem:0"}}),
+        "audit.syslog.address: port must not be 0",
+    ),
+    (
+        "syslog protocol",
+        setting("audit", {"syslog": {"address": "h:1", "protocol": "tls"}}),
+        "audit.syslog.protocol: expected one of udp, tcp, got 'tls'",
+    ),
+    (
+        "syslog facility",
+        setting("audit", {"syslog": {"address": "h:1", "facility": "mail"}}),
+        "audit.syslog.facility: expected one of auth, authpriv,",
+    ),
+    (
+        "syslog required",
+        setting("audit", {"syslog": {"address": "h:1", "required": "no"}}),
+        "audit.syslog.required: expected true or false, got string",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [(m, e) for _, m, e in BAD],
-                         ids=[name for name, _, _ in BAD])
+@pytest.mark.parametrize(
+    ("mutate", "expected"), [(m, e) for _, m, e in BAD], ids=[name for name, _, _ in BAD]
+)
 def test_bad_audit_config_is_one_line_naming_file_and_field(
     cluster_dir: Path, mutate: Mutation, expected: str
 ) -> None:
@@ -126,8 +176,7 @@ def test_build_audit_log_from_config(cluster_dir: Path, tmp_path: Path) -> None:
     receiver.settimeout(5)
     data = good()
     data["node"]["data_dir"] = str(tmp_path / "data")
-    data["audit"] = {"syslog": {"address": f"127.0.0.1:{receiver.getsockname()[1]}"},
-                     "file": None}
+    data["audit"] = {"syslog": {"address": f"127.0.0.1:{receiver.getsockname()[1]}"}, "file": None}
     config = load_config(write(cluster_dir, data, "built.yaml"))
     log = build_audit_log(config, lambda: None)
     assert [type(s) for s in log._sinks] == [FileSink, SyslogSink]

@@ -81,8 +81,15 @@ def test_lines_are_chained_canonical_json(tmp_path: Path) -> None:
 def test_unknown_fields_are_null_and_time_is_rfc3339_utc_ms(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     log = AuditLog([FileSink(path)], "node1", lambda: None, clock=lambda: 1700000000.0071)
-    log.log(AuditEvent(principal="", operation="Unseal", result="PERMISSION_DENIED",
-                       latency_ms=1, detail="no\nnewlines   here" + "x" * 500))
+    log.log(
+        AuditEvent(
+            principal="",
+            operation="Unseal",
+            result="PERMISSION_DENIED",
+            latency_ms=1,
+            detail="no\nnewlines   here" + "x" * 500,
+        )
+    )
     (line,) = records(path)
     assert line["time"] == "2023-11-14T22:13:20.007Z"
     assert line["key_id"] is None and line["key_version"] is None
@@ -121,7 +128,8 @@ def test_sealed_node_writes_placeholder_not_values(tmp_path: Path) -> None:
     first, second = records(path)
     assert first["context"] == {"volume": SEALED}
     assert second["context"] == {
-        "volume": hmac.new(AUDIT_KEY, b"vol-secret", hashlib.sha256).hexdigest()}
+        "volume": hmac.new(AUDIT_KEY, b"vol-secret", hashlib.sha256).hexdigest()
+    }
     assert "vol-secret" not in path.read_text()
 
 
@@ -138,8 +146,12 @@ def test_rotation_keeps_the_chain_across_files(tmp_path: Path) -> None:
     for n in range(60):
         log.log(event(n))
     log.close()
-    files = [path.with_name("audit.log.3"), path.with_name("audit.log.2"),
-             path.with_name("audit.log.1"), path]
+    files = [
+        path.with_name("audit.log.3"),
+        path.with_name("audit.log.2"),
+        path.with_name("audit.log.1"),
+        path,
+    ]
     assert all(f.exists() for f in files) and not path.with_name("audit.log.4").exists()
     assert all(f.stat().st_size <= 4096 for f in files)
     chained = [r for f in files for r in records(f)]
@@ -194,8 +206,7 @@ def test_restart_right_after_rotation_resumes_from_rotated_file(tmp_path: Path) 
     ],
     ids=["bad-json", "edited"],
 )
-def test_restart_refuses_a_damaged_last_line(tmp_path: Path, damage: object, reason: str
-                                            ) -> None:
+def test_restart_refuses_a_damaged_last_line(tmp_path: Path, damage: object, reason: str) -> None:
     path = tmp_path / "audit.log"
     log = open_log(path)
     for n in range(3):
@@ -317,8 +328,9 @@ def test_closed_log_refuses(tmp_path: Path) -> None:
 def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     log = open_log(path, max_bytes=256 * 1024)
-    threads = [threading.Thread(target=lambda: [log.log(event(n)) for n in range(250)])
-               for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: [log.log(event(n)) for n in range(250)]) for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

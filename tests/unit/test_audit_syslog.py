@@ -28,9 +28,14 @@ TIME = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9
 
 
 def event(result: str = "OK", **overrides: object) -> AuditEvent:
-    fields: dict[str, object] = {"principal": "spiffe://kms.test/admin/alice",
-                                 "operation": "RotateKey", "result": result, "latency_ms": 3.5,
-                                 "key_id": "key-1", "context": {"app": "billing"}}
+    fields: dict[str, object] = {
+        "principal": "spiffe://kms.test/admin/alice",
+        "operation": "RotateKey",
+        "result": result,
+        "latency_ms": 3.5,
+        "key_id": "key-1",
+        "context": {"app": "billing"},
+    }
     fields.update(overrides)
     return AuditEvent(**fields)  # type: ignore[arg-type]
 
@@ -51,12 +56,14 @@ def udp_collector() -> socket.socket:
     sock.close()
 
 
-def test_udp_message_is_rfc5424_and_carries_the_line(udp_collector: socket.socket,
-                                                     tmp_path: Path) -> None:
+def test_udp_message_is_rfc5424_and_carries_the_line(
+    udp_collector: socket.socket, tmp_path: Path
+) -> None:
     address = f"127.0.0.1:{udp_collector.getsockname()[1]}"
     path = tmp_path / "audit.log"
-    log = AuditLog([SyslogSink(address, facility="authpriv"), FileSink(path)], "node1",
-                   lambda: b"k" * 32)
+    log = AuditLog(
+        [SyslogSink(address, facility="authpriv"), FileSink(path)], "node1", lambda: b"k" * 32
+    )
     log.log(event())
     log.log(event("PERMISSION_DENIED"))
     log.log(event("NOT_FOUND"))
@@ -70,14 +77,14 @@ def test_udp_message_is_rfc5424_and_carries_the_line(udp_collector: socket.socke
         record = json.loads(fields["msg"])
         assert fields["msg"] == file_lines[n]  # the SIEM gets the same chained line
         assert fields["time"] == record["time"].encode()
-        assert fields["sd"] == (f'[keymgr@32473 seq="{n + 1}" result="{record["result"]}"]'
-                                ).encode()
+        assert (
+            fields["sd"] == (f'[keymgr@32473 seq="{n + 1}" result="{record["result"]}"]').encode()
+        )
         assert b"billing" not in fields["msg"]
 
 
 def test_non_ascii_message_gets_the_bom_and_sd_values_are_escaped() -> None:
-    record = {"time": "2025-01-01T00:00:00.000Z", "node": "n1", "seq": 1,
-              "result": 'X"]\\'}
+    record = {"time": "2025-01-01T00:00:00.000Z", "node": "n1", "seq": 1, "result": 'X"]\\'}
     message = format_rfc5424('{"principal":"jürgen"}', record, facility=4, procid=7)
     fields = parse(message)
     assert fields["sd"] == b'[keymgr@32473 seq="1" result="X\\"\\]\\\\"]'
@@ -118,7 +125,7 @@ class TcpCollector:
                 if len(rest) < int(length):
                     break
                 frames.append(rest[: int(length)])
-                rest = rest[int(length):]
+                rest = rest[int(length) :]
             if len(frames) >= count and not rest:
                 return frames
             self.received.wait(0.05)
@@ -131,8 +138,11 @@ class TcpCollector:
 
 def test_tcp_frames_are_octet_counted() -> None:
     collector = TcpCollector()
-    log = AuditLog([SyslogSink(f"127.0.0.1:{collector.port}", protocol="tcp",
-                               facility="local3")], "node2", lambda: None)
+    log = AuditLog(
+        [SyslogSink(f"127.0.0.1:{collector.port}", protocol="tcp", facility="local3")],
+        "node2",
+        lambda: None,
+    )
     for _ in range(5):
         log.log(event())
     log.close()
@@ -149,8 +159,9 @@ def test_tcp_frames_are_octet_counted() -> None:
 def test_collector_down_fails_closed_then_recovers(tmp_path: Path) -> None:
     port = free_port()
     path = tmp_path / "audit.log"
-    log = AuditLog([FileSink(path), SyslogSink(f"127.0.0.1:{port}", protocol="tcp")],
-                   "node1", lambda: None)
+    log = AuditLog(
+        [FileSink(path), SyslogSink(f"127.0.0.1:{port}", protocol="tcp")], "node1", lambda: None
+    )
     with pytest.raises(AuditUnavailable, match="Connection refused"):
         log.log(event())
     assert not log.healthy and log.failures >= 1
@@ -183,12 +194,15 @@ def test_file_failure_sends_nothing_to_syslog(udp_collector: socket.socket) -> N
         udp_collector.recv(65535)  # the SIEM never sees a line the file does not hold
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"address": "nohost"}, "expected host:port"),
-    ({"address": "h:99999"}, "expected host:port"),
-    ({"address": "h:514", "facility": "nope"}, "unknown syslog facility"),
-    ({"address": "h:514", "protocol": "tls"}, "protocol must be udp or tcp"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"address": "nohost"}, "expected host:port"),
+        ({"address": "h:99999"}, "expected host:port"),
+        ({"address": "h:514", "facility": "nope"}, "unknown syslog facility"),
+        ({"address": "h:514", "protocol": "tls"}, "protocol must be udp or tcp"),
+    ],
+)
 def test_bad_sink_arguments(kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SyslogSink(**kwargs)  # type: ignore[arg-type]

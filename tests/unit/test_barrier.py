@@ -31,11 +31,12 @@ V1_KEYS = {name: bytes.fromhex(value) for name, value in V1["keys"].items()}
 
 # Known answers, frozen: a change here orphans every stored key version / wrapped key.
 KAT_BARRIER = (
-    "0200000002" + SALT.hex() + NONCE.hex()
-    + "cb40ad9dd583e7da8c52fc1c0919bccc433db8ef914a48ab"
+    "0200000002" + SALT.hex() + NONCE.hex() + "cb40ad9dd583e7da8c52fc1c0919bccc433db8ef914a48ab"
 )
 KAT_WRAPPED_TERM_KEY = (
-    "02" + SALT.hex() + NONCE.hex()
+    "02"
+    + SALT.hex()
+    + NONCE.hex()
     + "64077ff64eaaa6bb41b77ed6fd9aa11190ecd9618d912df1cfeab1a64cebf56d"
     + "e558bc29a0734145d9ee5f25ee9dbbcd"
 )
@@ -323,13 +324,17 @@ def test_wrapped_keys_made_by_the_old_code_still_unwrap() -> None:
     assert root == V1_KEYS["root"]
     link = V1["root_successor"]
     successor = barrier.unwrap_root_key(
-        V1_KEYS["old-root"], bytes.fromhex(link["blob"]),
+        V1_KEYS["old-root"],
+        bytes.fromhex(link["blob"]),
         barrier.root_successor_aad(link["generation"]),
     )
     assert successor == V1_KEYS["root"]
     with pytest.raises(DecryptionFailed):
-        barrier.unwrap_root_key(V1_KEYS["old-root"], bytes.fromhex(link["blob"]),
-                                barrier.root_successor_aad(link["generation"] + 1))
+        barrier.unwrap_root_key(
+            V1_KEYS["old-root"],
+            bytes.fromhex(link["blob"]),
+            barrier.root_successor_aad(link["generation"] + 1),
+        )
 
 
 def test_wrapped_key_versions_cannot_be_confused() -> None:

@@ -130,8 +130,10 @@ def test_batch_scenarios_are_reported_in_keys_per_second() -> None:
     ours = {("batch-decrypt", 16): _result(400.0), ("batch-datakey", 16): _result(300.0)}
     theirs = {("batch-decrypt", 16): _result(2000.0)}
     text = format_report(ours, theirs)
-    assert "batch-decrypt c=16: keymgr 40,000 keys/s, OpenBao 200,000 keys/s, " \
+    assert (
+        "batch-decrypt c=16: keymgr 40,000 keys/s, OpenBao 200,000 keys/s, "
         "keymgr/OpenBao 0.20x" in text
+    )
     assert "batch-datakey c=16: keymgr 30,000 keys/s, OpenBao - keys/s" in text
     rows = {r["scenario"]: r for r in report_json(ours, theirs)["rows"]}
     assert rows["batch-decrypt"]["keymgr_keys_per_s"] == 40_000.0

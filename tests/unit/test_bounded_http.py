@@ -16,8 +16,13 @@ from keymgr.bounded_http import BoundedHttpServer, Request, Response
 from keymgr.listen_limits import HttpLimits
 
 LIMITS = HttpLimits(
-    max_connections=8, workers=2, handshake_timeout_s=1.0, head_timeout_s=1.5,
-    write_timeout_s=1.0, max_head_bytes=1024, max_headers=8,
+    max_connections=8,
+    workers=2,
+    handshake_timeout_s=1.0,
+    head_timeout_s=1.5,
+    write_timeout_s=1.0,
+    max_head_bytes=1024,
+    max_headers=8,
 )
 
 Serve = Callable[..., BoundedHttpServer]
@@ -33,8 +38,9 @@ def ok(request: Request) -> Response:
 def serve() -> Iterator[Serve]:
     started: list[tuple[BoundedHttpServer, threading.Thread]] = []
 
-    def start(handler: Callable[[Request], Response] = ok, limits: HttpLimits = LIMITS
-              ) -> BoundedHttpServer:
+    def start(
+        handler: Callable[[Request], Response] = ok, limits: HttpLimits = LIMITS
+    ) -> BoundedHttpServer:
         server = BoundedHttpServer(("127.0.0.1", 0), handler, limits, name="test")
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

@@ -46,14 +46,18 @@ def test_a_usage_the_destination_cannot_express_is_refused(destination: int, usa
 
 
 def test_usage_defaults_from_the_purpose_where_the_destination_says_it() -> None:
-    encrypt, tde, volume = (keys_pb2.KEY_PURPOSE_ENCRYPT, keys_pb2.KEY_PURPOSE_TDE,
-                            keys_pb2.KEY_PURPOSE_VOLUME)
+    encrypt, tde, volume = (
+        keys_pb2.KEY_PURPOSE_ENCRYPT,
+        keys_pb2.KEY_PURPOSE_TDE,
+        keys_pb2.KEY_PURPOSE_VOLUME,
+    )
     assert key_export.usage_for("", "aws", encrypt) == "encrypt-decrypt"
     assert key_export.usage_for("", "azure", tde) == "wrap-unwrap"
     assert key_export.usage_for("", "rsa-aes", volume) == "wrap-unwrap"
     assert key_export.usage_for("", "aws", tde) == "encrypt-decrypt"  # AWS: no wrap usage
     assert key_export.usage_for("generate-verify-mac", "openbao", encrypt) == (
-        "generate-verify-mac")
+        "generate-verify-mac"
+    )
 
 
 def test_the_record_and_the_audit_line_state_the_usage() -> None:
@@ -64,14 +68,32 @@ def test_the_record_and_the_audit_line_state_the_usage() -> None:
     assert "export to aws:prod-eu (RSA_AES_KEY_WRAP_SHA_256) for generate-verify-mac" in line
 
 
-def grant_op(op_id: str, state: int, *, principal: str = "alice", version: int = 2,
-             grant_expires: int = 10_000, op_expires: int = 10_000) -> store_pb2.PendingOperation:
+def grant_op(
+    op_id: str,
+    state: int,
+    *,
+    principal: str = "alice",
+    version: int = 2,
+    grant_expires: int = 10_000,
+    op_expires: int = 10_000,
+) -> store_pb2.PendingOperation:
     return store_pb2.PendingOperation(
-        id=op_id, kind="export-key", requester=principal, state=state,  # type: ignore[arg-type]
+        id=op_id,
+        kind="export-key",
+        requester=principal,
+        state=state,  # type: ignore[arg-type]
         expires_at_ms=op_expires,
-        command=store_pb2.Command(grant_export=store_pb2.GrantExport(grant=store_pb2.ExportGrant(
-            id=op_id, key_id="k1", version=version, grantee=principal,
-            expires_at_ms=grant_expires))),
+        command=store_pb2.Command(
+            grant_export=store_pb2.GrantExport(
+                grant=store_pb2.ExportGrant(
+                    id=op_id,
+                    key_id="k1",
+                    version=version,
+                    grantee=principal,
+                    expires_at_ms=grant_expires,
+                )
+            )
+        ),
     )
 
 
@@ -98,9 +120,23 @@ def test_the_rerun_command_is_this_command(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("KEYMGR_ADDR", "127.0.0.1:7400")
     for name in ("KEYMGR_CACERT", "KEYMGR_CLIENT_CERT", "KEYMGR_CLIENT_KEY"):
         monkeypatch.delenv(name, raising=False)
-    argv = ["keys", "export-wrapped", "orders", "--to", "azure", "--wrapping-key",
-            "kek pub.pem", "--out", "orders.byok", "--kek-id", "https://v/keys/kek/1",
-            "--usage", "wrap-unwrap", "--ca", "ca.pem"]
+    argv = [
+        "keys",
+        "export-wrapped",
+        "orders",
+        "--to",
+        "azure",
+        "--wrapping-key",
+        "kek pub.pem",
+        "--out",
+        "orders.byok",
+        "--kek-id",
+        "https://v/keys/kek/1",
+        "--usage",
+        "wrap-unwrap",
+        "--ca",
+        "ca.pem",
+    ]
     args = build_parser().parse_args(argv)
     assert rerun_command(args) == (
         "keymgr keys export-wrapped orders --to azure --wrapping-key 'kek pub.pem' --out "
@@ -118,7 +154,8 @@ def test_import_expiry_flags() -> None:
     base = ["keys", "import", "k", "--wrapped", "w", "--token", "t"]
     assert expiry_ms(parser.parse_args(base)) == 0
     assert expiry_ms(parser.parse_args([*base, "--valid-to", "2027-01-31T00:00:00Z"])) == (
-        1_801_353_600_000)
+        1_801_353_600_000
+    )
     in_30d = expiry_ms(parser.parse_args([*base, "--expires-in", "30d"]))
     assert abs(in_30d - (time.time() * 1000 + 30 * 86_400_000)) < 5_000
     with pytest.raises(SystemExit):

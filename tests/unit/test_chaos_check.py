@@ -43,16 +43,18 @@ def _nodes(*versions: tuple[int, int, str]) -> dict[str, dict[str, KeyView]]:
 
 
 def _cipher(version: int = 2, *, started: float = 3.0, key: str = "k") -> Cipher:
-    return Cipher(1, 1, key, version, b"blob", b"secret", (), started, started + 0.01,
-                  "127.0.0.1:1", False)
+    return Cipher(
+        1, 1, key, version, b"blob", b"secret", (), started, started + 0.01, "127.0.0.1:1", False
+    )
 
 
 def test_clean_round_has_no_findings() -> None:
     h = _history()
     h.add(_cipher())
     probes = [Probe("node1", h.ciphers[0], "ok"), Probe("node2", h.ciphers[0], "ok")]
-    findings = check_round(h, _nodes(V1, V2), probes, {"node1": "", "node2": ""},
-                           staleness_s=1.5, disable_bound_s=1.5)
+    findings = check_round(
+        h, _nodes(V1, V2), probes, {"node1": "", "node2": ""}, staleness_s=1.5, disable_bound_s=1.5
+    )
     assert findings.total() == 0 and findings.first() == []
 
 
@@ -80,8 +82,12 @@ def test_version_with_two_materials_is_divergent() -> None:
 
 def test_probe_outcomes_split_into_lost_and_divergent() -> None:
     c = _cipher()
-    probes = [Probe("node1", c, "ok"), Probe("node2", c, "missing", "no version 2"),
-              Probe("node3", c, "mismatch"), Probe("node4", c, "error", "bad tag")]
+    probes = [
+        Probe("node1", c, "ok"),
+        Probe("node2", c, "missing", "no version 2"),
+        Probe("node3", c, "mismatch"),
+        Probe("node4", c, "error", "bad tag"),
+    ]
     assert len(lost_ciphertexts(probes)) == 1
     divergent = divergent_ciphertexts(probes)
     assert len(divergent) == 2 and all("k@2" in line for line in divergent)
@@ -156,8 +162,15 @@ def test_not_back_lists_reasons() -> None:
 def test_lost_writes_of_earlier_rounds_are_checked_with_all_writes() -> None:
     earlier = _history()
     this_round = History()
-    findings = check_round(this_round, {"node1": {}}, [], {"node1": ""}, staleness_s=1,
-                           disable_bound_s=1, all_writes=earlier)
+    findings = check_round(
+        this_round,
+        {"node1": {}},
+        [],
+        {"node1": ""},
+        staleness_s=1,
+        disable_bound_s=1,
+        all_writes=earlier,
+    )
     assert len(findings.lost) == 2
 
 

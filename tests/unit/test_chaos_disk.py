@@ -56,8 +56,9 @@ def test_corrupt_dump_flips_bytes(tmp_path: Path) -> None:
     original = bytes(range(256)) * 4
     path.write_bytes(original)
     chaos_disk.corrupt_dump(path, random.Random(3), flips=3)
-    changed = [i for i, (a, b) in enumerate(zip(original, path.read_bytes(), strict=True))
-               if a != b]
+    changed = [
+        i for i, (a, b) in enumerate(zip(original, path.read_bytes(), strict=True)) if a != b
+    ]
     assert len(changed) == 3
     with pytest.raises(chaos_disk.DiskFaultSkipped, match="no dump"):
         chaos_disk.corrupt_dump(tmp_path / "none", random.Random(3))
@@ -72,8 +73,7 @@ def test_fill_stops_at_its_limit_and_empty_removes_it(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_tear_cuts_the_checksummed_format_inside_its_last_record(tmp_path: Path,
-                                                                  seed: int) -> None:
+def test_tear_cuts_the_checksummed_format_inside_its_last_record(tmp_path: Path, seed: int) -> None:
     path = tmp_path / "raft.journal"
     records = [journal_records.encode_record(b"cmd %d" % i, i, 1) for i in range(1, 4)]
     path.write_bytes(journal_records.MAGIC + b"".join(records))

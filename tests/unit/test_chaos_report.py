@@ -11,7 +11,7 @@ def test_schedule_is_reproducible_by_seed_and_cycles_every_fault() -> None:
     first = schedule(options)
     assert first == schedule(ChaosOptions(rounds=2 * len(FAULTS), seed=7))
     assert sorted(first[: len(FAULTS)]) == sorted(FAULTS)
-    assert first[len(FAULTS):] == first[: len(FAULTS)]
+    assert first[len(FAULTS) :] == first[: len(FAULTS)]
     others = {tuple(schedule(ChaosOptions(rounds=len(FAULTS), seed=s))) for s in range(20)}
     assert len(others) > 1
     assert schedule(ChaosOptions(rounds=3, seed=1, faults=("partition",))) == ["partition"] * 3
@@ -21,8 +21,14 @@ def test_table_has_one_row_per_fault_with_sums_and_recovery() -> None:
     rounds = [
         ChaosRound(1, "kill-leader", acked_writes=10, recovery_s=0.5),
         ChaosRound(2, "partition", acked_writes=7, recovery_s=0.2),
-        ChaosRound(3, "kill-leader", acked_writes=5, recovery_s=1.5, lost=2,
-                   violations=["lost: x", "lost: y"]),
+        ChaosRound(
+            3,
+            "kill-leader",
+            acked_writes=5,
+            recovery_s=1.5,
+            lost=2,
+            violations=["lost: x", "lost: y"],
+        ),
         ChaosRound(4, "corrupt-dump", skipped="no dump yet"),
     ]
     report = ChaosReport(seed=3, nodes=3, rounds=rounds)

@@ -13,9 +13,7 @@ from keymgr.client._exceptions import _BY_CODE, from_rpc_error, may_have_been_ap
 
 
 class FakeRpcError(grpc.RpcError):
-    def __init__(
-        self, code: grpc.StatusCode, details: str, error_kind: str = ""
-    ) -> None:
+    def __init__(self, code: grpc.StatusCode, details: str, error_kind: str = "") -> None:
         self._code, self._details = code, details
         self._trailers = (("keymgr-error", error_kind),) if error_kind else ()
 
@@ -113,18 +111,30 @@ def test_handshake_cut_by_a_dying_node_is_retryable() -> None:
 @pytest.mark.parametrize(
     ("code", "details", "kind", "maybe_ran"),
     [
-        (grpc.StatusCode.UNAVAILABLE, "write outcome unknown (timed out or the leader changed)",
-         "outcome-unknown", True),
-        (grpc.StatusCode.UNAVAILABLE, "audit log unavailable: reply withheld (fail closed), "
-         "write outcome unknown; try another node", "outcome-unknown", True),
+        (
+            grpc.StatusCode.UNAVAILABLE,
+            "write outcome unknown (timed out or the leader changed)",
+            "outcome-unknown",
+            True,
+        ),
+        (
+            grpc.StatusCode.UNAVAILABLE,
+            "audit log unavailable: reply withheld (fail closed), "
+            "write outcome unknown; try another node",
+            "outcome-unknown",
+            True,
+        ),
         (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", "", True),
         (grpc.StatusCode.CANCELLED, "Cancelled", "", True),
         (grpc.StatusCode.UNAVAILABLE, "Socket closed", "", True),
-        (grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: "
-         "UNKNOWN: ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused",
-         "", False),
-        (grpc.StatusCode.UNAVAILABLE, "no Raft leader: no leader to accept the command", "",
-         False),
+        (
+            grpc.StatusCode.UNAVAILABLE,
+            "failed to connect to all addresses; last error: "
+            "UNKNOWN: ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused",
+            "",
+            False,
+        ),
+        (grpc.StatusCode.UNAVAILABLE, "no Raft leader: no leader to accept the command", "", False),
         (grpc.StatusCode.UNAVAILABLE, "node is sealed: unseal it", "", False),
     ],
 )
@@ -198,9 +208,7 @@ class _Method:
         return answer
 
 
-def _scripted_client(
-    tmp_path: Path, script: list[object], sent: list[object]
-) -> sdk.Client:
+def _scripted_client(tmp_path: Path, script: list[object], sent: list[object]) -> sdk.Client:
     for name in ("ca", "cert", "key"):
         (tmp_path / name).write_bytes(b"unused: no connection is made")
     creds = sdk.Credentials(ca=tmp_path / "ca", cert=tmp_path / "cert", key=tmp_path / "key")
@@ -280,21 +288,70 @@ def test_seen_index_is_safe_across_threads(tmp_path: Path) -> None:
 
 # Every public method `Client` had before it was split by service (names and order of
 # parameters are checked by the integration tests and the SDK guide that call them).
-CLIENT_METHODS = frozenset({
-    "add_peer", "approve", "batch_decrypt", "batch_encrypt", "batch_generate_data_key",
-    "cancel_key_deletion", "close", "cluster_status", "create_join_token", "create_key",
-    "create_volume_key", "decrypt", "delete_policy", "destroy_key", "disable_key",
-    "enable_key", "encrypt", "export_key", "generate_data_key", "generate_random",
-    "get_import_parameters", "get_key", "get_master_key", "get_policy",
-    "import_key_material", "init", "iter_keys", "join", "list_approvals",
-    "list_export_bundles", "list_keys", "list_peers", "list_policies", "list_roles",
-    "local_status", "migrate_seal", "re_encrypt", "reject", "remove_peer",
-    "request_export", "request_seal_migration", "restore_snapshot", "rewrap_volume_key",
-    "rotate_key", "rotate_keyring", "rotate_master_key", "rotate_root", "save_snapshot",
-    "schedule_key_deletion", "seal", "seal_status", "seen_index", "set_approval_rule",
-    "set_key_rotation", "set_roles", "step_down", "unseal", "unwrap_volume_key",
-    "whoami", "secrets",
-})
+CLIENT_METHODS = frozenset(
+    {
+        "add_peer",
+        "approve",
+        "batch_decrypt",
+        "batch_encrypt",
+        "batch_generate_data_key",
+        "cancel_key_deletion",
+        "close",
+        "cluster_status",
+        "create_join_token",
+        "create_key",
+        "create_volume_key",
+        "decrypt",
+        "delete_policy",
+        "destroy_key",
+        "disable_key",
+        "enable_key",
+        "encrypt",
+        "export_key",
+        "generate_data_key",
+        "generate_random",
+        "get_import_parameters",
+        "get_key",
+        "get_master_key",
+        "get_policy",
+        "import_key_material",
+        "init",
+        "iter_keys",
+        "join",
+        "list_approvals",
+        "list_export_bundles",
+        "list_keys",
+        "list_peers",
+        "list_policies",
+        "list_roles",
+        "local_status",
+        "migrate_seal",
+        "re_encrypt",
+        "reject",
+        "remove_peer",
+        "request_export",
+        "request_seal_migration",
+        "restore_snapshot",
+        "rewrap_volume_key",
+        "rotate_key",
+        "rotate_keyring",
+        "rotate_master_key",
+        "rotate_root",
+        "save_snapshot",
+        "schedule_key_deletion",
+        "seal",
+        "seal_status",
+        "seen_index",
+        "set_approval_rule",
+        "set_key_rotation",
+        "set_roles",
+        "step_down",
+        "unseal",
+        "unwrap_volume_key",
+        "whoami",
+        "secrets",
+    }
+)
 
 
 def test_client_keeps_every_public_method() -> None:
@@ -317,7 +374,6 @@ def test_each_client_method_lives_in_one_service_module() -> None:
     assert shadowed == {}
     assert {base.__module__ for base in sdk.Client.__mro__[1:-2]} <= {
         f"keymgr.client._{m}"
-        for m in ("keys", "crypto", "volume", "tde", "operator", "snapshots", "access",
-                  "secrets")
+        for m in ("keys", "crypto", "volume", "tde", "operator", "snapshots", "access", "secrets")
     }
     assert sdk.Client.__mro__[-2] is Transport

@@ -135,8 +135,9 @@ def test_minimal_file_gets_defaults(cluster_dir: Path) -> None:
     assert config.raft.log_compaction_min_entries == 5000
 
 
-def test_paths_are_relative_to_the_yaml_file(cluster_dir: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_paths_are_relative_to_the_yaml_file(
+    cluster_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     config = load_config(write(cluster_dir, good(), "rel.yaml"))
     assert config.tls.key == cluster_dir / "certs" / "node1-key.pem"
@@ -197,42 +198,75 @@ BAD: list[tuple[str, Mutation, str]] = [
     ("unknown in seal", setting("seal.tipe", "file"), "seal.tipe: unknown field"),
     ("unknown in serving", setting("serving.lag", 1), "serving.lag: unknown field"),
     ("unknown in keys", setting("keys.max", 1), "keys.max: unknown field"),
-    ("public metrics", setting("metrics", {"listen": "8.8.8.8:9101"}),
-     "metrics.listen: must be a loopback or private address (plain HTTP), got 8.8.8.8"),
-    ("metrics host name", setting("metrics", {"listen": "example.com:9101"}),
-     "metrics.listen: expected a literal loopback or private IP, got 'example.com'"),
-    ("bad log format", setting("logging.format", "xml"),
-     "logging.format: expected one of text, json, got 'xml'"),
-    ("unknown in logging", setting("logging.fmt", "json"),
-     "logging.fmt: unknown field (did you mean 'format'?)"),
+    (
+        "public metrics",
+        setting("metrics", {"listen": "8.8.8.8:9101"}),
+        "metrics.listen: must be a loopback or private address (plain HTTP), got 8.8.8.8",
+    ),
+    (
+        "metrics host name",
+        setting("metrics", {"listen": "example.com:9101"}),
+        "metrics.listen: expected a literal loopback or private IP, got 'example.com'",
+    ),
+    (
+        "bad log format",
+        setting("logging.format", "xml"),
+        "logging.format: expected one of text, json, got 'xml'",
+    ),
+    (
+        "unknown in logging",
+        setting("logging.fmt", "json"),
+        "logging.fmt: unknown field (did you mean 'format'?)",
+    ),
     # wrong types
-    ("section not mapping", setting("api", "127.0.0.1:7001"),
-     "api: expected a mapping, got string"),
+    (
+        "section not mapping",
+        setting("api", "127.0.0.1:7001"),
+        "api: expected a mapping, got string",
+    ),
     ("id not string", setting("node.id", 7), "node.id: expected a string, got int"),
     ("peers not list", setting("peers", {"id": "node2"}), "peers: expected a list, got mapping"),
     ("peer not mapping", setting("peers.0", "node2"), "peers[0]: expected a mapping, got string"),
-    ("float for int", setting("raft.log_compaction_min_entries", 10.5),
-     "raft.log_compaction_min_entries: expected an integer, got float"),
-    ("string for number", setting("raft.connection_timeout_s", "1s"),
-     "raft.connection_timeout_s: expected a number of seconds, got string"),
-    ("bool as int", setting("serving.max_lag_entries", True),
-     "serving.max_lag_entries: expected an integer, got bool"),
-    ("bool as seconds", setting("raft.election_timeout_min_s", False),
-     "raft.election_timeout_min_s: expected a number of seconds, got bool"),
+    (
+        "float for int",
+        setting("raft.log_compaction_min_entries", 10.5),
+        "raft.log_compaction_min_entries: expected an integer, got float",
+    ),
+    (
+        "string for number",
+        setting("raft.connection_timeout_s", "1s"),
+        "raft.connection_timeout_s: expected a number of seconds, got string",
+    ),
+    (
+        "bool as int",
+        setting("serving.max_lag_entries", True),
+        "serving.max_lag_entries: expected an integer, got bool",
+    ),
+    (
+        "bool as seconds",
+        setting("raft.election_timeout_min_s", False),
+        "raft.election_timeout_min_s: expected a number of seconds, got bool",
+    ),
     ("null scalar", setting("api.listen", None), "api.listen: expected a string, got null"),
     # missing required
     ("missing section", setting("tls", ...), "tls: required section missing"),
     ("missing node.id", setting("node.id", ...), "node.id: required field missing"),
     ("missing data_dir", setting("node.data_dir", ...), "node.data_dir: required field missing"),
     ("missing raft.listen", setting("raft.listen", ...), "raft.listen: required field missing"),
-    ("missing password_file", setting("raft.password_file", ...),
-     "raft.password_file: required field missing"),
+    (
+        "missing password_file",
+        setting("raft.password_file", ...),
+        "raft.password_file: required field missing",
+    ),
     ("missing seal.type", setting("seal.type", ...), "seal.type: required field missing"),
     ("missing peer raft", setting("peers.0.raft", ...), "peers[0].raft: required field missing"),
     ("empty data_dir", setting("node.data_dir", ""), "node.data_dir: must not be empty"),
     # bad addresses
-    ("peer api not host:port", setting("peers.1.api", "x"),
-     "peers[1].api: expected host:port, got 'x'"),
+    (
+        "peer api not host:port",
+        setting("peers.1.api", "x"),
+        "peers[1].api: expected host:port, got 'x'",
+    ),
     ("port out of range", setting("api.listen", "127.0.0.1:70000"), "api.listen: port must be"),
     ("port not a number", setting("api.listen", "localhost:http"), "api.listen: port must be"),
     ("raft port 0", setting("raft.listen", "127.0.0.1:0"), "raft.listen: port must not be 0"),
@@ -247,69 +281,141 @@ BAD: list[tuple[str, Mutation, str]] = [
     ("bad zone", setting("node.zone", "zone a"), "node.zone: expected letters"),
     ("bad seal type", setting("seal.type", "hsm"), "seal.type: expected one of shamir, file"),
     ("bad log level", setting("logging.level", "verbose"), "logging.level: expected one of"),
-    ("zero timeout", setting("raft.connection_timeout_s", 0),
-     "raft.connection_timeout_s: must be > 0"),
-    ("staleness 0", setting("serving.max_staleness_s", 0),
-     "serving.max_staleness_s: must be > 0"),
-    ("staleness within a heartbeat", setting("serving.max_staleness_s", 0.05),
-     "serving.max_staleness_s: must be greater than raft.append_entries_period_s (0.05), "
-     "got 0.05"),
-    ("staleness not a number", setting("serving.max_staleness_s", "1s"),
-     "serving.max_staleness_s: expected a number of seconds, got string"),
-    ("negative int", setting("serving.max_lag_entries", -1),
-     "serving.max_lag_entries: must be >= 0, got -1"),
-    ("negative processes", setting("serving.processes", -1),
-     "serving.processes: must be 0..64, got -1"),
-    ("too many processes", setting("serving.processes", 65),
-     "serving.processes: must be 0..64, got 65"),
-    ("processes not a number", setting("serving.processes", "many"),
-     "serving.processes: expected an integer, got string"),
-    ("nan seconds", setting("raft.connection_retry_time_s", float("nan")),
-     "raft.connection_retry_time_s: must be > 0"),
-    ("max <= min", setting("raft.election_timeout_max_s", 0.5),
-     "raft.election_timeout_max_s: must be greater than election_timeout_min_s"),
-    ("heartbeat too slow", setting("raft.append_entries_period_s", 0.6),
-     "raft.append_entries_period_s: must be less than election_timeout_min_s"),
-    ("min window 0", setting("keys.min_deletion_window_s", 0),
-     "keys.min_deletion_window_s: must be 1..315360000, got 0"),
-    ("default < min", setting("keys.default_deletion_window_s", 59),
-     "keys.default_deletion_window_s: must be >= min_deletion_window_s (60)"),
+    (
+        "zero timeout",
+        setting("raft.connection_timeout_s", 0),
+        "raft.connection_timeout_s: must be > 0",
+    ),
+    ("staleness 0", setting("serving.max_staleness_s", 0), "serving.max_staleness_s: must be > 0"),
+    (
+        "staleness within a heartbeat",
+        setting("serving.max_staleness_s", 0.05),
+        "serving.max_staleness_s: must be greater than raft.append_entries_period_s (0.05), "
+        "got 0.05",
+    ),
+    (
+        "staleness not a number",
+        setting("serving.max_staleness_s", "1s"),
+        "serving.max_staleness_s: expected a number of seconds, got string",
+    ),
+    (
+        "negative int",
+        setting("serving.max_lag_entries", -1),
+        "serving.max_lag_entries: must be >= 0, got -1",
+    ),
+    (
+        "negative processes",
+        setting("serving.processes", -1),
+        "serving.processes: must be 0..64, got -1",
+    ),
+    (
+        "too many processes",
+        setting("serving.processes", 65),
+        "serving.processes: must be 0..64, got 65",
+    ),
+    (
+        "processes not a number",
+        setting("serving.processes", "many"),
+        "serving.processes: expected an integer, got string",
+    ),
+    (
+        "nan seconds",
+        setting("raft.connection_retry_time_s", float("nan")),
+        "raft.connection_retry_time_s: must be > 0",
+    ),
+    (
+        "max <= min",
+        setting("raft.election_timeout_max_s", 0.5),
+        "raft.election_timeout_max_s: must be greater than election_timeout_min_s",
+    ),
+    (
+        "heartbeat too slow",
+        setting("raft.append_entries_period_s", 0.6),
+        "raft.append_entries_period_s: must be less than election_timeout_min_s",
+    ),
+    (
+        "min window 0",
+        setting("keys.min_deletion_window_s", 0),
+        "keys.min_deletion_window_s: must be 1..315360000, got 0",
+    ),
+    (
+        "default < min",
+        setting("keys.default_deletion_window_s", 59),
+        "keys.default_deletion_window_s: must be >= min_deletion_window_s (60)",
+    ),
     # seal
-    ("shamir with key_file", setting("seal.type", "shamir"),
-     "seal.key_file: not allowed with type shamir"),
-    ("file without key_file", setting("seal.key_file", ...),
-     "seal.key_file: required field missing"),
+    (
+        "shamir with key_file",
+        setting("seal.type", "shamir"),
+        "seal.key_file: not allowed with type shamir",
+    ),
+    (
+        "file without key_file",
+        setting("seal.key_file", ...),
+        "seal.key_file: required field missing",
+    ),
     # files
     ("missing tls file", setting("tls.cert", "/x/y.pem"), "tls.cert: file not found: /x/y.pem"),
     ("missing ca", setting("tls.ca", "certs/none.pem"), "tls.ca: file not found: "),
     ("tls is a dir", setting("tls.ca", "certs"), "tls.ca: not a regular file"),
-    ("key does not match", setting("tls.key", "certs/node2-key.pem"),
-     "tls.key: does not match the certificate"),
+    (
+        "key does not match",
+        setting("tls.key", "certs/node2-key.pem"),
+        "tls.key: does not match the certificate",
+    ),
     ("cert not pem", setting("tls.cert", PASSWORD_FILE), "tls.cert: not a PEM certificate"),
-    ("missing password file", setting("raft.password_file", "secrets/none"),
-     "raft.password_file: file not found"),
-    ("short password", setting("raft.password_file", "secrets/short"),
-     "raft.password_file: the secret must be at least 16 characters"),
-    ("log dir missing", setting("logging.file", "nowhere/x.log"),
-     "logging.file: directory not found"),
+    (
+        "missing password file",
+        setting("raft.password_file", "secrets/none"),
+        "raft.password_file: file not found",
+    ),
+    (
+        "short password",
+        setting("raft.password_file", "secrets/short"),
+        "raft.password_file: the secret must be at least 16 characters",
+    ),
+    (
+        "log dir missing",
+        setting("logging.file", "nowhere/x.log"),
+        "logging.file: directory not found",
+    ),
     # cross-field
-    ("duplicate peer id", setting("peers.1.id", "node2"),
-     "peers[1].id: 'node2' is already used by peers[0].id"),
-    ("peer id is mine", setting("peers.0.id", "node1"),
-     "peers[0].id: 'node1' is already used by node.id"),
-    ("peer raft is my raft", setting("peers.0.raft", "127.0.0.1:7101"),
-     "peers[0].raft: '127.0.0.1:7101' is already used by raft.listen"),
-    ("api equals raft", setting("raft.listen", "127.0.0.1:7001"),
-     "raft.listen: '127.0.0.1:7001' is already used by api.listen"),
-    ("same ipv6 spelled twice", setting("peers.1.raft", "[0::1]:7003"),
-     "peers[1].raft: '[0::1]:7003' is already used by peers[1].api"),
-    ("same host any case", setting("peers.0.api", "KMS3.internal:7103"),
-     "peers[1].raft: 'kms3.internal:7103' is already used by peers[0].api"),
+    (
+        "duplicate peer id",
+        setting("peers.1.id", "node2"),
+        "peers[1].id: 'node2' is already used by peers[0].id",
+    ),
+    (
+        "peer id is mine",
+        setting("peers.0.id", "node1"),
+        "peers[0].id: 'node1' is already used by node.id",
+    ),
+    (
+        "peer raft is my raft",
+        setting("peers.0.raft", "127.0.0.1:7101"),
+        "peers[0].raft: '127.0.0.1:7101' is already used by raft.listen",
+    ),
+    (
+        "api equals raft",
+        setting("raft.listen", "127.0.0.1:7001"),
+        "raft.listen: '127.0.0.1:7001' is already used by api.listen",
+    ),
+    (
+        "same ipv6 spelled twice",
+        setting("peers.1.raft", "[0::1]:7003"),
+        "peers[1].raft: '[0::1]:7003' is already used by peers[1].api",
+    ),
+    (
+        "same host any case",
+        setting("peers.0.api", "KMS3.internal:7103"),
+        "peers[1].raft: 'kms3.internal:7103' is already used by peers[0].api",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [(m, e) for _, m, e in BAD],
-                         ids=[name for name, _, _ in BAD])
+@pytest.mark.parametrize(
+    ("mutate", "expected"), [(m, e) for _, m, e in BAD], ids=[name for name, _, _ in BAD]
+)
 def test_bad_config_is_one_line_naming_file_and_field(
     cluster_dir: Path, mutate: Mutation, expected: str
 ) -> None:
@@ -388,8 +494,14 @@ def test_error_attributes(cluster_dir: Path) -> None:
 # --- check_files=False: configs rendered before their files are delivered ------------------
 
 FILE_ERRORS = {  # the cases of BAD that only the file checks catch
-    "missing tls file", "missing ca", "tls is a dir", "key does not match", "cert not pem",
-    "missing password file", "short password", "log dir missing",
+    "missing tls file",
+    "missing ca",
+    "tls is a dir",
+    "key does not match",
+    "cert not pem",
+    "missing password file",
+    "short password",
+    "log dir missing",
 }
 
 
@@ -404,12 +516,15 @@ def test_no_files_skips_only_the_file_checks(tmp_path: Path) -> None:
     assert config.raft.password == ""  # never read: such a config is not runnable
     assert not (tmp_path / "data").exists()
     assert parse_config(good(), "inline", base_dir=tmp_path, check_files=False) == (
-        dataclasses.replace(config, source="inline"))
+        dataclasses.replace(config, source="inline")
+    )
 
 
-@pytest.mark.parametrize(("mutate", "expected"),
-                         [(m, e) for name, m, e in BAD if name not in FILE_ERRORS],
-                         ids=[name for name, _, _ in BAD if name not in FILE_ERRORS])
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [(m, e) for name, m, e in BAD if name not in FILE_ERRORS],
+    ids=[name for name, _, _ in BAD if name not in FILE_ERRORS],
+)
 def test_no_files_still_checks_everything_else(
     tmp_path: Path, mutate: Mutation, expected: str
 ) -> None:
@@ -451,15 +566,24 @@ def _pkcs11_data(cluster_dir: Path, **seal: object) -> Data:
     pin.chmod(0o600)
     data = good()
     data["seal"] = {
-        "type": "pkcs11", "module": "/usr/lib/softhsm/libsofthsm2.so", "token_label": "node1",
-        "key_label": "keymgr-root", "pin_file": "secrets/hsm-pin", **seal,
+        "type": "pkcs11",
+        "module": "/usr/lib/softhsm/libsofthsm2.so",
+        "token_label": "node1",
+        "key_label": "keymgr-root",
+        "pin_file": "secrets/hsm-pin",
+        **seal,
     }
     return data
 
 
 def test_pkcs11_seal_loads(cluster_dir: Path) -> None:
-    data = _pkcs11_data(cluster_dir, module_env={"SOFTHSM2_CONF": "/x/softhsm2.conf"},
-                        create_key=False, retry_max_s=10, health_interval_s=1)
+    data = _pkcs11_data(
+        cluster_dir,
+        module_env={"SOFTHSM2_CONF": "/x/softhsm2.conf"},
+        create_key=False,
+        retry_max_s=10,
+        health_interval_s=1,
+    )
     config = load_config(write(cluster_dir, data, "hsm.yaml"))
     p = config.seal.pkcs11
     assert config.seal.type == "pkcs11" and p is not None and config.seal.key_file is None
@@ -486,8 +610,9 @@ def test_pkcs11_seal_loads(cluster_dir: Path) -> None:
         ({"create_key": "yes"}, "seal.create_key", "expected true or false"),
     ],
 )
-def test_pkcs11_seal_errors(cluster_dir: Path, seal: dict[str, object], field: str,
-                            message: str) -> None:
+def test_pkcs11_seal_errors(
+    cluster_dir: Path, seal: dict[str, object], field: str, message: str
+) -> None:
     data = _pkcs11_data(cluster_dir, **seal)
     if data["seal"].get("pin_file") is None:
         data["seal"].pop("pin_file")

@@ -27,14 +27,17 @@ def test_check_with_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     path = write(tmp_path, good())
     assert main(["config", "check", str(path)]) == 0
     out = capsys.readouterr()
-    assert out.out == (f"OK: {path}: node node1 (zone zone-a), api 127.0.0.1:7001, "
-                       "raft 127.0.0.1:7101, 2 peers, seal file\n")
+    assert out.out == (
+        f"OK: {path}: node node1 (zone zone-a), api 127.0.0.1:7001, "
+        "raft 127.0.0.1:7101, 2 peers, seal file\n"
+    )
     assert out.err == ""
     assert not (tmp_path / "data").exists()  # nothing started
 
 
-def test_missing_files_fail_unless_no_files(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_files_fail_unless_no_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(tmp_path, good())
     assert main(["config", "check", str(path)]) == 2
     out = capsys.readouterr()
@@ -50,7 +53,8 @@ def test_bad_field_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     path = write(tmp_path, data)
     assert main(["config", "check", "--no-files", str(path)]) == 2
     assert capsys.readouterr().err == (
-        f"keymgr: {path}: raft.listen: port must be 0..65535, got '99999' in '10.0.0.1:99999'\n")
+        f"keymgr: {path}: raft.listen: port must be 0..65535, got '99999' in '10.0.0.1:99999'\n"
+    )
 
 
 def test_usage_errors_exit_1(capsys: pytest.CaptureFixture[str]) -> None:

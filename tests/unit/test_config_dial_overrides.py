@@ -33,13 +33,13 @@ def test_no_dial_overrides_by_default(cluster_dir: Path) -> None:
         ({"127.0.0.1:7102": 17102}, "raft.dial_overrides: expected 'host:port' strings"),
         ({"127.0.0.1:7102": "nohost"}, "raft.dial_overrides: expected host:port"),
         ({"127.0.0.1:7102": "127.0.0.1:0"}, "raft.dial_overrides: port must not be 0"),
-        ({"127.0.0.1:7999": "127.0.0.1:17102"},
-         "raft.dial_overrides: '127.0.0.1:7999' is not the raft address of a peer"),
+        (
+            {"127.0.0.1:7999": "127.0.0.1:17102"},
+            "raft.dial_overrides: '127.0.0.1:7999' is not the raft address of a peer",
+        ),
     ],
 )
-def test_bad_dial_overrides_name_the_field(
-    cluster_dir: Path, value: object, expected: str
-) -> None:
+def test_bad_dial_overrides_name_the_field(cluster_dir: Path, value: object, expected: str) -> None:
     data = good()
     data["raft"]["dial_overrides"] = value
     with pytest.raises(ConfigError) as caught:

@@ -20,7 +20,10 @@ class CountingSource:
         self._lock = threading.Lock()
 
     def generate_data_key(
-        self, key_name: str, *, context: Mapping[str, str] | None = None,
+        self,
+        key_name: str,
+        *,
+        context: Mapping[str, str] | None = None,
         number_of_bytes: int = 0,
     ) -> DataKey:
         with self._lock:
@@ -138,8 +141,12 @@ def test_entry_count_is_bounded_least_recently_used_first() -> None:
 
 def test_limits_are_checked() -> None:
     source = CountingSource()
-    for bad in ({"max_age_s": 0}, {"max_messages": 0}, {"max_messages": 2**32 + 1},
-                {"max_bytes": 0}):
+    for bad in (
+        {"max_age_s": 0},
+        {"max_messages": 0},
+        {"max_messages": 2**32 + 1},
+        {"max_bytes": 0},
+    ):
         with pytest.raises(ValueError):
             make(source, **bad)
 

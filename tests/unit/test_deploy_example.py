@@ -25,4 +25,3 @@ def test_example_node_config_is_valid(tmp_path: Path) -> None:
     config = load_config(path)
     assert config.metrics.listen == "10.0.1.10:9101" and config.logging.format == "json"
     assert not config.api.reflection
-

@@ -33,11 +33,17 @@ V1_FIXTURES = json.loads(
 
 # Known answers, frozen: a change here breaks every ciphertext clients hold.
 KAT_CONTEXT = (
-    "00000006" + b"tenant".hex() + "00000004" + b"acme".hex()
-    + "00000006" + b"volume".hex() + "00000005" + b"vol-1".hex()
+    "00000006"
+    + b"tenant".hex()
+    + "00000004"
+    + b"acme".hex()
+    + "00000006"
+    + b"volume".hex()
+    + "00000005"
+    + b"vol-1".hex()
 )
 # format v2 (what `seal` makes): header ‖ salt ‖ nonce ‖ ciphertext ‖ tag
-KAT_V2_HEADER = "02" "00112233445566778899aabbccddeeff" "00000007"
+KAT_V2_HEADER = "0200112233445566778899aabbccddeeff00000007"
 KAT_V2_BLOB = (
     KAT_V2_HEADER
     + SALT.hex()
@@ -45,20 +51,24 @@ KAT_V2_BLOB = (
     + "0a2e8ede09f385326010c8c300275cdfbbe67b6bce2f9885cf33a96f"
 )
 KAT_V2_EMPTY = (
-    "02" "00112233445566778899aabbccddeeff" "00000001"
-    + SALT.hex()
-    + "6465666768696a6b6c6d6e6f" "11410a094ebe59702b398e6f829e772e"
+    "02"
+    "00112233445566778899aabbccddeeff"
+    "00000001" + SALT.hex() + "6465666768696a6b6c6d6e6f"
+    "11410a094ebe59702b398e6f829e772e"
 )
 # format v1 (still opened, no longer made): header ‖ nonce ‖ ciphertext ‖ tag
-KAT_HEADER = "01" "00112233445566778899aabbccddeeff" "00000007"
+KAT_HEADER = "0100112233445566778899aabbccddeeff00000007"
 KAT_BLOB = (
     KAT_HEADER
     + "6465666768696a6b6c6d6e6f"
     + "207eb20a16c93dfb470f389a3c9ef8f8391fde49257804dfd12e6bf4"
 )
 KAT_EMPTY = (
-    "01" "00112233445566778899aabbccddeeff" "00000001"
-    "6465666768696a6b6c6d6e6f" "7f3cec1cc6a7f3fe5b85a343d6acd578"
+    "01"
+    "00112233445566778899aabbccddeeff"
+    "00000001"
+    "6465666768696a6b6c6d6e6f"
+    "7f3cec1cc6a7f3fe5b85a343d6acd578"
 )
 
 contexts = st.dictionaries(st.text(max_size=12), st.text(max_size=12), max_size=5)
@@ -108,9 +118,7 @@ def test_v1_ciphertexts_made_by_the_old_code_still_open(case: dict[str, Any]) ->
     header = envelope.read_unverified_header(blob)
     assert header == EnvelopeHeader(1, V1_FIXTURES["key_id"], case["key_version"])
     assert envelope.open(material, blob, case["context"]) == bytes.fromhex(case["plaintext"])
-    assert envelope.open(Aead(material), blob, case["context"]) == bytes.fromhex(
-        case["plaintext"]
-    )
+    assert envelope.open(Aead(material), blob, case["context"]) == bytes.fromhex(case["plaintext"])
     with pytest.raises(DecryptionFailed):
         envelope.open(material, blob, {**case["context"], "extra": "x"})
     tampered = bytearray(blob)
@@ -193,9 +201,7 @@ def test_canonical_context_rejects_lone_surrogates_without_echo() -> None:
     assert "\ud800" not in str(info.value)
 
 
-@given(
-    plaintext=st.binary(max_size=256), context=contexts, key_id=key_ids, version=versions
-)
+@given(plaintext=st.binary(max_size=256), context=contexts, key_id=key_ids, version=versions)
 def test_round_trip(plaintext: bytes, context: dict[str, str], key_id: str, version: int) -> None:
     blob = envelope.seal(MATERIAL, key_id, version, plaintext, context)
     assert envelope.read_unverified_header(blob) == EnvelopeHeader(2, key_id, version)
@@ -380,7 +386,7 @@ def test_the_architecture_doc_states_these_known_answers() -> None:
         f"nonce {NONCE.hex()}",
         f"header {blob[:HEADER_SIZE].hex()}",
         f"K_msg {Aead(MATERIAL).message_key(envelope.LABEL_V2, SALT, aad).hex()}",
-        f"ciphertext ‖ tag {blob[HEADER_SIZE + 44:].hex()}",
+        f"ciphertext ‖ tag {blob[HEADER_SIZE + 44 :].hex()}",
     ]
     term_key, barrier_aad = bytes([2]) * 32, material_aad(KEY_ID, 1)
     sealed = Keyring({2: term_key}, active_term=2)._encrypt_with(
@@ -389,15 +395,18 @@ def test_the_architecture_doc_states_these_known_answers() -> None:
     expected += [
         f"term key (term 2) {term_key.hex()}",
         f"header {sealed[:5].hex()}",
-        "K_msg " + Aead(term_key).message_key(
-            barrier.LABEL_V2, SALT, sealed[:5] + barrier_aad).hex(),
+        "K_msg "
+        + Aead(term_key).message_key(barrier.LABEL_V2, SALT, sealed[:5] + barrier_aad).hex(),
         f"ciphertext ‖ tag {sealed[49:].hex()}",
     ]
-    wrapped = barrier._wrap_key_with(SALT, NONCE, MATERIAL, bytes([1]) * 32,
-                                     barrier.term_key_aad(1))
+    wrapped = barrier._wrap_key_with(
+        SALT, NONCE, MATERIAL, bytes([1]) * 32, barrier.term_key_aad(1)
+    )
     expected += [
-        "K_msg " + Aead(MATERIAL).message_key(
-            barrier.WRAP_LABEL_V2, SALT, b"\x02" + barrier.term_key_aad(1)).hex(),
+        "K_msg "
+        + Aead(MATERIAL)
+        .message_key(barrier.WRAP_LABEL_V2, SALT, b"\x02" + barrier.term_key_aad(1))
+        .hex(),
         f"ciphertext ‖ tag {wrapped[45:].hex()}",
     ]
     missing = [line for line in expected if line not in lines]

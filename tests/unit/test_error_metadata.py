@@ -76,8 +76,13 @@ def _serve_and_call(audit: Any, names: list[str]) -> dict[str, grpc.aio.AioRpcEr
             request_deserializer=keys_pb2.EncryptRequest.FromString,
             response_serializer=keys_pb2.EncryptResponse.SerializeToString,
         )
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            "keymgr.v1.KeyManagement", tolerant_handlers({"Encrypt": generated})),))
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "keymgr.v1.KeyManagement", tolerant_handlers({"Encrypt": generated})
+                ),
+            )
+        )
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         refused: dict[str, grpc.aio.AioRpcError] = {}

@@ -109,8 +109,13 @@ def test_no_entry_is_shadowed_by_an_earlier_base() -> None:
 # one instance of each mapped class and the status the caller must get for it
 SAMPLES: list[tuple[Exception, Code, str]] = [
     (WriteOutcomeUnknown(), Code.UNAVAILABLE, "write outcome unknown"),
-    (CommandFailed(store_pb2.CommandError(
-        code=store_pb2.ERROR_CODE_NOT_FOUND, message="no key 'x'")), Code.NOT_FOUND, "no key"),
+    (
+        CommandFailed(
+            store_pb2.CommandError(code=store_pb2.ERROR_CODE_NOT_FOUND, message="no key 'x'")
+        ),
+        Code.NOT_FOUND,
+        "no key",
+    ),
     (ProposalRejected("10.0.0.9:7101 is not a peer"), Code.FAILED_PRECONDITION, "not a peer"),
     (NoLeader("no leader to accept the command"), Code.UNAVAILABLE, "no Raft leader: no leader"),
     (ProposalTimeout("no outcome within 5s"), Code.UNAVAILABLE, "no outcome within 5s"),
@@ -122,12 +127,18 @@ SAMPLES: list[tuple[Exception, Code, str]] = [
     (InvalidShare("checksum mismatch"), Code.INVALID_ARGUMENT, "share: checksum mismatch"),
     (ImportRejected("bad padding"), Code.INVALID_ARGUMENT, "wrapped_key_material: bad"),
     (ExportRefused("algorithm", "not for aws"), Code.INVALID_ARGUMENT, "algorithm: not for aws"),
-    (CommandRefused(store_pb2.ERROR_CODE_FAILED_PRECONDITION, "key is disabled"),
-     Code.FAILED_PRECONDITION, "key is disabled"),
+    (
+        CommandRefused(store_pb2.ERROR_CODE_FAILED_PRECONDITION, "key is disabled"),
+        Code.FAILED_PRECONDITION,
+        "key is disabled",
+    ),
     (SnapshotFileError("MAC mismatch"), Code.INVALID_ARGUMENT, "file: MAC mismatch"),
     (IdentityRefused("certificate has no SAN"), Code.UNAUTHENTICATED, "no keymgr identity"),
-    (ConfigError("node.yaml", "unknown field", field="seal.tipe"), Code.FAILED_PRECONDITION,
-     "node config: node.yaml: seal.tipe"),
+    (
+        ConfigError("node.yaml", "unknown field", field="seal.tipe"),
+        Code.FAILED_PRECONDITION,
+        "node config: node.yaml: seal.tipe",
+    ),
     (AuditUnavailable("disk full"), Code.UNAVAILABLE, "audit log unavailable: disk full"),
     (SinkError("syslog unreachable"), Code.UNAVAILABLE, "audit log: syslog unreachable"),
     (AuditCorrupt("last line damaged"), Code.UNAVAILABLE, "audit log: last line damaged"),
@@ -212,8 +223,13 @@ def _call_failing(servicer: _Failing, raises: list[Exception]) -> list[Answer]:
             request_deserializer=keys_pb2.EncryptRequest.FromString,
             response_serializer=keys_pb2.EncryptResponse.SerializeToString,
         )
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            "keymgr.v1.KeyManagement", tolerant_handlers({"Encrypt": generated})),))
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "keymgr.v1.KeyManagement", tolerant_handlers({"Encrypt": generated})
+                ),
+            )
+        )
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         answers = []
@@ -223,8 +239,9 @@ def _call_failing(servicer: _Failing, raises: list[Exception]) -> list[Answer]:
                 for exc in raises:
                     servicer.raises = exc
                     with pytest.raises(grpc.aio.AioRpcError) as failed:
-                        await call(keys_pb2.EncryptRequest(key_name="k").SerializeToString(),
-                                   timeout=5)
+                        await call(
+                            keys_pb2.EncryptRequest(key_name="k").SerializeToString(), timeout=5
+                        )
                     trailing = {k: v for k, v in (failed.value.trailing_metadata() or ())}
                     answers.append((failed.value.code(), failed.value.details() or "", trailing))
         finally:
@@ -240,12 +257,15 @@ def test_the_wrapper_sends_the_kind_as_keymgr_error_metadata_and_keeps_the_text(
     monkeypatch.setattr(rpc_module, "caller_of", lambda context: Caller("", "agent", ""))
     audit = AuditLog([FileSink(tmp_path / "audit.log")], "node1", lambda: None)
     servicer = _Failing(_Node(audit))
-    answers = _call_failing(servicer, [
-        WriteOutcomeUnknown(),
-        Unauthenticated("a client certificate issued by the cluster CA is required"),
-        NoLeader("no leader to accept the command"),
-        HsmUnavailable("token removed"),
-    ])
+    answers = _call_failing(
+        servicer,
+        [
+            WriteOutcomeUnknown(),
+            Unauthenticated("a client certificate issued by the cluster CA is required"),
+            NoLeader("no leader to accept the command"),
+            HsmUnavailable("token removed"),
+        ],
+    )
     audit.close()
     unknown, unauthenticated, no_leader, hsm = answers
     assert unknown[0] == Code.UNAVAILABLE and "outcome unknown" in unknown[1]

@@ -18,8 +18,7 @@ def test_a_reissued_cluster_certificate_is_used_without_a_restart(tmp_path: Path
     pki.create_ca(certs)
     ca = pki.load_ca(certs)
     pki.issue_client_cert(ca, "gw", kind="service")
-    credentials = Credentials(ca=certs / "ca.pem", cert=certs / "gw.pem",
-                              key=certs / "gw-key.pem")
+    credentials = Credentials(ca=certs / "ca.pem", cert=certs / "gw.pem", key=certs / "gw-key.pem")
     built: list[Client] = []
 
     def build() -> Client:
@@ -27,8 +26,12 @@ def test_a_reissued_cluster_certificate_is_used_without_a_restart(tmp_path: Path
         built.append(client)
         return client
 
-    cluster = ClusterClient(build, (credentials.ca, credentials.cert, credentials.key),
-                            check_interval_s=0.05, retire_after_s=0.2)
+    cluster = ClusterClient(
+        build,
+        (credentials.ca, credentials.cert, credentials.key),
+        check_interval_s=0.05,
+        retire_after_s=0.2,
+    )
     first = cluster.current()
     time.sleep(0.1)
     assert cluster.current() is first  # nothing changed

@@ -30,8 +30,12 @@ def base(certs: Path) -> dict[str, Any]:
     return {
         "listen": "127.0.0.1:8200",
         "tls": {"cert": "certs/gw.pem", "key": "certs/gw-key.pem"},
-        "cluster": {"addresses": ["127.0.0.1:7001"], "ca": "certs/ca.pem",
-                    "cert": "certs/gw-client.pem", "key": "certs/gw-client-key.pem"},
+        "cluster": {
+            "addresses": ["127.0.0.1:7001"],
+            "ca": "certs/ca.pem",
+            "cert": "certs/gw-client.pem",
+            "key": "certs/gw-client-key.pem",
+        },
     }
 
 
@@ -42,9 +46,15 @@ def write(tmp_path: Path, body: dict[str, Any]) -> Path:
 
 
 def test_the_unified_file(tmp_path: Path, certs: Path) -> None:
-    body = {**base(certs), "kv": {"mounts": ["secret"]},
-            "tde": {"mount": "keymgr", "tokens": [{"sha256": DIGEST, "db_id": "shop"}],
-                    "keys": {1: "k1"}}}
+    body = {
+        **base(certs),
+        "kv": {"mounts": ["secret"]},
+        "tde": {
+            "mount": "keymgr",
+            "tokens": [{"sha256": DIGEST, "db_id": "shop"}],
+            "keys": {1: "k1"},
+        },
+    }
     body["tls"]["client_ca"] = "certs/ca.pem"
     config = load_config(write(tmp_path, body))
     assert config.kv is not None and config.kv.serves("secret") and not config.kv.serves("x")
@@ -55,8 +65,12 @@ def test_the_unified_file(tmp_path: Path, certs: Path) -> None:
 
 
 def test_the_tde_gateway_file_is_still_read(tmp_path: Path, certs: Path) -> None:
-    body = {**base(certs), "mount": "keymgr", "tokens": [{"sha256": DIGEST, "db_id": "shop"}],
-            "failover_deadline_s": 5}
+    body = {
+        **base(certs),
+        "mount": "keymgr",
+        "tokens": [{"sha256": DIGEST, "db_id": "shop"}],
+        "failover_deadline_s": 5,
+    }
     config = load_config(write(tmp_path, body))
     assert config.kv is None and config.tde_enabled and config.mount == "keymgr"
     assert config.failover_deadline_s == 5

@@ -16,16 +16,25 @@ from keymgr.gateway.replies import go_duration, rfc3339
     ("raw", "segments", "folder", "query"),
     [
         ("/v1/secret/data/apps/web", ("secret", "data", "apps", "web"), False, {}),
-        ("/v1/secret/metadata/apps/?list=true", ("secret", "metadata", "apps"), True,
-         {"list": "true"}),
+        (
+            "/v1/secret/metadata/apps/?list=true",
+            ("secret", "metadata", "apps"),
+            True,
+            {"list": "true"},
+        ),
         ("/v1/secret/data/a%40b%2Bc", ("secret", "data", "a@b+c"), False, {}),
         ("/v1/secret/data/x?version=2&", ("secret", "data", "x"), False, {"version": "2"}),
-        ("/v1/sys/internal/ui/mounts/secret", ("sys", "internal", "ui", "mounts", "secret"),
-         False, {}),
+        (
+            "/v1/sys/internal/ui/mounts/secret",
+            ("sys", "internal", "ui", "mounts", "secret"),
+            False,
+            {},
+        ),
     ],
 )
-def test_targets_that_name_something(raw: str, segments: tuple[str, ...], folder: bool,
-                                     query: dict[str, str]) -> None:
+def test_targets_that_name_something(
+    raw: str, segments: tuple[str, ...], folder: bool, query: dict[str, str]
+) -> None:
     target = parse_target(raw)
     assert (target.segments, target.folder, target.query) == (segments, folder, query)
 
@@ -57,7 +66,8 @@ def test_targets_refused(raw: str, message: str) -> None:
 
 def test_body_fields() -> None:
     assert bodies.json_object(b'{"data": {"a": [1, {"b": null}]}}') == {
-        "data": {"a": [1, {"b": None}]}}
+        "data": {"a": [1, {"b": None}]}
+    }
     assert bodies.json_object(b"  ", required=False) == {}
     assert bodies.cas_option({"options": {"cas": "3"}}) == 3
     assert bodies.cas_option({"options": {}}) is None
@@ -93,4 +103,9 @@ def test_times_and_durations_as_clients_parse_them() -> None:
     assert rfc3339(0) == ""
     assert rfc3339(1796585730.730342) == "2026-12-06T19:35:30.730342Z"
     assert [go_duration(s) for s in (0, 45, 90, 3600, 5400)] == [
-        "0s", "45s", "1m30s", "1h0m0s", "1h30m0s"]
+        "0s",
+        "45s",
+        "1m30s",
+        "1h0m0s",
+        "1h30m0s",
+    ]

@@ -51,8 +51,9 @@ def test_hsm_key_known_answer_matches_software(tmp_path: Path) -> None:
     key, material, _ = _hsm_key(tmp_path)
     salt, nonce = bytes(range(200, 232)), bytes(range(100, 112))
     made = envelope._seal_with(salt, nonce, key, KEY_ID, 7, b"hello keymgr", {"a": "b"})
-    assert made == envelope._seal_with(salt, nonce, material, KEY_ID, 7, b"hello keymgr",
-                                       {"a": "b"})
+    assert made == envelope._seal_with(
+        salt, nonce, material, KEY_ID, 7, b"hello keymgr", {"a": "b"}
+    )
 
 
 def test_hsm_key_opens_v1_envelopes_made_by_the_old_code(tmp_path: Path) -> None:
@@ -93,8 +94,7 @@ def _objects(key: HsmKey, label: str | None = None) -> int:
 
     def count() -> int:
         session = seal._owner.session(seal.token_label, seal._pin)
-        template: dict[Any, Any] = {Attribute.CLASS: ObjectClass.SECRET_KEY,
-                                    Attribute.TOKEN: False}
+        template: dict[Any, Any] = {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.TOKEN: False}
         if label is not None:
             template[Attribute.LABEL] = label
         return len(list(session.get_objects(template)))
@@ -124,9 +124,17 @@ def test_the_imported_keys_are_sensitive_and_never_extractable(tmp_path: Path) -
     for handle, sign in [(key._key(prf=True), True), (key._key(), False)]:
         with pytest.raises(pkcs11.AttributeSensitive):
             owner.call(lambda h=handle: h[Attribute.VALUE], 5.0)
-        flags = owner.call(lambda h=handle: (
-            h[Attribute.EXTRACTABLE], h[Attribute.SENSITIVE], h[Attribute.TOKEN],
-            h[Attribute.WRAP], h[Attribute.SIGN], h[Attribute.ENCRYPT]), 5.0)
+        flags = owner.call(
+            lambda h=handle: (
+                h[Attribute.EXTRACTABLE],
+                h[Attribute.SENSITIVE],
+                h[Attribute.TOKEN],
+                h[Attribute.WRAP],
+                h[Attribute.SIGN],
+                h[Attribute.ENCRYPT],
+            ),
+            5.0,
+        )
         assert flags == (False, True, False, False, sign, not sign)
 
 

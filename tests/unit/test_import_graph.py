@@ -15,14 +15,47 @@ import keymgr
 PACKAGE_ROOT = Path(keymgr.__file__).parent
 
 # store/ may import only these (and the standard library modules not listed below)
-STORE_FORBIDDEN_KEYMGR = ("keymgr.raft", "keymgr.server", "keymgr.seal", "keymgr.ops",
-                          "keymgr.cli", "keymgr.client", "keymgr.audit", "keymgr.config",
-                          "keymgr.durable_files", "keymgr.private_files", "keymgr.agents")
-IO_MODULES = frozenset({
-    "os", "io", "socket", "ssl", "asyncio", "subprocess", "shutil", "tempfile", "pathlib",
-    "time", "random", "secrets", "logging", "mmap", "select", "selectors", "signal",
-    "grpc", "pysyncobj", "yaml", "urllib", "http", "multiprocessing", "concurrent",
-})
+STORE_FORBIDDEN_KEYMGR = (
+    "keymgr.raft",
+    "keymgr.server",
+    "keymgr.seal",
+    "keymgr.ops",
+    "keymgr.cli",
+    "keymgr.client",
+    "keymgr.audit",
+    "keymgr.config",
+    "keymgr.durable_files",
+    "keymgr.private_files",
+    "keymgr.agents",
+)
+IO_MODULES = frozenset(
+    {
+        "os",
+        "io",
+        "socket",
+        "ssl",
+        "asyncio",
+        "subprocess",
+        "shutil",
+        "tempfile",
+        "pathlib",
+        "time",
+        "random",
+        "secrets",
+        "logging",
+        "mmap",
+        "select",
+        "selectors",
+        "signal",
+        "grpc",
+        "pysyncobj",
+        "yaml",
+        "urllib",
+        "http",
+        "multiprocessing",
+        "concurrent",
+    }
+)
 
 
 def imports_of(path: Path, root: Path = PACKAGE_ROOT.parent) -> list[str]:

@@ -35,9 +35,10 @@ def test_both_schemes_unwrap(wrapping_key: tuple[bytes, bytes]) -> None:
     public, private = wrapping_key
     material = os.urandom(32)
     two_step = wrap_two_step(public, material)
-    assert key_import.unwrap_material(
-        private, key_import.RSA_AES_KEY_WRAP_SHA_256, two_step
-    ) == material
+    assert (
+        key_import.unwrap_material(private, key_import.RSA_AES_KEY_WRAP_SHA_256, two_step)
+        == material
+    )
     direct = _public(public).encrypt(material, OAEP)
     assert key_import.unwrap_material(private, key_import.RSAES_OAEP_SHA_256, direct) == material
     assert key_import.public_key_bits(public) == 3072

@@ -71,10 +71,17 @@ def populated() -> KeyStore:
     for n, name in enumerate(["en", "dis", "pend", "gone"], start=1):
         ok(run(store, create_key=create_op(n, name)))
     ok(run(store, set_key_enabled=store_pb2.SetKeyEnabled(key_id=kid(2), enabled=False)))
-    ok(run(store, schedule_deletion=store_pb2.ScheduleDeletion(key_id=kid(3),
-                                                                deletion_time_ms=FAR)))
-    ok(run(store, schedule_deletion=store_pb2.ScheduleDeletion(key_id=kid(4),
-                                                                deletion_time_ms=1500)))
+    ok(
+        run(
+            store, schedule_deletion=store_pb2.ScheduleDeletion(key_id=kid(3), deletion_time_ms=FAR)
+        )
+    )
+    ok(
+        run(
+            store,
+            schedule_deletion=store_pb2.ScheduleDeletion(key_id=kid(4), deletion_time_ms=1500),
+        )
+    )
     ok(run(store, t=2000, tick=store_pb2.Tick()))
     return store
 
@@ -106,75 +113,174 @@ REFUSALS: list[tuple[str, bytes, int, str]] = [
     ("create: newline", encode(create_key=create_op(9, "a\n")), INVALID, "letters, digits"),
     ("create: long name", encode(create_key=create_op(9, "a" * 129)), INVALID, "128"),
     ("create: id-like name", encode(create_key=create_op(9, kid(7))), INVALID, "look like"),
-    ("create: 65 labels", encode(create_key=create_op(
-        9, "x", labels={str(i): "v" for i in range(65)})), INVALID, "at most 64 labels"),
-    ("create: empty label key", encode(create_key=create_op(9, "x", labels={"": "v"})),
-     INVALID, "labels"),
-    ("create: long label", encode(create_key=create_op(9, "x", labels={"k": "v" * 257})),
-     INVALID, "labels"),
-    ("create: long description", encode(create_key=create_op(9, "x", description="d" * 1025)),
-     INVALID, "description"),
-    ("create: no material", encode(create_key=create_op(9, "x", wrapped_material=b"")),
-     INVALID, "wrapped_material"),
+    (
+        "create: 65 labels",
+        encode(create_key=create_op(9, "x", labels={str(i): "v" for i in range(65)})),
+        INVALID,
+        "at most 64 labels",
+    ),
+    (
+        "create: empty label key",
+        encode(create_key=create_op(9, "x", labels={"": "v"})),
+        INVALID,
+        "labels",
+    ),
+    (
+        "create: long label",
+        encode(create_key=create_op(9, "x", labels={"k": "v" * 257})),
+        INVALID,
+        "labels",
+    ),
+    (
+        "create: long description",
+        encode(create_key=create_op(9, "x", description="d" * 1025)),
+        INVALID,
+        "description",
+    ),
+    (
+        "create: no material",
+        encode(create_key=create_op(9, "x", wrapped_material=b"")),
+        INVALID,
+        "wrapped_material",
+    ),
     ("create: bad purpose", encode(create_key=create_op(9, "x", purpose=99)), INVALID, "purpose"),
     ("create: id clash", encode(create_key=create_op(4, "other")), EXISTS, "exists"),
     ("create: live name clash", encode(create_key=create_op(9, "dis")), EXISTS, "'dis'"),
     ("create: pending name clash", encode(create_key=create_op(9, "pend")), EXISTS, "'pend'"),
-    ("rotate: missing", encode(rotate_key=RotateKey(key_id=kid(9), new_version=2,
-                                                    wrapped_material=b"m")), NOT_FOUND, "no key"),
-    ("rotate: disabled", encode(rotate_key=RotateKey(key_id=kid(2), new_version=2,
-                                                     wrapped_material=b"m")),
-     PRECONDITION, "is disabled"),
-    ("rotate: pending", encode(rotate_key=RotateKey(key_id=kid(3), new_version=2,
-                                                    wrapped_material=b"m")),
-     PRECONDITION, "is pending deletion"),
-    ("rotate: destroyed", encode(rotate_key=RotateKey(key_id=kid(4), new_version=2,
-                                                      wrapped_material=b"m")),
-     PRECONDITION, "is destroyed"),
-    ("rotate: skips a version", encode(rotate_key=RotateKey(key_id=kid(1), new_version=3,
-                                                            wrapped_material=b"m")),
-     CONFLICT, "concurrent rotation: expected version 2"),
-    ("rotate: version 1", encode(rotate_key=RotateKey(key_id=kid(1), new_version=1,
-                                                      wrapped_material=b"m")),
-     INVALID, "new_version"),
-    ("rotate: no material", encode(rotate_key=RotateKey(key_id=kid(1), new_version=2)),
-     INVALID, "wrapped_material"),
-    ("enable: missing", encode(set_key_enabled=SetKeyEnabled(key_id=kid(9), enabled=True)),
-     NOT_FOUND, "no key"),
-    ("enable: bad id", encode(set_key_enabled=SetKeyEnabled(key_id="en", enabled=True)),
-     INVALID, "key_id"),
-    ("enable: pending", encode(set_key_enabled=SetKeyEnabled(key_id=kid(3), enabled=True)),
-     PRECONDITION, "pending deletion"),
-    ("disable: destroyed", encode(set_key_enabled=SetKeyEnabled(key_id=kid(4))),
-     PRECONDITION, "destroyed"),
-    ("schedule: not after now", encode(schedule_deletion=ScheduleDeletion(
-        key_id=kid(1), deletion_time_ms=1000)), INVALID, "deletion_time_ms"),
-    ("schedule: missing", encode(schedule_deletion=ScheduleDeletion(
-        key_id=kid(9), deletion_time_ms=FAR)), NOT_FOUND, "no key"),
-    ("schedule: pending", encode(schedule_deletion=ScheduleDeletion(
-        key_id=kid(3), deletion_time_ms=FAR)), PRECONDITION, "pending deletion: cannot schedule"),
-    ("schedule: destroyed", encode(schedule_deletion=ScheduleDeletion(
-        key_id=kid(4), deletion_time_ms=FAR)), PRECONDITION, "is destroyed: cannot schedule"),
-    ("cancel: enabled", encode(cancel_deletion=CancelDeletion(key_id=kid(1))),
-     PRECONDITION, "cannot cancel"),
-    ("cancel: disabled", encode(cancel_deletion=CancelDeletion(key_id=kid(2))),
-     PRECONDITION, "cannot cancel"),
-    ("cancel: destroyed", encode(cancel_deletion=CancelDeletion(key_id=kid(4))),
-     PRECONDITION, "destroyed"),
-    ("cancel: missing", encode(cancel_deletion=CancelDeletion(key_id=kid(9))),
-     NOT_FOUND, "no key"),
-    ("keyring: skips a term", encode(rotate_keyring=RotateKeyring(
-        new_term=KeyringTerm(term=3, wrapped_key=b"w"))), CONFLICT, "expected term 2"),
-    ("keyring: same term", encode(rotate_keyring=RotateKeyring(
-        new_term=KeyringTerm(term=1, wrapped_key=b"w"))), CONFLICT, "expected term 2"),
+    (
+        "rotate: missing",
+        encode(rotate_key=RotateKey(key_id=kid(9), new_version=2, wrapped_material=b"m")),
+        NOT_FOUND,
+        "no key",
+    ),
+    (
+        "rotate: disabled",
+        encode(rotate_key=RotateKey(key_id=kid(2), new_version=2, wrapped_material=b"m")),
+        PRECONDITION,
+        "is disabled",
+    ),
+    (
+        "rotate: pending",
+        encode(rotate_key=RotateKey(key_id=kid(3), new_version=2, wrapped_material=b"m")),
+        PRECONDITION,
+        "is pending deletion",
+    ),
+    (
+        "rotate: destroyed",
+        encode(rotate_key=RotateKey(key_id=kid(4), new_version=2, wrapped_material=b"m")),
+        PRECONDITION,
+        "is destroyed",
+    ),
+    (
+        "rotate: skips a version",
+        encode(rotate_key=RotateKey(key_id=kid(1), new_version=3, wrapped_material=b"m")),
+        CONFLICT,
+        "concurrent rotation: expected version 2",
+    ),
+    (
+        "rotate: version 1",
+        encode(rotate_key=RotateKey(key_id=kid(1), new_version=1, wrapped_material=b"m")),
+        INVALID,
+        "new_version",
+    ),
+    (
+        "rotate: no material",
+        encode(rotate_key=RotateKey(key_id=kid(1), new_version=2)),
+        INVALID,
+        "wrapped_material",
+    ),
+    (
+        "enable: missing",
+        encode(set_key_enabled=SetKeyEnabled(key_id=kid(9), enabled=True)),
+        NOT_FOUND,
+        "no key",
+    ),
+    (
+        "enable: bad id",
+        encode(set_key_enabled=SetKeyEnabled(key_id="en", enabled=True)),
+        INVALID,
+        "key_id",
+    ),
+    (
+        "enable: pending",
+        encode(set_key_enabled=SetKeyEnabled(key_id=kid(3), enabled=True)),
+        PRECONDITION,
+        "pending deletion",
+    ),
+    (
+        "disable: destroyed",
+        encode(set_key_enabled=SetKeyEnabled(key_id=kid(4))),
+        PRECONDITION,
+        "destroyed",
+    ),
+    (
+        "schedule: not after now",
+        encode(schedule_deletion=ScheduleDeletion(key_id=kid(1), deletion_time_ms=1000)),
+        INVALID,
+        "deletion_time_ms",
+    ),
+    (
+        "schedule: missing",
+        encode(schedule_deletion=ScheduleDeletion(key_id=kid(9), deletion_time_ms=FAR)),
+        NOT_FOUND,
+        "no key",
+    ),
+    (
+        "schedule: pending",
+        encode(schedule_deletion=ScheduleDeletion(key_id=kid(3), deletion_time_ms=FAR)),
+        PRECONDITION,
+        "pending deletion: cannot schedule",
+    ),
+    (
+        "schedule: destroyed",
+        encode(schedule_deletion=ScheduleDeletion(key_id=kid(4), deletion_time_ms=FAR)),
+        PRECONDITION,
+        "is destroyed: cannot schedule",
+    ),
+    (
+        "cancel: enabled",
+        encode(cancel_deletion=CancelDeletion(key_id=kid(1))),
+        PRECONDITION,
+        "cannot cancel",
+    ),
+    (
+        "cancel: disabled",
+        encode(cancel_deletion=CancelDeletion(key_id=kid(2))),
+        PRECONDITION,
+        "cannot cancel",
+    ),
+    (
+        "cancel: destroyed",
+        encode(cancel_deletion=CancelDeletion(key_id=kid(4))),
+        PRECONDITION,
+        "destroyed",
+    ),
+    ("cancel: missing", encode(cancel_deletion=CancelDeletion(key_id=kid(9))), NOT_FOUND, "no key"),
+    (
+        "keyring: skips a term",
+        encode(rotate_keyring=RotateKeyring(new_term=KeyringTerm(term=3, wrapped_key=b"w"))),
+        CONFLICT,
+        "expected term 2",
+    ),
+    (
+        "keyring: same term",
+        encode(rotate_keyring=RotateKeyring(new_term=KeyringTerm(term=1, wrapped_key=b"w"))),
+        CONFLICT,
+        "expected term 2",
+    ),
     ("keyring: no term", encode(rotate_keyring=RotateKeyring()), INVALID, "new_term"),
-    ("keyring: no key", encode(rotate_keyring=RotateKeyring(new_term=KeyringTerm(term=2))),
-     INVALID, "wrapped_key"),
+    (
+        "keyring: no key",
+        encode(rotate_keyring=RotateKeyring(new_term=KeyringTerm(term=2))),
+        INVALID,
+        "wrapped_key",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("raw", "code", "fragment"),
-                         [case[1:] for case in REFUSALS], ids=[case[0] for case in REFUSALS])
+@pytest.mark.parametrize(
+    ("raw", "code", "fragment"), [case[1:] for case in REFUSALS], ids=[case[0] for case in REFUSALS]
+)
 def test_refusals_leave_state_unchanged(raw: bytes, code: int, fragment: str) -> None:
     store = populated()
     before, applied = state_of(store), store.applied_commands
@@ -191,8 +297,10 @@ BEFORE_INIT: list[tuple[str, bytes]] = [
     ("enable", encode(set_key_enabled=SetKeyEnabled(key_id=kid(1), enabled=True))),
     ("schedule", encode(schedule_deletion=ScheduleDeletion(key_id=kid(1), deletion_time_ms=FAR))),
     ("cancel", encode(cancel_deletion=CancelDeletion(key_id=kid(1)))),
-    ("keyring", encode(rotate_keyring=RotateKeyring(new_term=KeyringTerm(term=2,
-                                                                         wrapped_key=b"w")))),
+    (
+        "keyring",
+        encode(rotate_keyring=RotateKeyring(new_term=KeyringTerm(term=2, wrapped_key=b"w"))),
+    ),
     ("tick", encode(tick=store_pb2.Tick())),
 ]
 
@@ -220,8 +328,9 @@ BAD_INITS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "fragment"), [c[1:] for c in BAD_INITS],
-                         ids=[c[0] for c in BAD_INITS])
+@pytest.mark.parametrize(
+    ("overrides", "fragment"), [c[1:] for c in BAD_INITS], ids=[c[0] for c in BAD_INITS]
+)
 def test_invalid_init_is_refused(overrides: dict[str, Any], fragment: str) -> None:
     store = KeyStore()
     result = run(store, init_cluster=init_op(**overrides))
@@ -230,6 +339,7 @@ def test_invalid_init_is_refused(overrides: dict[str, Any], fragment: str) -> No
 
 
 # --- successful commands --------------------------------------------------------------
+
 
 def test_init_installs_the_first_term() -> None:
     store = KeyStore()
@@ -243,8 +353,13 @@ def test_init_installs_the_first_term() -> None:
 
 def test_create_key_fills_every_field() -> None:
     store = fresh()
-    key = ok(run(store, t=1234, create_key=create_op(
-        7, "app/db:main", labels={"team": "db"}, description="the db key"))).key
+    key = ok(
+        run(
+            store,
+            t=1234,
+            create_key=create_op(7, "app/db:main", labels={"team": "db"}, description="the db key"),
+        )
+    ).key
     assert key.id == kid(7) and key.name == "app/db:main"
     assert key.purpose == keys_pb2.KEY_PURPOSE_ENCRYPT and key.state == ENABLED
     assert key.current_version == 1 and key.created_at_ms == 1234
@@ -261,8 +376,13 @@ def test_rotate_adds_versions() -> None:
     store = fresh()
     ok(run(store, create_key=create_op(1, "a")))
     held = store.lookup("a")
-    key = ok(run(store, t=2000, rotate_key=RotateKey(key_id=kid(1), new_version=2,
-                                                      wrapped_material=b"m2"))).key
+    key = ok(
+        run(
+            store,
+            t=2000,
+            rotate_key=RotateKey(key_id=kid(1), new_version=2, wrapped_material=b"m2"),
+        )
+    ).key
     assert key.current_version == 2
     assert [(v.version, v.created_at_ms) for v in key.versions] == [(1, 1000), (2, 2000)]
     stored = store.lookup(kid(1))
@@ -275,14 +395,18 @@ def test_enable_disable_is_idempotent() -> None:
     store = fresh()
     ok(run(store, create_key=create_op(1, "a")))
     revision = store.revision
-    assert ok(run(store, set_key_enabled=SetKeyEnabled(key_id=kid(1), enabled=True))).key.state \
+    assert (
+        ok(run(store, set_key_enabled=SetKeyEnabled(key_id=kid(1), enabled=True))).key.state
         == ENABLED
+    )
     assert store.revision == revision  # nothing changed
     for _ in range(2):
         key = ok(run(store, set_key_enabled=SetKeyEnabled(key_id=kid(1), enabled=False))).key
         assert key.state == DISABLED
-    assert ok(run(store, set_key_enabled=SetKeyEnabled(key_id=kid(1), enabled=True))).key.state \
+    assert (
+        ok(run(store, set_key_enabled=SetKeyEnabled(key_id=kid(1), enabled=True))).key.state
         == ENABLED
+    )
 
 
 @pytest.mark.parametrize("start", ["en", "dis"])
@@ -291,8 +415,9 @@ def test_schedule_then_cancel_leaves_the_key_disabled(start: str) -> None:
     stored = store.lookup(start)
     assert stored is not None
     key_id = stored.key.id
-    key = ok(run(store, t=3000, schedule_deletion=ScheduleDeletion(
-        key_id=key_id, deletion_time_ms=9000))).key
+    key = ok(
+        run(store, t=3000, schedule_deletion=ScheduleDeletion(key_id=key_id, deletion_time_ms=9000))
+    ).key
     assert (key.state, key.deletion_time_ms) == (PENDING, 9000)
     assert store.deletion_due(8999) == 0 and store.deletion_due(9000) == 1
     key = ok(run(store, t=4000, cancel_deletion=CancelDeletion(key_id=key_id))).key
@@ -333,23 +458,38 @@ def test_every_command_purges_first() -> None:
 
 def test_rotate_keyring_appends_and_activates() -> None:
     store = fresh()
-    assert ok(run(store, rotate_keyring=RotateKeyring(
-        new_term=KeyringTerm(term=2, wrapped_key=b"w2", created_at_ms=5)))).keyring_term == 2
+    assert (
+        ok(
+            run(
+                store,
+                rotate_keyring=RotateKeyring(
+                    new_term=KeyringTerm(term=2, wrapped_key=b"w2", created_at_ms=5)
+                ),
+            )
+        ).keyring_term
+        == 2
+    )
     assert store.active_term == 2 and [t.term for t in store.keyring_terms()] == [1, 2]
 
 
 # --- request ids ----------------------------------------------------------------------
+
 
 def test_a_retry_gets_the_first_result_and_changes_nothing() -> None:
     store = fresh()
     first = store.apply(encode(rid="r1", create_key=create_op(1, "a")))
     snapshot, applied, revision = store.snapshot(), store.applied_commands, store.revision
     # even a different command under the same id is answered, not applied
-    for raw in (encode(rid="r1", create_key=create_op(1, "a")),
-                encode(rid="r1", t=9, create_key=create_op(2, "b"))):
+    for raw in (
+        encode(rid="r1", create_key=create_op(1, "a")),
+        encode(rid="r1", t=9, create_key=create_op(2, "b")),
+    ):
         assert store.apply(raw) == first
     assert (store.snapshot(), store.applied_commands, store.revision) == (
-        snapshot, applied, revision)
+        snapshot,
+        applied,
+        revision,
+    )
     assert store.lookup("b") is None
 
 
@@ -359,8 +499,7 @@ def test_errors_are_remembered_too() -> None:
     failed = run(store, rid="r2", create_key=create_op(2, "a"))
     assert failed.error.code == EXISTS
     ok(run(store, set_key_enabled=SetKeyEnabled(key_id=kid(1), enabled=False)))
-    ok(run(store, t=2000, schedule_deletion=ScheduleDeletion(key_id=kid(1),
-                                                             deletion_time_ms=3000)))
+    ok(run(store, t=2000, schedule_deletion=ScheduleDeletion(key_id=kid(1), deletion_time_ms=3000)))
     ok(run(store, t=3000, tick=store_pb2.Tick()))  # "a" is free now, but the retry ...
     assert run(store, t=3001, rid="r2", create_key=create_op(2, "a")) == failed
     assert store.lookup("a") is None
@@ -389,6 +528,7 @@ def test_commands_without_an_id_are_not_remembered() -> None:
 
 # --- snapshots ------------------------------------------------------------------------
 
+
 def test_restore_of_a_snapshot_gives_identical_bytes() -> None:
     store = populated()
     run(store, rid="x", create_key=create_op(1, "dup"))
@@ -402,9 +542,11 @@ def test_restore_of_a_snapshot_gives_identical_bytes() -> None:
     assert copy.lookup("not-this") is None and copy.lookup(kid(7)) is None
     assert copy.deletion_due(FAR) == 1
     # both answer the next commands alike, including remembered ids
-    for raw in (encode(rid="x", create_key=create_op(1, "dup")),
-                encode(t=FAR, tick=store_pb2.Tick()),
-                encode(t=FAR, create_key=create_op(3, "pend"))):
+    for raw in (
+        encode(rid="x", create_key=create_op(1, "dup")),
+        encode(t=FAR, tick=store_pb2.Tick()),
+        encode(t=FAR, create_key=create_op(3, "pend")),
+    ):
         assert copy.apply(raw) == store.apply(raw)
     assert copy.snapshot() == store.snapshot()
 
@@ -431,10 +573,19 @@ BAD_SNAPSHOTS: list[tuple[str, bytes]] = [
     ("misfiled key", _corrupt(lambda s: s.keys[kid(9)].CopyFrom(s.keys[kid(1)]))),
     ("two live names", _corrupt(lambda s: s.keys[kid(2)].key.__setattr__("name", "en"))),
     ("bad state", _corrupt(lambda s: s.keys[kid(1)].key.__setattr__("state", 0))),
-    ("material of destroyed", _corrupt(lambda s: s.keys[kid(4)].wrapped_material.__setitem__(
-        1, b"m"))),
-    ("repeated request id", _corrupt(lambda s: [s.recent_requests.add(
-        request_id="r", result=store_pb2.CommandResult(ok=True)) for _ in range(2)])),
+    (
+        "material of destroyed",
+        _corrupt(lambda s: s.keys[kid(4)].wrapped_material.__setitem__(1, b"m")),
+    ),
+    (
+        "repeated request id",
+        _corrupt(
+            lambda s: [
+                s.recent_requests.add(request_id="r", result=store_pb2.CommandResult(ok=True))
+                for _ in range(2)
+            ]
+        ),
+    ),
 ]
 
 
@@ -448,6 +599,7 @@ def test_bad_snapshots_are_rejected_and_change_nothing(raw: bytes) -> None:
 
 
 # --- reads ----------------------------------------------------------------------------
+
 
 def test_list_keys_pages_by_name_then_id_including_destroyed() -> None:
     store = fresh()
@@ -487,13 +639,14 @@ def test_list_keys_rejects_an_empty_page() -> None:
 def test_revision_changes_with_every_mutation() -> None:
     store = fresh()
     seen = {store.revision}
-    for raw in (encode(create_key=create_op(1, "a")),
-                encode(rotate_key=RotateKey(key_id=kid(1), new_version=2, wrapped_material=b"m")),
-                encode(set_key_enabled=SetKeyEnabled(key_id=kid(1))),
-                encode(schedule_deletion=ScheduleDeletion(key_id=kid(1), deletion_time_ms=2000)),
-                encode(t=2000, tick=store_pb2.Tick()),
-                encode(rotate_keyring=RotateKeyring(new_term=KeyringTerm(term=2,
-                                                                         wrapped_key=b"w")))):
+    for raw in (
+        encode(create_key=create_op(1, "a")),
+        encode(rotate_key=RotateKey(key_id=kid(1), new_version=2, wrapped_material=b"m")),
+        encode(set_key_enabled=SetKeyEnabled(key_id=kid(1))),
+        encode(schedule_deletion=ScheduleDeletion(key_id=kid(1), deletion_time_ms=2000)),
+        encode(t=2000, tick=store_pb2.Tick()),
+        encode(rotate_keyring=RotateKeyring(new_term=KeyringTerm(term=2, wrapped_key=b"w"))),
+    ):
         store.apply(raw)
         assert store.revision not in seen
         seen.add(store.revision)
@@ -503,10 +656,12 @@ def test_revision_changes_with_every_mutation() -> None:
 
 # --- properties -----------------------------------------------------------------------
 
+
 def _internal_error(result: store_pb2.CommandResult) -> bool:
     """An UNSPECIFIED error code is what `apply` returns for a bug it caught."""
     return result.WhichOneof("result") == "error" and (
-        result.error.code == store_pb2.ERROR_CODE_UNSPECIFIED)
+        result.error.code == store_pb2.ERROR_CODE_UNSPECIFIED
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -523,29 +678,45 @@ _names = st.sampled_from(["a", "b", "c/d"])
 _times = st.integers(1, 60)
 _rids = st.sampled_from(["", "", "", "r1", "r2", "r3"])
 _ops: st.SearchStrategy[dict[str, Any]] = st.one_of(
-    st.builds(lambda i, n, p: {"create_key": store_pb2.CreateKey(
-        key_id=i, name=n, purpose=p, wrapped_material=b"m")}, _ids, _names, st.integers(0, 3)),
-    st.builds(lambda i, v: {"rotate_key": RotateKey(key_id=i, new_version=v,
-                                                    wrapped_material=b"m")},
-              _ids, st.integers(1, 4)),
-    st.builds(lambda i, e: {"set_key_enabled": SetKeyEnabled(key_id=i, enabled=e)},
-              _ids, st.booleans()),
-    st.builds(lambda i, d: {"schedule_deletion": ScheduleDeletion(key_id=i, deletion_time_ms=d)},
-              _ids, st.integers(1, 80)),
+    st.builds(
+        lambda i, n, p: {
+            "create_key": store_pb2.CreateKey(key_id=i, name=n, purpose=p, wrapped_material=b"m")
+        },
+        _ids,
+        _names,
+        st.integers(0, 3),
+    ),
+    st.builds(
+        lambda i, v: {"rotate_key": RotateKey(key_id=i, new_version=v, wrapped_material=b"m")},
+        _ids,
+        st.integers(1, 4),
+    ),
+    st.builds(
+        lambda i, e: {"set_key_enabled": SetKeyEnabled(key_id=i, enabled=e)}, _ids, st.booleans()
+    ),
+    st.builds(
+        lambda i, d: {"schedule_deletion": ScheduleDeletion(key_id=i, deletion_time_ms=d)},
+        _ids,
+        st.integers(1, 80),
+    ),
     st.builds(lambda i: {"cancel_deletion": CancelDeletion(key_id=i)}, _ids),
-    st.builds(lambda t: {"rotate_keyring": RotateKeyring(new_term=KeyringTerm(
-        term=t, wrapped_key=b"w"))}, st.integers(1, 4)),
+    st.builds(
+        lambda t: {"rotate_keyring": RotateKeyring(new_term=KeyringTerm(term=t, wrapped_key=b"w"))},
+        st.integers(1, 4),
+    ),
     st.just({"tick": store_pb2.Tick()}),
     st.just({"init_cluster": init_op()}),
 )
-_logs = st.lists(st.builds(lambda t, r, op: encode(t=t, rid=r, **op), _times, _rids, _ops),
-                 max_size=40)
+_logs = st.lists(
+    st.builds(lambda t, r, op: encode(t=t, rid=r, **op), _times, _rids, _ops), max_size=40
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.booleans(), _logs, st.data())
-def test_replaying_a_log_gives_identical_state(init_first: bool, log: list[bytes],
-                                               data: st.DataObject) -> None:
+def test_replaying_a_log_gives_identical_state(
+    init_first: bool, log: list[bytes], data: st.DataObject
+) -> None:
     if init_first:
         log = [encode(init_cluster=init_op()), *log]
     first, second = KeyStore(), KeyStore()

@@ -23,11 +23,19 @@ INTERNAL = store_pb2.ERROR_CODE_UNSPECIFIED  # what `apply` answers for a crash
 
 def _initialised() -> KeyStore:
     store = KeyStore()
-    init = store_pb2.Command(time_ms=NOW, principal="alice", init_cluster=store_pb2.InitCluster(
-        shamir_wrapped_root_key=b"root", secret_shares=1, secret_threshold=1,
-        share_digests=[b"d"], admins=["alice"], approvals_required=1,
-        first_term=store_pb2.KeyringTerm(term=1, wrapped_key=b"term", created_at_ms=NOW),
-    ))
+    init = store_pb2.Command(
+        time_ms=NOW,
+        principal="alice",
+        init_cluster=store_pb2.InitCluster(
+            shamir_wrapped_root_key=b"root",
+            secret_shares=1,
+            secret_threshold=1,
+            share_digests=[b"d"],
+            admins=["alice"],
+            approvals_required=1,
+            first_term=store_pb2.KeyringTerm(term=1, wrapped_key=b"term", created_at_ms=NOW),
+        ),
+    )
     assert _apply(store, init).WhichOneof("result") == "ok"
     return store
 
@@ -67,9 +75,12 @@ def check_handled(op: str) -> None:
         return
     assert direct.error.code == store_pb2.ERROR_CODE_FAILED_PRECONDITION  # needs approval
     request = store_pb2.Command(
-        time_ms=NOW + 2, principal="alice",
+        time_ms=NOW + 2,
+        principal="alice",
         request_approval=store_pb2.RequestApproval(
-            operation_id=f"op-{op}", kind=GATED[op], command=_empty(op),
+            operation_id=f"op-{op}",
+            kind=GATED[op],
+            command=_empty(op),
             expires_at_ms=NOW + 60_000,
         ),
     )
@@ -77,7 +88,8 @@ def check_handled(op: str) -> None:
     _not_a_crash(result, f"{op} approved")
     operation = result.operation  # one approval is enough: the handler ran at once
     assert operation.state in (
-        store_pb2.OPERATION_STATE_EXECUTED, store_pb2.OPERATION_STATE_FAILED
+        store_pb2.OPERATION_STATE_EXECUTED,
+        store_pb2.OPERATION_STATE_FAILED,
     ), f"{op}: {operation}"
     _not_a_crash(operation.result, f"{op} approved")
 

@@ -41,7 +41,10 @@ def grant_request(key_n: int = 1) -> bytes:
             command=store_pb2.Command(
                 grant_export=store_pb2.GrantExport(
                     grant=store_pb2.ExportGrant(
-                        id="g1", key_id=kid(key_n), version=1, grantee="alice",
+                        id="g1",
+                        key_id=kid(key_n),
+                        version=1,
+                        grantee="alice",
                         expires_at_ms=10**9,
                     )
                 )
@@ -118,18 +121,26 @@ def test_a_used_grant_records_once() -> None:
     assert len(store_pb2.StoreState.FromString(store.snapshot()).export_bundles) == 1
 
 
-@pytest.mark.parametrize(("create", "message"), [
-    ({"purpose": keys_pb2.KEY_PURPOSE_HSM}, "HSM-held keys cannot be exported"),
-    ({"non_exportable": True}, "the key was created non-exportable: its material never "
-     "leaves the cluster"),
-])
+@pytest.mark.parametrize(
+    ("create", "message"),
+    [
+        ({"purpose": keys_pb2.KEY_PURPOSE_HSM}, "HSM-held keys cannot be exported"),
+        (
+            {"non_exportable": True},
+            "the key was created non-exportable: its material never leaves the cluster",
+        ),
+    ],
+)
 def test_hsm_and_non_exportable_keys_get_no_export_grant(
     create: dict[str, Any], message: str
 ) -> None:
     """The state machine refuses the grant itself, whatever a proposer sent."""
     store = fresh()
-    created = ok(store_pb2.CommandResult.FromString(store.apply(encode(
-        create_key=create_op(1, "kept-in", **create)))))
+    created = ok(
+        store_pb2.CommandResult.FromString(
+            store.apply(encode(create_key=create_op(1, "kept-in", **create)))
+        )
+    )
     assert created.key.non_exportable == bool(create.get("non_exportable"))
     result = store_pb2.CommandResult.FromString(store.apply(grant_request()))
     error = result.operation.result.error
@@ -149,12 +160,22 @@ def test_no_export_grant_for_a_version_whose_imported_material_expired() -> None
     from tests.unit.test_keystore_import import import_op, prepare_op
 
     store = fresh()
-    ok(store_pb2.CommandResult.FromString(store.apply(encode(create_key=create_op(
-        1, "byok", wrapped_material=b"", origin=keys_pb2.KEY_ORIGIN_EXTERNAL)))))
-    for t, op in ((1000, {"prepare_import": prepare_op()}),
-                  (1050, {"import_material": import_op(expires_at_ms=1080)}),
-                  (1090, {"expire_material": store_pb2.ExpireMaterial(key_id=kid(1),
-                                                                      version=1)})):
+    ok(
+        store_pb2.CommandResult.FromString(
+            store.apply(
+                encode(
+                    create_key=create_op(
+                        1, "byok", wrapped_material=b"", origin=keys_pb2.KEY_ORIGIN_EXTERNAL
+                    )
+                )
+            )
+        )
+    )
+    for t, op in (
+        (1000, {"prepare_import": prepare_op()}),
+        (1050, {"import_material": import_op(expires_at_ms=1080)}),
+        (1090, {"expire_material": store_pb2.ExpireMaterial(key_id=kid(1), version=1)}),
+    ):
         ok(store_pb2.CommandResult.FromString(store.apply(encode(t=t, **op))))
     result = store_pb2.CommandResult.FromString(store.apply(grant_request()))
     error = result.operation.result.error

@@ -26,8 +26,11 @@ DIGEST = b"\x00\x00\x00\x01" + b"d" * 32
 
 def prepare_op(n: int = 1, **overrides: Any) -> store_pb2.PrepareImport:
     fields: dict[str, Any] = {
-        "key_id": kid(n), "token_id": TOKEN, "public_key": b"spki", "wrapped_private_key":
-        b"wrapped-rsa", "expires_at_ms": 5000,
+        "key_id": kid(n),
+        "token_id": TOKEN,
+        "public_key": b"spki",
+        "wrapped_private_key": b"wrapped-rsa",
+        "expires_at_ms": 5000,
     }
     fields.update(overrides)
     return store_pb2.PrepareImport(**fields)
@@ -35,7 +38,10 @@ def prepare_op(n: int = 1, **overrides: Any) -> store_pb2.PrepareImport:
 
 def import_op(n: int = 1, **overrides: Any) -> store_pb2.ImportMaterial:
     fields: dict[str, Any] = {
-        "key_id": kid(n), "token_id": TOKEN, "version": 1, "wrapped_material": b"m1",
+        "key_id": kid(n),
+        "token_id": TOKEN,
+        "version": 1,
+        "wrapped_material": b"m1",
         "material_digest": DIGEST,
     }
     fields.update(overrides)
@@ -66,11 +72,21 @@ def test_external_key_starts_without_material_and_snapshots() -> None:
 
 def test_create_external_refuses_material_and_rotation_period() -> None:
     store = fresh()
-    refused(run(store, create_key=create_op(1, "a", origin=EXTERNAL)), INVALID,
-            "create_key.wrapped_material")
-    refused(run(store, create_key=create_op(2, "b", wrapped_material=b"", origin=EXTERNAL,
-                                            rotation_period_s=60)),
-            INVALID, "create_key.rotation_period_s")
+    refused(
+        run(store, create_key=create_op(1, "a", origin=EXTERNAL)),
+        INVALID,
+        "create_key.wrapped_material",
+    )
+    refused(
+        run(
+            store,
+            create_key=create_op(
+                2, "b", wrapped_material=b"", origin=EXTERNAL, rotation_period_s=60
+            ),
+        ),
+        INVALID,
+        "create_key.rotation_period_s",
+    )
     refused(run(store, create_key=create_op(3, "c", origin=9)), INVALID, "create_key.origin")
 
 
@@ -84,8 +100,9 @@ def test_import_adds_version_with_origin_and_spends_the_token() -> None:
     stored = store.lookup(kid(1))
     assert stored is not None and not stored.HasField("pending_import")
     assert stored.wrapped_material[1] == b"m1" and stored.import_digests[1] == DIGEST
-    refused(run(store, t=2001, import_material=import_op(version=2)), PRECONDITION,
-            "import_token")  # single use
+    refused(
+        run(store, t=2001, import_material=import_op(version=2)), PRECONDITION, "import_token"
+    )  # single use
     replica = KeyStore()
     replica.restore(store.snapshot())
     assert replica.snapshot() == store.snapshot()
@@ -96,17 +113,23 @@ def test_reimport_same_version_needs_the_same_digest() -> None:
     ok(run(store, t=1000, prepare_import=prepare_op()))
     ok(run(store, t=1100, import_material=import_op()))
     ok(run(store, t=1200, prepare_import=prepare_op()))
-    refused(run(store, t=1300, import_material=import_op(wrapped_material=b"",
-                                                         material_digest=b"\0" * 36)),
-            PRECONDITION, "wrapped_key_material")
+    refused(
+        run(
+            store,
+            t=1300,
+            import_material=import_op(wrapped_material=b"", material_digest=b"\0" * 36),
+        ),
+        PRECONDITION,
+        "wrapped_key_material",
+    )
     before = store.snapshot()
-    refused(run(store, t=1300, import_material=import_op()), INVALID,
-            "import_material.wrapped_material")  # a re-import carries no material
+    refused(
+        run(store, t=1300, import_material=import_op()), INVALID, "import_material.wrapped_material"
+    )  # a re-import carries no material
     assert store.lookup(kid(1)).HasField("pending_import")  # type: ignore[union-attr]
     key = ok(run(store, t=1400, import_material=import_op(wrapped_material=b""))).key
     assert key.current_version == 1 and len(before) > 0
-    refused(run(store, t=1500, import_material=import_op(version=5)), PRECONDITION,
-            "import_token")
+    refused(run(store, t=1500, import_material=import_op(version=5)), PRECONDITION, "import_token")
 
 
 @pytest.mark.parametrize(
@@ -150,9 +173,20 @@ def test_keymgr_keys_take_no_import_and_external_keys_no_rotation() -> None:
     refused(run(store, prepare_import=prepare_op(2)), PRECONDITION, "origin KEYMGR")
     ok(run(store, t=1000, prepare_import=prepare_op()))
     ok(run(store, t=1100, import_material=import_op()))
-    refused(run(store, rotate_key=store_pb2.RotateKey(key_id=kid(1), new_version=2,
-                                                      wrapped_material=b"m2")),
-            PRECONDITION, "import a new version")
+    refused(
+        run(
+            store,
+            rotate_key=store_pb2.RotateKey(key_id=kid(1), new_version=2, wrapped_material=b"m2"),
+        ),
+        PRECONDITION,
+        "import a new version",
+    )
 
-    refused(run(store, set_rotation_policy=store_pb2.SetRotationPolicy(
-        key_id=kid(1), rotation_period_s=3600)), INVALID, "set_rotation_policy.rotation_period_s")
+    refused(
+        run(
+            store,
+            set_rotation_policy=store_pb2.SetRotationPolicy(key_id=kid(1), rotation_period_s=3600),
+        ),
+        INVALID,
+        "set_rotation_policy.rotation_period_s",
+    )

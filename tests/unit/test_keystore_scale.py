@@ -26,8 +26,14 @@ def _random_log(seed: int, keys: int, commands: int) -> list[bytes]:
     t = 1000
     for n in range(keys):
         period = rng.choice([0, 3600, 86400])
-        log.append(encode(t=t, create_key=store_pb2.CreateKey(
-            key_id=kid(n), name=f"k{n}", wrapped_material=b"m", rotation_period_s=period)))
+        log.append(
+            encode(
+                t=t,
+                create_key=store_pb2.CreateKey(
+                    key_id=kid(n), name=f"k{n}", wrapped_material=b"m", rotation_period_s=period
+                ),
+            )
+        )
     versions = dict.fromkeys(range(keys), 1)
     for _ in range(commands):
         t += rng.randint(0, 2 * 3600 * 1000)
@@ -35,17 +41,29 @@ def _random_log(seed: int, keys: int, commands: int) -> list[bytes]:
         op = rng.randrange(7)
         if op == 0:
             versions[n] += 1
-            cmd = {"rotate_key": store_pb2.RotateKey(
-                key_id=kid(n), new_version=versions[n], wrapped_material=b"m")}
+            cmd = {
+                "rotate_key": store_pb2.RotateKey(
+                    key_id=kid(n), new_version=versions[n], wrapped_material=b"m"
+                )
+            }
         elif op == 1:
-            cmd = {"set_rotation_policy": store_pb2.SetRotationPolicy(
-                key_id=kid(n), rotation_period_s=rng.choice([0, 3600, 7200]))}
+            cmd = {
+                "set_rotation_policy": store_pb2.SetRotationPolicy(
+                    key_id=kid(n), rotation_period_s=rng.choice([0, 3600, 7200])
+                )
+            }
         elif op == 2:
-            cmd = {"set_key_enabled": store_pb2.SetKeyEnabled(
-                key_id=kid(n), enabled=rng.random() < 0.5)}
+            cmd = {
+                "set_key_enabled": store_pb2.SetKeyEnabled(
+                    key_id=kid(n), enabled=rng.random() < 0.5
+                )
+            }
         elif op == 3:
-            cmd = {"schedule_deletion": store_pb2.ScheduleDeletion(
-                key_id=kid(n), deletion_time_ms=t + rng.randint(1, 3 * 3600 * 1000))}
+            cmd = {
+                "schedule_deletion": store_pb2.ScheduleDeletion(
+                    key_id=kid(n), deletion_time_ms=t + rng.randint(1, 3 * 3600 * 1000)
+                )
+            }
         elif op == 4:
             cmd = {"cancel_deletion": store_pb2.CancelDeletion(key_id=kid(n))}
         else:
@@ -62,9 +80,12 @@ def _all_keys(store: KeyStore) -> list[keys_pb2.Key]:
 
 def _check_against_a_full_scan(store: KeyStore, now: int) -> None:
     keys = _all_keys(store)
-    words = {keys_pb2.KEY_STATE_ENABLED: "enabled", keys_pb2.KEY_STATE_DISABLED: "disabled",
-             keys_pb2.KEY_STATE_PENDING_DELETION: "pending deletion",
-             keys_pb2.KEY_STATE_DESTROYED: "destroyed"}
+    words = {
+        keys_pb2.KEY_STATE_ENABLED: "enabled",
+        keys_pb2.KEY_STATE_DISABLED: "disabled",
+        keys_pb2.KEY_STATE_PENDING_DELETION: "pending deletion",
+        keys_pb2.KEY_STATE_DESTROYED: "destroyed",
+    }
     scanned = dict.fromkeys(words.values(), 0)
     for key in keys:
         scanned[words[key.state]] += 1
@@ -109,9 +130,17 @@ def _loaded(keys: int) -> KeyStore:
     store = KeyStore()
     store.apply(encode(t=1, init_cluster=init_op()))
     for n in range(keys):
-        store.apply(encode(t=1000 + n, create_key=store_pb2.CreateKey(
-            key_id=kid(n), name=f"key-{n:08d}", wrapped_material=bytes(80),
-            rotation_period_s=30 * 86400)))
+        store.apply(
+            encode(
+                t=1000 + n,
+                create_key=store_pb2.CreateKey(
+                    key_id=kid(n),
+                    name=f"key-{n:08d}",
+                    wrapped_material=bytes(80),
+                    rotation_period_s=30 * 86400,
+                ),
+            )
+        )
     return store
 
 
@@ -154,10 +183,15 @@ def test_a_frozen_cut_encodes_the_state_at_the_cut_not_later_changes() -> None:
     store = _loaded(50)
     at_cut = store.snapshot()
     frozen = store.freeze()
-    store.apply(encode(t=5000, create_key=store_pb2.CreateKey(
-        key_id=kid(999), name="later", wrapped_material=b"m")))
-    store.apply(encode(t=5001, set_key_enabled=store_pb2.SetKeyEnabled(
-        key_id=kid(1), enabled=False)))
+    store.apply(
+        encode(
+            t=5000,
+            create_key=store_pb2.CreateKey(key_id=kid(999), name="later", wrapped_material=b"m"),
+        )
+    )
+    store.apply(
+        encode(t=5001, set_key_enabled=store_pb2.SetKeyEnabled(key_id=kid(1), enabled=False))
+    )
     assert frozen.encode() == at_cut and frozen.size() == len(at_cut)
     assert store.snapshot() != at_cut
 

@@ -120,10 +120,13 @@ def describe(key: keys_pb2.Key) -> str:
     if key.deletion_time_ms:
         parts.append(f"deletion={key.deletion_time_ms}")
     if any(v.expires_at_ms or v.material_expired for v in key.versions):
-        parts.append("expiry=" + ",".join(
-            f"{v.version}@{v.expires_at_ms or '-'}{':erased' if v.material_expired else ''}"
-            for v in key.versions
-        ))
+        parts.append(
+            "expiry="
+            + ",".join(
+                f"{v.version}@{v.expires_at_ms or '-'}{':erased' if v.material_expired else ''}"
+                for v in key.versions
+            )
+        )
     if key.labels:
         parts.append("labels=" + ",".join(f"{k}:{v}" for k, v in sorted(key.labels.items())))
     if key.description:
@@ -161,7 +164,9 @@ class Env:
 
     def propose(self, args: dict[str, str], **op: Any) -> list[str]:
         command = store_pb2.Command(
-            request_id=args.get("rid", ""), time_ms=self.now, principal=args.get("as", "alice"),
+            request_id=args.get("rid", ""),
+            time_ms=self.now,
+            principal=args.get("as", "alice"),
             **op,
         )
         return describe_result(self.store.apply(command.SerializeToString()))
@@ -171,67 +176,95 @@ class Env:
     def init(self, args: dict[str, str]) -> list[str]:
         shares = int(args.get("shares", "3"))
         admins = args.get("admins", "alice")
-        return self.propose(args, init_cluster=store_pb2.InitCluster(
-            shamir_wrapped_root_key=args.get("root", "root").encode(),
-            secret_shares=shares,
-            secret_threshold=int(args.get("threshold", "2")),
-            admins=admins.split(",") if admins else [],
-            first_term=store_pb2.KeyringTerm(
-                term=int(args.get("term", "1")), wrapped_key=b"term", created_at_ms=self.now
+        return self.propose(
+            args,
+            init_cluster=store_pb2.InitCluster(
+                shamir_wrapped_root_key=args.get("root", "root").encode(),
+                secret_shares=shares,
+                secret_threshold=int(args.get("threshold", "2")),
+                admins=admins.split(",") if admins else [],
+                first_term=store_pb2.KeyringTerm(
+                    term=int(args.get("term", "1")), wrapped_key=b"term", created_at_ms=self.now
+                ),
+                share_digests=[b"digest"] * int(args.get("digests", str(shares))),
+                approvals_required=int(args.get("approvals", "0")),
             ),
-            share_digests=[b"digest"] * int(args.get("digests", str(shares))),
-            approvals_required=int(args.get("approvals", "0")),
-        ))
+        )
 
     def create(self, args: dict[str, str]) -> list[str]:
         word = args.get("purpose", "0")
-        purpose = int(word) if word.isdigit() else keys_pb2.KeyPurpose.Value(
-            f"KEY_PURPOSE_{word.upper()}")
-        labels = dict(p.split(":", 1) for p in args["labels"].split(",")) if "labels" in args \
-            else {}
-        return self.propose(args, create_key=store_pb2.CreateKey(
-            key_id=key_id(args.get("id", "#1")),
-            name=args.get("name", ""),
-            purpose=cast(keys_pb2.KeyPurpose, purpose),
-            labels=labels,
-            description=args.get("desc", ""),
-            wrapped_material=args.get("material", "material").encode(),
-        ))
+        purpose = (
+            int(word)
+            if word.isdigit()
+            else keys_pb2.KeyPurpose.Value(f"KEY_PURPOSE_{word.upper()}")
+        )
+        labels = (
+            dict(p.split(":", 1) for p in args["labels"].split(",")) if "labels" in args else {}
+        )
+        return self.propose(
+            args,
+            create_key=store_pb2.CreateKey(
+                key_id=key_id(args.get("id", "#1")),
+                name=args.get("name", ""),
+                purpose=cast(keys_pb2.KeyPurpose, purpose),
+                labels=labels,
+                description=args.get("desc", ""),
+                wrapped_material=args.get("material", "material").encode(),
+            ),
+        )
 
     def rotate(self, args: dict[str, str]) -> list[str]:
         key = self.resolve(args["key"])
         stored = self.store.lookup(key)
-        version = int(args["v"]) if "v" in args else (
-            stored.key.current_version + 1 if stored else 2)
-        return self.propose(args, rotate_key=store_pb2.RotateKey(
-            key_id=key, new_version=version,
-            wrapped_material=args.get("material", "material").encode(),
-        ))
+        version = (
+            int(args["v"]) if "v" in args else (stored.key.current_version + 1 if stored else 2)
+        )
+        return self.propose(
+            args,
+            rotate_key=store_pb2.RotateKey(
+                key_id=key,
+                new_version=version,
+                wrapped_material=args.get("material", "material").encode(),
+            ),
+        )
 
     def enable(self, args: dict[str, str], enabled: bool = True) -> list[str]:
-        return self.propose(args, set_key_enabled=store_pb2.SetKeyEnabled(
-            key_id=self.resolve(args["key"]), enabled=enabled))
+        return self.propose(
+            args,
+            set_key_enabled=store_pb2.SetKeyEnabled(
+                key_id=self.resolve(args["key"]), enabled=enabled
+            ),
+        )
 
     def disable(self, args: dict[str, str]) -> list[str]:
         return self.enable(args, enabled=False)
 
     def schedule(self, args: dict[str, str]) -> list[str]:
-        return self.propose(args, schedule_deletion=store_pb2.ScheduleDeletion(
-            key_id=self.resolve(args["key"]), deletion_time_ms=int(args["at"])))
+        return self.propose(
+            args,
+            schedule_deletion=store_pb2.ScheduleDeletion(
+                key_id=self.resolve(args["key"]), deletion_time_ms=int(args["at"])
+            ),
+        )
 
     def cancel(self, args: dict[str, str]) -> list[str]:
-        return self.propose(args, cancel_deletion=store_pb2.CancelDeletion(
-            key_id=self.resolve(args["key"])))
+        return self.propose(
+            args, cancel_deletion=store_pb2.CancelDeletion(key_id=self.resolve(args["key"]))
+        )
 
     def rotate_keyring(self, args: dict[str, str]) -> list[str]:
         term = int(args.get("term", str(self.store.active_term + 1)))
-        return self.propose(args, rotate_keyring=store_pb2.RotateKeyring(
-            new_term=store_pb2.KeyringTerm(
-                term=term, wrapped_key=args.get("wrapped", "term").encode(),
-                created_at_ms=self.now,
+        return self.propose(
+            args,
+            rotate_keyring=store_pb2.RotateKeyring(
+                new_term=store_pb2.KeyringTerm(
+                    term=term,
+                    wrapped_key=args.get("wrapped", "term").encode(),
+                    created_at_ms=self.now,
+                ),
+                root_generation=int(args.get("gen", str(self.store.root_generation))),
             ),
-            root_generation=int(args.get("gen", str(self.store.root_generation))),
-        ))
+        )
 
     def tick(self, args: dict[str, str]) -> list[str]:
         return self.propose(args, tick=store_pb2.Tick())
@@ -271,10 +304,20 @@ class Env:
 
 
 HANDLERS: dict[str, Callable[[Env, dict[str, str]], list[str]]] = {
-    "init": Env.init, "create": Env.create, "rotate": Env.rotate, "enable": Env.enable,
-    "disable": Env.disable, "schedule": Env.schedule, "cancel": Env.cancel,
-    "rotate-keyring": Env.rotate_keyring, "tick": Env.tick, "raw": Env.raw, "get": Env.get,
-    "list": Env.list_keys, "due": Env.due, "state": Env.state,
+    "init": Env.init,
+    "create": Env.create,
+    "rotate": Env.rotate,
+    "enable": Env.enable,
+    "disable": Env.disable,
+    "schedule": Env.schedule,
+    "cancel": Env.cancel,
+    "rotate-keyring": Env.rotate_keyring,
+    "tick": Env.tick,
+    "raw": Env.raw,
+    "get": Env.get,
+    "list": Env.list_keys,
+    "due": Env.due,
+    "state": Env.state,
     **access_commands.HANDLERS,
     **import_commands.HANDLERS,
 }

@@ -49,11 +49,18 @@ class Served:
     def context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.certs / "ca.pem"))
 
-    def request(self, method: str, path: str, body: bytes | dict | None = None, *,
-                token: str | None = ADMIN, headers: dict[str, str] | None = None
-                ) -> tuple[int, dict | None]:
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context(),
-                                           timeout=10)
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | dict | None = None,
+        *,
+        token: str | None = ADMIN,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict | None]:
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=self.context(), timeout=10
+        )
         try:
             sent = dict(headers or {})
             if token:
@@ -87,11 +94,19 @@ def served(tmp_path: Path) -> Iterator[Served]:
     fake.add_token("kmt_revoked", ("*",), revoked=True)
     fake.add_token("cert", ("secret/certs/*",))
     config = GatewayConfig(
-        listen_host="127.0.0.1", listen_port=0, tls_cert=certs / "gw.pem",
-        tls_key=certs / "gw-key.pem", mount="keymgr", addresses=["127.0.0.1:1"],
-        credentials=Credentials(ca=certs / "ca.pem", cert=certs / "gw-client.pem",
-                                key=certs / "gw-client-key.pem"),
-        tokens={}, kv=KvConfig(), client_ca=certs / "ca.pem", failover_deadline_s=3.0,
+        listen_host="127.0.0.1",
+        listen_port=0,
+        tls_cert=certs / "gw.pem",
+        tls_key=certs / "gw-key.pem",
+        mount="keymgr",
+        addresses=["127.0.0.1:1"],
+        credentials=Credentials(
+            ca=certs / "ca.pem", cert=certs / "gw-client.pem", key=certs / "gw-client-key.pem"
+        ),
+        tokens={},
+        kv=KvConfig(),
+        client_ca=certs / "ca.pem",
+        failover_deadline_s=3.0,
     )
     server = build_server(Gateway(config, secrets=fake))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -110,30 +125,32 @@ def test_hvac_versions_cas_delete_undelete_destroy_metadata_list(served: Served)
     first = kv.create_or_update_secret("apps/web/db", {"password": "one"}, mount_point="secret")
     assert first["data"]["version"] == 1 and first["data"]["deletion_time"] == ""
     kv.patch("apps/web/db", {"user": "web"}, mount_point="secret")
-    read = kv.read_secret_version("apps/web/db", mount_point="secret",
-                                  raise_on_deleted_version=True)
+    read = kv.read_secret_version(
+        "apps/web/db", mount_point="secret", raise_on_deleted_version=True
+    )
     assert read["data"]["data"] == {"password": "one", "user": "web"}
     assert read["data"]["metadata"]["version"] == 2
-    assert kv.read_secret_version("apps/web/db", version=1, mount_point="secret",
-                                  raise_on_deleted_version=True)["data"]["data"] == {
-        "password": "one"}
+    assert kv.read_secret_version(
+        "apps/web/db", version=1, mount_point="secret", raise_on_deleted_version=True
+    )["data"]["data"] == {"password": "one"}
     with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set parameter did not"):
         kv.create_or_update_secret("apps/web/db", {"password": "x"}, cas=1, mount_point="secret")
-    kv.create_or_update_secret("apps/web/db", {"password": "three"}, cas=2,
-                               mount_point="secret")
+    kv.create_or_update_secret("apps/web/db", {"password": "three"}, cas=2, mount_point="secret")
     kv.delete_latest_version_of_secret("apps/web/db", mount_point="secret")
     with pytest.raises(hvac.exceptions.InvalidPath):
         kv.read_secret_version("apps/web/db", mount_point="secret", raise_on_deleted_version=True)
-    deleted = kv.read_secret_version("apps/web/db", mount_point="secret",
-                                     raise_on_deleted_version=False)
+    deleted = kv.read_secret_version(
+        "apps/web/db", mount_point="secret", raise_on_deleted_version=False
+    )
     assert deleted["data"]["data"] is None and deleted["data"]["metadata"]["deletion_time"]
     kv.undelete_secret_versions("apps/web/db", [3], mount_point="secret")
-    assert kv.read_secret_version("apps/web/db", mount_point="secret",
-                                  raise_on_deleted_version=True)["data"]["data"] == {
-        "password": "three"}
+    assert kv.read_secret_version(
+        "apps/web/db", mount_point="secret", raise_on_deleted_version=True
+    )["data"]["data"] == {"password": "three"}
     kv.destroy_secret_versions("apps/web/db", [1], mount_point="secret")
-    kv.update_metadata("apps/web/db", max_versions=5, custom_metadata={"owner": "web"},
-                       mount_point="secret")
+    kv.update_metadata(
+        "apps/web/db", max_versions=5, custom_metadata={"owner": "web"}, mount_point="secret"
+    )
     meta = kv.read_secret_metadata("apps/web/db", mount_point="secret")["data"]
     assert meta["current_version"] == 3 and meta["max_versions"] == 5
     assert meta["custom_metadata"] == {"owner": "web"}
@@ -162,8 +179,9 @@ def bao(
         "BAO_TOKEN": token,
         "BAO_CACERT": str(served.certs / "ca.pem"),
     }
-    return subprocess.run([bao_binary(), *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [bao_binary(), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_the_bao_cli_speaks_to_the_gateway(served: Served, tmp_path: Path) -> None:
@@ -200,17 +218,31 @@ def test_the_bao_cli_speaks_to_the_gateway(served: Served, tmp_path: Path) -> No
 
 def test_authorization_is_the_clusters_and_errors_keep_the_kv_shape(served: Served) -> None:
     served.hvac().secrets.kv.v2.create_or_update_secret(
-        "apps/db/main", {"password": "p"}, mount_point="secret")
+        "apps/db/main", {"password": "p"}, mount_point="secret"
+    )
     assert served.request("GET", "/v1/secret/data/apps/db/main", token=None) == (
-        403, {"errors": ["permission denied"]})
+        403,
+        {"errors": ["permission denied"]},
+    )
     for token in ("kmt_none", "kmt_revoked", "kmt_unknown", WEB):
         assert served.request("GET", "/v1/secret/data/apps/db/main", token=token) == (
-            403, {"errors": ["permission denied"]}), token
-    status, body = served.request("POST", "/v1/secret/data/apps/web/x", {"data": {"a": 1}},
-                                  token=WEB)
+            403,
+            {"errors": ["permission denied"]},
+        ), token
+    status, body = served.request(
+        "POST", "/v1/secret/data/apps/web/x", {"data": {"a": 1}}, token=WEB
+    )
     assert status == 200 and body is not None and body["data"]["version"] == 1
-    assert set(body) == {"request_id", "lease_id", "renewable", "lease_duration", "data",
-                         "wrap_info", "warnings", "auth"}
+    assert set(body) == {
+        "request_id",
+        "lease_id",
+        "renewable",
+        "lease_duration",
+        "data",
+        "wrap_info",
+        "warnings",
+        "auth",
+    }
     assert served.request("GET", "/v1/auth/token/lookup-self", token="kmt_revoked")[0] == 403
     assert served.request("GET", "/v1/sys/internal/ui/mounts/secret/x", token="kmt_x")[0] == 403
     status, body = served.request("GET", "/v1/sys/internal/ui/mounts/secret/apps", token=WEB)
@@ -240,9 +272,7 @@ def test_authorization_is_the_clusters_and_errors_keep_the_kv_shape(served: Serv
         "/v1/secret/data/",
     ],
 )
-def test_bad_targets_are_4xx_in_the_kv_shape_and_write_nothing(
-    served: Served, target: str
-) -> None:
+def test_bad_targets_are_4xx_in_the_kv_shape_and_write_nothing(served: Served, target: str) -> None:
     for method in ("GET",) if "version=" in target else ("GET", "POST"):
         status, body = served.request(method, target, {"data": {"k": "v"}})
         assert 400 <= status < 500 and status != 404, (method, target, status)
@@ -279,8 +309,10 @@ def test_bad_bodies_are_refused_and_nothing_is_written(
 
 
 def raw(served: Served, data: bytes, timeout: float = 10) -> bytes:
-    with socket.create_connection(("127.0.0.1", served.port), timeout=timeout) as sock, \
-            served.context().wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+    with (
+        socket.create_connection(("127.0.0.1", served.port), timeout=timeout) as sock,
+        served.context().wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
         tls.sendall(data)
         chunks = []
         while chunk := tls.recv(65536):
@@ -289,15 +321,21 @@ def raw(served: Served, data: bytes, timeout: float = 10) -> bytes:
 
 
 def test_body_limits_at_the_listener(served: Served) -> None:
-    huge = raw(served, b"POST /v1/secret/data/a HTTP/1.1\r\nX-Vault-Token: " + ADMIN.encode()
-               + b"\r\nContent-Length: 2000000\r\n\r\n")
+    huge = raw(
+        served,
+        b"POST /v1/secret/data/a HTTP/1.1\r\nX-Vault-Token: "
+        + ADMIN.encode()
+        + b"\r\nContent-Length: 2000000\r\n\r\n",
+    )
     assert huge.startswith(b"HTTP/1.1 413") and b"Connection: close" in huge
-    chunked = raw(served, b"POST /v1/secret/data/a HTTP/1.1\r\nTransfer-Encoding: chunked"
-                  b"\r\n\r\n0\r\n\r\n")
+    chunked = raw(
+        served, b"POST /v1/secret/data/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
     assert chunked.startswith(b"HTTP/1.1 411")
     started = time.monotonic()
-    short = raw(served, b"POST /v1/secret/data/a HTTP/1.1\r\nContent-Length: 10\r\n\r\n{",
-                timeout=20)
+    short = raw(
+        served, b"POST /v1/secret/data/a HTTP/1.1\r\nContent-Length: 10\r\n\r\n{", timeout=20
+    )
     assert short.startswith(b"HTTP/1.1 408")  # answered at the body deadline
     assert GATEWAY.body_timeout_s - 1 < time.monotonic() - started < GATEWAY.body_timeout_s + 3
     head = raw(served, b"HEAD /v1/sys/health HTTP/1.1\r\nConnection: close\r\n\r\n")
@@ -308,8 +346,12 @@ def test_body_limits_at_the_listener(served: Served) -> None:
 def test_methods_content_types_and_routes(served: Served) -> None:
     served.request("POST", "/v1/secret/data/apps/web/x", {"data": {"a": 1, "b": 2}})
     assert served.request("PATCH", "/v1/secret/data/apps/web/x", {"data": {"a": None}})[0] == 415
-    status, _ = served.request("PATCH", "/v1/secret/data/apps/web/x", {"data": {"a": None}},
-                               headers={"Content-Type": "application/merge-patch+json"})
+    status, _ = served.request(
+        "PATCH",
+        "/v1/secret/data/apps/web/x",
+        {"data": {"a": None}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     assert status == 200
     assert served.request("GET", "/v1/secret/data/apps/web/x")[1]["data"]["data"] == {"b": 2}
     assert served.request("DELETE", "/v1/secret/data/apps/web/x") == (204, None)
@@ -319,8 +361,9 @@ def test_methods_content_types_and_routes(served: Served) -> None:
     assert served.request("GET", "/v1/secret/nothing/x")[0] == 404
     assert served.request("GET", "/v1/secret/data/apps/web/nope") == (404, {"errors": []})
     assert served.request("GET", "/v1/other/data/x")[0] == 404  # no such mount
-    assert served.request("GET", "/v1/secret/data/x", headers={"X-Vault-Namespace": "ns1"}
-                          )[0] == 400
+    assert (
+        served.request("GET", "/v1/secret/data/x", headers={"X-Vault-Namespace": "ns1"})[0] == 400
+    )
     status, body = served.request("LIST", "/v1/secret/metadata/apps/")
     assert status == 200 and body is not None and body["data"]["keys"] == ["web/"]
     served.request("POST", "/v1/secret/data/apps/web/nested", {"data": {"a": {"b": 1}, "c": 2}})
@@ -328,7 +371,8 @@ def test_methods_content_types_and_routes(served: Served) -> None:
     assert status == 200 and body is not None
     assert body["data"]["subkeys"] == {"a": {"b": None}, "c": None}
     assert served.request("GET", "/v1/secret/subkeys/apps/web/nested?depth=1")[1]["data"][
-        "subkeys"] == {"a": None, "c": None}
+        "subkeys"
+    ] == {"a": None, "c": None}
 
 
 def test_a_failover_is_waited_out(served: Served) -> None:
@@ -338,7 +382,9 @@ def test_a_failover_is_waited_out(served: Served) -> None:
     served.store.unavailable_calls = 1000
     started = time.monotonic()
     assert served.request("GET", "/v1/secret/data/apps/web/x") == (
-        503, {"errors": ["key manager unavailable"]})
+        503,
+        {"errors": ["key manager unavailable"]},
+    )
     assert 2.5 < time.monotonic() - started < 6
 
 
@@ -371,8 +417,10 @@ def test_a_client_certificate_is_forwarded_when_no_token_is_sent(served: Served)
 
 def test_a_reissued_certificate_is_served_without_a_restart(served: Served) -> None:
     def serial() -> int:
-        with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock, \
-                served.context().wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+        with (
+            socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock,
+            served.context().wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+        ):
             der = tls.getpeercert(binary_form=True)
         from cryptography import x509
 
@@ -380,8 +428,7 @@ def test_a_reissued_certificate_is_served_without_a_restart(served: Served) -> N
 
     before = serial()
     staging = served.certs / "staging"
-    pki.issue_server_cert(pki.load_ca(served.certs), "gw", hosts=["127.0.0.1"],
-                          out_dir=staging)
+    pki.issue_server_cert(pki.load_ca(served.certs), "gw", hosts=["127.0.0.1"], out_dir=staging)
     shutil.copy(staging / "gw-key.pem", served.certs / "gw-key.pem")
     shutil.copy(staging / "gw.pem", served.certs / "gw.pem")
     deadline = time.monotonic() + 5

@@ -36,12 +36,14 @@ def apply(store: KeyStore, t: int, **op: object) -> store_pb2.CommandResult:
 def imported() -> tuple[KeyStore, Keyring]:
     keyring = Keyring({1: secrets.token_bytes(32)}, 1)
     store = fresh()
-    apply(store, 1000, create_key=create_op(1, "byok", wrapped_material=b"",
-                                            origin=keys_pb2.KEY_ORIGIN_EXTERNAL))
+    apply(
+        store,
+        1000,
+        create_key=create_op(1, "byok", wrapped_material=b"", origin=keys_pb2.KEY_ORIGIN_EXTERNAL),
+    )
     apply(store, 1000, prepare_import=prepare_op())
     wrapped = keyring.encrypt(secrets.token_bytes(32), material_aad(kid(1), 1))
-    apply(store, 1100, import_material=import_op(wrapped_material=wrapped,
-                                                 expires_at_ms=EXPIRES))
+    apply(store, 1100, import_material=import_op(wrapped_material=wrapped, expires_at_ms=EXPIRES))
     return store, keyring
 
 
@@ -58,13 +60,16 @@ def test_the_node_refuses_by_its_own_clock_before_the_erasure(
     clock = Clock(EXPIRES - 1)
     cache = MaterialCache(lambda: keyring, store, clock=clock)
     cache.material(stored(store), 1)
-    assert cache.derive(stored(store), 1, b"tde") and cache.with_plaintext(
-        stored(store), 1, len) == 32
+    assert (
+        cache.derive(stored(store), 1, b"tde") and cache.with_plaintext(stored(store), 1, len) == 32
+    )
     clock.now = EXPIRES  # the leader has not proposed ExpireMaterial yet
     assert 1 in stored(store).wrapped_material
-    for use in (lambda: cache.material(stored(store), 1),
-                lambda: cache.derive(stored(store), 1, b"tde"),
-                lambda: cache.with_plaintext(stored(store), 1, len)):
+    for use in (
+        lambda: cache.material(stored(store), 1),
+        lambda: cache.derive(stored(store), 1, b"tde"),
+        lambda: cache.with_plaintext(stored(store), 1, len),
+    ):
         with pytest.raises(FailedPrecondition) as refused:
             use()
         assert str(refused.value) == MESSAGE

@@ -31,9 +31,15 @@ def test_key_is_sensitive_and_never_extractable(tmp_path: Path) -> None:
 
     with pytest.raises(pkcs11.AttributeSensitive):
         seal._owner.call(value, 5.0)
-    flags = seal._owner.call(lambda: (key[Attribute.EXTRACTABLE], key[Attribute.SENSITIVE],
-                                      key[Attribute.NEVER_EXTRACTABLE], key[Attribute.TOKEN]),
-                             5.0)
+    flags = seal._owner.call(
+        lambda: (
+            key[Attribute.EXTRACTABLE],
+            key[Attribute.SENSITIVE],
+            key[Attribute.NEVER_EXTRACTABLE],
+            key[Attribute.TOKEN],
+        ),
+        5.0,
+    )
     assert flags == (False, True, True, True)
 
 
@@ -70,8 +76,12 @@ def test_token_made_after_start_is_found(tmp_path: Path) -> None:
 
 
 def test_missing_module_is_unavailable(tmp_path: Path) -> None:
-    seal = Pkcs11Seal(module=tmp_path / "missing.so", token_label="x", key_label="k",
-                      pin=PinSource(file=write_pin_file(tmp_path)))
+    seal = Pkcs11Seal(
+        module=tmp_path / "missing.so",
+        token_label="x",
+        key_label="k",
+        pin=PinSource(file=write_pin_file(tmp_path)),
+    )
     with pytest.raises(HsmUnavailable, match="cannot load PKCS#11 module"):
         seal.check()
 
@@ -97,8 +107,13 @@ def test_pin_file_must_be_private(tmp_path: Path, mode: int) -> None:
 
 def test_pin_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     token = new_token()
-    seal = Pkcs11Seal(module=SOFTHSM_MODULE, token_label=token, key_label="kek",
-                      pin=PinSource(env="KEYMGR_TEST_HSM_PIN"), module_env=process_softhsm().env)
+    seal = Pkcs11Seal(
+        module=SOFTHSM_MODULE,
+        token_label=token,
+        key_label="kek",
+        pin=PinSource(env="KEYMGR_TEST_HSM_PIN"),
+        module_env=process_softhsm().env,
+    )
     with pytest.raises(HsmUnavailable, match="KEYMGR_TEST_HSM_PIN is not set"):
         seal.check()
     monkeypatch.setenv("KEYMGR_TEST_HSM_PIN", PIN)
@@ -134,8 +149,10 @@ def test_sixteen_threads_share_one_owner(tmp_path: Path) -> None:
         t.join(60)
     elapsed = time.perf_counter() - started
     assert not errors and sum(counts) == 1600
-    print(f"\n16 threads x 100 (unwrap + wrap + unwrap): {elapsed:.2f}s, "
-          f"{4800 / elapsed:.0f} HSM ops/s")
+    print(
+        f"\n16 threads x 100 (unwrap + wrap + unwrap): {elapsed:.2f}s, "
+        f"{4800 / elapsed:.0f} HSM ops/s"
+    )
 
 
 def test_latency(tmp_path: Path) -> None:

@@ -37,8 +37,9 @@ def _verify_signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> None:
     public = issuer.public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey)
     assert cert.signature_hash_algorithm is not None
-    public.verify(cert.signature, cert.tbs_certificate_bytes,
-                  ec.ECDSA(cert.signature_hash_algorithm))
+    public.verify(
+        cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm)
+    )
     assert cert.issuer == issuer.subject
     cert.verify_directly_issued_by(issuer)
 
@@ -102,12 +103,11 @@ def test_node_certificate(ca: pki.CertificateAuthority) -> None:
     assert _eku(cert) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
     san = _san(cert)
     assert set(san.get_values_for_type(x509.IPAddress)) == {
-        ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"),
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
     }
     assert san.get_values_for_type(x509.DNSName) == ["localhost"]
-    assert san.get_values_for_type(x509.UniformResourceIdentifier) == [
-        "spiffe://keymgr/node/node1"
-    ]
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == ["spiffe://keymgr/node/node1"]
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert _mode(files.key) == 0o600
     key = serialization.load_pem_private_key(files.key.read_bytes(), password=None)
@@ -115,8 +115,9 @@ def test_node_certificate(ca: pki.CertificateAuthority) -> None:
 
 
 def test_node_certificate_custom_hosts(ca: pki.CertificateAuthority, tmp_path: Path) -> None:
-    files = pki.issue_node_cert(ca, "node-2", hosts=["10.0.0.7", "kms.example.com"],
-                                out_dir=tmp_path / "elsewhere")
+    files = pki.issue_node_cert(
+        ca, "node-2", hosts=["10.0.0.7", "kms.example.com"], out_dir=tmp_path / "elsewhere"
+    )
     assert files.cert.parent == tmp_path / "elsewhere"
     san = _san(_cert(files.cert))
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.0.0.7")]
@@ -125,8 +126,13 @@ def test_node_certificate_custom_hosts(ca: pki.CertificateAuthority, tmp_path: P
 
 @pytest.mark.parametrize(
     ("node_id", "hosts"),
-    [("Node1", ("127.0.0.1",)), ("../x", ("127.0.0.1",)), ("", ("127.0.0.1",)),
-     ("node1", ()), ("node1", ("bad host!",))],
+    [
+        ("Node1", ("127.0.0.1",)),
+        ("../x", ("127.0.0.1",)),
+        ("", ("127.0.0.1",)),
+        ("node1", ()),
+        ("node1", ("bad host!",)),
+    ],
 )
 def test_node_certificate_bad_input(
     ca: pki.CertificateAuthority, node_id: str, hosts: tuple[str, ...]
@@ -138,8 +144,9 @@ def test_node_certificate_bad_input(
 @pytest.mark.parametrize("kind", sorted(pki.CLIENT_KINDS))
 def test_client_certificate(ca: pki.CertificateAuthority, kind: str) -> None:
     files = pki.issue_client_cert(ca, "alice", kind=kind)
-    assert files == pki.CertFiles(cert=ca.directory / "alice.pem",
-                                  key=ca.directory / "alice-key.pem")
+    assert files == pki.CertFiles(
+        cert=ca.directory / "alice.pem", key=ca.directory / "alice-key.pem"
+    )
     cert = _cert(files.cert)
     _verify_signed_by(cert, ca.certificate)
     assert _cn(cert) == "alice"
@@ -151,9 +158,7 @@ def test_client_certificate(ca: pki.CertificateAuthority, kind: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "kind"), [("alice", "root"), ("a/b", "admin"), (".x", "admin")])
-def test_client_certificate_bad_input(
-    ca: pki.CertificateAuthority, name: str, kind: str
-) -> None:
+def test_client_certificate_bad_input(ca: pki.CertificateAuthority, name: str, kind: str) -> None:
     with pytest.raises(ValueError):
         pki.issue_client_cert(ca, name, kind=kind)
 
@@ -307,9 +312,12 @@ def test_forwarded_certificate_is_verified_against_the_ca(
     assert pki.verified_client_certificate(der, ca_pem) == pem.replace(b"\r\n", b"\n")
     pki.create_ca(tmp_path / "other")
     foreign = pki.issue_client_cert(pki.load_ca(tmp_path / "other"), "fwd", kind="service")
-    expired, _ = forge(ca, uris=["spiffe://keymgr/service/old"], ekus=(CLIENT_AUTH,),
-                       not_after=datetime.datetime.now(datetime.UTC)
-                       - datetime.timedelta(days=1))
+    expired, _ = forge(
+        ca,
+        uris=["spiffe://keymgr/service/old"],
+        ekus=(CLIENT_AUTH,),
+        not_after=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1),
+    )
     for bad, problem in (
         (foreign.cert.read_bytes(), "not issued by the cluster CA"),
         (expired, "expired"),

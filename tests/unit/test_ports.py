@@ -20,4 +20,3 @@ def test_a_pair_leaves_the_next_port_free_and_unreused() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port + 1))
     assert port + 1 not in {free_port() for _ in range(100)}
-

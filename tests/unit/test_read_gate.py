@@ -35,9 +35,15 @@ SERVING = ServingConfig(max_leader_silence_s=3.0, max_staleness_s=1.0, max_lag_e
 def follower(**changes: Any) -> RaftStatus:
     """A healthy follower: caught up 0.1 s ago, nothing left to apply."""
     status = RaftStatus(
-        role="follower", self_address="a:1", leader_address="b:1", term=3,
-        commit_index=50, applied_index=50, has_quorum=True,
-        seconds_since_leader_contact=0.05, leader_commit_index=50,
+        role="follower",
+        self_address="a:1",
+        leader_address="b:1",
+        term=3,
+        commit_index=50,
+        applied_index=50,
+        has_quorum=True,
+        seconds_since_leader_contact=0.05,
+        leader_commit_index=50,
         seconds_since_caught_up=0.1,
     )
     return dataclasses.replace(status, **changes)
@@ -89,8 +95,12 @@ def test_a_stopped_raft_refuses() -> None:
 
 
 def test_a_leader_is_judged_by_its_majority_contact() -> None:
-    leader = follower(role="leader", leader_address="a:1", seconds_since_caught_up=1.5,
-                      seconds_since_leader_contact=1.5)
+    leader = follower(
+        role="leader",
+        leader_address="a:1",
+        seconds_since_caught_up=1.5,
+        seconds_since_leader_contact=1.5,
+    )
     assert "caught up" in raft_refusal(leader, SERVING)
 
 

@@ -34,13 +34,23 @@ class Cluster:
         self.shares, wrapped, digests = new_shamir_init(self.root, 3, 2)
         self.store = KeyStore()
         self.term_keys = {1: secrets.token_bytes(32)}
-        ok(run(self.store, init_cluster=store_pb2.InitCluster(
-            shamir_wrapped_root_key=wrapped, secret_shares=3, secret_threshold=2,
-            admins=["alice"], share_digests=digests,
-            first_term=store_pb2.KeyringTerm(
-                term=1, wrapped_key=wrap_term_key(self.root, 1, self.term_keys[1]),
-                created_at_ms=1),
-        )))
+        ok(
+            run(
+                self.store,
+                init_cluster=store_pb2.InitCluster(
+                    shamir_wrapped_root_key=wrapped,
+                    secret_shares=3,
+                    secret_threshold=2,
+                    admins=["alice"],
+                    share_digests=digests,
+                    first_term=store_pb2.KeyringTerm(
+                        term=1,
+                        wrapped_key=wrap_term_key(self.root, 1, self.term_keys[1]),
+                        created_at_ms=1,
+                    ),
+                ),
+            )
+        )
         self.operations = 0
 
     def request(self, op: str, message: object, t: int = 2000) -> store_pb2.PendingOperation:
@@ -49,27 +59,42 @@ class Cluster:
         inner = store_pb2.Command()
         getattr(inner, op).CopyFrom(message)
         kind = {"rotate_root": "rotate-root"}[op]
-        result = ok(run(self.store, t=t, request_approval=store_pb2.RequestApproval(
-            operation_id=f"op{self.operations}", kind=kind, command=inner,
-            expires_at_ms=10**12)))
+        result = ok(
+            run(
+                self.store,
+                t=t,
+                request_approval=store_pb2.RequestApproval(
+                    operation_id=f"op{self.operations}",
+                    kind=kind,
+                    command=inner,
+                    expires_at_ms=10**12,
+                ),
+            )
+        )
         return result.operation
 
-    def rotate(self, root: bytes, *, shares: int = 5, threshold: int = 3,
-               t: int = 2000) -> tuple[list[str], store_pb2.PendingOperation]:
+    def rotate(
+        self, root: bytes, *, shares: int = 5, threshold: int = 3, t: int = 2000
+    ) -> tuple[list[str], store_pb2.PendingOperation]:
         terms, _ = self.store.keyring_state()
         texts, rotation = build_rotation(
-            root, self.store.root_generation, terms, shares, threshold, t)
+            root, self.store.root_generation, terms, shares, threshold, t
+        )
         return texts, self.request("rotate_root", rotation, t=t)
 
 
-def controller(cluster: Cluster, data_dir: Path,
-               seal: FileSeal | None = None) -> SealController:
-    return SealController(store=cluster.store, root_store=SealedRootKeyStore(data_dir),
-                          auto_seal=seal, retry=RetryPolicy(0.05, 0.2, 0.05))
+def controller(cluster: Cluster, data_dir: Path, seal: FileSeal | None = None) -> SealController:
+    return SealController(
+        store=cluster.store,
+        root_store=SealedRootKeyStore(data_dir),
+        auto_seal=seal,
+        retry=RetryPolicy(0.05, 0.2, 0.05),
+    )
 
 
-def unsealed(cluster: Cluster, data_dir: Path, shares: list[str],
-             seal: FileSeal | None = None) -> SealController:
+def unsealed(
+    cluster: Cluster, data_dir: Path, shares: list[str], seal: FileSeal | None = None
+) -> SealController:
     node = controller(cluster, data_dir, seal)
     for share in shares:
         node.submit_share(share)
@@ -127,11 +152,19 @@ def test_a_stale_rotation_fails_and_changes_nothing() -> None:
 def test_a_rotation_made_before_a_keyring_rotation_fails() -> None:
     cluster = Cluster()
     _, rotation = build_rotation(cluster.root, 0, cluster.store.keyring_state()[0], 3, 2, 9)
-    ok(run(cluster.store, rotate_keyring=store_pb2.RotateKeyring(
-        new_term=store_pb2.KeyringTerm(
-            term=2, wrapped_key=wrap_term_key(cluster.root, 2, secrets.token_bytes(32)),
-            created_at_ms=5),
-        root_generation=0)))
+    ok(
+        run(
+            cluster.store,
+            rotate_keyring=store_pb2.RotateKeyring(
+                new_term=store_pb2.KeyringTerm(
+                    term=2,
+                    wrapped_key=wrap_term_key(cluster.root, 2, secrets.token_bytes(32)),
+                    created_at_ms=5,
+                ),
+                root_generation=0,
+            ),
+        )
+    )
     operation = cluster.request("rotate_root", rotation)
     assert operation.state == FAILED and "keyring was rotated" in operation.result.error.message
 
@@ -139,9 +172,13 @@ def test_a_rotation_made_before_a_keyring_rotation_fails() -> None:
 def test_a_keyring_term_wrapped_by_an_old_root_key_is_refused() -> None:
     cluster = Cluster()
     cluster.rotate(cluster.root)
-    result = run(cluster.store, rotate_keyring=store_pb2.RotateKeyring(
-        new_term=store_pb2.KeyringTerm(term=3, wrapped_key=b"w", created_at_ms=5),
-        root_generation=0))
+    result = run(
+        cluster.store,
+        rotate_keyring=store_pb2.RotateKeyring(
+            new_term=store_pb2.KeyringTerm(term=3, wrapped_key=b"w", created_at_ms=5),
+            root_generation=0,
+        ),
+    )
     assert result.error.code == CONFLICT and "root key was rotated" in result.error.message
     assert cluster.store.active_term == 2
 
@@ -233,8 +270,10 @@ def test_a_reader_during_the_apply_of_a_rotation_never_seals(tmp_path: Path) -> 
         __slots__ = ()
 
         def __setattr__(self, name: str, value: object) -> None:
-            if name in ("keyring", "root_view") and self.init is not None and (
-                self.init.root_generation == 1
+            if (
+                name in ("keyring", "root_view")
+                and self.init is not None
+                and (self.init.root_generation == 1)
             ):
                 node._keyring = None  # a cold cache, as right after an unseal
                 try:
@@ -329,9 +368,7 @@ def test_a_kind_without_a_rule_needs_as_many_approvals_as_the_strictest_rule() -
         (lambda init: init.root_links.add(generation=2, wrapped=b"w"), "root links for root"),
     ],
 )
-def test_a_snapshot_with_unfollowable_root_links_is_refused(
-    mutate: object, fragment: str
-) -> None:
+def test_a_snapshot_with_unfollowable_root_links_is_refused(mutate: object, fragment: str) -> None:
     cluster = Cluster()
     cluster.rotate(cluster.root)
     state = store_pb2.StoreState.FromString(cluster.store.snapshot())

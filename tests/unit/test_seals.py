@@ -280,10 +280,14 @@ def test_store_with_file_seal_end_to_end(tmp_path: Path) -> None:
         (b'{"seal_type": "file", "format": 1, "wrapped": 5}', "'wrapped'"),
         (b'{"seal_type": "file", "format": 1, "wrapped": "!!"}', "not valid base64"),
         (b'{"seal_type": "file", "format": 1, "wrapped": ""}', "'wrapped' is empty"),
-        (b'{"seal_type": "file", "format": 1, "wrapped": "AA==", "root_generation": -1}',
-         "'root_generation'"),
-        (b'{"seal_type": "file", "format": 1, "wrapped": "AA==", "root_generation": "1"}',
-         "'root_generation'"),
+        (
+            b'{"seal_type": "file", "format": 1, "wrapped": "AA==", "root_generation": -1}',
+            "'root_generation'",
+        ),
+        (
+            b'{"seal_type": "file", "format": 1, "wrapped": "AA==", "root_generation": "1"}',
+            "'root_generation'",
+        ),
     ],
 )
 def test_store_rejects_corrupt_file(tmp_path: Path, content: bytes, reason: str) -> None:

@@ -64,15 +64,29 @@ def test_merge_patch_follows_rfc_7396(target: Any, patch: Any, result: Any) -> N
 
 def test_the_context_binds_mount_path_and_version() -> None:
     assert secret_context("secret", "a/b", 3) == {
-        "keymgr:secret-mount": "secret", "keymgr:secret-path": "a/b",
+        "keymgr:secret-mount": "secret",
+        "keymgr:secret-path": "a/b",
         "keymgr:secret-version": "3",
     }
     assert secret_context("secret", "a/b", 3) != secret_context("secret", "a/b", 4)
 
 
 @pytest.mark.parametrize(
-    "path", ["", "/a", "a/", "a//b", "..", "a/../b", "./a", "a b", "a\nb", "%2e%2e", "x" * 129,
-             "/".join(["a" * 100] * 6)],
+    "path",
+    [
+        "",
+        "/a",
+        "a/",
+        "a//b",
+        "..",
+        "a/../b",
+        "./a",
+        "a b",
+        "a\nb",
+        "%2e%2e",
+        "x" * 129,
+        "/".join(["a" * 100] * 6),
+    ],
 )
 def test_bad_paths(path: str) -> None:
     assert path_problem(path)

@@ -33,7 +33,9 @@ def test_data_from_pairs_files_and_stdin(tmp_path: Path, monkeypatch: pytest.Mon
     secret_file = tmp_path / "pw"
     secret_file.write_text("from-file\n")
     assert parse_data(["a=1", "b=x=y", f"c=@{secret_file}"]) == {
-        "a": "1", "b": "x=y", "c": "from-file\n"
+        "a": "1",
+        "b": "x=y",
+        "c": "from-file\n",
     }
     monkeypatch.setattr("sys.stdin", io.StringIO('{"n": 2, "nested": {"k": true}}'))
     assert parse_data(["-"]) == {"n": 2, "nested": {"k": True}}
@@ -65,10 +67,13 @@ def test_durations_and_versions() -> None:
 def test_single_and_double_dash_flags_parse_alike() -> None:
     parser = build_parser()
     one = parser.parse_args(["secrets", "get", "-mount=secret", "-version=2", "-field=pw", "a"])
-    two = parser.parse_args(["secrets", "get", "--mount", "secret", "--version", "2",
-                             "--field", "pw", "a"])
-    assert (one.mount, one.version, one.field) == (two.mount, two.version, two.field) == (
-        "secret", 2, "pw"
+    two = parser.parse_args(
+        ["secrets", "get", "--mount", "secret", "--version", "2", "--field", "pw", "a"]
+    )
+    assert (
+        (one.mount, one.version, one.field)
+        == (two.mount, two.version, two.field)
+        == ("secret", 2, "pw")
     )
     put = parser.parse_args(["secrets", "put", "-cas=0", "secret/a", "k=v"])
     assert put.cas == 0 and put.data == ["k=v"]

@@ -98,33 +98,51 @@ class Env:
         return describe_result(self.store.apply(command.SerializeToString()))
 
     def init(self, args: dict[str, str]) -> list[str]:
-        return self.propose(args, init_cluster=store_pb2.InitCluster(
-            shamir_wrapped_root_key=b"root", secret_shares=1, secret_threshold=1,
-            admins=["alice"], share_digests=[b"digest"],
-            first_term=store_pb2.KeyringTerm(term=1, wrapped_key=b"t", created_at_ms=self.now),
-        ))
+        return self.propose(
+            args,
+            init_cluster=store_pb2.InitCluster(
+                shamir_wrapped_root_key=b"root",
+                secret_shares=1,
+                secret_threshold=1,
+                admins=["alice"],
+                share_digests=[b"digest"],
+                first_term=store_pb2.KeyringTerm(term=1, wrapped_key=b"t", created_at_ms=self.now),
+            ),
+        )
 
     def create(self, args: dict[str, str]) -> list[str]:
         purpose = keys_pb2.KeyPurpose.Value(f"KEY_PURPOSE_{args.get('purpose', 'encrypt').upper()}")
-        return self.propose(args, create_key=store_pb2.CreateKey(
-            key_id=key_id(args.get("id", "#1")), name=args["name"], purpose=purpose,
-            wrapped_material=b"material",
-        ))
+        return self.propose(
+            args,
+            create_key=store_pb2.CreateKey(
+                key_id=key_id(args.get("id", "#1")),
+                name=args["name"],
+                purpose=purpose,
+                wrapped_material=b"material",
+            ),
+        )
 
     def destroy_key(self, args: dict[str, str]) -> list[str]:
         kid = key_id(args["key"])
-        out = self.propose(args, schedule_deletion=store_pb2.ScheduleDeletion(
-            key_id=kid, deletion_time_ms=self.now + 1))
+        out = self.propose(
+            args,
+            schedule_deletion=store_pb2.ScheduleDeletion(key_id=kid, deletion_time_ms=self.now + 1),
+        )
         self.now += 1
         return [*out[:0], *self.propose({}, tick=store_pb2.Tick())]
 
     def mount(self, args: dict[str, str]) -> list[str]:
-        return self.propose(args, enable_secrets_mount=store_pb2.EnableSecretsMount(
-            mount=store_pb2.SecretMount(
-                name=args["name"], key_id=key_id(args.get("key", "#1")),
-                max_versions=int(args.get("max", "0")),
-                delete_version_after_s=int(args.get("after", "0")),
-            )))
+        return self.propose(
+            args,
+            enable_secrets_mount=store_pb2.EnableSecretsMount(
+                mount=store_pb2.SecretMount(
+                    name=args["name"],
+                    key_id=key_id(args.get("key", "#1")),
+                    max_versions=int(args.get("max", "0")),
+                    delete_version_after_s=int(args.get("after", "0")),
+                )
+            ),
+        )
 
     def config(self, args: dict[str, str]) -> list[str]:
         change = store_pb2.ConfigureSecretsMount(mount=args["mount"])
@@ -141,7 +159,9 @@ class Env:
         secret = self.store.secrets.secret(mount, path)
         current = secret.current_version if secret is not None else 0
         put = store_pb2.PutSecret(
-            mount=mount, path=path, version=int(args.get("v", str(current + 1))),
+            mount=mount,
+            path=path,
+            version=int(args.get("v", str(current + 1))),
             ciphertext=args.get("ct", f"ct-{path}").encode(),
         )
         if "cas" in args:
@@ -180,24 +200,37 @@ class Env:
         return self.propose(args, write_secret_metadata=change)
 
     def delmeta(self, args: dict[str, str]) -> list[str]:
-        return self.propose(args, delete_secret_metadata=store_pb2.DeleteSecretMetadata(
-            mount=args.get("mount", "secret"), path=args["path"]))
+        return self.propose(
+            args,
+            delete_secret_metadata=store_pb2.DeleteSecretMetadata(
+                mount=args.get("mount", "secret"), path=args["path"]
+            ),
+        )
 
     def token(self, args: dict[str, str]) -> list[str]:
         digest = args.get("digest", "d").encode().ljust(32, b"\0")[:32]
         if args.get("digest") == "short":
             digest = b"short"
-        return self.propose(args, create_secret_token=store_pb2.CreateSecretToken(
-            token=store_pb2.StoredToken(
-                accessor=args.get("accessor", ACCESSOR), token_sha256=digest,
-                principal=args.get("principal", "spiffe://keymgr/service/app"),
-                display_name=args.get("name", ""),
-                expires_at_ms=int(args.get("exp", str(self.now + 3600_000))),
-            )))
+        return self.propose(
+            args,
+            create_secret_token=store_pb2.CreateSecretToken(
+                token=store_pb2.StoredToken(
+                    accessor=args.get("accessor", ACCESSOR),
+                    token_sha256=digest,
+                    principal=args.get("principal", "spiffe://keymgr/service/app"),
+                    display_name=args.get("name", ""),
+                    expires_at_ms=int(args.get("exp", str(self.now + 3600_000))),
+                )
+            ),
+        )
 
     def revoke(self, args: dict[str, str]) -> list[str]:
-        return self.propose(args, revoke_secret_token=store_pb2.RevokeSecretToken(
-            accessor=args.get("accessor", ACCESSOR)))
+        return self.propose(
+            args,
+            revoke_secret_token=store_pb2.RevokeSecretToken(
+                accessor=args.get("accessor", ACCESSOR)
+            ),
+        )
 
     def show(self, args: dict[str, str]) -> list[str]:
         secret = self.store.secrets.secret(args.get("mount", "secret"), args["path"])
@@ -210,8 +243,10 @@ class Env:
             f"cas={str(secret.cas_required).lower()} after={secret.delete_version_after_s} "
             f"created={secret.created_at_ms} updated={secret.updated_at_ms}"
         )
-        return [head + (f" custom={custom}" if custom else ""),
-                *(describe_version(v) for v in secret.versions)]
+        return [
+            head + (f" custom={custom}" if custom else ""),
+            *(describe_version(v) for v in secret.versions),
+        ]
 
     def list_paths(self, args: dict[str, str]) -> list[str]:
         found = self.store.secrets.paths_under(args.get("mount", "secret"), args.get("prefix", ""))
@@ -226,10 +261,22 @@ class Env:
 
 
 HANDLERS: dict[str, Callable[[Env, dict[str, str]], list[str]]] = {
-    "init": Env.init, "create": Env.create, "destroy-key": Env.destroy_key, "mount": Env.mount,
-    "config": Env.config, "put": Env.put, "delete": Env.delete, "undelete": Env.undelete,
-    "destroy": Env.destroy, "meta": Env.meta, "delmeta": Env.delmeta, "token": Env.token,
-    "revoke": Env.revoke, "show": Env.show, "list": Env.list_paths, "tokens": Env.tokens,
+    "init": Env.init,
+    "create": Env.create,
+    "destroy-key": Env.destroy_key,
+    "mount": Env.mount,
+    "config": Env.config,
+    "put": Env.put,
+    "delete": Env.delete,
+    "undelete": Env.undelete,
+    "destroy": Env.destroy,
+    "meta": Env.meta,
+    "delmeta": Env.delmeta,
+    "token": Env.token,
+    "revoke": Env.revoke,
+    "show": Env.show,
+    "list": Env.list_paths,
+    "tokens": Env.tokens,
     "mounts": Env.mounts,
 }
 
@@ -271,8 +318,15 @@ def test_transcript(path: Path) -> None:
 
 def test_snapshot_keeps_only_ciphertext_and_restores_secrets() -> None:
     env = Env()
-    for line in ("init", "create name=k", "mount name=secret", "put path=a ct=sealed-a",
-                 "put path=a ct=sealed-b", "destroy path=a versions=1", "token"):
+    for line in (
+        "init",
+        "create name=k",
+        "mount name=secret",
+        "put path=a ct=sealed-a",
+        "put path=a ct=sealed-b",
+        "destroy path=a versions=1",
+        "token",
+    ):
         execute(env, line)
     snapshot = env.store.snapshot()
     assert b"sealed-b" in snapshot and b"sealed-a" not in snapshot  # destroyed: gone

@@ -54,18 +54,32 @@ def test_tampered_answer_does_not_open() -> None:
         pair.open(peer_public=peer_public, sealed=sealed[:-1], **IDS)
 
 
-def _authorize(token_id: str = "tok1", node: str = "node3", expires: int = 5000
-               ) -> store_pb2.Command:
-    return store_pb2.Command(authorize_join=store_pb2.AuthorizeJoin(
-        token_id=token_id, node_id=node, secret_digest=hashlib.sha256(b"s").digest(),
-        expires_at_ms=expires))
+def _authorize(
+    token_id: str = "tok1", node: str = "node3", expires: int = 5000
+) -> store_pb2.Command:
+    return store_pb2.Command(
+        authorize_join=store_pb2.AuthorizeJoin(
+            token_id=token_id,
+            node_id=node,
+            secret_digest=hashlib.sha256(b"s").digest(),
+            expires_at_ms=expires,
+        )
+    )
 
 
 def _approved_store(**kwargs: object) -> KeyStore:
     store = fresh()
-    ok(run(store, request_approval=store_pb2.RequestApproval(
-        operation_id="op1", kind="authorize-join", command=_authorize(**kwargs),  # type: ignore[arg-type]
-        expires_at_ms=9000)))
+    ok(
+        run(
+            store,
+            request_approval=store_pb2.RequestApproval(
+                operation_id="op1",
+                kind="authorize-join",
+                command=_authorize(**kwargs),  # type: ignore[arg-type]
+                expires_at_ms=9000,
+            ),
+        )
+    )
     return store
 
 

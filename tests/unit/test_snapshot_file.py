@@ -19,8 +19,7 @@ def _with_header(header: object) -> bytes:
 
 
 def test_a_file_round_trips_and_verifies() -> None:
-    data = snapshot_file.encode(b"state", ROOT, node="n1", applied_index=7, keys=1,
-                                created_ms=1)
+    data = snapshot_file.encode(b"state", ROOT, node="n1", applied_index=7, keys=1, created_ms=1)
     parsed = snapshot_file.parse(data)
     snapshot_file.verify(parsed, ROOT)
     assert parsed.state == b"state" and parsed.header["applied_index"] == 7

@@ -100,8 +100,11 @@ def test_fetches_go_on_while_idle_and_slow_clients_are_held(gateway) -> None:
     siege = (
         Siege()
         .hold(
-            "slow-head", tls("127.0.0.1", port, context), 50,
-            first=b"GET /v1/keymgr/data/1 HTTP/1.1\r\nHost: x\r\n", trickle=ENDLESS_HEADERS,
+            "slow-head",
+            tls("127.0.0.1", port, context),
+            50,
+            first=b"GET /v1/keymgr/data/1 HTTP/1.1\r\nHost: x\r\n",
+            trickle=ENDLESS_HEADERS,
         )
         .hold("idle", tcp("127.0.0.1", port), 100)
         .hold("slow-hello", tcp("127.0.0.1", port), 50, trickle=client_hello())

@@ -74,9 +74,7 @@ def test_every_ssl_context_in_keymgr_comes_from_ssl_context() -> None:
     root = Path(keymgr.__file__).parent
     maker = re.compile(r"\bSSLContext\(|create_default_context\(|_create_\w*context\(")
     makers = sorted(
-        str(path.relative_to(root))
-        for path in root.rglob("*.py")
-        if maker.search(path.read_text())
+        str(path.relative_to(root)) for path in root.rglob("*.py") if maker.search(path.read_text())
     )
     assert makers == ["tls13.py"], makers
 

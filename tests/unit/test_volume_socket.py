@@ -43,7 +43,9 @@ def start(tmp_path: Path) -> Iterator[Start]:
     def run(agent: StandInAgent, **options: object) -> tuple[KeySocketServer, Path]:
         path = tmp_path / f"keys{len(servers)}.sock"
         server = KeySocketServer(
-            agent, path, {"data": Path("/dev/data"), "luks-1a2b": Path("/dev/other")},
+            agent,
+            path,
+            {"data": Path("/dev/data"), "luks-1a2b": Path("/dev/other")},
             **options,  # type: ignore[arg-type]
         )
         server.bind()
@@ -124,9 +126,14 @@ def test_only_a_configured_volume_gets_its_key(start: Start, tmp_path: Path) -> 
     assert fetch_as(path, systemd(b"luks-1a2b")) == KEY
     assert agent.asked == [Path("/dev/data"), Path("/dev/other")]
     refused = [
-        systemd(b"unknown"), systemd(b"../data"), systemd(b"data/../data"),
-        systemd(b"../../etc/shadow"), systemd(b"DATA"), b"\0abc/cryptsetup-pkcs11/data",
-        b"\0a-b/cryptsetup/data", None,
+        systemd(b"unknown"),
+        systemd(b"../data"),
+        systemd(b"data/../data"),
+        systemd(b"../../etc/shadow"),
+        systemd(b"DATA"),
+        b"\0abc/cryptsetup-pkcs11/data",
+        b"\0a-b/cryptsetup/data",
+        None,
     ]
     for peer in refused:
         started = time.monotonic()

@@ -44,7 +44,14 @@ def test_malformed_frames_are_refused(data: bytes) -> None:
 
 def test_status_round_trips_with_infinite_ages() -> None:
     status = RaftStatus(
-        "follower", "127.0.0.1:1", "127.0.0.1:2", 3, 10, 9, True, math.inf,
+        "follower",
+        "127.0.0.1:1",
+        "127.0.0.1:2",
+        3,
+        10,
+        9,
+        True,
+        math.inf,
         peers={"127.0.0.1:2": PeerStatus("127.0.0.1:2", True, None)},
         leader_commit_index=11,
     )

@@ -33,23 +33,37 @@ def main() -> None:
                 b = client.create_key("v1-beta")
                 hsm_free = [(a.name, {"tenant": "acme"}), (b.name, {})]
                 for name, context in hsm_free:
-                    blob = client.encrypt(name, f"v1 secret of {name}".encode(),
-                                          context=context)
-                    samples.append({"blob": blob.hex(), "context": context,
-                                    "plaintext": f"v1 secret of {name}".encode().hex()})
+                    blob = client.encrypt(name, f"v1 secret of {name}".encode(), context=context)
+                    samples.append(
+                        {
+                            "blob": blob.hex(),
+                            "context": context,
+                            "plaintext": f"v1 secret of {name}".encode().hex(),
+                        }
+                    )
                 data_key = client.generate_data_key(a.name, context={"db": "orders"})
-                samples.append({"blob": data_key.ciphertext_blob.hex(),
-                                "context": {"db": "orders"},
-                                "plaintext": data_key.plaintext.hex()})
+                samples.append(
+                    {
+                        "blob": data_key.ciphertext_blob.hex(),
+                        "context": {"db": "orders"},
+                        "plaintext": data_key.plaintext.hex(),
+                    }
+                )
                 client.rotate_key(a.name)
                 blob = client.encrypt(a.name, b"v1 after key rotation")
-                samples.append({"blob": blob.hex(), "context": {},
-                                "plaintext": b"v1 after key rotation".hex()})
+                samples.append(
+                    {"blob": blob.hex(), "context": {}, "plaintext": b"v1 after key rotation".hex()}
+                )
                 client.rotate_keyring()
                 client.rotate_key(b.name)  # material of v2 under keyring term 2
                 blob = client.encrypt(b.name, b"v1 under term 2", context={"t": "2"})
-                samples.append({"blob": blob.hex(), "context": {"t": "2"},
-                                "plaintext": b"v1 under term 2".hex()})
+                samples.append(
+                    {
+                        "blob": blob.hex(),
+                        "context": {"t": "2"},
+                        "plaintext": b"v1 under term 2".hex(),
+                    }
+                )
                 rotated = client.rotate_root()
                 assert rotated.operation_state == "executed", rotated
                 shares = list(rotated.unseal_shares)
@@ -57,14 +71,20 @@ def main() -> None:
         finally:
             cluster.close()
     (HERE / "backup.kms").write_bytes(data)
-    (HERE / "backup.json").write_text(json.dumps({
-        "_about": "Made by make_v1_backup.py at commit dd2ff7e (format v1). Never "
-                  "regenerate: restoring it proves v1 backups and ciphertexts still work.",
-        "shares": shares,
-        "threshold": rotated.secret_threshold,
-        "keys": ["v1-alpha", "v1-beta"],
-        "ciphertexts": samples,
-    }, indent=1) + "\n")
+    (HERE / "backup.json").write_text(
+        json.dumps(
+            {
+                "_about": "Made by make_v1_backup.py at commit dd2ff7e (format v1). Never "
+                "regenerate: restoring it proves v1 backups and ciphertexts still work.",
+                "shares": shares,
+                "threshold": rotated.secret_threshold,
+                "keys": ["v1-alpha", "v1-beta"],
+                "ciphertexts": samples,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

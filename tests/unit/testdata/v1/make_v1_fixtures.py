@@ -37,16 +37,28 @@ def main() -> None:
         (b"x" * 1000, {"\u00e9t\u00e9": "\u2603", "a": ""}, 0xFFFFFFFF),
     ]:
         blob = envelope.seal(material, key_id, version, plaintext, context)
-        envelopes.append({"key_version": version, "context": context,
-                          "plaintext": plaintext.hex(), "blob": blob.hex()})
+        envelopes.append(
+            {
+                "key_version": version,
+                "context": context,
+                "plaintext": plaintext.hex(),
+                "blob": blob.hex(),
+            }
+        )
     ring = Keyring({1: term1, 2: term2}, active_term=2)
     old_ring = Keyring({1: term1}, active_term=1)
     barriers = []
     for keyring, version, plain in [(ring, 4, key("material-v4")), (old_ring, 1, material)]:
         aad = material_aad(key_id, version)
-        barriers.append({"term": keyring.active_term, "key_version": version,
-                         "aad": aad.decode(), "plaintext": plain.hex(),
-                         "blob": keyring.encrypt(plain, aad).hex()})
+        barriers.append(
+            {
+                "term": keyring.active_term,
+                "key_version": version,
+                "aad": aad.decode(),
+                "plaintext": plain.hex(),
+                "blob": keyring.encrypt(plain, aad).hex(),
+            }
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "seal.key"
         path.write_bytes(file_key)
@@ -54,20 +66,34 @@ def main() -> None:
         file_blob = FileSeal(path).wrap_root_key(root)
     fixtures = {
         "_about": "Made by tests/unit/testdata/v1/make_v1_fixtures.py at commit dd2ff7e "
-                  "(format v1, random nonces). Never regenerate: these prove that blobs "
-                  "made by that code still open.",
-        "keys": {name: value.hex() for name, value in [
-            ("material", material), ("term-1", term1), ("term-2", term2), ("root", root),
-            ("old-root", old_root), ("unseal", unseal), ("file", file_key)]},
+        "(format v1, random nonces). Never regenerate: these prove that blobs "
+        "made by that code still open.",
+        "keys": {
+            name: value.hex()
+            for name, value in [
+                ("material", material),
+                ("term-1", term1),
+                ("term-2", term2),
+                ("root", root),
+                ("old-root", old_root),
+                ("unseal", unseal),
+                ("file", file_key),
+            ]
+        },
         "key_id": key_id,
         "envelopes": envelopes,
         "barrier": barriers,
-        "wrapped_term_key": {"term": 2, "aad": term_key_aad(2).decode(),
-                             "blob": barrier.wrap_term_key(root, 2, term2).hex()},
+        "wrapped_term_key": {
+            "term": 2,
+            "aad": term_key_aad(2).decode(),
+            "blob": barrier.wrap_term_key(root, 2, term2).hex(),
+        },
         "wrapped_root_key": {"blob": barrier.wrap_root_key(unseal, root).hex()},
-        "root_successor": {"generation": 5, "aad": root_successor_aad(5).decode(),
-                           "blob": barrier.wrap_root_key(old_root, root,
-                                                         root_successor_aad(5)).hex()},
+        "root_successor": {
+            "generation": 5,
+            "aad": root_successor_aad(5).decode(),
+            "blob": barrier.wrap_root_key(old_root, root, root_successor_aad(5)).hex(),
+        },
         "file_seal": {"blob": file_blob.hex()},
     }
     json.dump(fixtures, sys.stdout, indent=1, ensure_ascii=True)

@@ -20,7 +20,7 @@ from keymgr.v1 import store_pb2
 NO_KEY = ""  # operations that name no key (GenerateRandom) match only pattern "*"
 
 
-def _subject_matches(policy: store_pb2.Policy, caller: Caller, roles: Iterable[str]) -> bool:
+def _subject_matches(policy: store_pb2.Policy, caller: Caller, roles: tuple[str, ...]) -> bool:
     if caller.principal in policy.principals:
         return True
     return any(role in policy.roles for role in roles)
@@ -41,6 +41,16 @@ def _context_matches(policy: store_pb2.Policy, caller: Caller, context: Mapping[
     return True
 
 
+def _grants(
+    policy: store_pb2.Policy, caller: Caller, roles: tuple[str, ...], operation: str
+) -> bool:
+    """The policy names the caller and grants `operation` (or "*"): what keys and
+    secret paths both need before their own pattern is checked."""
+    if operation not in policy.operations and "*" not in policy.operations:
+        return False
+    return _subject_matches(policy, caller, roles)
+
+
 def allowed(
     policies: Iterable[store_pb2.Policy],
     roles: Iterable[str],
@@ -50,17 +60,12 @@ def allowed(
     context: Mapping[str, str] | None = None,
 ) -> bool:
     role_list = tuple(roles)
-    for policy in policies:
-        if operation not in policy.operations and "*" not in policy.operations:
-            continue
-        if not _subject_matches(policy, caller, role_list):
-            continue
-        if not _key_matches(policy, key_name):
-            continue
-        if not _context_matches(policy, caller, context or {}):
-            continue
-        return True
-    return False
+    return any(
+        _grants(policy, caller, role_list, operation)
+        and _key_matches(policy, key_name)
+        and _context_matches(policy, caller, context or {})
+        for policy in policies
+    )
 
 
 def allowed_path(
@@ -73,14 +78,11 @@ def allowed_path(
     """Secrets: a policy naming the caller grants `operation` (or "*") on `target`
     ("<mount>/<path>", or the folder a list call lists) through its path_patterns."""
     role_list = tuple(roles)
-    for policy in policies:
-        if operation not in policy.operations and "*" not in policy.operations:
-            continue
-        if not _subject_matches(policy, caller, role_list):
-            continue
-        if any(fnmatchcase(target, pattern) for pattern in policy.path_patterns):
-            return True
-    return False
+    return any(
+        _grants(policy, caller, role_list, operation)
+        and any(fnmatchcase(target, pattern) for pattern in policy.path_patterns)
+        for policy in policies
+    )
 
 
 def require_path(

@@ -338,17 +338,7 @@ class SecretsServicer:
     ) -> secrets_pb2.SecretsWriteResponse:
         caller, mount = self._authorized(context, request.mount, request.path, WRITE)
         change = store_pb2.WriteSecretMetadata(mount=mount.name, path=request.path)
-        if request.HasField("max_versions"):
-            _checked("max_versions", rules.max_versions_problem(request.max_versions))
-            change.max_versions = request.max_versions
-        if request.HasField("cas_required"):
-            change.cas_required = request.cas_required
-        if request.HasField("delete_version_after_s"):
-            _checked(
-                "delete_version_after_s",
-                rules.delete_after_problem(request.delete_version_after_s),
-            )
-            change.delete_version_after_s = request.delete_version_after_s
+        _copy_version_settings(request, change)
         if request.set_custom_metadata:
             _checked("custom_metadata", rules.custom_metadata_problem(request.custom_metadata))
             change.set_custom_metadata = True
@@ -404,17 +394,7 @@ class SecretsServicer:
         command = self._command(caller, request.request_id)
         change = command.configure_secrets_mount
         change.mount = mount.name
-        if request.HasField("max_versions"):
-            _checked("max_versions", rules.max_versions_problem(request.max_versions))
-            change.max_versions = request.max_versions
-        if request.HasField("cas_required"):
-            change.cas_required = request.cas_required
-        if request.HasField("delete_version_after_s"):
-            _checked(
-                "delete_version_after_s",
-                rules.delete_after_problem(request.delete_version_after_s),
-            )
-            change.delete_version_after_s = request.delete_version_after_s
+        _copy_version_settings(request, change)
         result = await self._propose(command)
         return self._mount_config(result.secret_mount)
 
@@ -560,3 +540,21 @@ def _urlsafe(size: int) -> str:
 
 def _created(token: store_pb2.StoredToken) -> tuple[int, str]:
     return token.created_at_ms, token.accessor
+
+
+def _copy_version_settings(
+    request: secrets_pb2.WriteSecretMetadataRequest | secrets_pb2.WriteMountConfigRequest,
+    change: store_pb2.WriteSecretMetadata | store_pb2.ConfigureSecretsMount,
+) -> None:
+    """The version settings a path's metadata and a mount's config share, checked and
+    copied only where the request sets them."""
+    if request.HasField("max_versions"):
+        _checked("max_versions", rules.max_versions_problem(request.max_versions))
+        change.max_versions = request.max_versions
+    if request.HasField("cas_required"):
+        change.cas_required = request.cas_required
+    if request.HasField("delete_version_after_s"):
+        _checked(
+            "delete_version_after_s", rules.delete_after_problem(request.delete_version_after_s)
+        )
+        change.delete_version_after_s = request.delete_version_after_s

@@ -9,6 +9,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -44,6 +45,20 @@ def non_negative_int(text: str) -> int:
     if not 0 <= value <= 0xFFFFFFFF:
         raise argparse.ArgumentTypeError(f"must be between 0 and {0xFFFFFFFF}, got {value}")
     return value
+
+
+_DURATION = re.compile(r"(\d+)([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> int:
+    """argparse type: "90", "90s", "15m", "1h", "7d" -> seconds."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration like 30s, 15m, 1h or 7d, got {text!r}"
+        )
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 def add_connection_flags(

@@ -12,11 +12,11 @@ from keymgr.cli.common import (
     CliError,
     add_connection_flags,
     client_from,
+    duration,
     format_time_ms,
     print_json,
     to_dict,
 )
-from keymgr.cli.secrets_cmd import duration
 from keymgr.private_files import owner_only_append
 
 ALGORITHMS = ("RSA_AES_KEY_WRAP_SHA_256", "RSAES_OAEP_SHA_256")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,9 @@ from keymgr.cli.common import (
     CliError,
     add_connection_flags,
     client_from,
+    duration,
     format_time_ms,
+    non_negative_int,
     print_fields,
     print_json,
     print_table,
@@ -37,19 +38,6 @@ from keymgr.client import (
     TokenInfo,
 )
 
-_DURATION = re.compile(r"(\d+)([smhd]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration(text: str) -> int:
-    """argparse type: "90", "90s", "15m", "1h", "7d" -> seconds."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f"expected a duration like 30s, 15m, 1h or 7d, got {text!r}"
-        )
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
 
 def version_list(text: str) -> list[int]:
     """argparse type: "1,2,3" -> [1, 2, 3]."""
@@ -60,16 +48,6 @@ def version_list(text: str) -> list[int]:
     if not numbers or any(n < 1 for n in numbers):
         raise argparse.ArgumentTypeError(f"versions are whole numbers from 1, got {text!r}")
     return numbers
-
-
-def non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value <= 0xFFFFFFFF:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {0xFFFFFFFF}, got {value}")
-    return value
 
 
 def _bool(text: str) -> bool:
@@ -129,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="",
         help="managed key for its values (default: new key secrets-<mount>)",
     )
-    enable.add_argument("--max-versions", type=non_negative, default=0)
+    enable.add_argument("--max-versions", type=non_negative_int, default=0)
     _common(enable, client_key_flag="--client-key")
     enable.set_defaults(func=run_enable)
 
@@ -146,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         sub.add_argument(
             "-cas",
             "--cas",
-            type=non_negative,
+            type=non_negative_int,
             default=None,
             help="write only if the current version is this (0: only if absent)",
         )
@@ -157,7 +135,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     get = commands.add_parser("get", help="read a version")
     _named(get)
     get.add_argument(
-        "-version", "--version", type=non_negative, default=0, help="version (default: current)"
+        "-version", "--version", type=non_negative_int, default=0, help="version (default: current)"
     )
     get.add_argument("-field", "--field", default="", help="print only this field's value")
     _common(get)
@@ -242,7 +220,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _settings_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-max-versions", "--max-versions", type=non_negative, default=None)
+    parser.add_argument("-max-versions", "--max-versions", type=non_negative_int, default=None)
     parser.add_argument("-cas-required", "--cas-required", type=_bool, default=None)
     parser.add_argument(
         "-delete-version-after",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from keymgr.cli.common import CliError
+from keymgr.cli.common import CliError, duration
 from keymgr.cli.main import build_parser
-from keymgr.cli.secrets_cmd import duration, parse_data, split_name, version_list
+from keymgr.cli.secrets_cmd import parse_data, split_name, version_list
 
 
 def _name(path: str, mount: str = "") -> argparse.Namespace:

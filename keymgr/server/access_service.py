@@ -212,9 +212,10 @@ class AccessServicer:
         self, context: grpc.aio.ServicerContext, operation_id: str, approve: bool
     ) -> access_pb2.ApprovalResponse:
         caller = self._admin(context)
-        if operation_id not in self._node.store.access.operations:
-            await self._node.read_barrier()  # asked for through another node just now?
-        if operation_id not in self._node.store.access.operations:
+        pending = await self._node.find_after_commit(
+            lambda: self._node.store.access.operations.get(operation_id)
+        )
+        if pending is None:
             raise NotFound(f"operation_id: no operation {operation_id!r}")
         command = store_pb2.Command(
             request_id=f"decide-{operation_id}-{uuid.uuid4().hex[:8]}",
@@ -271,10 +272,9 @@ class AccessServicer:
         caller = self._admin(context)
         public_key = wrapping_key(request.wrapping_public_key)
         plan = key_export.plan_for(request, public_key)
-        grant = self._node.store.access.grants.get(request.grant_id)
-        if grant is None:
-            await self._node.read_barrier()  # approved through another node just now?
-            grant = self._node.store.access.grants.get(request.grant_id)
+        grant = await self._node.find_after_commit(
+            lambda: self._node.store.access.grants.get(request.grant_id)
+        )
         if grant is None or grant.grantee != caller.principal:
             raise NotFound("grant_id: no export grant with this id for this principal")
         self._node.check_serving()

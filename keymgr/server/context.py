@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import grpc
 
@@ -35,6 +36,8 @@ from keymgr.server.read_gate import raft_refusal
 from keymgr.server.request_tally import RequestTally
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import store_pb2
+
+T = TypeVar("T")
 
 STATUS_TTL_S = 0.05
 
@@ -239,6 +242,15 @@ class NodeContext:
             await asyncio.to_thread(self.raft.read_barrier, timeout_s)
         except RaftError as exc:
             raise Unavailable(f"consistent read not possible now: {exc}") from exc
+
+    async def find_after_commit(self, lookup: Callable[[], T | None]) -> T | None:
+        """`lookup()`, and if it finds nothing, once more after a read barrier: what a
+        caller names may have been committed through another node a moment ago."""
+        found = lookup()
+        if found is None:
+            await self.read_barrier()
+            found = lookup()
+        return found
 
 
 def zone_warnings(members: list[Member]) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from keymgr.ops.devcluster import LocalCluster, default_spec
 from keymgr_bench.bench_keymgr import KeymgrTarget, keymgr_scenarios
-from keymgr_bench.loadgen import LoadResult, median_of, run_load
+from keymgr_bench.loadgen import LoadResult, run_rounds
 
 Results = dict[tuple[str, int], LoadResult]
 
@@ -47,27 +47,17 @@ async def bench_keymgr(
             target = KeymgrTarget(cluster)
             try:
                 ops = await keymgr_scenarios(target)
-                unknown = [s for s in scenarios if s not in ops]
-                if unknown:
-                    raise ValueError(f"unknown scenarios {unknown}; known: {sorted(ops)}")
-                runs: dict[tuple[str, int], list[LoadResult]] = {}
-                for round_no in range(1, repeats + 1):
-                    for name in scenarios:
-                        for concurrency in concurrencies:
-                            result = await run_load(
-                                ops[name],
-                                concurrency=concurrency,
-                                duration_s=duration_s,
-                                warmup_s=warmup_s,
-                                pids=pids,
-                            )
-                            runs.setdefault((name, concurrency), []).append(result)
-                            if progress:
-                                progress(
-                                    f"keymgr {name} c={concurrency} round {round_no}: "
-                                    f"{result.ops_per_s:,.0f} ops/s, p50 {result.p50_ms:.2f} ms"
-                                )
-                return {key: median_of(values) for key, values in runs.items()}
+                return await run_rounds(
+                    ops,
+                    side="keymgr",
+                    scenarios=scenarios,
+                    concurrencies=concurrencies,
+                    duration_s=duration_s,
+                    warmup_s=warmup_s,
+                    repeats=repeats,
+                    pids=pids,
+                    progress=progress,
+                )
             finally:
                 await target.close()
         finally:

@@ -36,7 +36,7 @@ from keymgr.ops.devcluster import LocalCluster, default_spec
 from keymgr.ops.ports import NotListening, free_port, wait_listening
 from keymgr.tls13 import ssl_context
 from keymgr.v1 import store_pb2
-from keymgr_bench.loadgen import LoadResult, median_of, run_load
+from keymgr_bench.loadgen import LoadResult, run_rounds
 
 Op = Callable[[int], Awaitable[None]]
 Results = dict[tuple[str, int], LoadResult]
@@ -137,26 +137,17 @@ async def measure(
 ) -> Results:
     try:
         ops = await kv_ops(target, seed)
-        runs: dict[tuple[str, int], list[LoadResult]] = {}
-        for round_no in range(1, repeats + 1):
-            for name in scenarios:
-                for concurrency in concurrencies:
-                    result = await run_load(
-                        ops[name],
-                        concurrency=concurrency,
-                        duration_s=duration_s,
-                        warmup_s=warmup_s,
-                        pids=pids,
-                    )
-                    runs.setdefault((name, concurrency), []).append(result)
-                    if progress is not None:
-                        progress(
-                            f"[{round_no}/{repeats}] {side} {name} c={concurrency}: "
-                            f"{result.ops_per_s:,.0f} ops/s p50 {result.p50_ms:.2f} ms "
-                            f"p99 {result.p99_ms:.2f} ms errors {result.errors}"
-                            + (f" ({result.error_sample})" if result.error_sample else "")
-                        )
-        return {key: median_of(values) for key, values in runs.items()}
+        return await run_rounds(
+            ops,
+            side=side,
+            scenarios=scenarios,
+            concurrencies=concurrencies,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            repeats=repeats,
+            pids=pids,
+            progress=progress,
+        )
     finally:
         await target.close()
 

@@ -225,3 +225,57 @@ def median_of(results: Sequence[LoadResult]) -> LoadResult:
         samples_ops_per_s=[r.ops_per_s for r in results],
         error_sample=next((r.error_sample for r in results if r.error_sample), ""),
     )
+
+
+async def run_rounds(
+    ops: dict[str, Op],
+    *,
+    side: str,
+    scenarios: Sequence[str],
+    concurrencies: Sequence[int],
+    duration_s: float,
+    warmup_s: float,
+    repeats: int,
+    pids: Sequence[int],
+    progress: Callable[[str], None] | None = None,
+) -> dict[tuple[str, int], LoadResult]:
+    """Every scenario at every concurrency, `repeats` rounds; the median run of each.
+
+    Rounds go through the whole list before repeating, so slow drift or noise from
+    other processes spreads over all scenarios instead of hitting one.
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    unknown = [s for s in scenarios if s not in ops]
+    if unknown:
+        raise ValueError(f"unknown scenarios: {unknown}; known: {sorted(ops)}")
+    runs: dict[tuple[str, int], list[LoadResult]] = {}
+    for round_no in range(1, repeats + 1):
+        for name in scenarios:
+            for concurrency in concurrencies:
+                result = await run_load(
+                    ops[name],
+                    concurrency=concurrency,
+                    duration_s=duration_s,
+                    warmup_s=warmup_s,
+                    pids=pids,
+                )
+                runs.setdefault((name, concurrency), []).append(result)
+                if progress is not None:
+                    progress(
+                        f"[{round_no}/{repeats}] {side} {name} c={concurrency}: "
+                        + describe_run(result)
+                    )
+    return {key: median_of(results) for key, results in runs.items()}
+
+
+def describe_run(result: LoadResult) -> str:
+    """One progress line's figures for a run."""
+    span = result.duration_s or 1.0
+    return (
+        f"{result.ops_per_s:,.0f} ops/s p50 {result.p50_ms:.2f} ms "
+        f"p99 {result.p99_ms:.2f} ms cpu {result.cpu_ms_per_op:.3f} ms/op "
+        f"errors {result.errors} load {100 * result.client_cpu_s / span:.0f}% "
+        f"other {100 * result.other_cpu_s / span:.0f}%"
+        + (f" ({result.error_sample})" if result.error_sample else "")
+    )

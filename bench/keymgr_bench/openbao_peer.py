@@ -44,7 +44,7 @@ import aiohttp
 from keymgr import pki
 from keymgr.ops.ports import free_port
 from keymgr.tls13 import ssl_context
-from keymgr_bench.loadgen import LoadResult, median_of, run_load
+from keymgr_bench.loadgen import LoadResult, run_rounds
 
 Op = Callable[[int], Awaitable[None]]
 
@@ -712,40 +712,20 @@ async def bench_openbao(
     repeats: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> dict[tuple[str, int], LoadResult]:
-    """Every scenario at every concurrency, `repeats` rounds; the median run of each.
-
-    Rounds go through the whole list before repeating, so slow drift or noise from
-    other processes spreads over all scenarios instead of hitting one.
-    """
-    if repeats < 1:
-        raise ValueError("repeats must be >= 1")
-    runs: dict[tuple[str, int], list[LoadResult]] = {}
+    """Every scenario at every concurrency, `repeats` rounds (`loadgen.run_rounds`)."""
     async with OpenBaoTarget(cluster, pool_size=max(concurrencies)) as target:
         ops = await openbao_scenarios(target)
-        unknown = [s for s in scenarios if s not in ops]
-        if unknown:
-            raise ValueError(f"unknown scenarios: {unknown}; known: {sorted(ops)}")
-        for round_no in range(1, repeats + 1):
-            for name in scenarios:
-                for concurrency in concurrencies:
-                    result = await run_load(
-                        ops[name],
-                        concurrency=concurrency,
-                        duration_s=duration_s,
-                        warmup_s=warmup_s,
-                        pids=cluster.pids,
-                    )
-                    runs.setdefault((name, concurrency), []).append(result)
-                    if progress is not None:
-                        span = result.duration_s or 1.0
-                        progress(
-                            f"[{round_no}/{repeats}] openbao {name} c={concurrency}: "
-                            f"{result.ops_per_s:.0f} ops/s p50 {result.p50_ms:.2f} ms "
-                            f"p99 {result.p99_ms:.2f} ms cpu {result.cpu_ms_per_op:.3f} ms/op "
-                            f"errors {result.errors} load {100 * result.client_cpu_s / span:.0f}% "
-                            f"other {100 * result.other_cpu_s / span:.0f}%"
-                        )
-    return {key: median_of(results) for key, results in runs.items()}
+        return await run_rounds(
+            ops,
+            side="openbao",
+            scenarios=scenarios,
+            concurrencies=concurrencies,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            repeats=repeats,
+            pids=cluster.pids,
+            progress=progress,
+        )
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -40,7 +40,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import pytest
 
@@ -51,6 +51,7 @@ from tests.unit import keystore_import_commands as import_commands
 
 DATA = Path(__file__).parent / "testdata" / "keystore"
 REWRITE = os.environ.get("KEYSTORE_REWRITE") == "1"
+E = TypeVar("E", bound="TranscriptEnv")
 
 
 @dataclass
@@ -323,7 +324,18 @@ HANDLERS: dict[str, Callable[[Env, dict[str, str]], list[str]]] = {
 }
 
 
-def execute(env: Env, line: str) -> list[str]:
+class TranscriptEnv(Protocol):
+    """What a transcript's commands run against: a store and the clock of its commands."""
+
+    store: KeyStore
+    now: int
+
+
+def run_command(
+    env: E, line: str, handlers: dict[str, Callable[[E, dict[str, str]], list[str]]]
+) -> list[str]:
+    """One transcript line: `name key=value ... [t=<ms>]` (a bare word is argument "_");
+    after it, a replica restored from the snapshot must snapshot to the same bytes."""
     name, *words = shlex.split(line)
     args: dict[str, str] = {}
     for word in words:
@@ -334,20 +346,19 @@ def execute(env: Env, line: str) -> list[str]:
             args["_"] = word
     if "t" in args:
         env.now = int(args.pop("t"))
-    output = HANDLERS[name](env, args)
+    output = handlers[name](env, args)
     replica = KeyStore()
     replica.restore(env.store.snapshot())
     assert replica.snapshot() == env.store.snapshot(), f"snapshot round trip after {line!r}"
     return output
 
 
-@pytest.mark.parametrize("path", sorted(DATA.glob("*.txt")), ids=lambda p: p.stem)
-def test_transcript(path: Path) -> None:
+def check_transcript(path: Path, run: Callable[[str], list[str]]) -> None:
+    """Runs every block of `path` and compares its output (KEYSTORE_REWRITE=1 rewrites)."""
     blocks, trailing = parse(path.read_text())
-    env = Env()
     mismatches = []
     for block in blocks:
-        actual = execute(env, block.command)
+        actual = run(block.command)
         if actual != block.expected:
             mismatches.append(
                 f"{block.command}\n  expected: {block.expected}\n  actual:   {actual}"
@@ -359,6 +370,16 @@ def test_transcript(path: Path) -> None:
     assert not mismatches, f"{path.name} (KEYSTORE_REWRITE=1 regenerates):\n" + "\n".join(
         mismatches
     )
+
+
+def execute(env: Env, line: str) -> list[str]:
+    return run_command(env, line, HANDLERS)
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.txt")), ids=lambda p: p.stem)
+def test_transcript(path: Path) -> None:
+    env = Env()
+    check_transcript(path, lambda line: execute(env, line))
 
 
 def test_there_are_transcripts() -> None:

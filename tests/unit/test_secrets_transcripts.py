@@ -20,8 +20,6 @@ request id; `#n` is key id n as 32 hex digits):
 
 from __future__ import annotations
 
-import os
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +29,9 @@ import pytest
 
 from keymgr.store.keystore import KeyStore
 from keymgr.v1 import keys_pb2, store_pb2
-from tests.unit.test_keystore_transcripts import key_id, parse, render, short
+from tests.unit.test_keystore_transcripts import check_transcript, key_id, run_command, short
 
 DATA = Path(__file__).parent / "testdata" / "secrets"
-REWRITE = os.environ.get("KEYSTORE_REWRITE") == "1"
 ACCESSOR = "kma_" + "A" * 24
 
 
@@ -282,38 +279,13 @@ HANDLERS: dict[str, Callable[[Env, dict[str, str]], list[str]]] = {
 
 
 def execute(env: Env, line: str) -> list[str]:
-    name, *words = shlex.split(line)
-    args: dict[str, str] = {}
-    for word in words:
-        key, _, value = word.partition("=")
-        args[key] = value
-    if "t" in args:
-        env.now = int(args.pop("t"))
-    output = HANDLERS[name](env, args)
-    replica = KeyStore()
-    replica.restore(env.store.snapshot())
-    assert replica.snapshot() == env.store.snapshot(), f"snapshot round trip after {line!r}"
-    return output
+    return run_command(env, line, HANDLERS)
 
 
 @pytest.mark.parametrize("path", sorted(DATA.glob("*.txt")), ids=lambda p: p.stem)
 def test_transcript(path: Path) -> None:
-    blocks, trailing = parse(path.read_text())
     env = Env()
-    mismatches = []
-    for block in blocks:
-        actual = execute(env, block.command)
-        if actual != block.expected:
-            mismatches.append(
-                f"{block.command}\n  expected: {block.expected}\n  actual:   {actual}"
-            )
-        block.expected = actual
-    if REWRITE:
-        path.write_text(render(blocks, trailing))
-        return
-    assert not mismatches, f"{path.name} (KEYSTORE_REWRITE=1 regenerates):\n" + "\n".join(
-        mismatches
-    )
+    check_transcript(path, lambda line: execute(env, line))
 
 
 def test_snapshot_keeps_only_ciphertext_and_restores_secrets() -> None:

@@ -51,6 +51,7 @@ class CoreHooks(Protocol):
     def append_entries_round(self, core: Core, starting: bool) -> None: ...
     def storage_failed(self, core: Core, error: StorageFailure) -> None: ...
     def incoming_allowed(self, conn: Any, message: Any) -> bool: ...
+    def proposals_held(self) -> bool: ...
 
 
 class _RepeatedErrors:
@@ -175,6 +176,12 @@ class Core(SyncObj):  # type: ignore[misc]
     def _km_apply(self, payload: bytes) -> bytes | None:
         # pysyncobj increments raftLastApplied after this returns.
         return self._km_hooks.apply(payload, self.raftLastApplied + 1)
+
+    def _checkCommandsToApply(self) -> None:
+        """Appends queued commands (ours and those followers forwarded), unless the
+        adapter holds them back (a leadership transfer is pending)."""
+        if not self._km_hooks.proposals_held():
+            super()._checkCommandsToApply()
 
     def _SyncObj__sendAppendEntries(self) -> None:
         """pysyncobj's heartbeat round, bracketed so the adapter can pace snapshot chunks

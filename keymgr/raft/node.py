@@ -69,6 +69,7 @@ from keymgr.raft.durable_journal import (
     encode_dump,
     plan_load,
 )
+from keymgr.raft.leadership_transfer import PendingTransfer, Step
 from keymgr.raft.settings import RaftSettings, check_address, validate_settings
 from keymgr.raft.snapshot_install import Prepared
 from keymgr.raft.snapshot_transfer import SnapshotReceiver, SnapshotSender
@@ -268,6 +269,7 @@ class RaftNode:
         self._pending: set[_Pending] = set()
         self._tasks: list[Callable[[Core], None]] = []
         self._queue: list[tuple[bytes, _Pending]] = []  # proposals for the next tick
+        self._leadership_transfer: PendingTransfer | None = None  # holds the queue back
         self.batches_applied = 0  # entries that carried several proposals (tests, metrics)
         self._status: RaftStatus = self._empty_status()
         self._last_leader_contact = -math.inf
@@ -559,8 +561,15 @@ class RaftNode:
         core._SyncObj__pipeNotifier.notify()  # wake the tick thread: it drains the queue
         return pending
 
+    def proposals_held(self) -> bool:
+        """Tick thread: while a leadership transfer is pending nothing is appended, so
+        the target can catch up (proposals wait in the queues)."""
+        return self._leadership_transfer is not None
+
     def _drain_queue(self, core: Core) -> None:
         """Tick thread: queued proposals go to pysyncobj, several per entry (batches)."""
+        if self.proposals_held():
+            return
         with self._lock:
             queue, self._queue = self._queue, []
         while queue:
@@ -649,26 +658,54 @@ class RaftNode:
     def transfer_leadership(self, target: str | None = None) -> None:
         """Ask the leader to hand over to `target` (or the most caught-up peer).
 
-        Returns once the request is sent; poll `status()` to see the new leader. Raises
-        NoLeader if this node is not the leader, ProposalRejected if the target is not
-        a caught-up peer.
+        New proposals wait until the target has caught up and Raft's TimeoutNow is sent
+        (at most `transfer_bound_s`); returns then; poll `status()` to see the new
+        leader. Raises NoLeader if this node is not the leader, ProposalRejected if the
+        target is not a peer or did not catch up in time.
         """
         if target is not None and target not in self._peers:
             raise ProposalRejected(f"{target} is not a peer")
         done = threading.Event()
         box: list[int] = []
 
-        def callback(_res: Any, code: int) -> None:
+        def report(code: int) -> None:
             box.append(code)
             done.set()
 
-        self._run_in_tick(lambda core: core.transferLeadership(target, callback))
-        if not done.wait(2.0):
+        bound = self.transfer_bound_s
+
+        def begin(core: Core) -> None:
+            if self._leadership_transfer is not None:
+                report(FAIL_REASON.REQUEST_DENIED)
+                return
+            self._leadership_transfer = PendingTransfer(target, raft_clock() + bound, report)
+            self._advance_transfer(core)
+
+        self._run_in_tick(begin)
+        if not done.wait(bound + 2.0):
             raise ProposalTimeout("leadership transfer request not processed")
         if box[0] != FAIL_REASON.SUCCESS:
             if box[0] == FAIL_REASON.NOT_LEADER:
                 raise NoLeader("this node is not the leader")
-            raise ProposalRejected("no caught-up peer to transfer leadership to")
+            raise ProposalRejected("no peer caught up in time to take over leadership")
+
+    @property
+    def transfer_bound_s(self) -> float:
+        """How long a transfer may hold proposals back: a few election timeouts."""
+        return max(1.0, 3 * self._settings.election_timeout_max)
+
+    def _advance_transfer(self, core: Core) -> None:
+        """Tick thread: one step of a pending leadership transfer (see leadership_transfer)."""
+        transfer = self._leadership_transfer
+        if transfer is None:
+            return
+        step = transfer.step(is_leader=bool(core._isLeader()), now=raft_clock())
+        if step is Step.ASK:
+            codes: list[int] = []
+            core.transferLeadership(transfer.target, lambda _res, code: codes.append(code))
+            step = transfer.asked(codes[0] if codes else FAIL_REASON.REQUEST_DENIED)
+        if step is Step.DONE:
+            self._leadership_transfer = None
 
     def call_in_tick(self, fn: Callable[[Core], T], timeout: float) -> T:
         """Runs `fn` in the tick thread (atomic with respect to applies); returns its value."""
@@ -937,6 +974,7 @@ class RaftNode:
 
     def before_tick(self, core: Core) -> None:
         self._install_prepared_snapshot(core)
+        self._advance_transfer(core)
         self._drain_queue(core)
         recovery = self._recovery
         if recovery is not None and not recovery.fresh:

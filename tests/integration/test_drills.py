@@ -13,7 +13,9 @@ from tests.integration.conftest import MakeCluster
 
 def _drill(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
     code = main(["drill", *argv, "--json"])
-    report: dict[str, object] = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert captured.out, f"drill exited {code} with no report: {captured.err}"
+    report: dict[str, object] = json.loads(captured.out)
     assert code == 0, report["failures"]
     assert report["passed"] is True
     return report

@@ -51,6 +51,32 @@ def _grants(
     return _subject_matches(policy, caller, roles)
 
 
+def granting(
+    policies: Iterable[store_pb2.Policy],
+    roles: Iterable[str],
+    caller: Caller,
+    operation: str,
+    key_name: str,
+) -> tuple[store_pb2.Policy, ...]:
+    """The policies that grant `operation` on `key_name` to the caller before their
+    required context is checked: a batch works this out once per key, not per item."""
+    role_list = tuple(roles)
+    return tuple(
+        policy
+        for policy in policies
+        if _grants(policy, caller, role_list, operation) and _key_matches(policy, key_name)
+    )
+
+
+def context_allows(
+    granting_policies: Iterable[store_pb2.Policy],
+    caller: Caller,
+    context: Mapping[str, str] | None,
+) -> bool:
+    """One of the `granting` policies has its required context satisfied."""
+    return any(_context_matches(p, caller, context or {}) for p in granting_policies)
+
+
 def allowed(
     policies: Iterable[store_pb2.Policy],
     roles: Iterable[str],
@@ -59,13 +85,7 @@ def allowed(
     key_name: str,
     context: Mapping[str, str] | None = None,
 ) -> bool:
-    role_list = tuple(roles)
-    return any(
-        _grants(policy, caller, role_list, operation)
-        and _key_matches(policy, key_name)
-        and _context_matches(policy, caller, context or {})
-        for policy in policies
-    )
+    return context_allows(granting(policies, roles, caller, operation, key_name), caller, context)
 
 
 def allowed_path(
@@ -96,6 +116,11 @@ def require_path(
         raise PermissionDenied(f"principal {caller.principal!r} may not {operation} on {target!r}")
 
 
+def denied(caller: Caller, operation: str, key_name: str) -> PermissionDenied:
+    target = f"key {key_name!r}" if key_name else "this cluster"
+    return PermissionDenied(f"principal {caller.principal!r} may not {operation} on {target}")
+
+
 def require(
     policies: Iterable[store_pb2.Policy],
     roles: Iterable[str],
@@ -105,5 +130,4 @@ def require(
     context: Mapping[str, str] | None = None,
 ) -> None:
     if not allowed(policies, roles, caller, operation, key_name, context):
-        target = f"key {key_name!r}" if key_name else "this cluster"
-        raise PermissionDenied(f"principal {caller.principal!r} may not {operation} on {target}")
+        raise denied(caller, operation, key_name)

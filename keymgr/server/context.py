@@ -141,19 +141,19 @@ class NodeContext:
         """Default deny: raises PermissionDenied unless a policy grants the call."""
         access = self.store.access
 
-        def check() -> bool:
-            authz.require(
+        def policies_granting() -> tuple[store_pb2.Policy, ...]:
+            return authz.granting(
                 access.policies.values(),
                 access.roles_of(caller.principal),
                 caller,
                 operation,
                 key_name,
-                context,
             )
-            return True
 
-        grant = ("grant", caller, operation, key_name, frozenset((context or {}).items()))
-        batch_memo.remembered(grant, check)
+        # in a batch, once per key; each item's own context is still checked
+        grants = batch_memo.remembered(("grant", caller, operation, key_name), policies_granting)
+        if not authz.context_allows(grants, caller, context):
+            raise authz.denied(caller, operation, key_name)
 
     def authorize_secret(self, caller: Caller, operation: str, target: str) -> None:
         """Default deny for secrets: a policy's path_patterns must grant `operation` on

@@ -50,19 +50,23 @@ def test_one_transfer_hands_over_under_steady_writes(make_toy_cluster: MakeToy) 
         writer.start()
     try:
         handovers = []
-        for _round in range(5):
+        for round_ in range(6):
             leader = cluster.wait_leader()
+            # odd rounds name the target (StepDown's target_node_id), even ones let Raft pick
+            target = cluster.addresses[(leader + 1) % 3] if round_ % 2 else None
             before = _leader_of(cluster, leader)
             acked_before = len(acked)
             time.sleep(0.3)  # writes in flight on this leader
             assert len(acked) > acked_before, "writes stalled"
-            reply = cluster.call(leader, {"op": "transfer"})
+            reply = cluster.call(leader, {"op": "transfer", "target": target})
             assert reply["ok"], f"transfer refused under load: {reply}"
             started = time.monotonic()
             while _leader_of(cluster, leader) in (before, None):
                 assert time.monotonic() - started < 3.0, "leadership did not move"
                 time.sleep(0.01)
             handovers.append(time.monotonic() - started)
+            if target is not None:
+                assert _leader_of(cluster, leader) == target
         assert max(handovers) < 3.0
     finally:
         stop.set()

@@ -124,7 +124,19 @@ class ToyCluster:
             if last["ok"]:
                 return
             time.sleep(0.05)
-        raise TimeoutError(f"read barrier on node {i} never succeeded: {last}")
+        raise TimeoutError(
+            f"read barrier on node {i} never succeeded: {last}; status: {self.statuses()}"
+        )
+
+    def statuses(self) -> dict[int, object]:
+        """Every live node's `status` reply (or why there is none): for failure messages."""
+        found: dict[int, object] = {}
+        for i in self.alive():
+            try:
+                found[i] = self.call(i, {"op": "status"}, timeout=2.0)
+            except (OSError, ValueError) as exc:
+                found[i] = repr(exc)
+        return found
 
     def wait_state(self, nodes: list[int], timeout: float = 30.0) -> list[dict[str, Any]]:
         """The `state` replies of `nodes` once all hold identical items (bounded)."""

@@ -12,6 +12,7 @@ disk), so an acknowledgement sent before its fsync completes shows in the timest
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import json
 import os
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
 
 from keymgr.raft.node import RaftError, RaftNode, RaftSettings
 
@@ -69,6 +72,108 @@ class ToyMachine:
     def copy(self) -> dict[str, str]:
         with self.lock:
             return dict(self.items)
+
+
+MESSAGES: collections.Counter[str] = collections.Counter()
+DROPPED: collections.Counter[str] = collections.Counter()
+
+
+def _count_messages(node: RaftNode) -> None:
+    """Counts what each peer sends and what the adapter drops (failure messages only)."""
+    before = node.before_message
+
+    def counted(core: Any, peer: Any, message: Any) -> Any:
+        kind = message.get("type") if isinstance(message, dict) else type(message).__name__
+        term = message.get("term") if isinstance(message, dict) else None
+        if isinstance(message, dict) and "serialized" in message:
+            kind = f"{kind}/snapshot-chunk"
+        elif isinstance(message, dict) and message.get("entries"):
+            kind = f"{kind}/entries"
+        MESSAGES[f"{peer.id} {kind} t{term}"] += 1
+        out = before(core, peer, message)
+        if out is None:
+            DROPPED[f"{peer.id} {kind} t{term}"] += 1
+        return out
+
+    node.before_message = counted  # type: ignore[method-assign,assignment]
+
+
+def _count_disconnects() -> None:
+    """Counts why pysyncobj drops connections, by the function that dropped them."""
+    original = TcpConnection.disconnect
+
+    def counted(conn: Any) -> None:
+        if conn.state != CONNECTION_STATE.DISCONNECTED:
+            DROPPED[f"disconnect by {sys._getframe(1).f_code.co_name}"] += 1
+        original(conn)
+
+    TcpConnection.disconnect = counted
+
+
+def _count_rounds() -> None:
+    """Counts ticks, append rounds and what each snapshot read returned."""
+    from keymgr.raft.core import Core
+
+    on_tick = Core._onTick
+    send_round = Core._SyncObj__sendAppendEntries
+
+    def tick(core: Any, *args: Any) -> None:
+        DROPPED["ticks"] += 1
+        on_tick(core, *args)
+
+    def round_(core: Any) -> None:
+        DROPPED["append rounds"] += 1
+        send_round(core)
+
+    Core._onTick = tick  # type: ignore[method-assign,assignment]
+    Core._SyncObj__sendAppendEntries = round_  # type: ignore[method-assign,assignment]
+
+
+def _raft_indexes(node: RaftNode) -> dict[str, object]:
+    core = node._core
+    if core is None:
+        return {}
+    log_ = core._SyncObj__raftLog
+    return {
+        "first": log_[0][1] if len(log_) else None,
+        "next": {str(n.id): i for n, i in core._SyncObj__raftNextIndex.items()},
+        "serializer_pid": core._SyncObj__serializer._Serializer__pid,
+    }
+
+
+def _snapshot_state(node: RaftNode) -> dict[str, object]:
+    receiver = node._snapshot_receiver
+    return {
+        "pending": None if receiver is None else receiver.pending_source,
+        "installed": None if receiver is None else receiver.installed,
+        "discarded": None if receiver is None else receiver.discarded,
+        "verified": node._verified,
+        "indexes": _raft_indexes(node),
+        "fatal": node._fatal,
+        "messages": _take(MESSAGES),
+        "dropped": _take(DROPPED),
+    }
+
+
+def _take(counter: collections.Counter[str]) -> dict[str, int]:
+    """The counts since the last status read (and start again)."""
+    counts = dict(counter)
+    counter.clear()
+    return counts
+
+
+def _connection_states(node: RaftNode) -> dict[str, object]:
+    """pysyncobj's own view of each peer connection (failure messages only)."""
+    core = node._core
+    if core is None:
+        return {}
+    transport = core._SyncObj__transport
+    states: dict[str, object] = {
+        str(n.id): [int(c.state), transport._lastConnectAttempt.get(n)]
+        for n, c in transport._connections.items()
+    }
+    states["now"] = time.monotonic()
+    return states
 
 
 def _error(exc: RaftError) -> dict[str, Any]:
@@ -124,6 +229,8 @@ def handle(node: RaftNode, machine: ToyMachine, req: dict[str, Any]) -> dict[str
                 "leader_commit": st.leader_commit_index,
                 "batches": node.batches_applied,
                 "peers": {a: [p.connected, p.match_index] for a, p in st.peers.items()},
+                "connections": _connection_states(node),
+                "adapter": _snapshot_state(node),
             }
         if op == "compact":
             node.compact_log()
@@ -168,6 +275,9 @@ def main() -> None:
         ),
     )
     node = RaftNode(settings, machine, on_journal_sync=on_sync)
+    _count_messages(node)
+    _count_disconnects()
+    _count_rounds()
     machine.node = node
     node.start()
 

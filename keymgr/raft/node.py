@@ -973,6 +973,12 @@ class RaftNode:
             self._snapshot_sender.reset(node)
 
     def before_tick(self, core: Core) -> None:
+        if self._tick_thread is None:
+            # before pysyncobj's first tick can compact: a node restarted with a long
+            # journal compacted through pysyncobj's own serializer, which then stayed
+            # marked busy under our hooks, and as leader it never sent a snapshot again
+            self._tick_thread = threading.current_thread()
+            self._wrap_snapshot_transfer(core)
         self._install_prepared_snapshot(core)
         self._advance_transfer(core)
         self._drain_queue(core)
@@ -1177,9 +1183,6 @@ class RaftNode:
             core._SyncObj__connectedNodes.update(held)  # held only for this round
 
     def on_tick(self, core: Core) -> None:
-        if self._tick_thread is None:
-            self._tick_thread = threading.current_thread()
-            self._wrap_snapshot_transfer(core)
         if self._fatal is not None:
             core.destroy()
             self._first_tick.set()
@@ -1223,6 +1226,8 @@ class RaftNode:
         receive = serializer.setTransmissionData
 
         def check() -> tuple[int, int | None]:
+            # the writer owns dumps: pysyncobj's own busy mark must never block transfers
+            serializer._Serializer__pid = 0
             state, entry = writer.check()
             if state == SERIALIZER_STATE.SUCCESS:
                 # as pysyncobj does after a dump: transfers restart from the new file

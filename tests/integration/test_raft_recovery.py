@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -247,3 +248,29 @@ def test_a_full_disk_stops_acknowledgements_and_the_node_heals_by_itself(
     text = cluster.log_text(follower)
     assert "Traceback" not in text, text[-3000:]
     assert text.count("not acknowledging anything") == 1, text[-3000:]
+
+
+def test_a_node_that_compacts_on_its_first_tick_can_still_send_snapshots(
+    make_toy_cluster: MakeToy,
+) -> None:
+    """A stall found by the whole-cluster kill test (issue 16 follow-up): a node restarted
+    with a journal past the compaction threshold compacted in its very first tick,
+    before the adapter had put its own dump writer in place; pysyncobj's serializer was
+    left marked busy for good, so as leader it could never send a snapshot and a follower
+    that needed one waited forever (read barriers on it never succeeded)."""
+    cluster = make_toy_cluster(compact_entries=100_000)  # nothing compacts while writing
+    _, _, acked = started_with_writes(cluster, 120)
+    for i in range(3):
+        cluster.barrier(i)
+    cluster.kill_all()
+    cluster.compact_entries = 40  # every node compacts in its first tick after the restart
+    cluster.start_all()
+    leader = cluster.wait_leader()
+    acked |= write_keys(cluster, leader, "b", 60)  # the leader's log moves past 120
+    cluster.call(leader, {"op": "compact"})
+    lagging = next(i for i in range(3) if i != leader)
+    cluster.kill(lagging)
+    shutil.rmtree(cluster.data_dir(lagging))  # it needs the leader's snapshot to rejoin
+    cluster.start(lagging)
+    cluster.barrier(lagging, timeout=20.0)
+    assert_all_present(cluster.wait_state([0, 1, 2]), acked)

@@ -258,8 +258,12 @@ def test_a_node_that_compacts_on_its_first_tick_can_still_send_snapshots(
     before the adapter had put its own dump writer in place; pysyncobj's serializer was
     left marked busy for good, so as leader it could never send a snapshot and a follower
     that needed one waited forever (read barriers on it never succeeded)."""
-    cluster = make_toy_cluster(compact_entries=100_000)  # nothing compacts while writing
-    _, _, acked = started_with_writes(cluster, 120)
+    cluster = make_toy_cluster(compact_entries=100_000)  # no compaction unless asked
+    leader, _, acked = started_with_writes(cluster, 60)
+    for i in range(3):
+        cluster.barrier(i)
+        cluster.call(i, {"op": "compact"})  # each node restarts from a dump...
+    acked |= write_keys(cluster, leader, "a2-", 120)  # ...and 120 journal entries past it
     for i in range(3):
         cluster.barrier(i)
     cluster.kill_all()

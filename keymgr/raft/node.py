@@ -676,7 +676,7 @@ class RaftNode:
 
         def begin(core: Core) -> None:
             if self._leadership_transfer is not None:
-                report(FAIL_REASON.REQUEST_DENIED)
+                report(FAIL_REASON.QUEUE_FULL)  # one at a time
                 return
             self._leadership_transfer = PendingTransfer(target, raft_clock() + bound, report)
             self._advance_transfer(core)
@@ -687,6 +687,8 @@ class RaftNode:
         if box[0] != FAIL_REASON.SUCCESS:
             if box[0] == FAIL_REASON.NOT_LEADER:
                 raise NoLeader("this node is not the leader")
+            if box[0] == FAIL_REASON.QUEUE_FULL:
+                raise ProposalRejected("a leadership transfer is already in progress")
             raise ProposalRejected("no peer caught up in time to take over leadership")
 
     @property

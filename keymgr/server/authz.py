@@ -117,17 +117,6 @@ def require_path(
 
 
 def denied(caller: Caller, operation: str, key_name: str) -> PermissionDenied:
+    """The refusal of a key operation (NO_KEY: one on the cluster)."""
     target = f"key {key_name!r}" if key_name else "this cluster"
     return PermissionDenied(f"principal {caller.principal!r} may not {operation} on {target}")
-
-
-def require(
-    policies: Iterable[store_pb2.Policy],
-    roles: Iterable[str],
-    caller: Caller,
-    operation: str,
-    key_name: str,
-    context: Mapping[str, str] | None = None,
-) -> None:
-    if not allowed(policies, roles, caller, operation, key_name, context):
-        raise denied(caller, operation, key_name)

@@ -5,7 +5,8 @@ the caller's policies 100 times (a quarter of a batch's CPU).
 A memo lives in a context variable only while `run_items` works through items between
 two yields to the event loop, so nothing it holds outlives a state the node could
 change in between (a disabled key, a revoked policy): at each yield it is dropped.
-Only successes are remembered; a refused item is checked again.
+What is remembered is what a stretch may share: a key's record and the policies that
+grant (caller, operation, key); each item's own context is checked every time.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ class ToyMachine:
 
 
 MESSAGES: collections.Counter[str] = collections.Counter()
-DROPPED: collections.Counter[str] = collections.Counter()
+DROPPED: collections.Counter[str] = collections.Counter()  # messages the adapter refused
+EVENTS: collections.Counter[str] = collections.Counter()  # ticks, rounds, disconnects
 
 
 def _count_messages(node: RaftNode) -> None:
@@ -104,7 +105,7 @@ def _count_disconnects() -> None:
 
     def counted(conn: Any) -> None:
         if conn.state != CONNECTION_STATE.DISCONNECTED:
-            DROPPED[f"disconnect by {sys._getframe(1).f_code.co_name}"] += 1
+            EVENTS[f"disconnect by {sys._getframe(1).f_code.co_name}"] += 1
         original(conn)
 
     TcpConnection.disconnect = counted
@@ -118,11 +119,11 @@ def _count_rounds() -> None:
     send_round = Core._SyncObj__sendAppendEntries
 
     def tick(core: Any, *args: Any) -> None:
-        DROPPED["ticks"] += 1
+        EVENTS["ticks"] += 1
         on_tick(core, *args)
 
     def round_(core: Any) -> None:
-        DROPPED["append rounds"] += 1
+        EVENTS["append rounds"] += 1
         send_round(core)
 
     Core._onTick = tick  # type: ignore[method-assign,assignment]
@@ -152,6 +153,7 @@ def _snapshot_state(node: RaftNode) -> dict[str, object]:
         "fatal": node._fatal,
         "messages": _take(MESSAGES),
         "dropped": _take(DROPPED),
+        "events": _take(EVENTS),
     }
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -73,6 +75,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="also run datakey with every node auditing to /dev/null, to show what "
         "writing the audit file costs",
+    )
+    parser.add_argument(
+        "--grpc-floor",
+        action="store_true",
+        help="also measure a trivial Python gRPC server with keymgr's listener and mTLS "
+        "answering datakey with a fixed response: the most any Python gRPC server shows "
+        "on this machine (rows 'datakey grpc floor')",
     )
     parser.set_defaults(func=run)
 
@@ -257,10 +266,53 @@ def run(args: argparse.Namespace) -> int:
         )
         for (name, concurrency), result in null_audit.items():
             ours[(f"{name}-audit-devnull", concurrency)] = result
+    if args.grpc_floor:
+        _add_floor_rows(args, concurrencies, process_counts[-1], ours, theirs, meta, progress)
     print_report(ours, theirs, meta=meta)
     if args.json:
         write_report(args.json, ours, theirs, meta=meta)
     return 0
+
+
+def _add_floor_rows(
+    args: argparse.Namespace,
+    concurrencies: list[int],
+    processes: int,
+    ours: dict[tuple[str, int], Any],
+    theirs: dict[tuple[str, int], Any] | None,
+    meta: dict[str, Any],
+    progress: Callable[[str], None],
+) -> None:
+    """The gRPC floor's rows, next to OpenBao's datakey so the ratio column compares
+    them; and keymgr's share of the floor in `meta`."""
+    floor_module = bench_module("grpc_floor")
+    count = processes or os.cpu_count() or 1
+    floor = asyncio.run(
+        floor_module.bench_grpc_floor(
+            concurrencies=concurrencies,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            repeats=args.repeat,
+            processes=count,
+            progress=progress,
+        )
+    )
+    for (name, concurrency), result in floor.items():
+        label = f"{name} grpc floor"
+        ours[(label, concurrency)] = result
+        if theirs is not None and (name, concurrency) in theirs:
+            theirs[(label, concurrency)] = theirs[(name, concurrency)]
+        mine = ours.get((name, concurrency))
+        if mine is not None and result.ops_per_s:
+            meta[f"keymgr/grpc floor {name} c={concurrency}"] = (
+                f"{mine.ops_per_s / result.ops_per_s:.2f}x ops/s, "
+                f"{mine.cpu_ms_per_op:.3f} vs {result.cpu_ms_per_op:.3f} server CPU ms/op"
+            )
+    meta["grpc floor"] = (
+        f"{count} process(es) of a trivial Python gRPC server with keymgr's listener "
+        "options and mTLS, answering GenerateDataKey with a fixed response "
+        "(keymgr_bench/grpc_floor.py)"
+    )
 
 
 def run_secrets(args: argparse.Namespace) -> int:

@@ -60,10 +60,13 @@ def _internal(name: str, index: int) -> tuple[grpc.StatusCode, keys_pb2.ItemErro
 async def run_items(
     name: str, items: Sequence[T], work: Callable[[int, T], R]
 ) -> list[R | keys_pb2.ItemError]:
-    """`work(index, item)` for every item, each under its own audit target; one item's
-    failure becomes its ItemError and the others carry on."""
+    """`work(index, item)` for every item, each noting its key in the items' audit
+    target (cleared before each item); one item's failure becomes its ItemError and the
+    others carry on."""
     outcomes: list[R | keys_pb2.ItemError] = []
     entries: list[BatchEntry] = []
+    target = AuditTarget()
+    token = audit_target.set(target)
     memo = batch_memo.start()
     try:
         for index, item in enumerate(items):
@@ -71,9 +74,11 @@ async def run_items(
                 batch_memo.stop(memo)  # the state may change while other calls run
                 await asyncio.sleep(0)
                 memo = batch_memo.start()
-            entries.append(_run_one(name, index, item, work, outcomes))
+            target.key_id = target.key_version = None
+            entries.append(_run_one(name, index, item, work, outcomes, target))
     finally:
         batch_memo.stop(memo)
+        audit_target.reset(token)
     note_batch(entries)
     return outcomes
 
@@ -84,10 +89,9 @@ def _run_one(
     item: T,
     work: Callable[[int, T], R],
     outcomes: list[R | keys_pb2.ItemError],
+    target: AuditTarget,
 ) -> BatchEntry:
-    """One item under its own audit target; appends its outcome; its audit entry."""
-    target = AuditTarget()
-    token = audit_target.set(target)
+    """One item; appends its outcome; its audit entry (what it noted in `target`)."""
     code = grpc.StatusCode.OK
     try:
         outcomes.append(work(index, item))
@@ -99,8 +103,6 @@ def _run_one(
         else:
             code, error = _internal(name, index)
             outcomes.append(error)
-    finally:
-        audit_target.reset(token)
     return (target.key_id, target.key_version, code.name)
 
 

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from keymgr.crypto import envelope
+from keymgr.crypto.aead import Aead
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
 from keymgr.node_errors import DecryptFailed, FailedPrecondition, InvalidArgument, NotFound
-from keymgr.server import validation
+from keymgr.server import batch_memo, validation
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
@@ -57,11 +58,20 @@ def usable_key(
     """The named key, if it exists, the caller may use it for `operation` with
     `context`, and it is enabled (checked in that order, so a caller without a policy
     learns nothing about the key's state)."""
-    validation.key_name(field_name, name_or_id)
-    stored = node.find_key(field_name, name_or_id)
+    # in a batch, the name is checked and the key found once per stretch, and its state
+    # once per key; the caller is authorized for each item's own context every time
+    stored = batch_memo.remembered(
+        ("named", name_or_id), lambda: _named_key(node, field_name, name_or_id)
+    )
+    note_key(stored.key.id)
     node.authorize(caller, operation, stored.key.name, context)
-    require_enabled(stored)
+    batch_memo.remembered(("enabled", stored.key.id), lambda: require_enabled(stored))
     return stored
+
+
+def _named_key(node: NodeContext, field_name: str, name_or_id: str) -> store_pb2.StoredKey:
+    validation.key_name(field_name, name_or_id)
+    return node.find_key(field_name, name_or_id)
 
 
 def open_envelope(
@@ -86,22 +96,36 @@ def open_envelope(
         raise NotFound(f"{field}: names key {header.key_id}, which does not exist")
     note_key(stored.key.id)  # a denied call's audit line names the key it asked for
     node.authorize(caller, operation, stored.key.name, context)
-    require_enabled(stored)
-    if header.key_version < stored.key.min_decryption_version:
-        raise FailedPrecondition(
-            f"key {stored.key.name!r} no longer decrypts version {header.key_version} "
-            f"(minimum decryption version {stored.key.min_decryption_version})"
-        )
-    note_key(stored.key.id, header.key_version)
-    node.materials.require_unexpired(stored, header.key_version)  # before "no version"
-    if header.key_version not in stored.wrapped_material:
-        raise NotFound(f"{field}: key {stored.key.name!r} has no version {header.key_version}")
-    material = node.materials.material(stored, header.key_version)
+    version = header.key_version
+    # in a batch, once per key version (each item is still authorized for its context)
+    material = batch_memo.remembered(
+        ("opens", stored.key.id, version),
+        lambda: _material_that_opens(node, stored, version, field),
+    )
+    note_key(stored.key.id, version)
     try:
-        plaintext = envelope.open(material, blob, context)
+        plaintext = envelope.open_parsed(material, blob, header, context)
     except (DecryptionFailed, MalformedCiphertext):
         raise DecryptFailed(field) from None
-    return plaintext, stored, header.key_version
+    return plaintext, stored, version
+
+
+def _material_that_opens(
+    node: NodeContext, stored: store_pb2.StoredKey, version: int, field: str
+) -> Aead:
+    """The material of `version`, if `stored` may decrypt it now: the key is enabled, the
+    version is not below its minimum decryption version, not expired, and exists."""
+    require_enabled(stored)
+    if version < stored.key.min_decryption_version:
+        raise FailedPrecondition(
+            f"key {stored.key.name!r} no longer decrypts version {version} "
+            f"(minimum decryption version {stored.key.min_decryption_version})"
+        )
+    note_key(stored.key.id, version)
+    node.materials.require_unexpired(stored, version)  # before "no version"
+    if version not in stored.wrapped_material:
+        raise NotFound(f"{field}: key {stored.key.name!r} has no version {version}")
+    return node.materials.material(stored, version)
 
 
 def seal_under_current(
@@ -110,11 +134,13 @@ def seal_under_current(
     """(envelope of `plaintext` under the key's current version, that version)."""
     version = stored.key.current_version
     note_key(stored.key.id, version)
-    material = node.materials.material(stored, version)
+    material = batch_memo.remembered(
+        ("seals", stored.key.id, version), lambda: node.materials.material(stored, version)
+    )
     return envelope.seal(material, stored.key.id, version, plaintext, context), version
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per item, and frozen init is slower
 class EncryptItem:
     key_name: str
     plaintext: bytes
@@ -138,7 +164,7 @@ class EncryptItem:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DecryptItem:
     ciphertext_blob: bytes
     context: dict[str, str]
@@ -162,7 +188,7 @@ class DecryptItem:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DataKeyItem:
     key_name: str
     context: dict[str, str]

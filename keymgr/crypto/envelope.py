@@ -30,6 +30,7 @@ then untrusted until `open` has authenticated it.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from collections.abc import Mapping
@@ -105,20 +106,20 @@ def canonical_context(context: Mapping[str, str]) -> bytes:
     if not context:
         return b""
     parts: list[bytes] = []
+    pack = _LENGTH.pack
     for key in sorted(context):
         value = context[key]
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError("encryption context keys and values must be str")
-        for text in (key, value):
-            try:
-                raw = text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("encryption context holds a string that is not UTF-8") from None
-            parts.append(_LENGTH.pack(len(raw)))
-            parts.append(raw)
+        try:
+            raw_key, raw_value = key.encode("utf-8"), value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("encryption context holds a string that is not UTF-8") from None
+        parts += (pack(len(raw_key)), raw_key, pack(len(raw_value)), raw_value)
     return b"".join(parts)
 
 
+@functools.lru_cache(maxsize=4096, typed=True)  # a key id and version are sealed under again and again
 def _header(format_version: int, key_id: str, key_version: int) -> bytes:
     if isinstance(key_version, bool) or not isinstance(key_version, int):
         raise TypeError("key version must be an int")
@@ -140,9 +141,10 @@ def seal(
     `material` is the version's 32-byte key, or an `Aead` made from it (hot paths that
     keep one per key version skip the key schedule and HMAC setup on every call).
     """
+    fresh = os.urandom(SALT_SIZE + NONCE_SIZE)  # one call for both
     return _seal_with(
-        os.urandom(SALT_SIZE),
-        os.urandom(NONCE_SIZE),
+        fresh[:SALT_SIZE],
+        fresh[SALT_SIZE:],
         material,
         key_id,
         key_version,

@@ -150,8 +150,11 @@ class NodeContext:
                 key_name,
             )
 
-        # in a batch, once per key; each item's own context is still checked
-        grants = batch_memo.remembered(("grant", caller, operation, key_name), policies_granting)
+        # in a batch, once per key (grants depend on the principal alone); each item's
+        # own context is still checked
+        grants = batch_memo.remembered(
+            ("grant", caller.principal, operation, key_name), policies_granting
+        )
         if not authz.context_allows(grants, caller, context):
             raise authz.denied(caller, operation, key_name)
 

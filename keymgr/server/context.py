@@ -139,6 +139,15 @@ class NodeContext:
         context: Mapping[str, str] | None = None,
     ) -> None:
         """Default deny: raises PermissionDenied unless a policy grants the call."""
+        if not authz.context_allows(self.granting(caller, operation, key_name), caller, context):
+            raise authz.denied(caller, operation, key_name)
+
+    def granting(
+        self, caller: Caller, operation: str, key_name: str
+    ) -> tuple[store_pb2.Policy, ...]:
+        """The policies that grant `operation` on `key_name` to the caller before their
+        required context is checked; in a batch, once per key (they depend on the
+        principal alone)."""
         access = self.store.access
 
         def policies_granting() -> tuple[store_pb2.Policy, ...]:
@@ -150,13 +159,9 @@ class NodeContext:
                 key_name,
             )
 
-        # in a batch, once per key (grants depend on the principal alone); each item's
-        # own context is still checked
-        grants = batch_memo.remembered(
+        return batch_memo.remembered(
             ("grant", caller.principal, operation, key_name), policies_granting
         )
-        if not authz.context_allows(grants, caller, context):
-            raise authz.denied(caller, operation, key_name)
 
     def authorize_secret(self, caller: Caller, operation: str, target: str) -> None:
         """Default deny for secrets: a policy's path_patterns must grant `operation` on

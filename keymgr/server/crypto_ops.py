@@ -18,7 +18,7 @@ from keymgr.crypto import envelope
 from keymgr.crypto.aead import Aead
 from keymgr.crypto.errors import DecryptionFailed, MalformedCiphertext
 from keymgr.node_errors import DecryptFailed, FailedPrecondition, InvalidArgument, NotFound
-from keymgr.server import batch_memo, validation
+from keymgr.server import authz, batch_memo, validation
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller
 from keymgr.server.context import NodeContext
@@ -47,6 +47,67 @@ def require_enabled(stored: store_pb2.StoredKey) -> None:
         raise FailedPrecondition(f"key has no material: import it ({stored.key.name!r})")
 
 
+@dataclass(slots=True)
+class KeyUse:
+    """One key as calls use it for one operation: its record, the policies that grant
+    the caller that operation on it, and whether its state allows use.
+
+    A batch works this out once per key and operation per memo stretch (`batch_memo`:
+    a stretch serves one caller), and its items read these plain attributes instead of
+    the protobuf record's. Each item's own context is still checked (`authorize`).
+    """
+
+    stored: store_pb2.StoredKey
+    key_id: str
+    name: str
+    current_version: int
+    min_decryption_version: int
+    grants: tuple[store_pb2.Policy, ...]
+    enabled: bool
+
+    @classmethod
+    def of(
+        cls, node: NodeContext, stored: store_pb2.StoredKey, caller: Caller, operation: str
+    ) -> KeyUse:
+        key = stored.key
+        return cls(
+            stored=stored,
+            key_id=key.id,
+            name=key.name,
+            current_version=key.current_version,
+            min_decryption_version=key.min_decryption_version,
+            grants=node.granting(caller, operation, key.name),
+            enabled=key.state == ENABLED and key.current_version >= 1,
+        )
+
+    def authorize(self, caller: Caller, operation: str, context: Mapping[str, str]) -> None:
+        """The caller may use the key for `operation` with `context`, and the key is
+        enabled (in that order: a caller without a policy learns nothing of its state)."""
+        if not authz.context_allows(self.grants, caller, context):
+            raise authz.denied(caller, operation, self.name)
+        if not self.enabled:
+            require_enabled(self.stored)  # says which state
+
+
+def key_in_use(
+    node: NodeContext,
+    field_name: str,
+    name_or_id: str,
+    caller: Caller,
+    operation: str,
+    context: Mapping[str, str],
+) -> KeyUse:
+    """The named key, if it exists, the caller may use it for `operation` with
+    `context`, and it is enabled."""
+    use = batch_memo.remembered(
+        ("use", name_or_id, operation),
+        lambda: KeyUse.of(node, _named_key(node, field_name, name_or_id), caller, operation),
+    )
+    note_key(use.key_id)
+    use.authorize(caller, operation, context)
+    return use
+
+
 def usable_key(
     node: NodeContext,
     field_name: str,
@@ -55,23 +116,20 @@ def usable_key(
     operation: str,
     context: Mapping[str, str],
 ) -> store_pb2.StoredKey:
-    """The named key, if it exists, the caller may use it for `operation` with
-    `context`, and it is enabled (checked in that order, so a caller without a policy
-    learns nothing about the key's state)."""
-    # in a batch, the name is checked and the key found once per stretch, and its state
-    # once per key; the caller is authorized for each item's own context every time
-    stored = batch_memo.remembered(
-        ("named", name_or_id), lambda: _named_key(node, field_name, name_or_id)
-    )
-    note_key(stored.key.id)
-    node.authorize(caller, operation, stored.key.name, context)
-    batch_memo.remembered(("enabled", stored.key.id), lambda: require_enabled(stored))
-    return stored
+    """`key_in_use`'s record, for callers that work with the record itself."""
+    return key_in_use(node, field_name, name_or_id, caller, operation, context).stored
 
 
 def _named_key(node: NodeContext, field_name: str, name_or_id: str) -> store_pb2.StoredKey:
     validation.key_name(field_name, name_or_id)
     return node.find_key(field_name, name_or_id)
+
+
+def _key_of_blob(node: NodeContext, key_id: str, field: str) -> store_pb2.StoredKey:
+    stored = node.lookup(key_id)
+    if stored is None:
+        raise NotFound(f"{field}: names key {key_id}, which does not exist")
+    return stored
 
 
 def open_envelope(
@@ -91,53 +149,67 @@ def open_envelope(
         header = envelope.read_unverified_header(blob)
     except MalformedCiphertext as exc:
         raise InvalidArgument(field, str(exc)) from exc
-    stored = node.lookup(header.key_id)
-    if stored is None:
-        raise NotFound(f"{field}: names key {header.key_id}, which does not exist")
-    note_key(stored.key.id)  # a denied call's audit line names the key it asked for
-    node.authorize(caller, operation, stored.key.name, context)
-    version = header.key_version
-    # in a batch, once per key version (each item is still authorized for its context)
-    material = batch_memo.remembered(
-        ("opens", stored.key.id, version),
-        lambda: _material_that_opens(node, stored, version, field),
+    key_id, version = header.key_id, header.key_version
+    use = batch_memo.remembered(
+        ("use", key_id, operation),
+        lambda: KeyUse.of(node, _key_of_blob(node, key_id, field), caller, operation),
     )
-    note_key(stored.key.id, version)
+    note_key(use.key_id)  # a denied call's audit line names the key it asked for
+    use.authorize(caller, operation, context)
+    # in a batch, once per key version
+    material = batch_memo.remembered(
+        ("opens", use.key_id, version), lambda: _material_that_opens(node, use, version, field)
+    )
+    note_key(use.key_id, version)
     try:
         plaintext = envelope.open_parsed(material, blob, header, context)
     except (DecryptionFailed, MalformedCiphertext):
         raise DecryptFailed(field) from None
-    return plaintext, stored, version
+    return plaintext, use.stored, version
 
 
-def _material_that_opens(
-    node: NodeContext, stored: store_pb2.StoredKey, version: int, field: str
-) -> Aead:
-    """The material of `version`, if `stored` may decrypt it now: the key is enabled, the
-    version is not below its minimum decryption version, not expired, and exists."""
-    require_enabled(stored)
-    if version < stored.key.min_decryption_version:
+def _material_that_opens(node: NodeContext, use: KeyUse, version: int, field: str) -> Aead:
+    """The material of `version`, if the key may decrypt it now: the version is not
+    below the key's minimum decryption version, not expired, and exists."""
+    if version < use.min_decryption_version:
         raise FailedPrecondition(
-            f"key {stored.key.name!r} no longer decrypts version {version} "
-            f"(minimum decryption version {stored.key.min_decryption_version})"
+            f"key {use.name!r} no longer decrypts version {version} "
+            f"(minimum decryption version {use.min_decryption_version})"
         )
-    note_key(stored.key.id, version)
-    node.materials.require_unexpired(stored, version)  # before "no version"
-    if version not in stored.wrapped_material:
-        raise NotFound(f"{field}: key {stored.key.name!r} has no version {version}")
-    return node.materials.material(stored, version)
+    note_key(use.key_id, version)
+    node.materials.require_unexpired(use.stored, version)  # before "no version"
+    if version not in use.stored.wrapped_material:
+        raise NotFound(f"{field}: key {use.name!r} has no version {version}")
+    return node.materials.material(use.stored, version)
 
 
 def seal_under_current(
     node: NodeContext, stored: store_pb2.StoredKey, plaintext: bytes, context: dict[str, str]
 ) -> tuple[bytes, int]:
     """(envelope of `plaintext` under the key's current version, that version)."""
-    version = stored.key.current_version
-    note_key(stored.key.id, version)
-    material = batch_memo.remembered(
-        ("seals", stored.key.id, version), lambda: node.materials.material(stored, version)
+    return _seal(node, stored, stored.key.id, stored.key.current_version, plaintext, context)
+
+
+def seal_for(
+    node: NodeContext, use: KeyUse, plaintext: bytes, context: dict[str, str]
+) -> tuple[bytes, int]:
+    """`seal_under_current` for a key in use."""
+    return _seal(node, use.stored, use.key_id, use.current_version, plaintext, context)
+
+
+def _seal(
+    node: NodeContext,
+    stored: store_pb2.StoredKey,
+    key_id: str,
+    version: int,
+    plaintext: bytes,
+    context: dict[str, str],
+) -> tuple[bytes, int]:
+    note_key(key_id, version)
+    material = batch_memo.remembered(  # in a batch, once per key version
+        ("seals", key_id, version), lambda: node.materials.material(stored, version)
     )
-    return envelope.seal(material, stored.key.id, version, plaintext, context), version
+    return envelope.seal(material, key_id, version, plaintext, context), version
 
 
 @dataclass(slots=True)  # not frozen: built per item, and frozen init is slower
@@ -155,12 +227,10 @@ class EncryptItem:
         return cls(key_name, validation.plaintext(f"{at}plaintext", plaintext), ctx, at)
 
     def run(self, node: NodeContext, caller: Caller) -> keys_pb2.EncryptResponse:
-        stored = usable_key(
-            node, f"{self.at}key_name", self.key_name, caller, "encrypt", self.context
-        )
-        blob, version = seal_under_current(node, stored, self.plaintext, self.context)
+        use = key_in_use(node, f"{self.at}key_name", self.key_name, caller, "encrypt", self.context)
+        blob, version = seal_for(node, use, self.plaintext, self.context)
         return keys_pb2.EncryptResponse(
-            ciphertext_blob=blob, key_id=stored.key.id, key_version=version
+            ciphertext_blob=blob, key_id=use.key_id, key_version=version
         )
 
 
@@ -212,14 +282,14 @@ class DataKeyItem:
         return cls(key_name, ctx, size, without_plaintext, at)
 
     def run(self, node: NodeContext, caller: Caller) -> keys_pb2.GenerateDataKeyResponse:
-        stored = usable_key(
+        use = key_in_use(
             node, f"{self.at}key_name", self.key_name, caller, "generate-data-key", self.context
         )
         data_key = secrets.token_bytes(self.size)
-        blob, version = seal_under_current(node, stored, data_key, self.context)
+        blob, version = seal_for(node, use, data_key, self.context)
         return keys_pb2.GenerateDataKeyResponse(
             ciphertext_blob=blob,
             plaintext=b"" if self.without_plaintext else data_key,
-            key_id=stored.key.id,
+            key_id=use.key_id,
             key_version=version,
         )

@@ -282,6 +282,7 @@ class RaftNode:
         self._heard_commit: int | None = None
         self._ack_cap: int | None = None
         self._message_source: tuple[str, int] | None = None
+        self._stale_replies = 0  # follower replies ignored: made in another term
         self._transfer_keepalive = 0.0  # when this follower last said "still here"
         self._transfer_node: Any = None  # the leader sending us a snapshot
         self._snapshot_receiver: SnapshotReceiver | None = None
@@ -925,12 +926,15 @@ class RaftNode:
 
     def outgoing(self, node: Any, message: Any) -> Any:
         """Caps a success reply to what the AppendEntries being handled proved; stamps
-        replies with our clock and echoes a follower's newest stamp back to it."""
+        replies with our clock and our term, and echoes a follower's newest stamp back
+        to it."""
         if not isinstance(message, dict):
             return message
         kind = message.get("type")
         if kind == "next_node_idx":
-            message = dict(message, km_stamp=time.monotonic())
+            core = self._core
+            term = int(core.raftCurrentTerm) if core is not None else None
+            message = dict(message, km_stamp=time.monotonic(), km_term=term)
             cap = self._ack_cap
             if cap is not None and message.get("success") and message["next_node_idx"] > cap:
                 message["next_node_idx"] = cap
@@ -1003,6 +1007,8 @@ class RaftNode:
         if not isinstance(message, dict):
             return message
         kind = message.get("type")
+        if kind == "next_node_idx" and self._stale_reply(core, message):
+            return None
         if kind == "request_vote" and not self._may_vote(message):
             self._refused_votes += 1
             if self._refused_votes == 1 or self._refused_votes % 1000 == 0:
@@ -1091,6 +1097,24 @@ class RaftNode:
             stamp = message.get("km_stamp")
             if isinstance(stamp, float):
                 self._stamps[str(node.id)] = stamp
+
+    def _stale_reply(self, core: Core, message: dict[str, Any]) -> bool:
+        """A follower's reply made in another term than ours (pysyncobj's replies carry
+        no term): Raft ignores it. Counted as a match, a reply held up across two
+        elections could claim entries that a leader in between overwrote on that
+        follower, and so commit an entry a majority does not hold. A reply without a
+        term stamp (a peer from before the stamp) is taken as pysyncobj takes it."""
+        stamped = message.get("km_term")
+        if not isinstance(stamped, int) or stamped == core.raftCurrentTerm:
+            return False
+        self._stale_replies += 1
+        if self._stale_replies == 1 or self._stale_replies % 1000 == 0:
+            log.info(
+                "Raft node %s ignores replies made in another term (%d so far)",
+                self._settings.self_address,
+                self._stale_replies,
+            )
+        return True
 
     def _installing_from(self, core: Core, node: Any, term: int) -> bool:
         """While a snapshot from this leader is decoded off the tick, its AppendEntries

@@ -69,3 +69,25 @@ def test_decompression_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(pickle.UnpicklingError):
         wire_codec.bounded_decompress(bomb)
     assert wire_codec.bounded_decompress(zlib.compress(b"ok")) == b"ok"
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, 96, 1_700, wire_codec.SMALL_FRAME - 1, wire_codec.SMALL_FRAME, 1 << 20]
+)
+def test_frames_compress_so_any_peer_decompresses_them(size: int) -> None:
+    """Small frames get a small window, large ones zlib's default; both are plain zlib
+    streams: our bounded decompressor and zlib itself (an older peer) read them back."""
+    data = (os.urandom(size // 2) + bytes(size - size // 2)) if size else b""
+    frame = wire_codec.compress_frame(data, 3)
+    assert zlib.decompress(frame) == data
+    assert wire_codec.bounded_decompress(frame) == data
+    window_bits = (frame[0] >> 4) + 8  # the zlib header's CINFO
+    assert window_bits == (15 if size >= wire_codec.SMALL_FRAME else 12)
+
+
+def test_pysyncobj_compresses_with_the_frame_compressor() -> None:
+    from pysyncobj import tcp_connection
+
+    import keymgr.raft.node  # noqa: F401  (installs on import)
+
+    assert tcp_connection.zlib.compress is wire_codec.compress_frame

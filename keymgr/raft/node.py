@@ -283,6 +283,7 @@ class RaftNode:
         self._ack_cap: int | None = None
         self._message_source: tuple[str, int] | None = None
         self._stale_replies = 0  # follower replies ignored: made in another term
+        self._deadline_reads = 0  # ticks that read the network before an election check
         self._transfer_keepalive = 0.0  # when this follower last said "still here"
         self._transfer_node: Any = None  # the leader sending us a snapshot
         self._snapshot_receiver: SnapshotReceiver | None = None
@@ -992,6 +993,21 @@ class RaftNode:
         if recovery is not None and not recovery.fresh:
             # never stand for election while entries may be missing
             core._SyncObj__raftElectionDeadline = raft_clock() + self._settings.election_timeout_max
+        self._read_before_electing(core)
+
+    def _read_before_electing(self, core: Core) -> None:
+        """pysyncobj checks the election deadline at the start of a tick and reads the
+        network at its end. A tick thread held up past the election timeout (a long GC
+        pass, a dump writer holding the GIL, a slow disk) then started an election while
+        the leader's AppendEntries sat unread in its socket, and the cluster changed
+        leader for nothing. So a follower
+        whose deadline has passed reads what has arrived first; pysyncobj then decides
+        on a deadline the leader's messages may have moved. A pending TimeoutNow (a
+        leadership transfer) still starts its election: heartbeats do not move it."""
+        if core._isLeader() or core._SyncObj__raftElectionDeadline >= raft_clock():
+            return
+        self._deadline_reads += 1
+        core._poller.poll(0)
 
     def _may_vote(self, message: dict[str, Any]) -> bool:
         recovery = self._recovery

@@ -130,6 +130,24 @@ def _count_rounds() -> None:
     Core._SyncObj__sendAppendEntries = round_  # type: ignore[method-assign,assignment]
 
 
+STALLS: collections.deque[float] = collections.deque()
+
+
+def _stall_ticks() -> None:
+    """`stall` holds this node's Raft tick thread once, as a long GC pass or a thread
+    holding the GIL would (messages from peers queue in its sockets meanwhile)."""
+    from keymgr.raft.core import Core
+
+    on_tick = Core._onTick
+
+    def tick(core: Any, *args: Any) -> None:
+        if STALLS:
+            time.sleep(STALLS.popleft())
+        on_tick(core, *args)
+
+    Core._onTick = tick  # type: ignore[method-assign,assignment]
+
+
 def _raft_indexes(node: RaftNode) -> dict[str, object]:
     core = node._core
     if core is None:
@@ -233,7 +251,11 @@ def handle(node: RaftNode, machine: ToyMachine, req: dict[str, Any]) -> dict[str
                 "peers": {a: [p.connected, p.match_index] for a, p in st.peers.items()},
                 "connections": _connection_states(node),
                 "adapter": _snapshot_state(node),
+                "deadline_reads": node._deadline_reads,
             }
+        if op == "stall":
+            STALLS.append(float(req["seconds"]))
+            return {"ok": True}
         if op == "compact":
             node.compact_log()
             return {"ok": True}
@@ -280,6 +302,7 @@ def main() -> None:
     _count_messages(node)
     _count_disconnects()
     _count_rounds()
+    _stall_ticks()
     machine.node = node
     node.start()
 

@@ -139,6 +139,58 @@ def test_good_and_bad_items_each_get_their_own_outcome(
     assert [decrypted[0].unwrap().plaintext, decrypted[6].unwrap().plaintext] == [b"one", b"two"]
 
 
+def test_items_sharing_a_key_each_get_their_own_check_and_error(
+    admin: Client, app: tuple[Client, str]
+) -> None:
+    """A batch works out what items share once per key and version (`batch_memo`,
+    `crypto_ops.KeyUse`), never a failure: a refused item names its own position, the
+    items after it under the same key are checked again, and each version of one key
+    is decided for itself."""
+    client, prefix = app
+    key = admin.create_key(f"{prefix}-versions")
+    ctx = {"row": "1"}
+    v1 = client.encrypt(key.name, b"old", context=ctx, consistent=True)
+    admin.rotate_key(key.name)
+    v2 = client.encrypt(key.name, b"new", context=ctx, consistent=True)
+    admin.set_key_rotation(key.name, min_decryption_version=2)
+    results = client.batch_decrypt(
+        [
+            DecryptItem(ciphertext_blob=v1, context=ctx),
+            DecryptItem(ciphertext_blob=v2, context=ctx),
+            DecryptItem(ciphertext_blob=v1, context=ctx),
+            DecryptItem(ciphertext_blob=v2, context={"row": "2"}),
+            DecryptItem(ciphertext_blob=v2, context=ctx),
+        ],
+        consistent=True,
+    )
+    assert error_types(results) == [  # type: ignore[arg-type]
+        FailedPrecondition,
+        None,
+        FailedPrecondition,
+        InvalidArgument,
+        None,
+    ]
+    assert "no longer decrypts version 1" in str(results[0].error)
+    assert "no longer decrypts version 1" in str(results[2].error)
+    assert "items[3].ciphertext_blob: decryption failed" in str(results[3].error)
+    assert results[1].unwrap().plaintext == results[4].unwrap().plaintext == b"new"
+    assert results[4].unwrap().key_version == 2
+
+    missing = f"{prefix}-missing"
+    encrypted = client.batch_encrypt(
+        [
+            EncryptItem(key_name=missing, plaintext=b"a"),
+            EncryptItem(key_name=key.name, plaintext=b"b"),
+            EncryptItem(key_name=missing, plaintext=b"c"),
+            EncryptItem(key_name=key.name, plaintext=b"d", context=ctx),
+        ]
+    )
+    assert error_types(encrypted) == [NotFound, None, NotFound, None]  # type: ignore[arg-type]
+    assert "items[0].key_name" in str(encrypted[0].error)
+    assert "items[2].key_name" in str(encrypted[2].error)
+    assert [encrypted[1].unwrap().key_version, encrypted[3].unwrap().key_version] == [2, 2]
+
+
 def test_batch_and_single_calls_read_each_other(client: Client) -> None:
     key = client.create_key(unique("batch-rt"))
     contexts = [{"row": str(i)} for i in range(20)]

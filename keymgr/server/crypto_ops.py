@@ -108,18 +108,6 @@ def key_in_use(
     return use
 
 
-def usable_key(
-    node: NodeContext,
-    field_name: str,
-    name_or_id: str,
-    caller: Caller,
-    operation: str,
-    context: Mapping[str, str],
-) -> store_pb2.StoredKey:
-    """`key_in_use`'s record, for callers that work with the record itself."""
-    return key_in_use(node, field_name, name_or_id, caller, operation, context).stored
-
-
 def _named_key(node: NodeContext, field_name: str, name_or_id: str) -> store_pb2.StoredKey:
     validation.key_name(field_name, name_or_id)
     return node.find_key(field_name, name_or_id)

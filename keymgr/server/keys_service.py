@@ -22,10 +22,10 @@ from keymgr.server.crypto_ops import (
     DataKeyItem,
     DecryptItem,
     EncryptItem,
+    key_in_use,
     open_envelope,
     read_consistency,
     seal_under_current,
-    usable_key,
 )
 from keymgr.server.rpc import rpc
 from keymgr.v1 import keys_pb2, store_pb2
@@ -305,14 +305,14 @@ class KeyManagementServicer(BatchCryptoCalls):
             self._node, request.ciphertext_blob, source_ctx, caller, "re-encrypt"
         )
         if request.destination_key_name:
-            destination = usable_key(
+            destination = key_in_use(
                 self._node,
                 "destination_key_name",
                 request.destination_key_name,
                 caller,
                 "re-encrypt",
                 dest_ctx,
-            )
+            ).stored
         else:
             destination = source
             self._node.authorize(caller, "re-encrypt", source.key.name, dest_ctx)

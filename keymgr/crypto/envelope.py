@@ -119,9 +119,8 @@ def canonical_context(context: Mapping[str, str]) -> bytes:
     return b"".join(parts)
 
 
-@functools.lru_cache(
-    maxsize=4096, typed=True
-)  # a key id and version are sealed under again and again
+# a key id and version are sealed under again and again; typed: True is not 1
+@functools.lru_cache(maxsize=4096, typed=True)
 def _header(format_version: int, key_id: str, key_version: int) -> bytes:
     if isinstance(key_version, bool) or not isinstance(key_version, int):
         raise TypeError("key version must be an int")

@@ -1000,10 +1000,10 @@ class RaftNode:
         network at its end. A tick thread held up past the election timeout (a long GC
         pass, a dump writer holding the GIL, a slow disk) then started an election while
         the leader's AppendEntries sat unread in its socket, and the cluster changed
-        leader for nothing. So a follower
-        whose deadline has passed reads what has arrived first; pysyncobj then decides
-        on a deadline the leader's messages may have moved. A pending TimeoutNow (a
-        leadership transfer) still starts its election: heartbeats do not move it."""
+        leader for nothing. So a follower whose deadline has passed reads what has
+        arrived first; pysyncobj then decides on a deadline the leader's messages may
+        have moved. A pending TimeoutNow (a leadership transfer) still starts its
+        election: heartbeats do not move it."""
         if core._isLeader() or core._SyncObj__raftElectionDeadline >= raft_clock():
             return
         self._deadline_reads += 1

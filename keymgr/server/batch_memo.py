@@ -5,9 +5,9 @@ policies 100 times (a quarter of a batch's CPU).
 A memo lives in a context variable only while `run_items` works through items between
 two yields to the event loop, so nothing it holds outlives a state the node could
 change in between (a disabled key, a revoked policy): at each yield it is dropped.
-What is remembered is what a stretch may share: a key's record, a key name's check, the
-policies that grant (caller, operation, key), a key's state check, and the material of a
-key version once its checks passed. Each item's own context is checked every time, and
+What is remembered is what a stretch may share (`crypto_ops`): a key as one operation uses
+it (`KeyUse`: record, name check, the policies that grant it, state), and the material
+of a key version once its checks passed. Each item's own context is checked every time, and
 a check that fails is never remembered (the next item runs it again, with its own field
 name in the error).
 """

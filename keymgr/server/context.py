@@ -26,7 +26,7 @@ from keymgr.raft.node import RaftError, RaftNode, RaftStatus
 from keymgr.raft.proposer import Proposer
 from keymgr.seal.controller import SealController
 from keymgr.seal.pkcs11 import Pkcs11Seal
-from keymgr.server import authz, batch_memo
+from keymgr.server import authz
 from keymgr.server.audit_target import note_key
 from keymgr.server.auth import Caller, caller_of, require_admin
 from keymgr.server.indexes import await_applied, note_write_index
@@ -146,21 +146,10 @@ class NodeContext:
         self, caller: Caller, operation: str, key_name: str
     ) -> tuple[store_pb2.Policy, ...]:
         """The policies that grant `operation` on `key_name` to the caller before their
-        required context is checked; in a batch, once per key (they depend on the
-        principal alone)."""
+        required context is checked (a batch keeps them per key: `crypto_ops.KeyUse`)."""
         access = self.store.access
-
-        def policies_granting() -> tuple[store_pb2.Policy, ...]:
-            return authz.granting(
-                access.policies.values(),
-                access.roles_of(caller.principal),
-                caller,
-                operation,
-                key_name,
-            )
-
-        return batch_memo.remembered(
-            ("grant", caller.principal, operation, key_name), policies_granting
+        return authz.granting(
+            access.policies.values(), access.roles_of(caller.principal), caller, operation, key_name
         )
 
     def authorize_secret(self, caller: Caller, operation: str, target: str) -> None:
@@ -240,9 +229,9 @@ class NodeContext:
         return stored
 
     def lookup(self, name_or_id: str) -> store_pb2.StoredKey | None:
-        """The key's record (decoded once per batch stretch, see `batch_memo`). Callers
-        must not change it: within a batch it is shared by the items."""
-        return batch_memo.remembered(("key", name_or_id), lambda: self.store.lookup(name_or_id))
+        """The key's record. Callers must not change it: within a batch it is shared by
+        the items (`crypto_ops.KeyUse`)."""
+        return self.store.lookup(name_or_id)
 
     async def read_barrier(self, timeout_s: float = 5.0) -> None:
         """Waits until this node has applied everything committed before the call."""
